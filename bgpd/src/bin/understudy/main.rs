@@ -1,0 +1,2 @@
+//! `understudy`: the admin CLI of understudy.
+fn main() {}

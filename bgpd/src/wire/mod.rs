@@ -1,0 +1,1 @@
+//! The BGP-4 wire codec.

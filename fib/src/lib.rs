@@ -1,0 +1,1 @@
+//! fib: kernel FIB programming over rtnetlink (DESIGN.md section 4, step 4).

@@ -1,0 +1,1 @@
+//! interop: the understudy lab (network namespaces, real BGP neighbours, scenarios).

@@ -1,0 +1,4 @@
+//! ribsync: understudy's replication engine (DESIGN.md section 3 and 4).
+//!
+//! Mirror tap and TCP stream reassembly, the checkpoint protocol, failure detection and
+//! TCP/address takeover, generic over the replicated application.
