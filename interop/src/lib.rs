@@ -1,1 +1,23 @@
-//! interop: the understudy lab (network namespaces, real BGP neighbours, scenarios).
+//! interop: the understudy lab.
+//!
+//! - [`Lab`]: network namespaces, veth links, bridges, addresses, mirror ports and
+//!   processes, all removed when the guard is dropped; [`sweep::sweep`] removes stale labs.
+//! - [`topology`]: containerlab topology files, instantiated as namespaces.
+//! - [`neighbor`]: real BGP daemons (FRR, BIRD, GoBGP, ExaBGP) behind the [`Neighbor`] trait.
+//! - [`rawpeer`]: a test peer that sends exact bytes.
+//! - [`demo`]: the `interop demo` scenario.
+
+pub mod cmd;
+pub mod error;
+pub mod lab;
+pub mod neighbor;
+pub mod netns;
+pub mod poll;
+pub mod process;
+pub mod sweep;
+
+pub use error::{LabError, Result};
+pub use lab::{Lab, DEFAULT_PROJECT_PREFIX};
+pub use neighbor::{BgpConfig, Family, Neighbor, NeighborKind, PeerConfig, SessionState};
+pub use netns::Netns;
+pub use process::LabProcess;

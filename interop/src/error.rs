@@ -1,0 +1,104 @@
+//! The lab's error type.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can go wrong while building a lab, running a neighbour or querying it.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// A command could not be started at all (binary missing, fork failed).
+    #[error("cannot run `{command}`: {source}")]
+    Spawn {
+        /// The command line, for the reader.
+        command: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A command ran and exited unsuccessfully.
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Command {
+        /// The command line, for the reader.
+        command: String,
+        /// The exit status as text.
+        status: String,
+        /// What the command wrote on stderr (trimmed).
+        stderr: String,
+    },
+    /// A file or directory operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A socket or thread operation inside a namespace failed.
+    #[error("in namespace {namespace}: {source}")]
+    Namespace {
+        /// The namespace name.
+        namespace: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A condition was not met before its deadline.
+    #[error("timed out after {waited:?} waiting for {what}")]
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// How long.
+        waited: Duration,
+    },
+    /// A daemon's answer could not be understood.
+    #[error("cannot parse {what}: {detail}")]
+    Parse {
+        /// What was being parsed (e.g. "vtysh JSON").
+        what: String,
+        /// Why.
+        detail: String,
+    },
+    /// A containerlab topology is invalid.
+    #[error("topology {file}: {detail}")]
+    Topology {
+        /// The file (or "<string>").
+        file: String,
+        /// What is wrong, naming the field.
+        detail: String,
+    },
+    /// A daemon process exited while it was expected to run.
+    #[error("{name} exited early ({status}); log: {log}")]
+    Exited {
+        /// The process name.
+        name: String,
+        /// Its exit status as text.
+        status: String,
+        /// The tail of its log.
+        log: String,
+    },
+    /// The operation was interrupted (Ctrl-C).
+    #[error("interrupted")]
+    Interrupted,
+    /// A raw BGP exchange did not go as the test expected.
+    #[error("raw peer: {0}")]
+    RawPeer(String),
+}
+
+impl LabError {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        LabError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A parse error about `what`.
+    pub fn parse(what: impl Into<String>, detail: impl ToString) -> Self {
+        LabError::Parse {
+            what: what.into(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// Result with [`LabError`].
+pub type Result<T> = std::result::Result<T, LabError>;

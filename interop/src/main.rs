@@ -1,0 +1,2 @@
+//! `interop`: the understudy lab's command line.
+fn main() {}

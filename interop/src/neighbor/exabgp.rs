@@ -1,0 +1,1 @@
+//! ExaBGP adapter (in progress).

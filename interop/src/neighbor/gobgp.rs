@@ -1,0 +1,1 @@
+//! GoBGP adapter (in progress).

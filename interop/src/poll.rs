@@ -1,0 +1,51 @@
+//! Polling for a condition with a deadline (never sleep-and-hope).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{LabError, Result};
+
+/// Set by the binary's Ctrl-C handler; every poll loop gives up with
+/// [`LabError::Interrupted`] once it is set, so guards run and the lab is removed.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// True once Ctrl-C was pressed (see [`INTERRUPTED`]).
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Calls `probe` every `interval` until it returns `Ok(Some(v))` (then `Ok(v)`), until
+/// `timeout` has passed ([`LabError::Timeout`] naming `what`, with the last probe error if
+/// any), or until Ctrl-C. Probe errors are treated as "not yet" (a daemon that is still
+/// starting refuses its control socket), and the last one is reported on timeout.
+pub fn poll_until<T>(
+    what: &str,
+    timeout: Duration,
+    interval: Duration,
+    mut probe: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
+    let start = Instant::now();
+    let mut last_err: Option<String> = None;
+    loop {
+        if interrupted() {
+            return Err(LabError::Interrupted);
+        }
+        match probe() {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e @ LabError::Exited { .. }) => return Err(e),
+            Err(e) => last_err = Some(e.to_string()),
+        }
+        if start.elapsed() >= timeout {
+            let what = match last_err {
+                Some(e) => format!("{what} (last error: {e})"),
+                None => what.to_string(),
+            };
+            return Err(LabError::Timeout {
+                what,
+                waited: start.elapsed(),
+            });
+        }
+        std::thread::sleep(interval);
+    }
+}

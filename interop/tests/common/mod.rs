@@ -1,0 +1,51 @@
+//! Shared set-up of the lab tests: two hosts joined by a veth pair, with addresses.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::IpAddr;
+
+use interop::{Lab, Netns};
+
+/// The project prefix of every namespace these tests create.
+pub const PREFIX: &str = "uslab-";
+
+/// Addresses of side A and B on the shared link.
+pub const A4: &str = "192.0.2.1";
+pub const B4: &str = "192.0.2.2";
+pub const A6: &str = "2001:db8::1";
+pub const B6: &str = "2001:db8::2";
+
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().expect("test address")
+}
+
+/// The lab tests need root (namespaces, veth, daemons): fail loudly otherwise.
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc_geteuid() };
+    assert_eq!(
+        euid, 0,
+        "the lab tests must run as root (network namespaces)"
+    );
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+/// A new lab with nodes `a` and `b` joined by a veth (`eth0` on both sides), addressed
+/// A4/A6 and B4/B6.
+pub fn two_hosts(a: &str, b: &str) -> (Lab, Netns, Netns) {
+    require_root();
+    let mut lab = Lab::new(PREFIX).expect("lab");
+    let na = lab.add_namespace(a).expect("namespace a");
+    let nb = lab.add_namespace(b).expect("namespace b");
+    lab.add_veth(&na, "eth0", &nb, "eth0").expect("veth");
+    for (ns, v4, v6) in [(&na, A4, A6), (&nb, B4, B6)] {
+        lab.add_address(ns, "eth0", format!("{v4}/24").parse().unwrap())
+            .expect("v4 address");
+        lab.add_address(ns, "eth0", format!("{v6}/64").parse().unwrap())
+            .expect("v6 address");
+    }
+    (lab, na, nb)
+}

@@ -1,0 +1,103 @@
+//! Lab tests: real daemons peering with each other inside namespaces (run as root). They
+//! prove the adapters; later the daemon under test replaces one side.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use interop::neighbor::bird::Bird;
+use interop::neighbor::frr::Frr;
+use interop::{BgpConfig, Neighbor, PeerConfig};
+use ipnetwork::IpNetwork;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn net(s: &str) -> IpNetwork {
+    s.parse().expect("test prefix")
+}
+
+#[test]
+fn frr_and_bird_exchange_ipv4_and_ipv6_routes() {
+    let (lab, _a, _b) = two_hosts("frr", "bird");
+    let frr_cfg = BgpConfig::new(65001, A4.parse().unwrap())
+        .peer(PeerConfig::new(ip(B4), 65002).local(ip(A4)))
+        .peer(PeerConfig::new(ip(B6), 65002).local(ip(A6)))
+        .network(net("198.51.100.0/24"))
+        .network(net("2001:db8:1::/48"));
+    let bird_cfg = BgpConfig::new(65002, B4.parse().unwrap())
+        .peer(PeerConfig::new(ip(A4), 65001).local(ip(B4)))
+        .peer(PeerConfig::new(ip(A6), 65001).local(ip(B6)))
+        .network(net("203.0.113.0/24"))
+        .network(net("2001:db8:2::/48"));
+    let mut frr = Frr::start(&lab, "frr", &frr_cfg).expect("start FRR");
+    let mut bird = Bird::start(&lab, "bird", &bird_cfg).expect("start BIRD");
+
+    for (peer_of_frr, peer_of_bird) in [(B4, A4), (B6, A6)] {
+        let s = frr
+            .wait_established(ip(peer_of_frr), TIMEOUT)
+            .expect("FRR Established");
+        assert_eq!(s.state, "Established");
+        assert_eq!(s.established_count, Some(1));
+        assert_eq!(s.notifications_received, Some(0));
+        let s = bird
+            .wait_established(ip(peer_of_bird), TIMEOUT)
+            .expect("BIRD Established");
+        assert!(s.uptime.is_some());
+    }
+    let at_frr = frr
+        .wait_routes(ip(B4), &[net("203.0.113.0/24")], TIMEOUT)
+        .expect("FRR v4 routes");
+    assert_eq!(
+        at_frr.into_iter().collect::<Vec<_>>(),
+        vec![net("203.0.113.0/24")]
+    );
+    let at_frr6 = frr
+        .wait_routes(ip(B6), &[net("2001:db8:2::/48")], TIMEOUT)
+        .expect("FRR v6 routes");
+    assert_eq!(
+        at_frr6.into_iter().collect::<Vec<_>>(),
+        vec![net("2001:db8:2::/48")]
+    );
+    let at_bird = bird
+        .wait_routes(ip(A4), &[net("198.51.100.0/24")], TIMEOUT)
+        .expect("BIRD v4 routes");
+    assert!(
+        !at_bird.contains(&net("203.0.113.0/24")),
+        "BIRD must not count its own prefix as received"
+    );
+    bird.wait_routes(ip(A6), &[net("2001:db8:1::/48")], TIMEOUT)
+        .expect("BIRD v6 routes");
+    let s = frr.session(ip(B4)).unwrap();
+    assert_eq!(s.prefixes_received, Some(1));
+    let s = bird.session(ip(A4)).unwrap();
+    assert_eq!(s.prefixes_received, Some(1));
+}
+
+#[test]
+fn frr_and_bird_with_md5_reach_established() {
+    let (lab, _a, _b) = two_hosts("frr", "bird");
+    let frr_cfg = BgpConfig::new(65001, A4.parse().unwrap())
+        .peer(
+            PeerConfig::new(ip(B4), 65002)
+                .local(ip(A4))
+                .md5("lab-secret"),
+        )
+        .network(net("198.51.100.0/24"));
+    let bird_cfg = BgpConfig::new(65002, B4.parse().unwrap())
+        .peer(
+            PeerConfig::new(ip(A4), 65001)
+                .local(ip(B4))
+                .md5("lab-secret"),
+        )
+        .network(net("203.0.113.0/24"));
+    let mut frr = Frr::start(&lab, "frr", &frr_cfg).expect("start FRR");
+    let mut bird = Bird::start(&lab, "bird", &bird_cfg).expect("start BIRD");
+    frr.wait_established(ip(B4), TIMEOUT)
+        .expect("FRR Established over MD5");
+    bird.wait_established(ip(A4), TIMEOUT)
+        .expect("BIRD Established over MD5");
+    frr.wait_routes(ip(B4), &[net("203.0.113.0/24")], TIMEOUT)
+        .expect("route over MD5");
+}
