@@ -2,3 +2,5 @@
 //!
 //! Mirror tap and TCP stream reassembly, the checkpoint protocol, failure detection and
 //! TCP/address takeover, generic over the replicated application.
+
+pub mod capture;
