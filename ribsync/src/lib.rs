@@ -4,3 +4,9 @@
 //! TCP/address takeover, generic over the replicated application.
 
 pub mod capture;
+
+#[cfg(target_os = "linux")]
+pub mod takeover;
+
+#[cfg(target_os = "linux")]
+pub mod tap;

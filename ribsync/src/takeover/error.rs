@@ -1,0 +1,53 @@
+//! Errors of the takeover module.
+
+use std::io;
+
+/// What went wrong while peeking, rebuilding or announcing a session.
+#[derive(Debug, thiserror::Error)]
+pub enum TakeoverError {
+    /// A system call failed; `op` names the step (e.g. `"setsockopt(TCP_REPAIR_WINDOW)"`).
+    /// `EPERM` usually means a missing CAP_NET_ADMIN or a step done in the wrong state.
+    #[error("{op}: {source}")]
+    Sys {
+        /// The step that failed.
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The socket to peek is not an established TCP connection (`tcpi_state`).
+    #[error("socket is not an ESTABLISHED TCP connection (tcpi_state {0})")]
+    NotEstablished(u8),
+    /// The queues kept changing while being peeked (traffic during the peek).
+    #[error("socket queues kept changing during the peek ({attempts} attempts)")]
+    Unstable {
+        /// How many consistent reads were attempted.
+        attempts: u32,
+    },
+    /// Local and remote addresses are of different families, or not IP.
+    #[error("address family mismatch: local {local}, remote {remote}")]
+    FamilyMismatch {
+        /// Local address.
+        local: String,
+        /// Remote address.
+        remote: String,
+    },
+    /// The state to rebuild is internally inconsistent.
+    #[error("invalid TCP repair state: {0}")]
+    InvalidState(&'static str),
+    /// The kernel answered a netlink request with an error.
+    #[error("netlink {op}: {source}")]
+    Netlink {
+        /// The request (e.g. `"RTM_NEWADDR"`).
+        op: &'static str,
+        /// The error the kernel returned.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl TakeoverError {
+    pub(crate) fn sys(op: &'static str) -> impl FnOnce(io::Error) -> TakeoverError {
+        move |source| TakeoverError::Sys { op, source }
+    }
+}
