@@ -14,6 +14,7 @@ pub mod neighbor;
 pub mod netns;
 pub mod poll;
 pub mod process;
+pub mod rawpeer;
 pub mod sweep;
 
 pub use error::{LabError, Result};

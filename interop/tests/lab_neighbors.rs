@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::*;
 use interop::neighbor::bird::Bird;
 use interop::neighbor::frr::Frr;
+use interop::neighbor::gobgp::Gobgp;
 use interop::{BgpConfig, Neighbor, PeerConfig};
 use ipnetwork::IpNetwork;
 
@@ -100,4 +101,47 @@ fn frr_and_bird_with_md5_reach_established() {
         .expect("BIRD Established over MD5");
     frr.wait_routes(ip(B4), &[net("203.0.113.0/24")], TIMEOUT)
         .expect("route over MD5");
+}
+
+#[test]
+fn gobgp_and_frr_exchange_ipv4_and_ipv6_routes() {
+    let (lab, _a, _b) = two_hosts("frr", "gobgp");
+    let frr_cfg = BgpConfig::new(65001, A4.parse().unwrap())
+        .peer(PeerConfig::new(ip(B4), 65003).local(ip(A4)))
+        .peer(PeerConfig::new(ip(B6), 65003).local(ip(A6)))
+        .network(net("198.51.100.0/24"))
+        .network(net("2001:db8:1::/48"));
+    let gobgp_cfg = BgpConfig::new(65003, B4.parse().unwrap())
+        .peer(PeerConfig::new(ip(A4), 65001).local(ip(B4)))
+        .peer(PeerConfig::new(ip(A6), 65001).local(ip(B6)))
+        .network(net("203.0.113.0/24"))
+        .network(net("2001:db8:3::/48"));
+    let mut frr = Frr::start(&lab, "frr", &frr_cfg).expect("start FRR");
+    let mut gobgp = Gobgp::start(&lab, "gobgp", &gobgp_cfg).expect("start GoBGP");
+    for (peer_of_frr, peer_of_gobgp) in [(B4, A4), (B6, A6)] {
+        frr.wait_established(ip(peer_of_frr), TIMEOUT)
+            .expect("FRR Established");
+        let s = gobgp
+            .wait_established(ip(peer_of_gobgp), TIMEOUT)
+            .expect("GoBGP Established");
+        assert_eq!(s.notifications_received, Some(0));
+    }
+    let at_frr = frr
+        .wait_routes(ip(B4), &[net("203.0.113.0/24")], TIMEOUT)
+        .expect("FRR v4 routes");
+    assert_eq!(at_frr.len(), 1);
+    frr.wait_routes(ip(B6), &[net("2001:db8:3::/48")], TIMEOUT)
+        .expect("FRR v6 routes");
+    let at_gobgp = gobgp
+        .wait_routes(ip(A4), &[net("198.51.100.0/24")], TIMEOUT)
+        .expect("GoBGP v4 routes");
+    assert!(
+        !at_gobgp.contains(&net("203.0.113.0/24")),
+        "its own prefix echoed back is not accepted"
+    );
+    gobgp
+        .wait_routes(ip(A6), &[net("2001:db8:1::/48")], TIMEOUT)
+        .expect("GoBGP v6 routes");
+    let s = gobgp.session(ip(A4)).unwrap();
+    assert_eq!(s.prefixes_received, Some(1));
 }
