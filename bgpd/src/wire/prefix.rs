@@ -1,0 +1,216 @@
+//! IP prefixes as carried in NLRI (RFC 4271 section 4.3): small `Copy` values, `Ord` and `Hash`,
+//! always normalised (host bits zero), so that the RIBs can key millions of them cheaply.
+
+use serde::Serialize;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// An IPv4 prefix: address with host bits cleared and a length of 0..=32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ipv4Prefix {
+    addr: Ipv4Addr,
+    len: u8,
+}
+
+impl Ipv4Prefix {
+    /// A prefix; `None` when `len > 32`. Host bits of `addr` are cleared.
+    pub fn new(addr: Ipv4Addr, len: u8) -> Option<Self> {
+        if len > 32 {
+            return None;
+        }
+        let mask = if len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(len))
+        };
+        Some(Ipv4Prefix {
+            addr: Ipv4Addr::from(u32::from(addr) & mask),
+            len,
+        })
+    }
+
+    /// The network address (host bits zero).
+    pub fn addr(&self) -> Ipv4Addr {
+        self.addr
+    }
+
+    /// The prefix length in bits.
+    pub fn len(&self) -> u8 {
+        self.len
+    }
+
+    /// Whether this is the default route 0.0.0.0/0 (length zero).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether `other` lies within this prefix.
+    pub fn contains(&self, other: &Ipv4Prefix) -> bool {
+        other.len >= self.len && Ipv4Prefix::new(other.addr, self.len) == Some(*self)
+    }
+}
+
+/// An IPv6 prefix: address with host bits cleared and a length of 0..=128.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ipv6Prefix {
+    addr: Ipv6Addr,
+    len: u8,
+}
+
+impl Ipv6Prefix {
+    /// A prefix; `None` when `len > 128`. Host bits of `addr` are cleared.
+    pub fn new(addr: Ipv6Addr, len: u8) -> Option<Self> {
+        if len > 128 {
+            return None;
+        }
+        let mask = if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(len))
+        };
+        Some(Ipv6Prefix {
+            addr: Ipv6Addr::from(u128::from(addr) & mask),
+            len,
+        })
+    }
+
+    /// The network address (host bits zero).
+    pub fn addr(&self) -> Ipv6Addr {
+        self.addr
+    }
+
+    /// The prefix length in bits.
+    pub fn len(&self) -> u8 {
+        self.len
+    }
+
+    /// Whether this is the default route ::/0 (length zero).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether `other` lies within this prefix.
+    pub fn contains(&self, other: &Ipv6Prefix) -> bool {
+        other.len >= self.len && Ipv6Prefix::new(other.addr, self.len) == Some(*self)
+    }
+}
+
+/// An IPv4 or IPv6 prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Prefix {
+    /// IPv4.
+    V4(Ipv4Prefix),
+    /// IPv6.
+    V6(Ipv6Prefix),
+}
+
+impl Prefix {
+    /// A prefix from any IP address; `None` when `len` exceeds the address width.
+    pub fn new(addr: IpAddr, len: u8) -> Option<Self> {
+        match addr {
+            IpAddr::V4(a) => Ipv4Prefix::new(a, len).map(Prefix::V4),
+            IpAddr::V6(a) => Ipv6Prefix::new(a, len).map(Prefix::V6),
+        }
+    }
+
+    /// The network address.
+    pub fn addr(&self) -> IpAddr {
+        match self {
+            Prefix::V4(p) => IpAddr::V4(p.addr()),
+            Prefix::V6(p) => IpAddr::V6(p.addr()),
+        }
+    }
+
+    /// The prefix length in bits.
+    pub fn len(&self) -> u8 {
+        match self {
+            Prefix::V4(p) => p.len(),
+            Prefix::V6(p) => p.len(),
+        }
+    }
+
+    /// Whether this is a default route (length zero).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Ipv4Prefix> for Prefix {
+    fn from(p: Ipv4Prefix) -> Self {
+        Prefix::V4(p)
+    }
+}
+
+impl From<Ipv6Prefix> for Prefix {
+    fn from(p: Ipv6Prefix) -> Self {
+        Prefix::V6(p)
+    }
+}
+
+impl fmt::Display for Ipv4Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl fmt::Display for Ipv6Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Prefix::V4(p) => p.fmt(f),
+            Prefix::V6(p) => p.fmt(f),
+        }
+    }
+}
+
+/// Error parsing a prefix from text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid prefix {0:?}: expected ADDRESS/LENGTH")]
+pub struct PrefixParseError(pub String);
+
+impl std::str::FromStr for Ipv4Prefix {
+    type Err = PrefixParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || PrefixParseError(s.to_string());
+        let (a, l) = s.split_once('/').ok_or_else(err)?;
+        Ipv4Prefix::new(a.parse().map_err(|_| err())?, l.parse().map_err(|_| err())?)
+            .ok_or_else(err)
+    }
+}
+
+impl std::str::FromStr for Ipv6Prefix {
+    type Err = PrefixParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || PrefixParseError(s.to_string());
+        let (a, l) = s.split_once('/').ok_or_else(err)?;
+        Ipv6Prefix::new(a.parse().map_err(|_| err())?, l.parse().map_err(|_| err())?)
+            .ok_or_else(err)
+    }
+}
+
+impl std::str::FromStr for Prefix {
+    type Err = PrefixParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.contains(':') {
+            s.parse().map(Prefix::V6)
+        } else {
+            s.parse().map(Prefix::V4)
+        }
+    }
+}
+
+macro_rules! serialize_display {
+    ($($t:ty),*) => {$(
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    )*};
+}
+serialize_display!(Ipv4Prefix, Ipv6Prefix, Prefix);
