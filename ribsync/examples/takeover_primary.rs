@@ -1,0 +1,131 @@
+//! A throwaway "primary" for the takeover lab test: a minimal, test-only BGP speaker (not
+//! the project's codec or FSM) that opens a session to a neighbour, sends KEEPALIVEs every
+//! second, reads and discards what the neighbour sends, and on the stdin command `peek`
+//! stops writing and prints the socket's [`ribsync::takeover::TcpRepairState`] as one JSON
+//! line (`STATE {...}`), as a real primary would put it in a checkpoint.
+//!
+//! Usage: `takeover_primary LOCAL_IP PEER_IP ASN HOLD_TIME_S ROUTER_ID`
+//! Prints `ESTABLISHED` once the neighbour's OPEN and first KEEPALIVE arrived.
+
+use std::io::{BufRead, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const MARKER: [u8; 16] = [0xff; 16];
+const OPEN: u8 = 1;
+const KEEPALIVE: u8 = 4;
+
+/// RFC 4271 section 4.2 OPEN with Capabilities (RFC 5492): Multiprotocol (RFC 4760) for
+/// the session's family and 4-octet AS numbers (RFC 6793).
+fn open_message(asn: u32, hold_s: u16, router_id: Ipv4Addr, v6: bool) -> Vec<u8> {
+    let mut caps = Vec::new();
+    caps.extend_from_slice(&[1, 4, 0, 1, 0, 1]); // MP: IPv4 unicast
+    if v6 {
+        caps.extend_from_slice(&[1, 4, 0, 2, 0, 1]); // MP: IPv6 unicast
+    }
+    caps.extend_from_slice(&[65, 4]);
+    caps.extend_from_slice(&asn.to_be_bytes());
+    let mut body = vec![4u8];
+    let my_as = u16::try_from(asn).unwrap_or(23456); // AS_TRANS
+    body.extend_from_slice(&my_as.to_be_bytes());
+    body.extend_from_slice(&hold_s.to_be_bytes());
+    body.extend_from_slice(&router_id.octets());
+    body.push(caps.len() as u8 + 2);
+    body.push(2); // Capabilities
+    body.push(caps.len() as u8);
+    body.extend_from_slice(&caps);
+    message(OPEN, &body)
+}
+
+fn message(ty: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = MARKER.to_vec();
+    m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+    m.push(ty);
+    m.extend_from_slice(body);
+    m
+}
+
+/// Reads one whole BGP message; returns its type.
+fn read_message(s: &mut TcpStream) -> Result<u8, Error> {
+    let mut hdr = [0u8; 19];
+    s.read_exact(&mut hdr)?;
+    let len = usize::from(u16::from_be_bytes([hdr[16], hdr[17]]));
+    if !(19..=4096).contains(&len) {
+        return Err("bad BGP message length".into());
+    }
+    let mut body = vec![0u8; len - 19];
+    s.read_exact(&mut body)?;
+    Ok(hdr[18])
+}
+
+fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 6 {
+        return Err("usage: takeover_primary LOCAL_IP PEER_IP ASN HOLD_TIME_S ROUTER_ID".into());
+    }
+    let local: IpAddr = args[1].parse()?;
+    let peer: IpAddr = args[2].parse()?;
+    let asn: u32 = args[3].parse()?;
+    let hold: u16 = args[4].parse()?;
+    let router_id: Ipv4Addr = args[5].parse()?;
+
+    let peer_addr = SocketAddr::new(peer, 179);
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(peer_addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    sock.bind(&SocketAddr::new(local, 0).into())?;
+    sock.connect_timeout(&peer_addr.into(), Duration::from_secs(10))?;
+    let stream: TcpStream = sock.into();
+    stream.set_nodelay(true)?;
+    let writer = Arc::new(Mutex::new(stream.try_clone()?));
+
+    writer.lock().map_err(|_| "lock")?.write_all(&open_message(
+        asn,
+        hold,
+        router_id,
+        peer.is_ipv6(),
+    ))?;
+    let mut reader = stream.try_clone()?;
+    if read_message(&mut reader)? != OPEN {
+        return Err("expected OPEN".into());
+    }
+    writer
+        .lock()
+        .map_err(|_| "lock")?
+        .write_all(&message(KEEPALIVE, &[]))?;
+    if read_message(&mut reader)? != KEEPALIVE {
+        return Err("expected KEEPALIVE".into());
+    }
+    println!("ESTABLISHED");
+
+    // Read and discard everything from now on.
+    std::thread::spawn(move || while read_message(&mut reader).is_ok() {});
+    let w = writer.clone();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let Ok(mut s) = w.lock() else { return };
+        if s.write_all(&message(KEEPALIVE, &[])).is_err() {
+            return;
+        }
+    });
+
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        if line?.trim() == "peek" {
+            // Freeze: hold the writer lock for good, so nothing is written during or after
+            // the peek; the state then describes the socket until the box dies.
+            let guard = writer.lock().map_err(|_| "lock")?;
+            let state = ribsync::takeover::peek_live_socket(guard.as_fd())?;
+            println!("STATE {}", serde_json::to_string(&state)?);
+            std::io::stdout().flush()?;
+            std::mem::forget(guard);
+        }
+    }
+    Ok(())
+}

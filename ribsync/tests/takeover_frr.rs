@@ -1,0 +1,397 @@
+//! Lab test, the real thing: an FRR neighbour holds a BGP session with a primary (the
+//! `takeover_primary` example, a child process); the primary's TCP state is peeked into a
+//! checkpoint, then its box dies (switch port down, process killed); the standby rebuilds
+//! the socket from the checkpoint plus what its mirror port saw since, takes the address
+//! over (GARP / unsolicited NA), sends KEEPALIVEs, and FRR keeps the session Established
+//! with "Connections established 1; dropped 0" for longer than its hold time, with no
+//! SYN/FIN/RST on its link. Needs root and FRR; skipped otherwise.
+
+#![allow(clippy::unwrap_used)]
+
+mod lab;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use lab::{in_ns, wait_for, Capture, Lab};
+use ribsync::takeover::{
+    self, AddressControl, Announcer, RebuildOverrides, SeqNum, TcpRepairState,
+};
+use ribsync::tap::{Direction, TapFrame, TcpFlags};
+
+const BGPD: &str = "/usr/lib/frr/bgpd";
+const VTYSH: &str = "/usr/bin/vtysh";
+const PEER_AS: u32 = 64500;
+const OUR_AS: u32 = 64501;
+const HOLD_S: u64 = 9;
+const KEEPALIVE: [u8; 19] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0, 19, 4,
+];
+
+/// The example binary, built by `cargo test` (or `cargo build --example takeover_primary`).
+fn primary_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let p = exe
+        .parent()?
+        .parent()?
+        .join("examples")
+        .join("takeover_primary");
+    p.exists().then_some(p)
+}
+
+/// A scratch directory for FRR's config, vty socket and log; removed on drop.
+struct FrrDir(PathBuf);
+
+impl Drop for FrrDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn frr_config(peer_ip: IpAddr, prim_ip: IpAddr) -> String {
+    let mut c = format!(
+        "frr defaults traditional\nhostname ustk-peer\n!\nrouter bgp {PEER_AS}\n bgp router-id {}\n \
+         no bgp ebgp-requires-policy\n no bgp network import-check\n neighbor {prim_ip} remote-as {OUR_AS}\n \
+         neighbor {prim_ip} timers 3 {HOLD_S}\n neighbor {prim_ip} passive\n",
+        lab::PEER_V4
+    );
+    if let (IpAddr::V6(_), IpAddr::V6(_)) = (peer_ip, prim_ip) {
+        c.push_str(&format!(
+            " address-family ipv6 unicast\n  neighbor {prim_ip} activate\n exit-address-family\n"
+        ));
+    }
+    c.push_str("!\n");
+    c
+}
+
+/// `show bgp neighbors ADDR json` for one neighbour.
+fn frr_neighbour(dir: &Path, addr: IpAddr) -> Option<serde_json::Value> {
+    let out = std::process::Command::new(VTYSH)
+        .arg("--vty_socket")
+        .arg(dir)
+        .arg("-c")
+        .arg(format!("show bgp neighbors {addr} json"))
+        .output()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v.get(addr.to_string()).cloned()
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    state: String,
+    established: u64,
+    dropped: u64,
+    up_ms: u64,
+    keepalives_in: u64,
+    notifications: u64,
+}
+
+fn seen(dir: &Path, addr: IpAddr) -> Option<Seen> {
+    let n = frr_neighbour(dir, addr)?;
+    let num = |k: &str| n.get(k).and_then(|v| v.as_u64());
+    let stats = n.get("messageStats")?;
+    let stat = |k: &str| stats.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+    Some(Seen {
+        state: n.get("bgpState")?.as_str()?.to_string(),
+        established: num("connectionsEstablished")?,
+        dropped: num("connectionsDropped")?,
+        up_ms: num("bgpTimerUpMsec").unwrap_or(0),
+        keepalives_in: stat("keepalivesRecv"),
+        notifications: stat("notificationsSent") + stat("notificationsRecv"),
+    })
+}
+
+/// What the mirror saw after the checkpoint: the latest ACKs both ways, the primary's
+/// latest TSval, and the neighbour's MAC.
+struct MirrorView {
+    peer_ack: Option<SeqNum>,
+    primary_ack: Option<SeqNum>,
+    primary_tsval: Option<u32>,
+    peer_mac: Option<[u8; 6]>,
+}
+
+fn mirror_view(frames: &[TapFrame], state: &TcpRepairState) -> MirrorView {
+    let mut v = MirrorView {
+        peer_ack: None,
+        primary_ack: None,
+        primary_tsval: None,
+        peer_mac: None,
+    };
+    for f in frames {
+        let Some(s) = f.tcp() else { continue };
+        if !s.flags.has(TcpFlags::ACK) {
+            continue;
+        }
+        if s.src == state.remote && s.dst == state.local {
+            v.peer_ack = Some(SeqNum(s.ack));
+            v.peer_mac = Some(f.data[6..12].try_into().unwrap());
+        } else if s.src == state.local && s.dst == state.remote {
+            v.primary_ack = Some(SeqNum(s.ack));
+            if let Some((tsval, _)) = s.timestamps {
+                v.primary_tsval = Some(tsval);
+            }
+        }
+    }
+    v
+}
+
+fn run(v6: bool) {
+    let Some(primary_bin) = primary_binary() else {
+        panic!("examples/takeover_primary not built: run `cargo test -p ribsync` (builds examples) or `cargo build -p ribsync --example takeover_primary` first");
+    };
+    let (peer_ip, prim_ip): (IpAddr, IpAddr) = if v6 {
+        (lab::PEER_V6.parse().unwrap(), lab::PRIM_V6.parse().unwrap())
+    } else {
+        (lab::PEER_V4.parse().unwrap(), lab::PRIM_V4.parse().unwrap())
+    };
+    let prefix_len = if v6 { 64 } else { 24 };
+    let mut lab = Lab::new();
+    let dir = FrrDir(std::env::temp_dir().join(format!("{}-frr", lab.peer)));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let conf = dir.0.join("bgpd.conf");
+    std::fs::write(&conf, frr_config(peer_ip, prim_ip)).unwrap();
+    let (conf_s, dir_s) = (conf.display().to_string(), dir.0.display().to_string());
+    let pid_s = dir.0.join("bgpd.pid").display().to_string();
+    let log_s = format!("file:{}", dir.0.join("bgpd.log").display());
+    let peer_ns = lab.peer.clone();
+    lab.spawn(
+        &peer_ns,
+        BGPD,
+        &[
+            "-Z",
+            "-S",
+            "-n",
+            "-f",
+            &conf_s,
+            "-i",
+            &pid_s,
+            "--vty_socket",
+            &dir_s,
+            "-P",
+            "0",
+            "--log",
+            &log_s,
+        ],
+        false,
+    );
+    wait_for("FRR vty socket", Duration::from_secs(20), || {
+        dir.0.join("bgpd.vty").exists()
+    });
+    wait_for("FRR answers", Duration::from_secs(20), || {
+        seen(&dir.0, prim_ip).is_some()
+    });
+
+    // Captures: the neighbour's own link, and the standby's mirror port.
+    let wire = Capture::start(&lab.peer, "eth0", vec![prim_ip], false);
+    let mirror = Capture::start(&lab.stby, "mon0", vec![prim_ip], true);
+    // The standby prepares ahead of time.
+    let (announcer, mut addrs, stby_ifindex) = in_ns(&lab.stby, || {
+        (
+            Announcer::open("eth0").unwrap(),
+            AddressControl::open().unwrap(),
+            takeover::interface_index("eth0").unwrap(),
+        )
+    });
+
+    // The primary.
+    let prim_ns = lab.prim.clone();
+    let args = [
+        prim_ip.to_string(),
+        peer_ip.to_string(),
+        OUR_AS.to_string(),
+        HOLD_S.to_string(),
+        lab::PRIM_V4.to_string(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let child = lab.spawn(&prim_ns, &primary_bin.display().to_string(), &args, true);
+    let primary_pid = child.id();
+    let mut primary_in = child.stdin.take().unwrap();
+    let primary_out = BufReader::new(child.stdout.take().unwrap());
+    let (line_tx, line_rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in primary_out.lines().map_while(Result::ok) {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    assert_eq!(
+        line_rx.recv_timeout(Duration::from_secs(30)).unwrap(),
+        "ESTABLISHED"
+    );
+    wait_for("FRR Established", Duration::from_secs(10), || {
+        seen(&dir.0, prim_ip).is_some_and(|s| s.state == "Established")
+    });
+    // Let KEEPALIVEs flow both ways for a while.
+    std::thread::sleep(Duration::from_secs(4));
+
+    // Checkpoint: the primary peeks its socket.
+    primary_in.write_all(b"peek\n").unwrap();
+    let line = line_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let json = line.strip_prefix("STATE ").expect("STATE line");
+    let state: TcpRepairState = serde_json::from_str(json).unwrap();
+    assert_eq!(state.remote, SocketAddr::new(peer_ip, 179));
+    assert_eq!(state.local.ip(), prim_ip);
+
+    // The primary's box dies: port down first, then the process.
+    let before = seen(&dir.0, prim_ip).unwrap();
+    lab.cut_primary();
+    let t_cut = lab::unix_now();
+    let cut_at = Instant::now();
+    lab.kill(primary_pid);
+
+    // Takeover: checkpoint + mirror.
+    let view = mirror_view(&mirror.frames(), &state);
+    let overrides = RebuildOverrides {
+        rcv_nxt: view.primary_ack,
+        snd_una: view.peer_ack,
+        last_tsval_seen: view.primary_tsval,
+        ..RebuildOverrides::default()
+    };
+    let peer_mac = view.peer_mac.expect("the mirror saw the neighbour");
+    let standby: TcpStream = in_ns(&lab.stby, || {
+        let repaired = takeover::rebuild_socket(&state, &overrides).unwrap();
+        addrs
+            .add_address(stby_ifindex, prim_ip, prefix_len)
+            .unwrap();
+        addrs
+            .set_neighbour(stby_ifindex, peer_ip, peer_mac)
+            .unwrap();
+        match prim_ip {
+            IpAddr::V4(a) => announcer.gratuitous_arp(a).unwrap(),
+            IpAddr::V6(a) => announcer.unsolicited_na(a).unwrap(),
+        }
+        let mut s = repaired.go_live().unwrap();
+        s.write_all(&KEEPALIVE).unwrap();
+        s
+    });
+    let takeover_done = cut_at.elapsed();
+
+    // The standby carries on: KEEPALIVE every second, read and discard.
+    let stop = Arc::new(AtomicBool::new(false));
+    let broken = Arc::new(AtomicBool::new(false));
+    let mut w = standby.try_clone().unwrap();
+    let (s1, b1) = (stop.clone(), broken.clone());
+    let ka = std::thread::spawn(move || {
+        while !s1.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_secs(1));
+            if w.write_all(&KEEPALIVE).is_err() {
+                b1.store(true, Ordering::SeqCst);
+                return;
+            }
+        }
+    });
+    let mut r = standby.try_clone().unwrap();
+    let b2 = broken.clone();
+    let rd = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    b2.store(true, Ordering::SeqCst);
+                    return;
+                }
+                Ok(_) => {}
+            }
+        }
+    });
+
+    // Longer than the hold time: FRR must still be in the same session.
+    let watch_until = Instant::now() + Duration::from_secs(HOLD_S + 3);
+    let mut last = before.clone();
+    while Instant::now() < watch_until {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = seen(&dir.0, prim_ip).expect("FRR answers");
+        assert_eq!(now.state, "Established", "FRR left Established: {now:?}");
+        assert_eq!(
+            (now.established, now.dropped),
+            (1, 0),
+            "FRR saw a new connection: {now:?}"
+        );
+        assert!(
+            now.up_ms >= last.up_ms,
+            "uptime went back: {last:?} -> {now:?}"
+        );
+        assert_eq!(now.notifications, 0);
+        assert!(!broken.load(Ordering::SeqCst), "standby socket broke");
+        last = now;
+    }
+    assert!(
+        last.up_ms >= before.up_ms + (HOLD_S + 2) * 1000,
+        "uptime not continued: {before:?} -> {last:?}"
+    );
+    assert!(
+        last.keepalives_in >= before.keepalives_in + HOLD_S,
+        "FRR did not receive the standby's KEEPALIVEs: {before:?} -> {last:?}"
+    );
+
+    // What the neighbour saw on its link.
+    let frames = wire.frames();
+    let segs: Vec<_> = frames
+        .iter()
+        .filter_map(|f| f.tcp().map(|s| (f, s)))
+        .collect();
+    let syns = segs
+        .iter()
+        .filter(|(_, s)| s.flags.has(TcpFlags::SYN))
+        .count();
+    assert_eq!(syns, 2, "only the original SYN and SYN-ACK");
+    assert!(
+        !segs
+            .iter()
+            .any(|(_, s)| s.flags.0 & (TcpFlags::FIN | TcpFlags::RST) != 0),
+        "FIN or RST on the neighbour's link"
+    );
+    let stby_mac = announcer.mac();
+    let first = segs
+        .iter()
+        .find(|(f, s)| {
+            f.direction == Direction::Incoming && s.src.ip() == prim_ip && f.data[6..12] == stby_mac
+        })
+        .map(|(f, _)| f.timestamp)
+        .expect("a segment from the standby");
+    let ms = first.saturating_sub(t_cut).as_secs_f64() * 1000.0;
+    println!(
+        "FRR takeover ({}): link cut -> first standby segment at the neighbour: {ms:.2} ms \
+         (takeover call sequence incl. process kill {:.2} ms); FRR after {} s: {last:?}",
+        if v6 { "IPv6" } else { "IPv4" },
+        takeover_done.as_secs_f64() * 1000.0,
+        HOLD_S + 3
+    );
+
+    stop.store(true, Ordering::SeqCst);
+    let _ = standby.shutdown(std::net::Shutdown::Both);
+    let _ = ka.join();
+    let _ = rd.join();
+}
+
+fn frr_available(test: &str) -> bool {
+    if !lab::require_root(test) {
+        return false;
+    }
+    let ok = Path::new(BGPD).exists() && Path::new(VTYSH).exists();
+    if !ok {
+        eprintln!("SKIPPED {test}: FRR not installed ({BGPD}, {VTYSH})");
+    }
+    ok
+}
+
+#[test]
+fn frr_session_survives_takeover_v4() {
+    if frr_available("frr_session_survives_takeover_v4") {
+        run(false);
+    }
+}
+
+#[test]
+fn frr_session_survives_takeover_v6() {
+    if frr_available("frr_session_survives_takeover_v6") {
+        run(true);
+    }
+}
