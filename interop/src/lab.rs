@@ -36,6 +36,7 @@ pub struct Lab {
     namespaces: Vec<Netns>,
     processes: Vec<LabProcess>,
     workdir: PathBuf,
+    persistent: bool,
 }
 
 impl Lab {
@@ -56,6 +57,7 @@ impl Lab {
             namespaces: Vec::new(),
             processes: Vec::new(),
             workdir,
+            persistent: false,
         })
     }
 
@@ -221,8 +223,20 @@ impl Lab {
         }
     }
 
+    /// Leaves the lab in place when dropped (its processes keep running); removing it is
+    /// then up to [`crate::topology::instantiate::down`] or [`sweep::sweep`].
+    pub fn forget(&mut self) {
+        self.persistent = true;
+        for p in self.processes.drain(..) {
+            p.detach();
+        }
+    }
+
     /// Removes everything now (what drop does).
     pub fn teardown(&mut self) {
+        if self.persistent {
+            return;
+        }
         for p in self.processes.iter_mut().rev() {
             p.stop(Duration::from_secs(2));
         }

@@ -16,6 +16,7 @@ pub mod poll;
 pub mod process;
 pub mod rawpeer;
 pub mod sweep;
+pub mod topology;
 
 pub use error::{LabError, Result};
 pub use lab::{Lab, DEFAULT_PROJECT_PREFIX};

@@ -132,6 +132,11 @@ impl LabProcess {
         let _ = child.wait();
     }
 
+    /// Lets the process run on: this value no longer ends it when dropped.
+    pub fn detach(mut self) {
+        self.child = None;
+    }
+
     /// Kills the process at once (SIGKILL, the way a box dies) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

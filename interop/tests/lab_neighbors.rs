@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use interop::neighbor::bird::Bird;
+use interop::neighbor::exabgp::Exabgp;
 use interop::neighbor::frr::Frr;
 use interop::neighbor::gobgp::Gobgp;
 use interop::{BgpConfig, Neighbor, PeerConfig};
@@ -144,4 +145,67 @@ fn gobgp_and_frr_exchange_ipv4_and_ipv6_routes() {
         .expect("GoBGP v6 routes");
     let s = gobgp.session(ip(A4)).unwrap();
     assert_eq!(s.prefixes_received, Some(1));
+}
+
+#[test]
+fn exabgp_feeds_routes_to_frr() {
+    let (lab, _a, _b) = two_hosts("frr", "exabgp");
+    let frr_cfg = BgpConfig::new(65001, A4.parse().unwrap())
+        .peer(PeerConfig::new(ip(B4), 65004).local(ip(A4)))
+        .network(net("198.51.100.0/24"));
+    let exa_cfg = BgpConfig::new(65004, B4.parse().unwrap())
+        .peer(PeerConfig::new(ip(A4), 65001).local(ip(B4)))
+        .network(net("203.0.113.0/24"))
+        .network(net("203.0.113.128/25"));
+    let mut frr = Frr::start(&lab, "frr", &frr_cfg).expect("start FRR");
+    let mut exa = Exabgp::start(&lab, "exabgp", &exa_cfg).expect("start ExaBGP");
+    frr.wait_established(ip(B4), TIMEOUT)
+        .expect("FRR Established");
+    let s = exa
+        .wait_established(ip(A4), TIMEOUT)
+        .expect("ExaBGP Established");
+    assert_eq!(s.established_count, Some(1));
+    let fed = [net("203.0.113.0/24"), net("203.0.113.128/25")];
+    let at_frr = frr
+        .wait_routes(ip(B4), &fed, TIMEOUT)
+        .expect("FRR has ExaBGP's routes");
+    assert_eq!(at_frr.len(), 2);
+    exa.wait_routes(ip(A4), &[net("198.51.100.0/24")], TIMEOUT)
+        .expect("ExaBGP saw FRR's route");
+    let sessions = exa.sessions().unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].notifications_received, Some(0));
+}
+
+#[test]
+fn sessions_lists_every_configured_peer() {
+    let (lab, _a, _b) = two_hosts("frr", "bird");
+    let frr_cfg = BgpConfig::new(65001, A4.parse().unwrap())
+        .peer(PeerConfig::new(ip(B4), 65002).local(ip(A4)))
+        .peer(PeerConfig::new(ip(B6), 65002).local(ip(A6)));
+    let bird_cfg = BgpConfig::new(65002, B4.parse().unwrap())
+        .peer(PeerConfig::new(ip(A4), 65001).local(ip(B4)))
+        .peer(PeerConfig::new(ip(A6), 65001).local(ip(B6)));
+    let mut frr = Frr::start(&lab, "frr", &frr_cfg).expect("start FRR");
+    let mut bird = Bird::start(&lab, "bird", &bird_cfg).expect("start BIRD");
+    frr.wait_established(ip(B6), TIMEOUT)
+        .expect("FRR Established");
+    bird.wait_established(ip(A6), TIMEOUT)
+        .expect("BIRD Established");
+    let mut peers: Vec<_> = frr
+        .sessions()
+        .unwrap()
+        .iter()
+        .map(|s| s.peer.unwrap())
+        .collect();
+    peers.sort();
+    assert_eq!(peers, vec![ip(B4), ip(B6)]);
+    let mut peers: Vec<_> = bird
+        .sessions()
+        .unwrap()
+        .iter()
+        .map(|s| s.peer.unwrap())
+        .collect();
+    peers.sort();
+    assert_eq!(peers, vec![ip(A4), ip(A6)]);
 }

@@ -254,25 +254,17 @@ impl Neighbor for Bird {
     fn session(&mut self, peer: IpAddr) -> Result<SessionState> {
         self.check_running()?;
         let b = self.protocol_of(peer)?;
-        let state = b.bgp_state.clone().unwrap_or_else(|| b.info.clone());
-        let established = state == "Established";
-        let uptime = if established {
-            b.since.parse::<u64>().ok().and_then(|since| {
-                let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
-                Some(Duration::from_secs(now.saturating_sub(since)))
-            })
-        } else {
-            None
-        };
-        Ok(SessionState {
-            peer: Some(peer),
-            state,
-            established,
-            uptime,
-            prefixes_received: b.imported,
-            prefixes_sent: b.exported,
-            ..SessionState::default()
-        })
+        Ok(session_of_block(peer, &b))
+    }
+
+    fn sessions(&mut self) -> Result<Vec<SessionState>> {
+        self.check_running()?;
+        let out = self.birdc(&["show", "protocols", "all"])?;
+        Ok(parse_protocols(&out)
+            .iter()
+            .filter(|b| b.proto == "BGP")
+            .filter_map(|b| b.neighbor.map(|n| session_of_block(n, b)))
+            .collect())
     }
 
     fn routes_received(&mut self, peer: IpAddr) -> Result<BTreeSet<IpNetwork>> {
@@ -287,6 +279,35 @@ impl Neighbor for Bird {
         if let Some(mut p) = self.process.take() {
             p.stop(Duration::from_secs(3));
         }
+    }
+
+    fn detach(&mut self) {
+        if let Some(p) = self.process.take() {
+            p.detach();
+        }
+    }
+}
+
+/// The session state a BGP protocol block tells.
+fn session_of_block(peer: IpAddr, b: &ProtocolBlock) -> SessionState {
+    let state = b.bgp_state.clone().unwrap_or_else(|| b.info.clone());
+    let established = state == "Established";
+    let uptime = if established {
+        b.since.parse::<u64>().ok().and_then(|since| {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+            Some(Duration::from_secs(now.saturating_sub(since)))
+        })
+    } else {
+        None
+    };
+    SessionState {
+        peer: Some(peer),
+        state,
+        established,
+        uptime,
+        prefixes_received: b.imported,
+        prefixes_sent: b.exported,
+        ..SessionState::default()
     }
 }
 

@@ -338,6 +338,16 @@ impl Neighbor for Frr {
         parse_neighbor(peer, &v)
     }
 
+    fn sessions(&mut self) -> Result<Vec<SessionState>> {
+        self.check_running()?;
+        let v = self.vtysh_json("show bgp neighbors json")?;
+        let peers: Vec<IpAddr> = v
+            .as_object()
+            .map(|m| m.keys().filter_map(|k| k.parse().ok()).collect())
+            .unwrap_or_default();
+        peers.into_iter().map(|p| parse_neighbor(p, &v)).collect()
+    }
+
     fn routes_received(&mut self, peer: IpAddr) -> Result<BTreeSet<IpNetwork>> {
         self.check_running()?;
         let mut set = parse_routes_from(peer, &self.vtysh_json("show bgp ipv4 unicast json")?)?;
@@ -354,6 +364,21 @@ impl Neighbor for Frr {
         }
         if let Some(mut z) = self.zebra.take() {
             z.stop(Duration::from_secs(3));
+        }
+    }
+
+    fn detach(&mut self) {
+        self.detach_processes();
+    }
+}
+
+impl Frr {
+    fn detach_processes(&mut self) {
+        if let Some(b) = self.bgpd.take() {
+            b.detach();
+        }
+        if let Some(z) = self.zebra.take() {
+            z.detach();
         }
     }
 }

@@ -289,6 +289,24 @@ impl Neighbor for Gobgp {
         parse_neighbor(peer, &parse_json("gobgp neighbor JSON", &out)?)
     }
 
+    fn sessions(&mut self) -> Result<Vec<SessionState>> {
+        self.check_running()?;
+        let out = self.gobgp(&["neighbor", "-j"])?;
+        let v = parse_json("gobgp neighbors JSON", &out)?;
+        let mut list = Vec::new();
+        for n in v.as_array().map(Vec::as_slice).unwrap_or_default() {
+            let addr = n
+                .pointer("/state/neighbor_address")
+                .or_else(|| n.pointer("/conf/neighbor_address"))
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok());
+            if let Some(addr) = addr {
+                list.push(parse_neighbor(addr, n)?);
+            }
+        }
+        Ok(list)
+    }
+
     fn routes_received(&mut self, peer: IpAddr) -> Result<BTreeSet<IpNetwork>> {
         self.check_running()?;
         let mut set = BTreeSet::new();
@@ -302,6 +320,12 @@ impl Neighbor for Gobgp {
     fn stop(&mut self) {
         if let Some(mut p) = self.process.take() {
             p.stop(Duration::from_secs(3));
+        }
+    }
+
+    fn detach(&mut self) {
+        if let Some(p) = self.process.take() {
+            p.detach();
         }
     }
 }

@@ -242,11 +242,18 @@ pub trait Neighbor {
     /// control interface does not answer as expected (e.g. `peer` is not configured).
     fn session(&mut self, peer: IpAddr) -> Result<SessionState>;
 
+    /// The daemon's view of every BGP session it has configured.
+    fn sessions(&mut self) -> Result<Vec<SessionState>>;
+
     /// The prefixes the daemon received from `peer` and holds (all families).
     fn routes_received(&mut self, peer: IpAddr) -> Result<BTreeSet<IpNetwork>>;
 
     /// Stops the daemon (also done on drop).
     fn stop(&mut self);
+
+    /// Lets the daemon run on after this value is dropped (for `interop lab up`); the lab's
+    /// namespace removal ends it later.
+    fn detach(&mut self);
 
     /// Polls [`Neighbor::session`] until the session is Established, for up to `timeout`.
     fn wait_established(&mut self, peer: IpAddr, timeout: Duration) -> Result<SessionState> {

@@ -1,0 +1,265 @@
+//! Running a [`Topology`] as network namespaces: one namespace per node, a veth pair per
+//! link, a bridge per bridge node, mirrors, `exec` lines, and the neighbour daemons whose
+//! configuration is bound.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{parse_mirrors, Node, Role, Topology};
+use crate::error::{LabError, Result};
+use crate::lab::Lab;
+use crate::neighbor::bird::Bird;
+use crate::neighbor::exabgp::Exabgp;
+use crate::neighbor::frr::Frr;
+use crate::neighbor::gobgp::Gobgp;
+use crate::neighbor::{Neighbor, NeighborKind};
+use crate::netns::Netns;
+
+/// A topology brought up. Dropping it stops the daemons, then removes the lab (fields drop
+/// in declaration order: `neighbors` before `lab`).
+pub struct RunningTopology {
+    /// The parsed topology.
+    pub topology: Topology,
+    /// Its nodes, roles decided.
+    pub nodes: Vec<Node>,
+    /// The neighbour daemons started, with their node names, in node order.
+    pub neighbors: Vec<(String, Box<dyn Neighbor + Send>)>,
+    /// The namespaces and links.
+    pub lab: Lab,
+}
+
+impl std::fmt::Debug for RunningTopology {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningTopology")
+            .field("name", &self.topology.name)
+            .field("lab", &self.lab.id())
+            .field(
+                "neighbors",
+                &self.neighbors.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// The configuration file names a daemon's bind may end with.
+pub fn config_names(kind: NeighborKind) -> &'static [&'static str] {
+    match kind {
+        NeighborKind::Frr => &["frr.conf", "bgpd.conf"],
+        NeighborKind::Bird => &["bird.conf"],
+        NeighborKind::Gobgp => &["*.toml"],
+        NeighborKind::Exabgp => &["exabgp.conf"],
+    }
+}
+
+/// Brings `topology` up under `project_prefix`: namespaces, bridges, links, mirrors,
+/// forwarding, `exec` lines, then (with `start_daemons`) the daemons of nodes whose role is
+/// a neighbour. On any error everything created so far is removed.
+pub fn up(
+    topology: &Topology,
+    project_prefix: &str,
+    start_daemons: bool,
+) -> Result<RunningTopology> {
+    let nodes = topology.nodes()?;
+    let links = topology.links()?;
+    let mut lab = Lab::new(project_prefix)?;
+    let mut spaces = Vec::new();
+    for n in &nodes {
+        spaces.push((n.name.clone(), lab.add_namespace(&n.name)?));
+    }
+    let ns_of = |name: &str| -> Result<Netns> {
+        spaces
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, ns)| ns.clone())
+            .ok_or_else(|| LabError::Topology {
+                file: topology.name.clone(),
+                detail: format!("unknown node {name:?}"),
+            })
+    };
+    let role_of = |name: &str| nodes.iter().find(|n| n.name == name).map(|n| n.role);
+    let mut mirror_ports = Vec::new();
+    for n in &nodes {
+        if n.role == Role::Bridge {
+            lab.add_bridge(&ns_of(&n.name)?, &n.name)?;
+            if let Some(m) = n.def.labels.get("understudy.mirror") {
+                let mirrors = parse_mirrors(m).map_err(|detail| LabError::Topology {
+                    file: topology.name.clone(),
+                    detail,
+                })?;
+                for m in mirrors {
+                    mirror_ports.push((n.name.clone(), m));
+                }
+            }
+        }
+    }
+    for [a, b] in &links {
+        lab.add_veth(&ns_of(&a.node)?, &a.iface, &ns_of(&b.node)?, &b.iface)?;
+        for e in [a, b] {
+            let is_mirror_dst = mirror_ports
+                .iter()
+                .any(|(br, m)| br == &e.node && m.destination == e.iface);
+            if role_of(&e.node) == Some(Role::Bridge) && !is_mirror_dst {
+                lab.set_master(&ns_of(&e.node)?, &e.iface, &e.node)?;
+            }
+        }
+    }
+    for (bridge, m) in &mirror_ports {
+        let ns = ns_of(bridge)?;
+        for src in &m.sources {
+            lab.add_mirror(&ns, src, &m.destination)?;
+        }
+    }
+    for n in &nodes {
+        let ns = ns_of(&n.name)?;
+        if n.def
+            .labels
+            .get("understudy.forwarding")
+            .map(String::as_str)
+            == Some("true")
+        {
+            lab.enable_forwarding(&ns)?;
+        }
+        for line in &n.def.exec {
+            ns.sh(line)?;
+        }
+    }
+    let mut running = RunningTopology {
+        topology: topology.clone(),
+        nodes: nodes.clone(),
+        neighbors: Vec::new(),
+        lab,
+    };
+    if start_daemons {
+        for n in &nodes {
+            if let Role::Daemon(kind) = n.role {
+                let d = start_daemon(&running, n, kind)?;
+                running.neighbors.push((n.name.clone(), d));
+            }
+        }
+    }
+    Ok(running)
+}
+
+fn start_daemon(
+    rt: &RunningTopology,
+    node: &Node,
+    kind: NeighborKind,
+) -> Result<Box<dyn Neighbor + Send>> {
+    let conf = rt
+        .topology
+        .bind_source(node, config_names(kind))
+        .ok_or_else(|| LabError::Topology {
+            file: rt.topology.name.clone(),
+            detail: format!(
+                "topology.nodes.{}.binds: a {kind} node needs its configuration bound (SRC:.../{})",
+                node.name,
+                config_names(kind)[0]
+            ),
+        })?;
+    let text = std::fs::read_to_string(&conf).map_err(|e| LabError::io(&conf, e))?;
+    let ns = rt.ns(&node.name)?.clone();
+    let dir = rt.lab.subdir(&node.name)?;
+    let name = node.name.as_str();
+    Ok(match kind {
+        NeighborKind::Frr => {
+            let zebra = node.def.labels.get("understudy.zebra").map(String::as_str) == Some("true");
+            Box::new(Frr::start_with_config(&ns, &dir, name, &text, zebra)?)
+        }
+        NeighborKind::Bird => Box::new(Bird::start_with_config(&ns, &dir, name, &text)?),
+        NeighborKind::Gobgp => Box::new(Gobgp::start_with_config(&ns, &dir, name, &text)?),
+        NeighborKind::Exabgp => {
+            let env: Vec<(&str, &str)> = node
+                .def
+                .env
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            Box::new(Exabgp::start_with_config(&ns, &dir, name, &text, &env)?)
+        }
+    })
+}
+
+impl RunningTopology {
+    /// The namespace of node `node`.
+    pub fn ns(&self, node: &str) -> Result<&Netns> {
+        self.lab.namespace(node).ok_or_else(|| LabError::Topology {
+            file: self.topology.name.clone(),
+            detail: format!("no node {node:?}"),
+        })
+    }
+
+    /// The neighbour daemon of node `node`, if one was started.
+    pub fn neighbor(&mut self, node: &str) -> Option<&mut (dyn Neighbor + Send + 'static)> {
+        self.neighbors
+            .iter_mut()
+            .find(|(n, _)| n == node)
+            .map(|(_, d)| d.as_mut())
+    }
+
+    /// Leaves everything running after this value is gone (for `interop lab up`): the
+    /// daemons are detached and the lab is not removed; its state is written to
+    /// [`state_file`] so that [`down`] can remove it. Returns the state.
+    pub fn persist(mut self, project_prefix: &str) -> Result<LabState> {
+        for (_, d) in &mut self.neighbors {
+            d.detach();
+        }
+        let state = LabState {
+            topology: self.topology.name.clone(),
+            lab_id: self.lab.id().to_string(),
+            workdir: self.lab.workdir().to_path_buf(),
+            namespaces: self
+                .lab
+                .namespaces()
+                .iter()
+                .map(|n| n.name().to_string())
+                .collect(),
+        };
+        let path = state_file(project_prefix, &self.topology.name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| LabError::io(dir, e))?;
+        }
+        let text =
+            serde_json::to_string_pretty(&state).map_err(|e| LabError::parse("lab state", e))?;
+        std::fs::write(&path, text).map_err(|e| LabError::io(&path, e))?;
+        self.lab.forget();
+        Ok(state)
+    }
+}
+
+/// What `interop lab up` leaves behind for `interop lab down`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabState {
+    /// Topology name.
+    pub topology: String,
+    /// The lab's unique prefix.
+    pub lab_id: String,
+    /// Its work directory.
+    pub workdir: PathBuf,
+    /// Its namespaces.
+    pub namespaces: Vec<String>,
+}
+
+/// Where the state of a persisted lab is kept: `/run/interop/{prefix}{topology}.json`.
+pub fn state_file(project_prefix: &str, topology: &str) -> PathBuf {
+    Path::new("/run/interop").join(format!("{project_prefix}{topology}.json"))
+}
+
+/// Removes a lab left by [`RunningTopology::persist`]: ends the processes in its
+/// namespaces (by PID), deletes them and its work directory. Returns the state removed.
+pub fn down(project_prefix: &str, topology: &str) -> Result<LabState> {
+    let path = state_file(project_prefix, topology);
+    let text = std::fs::read_to_string(&path).map_err(|e| LabError::io(&path, e))?;
+    let state: LabState =
+        serde_json::from_str(&text).map_err(|e| LabError::parse("lab state", e))?;
+    for ns in state.namespaces.iter().rev() {
+        if ns.starts_with(&state.lab_id) {
+            crate::sweep::remove_namespace(ns);
+        }
+    }
+    if state.workdir.starts_with("/tmp") {
+        let _ = std::fs::remove_dir_all(&state.workdir);
+    }
+    std::fs::remove_file(&path).map_err(|e| LabError::io(&path, e))?;
+    Ok(state)
+}

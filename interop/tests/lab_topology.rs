@@ -1,0 +1,143 @@
+//! Lab tests: containerlab topologies brought up as namespaces (run as root).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use interop::topology::instantiate::up;
+use interop::topology::Topology;
+use interop::Lab;
+
+fn exists(ns: &str) -> bool {
+    Path::new("/run/netns").join(ns).exists()
+}
+
+#[test]
+fn small_topology_comes_up_pings_and_goes_away() {
+    require_root();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/small.clab.yml");
+    let t = Topology::from_file(&path).unwrap();
+    let rt = up(&t, PREFIX, true).unwrap();
+    let names: Vec<String> = rt
+        .lab
+        .namespaces()
+        .iter()
+        .map(|n| n.name().to_string())
+        .collect();
+    assert_eq!(names.len(), 3);
+    assert!(names.iter().all(|n| exists(n)));
+    let h1 = rt.ns("h1").unwrap();
+    assert!(
+        h1.ping(ip("192.0.2.2"), 2).unwrap(),
+        "IPv4 across the bridge"
+    );
+    assert!(
+        h1.ping(ip("2001:db8::2"), 2).unwrap(),
+        "IPv6 across the bridge"
+    );
+    assert!(
+        !h1.ping(ip("192.0.2.99"), 1).unwrap(),
+        "no reply from an absent host"
+    );
+    let bridge_ports = rt
+        .ns("sw")
+        .unwrap()
+        .ip(&["-o", "link", "show", "master", "sw"])
+        .unwrap();
+    assert_eq!(bridge_ports.lines().count(), 2, "{bridge_ports}");
+    drop(rt);
+    assert!(
+        names.iter().all(|n| !exists(n)),
+        "namespaces removed on drop"
+    );
+}
+
+const MIRRORED: &str = r#"
+name: mirrored
+topology:
+  nodes:
+    sw:
+      kind: bridge
+      labels:
+        understudy.mirror: "sw-mon<-sw-a"
+    a:
+      exec: ["ip addr add 192.0.2.1/24 dev eth1"]
+    b:
+      exec: ["ip addr add 192.0.2.2/24 dev eth1"]
+    tap:
+      exec: ["ip link set mon0 promisc on"]
+  links:
+    - endpoints: ["a:eth1", "sw:sw-a"]
+    - endpoints: ["b:eth1", "sw:sw-b"]
+    - endpoints: ["tap:mon0", "sw:sw-mon"]
+"#;
+
+fn rx_packets(ns: &interop::Netns, dev: &str) -> u64 {
+    let out = ns.ip(&["-j", "-s", "link", "show", "dev", dev]).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v[0]["stats64"]["rx"]["packets"].as_u64().unwrap()
+}
+
+#[test]
+fn mirror_port_sees_the_traffic_of_its_source_port() {
+    require_root();
+    let t = Topology::from_str_named(MIRRORED, "mirrored").unwrap();
+    let rt = up(&t, PREFIX, true).unwrap();
+    let ports = rt
+        .ns("sw")
+        .unwrap()
+        .ip(&["-o", "link", "show", "master", "sw"])
+        .unwrap();
+    assert!(
+        !ports.contains("sw-mon"),
+        "the mirror destination is not a bridge port: {ports}"
+    );
+    let tap = rt.ns("tap").unwrap();
+    let before = rx_packets(tap, "mon0");
+    assert!(rt.ns("a").unwrap().ping(ip("192.0.2.2"), 5).unwrap());
+    let after = rx_packets(tap, "mon0");
+    assert!(
+        after >= before + 5,
+        "mirror saw {} frames for 5 echo requests",
+        after - before
+    );
+}
+
+#[test]
+fn lab_is_removed_when_a_test_panics() {
+    require_root();
+    let name = std::sync::Mutex::new(String::new());
+    let result = std::panic::catch_unwind(|| {
+        let mut lab = Lab::new(PREFIX).unwrap();
+        let ns = lab.add_namespace("doomed").unwrap();
+        *name.lock().unwrap() = ns.name().to_string();
+        assert!(exists(ns.name()));
+        panic!("test failure inside a lab");
+    });
+    assert!(result.is_err());
+    let name = name.into_inner().unwrap();
+    assert!(!name.is_empty());
+    assert!(!exists(&name), "{name} must be gone after the panic");
+}
+
+#[test]
+fn lab_processes_are_ended_by_drop() {
+    require_root();
+    let mut lab = Lab::new(PREFIX).unwrap();
+    let ns = lab.add_namespace("proc").unwrap();
+    let pid = lab.spawn(&ns, "sleeper", "sleep", &["600"]).unwrap();
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    let listed = interop::cmd::run("ip", &["netns", "pids", ns.name()]).unwrap();
+    assert!(
+        listed.lines().any(|l| l.trim() == pid.to_string()),
+        "the process runs inside the namespace"
+    );
+    drop(lab);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    assert!(
+        status.is_empty() || status.contains("State:\tZ"),
+        "sleep {pid} still running"
+    );
+}
