@@ -1,0 +1,253 @@
+//! Install then remove 1,000,000 IPv4 and 220,000 IPv6 routes with `fib::Fib` and,
+//! in the same run and the same namespace, with `ip -batch` doing the same work
+//! (batch files generated before timing). Prints routes/s for both and the ratio.
+//!
+//! Needs root; runs in a namespace of its own (`usfib-bench-PID`, removed at the
+//! end) with one veth pair. Run:
+//!
+//! ```text
+//! cargo bench -p fib --bench fib_vs_ip_batch
+//! FIB_BENCH_V4=200000 FIB_BENCH_V6=50000 cargo bench -p fib --bench fib_vs_ip_batch
+//! ```
+//!
+//! The IPv6 prefixes are /56s inside 2001:db8::/32. A million distinct IPv4 prefixes
+//! do not fit in the documentation ranges: the IPv4 prefixes are /24s counted up from
+//! 16.0.0.0, installed only in the benchmark's isolated namespace, which has no link
+//! to anything outside it and sends no traffic. Next hops are 192.0.2.2 and
+//! 2001:db8:ffff::2 on the veth.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use fib::{Fib, FibConfig, NextHop, Outcome, Prefix, RouteUpdate};
+
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn ip(ns: &str, args: &str) {
+    let ok = Command::new("ip")
+        .args(["-n", ns])
+        .args(args.split_whitespace())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "ip -n {ns} {args} failed");
+}
+
+fn prefixes_v4(n: usize) -> Vec<Prefix> {
+    (0..n as u32)
+        .map(|i| {
+            Prefix::new(IpAddr::V4(Ipv4Addr::from((16u32 << 24) + (i << 8))), 24)
+                .expect("valid /24")
+        })
+        .collect()
+}
+
+fn prefixes_v6(n: usize) -> Vec<Prefix> {
+    (0..n as u128)
+        .map(|i| {
+            let base: u128 = 0x2001_0db8 << 96;
+            Prefix::new(IpAddr::V6(Ipv6Addr::from(base | (i << 72))), 56).expect("valid /56")
+        })
+        .collect()
+}
+
+fn batch_file(dir: &std::path::Path, name: &str, lines: impl Iterator<Item = String>) -> PathBuf {
+    let path = dir.join(name);
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).expect("create batch"));
+    for l in lines {
+        writeln!(f, "{l}").expect("write batch");
+    }
+    f.flush().expect("flush batch");
+    path
+}
+
+fn time_ip_batch(ns: &str, file: &std::path::Path) -> f64 {
+    let t = Instant::now();
+    let st = Command::new("ip")
+        .args(["-n", ns, "-batch"])
+        .arg(file)
+        .stdout(Stdio::null())
+        .status()
+        .expect("run ip -batch");
+    let dt = t.elapsed().as_secs_f64();
+    assert!(st.success(), "ip -batch {} failed", file.display());
+    dt
+}
+
+struct Row {
+    family: &'static str,
+    routes: usize,
+    op: &'static str,
+    ip_s: f64,
+    fib_s: f64,
+}
+
+fn run_family(
+    ns: &str,
+    fib: &mut Fib,
+    dir: &std::path::Path,
+    family: &'static str,
+    prefixes: &[Prefix],
+    gw: IpAddr,
+    rows: &mut Vec<Row>,
+) {
+    let n = prefixes.len();
+    let add = batch_file(
+        dir,
+        &format!("{family}-add.batch"),
+        prefixes
+            .iter()
+            .map(|p| format!("route add {p} via {gw} dev veth0 proto 186 metric 20")),
+    );
+    let del = batch_file(
+        dir,
+        &format!("{family}-del.batch"),
+        prefixes
+            .iter()
+            .map(|p| format!("route del {p} proto 186 metric 20")),
+    );
+    let installs: Vec<RouteUpdate> = prefixes
+        .iter()
+        .map(|p| RouteUpdate::install(*p, vec![NextHop::via(gw)]))
+        .collect();
+    let withdraws: Vec<RouteUpdate> = prefixes.iter().map(|p| RouteUpdate::withdraw(*p)).collect();
+
+    let ip_add = time_ip_batch(ns, &add);
+    assert_eq!(
+        fib.kernel_routes().expect("dump").len(),
+        n,
+        "ip -batch installed all"
+    );
+    let ip_del = time_ip_batch(ns, &del);
+    assert_eq!(
+        fib.kernel_routes().expect("dump").len(),
+        0,
+        "ip -batch removed all"
+    );
+
+    let t = Instant::now();
+    let r = fib.apply(&installs).expect("fib apply");
+    let fib_add = t.elapsed().as_secs_f64();
+    let bad = r.iter().filter(|x| x.outcome != Outcome::Installed).count();
+    assert_eq!(bad, 0, "fib failed to install {bad} routes");
+    assert_eq!(
+        fib.kernel_routes().expect("dump").len(),
+        n,
+        "fib installed all"
+    );
+    let t = Instant::now();
+    let r = fib.apply(&withdraws).expect("fib apply");
+    let fib_del = t.elapsed().as_secs_f64();
+    let bad = r.iter().filter(|x| x.outcome != Outcome::Removed).count();
+    assert_eq!(bad, 0, "fib failed to remove {bad} routes");
+    assert_eq!(
+        fib.kernel_routes().expect("dump").len(),
+        0,
+        "fib removed all"
+    );
+
+    rows.push(Row {
+        family,
+        routes: n,
+        op: "install",
+        ip_s: ip_add,
+        fib_s: fib_add,
+    });
+    rows.push(Row {
+        family,
+        routes: n,
+        op: "remove",
+        ip_s: ip_del,
+        fib_s: fib_del,
+    });
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("fib_vs_ip_batch: a benchmark; run `cargo bench -p fib --bench fib_vs_ip_batch` as root");
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("fib_vs_ip_batch: skipped, needs root (network namespaces)");
+        return;
+    }
+    let n4: usize = std::env::var("FIB_BENCH_V4")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let n6: usize = std::env::var("FIB_BENCH_V6")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(220_000);
+    let name = format!("usfib-bench-{}", std::process::id());
+    let ok = Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "ip netns add {name}");
+    let ns = Netns(name);
+    ip(&ns.0, "link set lo up");
+    ip(&ns.0, "link add veth0 type veth peer name veth1");
+    ip(&ns.0, "link set veth0 up");
+    ip(&ns.0, "link set veth1 up");
+    ip(&ns.0, "addr add 192.0.2.1/24 dev veth0");
+    ip(&ns.0, "-6 addr add 2001:db8:ffff::1/64 dev veth0 nodad");
+    let dir = std::env::temp_dir().join(format!("{}-batches", ns.0));
+    std::fs::create_dir_all(&dir).expect("batch dir");
+
+    let mut fib = Fib::open_in_netns(
+        &PathBuf::from(format!("/run/netns/{}", ns.0)),
+        FibConfig::default(),
+    )
+    .expect("open fib in bench namespace");
+    let mut rows = Vec::new();
+    run_family(
+        &ns.0,
+        &mut fib,
+        &dir,
+        "IPv4",
+        &prefixes_v4(n4),
+        "192.0.2.2".parse().expect("valid"),
+        &mut rows,
+    );
+    run_family(
+        &ns.0,
+        &mut fib,
+        &dir,
+        "IPv6",
+        &prefixes_v6(n6),
+        "2001:db8:ffff::2".parse().expect("valid"),
+        &mut rows,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!();
+    println!("| family | routes | operation | ip -batch routes/s | fib routes/s | ratio |");
+    println!("|---|---:|---|---:|---:|---:|");
+    for r in &rows {
+        let ip_rate = r.routes as f64 / r.ip_s;
+        let fib_rate = r.routes as f64 / r.fib_s;
+        println!(
+            "| {} | {} | {} | {:.0} ({:.2} s) | {:.0} ({:.2} s) | {:.2}x |",
+            r.family,
+            r.routes,
+            r.op,
+            ip_rate,
+            r.ip_s,
+            fib_rate,
+            r.fib_s,
+            fib_rate / ip_rate
+        );
+    }
+}

@@ -1,0 +1,622 @@
+//! The FIB writer: desired routes in, netlink operations out, typed results back.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path as FsPath;
+use std::time::{Duration, Instant};
+
+use netlink_packet_core::NLM_F_DUMP_INTR;
+use netlink_packet_route::route::RouteType;
+
+use crate::codec::{
+    kernel_route, messages, parse_route, paths_of, push_dump, push_fib_match, table_of,
+    RTM_NEWROUTE,
+};
+use crate::config::FibConfig;
+use crate::netns::in_netns;
+use crate::outcome::{FibError, Outcome, RouteError, RouteResult};
+use crate::pipeline::{Done, Pipeline, DEFAULT_BATCH, DEFAULT_WINDOW};
+use crate::plan::{plan, plan_route, Action, Op};
+use crate::prefix::Prefix;
+use crate::route::{normalise_paths, KernelRoute, NextHop, Path, RouteKey, RouteUpdate};
+use crate::socket::NlSocket;
+use crate::watch::RouteWatch;
+
+/// What one queued operation is for.
+#[derive(Debug)]
+struct Tag {
+    /// Index into the results being built.
+    index: usize,
+    key: RouteKey,
+    /// For a delete: the paths it removes (restored in our view if it fails).
+    prior: Option<Vec<Path>>,
+    is_delete: bool,
+    on_success: Outcome,
+}
+
+/// Counts from a full reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Routes added or changed (RTM_NEWROUTE with NLM_F_REPLACE).
+    pub replaced: usize,
+    /// Routes deleted.
+    pub deleted: usize,
+    /// Routes that already matched and were not touched.
+    pub kept: usize,
+    /// One result per desired prefix and per deleted route, sorted by prefix.
+    pub results: Vec<RouteResult>,
+}
+
+/// The kernel FIB of one network namespace, table and protocol.
+///
+/// Bound to the network namespace of the thread that opened it
+/// ([`Fib::open`]) or to a named one ([`Fib::open_in_netns`]); usable from any
+/// thread afterwards. Not thread-safe itself (`&mut self`): the daemon owns it on
+/// one task or thread.
+///
+/// Start-up and takeover ([`Fib::adopt`], then [`Fib::apply`] as the speaker learns
+/// routes, then [`Fib::converged`]): routes already in the kernel that match are
+/// never touched, routes that differ are replaced in place, and routes nobody wants
+/// are deleted only at convergence. Nothing is ever flushed.
+#[derive(Debug)]
+pub struct Fib {
+    config: FibConfig,
+    tx: NlSocket,
+    pipeline: Pipeline<Tag>,
+    query: NlSocket,
+    query_seq: u32,
+    rx: Vec<u8>,
+    watch: RouteWatch,
+    /// What the speaker core wants: prefix to BGP next hops.
+    desired: HashMap<Prefix, Vec<NextHop>>,
+    /// What we believe the kernel holds of ours (our protocol, our table).
+    installed: HashMap<RouteKey, Vec<Path>>,
+    /// Resolution of next hops without interface: `None` when unresolvable.
+    resolved: HashMap<IpAddr, Option<Vec<Path>>>,
+    adopting: bool,
+    adopt_deadline: Option<Instant>,
+}
+
+impl Fib {
+    /// Opens the writer in the calling thread's network namespace: a socket for
+    /// requests, one for dumps and lookups, and a subscription to route changes.
+    /// Does not read the kernel: call [`Fib::adopt`] (or [`Fib::reconcile`]) next.
+    ///
+    /// Errors: [`FibError::Io`] when a netlink socket cannot be opened.
+    pub fn open(config: FibConfig) -> Result<Self, FibError> {
+        Ok(Self {
+            config,
+            tx: NlSocket::open()?,
+            pipeline: Pipeline::new(DEFAULT_BATCH, DEFAULT_WINDOW),
+            query: NlSocket::open()?,
+            query_seq: 1,
+            rx: Vec::with_capacity(1 << 20),
+            watch: RouteWatch::open(config.protocol)?,
+            desired: HashMap::new(),
+            installed: HashMap::new(),
+            resolved: HashMap::new(),
+            adopting: false,
+            adopt_deadline: None,
+        })
+    }
+
+    /// Opens the writer in the network namespace at `netns` (e.g. `/run/netns/NAME`),
+    /// whatever the calling thread's namespace.
+    ///
+    /// Errors: [`FibError::Netns`], or as [`Fib::open`].
+    pub fn open_in_netns(netns: &FsPath, config: FibConfig) -> Result<Self, FibError> {
+        in_netns(netns, || Fib::open(config))?
+    }
+
+    /// Sets the requests per datagram and the unacknowledged datagrams in flight
+    /// (defaults 64 and 32). Takes effect for the next operations.
+    pub fn set_batching(&mut self, requests_per_datagram: usize, datagrams_in_flight: usize) {
+        self.pipeline = Pipeline::new(requests_per_datagram, datagrams_in_flight);
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &FibConfig {
+        &self.config
+    }
+
+    /// Number of prefixes the speaker wants installed.
+    pub fn desired_len(&self) -> usize {
+        self.desired.len()
+    }
+
+    /// Number of routes of ours we believe the kernel holds.
+    pub fn installed_len(&self) -> usize {
+        self.installed.len()
+    }
+
+    /// True between [`Fib::adopt`] and [`Fib::converged`].
+    pub fn is_adopting(&self) -> bool {
+        self.adopting
+    }
+
+    /// Reads every route of our protocol in our table (IPv4 and IPv6) from the kernel.
+    ///
+    /// Errors: [`FibError::Io`], [`FibError::Query`], [`FibError::Decode`].
+    pub fn kernel_routes(&mut self) -> Result<Vec<KernelRoute>, FibError> {
+        let mut out = Vec::new();
+        for v6 in [false, true] {
+            while !self.dump_family(v6, &mut out)? {}
+        }
+        Ok(out)
+    }
+
+    /// One dump; false when the kernel flagged it interrupted (NLM_F_DUMP_INTR: the
+    /// table changed meanwhile), in which case its routes are dropped and the caller
+    /// dumps again.
+    fn dump_family(&mut self, v6: bool, out: &mut Vec<KernelRoute>) -> Result<bool, FibError> {
+        let seq = self.next_query_seq();
+        let mut req = Vec::new();
+        push_dump(&mut req, &self.config, v6, seq);
+        self.query.send(&req)?;
+        let start = out.len();
+        let mut interrupted = false;
+        loop {
+            self.query.recv(&mut self.rx)?;
+            for m in messages(&self.rx) {
+                if m.seq != seq {
+                    continue;
+                }
+                if m.flags & NLM_F_DUMP_INTR != 0 {
+                    interrupted = true;
+                }
+                if m.is_done() {
+                    if interrupted {
+                        out.truncate(start);
+                    }
+                    return Ok(!interrupted);
+                }
+                if let Some(errno) = m.errno() {
+                    if errno != 0 {
+                        return Err(FibError::Query { errno });
+                    }
+                    continue;
+                }
+                if m.message_type == RTM_NEWROUTE {
+                    let msg = parse_route(m.payload).map_err(FibError::Decode)?;
+                    if let Some(r) = kernel_route(&msg, &self.config) {
+                        out.push(r);
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_query_seq(&mut self) -> u32 {
+        self.query_seq = self.query_seq.wrapping_add(1);
+        self.query_seq
+    }
+
+    /// `ip route get fibmatch GW`: the paths to use for next hop `gw`, or `None`
+    /// when the kernel has no usable route to it. A route of our own protocol in our
+    /// table does not resolve a next hop (no recursion through BGP routes).
+    fn fib_match(&mut self, gw: IpAddr) -> Result<Option<Vec<Path>>, FibError> {
+        let seq = self.next_query_seq();
+        let mut req = Vec::new();
+        push_fib_match(&mut req, gw, seq);
+        self.query.send(&req)?;
+        loop {
+            self.query.recv(&mut self.rx)?;
+            for m in messages(&self.rx) {
+                if m.seq != seq {
+                    continue;
+                }
+                if let Some(errno) = m.errno() {
+                    if errno == 0 {
+                        continue;
+                    }
+                    return match errno {
+                        libc::ENETUNREACH
+                        | libc::EHOSTUNREACH
+                        | libc::ESRCH
+                        | libc::EINVAL
+                        | libc::ENOENT => Ok(None),
+                        errno => Err(FibError::Query { errno }),
+                    };
+                }
+                if m.message_type != RTM_NEWROUTE {
+                    continue;
+                }
+                let msg = parse_route(m.payload).map_err(FibError::Decode)?;
+                let ours = u8::from(msg.header.protocol) == self.config.protocol
+                    && table_of(&msg) == self.config.table;
+                if ours || msg.header.kind != RouteType::Unicast {
+                    return Ok(None);
+                }
+                let paths = paths_of(&msg, Some(gw));
+                if paths.iter().any(|p| p.ifindex == 0) {
+                    return Ok(None);
+                }
+                return Ok(Some(paths));
+            }
+        }
+    }
+
+    /// The kernel paths for the BGP next hops of `prefix`.
+    fn resolve(
+        &mut self,
+        prefix: Prefix,
+        hops: &[NextHop],
+    ) -> Result<Result<Vec<Path>, RouteError>, FibError> {
+        let mut paths = Vec::with_capacity(hops.len());
+        let mut unresolved = None;
+        for nh in hops {
+            if nh.gateway.is_ipv4() != prefix.is_ipv4() {
+                return Ok(Err(RouteError::FamilyMismatch {
+                    next_hop: nh.gateway,
+                }));
+            }
+            if let Some(ifindex) = nh.interface {
+                paths.push(Path {
+                    gateway: Some(nh.gateway),
+                    ifindex,
+                });
+                continue;
+            }
+            let r = match self.resolved.get(&nh.gateway) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = self.fib_match(nh.gateway)?;
+                    self.resolved.insert(nh.gateway, r.clone());
+                    r
+                }
+            };
+            match r {
+                Some(p) => paths.extend(p),
+                None => {
+                    unresolved.get_or_insert(nh.gateway);
+                }
+            }
+        }
+        if paths.is_empty() {
+            return Ok(Err(RouteError::Unresolved {
+                next_hop: unresolved.unwrap_or(prefix.addr()),
+            }));
+        }
+        Ok(Ok(normalise_paths(paths)))
+    }
+
+    /// Applies changes from the speaker core, one result per update, in order.
+    ///
+    /// A route that already matches costs no netlink operation; a changed one is
+    /// replaced in place (NLM_F_REPLACE); a withdrawn one is deleted (ESRCH counts as
+    /// done). A route none of whose next hops resolves is kept out of the kernel and
+    /// reported [`RouteError::Unresolved`]; it is installed as soon as a route change
+    /// makes a next hop resolvable ([`Fib::refresh_next_hops`]). In adopt mode,
+    /// routes found in the kernel and not (yet) mentioned stay untouched.
+    ///
+    /// Errors: [`FibError`] only when the socket itself fails; per-route failures are
+    /// in the results.
+    pub fn apply(&mut self, updates: &[RouteUpdate]) -> Result<Vec<RouteResult>, FibError> {
+        let mut results = Vec::with_capacity(updates.len());
+        let mut done = Vec::new();
+        for (index, u) in updates.iter().enumerate() {
+            let wanted = if u.next_hops.is_empty() {
+                self.desired.remove(&u.prefix);
+                Ok(None)
+            } else {
+                self.desired.insert(u.prefix, u.next_hops.clone());
+                self.resolve(u.prefix, &u.next_hops)?.map(Some)
+            };
+            results.push(RouteResult {
+                prefix: u.prefix,
+                outcome: Outcome::NotInstalled,
+            });
+            if !self.config.install {
+                continue;
+            }
+            let key = RouteKey {
+                prefix: u.prefix,
+                metric: self.config.metric,
+            };
+            let (paths, failure) = match wanted {
+                Ok(p) => (p, None),
+                Err(e) => (None, Some(Outcome::Failed(e))),
+            };
+            let settled = if paths.is_some() {
+                Outcome::Installed
+            } else {
+                failure.unwrap_or(Outcome::Removed)
+            };
+            let action = plan_route(
+                paths.as_deref(),
+                self.installed.get(&key).map(Vec::as_slice),
+            );
+            match (action, paths) {
+                (Action::Replace, Some(paths)) => {
+                    self.installed.insert(key, paths.clone());
+                    let op = Op::Replace(KernelRoute { key, paths });
+                    self.push(&op, index, None, settled, &mut done)?;
+                }
+                (Action::Delete, _) => {
+                    let prior = self.installed.remove(&key);
+                    self.push(&Op::Delete(key), index, prior, settled, &mut done)?;
+                }
+                _ => results[index].outcome = settled,
+            }
+            self.settle(&mut done, &mut results);
+        }
+        self.pipeline.finish(&self.tx, &mut done)?;
+        self.settle(&mut done, &mut results);
+        Ok(results)
+    }
+
+    fn push(
+        &mut self,
+        op: &Op,
+        index: usize,
+        prior: Option<Vec<Path>>,
+        on_success: Outcome,
+        done: &mut Vec<Done<Tag>>,
+    ) -> Result<(), FibError> {
+        let tag = Tag {
+            index,
+            key: op.key(),
+            prior,
+            is_delete: matches!(op, Op::Delete(_)),
+            on_success,
+        };
+        Ok(self.pipeline.push(&self.tx, &self.config, op, tag, done)?)
+    }
+
+    /// Turns finished requests into results and corrects our view of the kernel.
+    fn settle(&mut self, done: &mut Vec<Done<Tag>>, results: &mut [RouteResult]) {
+        for d in done.drain(..) {
+            let Tag {
+                index,
+                key,
+                prior,
+                is_delete,
+                on_success,
+            } = d.tag;
+            let outcome = match (d.errno, is_delete) {
+                (0, _) => on_success,
+                // "ESRCH on delete counts as done".
+                (libc::ESRCH, true) => on_success,
+                (errno, true) => {
+                    if let Some(prior) = prior {
+                        self.installed.insert(key, prior);
+                    }
+                    Outcome::Failed(RouteError::Kernel { errno })
+                }
+                (errno, false) => {
+                    // A failed replace leaves the kernel's old route, if any, in
+                    // place; we no longer know which: forget it, so the next change
+                    // sends a replace again.
+                    self.installed.remove(&key);
+                    Outcome::Failed(RouteError::Kernel { errno })
+                }
+            };
+            if let Some(r) = results.get_mut(index) {
+                r.outcome = outcome;
+            }
+        }
+    }
+
+    /// Runs a list of operations, one result per operation, in order.
+    fn execute(&mut self, ops: Vec<Op>) -> Result<Vec<RouteResult>, FibError> {
+        let mut results = Vec::with_capacity(ops.len());
+        let mut done = Vec::new();
+        for (index, op) in ops.into_iter().enumerate() {
+            results.push(RouteResult {
+                prefix: op.key().prefix,
+                outcome: Outcome::NotInstalled,
+            });
+            if !self.config.install {
+                continue;
+            }
+            match &op {
+                Op::Replace(r) => {
+                    self.installed.insert(r.key, r.paths.clone());
+                    self.push(&op, index, None, Outcome::Installed, &mut done)?;
+                }
+                Op::Delete(key) => {
+                    let prior = self.installed.remove(key);
+                    self.push(&op, index, prior, Outcome::Removed, &mut done)?;
+                }
+            }
+            self.settle(&mut done, &mut results);
+        }
+        self.pipeline.finish(&self.tx, &mut done)?;
+        self.settle(&mut done, &mut results);
+        Ok(results)
+    }
+
+    /// Start-up or takeover: reads our routes from the kernel and takes them as what
+    /// is installed, without touching any. Routes the speaker already wants (if
+    /// [`Fib::apply`] ran before) are compared at once and replaced where they differ.
+    /// Routes that nobody claims stay until [`Fib::converged`] (or the deadline given
+    /// here, checked by [`Fib::tick`]). Returns the number of routes found.
+    ///
+    /// Errors: as [`Fib::kernel_routes`] and [`Fib::apply`].
+    pub fn adopt(&mut self, deadline: Option<Instant>) -> Result<usize, FibError> {
+        let routes = self.kernel_routes()?;
+        let found = routes.len();
+        self.installed = routes.into_iter().map(|r| (r.key, r.paths)).collect();
+        self.adopting = true;
+        self.adopt_deadline = deadline;
+        let again: Vec<RouteUpdate> = self
+            .desired
+            .iter()
+            .map(|(p, h)| RouteUpdate::install(*p, h.clone()))
+            .collect();
+        if !again.is_empty() {
+            self.apply(&again)?;
+        }
+        Ok(found)
+    }
+
+    /// The speaker has converged (End-of-RIB from every neighbour, RFC 4724 §2, or
+    /// its own timeout): deletes our routes that no desired route claims, including
+    /// ours at another metric. Ends adopt mode. Returns one result per deletion.
+    ///
+    /// Errors: [`FibError`] when the socket fails.
+    pub fn converged(&mut self) -> Result<Vec<RouteResult>, FibError> {
+        self.adopting = false;
+        self.adopt_deadline = None;
+        let mut stale: Vec<RouteKey> = self
+            .installed
+            .keys()
+            .filter(|k| k.metric != self.config.metric || !self.desired.contains_key(&k.prefix))
+            .copied()
+            .collect();
+        stale.sort_unstable();
+        self.execute(stale.into_iter().map(Op::Delete).collect())
+    }
+
+    /// Checks the adopt deadline against `now`; past it, acts as [`Fib::converged`].
+    ///
+    /// Errors: as [`Fib::converged`].
+    pub fn tick(&mut self, now: Instant) -> Result<Vec<RouteResult>, FibError> {
+        match self.adopt_deadline {
+            Some(d) if self.adopting && now >= d => self.converged(),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Makes the kernel hold exactly `desired` (our protocol, our table): reads the
+    /// kernel, computes the smallest set of operations ([`crate::plan::plan`]) and runs
+    /// it. Matching routes are not touched, differing ones replaced, the rest deleted.
+    /// `desired` replaces everything the writer wanted before.
+    ///
+    /// Errors: [`FibError`] when a socket fails.
+    pub fn reconcile(&mut self, desired: &[RouteUpdate]) -> Result<Reconciled, FibError> {
+        let routes = self.kernel_routes()?;
+        self.installed = routes.into_iter().map(|r| (r.key, r.paths)).collect();
+        self.desired = desired
+            .iter()
+            .filter(|u| !u.next_hops.is_empty())
+            .map(|u| (u.prefix, u.next_hops.clone()))
+            .collect();
+        let mut want: HashMap<Prefix, Vec<Path>> = HashMap::with_capacity(self.desired.len());
+        let mut unresolved: Vec<RouteResult> = Vec::new();
+        let prefixes: Vec<(Prefix, Vec<NextHop>)> =
+            self.desired.iter().map(|(p, h)| (*p, h.clone())).collect();
+        for (prefix, hops) in prefixes {
+            match self.resolve(prefix, &hops)? {
+                Ok(paths) => {
+                    want.insert(prefix, paths);
+                }
+                Err(e) => unresolved.push(RouteResult {
+                    prefix,
+                    outcome: Outcome::Failed(e),
+                }),
+            }
+        }
+        let ops = plan(&want, &self.installed, self.config.metric, true);
+        let replaced = ops.iter().filter(|o| matches!(o, Op::Replace(_))).count();
+        let deleted = ops.len() - replaced;
+        let touched: HashSet<Prefix> = ops.iter().map(|o| o.key().prefix).collect();
+        let mut results = self.execute(ops)?;
+        let kept_before = results.len();
+        results.extend(
+            want.keys()
+                .filter(|p| !touched.contains(p))
+                .map(|p| RouteResult {
+                    prefix: *p,
+                    outcome: if self.config.install {
+                        Outcome::Installed
+                    } else {
+                        Outcome::NotInstalled
+                    },
+                }),
+        );
+        let kept = results.len() - kept_before;
+        results.extend(unresolved);
+        results.sort_by_key(|r| r.prefix);
+        self.adopting = false;
+        self.adopt_deadline = None;
+        Ok(Reconciled {
+            replaced,
+            deleted,
+            kept,
+            results,
+        })
+    }
+
+    /// Reads pending route, address and link change notifications; when there were
+    /// any, re-resolves every next hop ([`Fib::re_resolve`]). Cheap when nothing
+    /// changed. Call when [`Fib::watch_fd`] is readable, or after
+    /// [`Fib::wait_route_change`].
+    ///
+    /// Errors: [`FibError`] when a socket fails.
+    pub fn refresh_next_hops(&mut self) -> Result<Vec<RouteResult>, FibError> {
+        if self.watch.drain()? {
+            self.re_resolve()
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Looks up every next hop again; the routes using one whose resolution changed
+    /// are replaced (or deleted when none of their next hops resolves any more).
+    /// Returns results for the routes touched.
+    ///
+    /// Errors: [`FibError`] when a socket fails.
+    pub fn re_resolve(&mut self) -> Result<Vec<RouteResult>, FibError> {
+        let in_use: HashSet<IpAddr> = self
+            .desired
+            .values()
+            .flatten()
+            .filter(|h| h.interface.is_none())
+            .map(|h| h.gateway)
+            .collect();
+        self.resolved.retain(|gw, _| in_use.contains(gw));
+        let mut changed = HashSet::new();
+        for gw in in_use {
+            let now = self.fib_match(gw)?;
+            if self.resolved.get(&gw) != Some(&now) {
+                changed.insert(gw);
+                self.resolved.insert(gw, now);
+            }
+        }
+        if changed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let updates: Vec<RouteUpdate> = self
+            .desired
+            .iter()
+            .filter(|(_, hops)| {
+                hops.iter()
+                    .any(|h| h.interface.is_none() && changed.contains(&h.gateway))
+            })
+            .map(|(p, h)| RouteUpdate::install(*p, h.clone()))
+            .collect();
+        self.apply(&updates)
+    }
+
+    /// Waits up to `timeout` for a route change notification; true when one is
+    /// pending.
+    ///
+    /// Errors: poll(2) failures.
+    pub fn wait_route_change(&self, timeout: Duration) -> std::io::Result<bool> {
+        let mut pfd = libc::pollfd {
+            fd: self.watch.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        loop {
+            // SAFETY: pfd is one valid pollfd for the duration of the call.
+            let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if rc >= 0 {
+                return Ok(rc > 0);
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
+    /// The descriptor that becomes readable on route changes (for an async reactor,
+    /// e.g. `tokio::io::unix::AsyncFd`). Non-blocking.
+    pub fn watch_fd(&self) -> RawFd {
+        self.watch.as_raw_fd()
+    }
+}
