@@ -2,9 +2,10 @@
 //! the project's codec or FSM) that opens a session to a neighbour, sends KEEPALIVEs every
 //! second, reads and discards what the neighbour sends, and on the stdin command `peek`
 //! stops writing and prints the socket's [`ribsync::takeover::TcpRepairState`] as one JSON
-//! line (`STATE {...}`), as a real primary would put it in a checkpoint.
+//! line (`STATE {...}`), as a real primary would put it in a checkpoint. The command
+//! `announce A.B.C.D/LEN` sends an UPDATE for that prefix (IPv4 sessions).
 //!
-//! Usage: `takeover_primary LOCAL_IP PEER_IP ASN HOLD_TIME_S ROUTER_ID`
+//! Usage: `takeover_primary LOCAL_IP PEER_IP ASN HOLD_TIME_S ROUTER_ID [MD5_KEY]`
 //! Prints `ESTABLISHED` once the neighbour's OPEN and first KEEPALIVE arrived.
 
 use std::io::{BufRead, Read, Write};
@@ -17,7 +18,24 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const MARKER: [u8; 16] = [0xff; 16];
 const OPEN: u8 = 1;
+const UPDATE: u8 = 2;
 const KEEPALIVE: u8 = 4;
+
+/// RFC 4271 section 4.3 UPDATE announcing one IPv4 prefix: ORIGIN IGP, AS_PATH one
+/// AS_SEQUENCE of `asn` (4-octet, RFC 6793 negotiated), NEXT_HOP `next_hop`.
+fn update_v4(asn: u32, next_hop: Ipv4Addr, prefix: Ipv4Addr, len: u8) -> Vec<u8> {
+    let mut attrs = vec![0x40, 1, 1, 0];
+    attrs.extend_from_slice(&[0x40, 2, 6, 2, 1]);
+    attrs.extend_from_slice(&asn.to_be_bytes());
+    attrs.extend_from_slice(&[0x40, 3, 4]);
+    attrs.extend_from_slice(&next_hop.octets());
+    let mut body = vec![0, 0];
+    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    body.extend_from_slice(&attrs);
+    body.push(len);
+    body.extend_from_slice(&prefix.octets()[..usize::from(len).div_ceil(8)]);
+    message(UPDATE, &body)
+}
 
 /// RFC 4271 section 4.2 OPEN with Capabilities (RFC 5492): Multiprotocol (RFC 4760) for
 /// the session's family and 4-octet AS numbers (RFC 6793).
@@ -64,8 +82,10 @@ fn read_message(s: &mut TcpStream) -> Result<u8, Error> {
 
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 6 {
-        return Err("usage: takeover_primary LOCAL_IP PEER_IP ASN HOLD_TIME_S ROUTER_ID".into());
+    if args.len() != 6 && args.len() != 7 {
+        return Err(
+            "usage: takeover_primary LOCAL_IP PEER_IP ASN HOLD_TIME_S ROUTER_ID [MD5_KEY]".into(),
+        );
     }
     let local: IpAddr = args[1].parse()?;
     let peer: IpAddr = args[2].parse()?;
@@ -79,6 +99,9 @@ fn main() -> Result<(), Error> {
         socket2::Type::STREAM,
         None,
     )?;
+    if let Some(key) = args.get(6) {
+        ribsync::takeover::set_md5_key(sock.as_fd(), peer, key.as_bytes())?;
+    }
     sock.bind(&SocketAddr::new(local, 0).into())?;
     sock.connect_timeout(&peer_addr.into(), Duration::from_secs(10))?;
     let stream: TcpStream = sock.into();
@@ -117,7 +140,16 @@ fn main() -> Result<(), Error> {
 
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
-        if line?.trim() == "peek" {
+        let line = line?;
+        if let Some(prefix) = line.trim().strip_prefix("announce ") {
+            let (addr, len) = prefix.split_once('/').ok_or("announce A.B.C.D/LEN")?;
+            let IpAddr::V4(next_hop) = local else {
+                return Err("announce needs an IPv4 session".into());
+            };
+            let msg = update_v4(asn, next_hop, addr.parse()?, len.parse()?);
+            writer.lock().map_err(|_| "lock")?.write_all(&msg)?;
+            println!("ANNOUNCED");
+        } else if line.trim() == "peek" {
             // Freeze: hold the writer lock for good, so nothing is written during or after
             // the peek; the state then describes the socket until the box dies.
             let guard = writer.lock().map_err(|_| "lock")?;

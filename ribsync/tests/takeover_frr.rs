@@ -53,13 +53,16 @@ impl Drop for FrrDir {
     }
 }
 
-fn frr_config(peer_ip: IpAddr, prim_ip: IpAddr) -> String {
+fn frr_config(peer_ip: IpAddr, prim_ip: IpAddr, md5: Option<&str>) -> String {
     let mut c = format!(
         "frr defaults traditional\nhostname ustk-peer\n!\nrouter bgp {PEER_AS}\n bgp router-id {}\n \
          no bgp ebgp-requires-policy\n no bgp network import-check\n neighbor {prim_ip} remote-as {OUR_AS}\n \
          neighbor {prim_ip} timers 3 {HOLD_S}\n neighbor {prim_ip} passive\n",
         lab::PEER_V4
     );
+    if let Some(key) = md5 {
+        c.push_str(&format!(" neighbor {prim_ip} password {key}\n"));
+    }
     if let (IpAddr::V6(_), IpAddr::V6(_)) = (peer_ip, prim_ip) {
         c.push_str(&format!(
             " address-family ipv6 unicast\n  neighbor {prim_ip} activate\n exit-address-family\n"
@@ -90,6 +93,8 @@ struct Seen {
     up_ms: u64,
     keepalives_in: u64,
     notifications: u64,
+    /// Accepted IPv4 unicast prefixes from this neighbour.
+    prefixes_v4: u64,
 }
 
 fn seen(dir: &Path, addr: IpAddr) -> Option<Seen> {
@@ -104,6 +109,10 @@ fn seen(dir: &Path, addr: IpAddr) -> Option<Seen> {
         up_ms: num("bgpTimerUpMsec").unwrap_or(0),
         keepalives_in: stat("keepalivesRecv"),
         notifications: stat("notificationsSent") + stat("notificationsRecv"),
+        prefixes_v4: n
+            .pointer("/addressFamilyInfo/ipv4Unicast/acceptedPrefixCounter")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0),
     })
 }
 
@@ -141,7 +150,26 @@ fn mirror_view(frames: &[TapFrame], state: &TcpRepairState) -> MirrorView {
     v
 }
 
-fn run(v6: bool) {
+/// RFC 4271 section 4.3 UPDATE for one IPv4 /24: ORIGIN IGP, AS_PATH (4-octet) [OUR_AS],
+/// NEXT_HOP `next_hop` (test-only encoding, independent of the project's codec).
+fn update_v4(next_hop: std::net::Ipv4Addr, prefix: [u8; 3]) -> Vec<u8> {
+    let mut attrs = vec![0x40, 1, 1, 0, 0x40, 2, 6, 2, 1];
+    attrs.extend_from_slice(&OUR_AS.to_be_bytes());
+    attrs.extend_from_slice(&[0x40, 3, 4]);
+    attrs.extend_from_slice(&next_hop.octets());
+    let mut body = vec![0, 0];
+    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    body.extend_from_slice(&attrs);
+    body.push(24);
+    body.extend_from_slice(&prefix);
+    let mut m = vec![0xff; 16];
+    m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+    m.push(2);
+    m.extend_from_slice(&body);
+    m
+}
+
+fn run(v6: bool, md5: Option<&str>) {
     let Some(primary_bin) = primary_binary() else {
         panic!("examples/takeover_primary not built: run `cargo test -p ribsync` (builds examples) or `cargo build -p ribsync --example takeover_primary` first");
     };
@@ -155,7 +183,7 @@ fn run(v6: bool) {
     let dir = FrrDir(std::env::temp_dir().join(format!("{}-frr", lab.peer)));
     std::fs::create_dir_all(&dir.0).unwrap();
     let conf = dir.0.join("bgpd.conf");
-    std::fs::write(&conf, frr_config(peer_ip, prim_ip)).unwrap();
+    std::fs::write(&conf, frr_config(peer_ip, prim_ip, md5)).unwrap();
     let (conf_s, dir_s) = (conf.display().to_string(), dir.0.display().to_string());
     let pid_s = dir.0.join("bgpd.pid").display().to_string();
     let log_s = format!("file:{}", dir.0.join("bgpd.log").display());
@@ -201,13 +229,14 @@ fn run(v6: bool) {
 
     // The primary.
     let prim_ns = lab.prim.clone();
-    let args = [
+    let mut args = vec![
         prim_ip.to_string(),
         peer_ip.to_string(),
         OUR_AS.to_string(),
         HOLD_S.to_string(),
         lab::PRIM_V4.to_string(),
     ];
+    args.extend(md5.map(str::to_string));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let child = lab.spawn(&prim_ns, &primary_bin.display().to_string(), &args, true);
     let primary_pid = child.id();
@@ -228,6 +257,18 @@ fn run(v6: bool) {
     wait_for("FRR Established", Duration::from_secs(10), || {
         seen(&dir.0, prim_ip).is_some_and(|s| s.state == "Established")
     });
+    if !v6 {
+        primary_in.write_all(b"announce 198.51.100.0/24\n").unwrap();
+        assert_eq!(
+            line_rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+            "ANNOUNCED"
+        );
+        wait_for(
+            "FRR accepted the primary's route",
+            Duration::from_secs(10),
+            || seen(&dir.0, prim_ip).is_some_and(|s| s.prefixes_v4 == 1),
+        );
+    }
     // Let KEEPALIVEs flow both ways for a while.
     std::thread::sleep(Duration::from_secs(4));
 
@@ -238,6 +279,7 @@ fn run(v6: bool) {
     let state: TcpRepairState = serde_json::from_str(json).unwrap();
     assert_eq!(state.remote, SocketAddr::new(peer_ip, 179));
     assert_eq!(state.local.ip(), prim_ip);
+    println!("checkpointed TCP state: {json}");
 
     // The primary's box dies: port down first, then the process.
     let before = seen(&dir.0, prim_ip).unwrap();
@@ -252,6 +294,7 @@ fn run(v6: bool) {
         rcv_nxt: view.primary_ack,
         snd_una: view.peer_ack,
         last_tsval_seen: view.primary_tsval,
+        md5_key: md5.map(|k| k.as_bytes().to_vec()),
         ..RebuildOverrides::default()
     };
     let peer_mac = view.peer_mac.expect("the mirror saw the neighbour");
@@ -272,6 +315,11 @@ fn run(v6: bool) {
         s
     });
     let takeover_done = cut_at.elapsed();
+    if let IpAddr::V4(nh) = prim_ip {
+        // A new route from the standby: FRR must accept it on the same session.
+        let mut w = standby.try_clone().unwrap();
+        w.write_all(&update_v4(nh, [203, 0, 113])).unwrap();
+    }
 
     // The standby carries on: KEEPALIVE every second, read and discard.
     let stop = Arc::new(AtomicBool::new(false));
@@ -326,6 +374,13 @@ fn run(v6: bool) {
         last.up_ms >= before.up_ms + (HOLD_S + 2) * 1000,
         "uptime not continued: {before:?} -> {last:?}"
     );
+    if !v6 {
+        assert_eq!(before.prefixes_v4, 1);
+        assert_eq!(
+            last.prefixes_v4, 2,
+            "the primary's route kept and the standby's accepted"
+        );
+    }
     assert!(
         last.keepalives_in >= before.keepalives_in + HOLD_S,
         "FRR did not receive the standby's KEEPALIVEs: {before:?} -> {last:?}"
@@ -385,13 +440,20 @@ fn frr_available(test: &str) -> bool {
 #[test]
 fn frr_session_survives_takeover_v4() {
     if frr_available("frr_session_survives_takeover_v4") {
-        run(false);
+        run(false, None);
     }
 }
 
 #[test]
 fn frr_session_survives_takeover_v6() {
     if frr_available("frr_session_survives_takeover_v6") {
-        run(true);
+        run(true, None);
+    }
+}
+
+#[test]
+fn frr_md5_session_survives_takeover_v4() {
+    if frr_available("frr_md5_session_survives_takeover_v4") {
+        run(false, Some("ustk-md5-secret"));
     }
 }

@@ -4,7 +4,7 @@
 //! address is in place.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
@@ -162,7 +162,7 @@ pub fn rebuild_socket(
 
     // 3. TCP_MD5SIG before connect.
     if let Some(key) = &overrides.md5_key {
-        set_md5_key(fd, state.remote, key)?;
+        set_md5_key(fd, state.remote.ip(), key)?;
     }
 
     // 4. TCP_MAXSEG = the neighbour's MSS before connect (else mss_cache stays small).
@@ -345,15 +345,21 @@ pub(crate) fn next_tsval(
     v
 }
 
-/// Installs the RFC 2385 key for `remote` (`TCP_MD5SIG`, a /32 or /128 match).
-fn set_md5_key(fd: BorrowedFd<'_>, remote: SocketAddr, key: &[u8]) -> Result<(), TakeoverError> {
+/// Installs the TCP-MD5 key (RFC 2385) for segments to and from `remote` on socket `fd`
+/// (`TCP_MD5SIG`, matching that one address). The primary calls it before `connect()`
+/// (or on its listener); [`rebuild_socket`] does it from [`RebuildOverrides::md5_key`].
+///
+/// # Errors
+/// [`TakeoverError::InvalidState`] for a key longer than 80 bytes (`TCP_MD5SIG_MAXKEYLEN`),
+/// [`TakeoverError::Sys`] if the kernel refuses it.
+pub fn set_md5_key(fd: BorrowedFd<'_>, remote: IpAddr, key: &[u8]) -> Result<(), TakeoverError> {
     let mut sig: RawTcpMd5Sig = sys::zeroed();
     if key.len() > sig.key.len() {
         return Err(TakeoverError::InvalidState(
             "TCP-MD5 key longer than 80 bytes",
         ));
     }
-    let addr: socket2::SockAddr = SocketAddr::new(remote.ip(), 0).into();
+    let addr: socket2::SockAddr = SocketAddr::new(remote, 0).into();
     let len = (addr.len() as usize).min(std::mem::size_of::<libc::sockaddr_storage>());
     // SAFETY: `addr.as_ptr()` points to `addr.len()` initialised bytes of a sockaddr; the
     // destination is a sockaddr_storage, at least as large; the regions do not overlap.
