@@ -3,7 +3,10 @@
 //! second, reads and discards what the neighbour sends, and on the stdin command `peek`
 //! stops writing and prints the socket's [`ribsync::takeover::TcpRepairState`] as one JSON
 //! line (`STATE {...}`), as a real primary would put it in a checkpoint. The command
-//! `announce A.B.C.D/LEN` sends an UPDATE for that prefix (IPv4 sessions).
+//! `announce A.B.C.D/LEN` sends an UPDATE for that prefix (IPv4 sessions); `checkpoint`
+//! prints the state without freezing; `stream COUNT PAUSE_AT` sends COUNT one-route
+//! UPDATEs, each in two writes, stalling in the middle of message PAUSE_AT. Every message
+//! is printed as `WAL <hex>` before it is written (the egress write-ahead).
 //!
 //! Usage: `takeover_primary LOCAL_IP PEER_IP ASN HOLD_TIME_S ROUTER_ID [MD5_KEY]`
 //! Prints `ESTABLISHED` once the neighbour's OPEN and first KEEPALIVE arrived.
@@ -108,20 +111,12 @@ fn main() -> Result<(), Error> {
     stream.set_nodelay(true)?;
     let writer = Arc::new(Mutex::new(stream.try_clone()?));
 
-    writer.lock().map_err(|_| "lock")?.write_all(&open_message(
-        asn,
-        hold,
-        router_id,
-        peer.is_ipv6(),
-    ))?;
+    send(&writer, &open_message(asn, hold, router_id, peer.is_ipv6()))?;
     let mut reader = stream.try_clone()?;
     if read_message(&mut reader)? != OPEN {
         return Err("expected OPEN".into());
     }
-    writer
-        .lock()
-        .map_err(|_| "lock")?
-        .write_all(&message(KEEPALIVE, &[]))?;
+    send(&writer, &message(KEEPALIVE, &[]))?;
     if read_message(&mut reader)? != KEEPALIVE {
         return Err("expected KEEPALIVE".into());
     }
@@ -132,8 +127,7 @@ fn main() -> Result<(), Error> {
     let w = writer.clone();
     std::thread::spawn(move || loop {
         std::thread::sleep(Duration::from_secs(1));
-        let Ok(mut s) = w.lock() else { return };
-        if s.write_all(&message(KEEPALIVE, &[])).is_err() {
+        if send(&w, &message(KEEPALIVE, &[])).is_err() {
             return;
         }
     });
@@ -141,23 +135,93 @@ fn main() -> Result<(), Error> {
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
         let line = line?;
-        if let Some(prefix) = line.trim().strip_prefix("announce ") {
-            let (addr, len) = prefix.split_once('/').ok_or("announce A.B.C.D/LEN")?;
-            let IpAddr::V4(next_hop) = local else {
-                return Err("announce needs an IPv4 session".into());
-            };
-            let msg = update_v4(asn, next_hop, addr.parse()?, len.parse()?);
-            writer.lock().map_err(|_| "lock")?.write_all(&msg)?;
-            println!("ANNOUNCED");
-        } else if line.trim() == "peek" {
-            // Freeze: hold the writer lock for good, so nothing is written during or after
-            // the peek; the state then describes the socket until the box dies.
-            let guard = writer.lock().map_err(|_| "lock")?;
-            let state = ribsync::takeover::peek_live_socket(guard.as_fd())?;
-            println!("STATE {}", serde_json::to_string(&state)?);
-            std::io::stdout().flush()?;
-            std::mem::forget(guard);
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["announce", prefix] => {
+                let (addr, len) = prefix.split_once('/').ok_or("announce A.B.C.D/LEN")?;
+                let IpAddr::V4(next_hop) = local else {
+                    return Err("announce needs an IPv4 session".into());
+                };
+                send(
+                    &writer,
+                    &update_v4(asn, next_hop, addr.parse()?, len.parse()?),
+                )?;
+                println!("ANNOUNCED");
+            }
+            ["stream", count, pause_at] => {
+                let IpAddr::V4(next_hop) = local else {
+                    return Err("stream needs an IPv4 session".into());
+                };
+                let (count, pause_at): (u32, u32) = (count.parse()?, pause_at.parse()?);
+                let w = writer.clone();
+                std::thread::spawn(move || stream_updates(&w, asn, next_hop, count, pause_at));
+            }
+            ["checkpoint"] => {
+                // Under the writer lock: no write interleaves with the peek, and every
+                // WAL line printed after STATE is a byte written after the checkpoint.
+                let guard = writer.lock().map_err(|_| "lock")?;
+                let state = ribsync::takeover::peek_live_socket(guard.as_fd())?;
+                println!("STATE {}", serde_json::to_string(&state)?);
+            }
+            ["peek"] => {
+                // Freeze: hold the writer lock for good, so nothing is written during or
+                // after the peek; the state then describes the socket until the box dies.
+                let guard = writer.lock().map_err(|_| "lock")?;
+                let state = ribsync::takeover::peek_live_socket(guard.as_fd())?;
+                println!("STATE {}", serde_json::to_string(&state)?);
+                std::mem::forget(guard);
+            }
+            _ => return Err(format!("unknown command {line:?}").into()),
         }
     }
     Ok(())
+}
+
+/// The egress write-ahead: every message is printed (`WAL <hex>`, line-buffered, so it
+/// leaves the process before the socket write starts) and then written.
+fn send(writer: &Mutex<TcpStream>, msg: &[u8]) -> Result<(), Error> {
+    let mut s = writer.lock().map_err(|_| "lock")?;
+    println!("WAL {}", hex::encode(msg));
+    s.write_all(msg)?;
+    Ok(())
+}
+
+/// Host routes 198.51.100.0/32 upward, then 203.0.113.0/32 upward: prefix number `i`.
+fn host_route(i: u32) -> Ipv4Addr {
+    if i < 256 {
+        Ipv4Addr::new(198, 51, 100, i as u8)
+    } else {
+        Ipv4Addr::new(203, 0, 113, (i - 256) as u8)
+    }
+}
+
+/// Sends `count` UPDATEs, one host route each, every message in two halves; after the
+/// first half of message `pause_at` it prints `HALF <n>` and stalls 5 s, so the box can
+/// die in the middle of an UPDATE.
+fn stream_updates(
+    writer: &Mutex<TcpStream>,
+    asn: u32,
+    next_hop: Ipv4Addr,
+    count: u32,
+    pause_at: u32,
+) {
+    for i in 0..count.min(512) {
+        let msg = update_v4(asn, next_hop, host_route(i), 32);
+        let Ok(mut s) = writer.lock() else { return };
+        println!("WAL {}", hex::encode(&msg));
+        let (a, b) = msg.split_at(msg.len() / 2);
+        if s.write_all(a).is_err() {
+            return;
+        }
+        if i == pause_at {
+            println!("HALF {i}");
+            std::thread::sleep(Duration::from_secs(5));
+        }
+        if s.write_all(b).is_err() {
+            return;
+        }
+        drop(s);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    println!("STREAMED");
 }

@@ -11,7 +11,7 @@
 mod lab;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -150,9 +150,9 @@ fn mirror_view(frames: &[TapFrame], state: &TcpRepairState) -> MirrorView {
     v
 }
 
-/// RFC 4271 section 4.3 UPDATE for one IPv4 /24: ORIGIN IGP, AS_PATH (4-octet) [OUR_AS],
-/// NEXT_HOP `next_hop` (test-only encoding, independent of the project's codec).
-fn update_v4(next_hop: std::net::Ipv4Addr, prefix: [u8; 3]) -> Vec<u8> {
+/// RFC 4271 section 4.3 UPDATE for one IPv4 prefix: ORIGIN IGP, AS_PATH (4-octet)
+/// [OUR_AS], NEXT_HOP `next_hop` (test-only encoding, independent of the project's codec).
+fn update_v4(next_hop: Ipv4Addr, prefix: Ipv4Addr, len: u8) -> Vec<u8> {
     let mut attrs = vec![0x40, 1, 1, 0, 0x40, 2, 6, 2, 1];
     attrs.extend_from_slice(&OUR_AS.to_be_bytes());
     attrs.extend_from_slice(&[0x40, 3, 4]);
@@ -160,8 +160,8 @@ fn update_v4(next_hop: std::net::Ipv4Addr, prefix: [u8; 3]) -> Vec<u8> {
     let mut body = vec![0, 0];
     body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
     body.extend_from_slice(&attrs);
-    body.push(24);
-    body.extend_from_slice(&prefix);
+    body.push(len);
+    body.extend_from_slice(&prefix.octets()[..usize::from(len).div_ceil(8)]);
     let mut m = vec![0xff; 16];
     m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
     m.push(2);
@@ -169,7 +169,70 @@ fn update_v4(next_hop: std::net::Ipv4Addr, prefix: [u8; 3]) -> Vec<u8> {
     m
 }
 
-fn run(v6: bool, md5: Option<&str>) {
+/// Host route number `i` of the primary's UPDATE stream (as the example numbers them).
+fn host_route(i: u32) -> Ipv4Addr {
+    if i < 256 {
+        Ipv4Addr::new(198, 51, 100, i as u8)
+    } else {
+        Ipv4Addr::new(203, 0, 113, (i - 256) as u8)
+    }
+}
+
+/// Waits for the next line of the primary starting with `prefix`; `WAL <hex>` lines on
+/// the way are appended to `wal` (a `STATE` line restarts it: the write-ahead after the
+/// checkpoint is what counts).
+fn expect_line(rx: &mpsc::Receiver<String>, prefix: &str, wal: &mut Vec<u8>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|e| panic!("waiting for {prefix}: {e}"));
+        if let Some(h) = line.strip_prefix("WAL ") {
+            wal.extend_from_slice(&hex::decode(h).unwrap());
+            continue;
+        }
+        if line.starts_with("STATE ") {
+            wal.clear();
+        }
+        if line.starts_with(prefix) {
+            return line;
+        }
+    }
+}
+
+/// Offsets (from the start of `stream`) where whole BGP messages end.
+fn message_ends(stream: &[u8]) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut off = 0;
+    while off + 19 <= stream.len() {
+        let len = usize::from(u16::from_be_bytes([stream[off + 16], stream[off + 17]]));
+        off += len;
+        ends.push(off);
+    }
+    ends
+}
+
+/// Length of the second half of the last message in `wal` (the example writes each
+/// UPDATE as `len / 2` bytes, then the rest).
+fn wal_tail_half(wal: &[u8]) -> usize {
+    let ends = message_ends(wal);
+    let start = ends.iter().rev().nth(1).copied().unwrap_or(0);
+    let len = wal.len() - start;
+    len - len / 2
+}
+
+/// How the primary dies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Failure {
+    /// Idle at the checkpoint: peek with writes frozen, then the box dies.
+    Quiet,
+    /// Checkpoint, then a stream of UPDATEs (write-ahead logged); the box dies in the middle
+    /// of UPDATE number `pause_at` of `count`.
+    MidUpdate { count: u32, pause_at: u32 },
+}
+
+fn run(v6: bool, md5: Option<&str>, failure: Failure) {
     let Some(primary_bin) = primary_binary() else {
         panic!("examples/takeover_primary not built: run `cargo test -p ribsync` (builds examples) or `cargo build -p ribsync --example takeover_primary` first");
     };
@@ -250,19 +313,14 @@ fn run(v6: bool, md5: Option<&str>) {
             }
         }
     });
-    assert_eq!(
-        line_rx.recv_timeout(Duration::from_secs(30)).unwrap(),
-        "ESTABLISHED"
-    );
+    let mut wal = Vec::new();
+    expect_line(&line_rx, "ESTABLISHED", &mut wal);
     wait_for("FRR Established", Duration::from_secs(10), || {
         seen(&dir.0, prim_ip).is_some_and(|s| s.state == "Established")
     });
     if !v6 {
         primary_in.write_all(b"announce 198.51.100.0/24\n").unwrap();
-        assert_eq!(
-            line_rx.recv_timeout(Duration::from_secs(10)).unwrap(),
-            "ANNOUNCED"
-        );
+        expect_line(&line_rx, "ANNOUNCED", &mut wal);
         wait_for(
             "FRR accepted the primary's route",
             Duration::from_secs(10),
@@ -272,14 +330,31 @@ fn run(v6: bool, md5: Option<&str>) {
     // Let KEEPALIVEs flow both ways for a while.
     std::thread::sleep(Duration::from_secs(4));
 
-    // Checkpoint: the primary peeks its socket.
-    primary_in.write_all(b"peek\n").unwrap();
-    let line = line_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    // Checkpoint: the primary peeks its socket (frozen, or carrying on).
+    let command: &[u8] = match failure {
+        Failure::Quiet => b"peek\n",
+        Failure::MidUpdate { .. } => b"checkpoint\n",
+    };
+    primary_in.write_all(command).unwrap();
+    let line = expect_line(&line_rx, "STATE ", &mut wal);
     let json = line.strip_prefix("STATE ").expect("STATE line");
     let state: TcpRepairState = serde_json::from_str(json).unwrap();
     assert_eq!(state.remote, SocketAddr::new(peer_ip, 179));
     assert_eq!(state.local.ip(), prim_ip);
     println!("checkpointed TCP state: {json}");
+    if let Failure::MidUpdate { count, pause_at } = failure {
+        primary_in
+            .write_all(format!("stream {count} {pause_at}\n").as_bytes())
+            .unwrap();
+        expect_line(&line_rx, &format!("HALF {pause_at}"), &mut wal);
+        // The first half of the UPDATE is on the wire and the neighbour acknowledged it.
+        let first_half_end = state.send_queue.len() + wal.len() - wal_tail_half(&wal);
+        wait_for("first half acknowledged", Duration::from_secs(5), || {
+            mirror_view(&mirror.frames(), &state)
+                .peer_ack
+                .is_some_and(|a| a.distance_from(state.snd_una) as usize == first_half_end)
+        });
+    }
 
     // The primary's box dies: port down first, then the process.
     let before = seen(&dir.0, prim_ip).unwrap();
@@ -287,12 +362,51 @@ fn run(v6: bool, md5: Option<&str>) {
     let t_cut = lab::unix_now();
     let cut_at = Instant::now();
     lab.kill(primary_pid);
+    // Everything the primary wrote ahead before it died.
+    while let Ok(line) = line_rx.recv_timeout(Duration::from_secs(5)) {
+        if let Some(h) = line.strip_prefix("WAL ") {
+            wal.extend_from_slice(&hex::decode(h).unwrap());
+        }
+    }
 
-    // Takeover: checkpoint + mirror.
+    // Takeover: checkpoint + mirror (+ write-ahead).
     let view = mirror_view(&mirror.frames(), &state);
+    let snd_una = view
+        .peer_ack
+        .map_or(state.snd_una, |a| state.snd_una.later(a));
+    let mut unacked = None;
+    let mut resume_at = 0;
+    if let Failure::MidUpdate { count, pause_at } = failure {
+        // The byte stream from the checkpoint's snd_una: its send queue, then the WAL.
+        let full: Vec<u8> = state.send_queue.iter().chain(wal.iter()).copied().collect();
+        let skip = snd_una.distance_from(state.snd_una) as usize;
+        assert!(
+            skip <= full.len(),
+            "the neighbour acknowledged bytes never written"
+        );
+        let ends = message_ends(&full);
+        assert_eq!(
+            ends.last(),
+            Some(&full.len()),
+            "the write-ahead holds whole messages"
+        );
+        assert!(
+            !ends.contains(&skip),
+            "the neighbour's ACK is not inside an UPDATE: {skip} of {ends:?}"
+        );
+        println!(
+            "mid-UPDATE: neighbour acknowledged {skip} of {} bytes written after the checkpoint; {} to resend",
+            full.len(),
+            full.len() - skip
+        );
+        unacked = Some(full[skip..].to_vec());
+        resume_at = pause_at + 1;
+        assert!(resume_at <= count);
+    }
     let overrides = RebuildOverrides {
         rcv_nxt: view.primary_ack,
-        snd_una: view.peer_ack,
+        snd_una: Some(snd_una),
+        unacked,
         last_tsval_seen: view.primary_tsval,
         md5_key: md5.map(|k| k.as_bytes().to_vec()),
         ..RebuildOverrides::default()
@@ -316,9 +430,16 @@ fn run(v6: bool, md5: Option<&str>) {
     });
     let takeover_done = cut_at.elapsed();
     if let IpAddr::V4(nh) = prim_ip {
-        // A new route from the standby: FRR must accept it on the same session.
+        // The rest of the primary's stream, then a new route of the standby's own: FRR
+        // must accept them on the same session.
         let mut w = standby.try_clone().unwrap();
-        w.write_all(&update_v4(nh, [203, 0, 113])).unwrap();
+        if let Failure::MidUpdate { count, .. } = failure {
+            for i in resume_at..count {
+                w.write_all(&update_v4(nh, host_route(i), 32)).unwrap();
+            }
+        }
+        w.write_all(&update_v4(nh, Ipv4Addr::new(203, 0, 113, 0), 24))
+            .unwrap();
     }
 
     // The standby carries on: KEEPALIVE every second, read and discard.
@@ -375,10 +496,17 @@ fn run(v6: bool, md5: Option<&str>) {
         "uptime not continued: {before:?} -> {last:?}"
     );
     if !v6 {
-        assert_eq!(before.prefixes_v4, 1);
+        let streamed = match failure {
+            Failure::Quiet => 0,
+            Failure::MidUpdate { count, pause_at } => {
+                assert_eq!(before.prefixes_v4, 1 + u64::from(pause_at));
+                u64::from(count)
+            }
+        };
         assert_eq!(
-            last.prefixes_v4, 2,
-            "the primary's route kept and the standby's accepted"
+            last.prefixes_v4,
+            2 + streamed,
+            "the primary's routes kept, the cut-off UPDATE completed, the standby's accepted"
         );
     }
     assert!(
@@ -440,20 +568,34 @@ fn frr_available(test: &str) -> bool {
 #[test]
 fn frr_session_survives_takeover_v4() {
     if frr_available("frr_session_survives_takeover_v4") {
-        run(false, None);
+        run(false, None, Failure::Quiet);
     }
 }
 
 #[test]
 fn frr_session_survives_takeover_v6() {
     if frr_available("frr_session_survives_takeover_v6") {
-        run(true, None);
+        run(true, None, Failure::Quiet);
     }
 }
 
 #[test]
 fn frr_md5_session_survives_takeover_v4() {
     if frr_available("frr_md5_session_survives_takeover_v4") {
-        run(false, Some("ustk-md5-secret"));
+        run(false, Some("ustk-md5-secret"), Failure::Quiet);
+    }
+}
+
+#[test]
+fn frr_session_survives_takeover_mid_update_v4() {
+    if frr_available("frr_session_survives_takeover_mid_update_v4") {
+        run(
+            false,
+            None,
+            Failure::MidUpdate {
+                count: 300,
+                pause_at: 150,
+            },
+        );
     }
 }
