@@ -177,7 +177,25 @@ pub(crate) fn decode(body: &[u8], ctx: &SessionContext) -> (Option<Update>, Outc
         nlri,
     };
     if let Some(e) = report.reset {
-        return (None, Outcome::SessionReset(e));
+        // The UPDATE as far as it was decoded (malformed MP attributes left out), for logs.
+        return (Some(update), Outcome::SessionReset(e));
+    }
+    if report.list_error
+        && update.nlri.is_empty()
+        && update.withdrawn.is_empty()
+        && update.attributes.mp_reach().is_none()
+        && update.attributes.mp_unreach().is_none()
+    {
+        // RFC 7606 sections 4 and 5.2: treat-as-withdraw needs the routes of the UPDATE to be
+        // located. With no NLRI field, no Withdrawn Routes and the attribute list broken before
+        // any MP_REACH_NLRI/MP_UNREACH_NLRI was found, they cannot be: session reset.
+        return (
+            Some(update),
+            Outcome::SessionReset(NotificationError::update(
+                update_subcode::MALFORMED_ATTRIBUTE_LIST,
+                Vec::new(),
+            )),
+        );
     }
     check_semantics(&update, ctx, &mut report);
     let outcome = if let Some(reason) = report.withdraw {

@@ -569,6 +569,8 @@ pub(crate) struct AttrReport {
     /// Discarded attribute type codes and the first reason.
     pub discarded: Vec<u8>,
     pub discard_reason: Option<String>,
+    /// The attribute list could not be walked to its end (RFC 7606 section 4).
+    pub list_error: bool,
 }
 
 impl AttrReport {
@@ -687,6 +689,7 @@ pub(crate) fn decode_attributes(
             }
             _ => {
                 report.withdraw(0, "path attribute header truncated (RFC 7606 section 4)");
+                report.list_error = true;
                 break;
             }
         };
@@ -695,6 +698,7 @@ pub(crate) fn decode_attributes(
                 code,
                 "attribute length overruns the Path Attributes field (RFC 7606 section 4)",
             );
+            report.list_error = true;
             break;
         };
         let raw = &start[..hdr + len];
@@ -721,6 +725,13 @@ pub(crate) fn decode_attributes(
                     update_subcode::UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
                     raw.to_vec(),
                 ));
+                out.0.push(PathAttribute {
+                    flags,
+                    value: AttributeValue::Opaque {
+                        type_code: code,
+                        value: value.to_vec(),
+                    },
+                });
                 continue;
             }
             None => Ok(AttributeValue::Opaque {
@@ -765,10 +776,20 @@ pub(crate) fn decode_attributes(
             Err(m) => match m.action {
                 Action::Discard => report.discard(code, m.reason),
                 Action::Withdraw => report.withdraw(code, m.reason),
-                Action::Mp => report.reset(NotificationError::update(
-                    update_subcode::OPTIONAL_ATTRIBUTE_ERROR,
-                    raw.to_vec(),
-                )),
+                Action::Mp => {
+                    report.reset(NotificationError::update(
+                        update_subcode::OPTIONAL_ATTRIBUTE_ERROR,
+                        raw.to_vec(),
+                    ));
+                    // Kept as bytes so that the (session-resetting) message can still be logged.
+                    out.0.push(PathAttribute {
+                        flags,
+                        value: AttributeValue::Opaque {
+                            type_code: code,
+                            value: value.to_vec(),
+                        },
+                    });
+                }
             },
         }
     }
