@@ -20,43 +20,89 @@ use ribsync::tap::{Direction, TcpFlags};
 const BGP_PORT: u16 = 179;
 const WAIT: Duration = Duration::from_secs(10);
 
-/// The neighbour: accepts on port 179, records every byte received, writes on request,
-/// counts accepted connections.
+/// How the neighbour's end of the connection is opened.
+#[derive(Debug, Clone, Copy)]
+enum Endpoint {
+    /// Listen on this address; the primary connects.
+    Listen(SocketAddr),
+    /// Connect from `from` to the primary's listener at `to`.
+    Connect { from: IpAddr, to: SocketAddr },
+}
+
+/// The neighbour: one end of the connection; records every byte received, writes on
+/// request, counts connections and notices a close or reset.
 struct PeerServer {
     received: Arc<Mutex<Vec<u8>>>,
     accepts: Arc<AtomicUsize>,
+    closed: Arc<AtomicBool>,
     send: mpsc::Sender<Vec<u8>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl PeerServer {
-    fn start(ns: &str, addr: SocketAddr) -> PeerServer {
+    fn start(ns: &str, endpoint: Endpoint) -> PeerServer {
         let received = Arc::new(Mutex::new(Vec::new()));
         let accepts = Arc::new(AtomicUsize::new(0));
+        let closed = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         let (send, rx) = mpsc::channel::<Vec<u8>>();
         let (ready_tx, ready_rx) = mpsc::channel();
-        let (r, a, s) = (received.clone(), accepts.clone(), stop.clone());
+        let (r, a, s, cl) = (
+            received.clone(),
+            accepts.clone(),
+            stop.clone(),
+            closed.clone(),
+        );
         let thread = spawn_in(ns, move || {
-            let listener = TcpListener::bind(addr).expect("bind peer listener");
-            listener.set_nonblocking(true).expect("nonblocking");
+            let mut listener = None;
+            let mut connected = None;
+            match endpoint {
+                Endpoint::Listen(addr) => {
+                    let l = TcpListener::bind(addr).expect("bind peer listener");
+                    l.set_nonblocking(true).expect("nonblocking");
+                    listener = Some(l);
+                }
+                Endpoint::Connect { from, to } => {
+                    let sock = socket2::Socket::new(
+                        socket2::Domain::for_address(to),
+                        socket2::Type::STREAM,
+                        None,
+                    )
+                    .expect("socket");
+                    sock.bind(&SocketAddr::new(from, 0).into()).expect("bind");
+                    sock.connect(&to.into()).expect("connect to the primary");
+                    connected = Some(TcpStream::from(sock));
+                }
+            }
             ready_tx.send(()).expect("ready");
             let mut conn: Option<TcpStream> = None;
             let mut readers = Vec::new();
             while !s.load(Ordering::SeqCst) {
-                if let Ok((c, _)) = listener.accept() {
+                let next = match (&listener, connected.take()) {
+                    (_, Some(c)) => Some(c),
+                    (Some(l), None) => l.accept().ok().map(|(c, _)| c),
+                    (None, None) => None,
+                };
+                if let Some(c) = next {
                     a.fetch_add(1, Ordering::SeqCst);
                     c.set_nonblocking(false).expect("blocking");
                     let mut rd = c.try_clone().expect("clone");
-                    let r2 = r.clone();
+                    let (r2, cl2, s2) = (r.clone(), cl.clone(), s.clone());
                     readers.push(std::thread::spawn(move || {
                         let mut buf = [0u8; 4096];
-                        while let Ok(n) = rd.read(&mut buf) {
-                            if n == 0 {
-                                break;
+                        loop {
+                            match rd.read(&mut buf) {
+                                Ok(n) if n > 0 => {
+                                    r2.lock().expect("lock").extend_from_slice(&buf[..n])
+                                }
+                                _ => {
+                                    if !s2.load(Ordering::SeqCst) {
+                                        cl2.store(true, Ordering::SeqCst);
+                                    }
+                                    break;
+                                }
                             }
-                            r2.lock().expect("lock").extend_from_slice(&buf[..n]);
                         }
                     }));
                     conn.get_or_insert(c);
@@ -82,6 +128,7 @@ impl PeerServer {
         PeerServer {
             received,
             accepts,
+            closed,
             send,
             stop,
             thread: Some(thread),
@@ -109,7 +156,7 @@ fn read_exact_timeout(s: &mut TcpStream, n: usize) -> Vec<u8> {
     buf
 }
 
-fn run(v6: bool) {
+fn run(v6: bool, primary_listens: bool, planned: bool) {
     let (peer_ip, prim_ip): (IpAddr, IpAddr) = if v6 {
         (lab::PEER_V6.parse().unwrap(), lab::PRIM_V6.parse().unwrap())
     } else {
@@ -118,9 +165,31 @@ fn run(v6: bool) {
     let prefix_len = if v6 { 64 } else { 24 };
     let peer_addr = SocketAddr::new(peer_ip, BGP_PORT);
     let lab = Lab::new();
-    let server = PeerServer::start(&lab.peer, peer_addr);
+    let primary_listener = primary_listens.then(|| {
+        in_ns(&lab.prim, || {
+            TcpListener::bind(SocketAddr::new(prim_ip, BGP_PORT)).expect("primary listener")
+        })
+    });
+    let endpoint = match primary_listens {
+        false => Endpoint::Listen(peer_addr),
+        true => Endpoint::Connect {
+            from: peer_ip,
+            to: SocketAddr::new(prim_ip, BGP_PORT),
+        },
+    };
+    // The standby already listens on the BGP port (wildcard), as a standby speaker does.
+    let _standby_listener = in_ns(&lab.stby, || {
+        let any: IpAddr = if v6 {
+            "::".parse().unwrap()
+        } else {
+            "0.0.0.0".parse().unwrap()
+        };
+        TcpListener::bind(SocketAddr::new(any, BGP_PORT)).expect("standby listener")
+    });
+    let wire_filter = vec![prim_ip];
     // A capture on the peer's own link: what the neighbour sees.
-    let wire = Capture::start(&lab.peer, "eth0", vec![prim_ip], false);
+    let wire = Capture::start(&lab.peer, "eth0", wire_filter, false);
+    let server = PeerServer::start(&lab.peer, endpoint);
 
     // The standby prepares ahead of time (AF_PACKET open costs ~10 ms).
     let (announcer, mut addrs, stby_ifindex) = in_ns(&lab.stby, || {
@@ -132,17 +201,22 @@ fn run(v6: bool) {
     });
 
     // The primary's connection.
-    let mut primary = in_ns(&lab.prim, || {
-        let s = socket2::Socket::new(
-            socket2::Domain::for_address(peer_addr),
-            socket2::Type::STREAM,
-            None,
-        )
-        .expect("socket");
-        s.bind(&SocketAddr::new(prim_ip, 0).into()).expect("bind");
-        s.connect(&peer_addr.into()).expect("connect");
-        TcpStream::from(s)
-    });
+    let mut primary = match &primary_listener {
+        Some(l) => l.accept().expect("primary accept").0,
+        None => in_ns(&lab.prim, || {
+            let s = socket2::Socket::new(
+                socket2::Domain::for_address(peer_addr),
+                socket2::Type::STREAM,
+                None,
+            )
+            .expect("socket");
+            s.bind(&SocketAddr::new(prim_ip, 0).into()).expect("bind");
+            s.connect(&peer_addr.into()).expect("connect");
+            TcpStream::from(s)
+        }),
+    };
+    // The neighbour's side of the 4-tuple (its ephemeral port when it connected).
+    let peer_addr = primary.peer_addr().unwrap();
     primary.write_all(b"primary-data-1;").expect("write");
     server.send.send(b"peer-data-1;".to_vec()).expect("send");
     assert_eq!(read_exact_timeout(&mut primary, 12), b"peer-data-1;");
@@ -206,16 +280,35 @@ fn run(v6: bool) {
         state
     );
 
-    // The primary's box dies: its switch port goes down; it had written bytes that never
-    // reached the peer (in its send queue, unacknowledged).
-    lab.cut_primary();
-    let t_cut = lab::unix_now();
-    primary.write_all(b"in-flight;").expect("write in flight");
-    let state = in_ns(&lab.prim, || {
-        takeover::peek_live_socket(primary.as_fd()).expect("peek 2")
-    });
-    assert_eq!(state.send_queue, b"in-flight;");
-    assert_eq!(state.write_seq, state.snd_una.wrapping_add(10));
+    let (state, t_cut, _dead_primary) = if planned {
+        // Planned switchover: the primary writes its last bytes, drops the session
+        // address (segments for it are no longer delivered, so never answered with RST),
+        // peeks and closes its socket silently.
+        primary.write_all(b"in-flight;").expect("write");
+        let t_cut = lab::unix_now();
+        let state = in_ns(&lab.prim, || {
+            let ifindex = takeover::interface_index("eth0").expect("ifindex");
+            AddressControl::open()
+                .expect("rtnetlink")
+                .del_address(ifindex, prim_ip, prefix_len)
+                .expect("del address");
+            takeover::peek_live_socket(primary.as_fd()).expect("peek 2")
+        });
+        takeover::close_silently(primary.into()).expect("close silently");
+        (state, t_cut, None)
+    } else {
+        // The primary's box dies: its switch port goes down; it had written bytes that
+        // never reached the peer (in its send queue, unacknowledged).
+        lab.cut_primary();
+        let t_cut = lab::unix_now();
+        primary.write_all(b"in-flight;").expect("write in flight");
+        let state = in_ns(&lab.prim, || {
+            takeover::peek_live_socket(primary.as_fd()).expect("peek 2")
+        });
+        assert_eq!(state.send_queue, b"in-flight;");
+        assert_eq!(state.write_seq, state.snd_una.wrapping_add(10));
+        (state, t_cut, Some(primary))
+    };
 
     // Takeover on the standby.
     let mut standby = in_ns(&lab.stby, || {
@@ -247,6 +340,10 @@ fn run(v6: bool) {
         1,
         "the peer saw a new connection"
     );
+    assert!(
+        !server.closed.load(Ordering::SeqCst),
+        "the peer's connection was closed or reset"
+    );
 
     wire.wait_quiet(Duration::from_millis(200), WAIT);
     let frames = wire.frames();
@@ -275,23 +372,58 @@ fn run(v6: bool) {
         .expect("a segment from the standby");
     let ms = first.saturating_sub(t_cut).as_secs_f64() * 1000.0;
     println!(
-        "takeover ({}): link cut -> first standby segment at the peer: {ms:.2} ms",
-        if v6 { "IPv6" } else { "IPv4" }
+        "takeover ({}, primary {}): link cut -> first standby segment at the peer: {ms:.2} ms",
+        if v6 { "IPv6" } else { "IPv4" },
+        if primary_listens {
+            "accepted"
+        } else {
+            "connected"
+        }
     );
+    if planned {
+        println!("  (planned switchover: address removed, peeked, closed silently)");
+    }
     drop(standby);
-    drop(primary);
 }
 
 #[test]
 fn plain_tcp_stream_moves_to_standby_v4() {
     if lab::require_root("plain_tcp_stream_moves_to_standby_v4") {
-        run(false);
+        run(false, false, false);
     }
 }
 
 #[test]
 fn plain_tcp_stream_moves_to_standby_v6() {
     if lab::require_root("plain_tcp_stream_moves_to_standby_v6") {
-        run(true);
+        run(true, false, false);
+    }
+}
+
+#[test]
+fn accepted_tcp_stream_moves_to_standby_v4() {
+    if lab::require_root("accepted_tcp_stream_moves_to_standby_v4") {
+        run(false, true, false);
+    }
+}
+
+#[test]
+fn accepted_tcp_stream_moves_to_standby_v6() {
+    if lab::require_root("accepted_tcp_stream_moves_to_standby_v6") {
+        run(true, true, false);
+    }
+}
+
+#[test]
+fn planned_switchover_moves_tcp_stream_v4() {
+    if lab::require_root("planned_switchover_moves_tcp_stream_v4") {
+        run(false, true, true);
+    }
+}
+
+#[test]
+fn planned_switchover_moves_tcp_stream_v6() {
+    if lab::require_root("planned_switchover_moves_tcp_stream_v6") {
+        run(true, false, true);
     }
 }

@@ -12,6 +12,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use super::error::TakeoverError;
 
 const RTM_NEWADDR: u16 = 20;
+const RTM_DELADDR: u16 = 21;
 const RTM_NEWNEIGH: u16 = 28;
 const NLMSG_ERROR: u16 = 2;
 const NLM_F_REQUEST: u16 = 0x1;
@@ -73,11 +74,49 @@ impl AddressControl {
         prefix_len: u8,
     ) -> Result<(), TakeoverError> {
         self.seq = self.seq.wrapping_add(1);
-        let msg = encode_new_address(self.seq, ifindex, addr, prefix_len);
+        let msg = encode_address(
+            RTM_NEWADDR,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+            self.seq,
+            ifindex,
+            addr,
+            prefix_len,
+        );
         match self.request(&msg) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
             r => r.map_err(|source| TakeoverError::Netlink {
                 op: "RTM_NEWADDR",
+                source,
+            }),
+        }
+    }
+
+    /// Removes `addr/prefix_len` from interface `ifindex`: a primary handing over in a
+    /// planned switchover (or being fenced) drops the session address first, so segments
+    /// for it are no longer delivered (and never answered with RST) once its sockets are
+    /// closed. An address already absent is not an error.
+    ///
+    /// # Errors
+    /// [`TakeoverError::Netlink`] with the kernel's error.
+    pub fn del_address(
+        &mut self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix_len: u8,
+    ) -> Result<(), TakeoverError> {
+        self.seq = self.seq.wrapping_add(1);
+        let msg = encode_address(
+            RTM_DELADDR,
+            NLM_F_REQUEST | NLM_F_ACK,
+            self.seq,
+            ifindex,
+            addr,
+            prefix_len,
+        );
+        match self.request(&msg) {
+            Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => Ok(()),
+            r => r.map_err(|source| TakeoverError::Netlink {
+                op: "RTM_DELADDR",
                 source,
             }),
         }
@@ -191,30 +230,32 @@ fn ip_bytes(addr: IpAddr) -> (u8, Vec<u8>) {
     }
 }
 
-/// `RTM_NEWADDR` with `IFA_LOCAL`, `IFA_ADDRESS` and `IFA_FLAGS`.
-fn encode_new_address(seq: u32, ifindex: u32, addr: IpAddr, prefix_len: u8) -> Vec<u8> {
+/// `RTM_NEWADDR` / `RTM_DELADDR` with `IFA_LOCAL`, `IFA_ADDRESS` and `IFA_FLAGS`.
+fn encode_address(
+    ty: u16,
+    flags: u16,
+    seq: u32,
+    ifindex: u32,
+    addr: IpAddr,
+    prefix_len: u8,
+) -> Vec<u8> {
     let (family, bytes) = ip_bytes(addr);
     let mut buf = Vec::with_capacity(64);
-    header(
-        &mut buf,
-        RTM_NEWADDR,
-        NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
-        seq,
-    );
+    header(&mut buf, ty, flags, seq);
     // struct ifaddrmsg
     buf.push(family);
     buf.push(prefix_len);
-    let flags = if family == libc::AF_INET6 as u8 {
+    let ifa_flags = if family == libc::AF_INET6 as u8 {
         IFA_F_NODAD | IFA_F_PERMANENT
     } else {
         IFA_F_PERMANENT
     };
-    buf.push(flags as u8);
+    buf.push(ifa_flags as u8);
     buf.push(RT_SCOPE_UNIVERSE);
     buf.extend_from_slice(&ifindex.to_ne_bytes());
     attr(&mut buf, IFA_LOCAL, &bytes);
     attr(&mut buf, IFA_ADDRESS, &bytes);
-    attr(&mut buf, IFA_FLAGS, &flags.to_ne_bytes());
+    attr(&mut buf, IFA_FLAGS, &ifa_flags.to_ne_bytes());
     finish(buf)
 }
 
@@ -247,7 +288,7 @@ mod tests {
 
     #[test]
     fn new_address_v4_golden() {
-        let m = encode_new_address(7, 3, "192.0.2.2".parse().unwrap(), 24);
+        let m = encode_address(RTM_NEWADDR, 0x505, 7, 3, "192.0.2.2".parse().unwrap(), 24);
         let want: Vec<u8> = vec![
             48, 0, 0, 0, 20, 0, 0x05, 0x05, 7, 0, 0, 0, 0, 0, 0, 0, // nlmsghdr
             2, 24, 0x80, 0, 3, 0, 0, 0, // ifaddrmsg
@@ -260,7 +301,7 @@ mod tests {
 
     #[test]
     fn new_address_v6_is_nodad() {
-        let m = encode_new_address(1, 9, "2001:db8::2".parse().unwrap(), 64);
+        let m = encode_address(RTM_NEWADDR, 0x505, 1, 9, "2001:db8::2".parse().unwrap(), 64);
         assert_eq!(m.len(), 16 + 8 + 20 + 20 + 8);
         assert_eq!(m[16], libc::AF_INET6 as u8);
         assert_eq!(m[18], 0x82);

@@ -27,7 +27,7 @@ pub use address::AddressControl;
 pub use announce::Announcer;
 pub use error::TakeoverError;
 pub use peek::peek_live_socket;
-pub use rebuild::{rebuild_socket, set_md5_key, RebuildOverrides, RepairedSocket};
+pub use rebuild::{close_silently, rebuild_socket, set_md5_key, RebuildOverrides, RepairedSocket};
 pub use state::{
     unix_now_us, MssState, RepairWindow, SeqNum, TcpRepairState, TimestampState, TsClock,
     WindowScale,

@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -55,7 +55,8 @@ impl Default for RebuildOverrides {
 
 /// A rebuilt connection still in repair mode: ESTABLISHED in the kernel, 4-tuple and
 /// sequence space of the primary's, nothing sent yet. Put the session address in place,
-/// then call [`RepairedSocket::go_live`].
+/// then call [`RepairedSocket::go_live`]. Dropped without it (an aborted takeover), it
+/// closes silently: a socket in repair mode sends no FIN or RST.
 #[derive(Debug)]
 pub struct RepairedSocket {
     socket: Socket,
@@ -114,6 +115,26 @@ impl RepairedSocket {
         }
         Ok(stream)
     }
+}
+
+/// Closes a live TCP socket without a FIN or RST reaching the wire: repair mode first, so
+/// the kernel drops the connection silently (the neighbour keeps it, now served by the
+/// standby). For the primary's side of a planned switchover, after
+/// [`super::peek_live_socket`] and after its session address was removed.
+///
+/// # Errors
+/// [`TakeoverError::Sys`] if repair mode cannot be entered (no CAP_NET_ADMIN); the socket
+/// is then still closed, normally.
+pub fn close_silently(fd: OwnedFd) -> Result<(), TakeoverError> {
+    sys::set_int(
+        fd.as_fd(),
+        libc::IPPROTO_TCP,
+        libc::TCP_REPAIR,
+        sys::TCP_REPAIR_ON,
+    )
+    .map_err(TakeoverError::sys("setsockopt(TCP_REPAIR, 1)"))?;
+    drop(fd);
+    Ok(())
 }
 
 /// Rebuilds the connection described by `state` (with `overrides` applied) in repair
