@@ -427,3 +427,55 @@ fn planned_switchover_moves_tcp_stream_v6() {
         run(true, false, true);
     }
 }
+
+/// `close_silently` puts nothing on the wire, where an ordinary close sends a FIN (the
+/// control, which shows the capture would see one).
+#[test]
+fn close_silently_emits_no_fin_or_rst() {
+    if !lab::require_root("close_silently_emits_no_fin_or_rst") {
+        return;
+    }
+    let peer_ip: IpAddr = lab::PEER_V4.parse().unwrap();
+    let prim_ip: IpAddr = lab::PRIM_V4.parse().unwrap();
+    let peer_addr = SocketAddr::new(peer_ip, BGP_PORT);
+    let lab = Lab::new();
+    let wire = Capture::start(&lab.peer, "eth0", vec![prim_ip], false);
+    let server = PeerServer::start(&lab.peer, Endpoint::Listen(peer_addr));
+    let connect = || {
+        in_ns(&lab.prim, || {
+            let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                .expect("socket");
+            s.bind(&SocketAddr::new(prim_ip, 0).into()).expect("bind");
+            s.connect(&peer_addr.into()).expect("connect");
+            TcpStream::from(s)
+        })
+    };
+    let fins = |wire: &Capture, port: u16| {
+        wire.frames()
+            .iter()
+            .filter_map(|f| f.tcp().map(|s| (s.src.port(), s.flags)))
+            .filter(|(p, fl)| *p == port && fl.0 & (TcpFlags::FIN | TcpFlags::RST) != 0)
+            .count()
+    };
+    let (silent, control) = (connect(), connect());
+    let (silent_port, control_port) = (
+        silent.local_addr().unwrap().port(),
+        control.local_addr().unwrap().port(),
+    );
+    wait_for("both accepted", WAIT, || {
+        server.accepts.load(Ordering::SeqCst) == 2
+    });
+    wire.wait_quiet(Duration::from_millis(200), WAIT);
+
+    in_ns(&lab.prim, || {
+        takeover::close_silently(silent.into()).expect("close silently")
+    });
+    drop(control);
+    wait_for("the control's FIN", WAIT, || fins(&wire, control_port) > 0);
+    wire.wait_quiet(Duration::from_millis(300), WAIT);
+    assert_eq!(
+        fins(&wire, silent_port),
+        0,
+        "close_silently sent a FIN or RST"
+    );
+}
