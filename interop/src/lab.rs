@@ -93,7 +93,8 @@ impl Lab {
         format!("{}-{}", self.id, node)
     }
 
-    /// Creates the namespace of node `node` (`{id}-{node}`) with its loopback up.
+    /// Creates the namespace of node `node` (`{id}-{node}`) with its loopback up and IPv6
+    /// duplicate address detection off.
     pub fn add_namespace(&mut self, node: &str) -> Result<Netns> {
         if node.is_empty()
             || !node
@@ -109,6 +110,18 @@ impl Lab {
         crate::cmd::run("ip", &["netns", "add", ns.name()])?;
         self.namespaces.push(ns.clone());
         ns.ip(&["link", "set", "lo", "up"])?;
+        // No IPv6 duplicate address detection on the interfaces created later: their
+        // link-local addresses are usable at once (FRR resets an IPv6 session while its
+        // interface's link-local address is still tentative).
+        ns.exec(
+            "sysctl",
+            &[
+                "-q",
+                "-w",
+                "net.ipv6.conf.default.accept_dad=0",
+                "net.ipv6.conf.all.accept_dad=0",
+            ],
+        )?;
         Ok(ns)
     }
 

@@ -8,6 +8,7 @@
 //! - [`demo`]: the `interop demo` scenario.
 
 pub mod cmd;
+pub mod demo;
 pub mod error;
 pub mod lab;
 pub mod neighbor;

@@ -1,2 +1,201 @@
 //! `interop`: the understudy lab's command line.
-fn main() {}
+//!
+//! - `interop sweep [--prefix P] [--all]`: remove stale lab namespaces under a prefix.
+//! - `interop lab up FILE` / `interop lab down FILE`: run a containerlab topology in
+//!   network namespaces and leave it running, or remove it.
+//! - `interop demo [--json]`: the demo lab, always cleaned up (also on Ctrl-C).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use interop::demo::{self, DemoOptions, Observe};
+use interop::topology::instantiate;
+use interop::topology::Topology;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "interop",
+    about = "understudy's lab: namespaces, containerlab topologies, real BGP neighbours, the demo"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Remove stale lab namespaces (whose creating process is gone) under a prefix.
+    Sweep {
+        /// Namespace project prefix.
+        #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
+        prefix: String,
+        /// Also remove labs whose creator still runs.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Bring a containerlab topology up or down.
+    Lab {
+        #[command(subcommand)]
+        action: LabAction,
+    },
+    /// The demo: FRR and BIRD neighbours, their sessions and prefixes before and after.
+    Demo {
+        /// The containerlab topology.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/topologies/demo.clab.yml"))]
+        topology: PathBuf,
+        /// Namespace project prefix.
+        #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
+        prefix: String,
+        /// Seconds to watch the lab between the pictures (until the failover scenario lands).
+        #[arg(long, default_value_t = 3.0)]
+        observe: f64,
+        /// Seconds to wait for sessions and routes.
+        #[arg(long, default_value_t = 60.0)]
+        timeout: f64,
+        /// Print the report as one JSON object on the last line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LabAction {
+    /// Create the namespaces, links and daemons of FILE and leave them running.
+    Up {
+        /// The containerlab topology file.
+        file: PathBuf,
+        /// Namespace project prefix.
+        #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
+        prefix: String,
+        /// Do not start the neighbour daemons.
+        #[arg(long)]
+        no_daemons: bool,
+    },
+    /// Remove what `lab up FILE` created.
+    Down {
+        /// The containerlab topology file.
+        file: PathBuf,
+        /// Namespace project prefix.
+        #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
+        prefix: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("interop: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(s)
+        .with_context(|| format!("{what}: {s} is not a duration in seconds"))
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    // Ctrl-C: every wait in the library gives up, and the guards remove the lab.
+    ctrlc::set_handler(|| {
+        interop::poll::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst)
+    })
+    .context("installing the Ctrl-C handler")?;
+    match cli.command {
+        Command::Sweep { prefix, all } => {
+            let removed = interop::sweep::sweep(&prefix, all)?;
+            for n in &removed {
+                println!("removed {n}");
+            }
+            println!("{} namespace(s) removed under {prefix}", removed.len());
+        }
+        Command::Lab {
+            action:
+                LabAction::Up {
+                    file,
+                    prefix,
+                    no_daemons,
+                },
+        } => {
+            let t = Topology::from_file(&file)?;
+            let state = instantiate::state_file(&prefix, &t.name);
+            if state.exists() {
+                anyhow::bail!(
+                    "lab {} is already up under {prefix} ({}); `interop lab down {}` first",
+                    t.name,
+                    state.display(),
+                    file.display()
+                );
+            }
+            let rt = instantiate::up(&t, &prefix, !no_daemons)?;
+            let daemons: Vec<String> = rt
+                .neighbors
+                .iter()
+                .map(|(n, d)| format!("{n} ({})", d.kind()))
+                .collect();
+            let state = rt.persist(&prefix)?;
+            println!("lab {} ({}) is up", state.topology, state.lab_id);
+            for ns in &state.namespaces {
+                println!("  ip netns exec {ns} ...");
+            }
+            if !daemons.is_empty() {
+                println!(
+                    "daemons: {} (files and logs in {})",
+                    daemons.join(", "),
+                    state.workdir.display()
+                );
+            }
+            println!("remove it with: interop lab down {}", file.display());
+        }
+        Command::Lab {
+            action: LabAction::Down { file, prefix },
+        } => {
+            let t = Topology::from_file(&file)?;
+            let state = instantiate::down(&prefix, &t.name).with_context(|| {
+                format!(
+                    "no lab {} is up under {prefix} (or its state is unreadable)",
+                    t.name
+                )
+            })?;
+            println!(
+                "lab {} ({}) removed: {} namespaces",
+                state.topology,
+                state.lab_id,
+                state.namespaces.len()
+            );
+        }
+        Command::Demo {
+            topology,
+            prefix,
+            observe,
+            timeout,
+            json,
+        } => {
+            let opts = DemoOptions {
+                topology,
+                prefix,
+                timeout: seconds(timeout, "--timeout")?,
+            };
+            let mut scenario = Observe(seconds(observe, "--observe")?);
+            let mut progress = |line: &str| {
+                if json {
+                    eprintln!("{line}");
+                } else {
+                    println!("{line}");
+                }
+            };
+            let report = demo::run(&opts, &mut scenario, &mut progress)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{}", demo::render(&report));
+            }
+        }
+    }
+    Ok(())
+}

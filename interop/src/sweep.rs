@@ -49,14 +49,34 @@ pub fn list_namespaces(prefix: &str) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The lab ids of labs left running on purpose by `interop lab up` (their state files in
+/// `/run/interop`), which a sweep leaves alone unless told `all`.
+fn persisted_labs(prefix: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/run/interop") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .filter_map(|v| v.get("lab_id").and_then(|i| i.as_str()).map(str::to_string))
+        .filter(|id| id.starts_with(prefix))
+        .collect()
+}
+
 /// Removes the namespaces under `prefix` whose creating process is gone (or, with `all`,
 /// every namespace under `prefix`, live labs included), ending the processes still inside
 /// them by PID first, and the matching `/tmp/{lab id}` work directories. Returns the names
-/// removed. Namespaces of a live process are left alone unless `all`.
+/// removed. Namespaces of a live process, and labs left up by `interop lab up`, are left
+/// alone unless `all`; names not of a lab's shape never match.
 pub fn sweep(prefix: &str, all: bool) -> Result<Vec<String>> {
     validate_prefix(prefix)?;
+    let kept = persisted_labs(prefix);
     let mut removed = Vec::new();
     for name in list_namespaces(prefix)? {
+        if !all && kept.iter().any(|id| name.starts_with(&format!("{id}-"))) {
+            continue;
+        }
         let stale = match creator_pid(prefix, &name) {
             Some(pid) => pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists(),
             // Not of a lab's shape: someone else's namespace, never ours to remove.
@@ -70,6 +90,9 @@ pub fn sweep(prefix: &str, all: bool) -> Result<Vec<String>> {
     if let Ok(entries) = std::fs::read_dir("/tmp") {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
+            if !all && kept.contains(&name) {
+                continue;
+            }
             let Some(pid) = creator_pid(prefix, &format!("{name}-x")) else {
                 continue;
             };

@@ -3,8 +3,8 @@
 //!
 //! Each instance has its own directory holding its configuration, PID files, vty sockets
 //! and zebra socket, so any number of instances run side by side; the packaged systemd
-//! service is never used. The daemons run as root with `-S` (no privilege drop), so the
-//! frr user need not read the lab's files.
+//! service is never used. bgpd runs as root (`-S`); zebra drops to the frr user as it
+//! always does, so the instance directory is handed to that user when zebra runs.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -93,16 +93,20 @@ pub fn render_config(name: &str, cfg: &BgpConfig) -> String {
 }
 
 impl Frr {
-    /// Starts bgpd (no zebra) for node `node` of `lab` with `cfg`.
+    /// Starts zebra and bgpd for node `node` of `lab` with `cfg`. Zebra gives bgpd the
+    /// interfaces, without which bgpd withdraws IPv6 routes whose next hop includes a
+    /// link-local address (as BIRD sends once its interface has one); learned routes go to
+    /// the namespace's kernel table.
     pub fn start(lab: &Lab, node: &str, cfg: &BgpConfig) -> Result<Frr> {
         let (ns, dir) = super::node_place(lab, node)?;
-        Frr::start_with_config(&ns, &dir, node, &render_config(node, cfg), false)
+        Frr::start_with_config(&ns, &dir, node, &render_config(node, cfg), true)
     }
 
-    /// Starts zebra and bgpd (routes go to the namespace's kernel table) for node `node`.
-    pub fn start_with_zebra(lab: &Lab, node: &str, cfg: &BgpConfig) -> Result<Frr> {
+    /// Starts bgpd alone (`-Z`, nothing to the kernel; cheaper, for IPv4 and benchmarks)
+    /// for node `node` of `lab` with `cfg`.
+    pub fn start_without_zebra(lab: &Lab, node: &str, cfg: &BgpConfig) -> Result<Frr> {
         let (ns, dir) = super::node_place(lab, node)?;
-        Frr::start_with_config(&ns, &dir, node, &render_config(node, cfg), true)
+        Frr::start_with_config(&ns, &dir, node, &render_config(node, cfg), false)
     }
 
     /// Starts FRR in `ns` with the configuration text `config` (bgpd's), keeping its files in
@@ -129,8 +133,10 @@ impl Frr {
             std::fs::write(&zconf, format!("hostname {name}\n"))
                 .map_err(|e| LabError::io(&zconf, e))?;
             let zc = zconf.to_string_lossy().into_owned();
+            // zebra always drops to the frr user (it has no -S, and refuses `-u root` unless
+            // root is in frrvty): give that user the instance directory for its sockets.
+            crate::cmd::run("chown", &["-R", "frr:frr", &d])?;
             let args = [
-                "-S",
                 "-f",
                 &zc,
                 "-i",

@@ -20,6 +20,8 @@
 //! - `understudy.mirror` on a bridge node: `DST<-SRC1,SRC2[;DST2<-...]`: DST is not a bridge
 //!   port; every frame arriving on each SRC port is mirrored to it (tc mirred).
 //! - `understudy.forwarding: "true"`: the node routes (IPv4 and IPv6 forwarding on).
+//! - `understudy.zebra: "true"` on an FRR node: zebra runs next to bgpd.
+//! - `understudy.ping: ADDR`: `interop demo` runs a ping stream from this node to ADDR.
 
 pub mod instantiate;
 
