@@ -7,7 +7,9 @@
 //!    without emitting a packet; it travels in the checkpoint.
 //! 2. On the standby, ahead of time: [`Announcer::open`] and [`AddressControl::open`]
 //!    (opening an AF_PACKET socket costs ~10 ms).
-//! 3. At takeover: [`rebuild_socket`] (repair mode, nothing sent; overrides carry what the
+//! 3. At takeover, for many sessions at once: [`take_over`] (the steps below in the
+//!    order that minimises the time to every session's first segment). Step by step:
+//!    [`rebuild_socket`] (repair mode, nothing sent; overrides carry what the
 //!    mirror saw since the checkpoint), then [`AddressControl::add_address`] and
 //!    [`AddressControl::set_neighbour`], [`Announcer::gratuitous_arp`] or
 //!    [`Announcer::unsolicited_na`], then [`RepairedSocket::go_live`], which leaves repair
@@ -19,6 +21,7 @@ mod address;
 mod announce;
 mod error;
 mod peek;
+mod plan;
 mod rebuild;
 mod state;
 pub(crate) mod sys;
@@ -27,6 +30,7 @@ pub use address::AddressControl;
 pub use announce::Announcer;
 pub use error::TakeoverError;
 pub use peek::peek_live_socket;
+pub use plan::{take_over, AddressPlan, SessionPlan, TakeoverOutcome, TakeoverTimings};
 pub use rebuild::{close_silently, rebuild_socket, set_md5_key, RebuildOverrides, RepairedSocket};
 pub use state::{
     unix_now_us, MssState, RepairWindow, SeqNum, TcpRepairState, TimestampState, TsClock,
