@@ -1,4 +1,6 @@
 //! bgpd: the understudy BGP speaker library.
 //!
 //! - [`wire`]: the BGP-4 message codec (RFC 4271 section 4 and its extensions).
+//! - [`mrt`]: the MRT reader (RFC 6396, RFC 8050).
+pub mod mrt;
 pub mod wire;
