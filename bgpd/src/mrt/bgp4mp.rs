@@ -244,4 +244,3 @@ pub(super) fn parse(st: u16, body: &[u8]) -> Result<RecordBody, RecordError> {
         _ => Ok(RecordBody::Unsupported(body.to_vec())),
     }
 }
-

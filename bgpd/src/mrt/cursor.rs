@@ -46,7 +46,11 @@ impl<'a> Cursor<'a> {
     }
 
     /// A 2-octet or 4-octet AS number.
-    pub(crate) fn asn(&mut self, four_octet: bool, field: &'static str) -> Result<u32, RecordError> {
+    pub(crate) fn asn(
+        &mut self,
+        four_octet: bool,
+        field: &'static str,
+    ) -> Result<u32, RecordError> {
         if four_octet {
             self.u32(field)
         } else {

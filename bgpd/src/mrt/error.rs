@@ -31,7 +31,7 @@ pub enum RecordError {
 #[derive(Debug, thiserror::Error)]
 pub enum MrtError {
     /// Reading or decompressing the input failed.
-    #[error("reading the MRT input failed: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The input does not start with an MRT record (after decompression).
     #[error("not an MRT file: {0}")]

@@ -37,7 +37,7 @@ use std::net::IpAddr;
 
 pub use bgp4mp::{Bgp4mpEntry, Bgp4mpMessage, Bgp4mpStateChange};
 pub use error::{MrtError, RecordError};
-pub use reader::{MrtReader, MrtRecord, RecordBody, RecordHeader, MrtType};
+pub use reader::{MrtReader, MrtRecord, MrtType, RecordBody, RecordHeader};
 pub use synth::build_update;
 pub use table_dump::TableDumpEntry;
 pub use table_dump_v2::{PeerEntry, PeerIndexTable, RibEntry, RibGeneric, RibRecord};
@@ -128,4 +128,37 @@ pub struct ImpliedContext {
     /// The message is longer than 4096 octets, which only an Extended Message session
     /// (RFC 8654) carries.
     pub extended_message: bool,
+}
+
+impl ImpliedContext {
+    /// The codec context for a message or RIB entry of this record: the record's
+    /// implications, with IPv4 and IPv6 unicast and multicast negotiated and IPv6 next hops
+    /// for IPv4 unicast allowed (RFC 8950), since a collector records what its sessions
+    /// carried.
+    pub fn session_context(&self) -> crate::wire::SessionContext {
+        use crate::wire::{AfiSafi, SessionContext};
+        let families = vec![
+            AfiSafi::IPV4_UNICAST,
+            AfiSafi::IPV6_UNICAST,
+            AfiSafi::new(1, SAFI_MULTICAST),
+            AfiSafi::new(2, SAFI_MULTICAST),
+        ];
+        SessionContext {
+            four_octet_as: self.four_octet_as,
+            add_path_receive: if self.add_path {
+                families.clone()
+            } else {
+                Vec::new()
+            },
+            add_path_send: if self.add_path {
+                families.clone()
+            } else {
+                Vec::new()
+            },
+            extended_message: self.extended_message,
+            ibgp: self.ibgp,
+            afi_safis: families,
+            extended_next_hop: vec![AfiSafi::IPV4_UNICAST],
+        }
+    }
 }

@@ -227,7 +227,9 @@ impl MrtReader {
         if read < length as usize {
             self.done = true;
             return Err(if self.records == 1 {
-                MrtError::NotMrt(format!("first record claims {length} octets, input has {read}"))
+                MrtError::NotMrt(format!(
+                    "first record claims {length} octets, input has {read}"
+                ))
             } else {
                 MrtError::Truncated { offset }
             });

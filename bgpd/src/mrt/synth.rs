@@ -70,7 +70,12 @@ fn prefix_octets(prefix: Prefix) -> Vec<u8> {
     out
 }
 
-fn push_attribute(out: &mut Vec<u8>, flags: u8, type_code: u8, value: &[u8]) -> Result<(), RecordError> {
+fn push_attribute(
+    out: &mut Vec<u8>,
+    flags: u8,
+    type_code: u8,
+    value: &[u8],
+) -> Result<(), RecordError> {
     if value.len() > 255 {
         let len = u16::try_from(value.len()).map_err(|_| RecordError::EntryTooLarge)?;
         out.extend_from_slice(&[flags | EXTENDED_LENGTH, type_code]);
@@ -186,7 +191,7 @@ mod tests {
         };
         let msg = build_update(p, SAFI_UNICAST, None, &ORIGIN_IGP, None).expect("fits");
         let mut want = vec![0xff; 16];
-        want.extend_from_slice(&[0, 30, 2, 0, 0, 0, 4]);
+        want.extend_from_slice(&[0, 31, 2, 0, 0, 0, 4]);
         want.extend_from_slice(&ORIGIN_IGP);
         want.extend_from_slice(&[24, 192, 0, 2]);
         assert_eq!(msg, want);
@@ -222,12 +227,12 @@ mod tests {
             len: 32,
         };
         // Full form with a stale NLRI (2001:db8:ff::/48) that must not be announced.
-        let mut attrs = vec![0x80, 14, 26, 0, 2, 1, 16];
+        let mut attrs = vec![0x80, 14, 28, 0, 2, 1, 16];
         attrs.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
         attrs.extend_from_slice(&[0, 48, 0x20, 0x01, 0x0d, 0xb8, 0, 0xff]);
         let msg = build_update(p, SAFI_UNICAST, None, &attrs, None).expect("fits");
         let mp = &msg[23..];
-        let mut want = vec![0x80, 14, 25, 0, 2, 1, 16];
+        let mut want = vec![0x80, 14, 26, 0, 2, 1, 16];
         want.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
         want.extend_from_slice(&[0, 32, 0x20, 0x01, 0x0d, 0xb8]);
         assert_eq!(mp, &want[..]);
@@ -239,8 +244,8 @@ mod tests {
             addr: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 0)),
             len: 23,
         };
-        let msg = build_update(p, SAFI_UNICAST, None, &ORIGIN_IGP, Some(&[192, 0, 2, 9]))
-            .expect("fits");
+        let msg =
+            build_update(p, SAFI_UNICAST, None, &ORIGIN_IGP, Some(&[192, 0, 2, 9])).expect("fits");
         assert_eq!(&msg[23..27], &ORIGIN_IGP);
         assert_eq!(&msg[27..34], &[0x40, 3, 4, 192, 0, 2, 9]);
         assert_eq!(&msg[34..], &[23, 198, 51, 100]);

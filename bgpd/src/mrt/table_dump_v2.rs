@@ -231,8 +231,8 @@ pub(super) fn parse(st: u16, body: &[u8]) -> Result<RecordBody, RecordError> {
 fn peer_index_table(mut c: Cursor<'_>) -> Result<RecordBody, RecordError> {
     let collector_bgp_id = c.ipv4("collector BGP ID")?;
     let name_len = c.u16("view name length")?;
-    let view_name = String::from_utf8_lossy(c.bytes(usize::from(name_len), "view name")?)
-        .into_owned();
+    let view_name =
+        String::from_utf8_lossy(c.bytes(usize::from(name_len), "view name")?).into_owned();
     let count = c.u16("peer count")?;
     let mut peers = Vec::with_capacity(usize::from(count).min(c.remaining() / 7));
     for _ in 0..count {

@@ -10,7 +10,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
     /// Reading the underlying file or stream failed.
-    #[error("reading the capture failed: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The input starts with neither a pcap file header nor a pcapng section header block.
     #[error("not a pcap or pcapng capture")]

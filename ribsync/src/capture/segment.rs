@@ -170,7 +170,36 @@ pub fn parse_frame(
         }
         LinkType::Other(n) => return Err(CaptureError::UnsupportedLinkType(n)),
     };
+    // MPLS (RFC 3032): skip the label stack, the IP packet follows the bottom label.
+    if packet.net.is_none() {
+        if let Some(ep) = packet.ether_payload() {
+            if matches!(ep.ether_type.0, 0x8847 | 0x8848) {
+                return match skip_mpls_labels(ep.payload) {
+                    Some(ip) => {
+                        let inner = LaxSlicedPacket::from_ip(ip)
+                            .map_err(|e| CaptureError::Ip(e.to_string()))?;
+                        from_sliced(&inner)
+                    }
+                    None => Err(CaptureError::LinkHeader(
+                        "MPLS label stack cut short".into(),
+                    )),
+                };
+            }
+        }
+    }
     from_sliced(&packet)
+}
+
+/// The payload after an MPLS label stack: 4-octet entries, the last one with the
+/// bottom-of-stack bit set (RFC 3032 section 2.1).
+fn skip_mpls_labels(mut data: &[u8]) -> Option<&[u8]> {
+    loop {
+        let entry = data.get(..4)?;
+        data = &data[4..];
+        if entry[2] & 0x01 != 0 {
+            return Some(data);
+        }
+    }
 }
 
 fn from_sliced<'a>(packet: &LaxSlicedPacket<'a>) -> Result<Option<TcpSegment<'a>>, CaptureError> {
