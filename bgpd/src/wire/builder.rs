@@ -71,6 +71,9 @@ impl<'a> UpdateBuilder<'a> {
         let plain =
             afi_safi == AfiSafi::IPV4_UNICAST && !matches!(next_hop, Some(MpNextHop::Ipv6 { .. }));
         if !plain {
+            // RFC 4760 section 3: an UPDATE whose only NLRI is in MP_REACH_NLRI "SHOULD NOT
+            // carry the NEXT_HOP attribute".
+            attrs.remove(type_code::NEXT_HOP);
             let next_hop =
                 next_hop.ok_or(EncodeError::Unsupported("MP_REACH_NLRI needs a next hop"))?;
             if afi_safi.is_decoded() {

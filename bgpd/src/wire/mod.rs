@@ -19,6 +19,7 @@ pub mod notification;
 pub mod open;
 pub mod prefix;
 mod reader;
+pub mod role;
 pub mod route_refresh;
 pub mod types;
 pub mod update;

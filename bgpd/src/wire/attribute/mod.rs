@@ -388,11 +388,18 @@ impl PathAttributes {
     /// The route's AS path: AS_PATH merged with AS4_PATH per RFC 6793 section 4.2.3 when
     /// AS4_PATH is present (it only is on 2-octet sessions; on 4-octet sessions it is discarded
     /// at decode), else AS_PATH.
+    ///
+    /// "If the AGGREGATOR attribute carries a 2-octet AS number other than AS_TRANS, then the
+    /// AS4_AGGREGATOR and AS4_PATH attributes SHALL be ignored": the AS_PATH is then used alone.
     pub fn effective_as_path(&self) -> Option<AsPath> {
         let p = self.as_path()?;
+        let aggregator_overrides = matches!(
+            self.value(type_code::AGGREGATOR),
+            Some(AttributeValue::Aggregator(a)) if a.asn != Asn::TRANS
+        );
         Some(match self.as4_path() {
-            Some(p4) => p.merge_as4(p4),
-            None => p.clone(),
+            Some(p4) if !aggregator_overrides => p.merge_as4(p4),
+            _ => p.clone(),
         })
     }
 
