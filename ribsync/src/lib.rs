@@ -6,6 +6,11 @@
 pub mod capture;
 
 #[cfg(target_os = "linux")]
+pub mod checkpoint;
+
+pub mod ha;
+
+#[cfg(target_os = "linux")]
 pub mod takeover;
 
 #[cfg(target_os = "linux")]

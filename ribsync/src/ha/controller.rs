@@ -1,0 +1,438 @@
+//! A standby's role through a failure of the primary: detect, fence, elect, take over or
+//! re-attach (issue 7, "Detection and selection").
+
+use std::collections::{BTreeSet, VecDeque};
+
+use super::detector::{DetectorConfig, FailureDetector, Verdict};
+use super::election::{elect, Candidate, RosterEntry};
+use super::{NodeId, Priority};
+
+/// The role of this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HaRole {
+    /// Holds the sessions.
+    Primary,
+    /// Follows a primary.
+    Standby {
+        /// Whether it reports `synchronised`.
+        synchronised: bool,
+        /// Heartbeats stopped but the mirror still shows the primary: no takeover.
+        channel_lost: bool,
+    },
+    /// Elected; the fencing command runs.
+    Fencing,
+    /// Elected (and fenced): the sessions are being taken over.
+    TakingOver,
+    /// Another standby was elected; this one re-attaches to it.
+    AwaitingPrimary {
+        /// The elected standby.
+        winner: NodeId,
+    },
+    /// Will not take over (fencing failed, or no standby was synchronised).
+    Halted {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HaAction {
+    /// Run the configured fencing command and report with
+    /// [`HaController::fencing_result`].
+    RunFencing,
+    /// Take over every protected session, then report with
+    /// [`HaController::takeover_done`].
+    TakeOver {
+        /// When the primary was declared failed.
+        declared_at_ms: u64,
+    },
+    /// Attach as a standby to the new primary, then report with
+    /// [`HaController::attached`].
+    AttachTo {
+        /// The new primary.
+        node: NodeId,
+        /// Its checkpoint endpoint (host:port).
+        endpoint: String,
+    },
+}
+
+/// Configuration of the HA controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaConfig {
+    /// This node.
+    pub node: NodeId,
+    /// Its election priority.
+    pub priority: Priority,
+    /// Failure detection.
+    pub detector: DetectorConfig,
+    /// Whether a fencing command runs before takeover.
+    pub fencing: bool,
+    /// Milliseconds to wait for the elected standby to accept us before electing again
+    /// without it.
+    pub reattach_timeout_ms: u64,
+}
+
+impl HaConfig {
+    /// Defaults for `node` (priority 0, 3 x 100 ms detection, no fencing, 2 s re-attach).
+    pub fn new(node: NodeId) -> Self {
+        HaConfig {
+            node,
+            priority: Priority(0),
+            detector: DetectorConfig::default(),
+            fencing: false,
+            reattach_timeout_ms: 2000,
+        }
+    }
+}
+
+/// The standby-side HA state machine.
+#[derive(Debug)]
+pub struct HaController {
+    config: HaConfig,
+    role: HaRole,
+    detector: FailureDetector,
+    roster: Vec<RosterEntry>,
+    synchronised: bool,
+    excluded: BTreeSet<NodeId>,
+    await_deadline_ms: u64,
+    declared_at_ms: u64,
+    actions: VecDeque<HaAction>,
+}
+
+impl HaController {
+    /// A standby attached to its primary at `now_ms`.
+    pub fn new(config: HaConfig, now_ms: u64) -> Self {
+        let detector = FailureDetector::new(config.detector, now_ms);
+        HaController {
+            config,
+            role: HaRole::Standby {
+                synchronised: false,
+                channel_lost: false,
+            },
+            detector,
+            roster: Vec::new(),
+            synchronised: false,
+            excluded: BTreeSet::new(),
+            await_deadline_ms: 0,
+            declared_at_ms: 0,
+            actions: VecDeque::new(),
+        }
+    }
+
+    /// A node that starts as the primary.
+    pub fn new_primary(config: HaConfig, now_ms: u64) -> Self {
+        let mut c = HaController::new(config, now_ms);
+        c.role = HaRole::Primary;
+        c
+    }
+
+    /// The current role.
+    pub fn role(&self) -> &HaRole {
+        &self.role
+    }
+
+    /// The last roster the primary sent.
+    pub fn roster(&self) -> &[RosterEntry] {
+        &self.roster
+    }
+
+    /// A heartbeat from the primary, with its roster.
+    pub fn on_primary_heartbeat(&mut self, now_ms: u64, roster: Vec<RosterEntry>) {
+        self.detector.on_heartbeat(now_ms);
+        self.roster = roster;
+    }
+
+    /// The tap last saw a frame from the primary at `seen_ms`.
+    pub fn on_primary_frame(&mut self, seen_ms: u64) {
+        self.detector.on_primary_frame(seen_ms);
+    }
+
+    /// The checkpoint engine's sync state changed.
+    pub fn set_synchronised(&mut self, synchronised: bool) {
+        self.synchronised = synchronised;
+        if let HaRole::Standby { channel_lost, .. } = self.role {
+            self.role = HaRole::Standby {
+                synchronised,
+                channel_lost,
+            };
+        }
+    }
+
+    /// Advance to `now_ms`.
+    pub fn tick(&mut self, now_ms: u64) {
+        match self.role.clone() {
+            HaRole::Standby { synchronised, .. } => match self.detector.verdict(now_ms) {
+                Verdict::Alive => {
+                    self.role = HaRole::Standby {
+                        synchronised,
+                        channel_lost: false,
+                    }
+                }
+                Verdict::ChannelLost => {
+                    self.role = HaRole::Standby {
+                        synchronised,
+                        channel_lost: true,
+                    }
+                }
+                Verdict::Failed { declared_at_ms } => {
+                    self.declared_at_ms = declared_at_ms;
+                    self.elect(now_ms);
+                }
+            },
+            HaRole::AwaitingPrimary { winner } if now_ms >= self.await_deadline_ms => {
+                // The elected standby never took us: elect again without it.
+                self.excluded.insert(winner);
+                self.elect(now_ms);
+            }
+            _ => {}
+        }
+    }
+
+    fn elect(&mut self, now_ms: u64) {
+        let mut candidates: Vec<Candidate> = self
+            .roster
+            .iter()
+            .filter(|e| e.node != self.config.node)
+            .map(RosterEntry::candidate)
+            .collect();
+        candidates.push(Candidate {
+            node: self.config.node,
+            priority: self.config.priority,
+            synchronised: self.synchronised,
+        });
+        candidates.retain(|c| !self.excluded.contains(&c.node));
+        match elect(&candidates) {
+            Some(node) if node == self.config.node => {
+                if self.config.fencing {
+                    self.role = HaRole::Fencing;
+                    self.actions.push_back(HaAction::RunFencing);
+                } else {
+                    self.role = HaRole::TakingOver;
+                    self.actions.push_back(HaAction::TakeOver {
+                        declared_at_ms: self.declared_at_ms,
+                    });
+                }
+            }
+            Some(node) => {
+                let endpoint = self
+                    .roster
+                    .iter()
+                    .find(|e| e.node == node)
+                    .map(|e| e.endpoint.clone())
+                    .unwrap_or_default();
+                self.role = HaRole::AwaitingPrimary { winner: node };
+                self.await_deadline_ms = now_ms + self.config.reattach_timeout_ms;
+                self.actions
+                    .push_back(HaAction::AttachTo { node, endpoint });
+            }
+            None => {
+                self.role = HaRole::Halted {
+                    reason: "primary failed and no standby is synchronised".into(),
+                };
+            }
+        }
+    }
+
+    /// The fencing command finished: `ok` when it succeeded. A failed fence means no
+    /// takeover (the old primary may still write).
+    pub fn fencing_result(&mut self, ok: bool) {
+        if self.role != HaRole::Fencing {
+            return;
+        }
+        if ok {
+            self.role = HaRole::TakingOver;
+            self.actions.push_back(HaAction::TakeOver {
+                declared_at_ms: self.declared_at_ms,
+            });
+        } else {
+            self.role = HaRole::Halted {
+                reason: "fencing command failed: no takeover".into(),
+            };
+        }
+    }
+
+    /// Every protected session was taken over: this node is the primary.
+    pub fn takeover_done(&mut self) {
+        if self.role == HaRole::TakingOver {
+            self.role = HaRole::Primary;
+        }
+    }
+
+    /// Attached to the new primary at `now_ms`: a standby again, not yet synchronised.
+    pub fn attached(&mut self, now_ms: u64) {
+        if let HaRole::AwaitingPrimary { .. } = self.role {
+            self.detector = FailureDetector::new(self.config.detector, now_ms);
+            self.excluded.clear();
+            self.synchronised = false;
+            self.roster.clear();
+            self.role = HaRole::Standby {
+                synchronised: false,
+                channel_lost: false,
+            };
+        }
+    }
+
+    /// The next action to carry out.
+    pub fn poll_action(&mut self) -> Option<HaAction> {
+        self.actions.pop_front()
+    }
+
+    /// When [`HaController::tick`] should next run without new input.
+    pub fn poll_timeout(&self, now_ms: u64) -> Option<u64> {
+        match self.role {
+            HaRole::Standby { .. } => Some(self.detector.next_deadline(now_ms)),
+            HaRole::AwaitingPrimary { .. } => Some(self.await_deadline_ms),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(node: u32, priority: u8, synchronised: bool) -> RosterEntry {
+        RosterEntry {
+            node: NodeId(node),
+            priority: Priority(priority),
+            synchronised,
+            endpoint: format!("192.0.2.{node}:50051"),
+        }
+    }
+
+    fn roster() -> Vec<RosterEntry> {
+        vec![entry(1, 10, true), entry(2, 20, true), entry(3, 20, true)]
+    }
+
+    fn standby(node: u32, priority: u8, fencing: bool) -> HaController {
+        let mut cfg = HaConfig::new(NodeId(node));
+        cfg.priority = Priority(priority);
+        cfg.fencing = fencing;
+        let mut c = HaController::new(cfg, 0);
+        c.set_synchronised(true);
+        c.on_primary_heartbeat(100, roster());
+        c
+    }
+
+    #[test]
+    fn winner_takes_over_after_heartbeats_and_mirror_stop() {
+        let mut c = standby(2, 20, false);
+        c.on_primary_frame(150);
+        c.tick(399);
+        assert_eq!(c.poll_action(), None);
+        c.tick(400); // heartbeats stopped at 400, mirror at 450
+        assert_eq!(
+            c.role(),
+            &HaRole::Standby {
+                synchronised: true,
+                channel_lost: true
+            }
+        );
+        assert_eq!(c.poll_action(), None);
+        c.tick(450);
+        assert_eq!(c.role(), &HaRole::TakingOver);
+        assert_eq!(
+            c.poll_action(),
+            Some(HaAction::TakeOver {
+                declared_at_ms: 450
+            })
+        );
+        c.takeover_done();
+        assert_eq!(c.role(), &HaRole::Primary);
+    }
+
+    #[test]
+    fn split_brain_guard_when_primary_still_on_mirror() {
+        let mut c = standby(2, 20, false);
+        for t in (100..5000).step_by(100) {
+            c.on_primary_frame(t);
+            c.tick(t);
+        }
+        assert!(matches!(
+            c.role(),
+            HaRole::Standby {
+                channel_lost: true,
+                ..
+            }
+        ));
+        assert_eq!(c.poll_action(), None);
+    }
+
+    #[test]
+    fn loser_reattaches_to_winner_and_reelects_if_it_never_answers() {
+        let mut c = standby(3, 20, false);
+        c.tick(400);
+        assert_eq!(c.role(), &HaRole::AwaitingPrimary { winner: NodeId(2) });
+        assert_eq!(
+            c.poll_action(),
+            Some(HaAction::AttachTo {
+                node: NodeId(2),
+                endpoint: "192.0.2.2:50051".into()
+            })
+        );
+        // Node 2 never accepts: after the re-attach timeout node 3 is the best left.
+        c.tick(2399);
+        assert_eq!(c.poll_action(), None);
+        c.tick(2400);
+        assert_eq!(c.role(), &HaRole::TakingOver);
+        assert_eq!(
+            c.poll_action(),
+            Some(HaAction::TakeOver {
+                declared_at_ms: 400
+            })
+        );
+    }
+
+    #[test]
+    fn attached_loser_is_a_standby_again() {
+        let mut c = standby(1, 10, false);
+        c.tick(400);
+        assert_eq!(c.role(), &HaRole::AwaitingPrimary { winner: NodeId(2) });
+        c.attached(420);
+        assert_eq!(
+            c.role(),
+            &HaRole::Standby {
+                synchronised: false,
+                channel_lost: false
+            }
+        );
+        c.tick(700);
+        assert!(matches!(c.role(), HaRole::Standby { .. }));
+        c.tick(720);
+        // Not synchronised and the roster is empty: nobody can take over.
+        assert!(matches!(c.role(), HaRole::Halted { .. }));
+    }
+
+    #[test]
+    fn fencing_gates_takeover() {
+        let mut ok = standby(2, 20, true);
+        ok.tick(400);
+        assert_eq!(ok.role(), &HaRole::Fencing);
+        assert_eq!(ok.poll_action(), Some(HaAction::RunFencing));
+        ok.fencing_result(true);
+        assert_eq!(
+            ok.poll_action(),
+            Some(HaAction::TakeOver {
+                declared_at_ms: 400
+            })
+        );
+
+        let mut failed = standby(2, 20, true);
+        failed.tick(400);
+        assert_eq!(failed.poll_action(), Some(HaAction::RunFencing));
+        failed.fencing_result(false);
+        assert!(matches!(failed.role(), HaRole::Halted { .. }));
+        assert_eq!(failed.poll_action(), None);
+    }
+
+    #[test]
+    fn unsynchronised_standby_never_takes_over() {
+        let mut c = standby(2, 20, false);
+        c.set_synchronised(false);
+        // The roster says node 2 is synchronised, but its own engine says otherwise, and
+        // its own view wins: node 3 is elected.
+        c.tick(400);
+        assert_eq!(c.role(), &HaRole::AwaitingPrimary { winner: NodeId(3) });
+    }
+}
