@@ -121,18 +121,24 @@ fn run_family(
         .collect();
     let withdraws: Vec<RouteUpdate> = prefixes.iter().map(|p| RouteUpdate::withdraw(*p)).collect();
 
-    let ip_add = time_ip_batch(ns, &add);
-    assert_eq!(
-        fib.kernel_routes().expect("dump").len(),
-        n,
-        "ip -batch installed all"
-    );
-    let ip_del = time_ip_batch(ns, &del);
-    assert_eq!(
-        fib.kernel_routes().expect("dump").len(),
-        0,
-        "ip -batch removed all"
-    );
+    // FIB_BENCH_NO_IP=1 skips the `ip -batch` side (for profiling fib alone).
+    let (ip_add, ip_del) = if std::env::var_os("FIB_BENCH_NO_IP").is_some() {
+        (f64::NAN, f64::NAN)
+    } else {
+        let ip_add = time_ip_batch(ns, &add);
+        assert_eq!(
+            fib.kernel_routes().expect("dump").len(),
+            n,
+            "ip -batch installed all"
+        );
+        let ip_del = time_ip_batch(ns, &del);
+        assert_eq!(
+            fib.kernel_routes().expect("dump").len(),
+            0,
+            "ip -batch removed all"
+        );
+        (ip_add, ip_del)
+    };
 
     let t = Instant::now();
     let r = fib.apply(&installs).expect("fib apply");

@@ -1,6 +1,8 @@
 //! The FIB writer: desired routes in, netlink operations out, typed results back.
 
 use std::collections::{HashMap, HashSet};
+
+use rustc_hash::FxBuildHasher;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path as FsPath;
@@ -69,11 +71,11 @@ pub struct Fib {
     rx: Vec<u8>,
     watch: RouteWatch,
     /// What the speaker core wants: prefix to BGP next hops.
-    desired: HashMap<Prefix, Vec<NextHop>>,
+    desired: HashMap<Prefix, Vec<NextHop>, FxBuildHasher>,
     /// What we believe the kernel holds of ours (our protocol, our table).
-    installed: HashMap<RouteKey, Vec<Path>>,
+    installed: HashMap<RouteKey, Vec<Path>, FxBuildHasher>,
     /// Resolution of next hops without interface: `None` when unresolvable.
-    resolved: HashMap<IpAddr, Option<Vec<Path>>>,
+    resolved: HashMap<IpAddr, Option<Vec<Path>>, FxBuildHasher>,
     adopting: bool,
     adopt_deadline: Option<Instant>,
 }
@@ -93,9 +95,9 @@ impl Fib {
             query_seq: 1,
             rx: Vec::with_capacity(1 << 20),
             watch: RouteWatch::open(config.protocol)?,
-            desired: HashMap::new(),
-            installed: HashMap::new(),
-            resolved: HashMap::new(),
+            desired: HashMap::default(),
+            installed: HashMap::default(),
+            resolved: HashMap::default(),
             adopting: false,
             adopt_deadline: None,
         })
@@ -295,6 +297,8 @@ impl Fib {
     pub fn apply(&mut self, updates: &[RouteUpdate]) -> Result<Vec<RouteResult>, FibError> {
         let mut results = Vec::with_capacity(updates.len());
         let mut done = Vec::new();
+        self.desired.reserve(updates.len());
+        self.installed.reserve(updates.len());
         for (index, u) in updates.iter().enumerate() {
             let wanted = if u.next_hops.is_empty() {
                 self.desired.remove(&u.prefix);

@@ -8,6 +8,7 @@
 //! protocols or tables never reach these functions.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use crate::prefix::Prefix;
 use crate::route::{KernelRoute, Path, RouteKey};
@@ -62,9 +63,9 @@ pub fn plan_route(desired: Option<&[Path]>, installed: Option<&[Path]>) -> Actio
 /// A kernel route at another metric than `metric` is a different route to the kernel:
 /// it is stale, like a prefix that is not desired. Stale routes are deleted only when
 /// `delete_stale` is true. Desired prefixes with no paths are treated as absent.
-pub fn plan(
-    desired: &HashMap<Prefix, Vec<Path>>,
-    kernel: &HashMap<RouteKey, Vec<Path>>,
+pub fn plan<S1: BuildHasher, S2: BuildHasher>(
+    desired: &HashMap<Prefix, Vec<Path>, S1>,
+    kernel: &HashMap<RouteKey, Vec<Path>, S2>,
     metric: u32,
     delete_stale: bool,
 ) -> Vec<Op> {
