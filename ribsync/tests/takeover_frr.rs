@@ -516,6 +516,11 @@ fn run(v6: bool, md5: Option<&str>, failure: Failure) {
 
     // What the neighbour saw on its link.
     let frames = wire.frames();
+    assert_eq!(
+        (wire.drops(), mirror.drops()),
+        (0, 0),
+        "a tap dropped frames"
+    );
     let segs: Vec<_> = frames
         .iter()
         .filter_map(|f| f.tcp().map(|s| (f, s)))

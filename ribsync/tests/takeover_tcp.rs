@@ -347,6 +347,16 @@ fn run(v6: bool, primary_listens: bool, planned: bool) {
 
     wire.wait_quiet(Duration::from_millis(200), WAIT);
     let frames = wire.frames();
+    // The kernel filter kept only BGP-port TCP of the session address (ARP, NA and the
+    // rest of the link's traffic never reached the tap), and the tap lost nothing.
+    assert!(
+        frames.iter().all(|f| f.tcp().is_some_and(|s| {
+            (s.src.ip() == prim_ip || s.dst.ip() == prim_ip)
+                && (s.src.port() == BGP_PORT || s.dst.port() == BGP_PORT)
+        })),
+        "a frame outside the filter reached the tap"
+    );
+    assert_eq!(wire.drops(), 0, "the tap dropped frames");
     let segs: Vec<_> = frames
         .iter()
         .filter_map(|f| f.tcp().map(|s| (f, s)))

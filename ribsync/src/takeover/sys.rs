@@ -145,6 +145,8 @@ unsafe impl Pod for RawTcpMd5Sig {}
 unsafe impl Pod for libc::packet_mreq {}
 // SAFETY: array of integers (`struct icmp6_filter`).
 unsafe impl Pod for [u32; 8] {}
+// SAFETY: array of integers (`struct tpacket_stats`).
+unsafe impl Pod for [u32; 2] {}
 
 /// A zero-filled value of a [`Pod`] type.
 pub(crate) fn zeroed<T: Pod>() -> T {

@@ -8,4 +8,4 @@ mod frame;
 mod socket;
 
 pub use frame::{Direction, TapFrame, TcpFlags, TcpSegmentView};
-pub use socket::{MirrorTap, TapConfig, TapError};
+pub use socket::{MirrorTap, TapConfig, TapError, TapStats};

@@ -46,6 +46,20 @@ const RCVBUF: libc::c_int = 32 << 20;
 /// Largest frame read: a 64 KiB GSO super-frame and headers, with room to spare.
 const FRAME_BUF: usize = bpf::SNAPLEN as usize;
 
+/// `PACKET_STATISTICS` (`linux/if_packet.h`).
+const PACKET_STATISTICS: libc::c_int = 6;
+
+/// Counters of the tap socket since the previous [`MirrorTap::stats`] call (the kernel
+/// resets them on every read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TapStats {
+    /// Frames that passed the filter (delivered or dropped).
+    pub frames: u32,
+    /// Frames that passed the filter but were dropped: the receive buffer was full. Any
+    /// drop on the mirror is a gap the standby must have filled by the primary.
+    pub drops: u32,
+}
+
 /// Configuration of a [`MirrorTap`].
 #[derive(Debug, Clone)]
 pub struct TapConfig {
@@ -129,6 +143,20 @@ impl MirrorTap {
     /// The socket (for polling from an event loop).
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+
+    /// Frames and drops since the previous call (`PACKET_STATISTICS`).
+    ///
+    /// # Errors
+    /// [`TapError::Sys`] if the kernel refuses the query.
+    pub fn stats(&self) -> Result<TapStats, TapError> {
+        let (v, _) =
+            sys::getsockopt::<[u32; 2]>(self.fd.as_fd(), sys::SOL_PACKET, PACKET_STATISTICS)
+                .map_err(sys_err("getsockopt(PACKET_STATISTICS)"))?;
+        Ok(TapStats {
+            frames: v[0],
+            drops: v[1],
+        })
     }
 
     /// Waits up to `timeout` for the next frame; `Ok(None)` on time-out.

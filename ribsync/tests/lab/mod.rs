@@ -245,6 +245,7 @@ pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
 pub struct Capture {
     frames: std::sync::Arc<std::sync::Mutex<Vec<ribsync::tap::TapFrame>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    drops: std::sync::Arc<std::sync::atomic::AtomicU64>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -267,7 +268,8 @@ impl Capture {
             addresses: addrs,
             promiscuous,
         };
-        let (f, s) = (frames.clone(), stop.clone());
+        let drops = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (f, s, d) = (frames.clone(), stop.clone(), drops.clone());
         let thread = spawn_in(ns, move || {
             let mut tap = ribsync::tap::MirrorTap::open(&config).expect("open tap");
             ready_tx.send(()).expect("ready");
@@ -278,6 +280,8 @@ impl Capture {
                 {
                     f.lock().expect("lock").push(frame);
                 }
+                let st = tap.stats().expect("tap stats");
+                d.fetch_add(u64::from(st.drops), Ordering::SeqCst);
             }
         });
         ready_rx
@@ -286,6 +290,7 @@ impl Capture {
         Capture {
             frames,
             stop,
+            drops,
             thread: Some(thread),
         }
     }
@@ -293,6 +298,11 @@ impl Capture {
     /// A copy of the frames captured so far.
     pub fn frames(&self) -> Vec<ribsync::tap::TapFrame> {
         self.frames.lock().expect("lock").clone()
+    }
+
+    /// Frames the kernel dropped because the tap's buffer was full.
+    pub fn drops(&self) -> u64 {
+        self.drops.load(Ordering::SeqCst)
     }
 
     pub fn len(&self) -> usize {
