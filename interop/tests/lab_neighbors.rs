@@ -28,9 +28,11 @@ fn frr_and_bird_exchange_ipv4_and_ipv6_routes() {
         .peer(PeerConfig::new(ip(B6), 65002).local(ip(A6)))
         .network(net("198.51.100.0/24"))
         .network(net("2001:db8:1::/48"));
+    // BIRD passive: FRR opens every connection, so no collision (RFC 4271 section 6.8) can
+    // count an extra connection below.
     let bird_cfg = BgpConfig::new(65002, B4.parse().unwrap())
-        .peer(PeerConfig::new(ip(A4), 65001).local(ip(B4)))
-        .peer(PeerConfig::new(ip(A6), 65001).local(ip(B6)))
+        .peer(PeerConfig::new(ip(A4), 65001).local(ip(B4)).passive())
+        .peer(PeerConfig::new(ip(A6), 65001).local(ip(B6)).passive())
         .network(net("203.0.113.0/24"))
         .network(net("2001:db8:2::/48"));
     let mut frr = Frr::start(&lab, "frr", &frr_cfg).expect("start FRR");
@@ -112,9 +114,10 @@ fn gobgp_and_frr_exchange_ipv4_and_ipv6_routes() {
         .peer(PeerConfig::new(ip(B6), 65003).local(ip(A6)))
         .network(net("198.51.100.0/24"))
         .network(net("2001:db8:1::/48"));
+    // GoBGP passive: no connection collision, so no Cease NOTIFICATION to count.
     let gobgp_cfg = BgpConfig::new(65003, B4.parse().unwrap())
-        .peer(PeerConfig::new(ip(A4), 65001).local(ip(B4)))
-        .peer(PeerConfig::new(ip(A6), 65001).local(ip(B6)))
+        .peer(PeerConfig::new(ip(A4), 65001).local(ip(B4)).passive())
+        .peer(PeerConfig::new(ip(A6), 65001).local(ip(B6)).passive())
         .network(net("203.0.113.0/24"))
         .network(net("2001:db8:3::/48"));
     let mut frr = Frr::start(&lab, "frr", &frr_cfg).expect("start FRR");
@@ -208,4 +211,25 @@ fn sessions_lists_every_configured_peer() {
         .collect();
     peers.sort();
     assert_eq!(peers, vec![ip(A4), ip(A6)]);
+}
+
+#[test]
+fn frr_and_bird_ibgp_exchange_routes() {
+    let (lab, _a, _b) = two_hosts("frr", "bird");
+    let frr_cfg = BgpConfig::new(65100, A4.parse().unwrap())
+        .peer(PeerConfig::new(ip(B4), 65100).local(ip(A4)))
+        .network(net("198.51.100.0/24"));
+    let bird_cfg = BgpConfig::new(65100, B4.parse().unwrap())
+        .peer(PeerConfig::new(ip(A4), 65100).local(ip(B4)))
+        .network(net("203.0.113.0/24"));
+    let mut frr = Frr::start(&lab, "frr", &frr_cfg).expect("start FRR");
+    let mut bird = Bird::start(&lab, "bird", &bird_cfg).expect("start BIRD");
+    frr.wait_established(ip(B4), TIMEOUT)
+        .expect("FRR iBGP Established");
+    bird.wait_established(ip(A4), TIMEOUT)
+        .expect("BIRD iBGP Established");
+    frr.wait_routes(ip(B4), &[net("203.0.113.0/24")], TIMEOUT)
+        .expect("FRR has BIRD's route over iBGP");
+    bird.wait_routes(ip(A4), &[net("198.51.100.0/24")], TIMEOUT)
+        .expect("BIRD has FRR's route over iBGP");
 }

@@ -75,3 +75,43 @@ fn raw_peer_reaches_established_with_frr_and_its_update_is_installed() {
     assert_eq!(s.notifications_sent, Some(0));
     assert_eq!(s.prefixes_received, Some(1));
 }
+
+/// KEEPALIVE with a Length of 20 (RFC 4271 section 4.4: a KEEPALIVE is the 19-octet header
+/// only), plus the extra octet.
+const BAD_KEEPALIVE: &str = "ffffffffffffffffffffffffffffffff 0014 04 00";
+
+#[test]
+fn raw_listener_accepts_frr_and_records_its_notification() {
+    use interop::rawpeer::RawListener;
+    let (lab, _frr_ns, raw_ns) = two_hosts("frr", "raw");
+    let listener = RawListener::bind(&raw_ns, SocketAddr::new(ip(B4), 179)).expect("listen");
+    let cfg = BgpConfig::new(65001, A4.parse().unwrap())
+        .peer(PeerConfig::new(ip(B4), 65010).local(ip(A4)));
+    let mut frr = Frr::start(&lab, "frr", &cfg).expect("start FRR");
+    let mut peer = listener
+        .accept(TIMEOUT)
+        .expect("FRR connects to the raw peer");
+    assert_eq!(peer.local_addr().unwrap(), SocketAddr::new(ip(B4), 179));
+    peer.expect_type(msg_type::OPEN, TIMEOUT)
+        .expect("FRR's OPEN");
+    peer.send_hex(OPEN).unwrap();
+    peer.send_keepalive().unwrap();
+    peer.expect_type(msg_type::KEEPALIVE, TIMEOUT)
+        .expect("FRR's KEEPALIVE");
+    frr.wait_established(ip(B4), TIMEOUT).expect("Established");
+
+    peer.send_hex(BAD_KEEPALIVE).unwrap();
+    let n = peer
+        .expect_type(msg_type::NOTIFICATION, TIMEOUT)
+        .expect("FRR's NOTIFICATION");
+    // Error code 1 (Message Header Error), subcode 2 (Bad Message Length), data: the length.
+    assert_eq!(&n[19..21], &[1, 2], "{}", hex::encode(&n));
+    assert_eq!(&n[21..], &[0x00, 0x14]);
+    assert_eq!(peer.notifications().len(), 1);
+    assert_eq!(
+        peer.read_message(TIMEOUT).unwrap(),
+        None,
+        "FRR closes the connection"
+    );
+    assert!(peer.closed());
+}

@@ -141,3 +141,51 @@ fn lab_processes_are_ended_by_drop() {
         "sleep {pid} still running"
     );
 }
+
+#[test]
+fn sweep_removes_stale_labs_only() {
+    require_root();
+    // No process can have this PID (above the kernel's largest pid_max, 2^22).
+    let stale = "uslab-4194305a-stale";
+    interop::cmd::run("ip", &["netns", "add", stale]).unwrap();
+    let mut live = Lab::new(PREFIX).unwrap();
+    let live_ns = live.add_namespace("live").unwrap();
+    let removed = interop::sweep::sweep(PREFIX, false).unwrap();
+    assert!(removed.contains(&stale.to_string()), "{removed:?}");
+    assert!(!exists(stale));
+    assert!(exists(live_ns.name()), "a live lab is kept");
+    assert!(!removed.iter().any(|n| n == live_ns.name()));
+    live.teardown();
+    assert!(!exists(live_ns.name()));
+}
+
+#[test]
+fn persisted_lab_outlives_its_value_until_down() {
+    require_root();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/small.clab.yml");
+    let t = Topology::from_file(&path).unwrap();
+    let _ = interop::topology::instantiate::down(PREFIX, &t.name);
+    let rt = up(&t, PREFIX, true).unwrap();
+    let state = rt.persist(PREFIX).unwrap();
+    assert_eq!(state.namespaces.len(), 3);
+    assert!(
+        state.namespaces.iter().all(|n| exists(n)),
+        "still up after the value is gone"
+    );
+    let h1 = interop::Netns::from_name(
+        state
+            .namespaces
+            .iter()
+            .find(|n| n.ends_with("-h1"))
+            .unwrap()
+            .clone(),
+    );
+    assert!(h1.ping(ip("192.0.2.2"), 1).unwrap());
+    let removed = interop::topology::instantiate::down(PREFIX, &t.name).unwrap();
+    assert_eq!(removed.lab_id, state.lab_id);
+    assert!(state.namespaces.iter().all(|n| !exists(n)));
+    assert!(
+        interop::topology::instantiate::down(PREFIX, &t.name).is_err(),
+        "nothing left to remove"
+    );
+}

@@ -57,6 +57,9 @@ pub fn render_config(cfg: &BgpConfig) -> String {
             }
         }
         let _ = writeln!(s, "  neighbor {} as {};", p.address, p.remote_as);
+        // Lab neighbours share a link: directly connected, for iBGP too (BIRD treats iBGP as
+        // multihop otherwise).
+        s.push_str("  direct;\n");
         let _ = writeln!(
             s,
             "  hold time {}; keepalive time {}; connect retry time {}; connect delay time 1; error wait time 1, 5;",
@@ -77,7 +80,8 @@ pub fn render_config(cfg: &BgpConfig) -> String {
         );
         for (family, chan) in [(Family::Ipv4Unicast, "ipv4"), (Family::Ipv6Unicast, "ipv6")] {
             if p.carries(family) {
-                let _ = writeln!(s, "  {chan} {{ import all; export all; }};");
+                // Next hops are direct (BIRD's iBGP default, recursive, needs an IGP table).
+                let _ = writeln!(s, "  {chan} {{ import all; export all; gateway direct; }};");
             }
         }
         s.push_str("}\n");
@@ -371,7 +375,7 @@ p6         BGP        ---        start  1795973990    Active        Socket: Conn
         assert!(text.contains("protocol bgp p_192_0_2_1 {"));
         assert!(text.contains("  password \"k\";"));
         assert!(text.contains("  route 203.0.113.0/24 blackhole;"));
-        assert!(text.contains("  ipv4 { import all; export all; };"));
+        assert!(text.contains("  ipv4 { import all; export all; gateway direct; };"));
         assert!(!text.contains("ipv6 {"));
         assert!(!text.contains("static6"));
     }
