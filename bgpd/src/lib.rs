@@ -3,6 +3,12 @@
 //! - [`wire`]: the BGP-4 message codec (RFC 4271 section 4 and its extensions).
 //! - [`mrt`]: the MRT reader (RFC 6396, RFC 8050).
 //! - [`capture`]: BGP messages from captured TCP traffic (pcap files, mirror ports).
+//! - [`time`]: instants on the replicated clock ([`time::Millis`]).
+//! - [`config`]: the TOML configuration.
+//! - [`session`]: the sans-IO per-neighbour session (RFC 4271 section 8 FSM).
 pub mod capture;
+pub mod config;
 pub mod mrt;
+pub mod session;
+pub mod time;
 pub mod wire;

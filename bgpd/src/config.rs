@@ -1,0 +1,570 @@
+//! The daemon's configuration: a TOML file read with serde ([`Config::from_toml_str`]) and
+//! checked ([`Config::validate`]); errors name the field and the line.
+//!
+//! ```toml
+//! router_id = "192.0.2.1"
+//! local_as = 65001
+//!
+//! [[neighbor]]
+//! address = "192.0.2.2"
+//! remote_as = 65002
+//! import = ["from-upstream"]
+//! export = ["to-upstream"]
+//! ```
+//!
+//! See `bgpd/examples/bgpd.toml` for every field.
+
+use crate::wire::{AfiSafi, Asn, HoldTime, Prefix, RouterId};
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+
+/// The BGP port (RFC 4271 section 8.2.1: "TCP port 179").
+pub const BGP_PORT: u16 = 179;
+
+/// The policy section (`[policy]`): named prefix lists, matchers and policies. Its structure is
+/// owned by the policy module; the configuration carries it as a TOML table.
+pub type PolicySection = toml::Table;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Our BGP Identifier (RFC 4271 section 4.2, RFC 6286): non-zero.
+    pub router_id: RouterIdField,
+    /// Our AS (4-octet, RFC 6793).
+    pub local_as: u32,
+    /// Addresses to listen on for incoming BGP connections (default: `0.0.0.0` and `::`).
+    #[serde(default = "default_listen")]
+    pub listen_addresses: Vec<IpAddr>,
+    /// TCP port to listen on and connect to (default 179).
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// The admin API (gRPC) address (default `127.0.0.1:50051`).
+    #[serde(default = "default_admin")]
+    pub admin_address: SocketAddr,
+    /// The neighbours (`[[neighbor]]`).
+    #[serde(default, rename = "neighbor")]
+    pub neighbors: Vec<NeighborConfig>,
+    /// Locally originated networks (`[[network]]`).
+    #[serde(default, rename = "network")]
+    pub networks: Vec<NetworkConfig>,
+    /// Routing policy (`[policy]`).
+    #[serde(default)]
+    pub policy: PolicySection,
+    /// Kernel FIB programming (`[fib]`).
+    #[serde(default)]
+    pub fib: FibConfig,
+}
+
+/// A BGP Identifier read from a dotted-quad string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouterIdField(pub RouterId);
+
+impl<'de> Deserialize<'de> for RouterIdField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse()
+            .map(|a| RouterIdField(RouterId(a)))
+            .map_err(|_| serde::de::Error::custom(format!("invalid router id {s:?}")))
+    }
+}
+
+/// One neighbour (`[[neighbor]]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeighborConfig {
+    /// The neighbour's address (the remote end of the TCP connection).
+    pub address: IpAddr,
+    /// The neighbour's AS; equal to `local_as` makes the session internal (iBGP).
+    pub remote_as: u32,
+    /// A description for the admin API.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Never open the connection; wait for the neighbour (RFC 4271 section 8.1.1, PassiveTcpEstablishment).
+    #[serde(default)]
+    pub passive: bool,
+    /// The Hold Time we propose, in seconds: 0 or at least 3 (RFC 4271 section 4.2); default 90.
+    #[serde(default = "default_hold_time")]
+    pub hold_time: u16,
+    /// The KEEPALIVE interval in seconds; default a third of the negotiated hold time
+    /// (RFC 4271 section 10).
+    #[serde(default)]
+    pub keepalive: Option<u16>,
+    /// The ConnectRetryTimer in seconds (RFC 4271 section 10: suggested 120).
+    #[serde(default = "default_connect_retry")]
+    pub connect_retry: u16,
+    /// MinRouteAdvertisementIntervalTimer in seconds (RFC 4271 section 9.2.1.1); default 0.
+    #[serde(default)]
+    pub min_route_advertisement_interval: u16,
+    /// Our address on the session (source of the connection, and next hop self for eBGP).
+    #[serde(default)]
+    pub local_address: Option<IpAddr>,
+    /// TCP MD5 signature password (RFC 2385).
+    #[serde(default)]
+    pub md5_password: Option<String>,
+    /// GTSM (RFC 5082): the number of hops the neighbour may be away (1 = directly connected).
+    #[serde(default)]
+    pub ttl_security: Option<u8>,
+    /// Address families (`"ipv4/unicast"`, `"ipv6/unicast"`); default: the family of `address`.
+    #[serde(default, deserialize_with = "de_families")]
+    pub families: Option<Vec<AfiSafi>>,
+    /// The neighbour is a route-reflector client (RFC 4456); iBGP only.
+    #[serde(default)]
+    pub route_reflector_client: bool,
+    /// Advertise the Graceful Restart capability and act as GR helper (RFC 4724); default true.
+    #[serde(default = "default_true")]
+    pub graceful_restart: bool,
+    /// The Restart Time we advertise, in seconds (12 bits, at most 4095); default 120.
+    #[serde(default = "default_restart_time")]
+    pub restart_time: u16,
+    /// Advertise the Extended Message capability (RFC 8654); default true.
+    #[serde(default = "default_true")]
+    pub extended_message: bool,
+    /// Capabilities the neighbour must advertise, by name (`four-octet-as`, `route-refresh`,
+    /// `enhanced-route-refresh`, `graceful-restart`, `extended-message`, `multiprotocol`);
+    /// an OPEN without one is refused with 2/7 Unsupported Capability (RFC 5492 section 5).
+    #[serde(default)]
+    pub required_capabilities: Vec<String>,
+    /// Import policy names, applied in order (RFC 8212: eBGP needs one to accept routes).
+    #[serde(default)]
+    pub import: Vec<String>,
+    /// Export policy names, applied in order (RFC 8212: eBGP needs one to send routes).
+    #[serde(default)]
+    pub export: Vec<String>,
+    /// Administratively down: configured but not started.
+    #[serde(default)]
+    pub shutdown: bool,
+}
+
+impl NeighborConfig {
+    /// The address families of the session (configured, or the family of the address).
+    pub fn afi_safis(&self) -> Vec<AfiSafi> {
+        match &self.families {
+            Some(f) => f.clone(),
+            None => match self.address {
+                IpAddr::V4(_) => vec![AfiSafi::IPV4_UNICAST],
+                IpAddr::V6(_) => vec![AfiSafi::IPV6_UNICAST],
+            },
+        }
+    }
+
+    /// The configured hold time (validated: never 1 or 2).
+    pub fn hold_time(&self) -> HoldTime {
+        HoldTime::new(self.hold_time).unwrap_or(HoldTime::DEFAULT)
+    }
+
+    /// The required capability codes (unknown names were refused by validation).
+    pub fn required_capability_codes(&self) -> Vec<u8> {
+        self.required_capabilities
+            .iter()
+            .filter_map(|n| capability_code(n))
+            .collect()
+    }
+}
+
+/// The capability code of a `required_capabilities` name.
+pub fn capability_code(name: &str) -> Option<u8> {
+    use crate::wire::capability::code;
+    Some(match name {
+        "multiprotocol" => code::MULTIPROTOCOL,
+        "route-refresh" => code::ROUTE_REFRESH,
+        "extended-message" => code::EXTENDED_MESSAGE,
+        "graceful-restart" => code::GRACEFUL_RESTART,
+        "four-octet-as" => code::FOUR_OCTET_AS,
+        "enhanced-route-refresh" => code::ENHANCED_ROUTE_REFRESH,
+        _ => return None,
+    })
+}
+
+/// A locally originated network (`[[network]]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// The prefix, e.g. `"203.0.113.0/24"`.
+    #[serde(deserialize_with = "de_prefix")]
+    pub prefix: Prefix,
+    /// Next hop to announce (default: the session's local address, next hop self).
+    #[serde(default)]
+    pub next_hop: Option<IpAddr>,
+}
+
+/// Kernel FIB settings (`[fib]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FibConfig {
+    /// Install best paths into the kernel (default false).
+    pub enabled: bool,
+    /// Routing table id (default 254, `main`).
+    pub table: u32,
+    /// Route protocol number (default 186, `RTPROT_BGP`).
+    pub protocol: u8,
+    /// Route metric (default 20).
+    pub metric: u32,
+}
+
+impl Default for FibConfig {
+    fn default() -> Self {
+        FibConfig {
+            enabled: false,
+            table: 254,
+            protocol: 186,
+            metric: 20,
+        }
+    }
+}
+
+fn default_listen() -> Vec<IpAddr> {
+    vec![
+        IpAddr::from([0u8, 0, 0, 0]),
+        IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 0]),
+    ]
+}
+fn default_port() -> u16 {
+    BGP_PORT
+}
+fn default_admin() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 50051))
+}
+fn default_hold_time() -> u16 {
+    HoldTime::DEFAULT.seconds()
+}
+fn default_connect_retry() -> u16 {
+    120
+}
+fn default_true() -> bool {
+    true
+}
+fn default_restart_time() -> u16 {
+    120
+}
+
+fn de_families<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<AfiSafi>>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    v.iter()
+        .map(|s| s.parse::<AfiSafi>().map_err(serde::de::Error::custom))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+fn de_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<Prefix, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse::<Prefix>()
+        .map_err(|_| serde::de::Error::custom(format!("invalid prefix {s:?}")))
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML does not parse or a field has the wrong type or an unknown name.
+    #[error("line {line}: {message}")]
+    Parse {
+        /// 1-based line of the error (0 when unknown).
+        line: usize,
+        /// toml's message (it names the field).
+        message: String,
+    },
+    /// A value parses but is not acceptable.
+    #[error("{field}{}: {message}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    Invalid {
+        /// The field path, e.g. `neighbor[1].hold_time`.
+        field: String,
+        /// 1-based line of the field, when it could be located.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Parses and validates a TOML configuration.
+    pub fn from_toml_str(src: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(src).map_err(|e| ConfigError::Parse {
+            line: e.span().map_or(0, |s| line_of(src, s.start)),
+            message: e.message().to_string(),
+        })?;
+        cfg.validate()
+            .map_err(|(field, message)| ConfigError::Invalid {
+                line: locate(src, &field),
+                field,
+                message,
+            })?;
+        Ok(cfg)
+    }
+
+    /// Our AS.
+    pub fn local_as(&self) -> Asn {
+        Asn(self.local_as)
+    }
+
+    /// Our BGP Identifier.
+    pub fn router_id(&self) -> RouterId {
+        self.router_id.0
+    }
+
+    /// The neighbour with this address.
+    pub fn neighbor(&self, address: IpAddr) -> Option<&NeighborConfig> {
+        self.neighbors.iter().find(|n| n.address == address)
+    }
+
+    /// Checks what serde cannot: returns the field path and the reason of the first problem.
+    ///
+    /// Refused: router id 0.0.0.0 (RFC 6286 section 2.1), local AS 0 (RFC 7607), a hold time
+    /// of 1 or 2 seconds (RFC 4271 section 4.2), a keepalive above a third of the hold time or
+    /// non-zero with hold time 0, a restart time above 4095, duplicate neighbours, an unknown
+    /// required capability, an address family other than IPv4/IPv6 unicast, a route-reflector
+    /// client on an eBGP session, a policy name absent from `[policy]` (when the section
+    /// names its policies, see [`Config::policy_names`]).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if self.router_id.0.to_u32() == 0 {
+            return Err(("router_id".into(), "must not be 0.0.0.0".into()));
+        }
+        if self.local_as == 0 {
+            return Err(("local_as".into(), "AS 0 is reserved (RFC 7607)".into()));
+        }
+        let policies = self.policy_names();
+        let mut seen = BTreeSet::new();
+        for (i, n) in self.neighbors.iter().enumerate() {
+            let f = |name: &str| format!("neighbor[{i}].{name}");
+            if !seen.insert(n.address) {
+                return Err((f("address"), format!("duplicate neighbour {}", n.address)));
+            }
+            if n.remote_as == 0 {
+                return Err((f("remote_as"), "AS 0 is reserved (RFC 7607)".into()));
+            }
+            if HoldTime::new(n.hold_time).is_none() {
+                return Err((
+                    f("hold_time"),
+                    "must be 0 or at least 3 seconds (RFC 4271 section 4.2)".into(),
+                ));
+            }
+            if let Some(k) = n.keepalive {
+                if n.hold_time == 0 && k != 0 {
+                    return Err((f("keepalive"), "must be 0 when hold_time is 0".into()));
+                }
+                if n.hold_time != 0 && (k == 0 || u32::from(k) * 3 > u32::from(n.hold_time)) {
+                    return Err((
+                        f("keepalive"),
+                        format!(
+                            "must be between 1 and a third of hold_time ({})",
+                            n.hold_time / 3
+                        ),
+                    ));
+                }
+            }
+            if n.connect_retry == 0 {
+                return Err((f("connect_retry"), "must be at least 1 second".into()));
+            }
+            if n.restart_time > 0x0fff {
+                return Err((
+                    f("restart_time"),
+                    "at most 4095 seconds (RFC 4724 section 3)".into(),
+                ));
+            }
+            if let Some(fam) = &n.families {
+                if fam.is_empty() {
+                    return Err((f("families"), "at least one address family".into()));
+                }
+                if let Some(bad) = fam.iter().find(|a| !a.is_decoded()) {
+                    return Err((
+                        f("families"),
+                        format!("{bad} is not supported (ipv4/unicast, ipv6/unicast)"),
+                    ));
+                }
+            }
+            if let Some(bad) = n
+                .required_capabilities
+                .iter()
+                .find(|c| capability_code(c).is_none())
+            {
+                return Err((
+                    f("required_capabilities"),
+                    format!("unknown capability {bad:?}"),
+                ));
+            }
+            if n.route_reflector_client && n.remote_as != self.local_as {
+                return Err((
+                    f("route_reflector_client"),
+                    "only an internal neighbour can be a route-reflector client (RFC 4456)".into(),
+                ));
+            }
+            if n.ttl_security == Some(0) {
+                return Err((f("ttl_security"), "at least 1 hop (RFC 5082)".into()));
+            }
+            if let Some(names) = &policies {
+                for (key, list) in [("import", &n.import), ("export", &n.export)] {
+                    if let Some(p) = list.iter().find(|p| !names.contains(p.as_str())) {
+                        return Err((f(key), format!("unknown policy {p:?}")));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The policy names the `[policy]` section defines, when it defines any: the keys of its
+    /// `policies` table (`[policy.policies.NAME]`) or the `name` fields of its `policy` array
+    /// (`[[policy.policy]]`). `None` when the section has neither.
+    pub fn policy_names(&self) -> Option<BTreeSet<&str>> {
+        if let Some(toml::Value::Table(t)) = self.policy.get("policies") {
+            return Some(t.keys().map(String::as_str).collect());
+        }
+        if let Some(toml::Value::Array(a)) = self.policy.get("policy") {
+            return Some(
+                a.iter()
+                    .filter_map(|p| p.get("name").and_then(toml::Value::as_str))
+                    .collect(),
+            );
+        }
+        None
+    }
+}
+
+/// 1-based line of a byte offset.
+fn line_of(src: &str, offset: usize) -> usize {
+    src.get(..offset.min(src.len()))
+        .map_or(0, |s| s.bytes().filter(|b| *b == b'\n').count() + 1)
+}
+
+/// Finds the line of `field` (`key` or `table[i].key`) in the source: the i-th `[[table]]`
+/// header, then the first `key =` line before the next header.
+fn locate(src: &str, field: &str) -> Option<usize> {
+    let (section, key) = match field.split_once('.') {
+        Some((s, k)) => (Some(s), k),
+        None => (None, field),
+    };
+    let lines: Vec<&str> = src.lines().collect();
+    let mut start = 0;
+    if let Some(s) = section {
+        let (table, idx) = s.split_once('[')?;
+        let idx: usize = idx.trim_end_matches(']').parse().ok()?;
+        let header = format!("[[{table}]]");
+        start = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.trim() == header)
+            .nth(idx)?
+            .0
+            + 1;
+    }
+    for (i, l) in lines.iter().enumerate().skip(start) {
+        let t = l.trim_start();
+        if t.starts_with('[') {
+            break;
+        }
+        if let Some(rest) = t.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "router_id = \"192.0.2.1\"\nlocal_as = 65001\n";
+
+    #[test]
+    fn minimal_defaults() {
+        let c = Config::from_toml_str(MINIMAL).expect("parses");
+        assert_eq!(c.router_id(), RouterId("192.0.2.1".parse().expect("ip")));
+        assert_eq!(c.local_as(), Asn(65001));
+        assert_eq!(c.port, 179);
+        assert_eq!(c.admin_address, "127.0.0.1:50051".parse().expect("addr"));
+        assert!(!c.fib.enabled);
+        assert_eq!(c.fib.table, 254);
+        assert!(c.neighbors.is_empty());
+    }
+
+    #[test]
+    fn neighbour_defaults_and_families() {
+        let src = format!(
+            "{MINIMAL}[[neighbor]]\naddress = \"2001:db8::2\"\nremote_as = 65002\n\
+             [[neighbor]]\naddress = \"192.0.2.3\"\nremote_as = 65001\n\
+             families = [\"ipv4/unicast\", \"ipv6/unicast\"]\nkeepalive = 10\nhold_time = 30\n"
+        );
+        let c = Config::from_toml_str(&src).expect("parses");
+        assert_eq!(c.neighbors[0].afi_safis(), vec![AfiSafi::IPV6_UNICAST]);
+        assert_eq!(c.neighbors[0].hold_time, 90);
+        assert_eq!(c.neighbors[0].connect_retry, 120);
+        assert!(c.neighbors[0].graceful_restart);
+        assert_eq!(
+            c.neighbors[1].afi_safis(),
+            vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST]
+        );
+        assert_eq!(c.neighbors[1].keepalive, Some(10));
+    }
+
+    #[test]
+    fn parse_error_names_field_and_line() {
+        let src = format!("{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = \"x\"\n");
+        match Config::from_toml_str(&src) {
+            Err(ConfigError::Parse { line, message }) => {
+                assert_eq!(line, 5, "{message}");
+                assert!(message.contains("invalid type"), "{message}");
+            }
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+        let src = format!(
+            "{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 1\nholdtime = 9\n"
+        );
+        match Config::from_toml_str(&src) {
+            Err(ConfigError::Parse { line, message }) => {
+                assert_eq!(line, 6, "{message}");
+                assert!(message.contains("holdtime"), "{message}");
+            }
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+    }
+
+    fn invalid(src: &str) -> (String, Option<usize>) {
+        match Config::from_toml_str(src) {
+            Err(ConfigError::Invalid { field, line, .. }) => (field, line),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn validation_errors_name_field_and_line() {
+        assert_eq!(
+            invalid("router_id = \"0.0.0.0\"\nlocal_as = 1\n"),
+            ("router_id".into(), Some(1))
+        );
+        let src = format!(
+            "{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 2\n\
+             [[neighbor]]\naddress = \"192.0.2.3\"\nremote_as = 2\nhold_time = 2\n"
+        );
+        assert_eq!(invalid(&src), ("neighbor[1].hold_time".into(), Some(9)));
+        let src = format!(
+            "{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 2\n\
+             [[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 3\n"
+        );
+        assert_eq!(invalid(&src), ("neighbor[1].address".into(), Some(7)));
+        let src = format!(
+            "{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 2\nhold_time = 9\nkeepalive = 4\n"
+        );
+        assert_eq!(invalid(&src), ("neighbor[0].keepalive".into(), Some(7)));
+        let src = format!(
+            "{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 2\nroute_reflector_client = true\n"
+        );
+        assert_eq!(
+            invalid(&src),
+            ("neighbor[0].route_reflector_client".into(), Some(6))
+        );
+        let src = format!(
+            "{MINIMAL}[policy.policies.a]\n[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 2\nimport = [\"b\"]\n"
+        );
+        assert_eq!(invalid(&src), ("neighbor[0].import".into(), Some(7)));
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let src = include_str!("../examples/bgpd.toml");
+        let c = Config::from_toml_str(src).expect("example parses");
+        assert!(c.neighbors.len() >= 2);
+        assert!(!c.networks.is_empty());
+    }
+}
