@@ -78,8 +78,8 @@ impl Session {
                 };
                 let rest = &input[off..];
                 // Only the size limit matters for a NOTIFICATION (4096 before the OPEN exchange).
-        #[allow(clippy::unwrap_or_default)]
-        let ctx = self.conns[i].negotiated.as_ref().map(|n| &n.ctx);
+                #[allow(clippy::unwrap_or_default)]
+                let ctx = self.conns[i].negotiated.as_ref().map(|n| &n.ctx);
                 let framed = match ctx {
                     Some(c) => frame(rest, c),
                     None => frame(rest, &SessionContext::new()),
