@@ -1,6 +1,9 @@
 //! Install then remove 1,000,000 IPv4 and 220,000 IPv6 routes with `fib::Fib` and,
 //! in the same run and the same namespace, with `ip -batch` doing the same work
-//! (batch files generated before timing). Prints routes/s for both and the ratio.
+//! (batch files generated before timing). Prints routes/s for both and the ratio,
+//! for fib in both modes: routes carrying their gateways (the default), and routes
+//! through kernel nexthop objects (`nexthop_objects = true`; there the removal of
+//! every route of an object is one RTM_DELNEXTHOP).
 //!
 //! Needs root; runs in a namespace of its own (`usfib-bench-PID`, removed at the
 //! end) with one veth pair. Run:
@@ -89,11 +92,14 @@ struct Row {
     op: &'static str,
     ip_s: f64,
     fib_s: f64,
+    nh_s: f64,
 }
 
+#[allow(clippy::too_many_arguments)] // one call site, all of it the run's setup
 fn run_family(
     ns: &str,
     fib: &mut Fib,
+    fib_nh: &mut Fib,
     dir: &std::path::Path,
     family: &'static str,
     prefixes: &[Prefix],
@@ -140,33 +146,15 @@ fn run_family(
         (ip_add, ip_del)
     };
 
-    let t = Instant::now();
-    let r = fib.apply(&installs).expect("fib apply");
-    let fib_add = t.elapsed().as_secs_f64();
-    let bad = r.iter().filter(|x| x.outcome != Outcome::Installed).count();
-    assert_eq!(bad, 0, "fib failed to install {bad} routes");
-    assert_eq!(
-        fib.kernel_routes().expect("dump").len(),
-        n,
-        "fib installed all"
-    );
-    let t = Instant::now();
-    let r = fib.apply(&withdraws).expect("fib apply");
-    let fib_del = t.elapsed().as_secs_f64();
-    let bad = r.iter().filter(|x| x.outcome != Outcome::Removed).count();
-    assert_eq!(bad, 0, "fib failed to remove {bad} routes");
-    assert_eq!(
-        fib.kernel_routes().expect("dump").len(),
-        0,
-        "fib removed all"
-    );
-
+    let (fib_add, fib_del) = time_fib(fib, &installs, &withdraws, n);
+    let (nh_add, nh_del) = time_fib(fib_nh, &installs, &withdraws, n);
     rows.push(Row {
         family,
         routes: n,
         op: "install",
         ip_s: ip_add,
         fib_s: fib_add,
+        nh_s: nh_add,
     });
     rows.push(Row {
         family,
@@ -174,7 +162,39 @@ fn run_family(
         op: "remove",
         ip_s: ip_del,
         fib_s: fib_del,
+        nh_s: nh_del,
     });
+}
+
+/// Installs then withdraws every route with `fib`; the two durations in seconds.
+fn time_fib(
+    fib: &mut Fib,
+    installs: &[RouteUpdate],
+    withdraws: &[RouteUpdate],
+    n: usize,
+) -> (f64, f64) {
+    let t = Instant::now();
+    let r = fib.apply(installs).expect("fib apply");
+    let add = t.elapsed().as_secs_f64();
+    let bad = r.iter().filter(|x| x.outcome != Outcome::Installed).count();
+    assert_eq!(bad, 0, "fib failed to install {bad} routes");
+    drop(r);
+    assert_eq!(
+        fib.kernel_routes().expect("dump").len(),
+        n,
+        "fib installed all"
+    );
+    let t = Instant::now();
+    let r = fib.apply(withdraws).expect("fib apply");
+    let del = t.elapsed().as_secs_f64();
+    let bad = r.iter().filter(|x| x.outcome != Outcome::Removed).count();
+    assert_eq!(bad, 0, "fib failed to remove {bad} routes");
+    assert_eq!(
+        fib.kernel_routes().expect("dump").len(),
+        0,
+        "fib removed all"
+    );
+    (add, del)
 }
 
 fn main() {
@@ -212,6 +232,15 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("{}-batches", ns.0));
     std::fs::create_dir_all(&dir).expect("batch dir");
 
+    let netns_path = PathBuf::from(format!("/run/netns/{}", ns.0));
+    let mut fib_nh = Fib::open_in_netns(
+        &netns_path,
+        FibConfig {
+            nexthop_objects: true,
+            ..FibConfig::default()
+        },
+    )
+    .expect("open fib in bench namespace");
     let mut fib = Fib::open_in_netns(
         &PathBuf::from(format!("/run/netns/{}", ns.0)),
         FibConfig::default(),
@@ -221,6 +250,7 @@ fn main() {
     run_family(
         &ns.0,
         &mut fib,
+        &mut fib_nh,
         &dir,
         "IPv4",
         &prefixes_v4(n4),
@@ -230,6 +260,7 @@ fn main() {
     run_family(
         &ns.0,
         &mut fib,
+        &mut fib_nh,
         &dir,
         "IPv6",
         &prefixes_v6(n6),
@@ -239,21 +270,23 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 
     println!();
-    println!("| family | routes | operation | ip -batch routes/s | fib routes/s | ratio |");
-    println!("|---|---:|---|---:|---:|---:|");
+    println!("| family | routes | operation | ip -batch routes/s | fib routes/s | ratio | fib + nexthop objects routes/s | ratio |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|");
     for r in &rows {
-        let ip_rate = r.routes as f64 / r.ip_s;
-        let fib_rate = r.routes as f64 / r.fib_s;
+        let rate = |s: f64| r.routes as f64 / s;
         println!(
-            "| {} | {} | {} | {:.0} ({:.2} s) | {:.0} ({:.2} s) | {:.2}x |",
+            "| {} | {} | {} | {:.0} ({:.2} s) | {:.0} ({:.2} s) | {:.2}x | {:.0} ({:.2} s) | {:.2}x |",
             r.family,
             r.routes,
             r.op,
-            ip_rate,
+            rate(r.ip_s),
             r.ip_s,
-            fib_rate,
+            rate(r.fib_s),
             r.fib_s,
-            fib_rate / ip_rate
+            rate(r.fib_s) / rate(r.ip_s),
+            rate(r.nh_s),
+            r.nh_s,
+            rate(r.nh_s) / rate(r.ip_s),
         );
     }
 }

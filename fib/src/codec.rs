@@ -134,6 +134,7 @@ const RTA_GATEWAY: u16 = 5;
 const RTA_PRIORITY: u16 = 6;
 const RTA_MULTIPATH: u16 = 9;
 const RTA_TABLE: u16 = 15;
+const RTA_NH_ID: u16 = 30;
 /// `RT_SCOPE_UNIVERSE`, `RT_SCOPE_LINK`, `RT_SCOPE_NOWHERE`, `RTN_UNICAST`.
 const RT_SCOPE_UNIVERSE: u8 = 0;
 const RT_SCOPE_LINK: u8 = 253;
@@ -169,13 +170,23 @@ fn put_addr(buf: &mut Vec<u8>, kind: u16, addr: IpAddr) {
 ///
 /// Written straight into the datagram (this runs a million times per full table);
 /// the tests check it byte for byte against netlink-packet-route's encoder.
-pub(crate) fn push_op(buf: &mut Vec<u8>, config: &FibConfig, op: &Op, seq: u32) -> usize {
+///
+/// With `nhid`, a replace refers to that kernel nexthop object (RTA_NH_ID) instead of
+/// carrying its paths.
+pub(crate) fn push_op(
+    buf: &mut Vec<u8>,
+    config: &FibConfig,
+    op: &Op,
+    nhid: Option<u32>,
+    seq: u32,
+) -> usize {
     let start = buf.len();
     let key = op.key();
     let (kind, flags, scope) = match op {
         Op::Delete(_) => (RTM_DELROUTE, NLM_F_REQUEST, RT_SCOPE_NOWHERE),
         Op::Replace(r) => {
-            let on_link = matches!(r.paths.as_slice(), [only] if only.gateway.is_none());
+            let on_link =
+                nhid.is_none() && matches!(r.paths.as_slice(), [only] if only.gateway.is_none());
             let scope = if on_link {
                 RT_SCOPE_LINK
             } else {
@@ -215,7 +226,9 @@ pub(crate) fn push_op(buf: &mut Vec<u8>, config: &FibConfig, op: &Op, seq: u32) 
     put_addr(buf, RTA_DST, key.prefix.addr());
     put_attr(buf, RTA_TABLE, &config.table.to_ne_bytes());
     put_attr(buf, RTA_PRIORITY, &key.metric.to_ne_bytes());
-    if let Op::Replace(route) = op {
+    if let (Op::Replace(_), Some(id)) = (op, nhid) {
+        put_attr(buf, RTA_NH_ID, &id.to_ne_bytes());
+    } else if let Op::Replace(route) = op {
         if let [only] = route.paths.as_slice() {
             if let Some(gw) = only.gateway {
                 put_addr(buf, RTA_GATEWAY, gw);
@@ -405,6 +418,14 @@ pub(crate) fn prefix_of(msg: &RouteMessage) -> Option<Prefix> {
     Prefix::new(addr, msg.header.destination_prefix_length).ok()
 }
 
+/// RTA_NH_ID: the nexthop object a route uses.
+pub(crate) fn nhid_of(msg: &RouteMessage) -> Option<u32> {
+    msg.attributes.iter().find_map(|a| match a {
+        RouteAttribute::NhId(id) => Some(*id),
+        _ => None,
+    })
+}
+
 /// The route as ours, if it is a unicast route of our protocol in our table.
 pub(crate) fn kernel_route(msg: &RouteMessage, config: &FibConfig) -> Option<KernelRoute> {
     if u8::from(msg.header.protocol) != config.protocol
@@ -471,7 +492,7 @@ mod tests {
     #[test]
     fn replace_encodes_to_golden_bytes() {
         let mut buf = Vec::new();
-        push_op(&mut buf, &cfg(), &replace_op(), 7);
+        push_op(&mut buf, &cfg(), &replace_op(), None, 7);
         assert_eq!(buf, REPLACE_V4);
         set_ack(&mut buf, 0);
         assert_eq!(buf[6], 0x05, "NLM_F_ACK added");
@@ -497,13 +518,26 @@ mod tests {
     }
 
     #[test]
+    fn replace_with_nexthop_object() {
+        let mut buf = Vec::new();
+        push_op(&mut buf, &cfg(), &replace_op(), Some(0x0B60_0001), 3);
+        let m: Vec<_> = messages(&buf).collect();
+        let msg = parse_route(m[0].payload).expect("decodes");
+        assert_eq!(nhid_of(&msg), Some(0x0B60_0001));
+        assert!(!msg
+            .attributes
+            .iter()
+            .any(|a| matches!(a, RouteAttribute::Gateway(_) | RouteAttribute::Oif(_))));
+    }
+
+    #[test]
     fn delete_names_protocol_table_metric() {
         let mut buf = Vec::new();
         let op = Op::Delete(RouteKey {
             prefix: "2001:db8:1::/48".parse().expect("valid"),
             metric: 20,
         });
-        push_op(&mut buf, &cfg(), &op, 9);
+        push_op(&mut buf, &cfg(), &op, None, 9);
         let m: Vec<_> = messages(&buf).collect();
         assert_eq!(m[0].message_type, RTM_DELROUTE);
         assert_eq!(m[0].flags, NLM_F_REQUEST);
@@ -542,7 +576,7 @@ mod tests {
             ..cfg()
         };
         let mut buf = Vec::new();
-        push_op(&mut buf, &big_table, &op, 1);
+        push_op(&mut buf, &big_table, &op, None, 1);
         let m: Vec<_> = messages(&buf).collect();
         let msg = parse_route(m[0].payload).expect("decodes");
         assert_eq!(msg.header.table, RT_TABLE_COMPAT);
@@ -600,7 +634,7 @@ mod tests {
         ] {
             for op in &ops {
                 let mut fast = Vec::new();
-                push_op(&mut fast, &config, op, 42);
+                push_op(&mut fast, &config, op, None, 42);
                 let (kind, msg) = route_message(&config, op);
                 let flags = match kind {
                     RTM_NEWROUTE => NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE,
@@ -617,7 +651,7 @@ mod tests {
     fn several_messages_per_datagram_and_errors() {
         let mut buf = Vec::new();
         for seq in 1..=3 {
-            push_op(&mut buf, &cfg(), &replace_op(), seq);
+            push_op(&mut buf, &cfg(), &replace_op(), None, seq);
         }
         // An NLMSG_ERROR carrying -ESRCH for seq 5 (NETLINK_CAP_ACK: header only).
         let err: [u8; 36] = [

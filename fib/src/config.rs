@@ -18,6 +18,7 @@ pub const RT_TABLE_MAIN: u32 = 254;
 /// protocol = 186   # rtm_protocol marking our routes (RTPROT_BGP)
 /// metric = 20      # RTA_PRIORITY of our routes
 /// install = true   # false: compute everything, touch nothing
+/// nexthop_objects = false  # true: routes refer to kernel nexthop objects
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -32,6 +33,11 @@ pub struct FibConfig {
     /// When false, the writer keeps its desired state and reports
     /// [`crate::Outcome::NotInstalled`] but sends nothing to the kernel.
     pub install: bool,
+    /// Install routes through kernel nexthop objects (RTM_NEWNEXTHOP, Linux 5.3+):
+    /// one object per distinct path set, routes refer to it by id. Faster installs,
+    /// and a withdrawal of every route using an object deletes the object instead
+    /// (one operation). Default: false (routes carry their gateways).
+    pub nexthop_objects: bool,
 }
 
 impl Default for FibConfig {
@@ -41,6 +47,7 @@ impl Default for FibConfig {
             protocol: RTPROT_BGP,
             metric: 20,
             install: true,
+            nexthop_objects: false,
         }
     }
 }
@@ -68,7 +75,8 @@ mod tests {
                 table: 100,
                 protocol: 200,
                 metric: 5,
-                install: false
+                install: false,
+                nexthop_objects: false,
             }
         );
     }

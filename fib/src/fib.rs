@@ -12,11 +12,12 @@ use netlink_packet_core::NLM_F_DUMP_INTR;
 use netlink_packet_route::route::RouteType;
 
 use crate::codec::{
-    kernel_route, messages, parse_route, paths_of, push_dump, push_fib_match, table_of,
-    RTM_NEWROUTE,
+    kernel_route, messages, nhid_of, parse_route, paths_of, push_dump, push_fib_match, push_op,
+    table_of, RTM_NEWROUTE,
 };
 use crate::config::FibConfig;
 use crate::netns::in_netns;
+use crate::nexthop::{self, Registry, RTM_NEWNEXTHOP};
 use crate::outcome::{FibError, Outcome, RouteError, RouteResult};
 use crate::pipeline::{Done, Pipeline, DEFAULT_BATCH, DEFAULT_WINDOW};
 use crate::plan::{plan, plan_route, Action, Op};
@@ -27,15 +28,32 @@ use crate::watch::RouteWatch;
 
 /// What one queued operation is for.
 #[derive(Debug)]
-struct Tag {
-    /// Index into the results being built.
-    index: usize,
-    key: RouteKey,
-    /// For a delete: the paths it removes (restored in our view if it fails).
-    prior: Option<Vec<Path>>,
-    is_delete: bool,
-    on_success: Outcome,
+enum Tag {
+    /// A route add/replace/delete.
+    Route {
+        /// Index into the results being built.
+        index: usize,
+        key: RouteKey,
+        /// For a delete: the paths it removes (restored in our view if it fails).
+        prior: Option<Vec<Path>>,
+        is_delete: bool,
+        on_success: Outcome,
+        /// The nexthop object a replace refers to.
+        nhid: Option<u32>,
+    },
+    /// Creation of a nexthop object.
+    NewNexthop { id: u32 },
+    /// Deletion of a nexthop object, and with it of these routes (result index,
+    /// route, its paths).
+    DelNexthop {
+        id: u32,
+        routes: ObjectRoutes,
+    },
 }
+
+/// Routes that go with a nexthop object being deleted: result index, route, the
+/// paths it had.
+type ObjectRoutes = Vec<(usize, RouteKey, Option<Vec<Path>>)>;
 
 /// Counts from a full reconciliation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +94,10 @@ pub struct Fib {
     installed: HashMap<RouteKey, Vec<Path>, FxBuildHasher>,
     /// Resolution of next hops without interface: `None` when unresolvable.
     resolved: HashMap<IpAddr, Option<Vec<Path>>, FxBuildHasher>,
+    /// Our kernel nexthop objects (with `nexthop_objects`).
+    nexthops: Registry,
+    /// The nexthop object each of our routes uses, where it uses one.
+    route_nh: HashMap<RouteKey, u32, FxBuildHasher>,
     adopting: bool,
     adopt_deadline: Option<Instant>,
 }
@@ -98,6 +120,8 @@ impl Fib {
             desired: HashMap::default(),
             installed: HashMap::default(),
             resolved: HashMap::default(),
+            nexthops: Registry::default(),
+            route_nh: HashMap::default(),
             adopting: false,
             adopt_deadline: None,
         })
@@ -141,6 +165,11 @@ impl Fib {
     ///
     /// Errors: [`FibError::Io`], [`FibError::Query`], [`FibError::Decode`].
     pub fn kernel_routes(&mut self) -> Result<Vec<KernelRoute>, FibError> {
+        Ok(self.dump_routes()?.into_iter().map(|(r, _)| r).collect())
+    }
+
+    /// Our routes, each with the nexthop object it uses (RTA_NH_ID), if any.
+    fn dump_routes(&mut self) -> Result<Vec<(KernelRoute, Option<u32>)>, FibError> {
         let mut out = Vec::new();
         for v6 in [false, true] {
             while !self.dump_family(v6, &mut out)? {}
@@ -148,10 +177,48 @@ impl Fib {
         Ok(out)
     }
 
+    /// Reads every nexthop object of the namespace into a fresh registry: ours are
+    /// known by content, others' ids are avoided.
+    fn load_nexthops(&mut self) -> Result<(), FibError> {
+        let seq = self.next_query_seq();
+        let mut req = Vec::new();
+        nexthop::push_dump(&mut req, seq);
+        self.query.send(&req)?;
+        let mut registry = Registry::default();
+        'dump: loop {
+            self.query.recv(&mut self.rx)?;
+            for m in messages(&self.rx) {
+                if m.seq != seq {
+                    continue;
+                }
+                if m.is_done() {
+                    break 'dump;
+                }
+                if let Some(errno) = m.errno() {
+                    if errno != 0 {
+                        return Err(FibError::Query { errno });
+                    }
+                    continue;
+                }
+                if m.message_type == RTM_NEWNEXTHOP {
+                    if let Some(d) = nexthop::parse(m.payload) {
+                        registry.learn(d, self.config.protocol);
+                    }
+                }
+            }
+        }
+        self.nexthops = registry;
+        Ok(())
+    }
+
     /// One dump; false when the kernel flagged it interrupted (NLM_F_DUMP_INTR: the
     /// table changed meanwhile), in which case its routes are dropped and the caller
     /// dumps again.
-    fn dump_family(&mut self, v6: bool, out: &mut Vec<KernelRoute>) -> Result<bool, FibError> {
+    fn dump_family(
+        &mut self,
+        v6: bool,
+        out: &mut Vec<(KernelRoute, Option<u32>)>,
+    ) -> Result<bool, FibError> {
         let seq = self.next_query_seq();
         let mut req = Vec::new();
         push_dump(&mut req, &self.config, v6, seq);
@@ -182,7 +249,7 @@ impl Fib {
                 if m.message_type == RTM_NEWROUTE {
                     let msg = parse_route(m.payload).map_err(FibError::Decode)?;
                     if let Some(r) = kernel_route(&msg, &self.config) {
-                        out.push(r);
+                        out.push((r, nhid_of(&msg)));
                     }
                 }
             }
@@ -292,6 +359,10 @@ impl Fib {
     /// makes a next hop resolvable ([`Fib::refresh_next_hops`]). In adopt mode,
     /// routes found in the kernel and not (yet) mentioned stay untouched.
     ///
+    /// With `nexthop_objects`, when the updates withdraw every route that uses one
+    /// nexthop object, the object is deleted instead, which removes those routes in
+    /// one operation.
+    ///
     /// Errors: [`FibError`] only when the socket itself fails; per-route failures are
     /// in the results.
     pub fn apply(&mut self, updates: &[RouteUpdate]) -> Result<Vec<RouteResult>, FibError> {
@@ -299,6 +370,7 @@ impl Fib {
         let mut done = Vec::new();
         self.desired.reserve(updates.len());
         self.installed.reserve(updates.len());
+        let mut doomed = self.doomed_nexthops(updates);
         for (index, u) in updates.iter().enumerate() {
             let wanted = if u.next_hops.is_empty() {
                 self.desired.remove(&u.prefix);
@@ -333,71 +405,261 @@ impl Fib {
             );
             match (action, paths) {
                 (Action::Replace, Some(paths)) => {
-                    self.installed.insert(key, paths.clone());
-                    let op = Op::Replace(KernelRoute { key, paths });
-                    self.push(&op, index, None, settled, &mut done)?;
+                    self.queue_replace(key, paths, index, settled, &mut done)?;
                 }
                 (Action::Delete, _) => {
-                    let prior = self.installed.remove(&key);
-                    self.push(&Op::Delete(key), index, prior, settled, &mut done)?;
+                    let via = self.route_nh.get(&key).copied();
+                    match via.and_then(|id| doomed.get_mut(&id)) {
+                        Some(routes) => {
+                            // Goes with its nexthop object, below.
+                            let prior = self.installed.remove(&key);
+                            routes.push((index, key, prior));
+                            results[index].outcome = settled;
+                        }
+                        None => self.queue_delete(key, index, settled, &mut done)?,
+                    }
                 }
                 _ => results[index].outcome = settled,
             }
             self.settle(&mut done, &mut results);
         }
+        let mut doomed: Vec<_> = doomed.drain().collect();
+        doomed.sort_unstable_by_key(|(id, _)| *id);
+        for (id, routes) in doomed {
+            let tag = Tag::DelNexthop { id, routes };
+            self.pipeline.push(
+                &self.tx,
+                |buf, seq| nexthop::push_del(buf, id, seq),
+                tag,
+                &mut done,
+            )?;
+        }
         self.pipeline.finish(&self.tx, &mut done)?;
         self.settle(&mut done, &mut results);
+        self.collect_nexthops()?;
         Ok(results)
     }
 
-    fn push(
+    /// Nexthop objects all of whose routes `updates` withdraw: taken out of the path
+    /// index (new routes get new objects) and returned with an empty route list.
+    fn doomed_nexthops(
         &mut self,
-        op: &Op,
+        updates: &[RouteUpdate],
+    ) -> HashMap<u32, ObjectRoutes> {
+        let mut doomed = HashMap::new();
+        if !self.config.nexthop_objects || !self.config.install || self.route_nh.is_empty() {
+            return doomed;
+        }
+        let mut seen: HashSet<RouteKey, FxBuildHasher> = HashSet::default();
+        let mut count: HashMap<u32, usize, FxBuildHasher> = HashMap::default();
+        for u in updates.iter().filter(|u| u.next_hops.is_empty()) {
+            let key = RouteKey {
+                prefix: u.prefix,
+                metric: self.config.metric,
+            };
+            if let Some(id) = self.route_nh.get(&key) {
+                if seen.insert(key) {
+                    *count.entry(*id).or_default() += 1;
+                }
+            }
+        }
+        for (id, n) in count {
+            if n == self.nexthops.refs(id) {
+                self.nexthops.retire(id);
+                doomed.insert(id, Vec::new());
+            }
+        }
+        doomed
+    }
+
+    /// Queues the replace of `key` by `paths` (through a nexthop object when so
+    /// configured, creating it first if needed).
+    fn queue_replace(
+        &mut self,
+        key: RouteKey,
+        paths: Vec<Path>,
         index: usize,
-        prior: Option<Vec<Path>>,
         on_success: Outcome,
         done: &mut Vec<Done<Tag>>,
     ) -> Result<(), FibError> {
-        let tag = Tag {
-            index,
-            key: op.key(),
-            prior,
-            is_delete: matches!(op, Op::Delete(_)),
-            on_success,
+        let nhid = if self.config.nexthop_objects {
+            if !self.nexthops.loaded {
+                self.load_nexthops()?;
+                self.nexthops.index();
+            }
+            let mut create = Vec::new();
+            let id = self
+                .nexthops
+                .ensure(!key.prefix.is_ipv4(), &paths, &mut create);
+            for (nid, obj) in create {
+                let protocol = self.config.protocol;
+                self.pipeline.push(
+                    &self.tx,
+                    |buf, seq| nexthop::push_new(buf, protocol, nid, &obj, seq),
+                    Tag::NewNexthop { id: nid },
+                    done,
+                )?;
+            }
+            // Held from now on; released if the replace fails.
+            self.nexthops.add_ref(id);
+            Some(id)
+        } else {
+            None
         };
-        Ok(self.pipeline.push(&self.tx, &self.config, op, tag, done)?)
+        self.installed.insert(key, paths.clone());
+        let op = Op::Replace(KernelRoute { key, paths });
+        let tag = Tag::Route {
+            index,
+            key,
+            prior: None,
+            is_delete: false,
+            on_success,
+            nhid,
+        };
+        let config = &self.config;
+        self.pipeline.push(
+            &self.tx,
+            |buf, seq| push_op(buf, config, &op, nhid, seq),
+            tag,
+            done,
+        )?;
+        Ok(())
+    }
+
+    /// Queues the delete of `key`.
+    fn queue_delete(
+        &mut self,
+        key: RouteKey,
+        index: usize,
+        on_success: Outcome,
+        done: &mut Vec<Done<Tag>>,
+    ) -> Result<(), FibError> {
+        let prior = self.installed.remove(&key);
+        let op = Op::Delete(key);
+        let tag = Tag::Route {
+            index,
+            key,
+            prior,
+            is_delete: true,
+            on_success,
+            nhid: None,
+        };
+        let config = &self.config;
+        self.pipeline.push(
+            &self.tx,
+            |buf, seq| push_op(buf, config, &op, None, seq),
+            tag,
+            done,
+        )?;
+        Ok(())
+    }
+
+    /// Deletes our nexthop objects that no route uses any more (groups, then their
+    /// members).
+    fn collect_nexthops(&mut self) -> Result<(), FibError> {
+        if !self.nexthops.loaded || !self.config.install {
+            return Ok(());
+        }
+        for _ in 0..2 {
+            let unused = self.nexthops.unreferenced();
+            if unused.is_empty() {
+                break;
+            }
+            let mut done = Vec::new();
+            for id in unused {
+                self.nexthops.retire(id);
+                self.pipeline.push(
+                    &self.tx,
+                    |buf, seq| nexthop::push_del(buf, id, seq),
+                    Tag::DelNexthop {
+                        id,
+                        routes: Vec::new(),
+                    },
+                    &mut done,
+                )?;
+            }
+            self.pipeline.finish(&self.tx, &mut done)?;
+            self.settle(&mut done, &mut []);
+        }
+        Ok(())
     }
 
     /// Turns finished requests into results and corrects our view of the kernel.
     fn settle(&mut self, done: &mut Vec<Done<Tag>>, results: &mut [RouteResult]) {
         for d in done.drain(..) {
-            let Tag {
-                index,
-                key,
-                prior,
-                is_delete,
-                on_success,
-            } = d.tag;
-            let outcome = match (d.errno, is_delete) {
-                (0, _) => on_success,
-                // "ESRCH on delete counts as done".
-                (libc::ESRCH, true) => on_success,
-                (errno, true) => {
-                    if let Some(prior) = prior {
-                        self.installed.insert(key, prior);
+            match d.tag {
+                Tag::Route {
+                    index,
+                    key,
+                    prior,
+                    is_delete,
+                    on_success,
+                    nhid,
+                } => {
+                    let outcome = match (d.errno, is_delete) {
+                        // "ESRCH on delete counts as done".
+                        (0, true) | (libc::ESRCH, true) => {
+                            if let Some(old) = self.route_nh.remove(&key) {
+                                self.nexthops.drop_ref(old);
+                            }
+                            on_success
+                        }
+                        (0, false) => {
+                            let old = match nhid {
+                                Some(new) => self.route_nh.insert(key, new),
+                                None => self.route_nh.remove(&key),
+                            };
+                            if let Some(old) = old {
+                                self.nexthops.drop_ref(old);
+                            }
+                            on_success
+                        }
+                        (errno, true) => {
+                            if let Some(prior) = prior {
+                                self.installed.insert(key, prior);
+                            }
+                            Outcome::Failed(RouteError::Kernel { errno })
+                        }
+                        (errno, false) => {
+                            // A failed replace leaves the kernel's old route, if any,
+                            // in place; we no longer know which: forget it, so the
+                            // next change sends a replace again.
+                            self.installed.remove(&key);
+                            if let Some(new) = nhid {
+                                self.nexthops.drop_ref(new);
+                            }
+                            Outcome::Failed(RouteError::Kernel { errno })
+                        }
+                    };
+                    if let Some(r) = results.get_mut(index) {
+                        r.outcome = outcome;
                     }
-                    Outcome::Failed(RouteError::Kernel { errno })
                 }
-                (errno, false) => {
-                    // A failed replace leaves the kernel's old route, if any, in
-                    // place; we no longer know which: forget it, so the next change
-                    // sends a replace again.
-                    self.installed.remove(&key);
-                    Outcome::Failed(RouteError::Kernel { errno })
+                Tag::NewNexthop { id } => {
+                    if d.errno != 0 {
+                        // The routes that refer to it fail on their own.
+                        self.nexthops.forget(id);
+                    }
                 }
-            };
-            if let Some(r) = results.get_mut(index) {
-                r.outcome = outcome;
+                Tag::DelNexthop { id, routes } => {
+                    if d.errno == 0 || d.errno == libc::ENOENT {
+                        for (_, key, _) in &routes {
+                            if self.route_nh.get(key) == Some(&id) {
+                                self.route_nh.remove(key);
+                            }
+                        }
+                        self.nexthops.forget(id);
+                    } else {
+                        for (index, key, prior) in routes {
+                            if let Some(prior) = prior {
+                                self.installed.insert(key, prior);
+                            }
+                            if let Some(r) = results.get_mut(index) {
+                                r.outcome = Outcome::Failed(RouteError::Kernel { errno: d.errno });
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -414,21 +676,47 @@ impl Fib {
             if !self.config.install {
                 continue;
             }
-            match &op {
+            match op {
                 Op::Replace(r) => {
-                    self.installed.insert(r.key, r.paths.clone());
-                    self.push(&op, index, None, Outcome::Installed, &mut done)?;
+                    self.queue_replace(r.key, r.paths, index, Outcome::Installed, &mut done)?
                 }
-                Op::Delete(key) => {
-                    let prior = self.installed.remove(key);
-                    self.push(&op, index, prior, Outcome::Removed, &mut done)?;
-                }
+                Op::Delete(key) => self.queue_delete(key, index, Outcome::Removed, &mut done)?,
             }
             self.settle(&mut done, &mut results);
         }
         self.pipeline.finish(&self.tx, &mut done)?;
         self.settle(&mut done, &mut results);
+        self.collect_nexthops()?;
         Ok(results)
+    }
+
+    /// Reads our routes (and, with `nexthop_objects`, the nexthop objects) from the
+    /// kernel and takes them as what is installed.
+    fn load_installed(&mut self) -> Result<usize, FibError> {
+        let routes = self.dump_routes()?;
+        let found = routes.len();
+        self.route_nh.clear();
+        if self.config.nexthop_objects {
+            self.load_nexthops()?;
+            for id in routes.iter().filter_map(|(_, nhid)| *nhid) {
+                self.nexthops.claim(id);
+            }
+            self.nexthops.index();
+        }
+        let mut installed: HashMap<RouteKey, Vec<Path>, FxBuildHasher> = HashMap::default();
+        installed.reserve(routes.len());
+        for (r, nhid) in routes {
+            let mut paths = r.paths;
+            if let Some(id) = nhid {
+                if let Some(p) = self.nexthops.paths(id) {
+                    paths = p.to_vec();
+                }
+                self.route_nh.insert(r.key, id);
+            }
+            installed.insert(r.key, paths);
+        }
+        self.installed = installed;
+        Ok(found)
     }
 
     /// Start-up or takeover: reads our routes from the kernel and takes them as what
@@ -439,9 +727,7 @@ impl Fib {
     ///
     /// Errors: as [`Fib::kernel_routes`] and [`Fib::apply`].
     pub fn adopt(&mut self, deadline: Option<Instant>) -> Result<usize, FibError> {
-        let routes = self.kernel_routes()?;
-        let found = routes.len();
-        self.installed = routes.into_iter().map(|r| (r.key, r.paths)).collect();
+        let found = self.load_installed()?;
         self.adopting = true;
         self.adopt_deadline = deadline;
         let again: Vec<RouteUpdate> = self
@@ -490,8 +776,7 @@ impl Fib {
     ///
     /// Errors: [`FibError`] when a socket fails.
     pub fn reconcile(&mut self, desired: &[RouteUpdate]) -> Result<Reconciled, FibError> {
-        let routes = self.kernel_routes()?;
-        self.installed = routes.into_iter().map(|r| (r.key, r.paths)).collect();
+        self.load_installed()?;
         self.desired = desired
             .iter()
             .filter(|u| !u.next_hops.is_empty())

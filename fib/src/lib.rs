@@ -16,6 +16,7 @@ mod codec;
 mod config;
 mod fib;
 mod netns;
+mod nexthop;
 mod outcome;
 mod pipeline;
 pub mod plan;

@@ -12,9 +12,7 @@
 use std::collections::VecDeque;
 use std::io;
 
-use crate::codec::{messages, push_op, set_ack};
-use crate::config::FibConfig;
-use crate::plan::Op;
+use crate::codec::{messages, set_ack};
 use crate::socket::NlSocket;
 
 /// Requests per datagram by default.
@@ -66,18 +64,18 @@ impl<T> Pipeline<T> {
         }
     }
 
-    /// Queues one request; sends a datagram when the batch is full.
+    /// Queues one request, written by `encode` (given the buffer and the sequence
+    /// number, returns the request's offset); sends a datagram when the batch is full.
     pub fn push(
         &mut self,
         sock: &NlSocket,
-        config: &FibConfig,
-        op: &Op,
+        encode: impl FnOnce(&mut Vec<u8>, u32) -> usize,
         tag: T,
         done: &mut Vec<Done<T>>,
     ) -> io::Result<()> {
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
-        self.last_offset = push_op(&mut self.buf, config, op, seq);
+        self.last_offset = encode(&mut self.buf, seq);
         self.pending.push_back(Pending { seq, tag });
         self.in_buf += 1;
         if self.in_buf >= self.batch {
