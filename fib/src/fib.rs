@@ -45,10 +45,7 @@ enum Tag {
     NewNexthop { id: u32 },
     /// Deletion of a nexthop object, and with it of these routes (result index,
     /// route, its paths).
-    DelNexthop {
-        id: u32,
-        routes: ObjectRoutes,
-    },
+    DelNexthop { id: u32, routes: ObjectRoutes },
 }
 
 /// Routes that go with a nexthop object being deleted: result index, route, the
@@ -442,10 +439,7 @@ impl Fib {
 
     /// Nexthop objects all of whose routes `updates` withdraw: taken out of the path
     /// index (new routes get new objects) and returned with an empty route list.
-    fn doomed_nexthops(
-        &mut self,
-        updates: &[RouteUpdate],
-    ) -> HashMap<u32, ObjectRoutes> {
+    fn doomed_nexthops(&mut self, updates: &[RouteUpdate]) -> HashMap<u32, ObjectRoutes> {
         let mut doomed = HashMap::new();
         if !self.config.nexthop_objects || !self.config.install || self.route_nh.is_empty() {
             return doomed;

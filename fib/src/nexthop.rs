@@ -518,7 +518,11 @@ mod tests {
         assert_eq!(create[2], (g, NexthopObject::Group(vec![a, create[1].0])));
         assert_eq!(r.refs(a), 1, "referenced by the group");
         r.add_ref(g);
-        assert_eq!(r.unreferenced(), Vec::<u32>::new(), "members held by the group");
+        assert_eq!(
+            r.unreferenced(),
+            Vec::<u32>::new(),
+            "members held by the group"
+        );
         r.drop_ref(g);
         assert_eq!(r.unreferenced()[0], g, "groups first");
         r.forget(g);

@@ -27,10 +27,24 @@ fn install(prefix: &str, gw: &str) -> RouteUpdate {
 
 #[test]
 fn adopt_after_crash_never_flaps_a_route_that_stays() {
-    let lab = Lab::new("adopt");
+    adopt_after_crash(false);
+}
+
+#[test]
+fn adopt_after_crash_with_nexthop_objects() {
+    adopt_after_crash(true);
+}
+
+fn adopt_after_crash(nexthop_objects: bool) {
+    let lab = Lab::new(if nexthop_objects { "adoptnh" } else { "adopt" });
+    let config = FibConfig {
+        nexthop_objects,
+        ..FibConfig::default()
+    };
     let mut first = Child(
         Command::new("ip")
             .args(["netns", "exec", &lab.name, env!("CARGO_BIN_EXE_fib-hold")])
+            .args(nexthop_objects.then_some("--nexthop-objects"))
             .args([
                 "198.51.100.0/26=192.0.2.2",
                 "198.51.100.64/26=192.0.2.2",
@@ -56,7 +70,7 @@ fn adopt_after_crash_never_flaps_a_route_that_stays() {
     first.0.kill().expect("kill fib-hold");
     first.0.wait().expect("reap fib-hold");
 
-    let mut second = lab.fib(FibConfig::default());
+    let mut second = lab.fib(config);
     let deadline = Instant::now() + Duration::from_secs(3600);
     assert_eq!(second.adopt(Some(deadline)).expect("adopt"), 5);
     assert_eq!(watch.events(), vec![], "adopting alone changes nothing");
@@ -119,8 +133,19 @@ fn adopt_after_crash_never_flaps_a_route_that_stays() {
             (false, "198.51.100.192/26".to_string()),
         ]
     );
+    let without_nhid: Vec<String> = lab
+        .routes()
+        .iter()
+        .map(|l| {
+            let mut w: Vec<&str> = l.split_whitespace().collect();
+            if let Some(i) = w.iter().position(|x| *x == "nhid") {
+                w.drain(i..i + 2);
+            }
+            w.join(" ")
+        })
+        .collect();
     assert_eq!(
-        lab.routes(),
+        without_nhid,
         vec![
             "198.51.100.0/26 via 192.0.2.2 dev veth0 metric 20",
             "198.51.100.64/26 via 192.0.2.3 dev veth0 metric 20",
@@ -128,6 +153,15 @@ fn adopt_after_crash_never_flaps_a_route_that_stays() {
             "203.0.113.0/24 via 192.0.2.2 dev veth0 metric 20",
         ]
     );
+    if nexthop_objects {
+        assert_eq!(
+            lab.routes().iter().filter(|l| l.contains("nhid")).count(),
+            4
+        );
+        // No object is left without a route: 192.0.2.2, 192.0.2.3, the two IPv6
+        // members and their group.
+        assert_eq!(lab.ip("nexthop show proto 186").lines().count(), 5);
+    }
 }
 
 #[test]

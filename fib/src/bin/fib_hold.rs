@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Each argument is `PREFIX=NEXTHOP[,NEXTHOP...]`; next hops are resolved through the
-//! kernel. Default configuration (main table, protocol 186, metric 20).
+//! kernel. Default configuration (main table, protocol 186, metric 20); with
+//! `--nexthop-objects` as the first argument, routes go through kernel nexthop objects.
 
 use std::io::Write;
 
@@ -16,7 +17,12 @@ use fib::{Fib, FibConfig, NextHop, Outcome, Prefix, RouteUpdate};
 
 fn main() -> anyhow::Result<()> {
     let mut updates = Vec::new();
+    let mut config = FibConfig::default();
     for arg in std::env::args().skip(1) {
+        if arg == "--nexthop-objects" {
+            config.nexthop_objects = true;
+            continue;
+        }
         let (p, hops) = arg
             .split_once('=')
             .with_context(|| format!("expected PREFIX=NEXTHOP[,NEXTHOP]: {arg}"))?;
@@ -28,7 +34,7 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("bad next hop in {arg}"))?;
         updates.push(RouteUpdate::install(prefix, next_hops));
     }
-    let mut fib = Fib::open(FibConfig::default())?;
+    let mut fib = Fib::open(config)?;
     fib.adopt(None)?;
     for r in fib.apply(&updates)? {
         if r.outcome != Outcome::Installed {
