@@ -5,10 +5,14 @@
 //! - [`capture`]: BGP messages from captured TCP traffic (pcap files, mirror ports).
 //! - [`time`]: instants on the replicated clock ([`time::Millis`]).
 //! - [`config`]: the TOML configuration.
+//! - [`rib`]: Adj-RIB-In, Loc-RIB (RFC 4271 section 9.1 decision process), Adj-RIB-Out.
+//! - [`policy`]: import and export policies.
 //! - [`session`]: the sans-IO per-neighbour session (RFC 4271 section 8 FSM).
 pub mod capture;
 pub mod config;
 pub mod mrt;
+pub mod policy;
+pub mod rib;
 pub mod session;
 pub mod time;
 pub mod wire;

@@ -1,0 +1,822 @@
+//! Routes in: neighbours up and down, UPDATEs (RFC 7606 outcomes), import policy, loop
+//! checks, locally originated routes, graceful restart (RFC 4724), and the decision process
+//! run on every change.
+
+use super::attrs::{AttrId, AttrInfo, NO_ATTR};
+use super::decision::{self, Candidate};
+use super::table::{Route, Routes, BEST, STALE};
+use super::{
+    Core, Direction, Fam, FamRib, PeerFam, PeerId, PeerInfo, PeerState, Rib, RibError, RibEvent,
+    Sync, LOCAL_PEER,
+};
+use crate::policy::{NextHopAction, PolicyConfig, RouteInput};
+use crate::wire::{
+    type_code, AfiSafi, Aggregator, AsPath, AttributeValue, Ipv4Prefix, Ipv6Prefix, MpNextHop,
+    MpNlri, MpReach, Nlri, Origin, Outcome, PathAttribute, PathAttributes, Prefix, Update,
+};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+impl<K: Fam> FamRib<K> {
+    /// Inserts or replaces `route` (its references are the caller's, handed over), runs the
+    /// decision process and logs a Loc-RIB change.
+    pub(crate) fn set_route(&mut self, core: &mut Core, key: K, mut route: Route) {
+        route.flags &= !BEST;
+        match self.table.entry(key) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                if route.eligible() {
+                    route.flags |= BEST;
+                    v.insert(Routes::One(route));
+                    if self.logging {
+                        self.log.items.push(key);
+                    }
+                } else {
+                    v.insert(Routes::One(route));
+                }
+            }
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                let e = o.get_mut();
+                let before = e.best().map(|r| (r.peer, r.attr));
+                if let Some(old) = e.upsert(route) {
+                    core.attrs.release(old.attr_in);
+                    core.attrs.release(old.attr);
+                }
+                let after = select_best(core, e);
+                if before != after && self.logging {
+                    self.log.items.push(key);
+                }
+            }
+        }
+    }
+
+    /// Removes `peer`'s route for `key`, if any.
+    pub(crate) fn remove_route(&mut self, core: &mut Core, key: K, peer: u32) {
+        let Some(e) = self.table.get_mut(&key) else {
+            return;
+        };
+        let before = e.best().map(|r| (r.peer, r.attr));
+        let (old, empty) = e.remove(peer);
+        let Some(old) = old else {
+            return;
+        };
+        core.attrs.release(old.attr_in);
+        core.attrs.release(old.attr);
+        let after = if empty {
+            self.table.remove(&key);
+            None
+        } else {
+            select_best(core, e)
+        };
+        if before != after && self.logging {
+            self.log.items.push(key);
+        }
+    }
+
+    /// Removes every route of `peer` matching `pred`.
+    pub(crate) fn remove_peer_routes(
+        &mut self,
+        core: &mut Core,
+        peer: u32,
+        pred: impl Fn(&Route) -> bool,
+    ) {
+        let mut keys: Vec<K> = self
+            .table
+            .iter()
+            .filter(|(_, e)| e.get(peer).is_some_and(&pred))
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort_unstable();
+        for k in keys {
+            self.remove_route(core, k, peer);
+        }
+    }
+}
+
+/// Runs the decision process on one prefix: sets the BEST flag, returns the best route's
+/// (peer, attributes).
+pub(crate) fn select_best(core: &Core, e: &mut Routes) -> Option<(u32, AttrId)> {
+    let routes = e.as_mut_slice();
+    for r in routes.iter_mut() {
+        r.flags &= !BEST;
+    }
+    let best = if routes.len() == 1 {
+        routes[0].eligible().then_some(0)
+    } else {
+        let mut idx = Vec::with_capacity(routes.len());
+        let mut cands = Vec::with_capacity(routes.len());
+        for (i, r) in routes.iter().enumerate() {
+            if let Some(c) = candidate(core, r) {
+                idx.push(i);
+                cands.push(c);
+            }
+        }
+        decision::select(&cands, core.cfg.decision).map(|(i, _)| idx[i])
+    };
+    best.map(|i| {
+        let r = &mut routes[i];
+        r.flags |= BEST;
+        (r.peer, r.attr)
+    })
+}
+
+/// The decision inputs of an eligible route.
+fn candidate(core: &Core, r: &Route) -> Option<Candidate> {
+    if !r.eligible() {
+        return None;
+    }
+    let info: &AttrInfo = core.attrs.info(r.attr);
+    let (ebgp, router_id, address) = if r.peer == LOCAL_PEER {
+        (false, core.cfg.router_id.to_u32(), IpAddr::from([0u8; 4]))
+    } else {
+        let p = core.peers.get(&r.peer)?;
+        (!p.info.ibgp, p.info.remote_id.to_u32(), p.info.address)
+    };
+    Some(Candidate {
+        local: r.peer == LOCAL_PEER,
+        local_pref: info.local_pref().unwrap_or(100),
+        as_path_len: u32::from(info.as_path_len),
+        origin: info.origin,
+        med: info.med().unwrap_or(0),
+        neighbor_as: info.neighbor_as().unwrap_or(core.cfg.local_as.0),
+        ebgp,
+        bgp_id: info.originator_id().unwrap_or(router_id),
+        cluster_len: u32::from(info.cluster_len),
+        address,
+        peer: r.peer,
+    })
+}
+
+/// Why a received route is not eligible whatever the policy: RFC 4271 section 9.1.2 (our AS
+/// in the AS path), RFC 4456 section 8 (our ORIGINATOR_ID, our CLUSTER_ID).
+fn loop_check(core: &Core, p: &PeerInfo, attrs: &PathAttributes, path: Option<&AsPath>) -> bool {
+    if let Some(path) = path {
+        if path.contains(core.cfg.local_as) || path.contains(p.local_as) {
+            return true;
+        }
+    }
+    if let Some(AttributeValue::OriginatorId(id)) = attrs.value(type_code::ORIGINATOR_ID) {
+        // "A router that recognizes the ORIGINATOR_ID attribute SHOULD ignore a route
+        // received with its BGP Identifier as the ORIGINATOR_ID."
+        if *id == core.cfg.router_id.0 {
+            return true;
+        }
+    }
+    if let Some(AttributeValue::ClusterList(l)) = attrs.value(type_code::CLUSTER_LIST) {
+        // "If the local CLUSTER_ID is found in the CLUSTER_LIST, the advertisement received
+        // SHOULD be ignored."
+        if l.contains(&core.cfg.cluster_id()) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Sets the next hop of `attrs` (a route of family `K`) as a policy said.
+pub(crate) fn apply_next_hop<K: Fam>(attrs: &mut PathAttributes, nh: IpAddr) {
+    match (K::AFI_SAFI == AfiSafi::IPV4_UNICAST, nh) {
+        (true, IpAddr::V4(a)) => {
+            attrs.remove(type_code::MP_REACH_NLRI);
+            attrs.set(AttributeValue::NextHop(a));
+        }
+        (false, IpAddr::V6(a)) => {
+            attrs.set(AttributeValue::MpReach(MpReach {
+                afi_safi: K::AFI_SAFI,
+                next_hop: MpNextHop::Ipv6 {
+                    global: a,
+                    link_local: None,
+                },
+                nlri: MpNlri::Prefixes(Vec::new()),
+            }));
+        }
+        _ => {}
+    }
+}
+
+/// Our address on the session for routes of family `K`.
+pub(crate) fn self_address<K: Fam>(p: &PeerInfo) -> Option<IpAddr> {
+    if K::AFI_SAFI == AfiSafi::IPV4_UNICAST {
+        p.self_v4().map(IpAddr::V4)
+    } else {
+        p.self_v6().map(IpAddr::V6)
+    }
+}
+
+/// Import: the post-policy attribute set of a route (one reference for the caller), or
+/// `NO_ATTR`. `in_id` is the pre-policy set, `attrs` its decoded form when the caller has it.
+fn import<K: Fam>(core: &mut Core, peer: u32, key: K, in_id: AttrId) -> AttrId {
+    let Some(p) = core.peers.get(&peer) else {
+        return NO_ATTR;
+    };
+    if p.import.is_empty() {
+        if p.info.ibgp {
+            core.attrs.acquire(in_id);
+            return in_id;
+        }
+        // RFC 8212 section 3: "Routes MUST NOT be ... accepted ... from an EBGP peer unless
+        // ... an import policy is explicitly configured."
+        warn_no_policy(core, peer, Direction::Import);
+        return NO_ATTR;
+    }
+    if p.import.trivially_accepts() {
+        core.attrs.acquire(in_id);
+        return in_id;
+    }
+    let attrs = core.attrs.decode(in_id);
+    let v = p.import.evaluate(&RouteInput {
+        prefix: key.to_prefix(),
+        attrs: &attrs,
+        local_as: p.info.local_as,
+    });
+    if !v.accept {
+        return NO_ATTR;
+    }
+    let nh = match v.next_hop {
+        Some(NextHopAction::SelfAddress) => self_address::<K>(&p.info),
+        Some(NextHopAction::Address(a)) => Some(a),
+        None => None,
+    };
+    if v.attrs.is_none() && nh.is_none() {
+        core.attrs.acquire(in_id);
+        return in_id;
+    }
+    let mut a = v.attrs.unwrap_or(attrs);
+    if let Some(nh) = nh {
+        apply_next_hop::<K>(&mut a, nh);
+    }
+    core.attrs.intern(&a).unwrap_or(NO_ATTR)
+}
+
+pub(crate) fn warn_no_policy(core: &mut Core, peer: u32, dir: Direction) {
+    let Some(p) = core.peers.get_mut(&peer) else {
+        return;
+    };
+    let i = dir as usize;
+    if p.warned[i] {
+        return;
+    }
+    p.warned[i] = true;
+    let ev = RibEvent::NoPolicy {
+        peer: PeerId(peer),
+        address: p.info.address,
+        direction: dir,
+    };
+    tracing::warn!("{ev}");
+    core.events.push(ev);
+}
+
+impl Rib {
+    /// A session reached Established: its whole Adj-RIB-Out is sent at the next
+    /// [`Rib::poll_updates`], followed by End-of-RIB per negotiated family. A neighbour kept
+    /// after [`Rib::peer_down_graceful`] keeps its stale routes until [`Rib::end_of_rib`].
+    /// Fails when a named policy does not exist.
+    pub fn peer_up(&mut self, info: PeerInfo) -> Result<(), RibError> {
+        if info.id.0 == LOCAL_PEER {
+            return Err(RibError::ReservedPeerId);
+        }
+        let (import, export) = self.chains(&info)?;
+        let id = info.id.0;
+        let v4 = info.ctx.negotiated(AfiSafi::IPV4_UNICAST);
+        let v6 = info.ctx.negotiated(AfiSafi::IPV6_UNICAST);
+        // A neighbour coming back keeps its (stale) routes but nothing of its Adj-RIB-Out.
+        if let Some(old) = self.core.peers.remove(&id) {
+            release_out(&mut self.core, old);
+        }
+        fn fam<K>(active: bool, pos: u64) -> PeerFam<K> {
+            PeerFam {
+                active,
+                out: Default::default(),
+                pos,
+                sync: Sync::Resend,
+                eor: active,
+            }
+        }
+        let ps = PeerState {
+            v4: fam(v4, self.v4.log.end()),
+            v6: fam(v6, self.v6.log.end()),
+            info,
+            up: true,
+            import,
+            export,
+            warned: [false; 2],
+        };
+        self.core.peers.insert(id, ps);
+        self.update_logging();
+        Ok(())
+    }
+
+    /// The session went down (not gracefully): every route learned from it is removed.
+    pub fn peer_down(&mut self, peer: PeerId) {
+        let Some(ps) = self.core.peers.get_mut(&peer.0) else {
+            return;
+        };
+        ps.up = false;
+        let v4 = std::mem::take(&mut ps.v4);
+        let v6 = std::mem::take(&mut ps.v6);
+        release_fam(&mut self.core, v4);
+        release_fam(&mut self.core, v6);
+        self.v4.remove_peer_routes(&mut self.core, peer.0, |_| true);
+        self.v6.remove_peer_routes(&mut self.core, peer.0, |_| true);
+        self.core.peers.remove(&peer.0);
+        self.update_logging();
+    }
+
+    /// The session went down and the neighbour restarts gracefully (RFC 4724 section 4.2,
+    /// receiving speaker): its routes are kept, marked stale, until [`Rib::end_of_rib`] or
+    /// [`Rib::flush_stale`] (restart time over).
+    pub fn peer_down_graceful(&mut self, peer: PeerId) {
+        let Some(ps) = self.core.peers.get_mut(&peer.0) else {
+            return;
+        };
+        ps.up = false;
+        let v4 = std::mem::take(&mut ps.v4);
+        let v6 = std::mem::take(&mut ps.v6);
+        release_fam(&mut self.core, v4);
+        release_fam(&mut self.core, v6);
+        fn mark<K: Fam>(f: &mut FamRib<K>, peer: u32) {
+            for e in f.table.values_mut() {
+                for r in e.as_mut_slice() {
+                    if r.peer == peer {
+                        r.flags |= STALE;
+                    }
+                }
+            }
+        }
+        mark(&mut self.v4, peer.0);
+        mark(&mut self.v6, peer.0);
+        self.update_logging();
+    }
+
+    /// End-of-RIB received from `peer` for `afi_safi`: its routes of that family still stale
+    /// are removed (RFC 4724 section 4.2).
+    pub fn end_of_rib(&mut self, peer: PeerId, afi_safi: AfiSafi) {
+        if afi_safi == AfiSafi::IPV4_UNICAST {
+            self.v4
+                .remove_peer_routes(&mut self.core, peer.0, |r| r.flags & STALE != 0);
+        } else if afi_safi == AfiSafi::IPV6_UNICAST {
+            self.v6
+                .remove_peer_routes(&mut self.core, peer.0, |r| r.flags & STALE != 0);
+        }
+    }
+
+    /// The restart time (or stale-path time) is over: every stale route of `peer` is removed;
+    /// a neighbour that is not up is forgotten.
+    pub fn flush_stale(&mut self, peer: PeerId) {
+        self.v4
+            .remove_peer_routes(&mut self.core, peer.0, |r| r.flags & STALE != 0);
+        self.v6
+            .remove_peer_routes(&mut self.core, peer.0, |r| r.flags & STALE != 0);
+        if self.core.peers.get(&peer.0).is_some_and(|p| !p.up) {
+            self.peer_down(peer);
+        }
+    }
+
+    /// Applies a decoded UPDATE from `peer` with the codec's outcome (RFC 7606):
+    /// `Accept` and `AttributeDiscard` (the discarded attributes already removed) are applied
+    /// as they are; `TreatAsWithdraw` withdraws every prefix the UPDATE announces (MP_UNREACH
+    /// withdrawals stand); `AfiSafiDisable` removes the neighbour's routes of that family;
+    /// `SessionReset` changes nothing (the session closes, then calls [`Rib::peer_down`]).
+    ///
+    /// Routes with our AS in the AS path (RFC 4271 section 9.1.2), our BGP Identifier as
+    /// ORIGINATOR_ID or our CLUSTER_ID in the CLUSTER_LIST (RFC 4456 section 8) stay in the
+    /// Adj-RIB-In but are not eligible. The AS path used is AS_PATH merged with AS4_PATH
+    /// (RFC 6793 section 4.2.3). ADD-PATH Path Identifiers are ignored (one route per
+    /// neighbour and prefix).
+    pub fn apply_update(
+        &mut self,
+        peer: PeerId,
+        update: &Update,
+        outcome: &Outcome,
+    ) -> Result<(), RibError> {
+        let ps = self
+            .core
+            .peers
+            .get(&peer.0)
+            .ok_or(RibError::UnknownPeer(peer))?;
+        if !ps.up {
+            return Err(RibError::PeerNotUp(peer));
+        }
+        match outcome {
+            Outcome::SessionReset(_) => return Ok(()),
+            Outcome::AfiSafiDisable { afi_safi, .. } => {
+                if *afi_safi == AfiSafi::IPV4_UNICAST {
+                    self.v4.remove_peer_routes(&mut self.core, peer.0, |_| true);
+                } else if *afi_safi == AfiSafi::IPV6_UNICAST {
+                    self.v6.remove_peer_routes(&mut self.core, peer.0, |_| true);
+                }
+                return Ok(());
+            }
+            Outcome::Accept
+            | Outcome::AttributeDiscard { .. }
+            | Outcome::TreatAsWithdraw { .. } => {}
+        }
+        // Withdrawals (also under treat-as-withdraw).
+        for n in &update.withdrawn {
+            self.withdraw_prefix(peer.0, n.prefix);
+        }
+        if let Some(u) = update.attributes.mp_unreach() {
+            for n in u.withdrawn.prefixes() {
+                self.withdraw_prefix(peer.0, n.prefix);
+            }
+        }
+        let mp = update.attributes.mp_reach();
+        if matches!(outcome, Outcome::TreatAsWithdraw { .. }) {
+            // RFC 7606 section 2: "the UPDATE message MUST be handled as though all contained
+            // routes had been withdrawn".
+            let mp_nlri = mp.map_or(&[][..], |r| r.nlri.prefixes());
+            for n in update.nlri.iter().chain(mp_nlri) {
+                self.withdraw_prefix(peer.0, n.prefix);
+            }
+            return Ok(());
+        }
+        if !update.nlri.is_empty() {
+            announce::<Ipv4Prefix>(self, peer.0, &update.attributes, None, &update.nlri);
+        }
+        if let Some(r) = mp {
+            if r.afi_safi == AfiSafi::IPV4_UNICAST {
+                announce::<Ipv4Prefix>(
+                    self,
+                    peer.0,
+                    &update.attributes,
+                    Some(r),
+                    r.nlri.prefixes(),
+                );
+            } else if r.afi_safi == AfiSafi::IPV6_UNICAST {
+                announce::<Ipv6Prefix>(
+                    self,
+                    peer.0,
+                    &update.attributes,
+                    Some(r),
+                    r.nlri.prefixes(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn withdraw_prefix(&mut self, peer: u32, p: Prefix) {
+        match p {
+            Prefix::V4(k) => self.v4.remove_route(&mut self.core, k, peer),
+            Prefix::V6(k) => self.v6.remove_route(&mut self.core, k, peer),
+        }
+    }
+
+    /// Originates `prefix` locally with `attributes` (ORIGIN IGP and an empty AS_PATH are
+    /// added when absent; the next hop may be absent: next-hop-self is used on export).
+    /// Locally originated routes win the decision process and are not sent to the FIB.
+    pub fn originate(
+        &mut self,
+        prefix: Prefix,
+        attributes: PathAttributes,
+    ) -> Result<(), RibError> {
+        let mut a = attributes;
+        for code in [
+            type_code::MP_UNREACH_NLRI,
+            type_code::AS4_PATH,
+            type_code::AS4_AGGREGATOR,
+        ] {
+            a.remove(code);
+        }
+        if a.origin().is_none() {
+            a.set(AttributeValue::Origin(Origin::Igp));
+        }
+        if a.as_path().is_none() {
+            a.set(AttributeValue::AsPath(AsPath::empty()));
+        }
+        if let Prefix::V4(_) = prefix {
+            if let Some(MpNextHop::Ipv4(nh)) = a.mp_reach().map(|r| r.next_hop.clone()) {
+                a.remove(type_code::MP_REACH_NLRI);
+                a.set(AttributeValue::NextHop(nh));
+            }
+        } else {
+            a.remove(type_code::NEXT_HOP);
+            if let Some(r) = a.mp_reach().cloned() {
+                a.set(AttributeValue::MpReach(MpReach {
+                    afi_safi: AfiSafi::IPV6_UNICAST,
+                    next_hop: r.next_hop,
+                    nlri: MpNlri::Prefixes(Vec::new()),
+                }));
+            }
+        }
+        a.sort();
+        let id = self.core.attrs.intern(&a)?;
+        self.core.attrs.acquire(id);
+        let route = Route {
+            peer: LOCAL_PEER,
+            attr_in: id,
+            attr: id,
+            flags: 0,
+        };
+        match prefix {
+            Prefix::V4(k) => self.v4.set_route(&mut self.core, k, route),
+            Prefix::V6(k) => self.v6.set_route(&mut self.core, k, route),
+        }
+        Ok(())
+    }
+
+    /// Withdraws a locally originated prefix.
+    pub fn withdraw_originated(&mut self, prefix: Prefix) {
+        self.withdraw_prefix(LOCAL_PEER, prefix);
+    }
+
+    /// Replaces the policies: import policy is applied again to every Adj-RIB-In route and
+    /// every neighbour's Adj-RIB-Out is brought in line at its next poll (only differences
+    /// are sent). On error (a policy fails to compile, or a neighbour names a policy that
+    /// no longer exists) nothing changes.
+    pub fn set_policy(&mut self, policy: PolicyConfig) -> Result<(), RibError> {
+        let policies = policy.compile()?;
+        let mut chains = Vec::new();
+        for (id, p) in &self.core.peers {
+            chains.push((
+                *id,
+                policies.chain(&p.info.import)?,
+                policies.chain(&p.info.export)?,
+            ));
+        }
+        self.core.cfg.policy = policy;
+        self.core.policies = policies;
+        for (id, i, e) in chains {
+            if let Some(p) = self.core.peers.get_mut(&id) {
+                p.import = i;
+                p.export = e;
+                p.warned = [false; 2];
+            }
+        }
+        self.reimport(None);
+        for p in self.core.peers.values_mut() {
+            resync(p, Sync::Diff);
+        }
+        Ok(())
+    }
+
+    /// Changes one neighbour's import and export policy names (configuration change without
+    /// a session reset): like [`Rib::set_policy`] for that neighbour.
+    pub fn set_peer_policy(
+        &mut self,
+        peer: PeerId,
+        import: Vec<String>,
+        export: Vec<String>,
+    ) -> Result<(), RibError> {
+        let i = self.core.policies.chain(&import)?;
+        let e = self.core.policies.chain(&export)?;
+        let p = self
+            .core
+            .peers
+            .get_mut(&peer.0)
+            .ok_or(RibError::UnknownPeer(peer))?;
+        p.info.import = import;
+        p.info.export = export;
+        p.import = i;
+        p.export = e;
+        p.warned = [false; 2];
+        resync(p, Sync::Diff);
+        self.reimport(Some(peer.0));
+        Ok(())
+    }
+
+    /// Soft reset in: applies import policy again to the neighbour's Adj-RIB-In.
+    pub fn soft_reset_in(&mut self, peer: PeerId) {
+        self.reimport(Some(peer.0));
+    }
+
+    /// Route refresh (RFC 2918) or soft reset out: the neighbour's whole Adj-RIB-Out of
+    /// `afi_safi` is sent again at the next poll.
+    pub fn refresh_out(&mut self, peer: PeerId, afi_safi: AfiSafi) {
+        if let Some(p) = self.core.peers.get_mut(&peer.0) {
+            if afi_safi == AfiSafi::IPV4_UNICAST {
+                p.v4.sync = Sync::Resend;
+            } else if afi_safi == AfiSafi::IPV6_UNICAST {
+                p.v6.sync = Sync::Resend;
+            }
+        }
+    }
+
+    /// Applies import policy again to the routes of `peer` (or of every neighbour).
+    fn reimport(&mut self, peer: Option<u32>) {
+        reimport_fam::<Ipv4Prefix>(self, peer);
+        reimport_fam::<Ipv6Prefix>(self, peer);
+    }
+}
+
+fn resync(p: &mut PeerState, s: Sync) {
+    for sync in [&mut p.v4.sync, &mut p.v6.sync] {
+        if *sync == Sync::Changes {
+            *sync = s;
+        }
+    }
+}
+
+fn reimport_fam<K: Fam>(rib: &mut Rib, peer: Option<u32>) {
+    let (f, core) = K::parts(rib);
+    let mut keys: Vec<K> = f.table.keys().copied().collect();
+    keys.sort_unstable();
+    let mut cache: HashMap<(u32, AttrId), AttrId> = HashMap::new();
+    for k in keys {
+        let routes: Vec<Route> = match f.table.get(&k) {
+            Some(e) => e
+                .as_slice()
+                .iter()
+                .filter(|r| r.peer != LOCAL_PEER && peer.is_none_or(|p| p == r.peer))
+                .copied()
+                .collect(),
+            None => continue,
+        };
+        for r in routes {
+            let Some(ps) = core.peers.get(&r.peer) else {
+                continue;
+            };
+            let cacheable = !ps.import.prefix_dependent();
+            let post = match cache.get(&(r.peer, r.attr_in)) {
+                Some(&id) if cacheable => {
+                    core.attrs.acquire(id);
+                    id
+                }
+                _ => {
+                    let id = reimport_one::<K>(core, r.peer, k, r.attr_in);
+                    if cacheable {
+                        core.attrs.acquire(id);
+                        cache.insert((r.peer, r.attr_in), id);
+                    }
+                    id
+                }
+            };
+            if post == r.attr {
+                core.attrs.release(post);
+                continue;
+            }
+            core.attrs.acquire(r.attr_in);
+            f.set_route(
+                core,
+                k,
+                Route {
+                    attr: post,
+                    flags: r.flags & STALE,
+                    ..r
+                },
+            );
+        }
+    }
+    for (_, id) in cache {
+        core.attrs.release(id);
+    }
+}
+
+fn reimport_one<K: Fam>(core: &mut Core, peer: u32, key: K, in_id: AttrId) -> AttrId {
+    let attrs = core.attrs.decode(in_id);
+    let looped = match core.peers.get(&peer) {
+        Some(p) => loop_check(core, &p.info, &attrs, attrs.as_path()),
+        None => true,
+    };
+    if looped {
+        return NO_ATTR;
+    }
+    import::<K>(core, peer, key, in_id)
+}
+
+/// Announces `nlri` of family `K` from `peer` with the UPDATE's `attrs` (`mp`: the
+/// MP_REACH_NLRI they came in, for its next hop).
+fn announce<K: Fam>(
+    rib: &mut Rib,
+    peer: u32,
+    attrs: &PathAttributes,
+    mp: Option<&MpReach>,
+    nlri: &[Nlri],
+) {
+    let (f, core) = K::parts(rib);
+    // The AS path: AS_PATH merged with AS4_PATH (RFC 6793 section 4.2.3).
+    let as4 = attrs.as4_path().is_some();
+    let path: Option<Cow<'_, AsPath>> = if as4 {
+        attrs.effective_as_path().map(Cow::Owned)
+    } else {
+        attrs.as_path().map(Cow::Borrowed)
+    };
+    let agg: Option<Aggregator> = attrs.effective_aggregator();
+    let next_hop = match mp {
+        Some(r) => match &r.next_hop {
+            MpNextHop::Ipv4(a) => Some(IpAddr::V4(*a)),
+            MpNextHop::Ipv6 { global, .. } => Some(IpAddr::V6(*global)),
+            MpNextHop::Opaque(_) => None,
+        },
+        None => attrs.next_hop().map(IpAddr::V4),
+    };
+    // Canonical encoding of the Adj-RIB-In set.
+    let mut buf = core.attrs.take_scratch();
+    let mut ok = true;
+    for a in attrs.iter() {
+        let r = match a.type_code() {
+            type_code::MP_UNREACH_NLRI | type_code::AS4_PATH | type_code::AS4_AGGREGATOR => Ok(()),
+            type_code::MP_REACH_NLRI => match mp {
+                Some(r) => core.attrs.encode_one(
+                    &PathAttribute {
+                        flags: a.flags,
+                        value: AttributeValue::MpReach(MpReach {
+                            afi_safi: r.afi_safi,
+                            next_hop: r.next_hop.clone(),
+                            nlri: MpNlri::Prefixes(Vec::new()),
+                        }),
+                    },
+                    &mut buf,
+                ),
+                None => Ok(()),
+            },
+            type_code::NEXT_HOP if mp.is_some() => Ok(()),
+            type_code::AS_PATH if as4 => match &path {
+                Some(p) => core.attrs.encode_one(
+                    &PathAttribute {
+                        flags: a.flags,
+                        value: AttributeValue::AsPath(p.clone().into_owned()),
+                    },
+                    &mut buf,
+                ),
+                None => Ok(()),
+            },
+            type_code::AGGREGATOR
+                if agg.is_some_and(|g| Some(&AttributeValue::Aggregator(g)) != Some(&a.value)) =>
+            {
+                core.attrs.encode_one(
+                    &PathAttribute {
+                        flags: a.flags,
+                        value: AttributeValue::Aggregator(agg.unwrap_or(Aggregator {
+                            asn: crate::wire::Asn::TRANS,
+                            address: std::net::Ipv4Addr::UNSPECIFIED,
+                        })),
+                    },
+                    &mut buf,
+                )
+            }
+            _ => core.attrs.encode_one(a, &mut buf),
+        };
+        if r.is_err() {
+            ok = false;
+            break;
+        }
+    }
+    if !ok {
+        core.attrs.put_scratch(buf);
+        // Cannot be stored: handled as withdrawn.
+        for n in nlri {
+            if let Some(k) = K::from_prefix(n.prefix) {
+                f.remove_route(core, k, peer);
+            }
+        }
+        return;
+    }
+    let in_id = core.attrs.intern_bytes(&buf, || {
+        let mut info = AttrInfo::from_attrs(attrs, path.as_deref());
+        info.next_hop = next_hop;
+        info
+    });
+    core.attrs.put_scratch(buf);
+
+    let Some(ps) = core.peers.get(&peer) else {
+        core.attrs.release(in_id);
+        return;
+    };
+    let looped = loop_check(core, &ps.info, attrs, path.as_deref());
+    let per_prefix = !looped && !ps.import.is_empty() && ps.import.prefix_dependent();
+    // One import verdict for the whole UPDATE unless the policy looks at prefixes.
+    let shared = if looped || per_prefix {
+        NO_ATTR
+    } else {
+        match nlri.iter().find_map(|n| K::from_prefix(n.prefix)) {
+            Some(k) => import::<K>(core, peer, k, in_id),
+            None => NO_ATTR,
+        }
+    };
+    for n in nlri {
+        let Some(k) = K::from_prefix(n.prefix) else {
+            continue;
+        };
+        let post = if per_prefix {
+            import::<K>(core, peer, k, in_id)
+        } else {
+            core.attrs.acquire(shared);
+            shared
+        };
+        core.attrs.acquire(in_id);
+        f.set_route(
+            core,
+            k,
+            Route {
+                peer,
+                attr_in: in_id,
+                attr: post,
+                flags: 0,
+            },
+        );
+    }
+    core.attrs.release(shared);
+    core.attrs.release(in_id);
+}
+
+/// Releases the Adj-RIB-Out references of a neighbour being replaced.
+fn release_out(core: &mut Core, p: PeerState) {
+    release_fam(core, p.v4);
+    release_fam(core, p.v6);
+}
+
+fn release_fam<K>(core: &mut Core, f: PeerFam<K>) {
+    for (_, id) in f.out {
+        core.attrs.release(id);
+    }
+}

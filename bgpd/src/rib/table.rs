@@ -1,0 +1,219 @@
+//! The per-family route table: one entry per prefix holding every neighbour's route for it
+//! (the Adj-RIBs-In, pre- and post-import-policy) with the Loc-RIB best route flagged.
+//!
+//! An entry costs its key (5 octets for IPv4, 17 for IPv6) and 24 octets; one route is held
+//! inline, several in a boxed vector sorted by peer.
+
+use super::attrs::{AttrId, NO_ATTR};
+use super::hash::FxBuild;
+use crate::wire::{AfiSafi, Ipv4Prefix, Ipv6Prefix, Prefix};
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+/// Route flag: the neighbour restarted gracefully and has not re-announced this route yet
+/// (RFC 4724 section 4.2).
+pub(crate) const STALE: u8 = 1;
+/// Route flag: this is the Loc-RIB best route of its prefix.
+pub(crate) const BEST: u8 = 2;
+
+/// One neighbour's route for a prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Route {
+    /// The neighbour (`PeerId`), or `LOCAL_PEER` for locally originated routes.
+    pub peer: u32,
+    /// Attributes as received (Adj-RIB-In, pre-policy).
+    pub attr_in: AttrId,
+    /// Attributes after import policy, or `NO_ATTR` when rejected (not eligible).
+    pub attr: AttrId,
+    /// `STALE`, `BEST`.
+    pub flags: u8,
+}
+
+impl Route {
+    /// Eligible for the decision process.
+    #[inline]
+    pub(crate) fn eligible(&self) -> bool {
+        self.attr != NO_ATTR
+    }
+    #[inline]
+    pub(crate) fn is_best(&self) -> bool {
+        self.flags & BEST != 0
+    }
+}
+
+/// The routes of one prefix. (`Box<Vec>`: keeps the enum at 24 octets, the size of one
+/// inline route plus tag; a bare `Vec` would make every entry 32.)
+#[derive(Debug, Clone)]
+#[allow(clippy::box_collection)]
+pub(crate) enum Routes {
+    One(Route),
+    Many(Box<Vec<Route>>),
+}
+
+impl Routes {
+    #[inline]
+    pub(crate) fn as_slice(&self) -> &[Route] {
+        match self {
+            Routes::One(r) => std::slice::from_ref(r),
+            Routes::Many(v) => v,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [Route] {
+        match self {
+            Routes::One(r) => std::slice::from_mut(r),
+            Routes::Many(v) => v,
+        }
+    }
+
+    /// The Loc-RIB route.
+    #[inline]
+    pub(crate) fn best(&self) -> Option<&Route> {
+        self.as_slice().iter().find(|r| r.is_best())
+    }
+
+    /// Inserts or replaces the route of `r.peer`; returns the replaced one.
+    pub(crate) fn upsert(&mut self, r: Route) -> Option<Route> {
+        match self {
+            Routes::One(o) if o.peer == r.peer => Some(std::mem::replace(o, r)),
+            Routes::One(o) => {
+                let mut v = Vec::with_capacity(2);
+                if o.peer < r.peer {
+                    v.push(*o);
+                    v.push(r);
+                } else {
+                    v.push(r);
+                    v.push(*o);
+                }
+                *self = Routes::Many(Box::new(v));
+                None
+            }
+            Routes::Many(v) => match v.binary_search_by_key(&r.peer, |x| x.peer) {
+                Ok(i) => Some(std::mem::replace(&mut v[i], r)),
+                Err(i) => {
+                    v.insert(i, r);
+                    None
+                }
+            },
+        }
+    }
+
+    /// Removes the route of `peer`; returns it and whether the entry is now empty.
+    pub(crate) fn remove(&mut self, peer: u32) -> (Option<Route>, bool) {
+        match self {
+            Routes::One(o) if o.peer == peer => (Some(*o), true),
+            Routes::One(_) => (None, false),
+            Routes::Many(v) => match v.binary_search_by_key(&peer, |x| x.peer) {
+                Ok(i) => {
+                    let r = v.remove(i);
+                    if v.len() == 1 {
+                        *self = Routes::One(v[0]);
+                    }
+                    (Some(r), false)
+                }
+                Err(_) => (None, false),
+            },
+        }
+    }
+
+    /// The route of `peer`.
+    pub(crate) fn get(&self, peer: u32) -> Option<&Route> {
+        match self {
+            Routes::One(o) => (o.peer == peer).then_some(o),
+            Routes::Many(v) => v
+                .binary_search_by_key(&peer, |x| x.peer)
+                .ok()
+                .map(|i| &v[i]),
+        }
+    }
+}
+
+/// A prefix type keying a table: IPv4 or IPv6 unicast.
+pub(crate) trait Family: Copy + Eq + Hash + Ord + Debug + 'static {
+    /// The AFI/SAFI.
+    const AFI_SAFI: AfiSafi;
+    /// The prefix, if of this family.
+    fn from_prefix(p: Prefix) -> Option<Self>;
+    /// As a generic prefix.
+    fn to_prefix(self) -> Prefix;
+}
+
+impl Family for Ipv4Prefix {
+    const AFI_SAFI: AfiSafi = AfiSafi::IPV4_UNICAST;
+    #[inline]
+    fn from_prefix(p: Prefix) -> Option<Self> {
+        match p {
+            Prefix::V4(p) => Some(p),
+            Prefix::V6(_) => None,
+        }
+    }
+    #[inline]
+    fn to_prefix(self) -> Prefix {
+        Prefix::V4(self)
+    }
+}
+
+impl Family for Ipv6Prefix {
+    const AFI_SAFI: AfiSafi = AfiSafi::IPV6_UNICAST;
+    #[inline]
+    fn from_prefix(p: Prefix) -> Option<Self> {
+        match p {
+            Prefix::V6(p) => Some(p),
+            Prefix::V4(_) => None,
+        }
+    }
+    #[inline]
+    fn to_prefix(self) -> Prefix {
+        Prefix::V6(self)
+    }
+}
+
+/// A route table.
+pub(crate) type Table<K> = HashMap<K, Routes, FxBuild>;
+
+/// Prefixes whose Loc-RIB route changed, in order, read by several consumers (the FIB and
+/// every established neighbour) each at its own position.
+#[derive(Debug, Clone)]
+pub(crate) struct ChangeLog<K> {
+    /// Absolute position of `items[0]`.
+    pub base: u64,
+    pub items: Vec<K>,
+}
+
+impl<K: Copy> Default for ChangeLog<K> {
+    fn default() -> Self {
+        ChangeLog {
+            base: 0,
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<K: Copy> ChangeLog<K> {
+    /// Absolute position after the last item.
+    pub(crate) fn end(&self) -> u64 {
+        self.base + self.items.len() as u64
+    }
+
+    /// Items from absolute position `pos`.
+    pub(crate) fn since(&self, pos: u64) -> &[K] {
+        let i = pos.saturating_sub(self.base) as usize;
+        self.items.get(i..).unwrap_or(&[])
+    }
+
+    /// Drops items before `pos` (every consumer is past them).
+    pub(crate) fn compact(&mut self, pos: u64) {
+        let n = (pos.saturating_sub(self.base) as usize).min(self.items.len());
+        if n == self.items.len() {
+            self.items.clear();
+            if self.items.capacity() > 1 << 16 {
+                self.items.shrink_to(1 << 12);
+            }
+        } else if n > 0 {
+            self.items.drain(..n);
+        }
+        self.base += n as u64;
+    }
+}
