@@ -371,6 +371,14 @@ fn run(v6: bool, md5: Option<&str>, failure: Failure) {
 
     // Takeover: checkpoint + mirror (+ write-ahead).
     let view = mirror_view(&mirror.frames(), &state);
+    if let Failure::MidUpdate { .. } = failure {
+        // FRR sent KEEPALIVEs after the checkpoint and the primary acknowledged them: the
+        // receive side must start after them (from the mirror), not at the checkpoint.
+        assert!(
+            view.primary_ack.is_some_and(|a| a.is_after(state.rcv_nxt)),
+            "expected neighbour bytes acknowledged after the checkpoint"
+        );
+    }
     let snd_una = view
         .peer_ack
         .map_or(state.snd_una, |a| state.snd_una.later(a));
@@ -456,17 +464,37 @@ fn run(v6: bool, md5: Option<&str>, failure: Failure) {
             }
         }
     });
+    // The standby's receive side starts at the primary's last ACK (a message boundary):
+    // what FRR sends from then on must parse as whole KEEPALIVEs.
     let mut r = standby.try_clone().unwrap();
     let b2 = broken.clone();
+    let keepalives_from_frr = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let misframed = Arc::new(AtomicBool::new(false));
+    let (k2, m2) = (keepalives_from_frr.clone(), misframed.clone());
     let rd = std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
+        let mut pending: Vec<u8> = Vec::new();
         loop {
             match r.read(&mut buf) {
                 Ok(0) | Err(_) => {
                     b2.store(true, Ordering::SeqCst);
                     return;
                 }
-                Ok(_) => {}
+                Ok(n) => pending.extend_from_slice(&buf[..n]),
+            }
+            while pending.len() >= 19 {
+                let len = usize::from(u16::from_be_bytes([pending[16], pending[17]]));
+                if pending[..16] != [0xff; 16] || len < 19 {
+                    m2.store(true, Ordering::SeqCst);
+                    return;
+                }
+                if pending.len() < len {
+                    break;
+                }
+                if pending[18] == 4 && len == 19 {
+                    k2.fetch_add(1, Ordering::SeqCst);
+                }
+                pending.drain(..len);
             }
         }
     });
@@ -489,6 +517,10 @@ fn run(v6: bool, md5: Option<&str>, failure: Failure) {
         );
         assert_eq!(now.notifications, 0);
         assert!(!broken.load(Ordering::SeqCst), "standby socket broke");
+        assert!(
+            !misframed.load(Ordering::SeqCst),
+            "the standby's receive stream is not at a message boundary"
+        );
         last = now;
     }
     assert!(
@@ -509,6 +541,12 @@ fn run(v6: bool, md5: Option<&str>, failure: Failure) {
             "the primary's routes kept, the cut-off UPDATE completed, the standby's accepted"
         );
     }
+    // FRR sends a KEEPALIVE every hold time / 3 = 3 s; 12 s watched.
+    let from_frr = keepalives_from_frr.load(Ordering::SeqCst);
+    assert!(
+        from_frr >= 3,
+        "the standby received {from_frr} KEEPALIVEs from FRR"
+    );
     assert!(
         last.keepalives_in >= before.keepalives_in + HOLD_S,
         "FRR did not receive the standby's KEEPALIVEs: {before:?} -> {last:?}"
