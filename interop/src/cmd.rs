@@ -1,8 +1,44 @@
 //! Running short-lived commands (`ip`, `tc`, `vtysh`, `birdc`, `gobgp`) and checking them.
 
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use crate::error::{LabError, Result};
+
+/// Where the lab's tools live on Debian (`ip`, `tc`, `sysctl`, `bird`, `birdc`, `exabgp` are
+/// in sbin), searched after `PATH`, which may lack them in a minimal environment.
+const SYSTEM_DIRS: [&str; 4] = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
+/// `PATH` with the system directories appended: given to every command the lab starts, so
+/// that `ip netns exec NS bird` and `exec:` lines find their programs too.
+pub fn search_path() -> OsString {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    for d in SYSTEM_DIRS {
+        if !dirs.iter().any(|x| x == Path::new(d)) {
+            dirs.push(PathBuf::from(d));
+        }
+    }
+    std::env::join_paths(dirs).unwrap_or_else(|_| OsString::from("/usr/sbin:/usr/bin:/sbin:/bin"))
+}
+
+/// A command for `program`, looked up in [`search_path`], with that `PATH` in its environment.
+pub fn command(program: &str) -> Command {
+    let path = search_path();
+    let resolved = if program.contains('/') {
+        PathBuf::from(program)
+    } else {
+        std::env::split_paths(&path)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from(program))
+    };
+    let mut c = Command::new(resolved);
+    c.env("PATH", path);
+    c
+}
 
 /// Renders a command line for messages.
 pub(crate) fn render(program: &str, args: &[&str]) -> String {
@@ -28,7 +64,7 @@ pub fn run(program: &str, args: &[&str]) -> Result<String> {
 
 /// Runs `program args` and returns the raw output, whatever the exit status.
 pub fn run_output(program: &str, args: &[&str]) -> Result<Output> {
-    Command::new(program)
+    command(program)
         .args(args)
         .stdin(Stdio::null())
         .output()

@@ -185,6 +185,12 @@ impl Lab {
         Ok(())
     }
 
+    /// Sets `iface` in `ns` up or down (a cable pulled: the far end sees carrier loss).
+    pub fn set_link(&self, ns: &Netns, iface: &str, up: bool) -> Result<()> {
+        ns.ip(&["link", "set", iface, if up { "up" } else { "down" }])?;
+        Ok(())
+    }
+
     /// Turns on IPv4 and IPv6 forwarding in `ns` (a router).
     pub fn enable_forwarding(&self, ns: &Netns) -> Result<()> {
         ns.exec(
@@ -242,6 +248,18 @@ impl Lab {
         self.persistent = true;
         for p in self.processes.drain(..) {
             p.detach();
+        }
+    }
+
+    /// Kills the lab-owned process `pid` at once (SIGKILL: the way a box dies); false if
+    /// not ours.
+    pub fn kill_process(&mut self, pid: u32) -> bool {
+        match self.processes.iter().position(|p| p.pid() == pid) {
+            Some(i) => {
+                self.processes.remove(i).kill();
+                true
+            }
+            None => false,
         }
     }
 

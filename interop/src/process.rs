@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::error::{LabError, Result};
@@ -30,11 +30,40 @@ impl LabProcess {
         envs: &[(&str, &str)],
         log: &Path,
     ) -> Result<LabProcess> {
-        use std::os::unix::process::CommandExt;
         let out = File::create(log).map_err(|e| LabError::io(log, e))?;
+        LabProcess::spawn_to(ns, name, program, args, envs, log, out)
+    }
+
+    /// Like [`LabProcess::spawn`], appending to `log` instead of truncating it.
+    pub fn spawn_appending(
+        ns: &Netns,
+        name: &str,
+        program: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        log: &Path,
+    ) -> Result<LabProcess> {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| LabError::io(log, e))?;
+        LabProcess::spawn_to(ns, name, program, args, envs, log, out)
+    }
+
+    fn spawn_to(
+        ns: &Netns,
+        name: &str,
+        program: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        log: &Path,
+        out: File,
+    ) -> Result<LabProcess> {
+        use std::os::unix::process::CommandExt;
         let err = out.try_clone().map_err(|e| LabError::io(log, e))?;
         let argv = ns.exec_args(program, args);
-        let mut command = Command::new("ip");
+        let mut command = crate::cmd::command("ip");
         command
             .args(&argv)
             .stdin(Stdio::null())

@@ -189,3 +189,30 @@ fn persisted_lab_outlives_its_value_until_down() {
         "nothing left to remove"
     );
 }
+
+#[test]
+fn cutting_a_nodes_links_stops_its_traffic_until_restored() {
+    require_root();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/small.clab.yml");
+    let rt = up(&Topology::from_file(&path).unwrap(), PREFIX, true).unwrap();
+    let h1 = rt.ns("h1").unwrap().clone();
+    assert!(h1.ping(ip("192.0.2.2"), 1).unwrap());
+    let cut = rt.cut_links("h2").unwrap();
+    assert_eq!(
+        cut,
+        vec![("sw".to_string(), "h2".to_string())],
+        "the bridge port is cut"
+    );
+    assert!(
+        !h1.ping(ip("192.0.2.2"), 2).unwrap(),
+        "h2 is unreachable with its port down"
+    );
+    rt.restore_links(&cut).unwrap();
+    interop::poll::poll_until(
+        "h2 to answer again",
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_millis(100),
+        || Ok(h1.ping(ip("192.0.2.2"), 1)?.then_some(())),
+    )
+    .unwrap();
+}

@@ -25,6 +25,8 @@ use crate::process::LabProcess;
 #[derive(Debug)]
 pub struct Bird {
     name: String,
+    ns: Netns,
+    dir: PathBuf,
     ctl: PathBuf,
     process: Option<LabProcess>,
 }
@@ -100,35 +102,49 @@ impl Bird {
     pub fn start_with_config(ns: &Netns, dir: &Path, name: &str, config: &str) -> Result<Bird> {
         let conf = dir.join("bird.conf");
         std::fs::write(&conf, config).map_err(|e| LabError::io(&conf, e))?;
-        let ctl = dir.join("bird.ctl");
-        let (c, k, p) = (
-            conf.to_string_lossy().into_owned(),
-            ctl.to_string_lossy().into_owned(),
-            dir.join("bird.pid").to_string_lossy().into_owned(),
-        );
-        let process = LabProcess::spawn(
-            ns,
-            name,
-            "bird",
-            &["-f", "-c", &c, "-s", &k, "-P", &p],
-            &[],
-            &dir.join("bird.log"),
-        )?;
         let mut bird = Bird {
             name: name.to_string(),
-            ctl,
-            process: Some(process),
+            ns: ns.clone(),
+            dir: dir.to_path_buf(),
+            ctl: dir.join("bird.ctl"),
+            process: None,
         };
+        bird.spawn(false)?;
+        Ok(bird)
+    }
+
+    /// Starts bird with the instance's configuration (with `recovery`, `-R`: graceful
+    /// restart recovery, RFC 4724 restarting speaker) and waits for its control socket.
+    fn spawn(&mut self, recovery: bool) -> Result<()> {
+        let d = &self.dir;
+        let (c, k, p) = (
+            d.join("bird.conf").to_string_lossy().into_owned(),
+            self.ctl.to_string_lossy().into_owned(),
+            d.join("bird.pid").to_string_lossy().into_owned(),
+        );
+        let mut args = vec!["-f", "-c", &c, "-s", &k, "-P", &p];
+        if recovery {
+            args.push("-R");
+        }
+        let log = d.join("bird.log");
+        self.process = Some(LabProcess::spawn_appending(
+            &self.ns,
+            &self.name,
+            "bird",
+            &args,
+            &[],
+            &log,
+        )?);
+        let name = self.name.clone();
         poll_until(
             &format!("BIRD {name} control socket"),
             Duration::from_secs(10),
             Duration::from_millis(50),
             || {
-                bird.check_running()?;
-                Ok(bird.birdc(&["show", "status"]).ok().map(|_| ()))
+                self.check_running()?;
+                Ok(self.birdc(&["show", "status"]).ok().map(|_| ()))
             },
-        )?;
-        Ok(bird)
+        )
     }
 
     fn check_running(&mut self) -> Result<()> {
@@ -289,6 +305,17 @@ impl Neighbor for Bird {
         if let Some(p) = self.process.take() {
             p.detach();
         }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill();
+        }
+    }
+
+    fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.spawn(true)
     }
 }
 

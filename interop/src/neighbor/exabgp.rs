@@ -28,6 +28,9 @@ use crate::process::LabProcess;
 #[derive(Debug)]
 pub struct Exabgp {
     name: String,
+    ns: Netns,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
     events: PathBuf,
     process: Option<LabProcess>,
 }
@@ -148,35 +151,54 @@ impl Exabgp {
         std::fs::write(&conf, config).map_err(|e| LabError::io(&conf, e))?;
         let events = dir.join("events.jsonl");
         std::fs::write(&events, "").map_err(|e| LabError::io(&events, e))?;
+        let mut e = Exabgp {
+            name: name.to_string(),
+            ns: ns.clone(),
+            dir: dir.to_path_buf(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            events,
+            process: None,
+        };
+        e.spawn()?;
+        Ok(e)
+    }
+
+    /// Starts exabgp with the instance's configuration and waits until it has loaded it
+    /// (it has no control socket to probe). The event log is kept across restarts.
+    fn spawn(&mut self) -> Result<()> {
         let mut envs: Vec<(&str, &str)> = vec![
             ("exabgp.daemon.user", "root"),
             ("exabgp.daemon.drop", "false"),
             ("exabgp.daemon.daemonize", "false"),
             ("exabgp.log.destination", "stdout"),
         ];
-        envs.extend_from_slice(env);
-        let c = conf.to_string_lossy().into_owned();
-        let process = LabProcess::spawn(ns, name, "exabgp", &[&c], &envs, &dir.join("exabgp.log"))?;
-        let mut e = Exabgp {
-            name: name.to_string(),
-            events,
-            process: Some(process),
-        };
-        // ExaBGP has no control socket to probe: give it a moment to fail on its config.
-        let log = dir.join("exabgp.log");
+        envs.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let c = self.dir.join("exabgp.conf").to_string_lossy().into_owned();
+        let log = self.dir.join("exabgp.log");
+        self.process = Some(LabProcess::spawn(
+            &self.ns,
+            &self.name,
+            "exabgp",
+            &[&c],
+            &envs,
+            &log,
+        )?);
+        let name = self.name.clone();
         poll_until(
             &format!("ExaBGP {name} to load its configuration"),
             Duration::from_secs(10),
             Duration::from_millis(50),
             || {
-                e.check_running()?;
+                self.check_running()?;
                 let text = std::fs::read_to_string(&log).unwrap_or_default();
                 Ok(text
                     .contains("loaded new configuration successfully")
                     .then_some(()))
             },
-        )?;
-        Ok(e)
+        )
     }
 
     fn check_running(&mut self) -> Result<()> {
@@ -367,6 +389,17 @@ impl Neighbor for Exabgp {
         if let Some(p) = self.process.take() {
             p.detach();
         }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill();
+        }
+    }
+
+    fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.spawn()
     }
 }
 

@@ -29,7 +29,9 @@ const ZEBRA: &str = "/usr/lib/frr/zebra";
 #[derive(Debug)]
 pub struct Frr {
     name: String,
+    ns: Netns,
     dir: PathBuf,
+    with_zebra: bool,
     zebra: Option<LabProcess>,
     bgpd: Option<LabProcess>,
 }
@@ -124,7 +126,9 @@ impl Frr {
         let zserv = format!("{d}/zserv.api");
         let mut frr = Frr {
             name: name.to_string(),
+            ns: ns.clone(),
             dir: dir.to_path_buf(),
+            with_zebra: zebra,
             zebra: None,
             bgpd: None,
         };
@@ -170,8 +174,16 @@ impl Frr {
                 },
             )?;
         }
-        let c = conf.to_string_lossy().into_owned();
+        frr.spawn_bgpd()?;
+        Ok(frr)
+    }
+
+    /// Starts bgpd with the instance's configuration file and waits for its vty.
+    fn spawn_bgpd(&mut self) -> Result<()> {
+        let d = self.dir.to_string_lossy().into_owned();
+        let c = format!("{d}/bgpd.conf");
         let pid = format!("{d}/bgpd.pid");
+        let zserv = format!("{d}/zserv.api");
         let mut args: Vec<&str> = vec![
             "-S",
             "-f",
@@ -185,30 +197,32 @@ impl Frr {
             "--log",
             "stdout",
         ];
-        if zebra {
+        if self.with_zebra {
             args.extend_from_slice(&["-z", &zserv]);
         } else {
             args.extend_from_slice(&["-Z", "-n"]);
         }
-        let p = LabProcess::spawn(
-            ns,
-            &format!("{name}-bgpd"),
+        // Appended to, so a restart keeps the earlier run's log.
+        let log = self.dir.join("bgpd.log");
+        let p = LabProcess::spawn_appending(
+            &self.ns,
+            &format!("{}-bgpd", self.name),
             BGPD,
             &args,
             &[],
-            &dir.join("bgpd.log"),
+            &log,
         )?;
-        frr.bgpd = Some(p);
+        self.bgpd = Some(p);
+        let name = self.name.clone();
         poll_until(
             &format!("FRR {name} vty"),
             Duration::from_secs(10),
             Duration::from_millis(50),
             || {
-                frr.check_running()?;
-                Ok(frr.vtysh("show bgp summary json").ok().map(|_| ()))
+                self.check_running()?;
+                Ok(self.vtysh("show bgp summary json").ok().map(|_| ()))
             },
-        )?;
-        Ok(frr)
+        )
     }
 
     fn check_running(&mut self) -> Result<()> {
@@ -375,6 +389,19 @@ impl Neighbor for Frr {
 
     fn detach(&mut self) {
         self.detach_processes();
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut b) = self.bgpd.take() {
+            b.kill();
+        }
+    }
+
+    fn restart(&mut self) -> Result<()> {
+        if let Some(mut b) = self.bgpd.take() {
+            b.stop(Duration::from_secs(3));
+        }
+        self.spawn_bgpd()
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ipnetwork::IpNetwork;
@@ -30,6 +30,8 @@ const SESSION_ESTABLISHED: u64 = 6;
 pub struct Gobgp {
     name: String,
     ns: Netns,
+    dir: PathBuf,
+    networks: Vec<IpNetwork>,
     process: Option<LabProcess>,
 }
 
@@ -88,7 +90,7 @@ impl Gobgp {
     /// Starts gobgpd for node `node` of `lab` with `cfg`, and originates `cfg.networks`.
     pub fn start(lab: &Lab, node: &str, cfg: &BgpConfig) -> Result<Gobgp> {
         let (ns, dir) = super::node_place(lab, node)?;
-        let g = Gobgp::start_with_config(&ns, &dir, node, &render_config(cfg))?;
+        let mut g = Gobgp::start_with_config(&ns, &dir, node, &render_config(cfg))?;
         for n in &cfg.networks {
             g.add_route(*n)?;
         }
@@ -99,11 +101,26 @@ impl Gobgp {
     pub fn start_with_config(ns: &Netns, dir: &Path, name: &str, config: &str) -> Result<Gobgp> {
         let conf = dir.join("gobgpd.toml");
         std::fs::write(&conf, config).map_err(|e| LabError::io(&conf, e))?;
-        let c = conf.to_string_lossy().into_owned();
+        let mut g = Gobgp {
+            name: name.to_string(),
+            ns: ns.clone(),
+            dir: dir.to_path_buf(),
+            networks: Vec::new(),
+            process: None,
+        };
+        g.spawn()?;
+        Ok(g)
+    }
+
+    /// Starts gobgpd with the instance's configuration, waits for its API and originates
+    /// the networks added so far.
+    fn spawn(&mut self) -> Result<()> {
+        let c = self.dir.join("gobgpd.toml").to_string_lossy().into_owned();
         let api = format!("127.0.0.1:{API_PORT}");
-        let process = LabProcess::spawn(
-            ns,
-            name,
+        let log = self.dir.join("gobgpd.log");
+        self.process = Some(LabProcess::spawn_appending(
+            &self.ns,
+            &self.name,
             "gobgpd",
             &[
                 "-f",
@@ -116,23 +133,22 @@ impl Gobgp {
                 "--pprof-disable",
             ],
             &[],
-            &dir.join("gobgpd.log"),
-        )?;
-        let mut g = Gobgp {
-            name: name.to_string(),
-            ns: ns.clone(),
-            process: Some(process),
-        };
+            &log,
+        )?);
+        let name = self.name.clone();
         poll_until(
             &format!("GoBGP {name} API"),
             Duration::from_secs(10),
             Duration::from_millis(50),
             || {
-                g.check_running()?;
-                Ok(g.gobgp(&["global"]).ok().map(|_| ()))
+                self.check_running()?;
+                Ok(self.gobgp(&["global"]).ok().map(|_| ()))
             },
         )?;
-        Ok(g)
+        for n in self.networks.clone() {
+            self.announce(n)?;
+        }
+        Ok(())
     }
 
     fn check_running(&mut self) -> Result<()> {
@@ -153,15 +169,24 @@ impl Gobgp {
         self.ns.exec("gobgp", &full)
     }
 
-    /// Originates `prefix` (next hop self).
-    pub fn add_route(&self, prefix: IpNetwork) -> Result<()> {
+    /// Originates `prefix` (next hop self); a restart originates it again.
+    pub fn add_route(&mut self, prefix: IpNetwork) -> Result<()> {
+        self.announce(prefix)?;
+        if !self.networks.contains(&prefix) {
+            self.networks.push(prefix);
+        }
+        Ok(())
+    }
+
+    fn announce(&self, prefix: IpNetwork) -> Result<()> {
         let afi = if prefix.is_ipv4() { "ipv4" } else { "ipv6" };
         self.gobgp(&["global", "rib", "-a", afi, "add", &prefix.to_string()])?;
         Ok(())
     }
 
     /// Withdraws the originated `prefix`.
-    pub fn delete_route(&self, prefix: IpNetwork) -> Result<()> {
+    pub fn delete_route(&mut self, prefix: IpNetwork) -> Result<()> {
+        self.networks.retain(|n| *n != prefix);
         let afi = if prefix.is_ipv4() { "ipv4" } else { "ipv6" };
         self.gobgp(&["global", "rib", "-a", afi, "del", &prefix.to_string()])?;
         Ok(())
@@ -327,6 +352,17 @@ impl Neighbor for Gobgp {
         if let Some(p) = self.process.take() {
             p.detach();
         }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill();
+        }
+    }
+
+    fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.spawn()
     }
 }
 

@@ -251,6 +251,14 @@ pub trait Neighbor {
     /// Stops the daemon (also done on drop).
     fn stop(&mut self);
 
+    /// Kills the daemon's BGP process at once (SIGKILL: a crash; its kernel closes the TCP
+    /// connections). FRR's zebra is left running, as it would be.
+    fn kill(&mut self);
+
+    /// Starts the BGP process again with the same configuration (after [`Neighbor::kill`],
+    /// or stopping it first), e.g. for a Graceful Restart (RFC 4724) test.
+    fn restart(&mut self) -> Result<()>;
+
     /// Lets the daemon run on after this value is dropped (for `interop lab up`); the lab's
     /// namespace removal ends it later.
     fn detach(&mut self);

@@ -197,6 +197,43 @@ impl RunningTopology {
             .map(|(_, d)| d.as_mut())
     }
 
+    /// Cuts every link of `node` (the way a box dies on the wire): a link to a bridge has its
+    /// bridge port set down (nothing more leaves the node onto the switch, and no FIN or RST
+    /// can escape), any other link its end in `node`. Returns the (node, interface) pairs set
+    /// down, for [`RunningTopology::restore_links`].
+    pub fn cut_links(&self, node: &str) -> Result<Vec<(String, String)>> {
+        let mut cut = Vec::new();
+        for [a, b] in self.topology.links()? {
+            let (mine, other) = if a.node == node {
+                (a, b)
+            } else if b.node == node {
+                (b, a)
+            } else {
+                continue;
+            };
+            let other_is_bridge = self
+                .nodes
+                .iter()
+                .any(|n| n.name == other.node && n.role == Role::Bridge);
+            let (n, i) = if other_is_bridge {
+                (other.node, other.iface)
+            } else {
+                (mine.node, mine.iface)
+            };
+            self.lab.set_link(self.ns(&n)?, &i, false)?;
+            cut.push((n, i));
+        }
+        Ok(cut)
+    }
+
+    /// Sets the interfaces `cut` (from [`RunningTopology::cut_links`]) up again.
+    pub fn restore_links(&self, cut: &[(String, String)]) -> Result<()> {
+        for (n, i) in cut {
+            self.lab.set_link(self.ns(n)?, i, true)?;
+        }
+        Ok(())
+    }
+
     /// Leaves everything running after this value is gone (for `interop lab up`): the
     /// daemons are detached and the lab is not removed; its state is written to
     /// [`state_file`] so that [`down`] can remove it. Returns the state.
