@@ -228,6 +228,9 @@ pub(crate) struct Registry {
     /// Ids held by other owners, never used.
     foreign: HashSet<u32, FxBuildHasher>,
     next_id: u32,
+    /// The last lookup of [`Registry::ensure`]: routes come in runs with the same
+    /// paths, and this spares building a key per route.
+    last: Option<(bool, Vec<Path>, u32)>,
     /// False until the kernel's objects have been read.
     pub loaded: bool,
 }
@@ -318,6 +321,7 @@ impl Registry {
             }
         }
         self.by_paths.clear();
+        self.last = None;
         for (id, e) in &self.objects {
             if e.owned && !e.key.1.is_empty() {
                 self.by_paths.insert(e.key.clone(), *id);
@@ -353,8 +357,16 @@ impl Registry {
         paths: &[Path],
         create: &mut Vec<(u32, NexthopObject)>,
     ) -> u32 {
-        if let Some(id) = self.by_paths.get(&(v6, paths.to_vec())) {
-            return *id;
+        if let Some((lv6, lpaths, id)) = &self.last {
+            if *lv6 == v6 && lpaths.as_slice() == paths {
+                return *id;
+            }
+        }
+        let key = (v6, paths.to_vec());
+        if let Some(id) = self.by_paths.get(&key) {
+            let id = *id;
+            self.last = Some((key.0, key.1, id));
+            return id;
         }
         let id = if let [only] = paths {
             let id = self.allocate();
@@ -413,6 +425,9 @@ impl Registry {
     /// Takes `id` out of the path index, so that new routes get a new object while
     /// `id` is about to be deleted together with its routes.
     pub fn retire(&mut self, id: u32) {
+        if self.last.as_ref().is_some_and(|l| l.2 == id) {
+            self.last = None;
+        }
         if let Some(e) = self.objects.get(&id) {
             if self.by_paths.get(&e.key) == Some(&id) {
                 self.by_paths.remove(&e.key);

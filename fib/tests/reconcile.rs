@@ -215,6 +215,16 @@ fn withdraw_counts_esrch_as_done_and_errors_are_typed() {
         lab.routes(),
         vec!["198.51.100.64/28 via 192.0.2.2 dev veth0 metric 20"]
     );
+    // Someone else takes the route over (another protocol, same prefix and metric):
+    // our withdrawal must not delete theirs.
+    lab.ip("route replace 198.51.100.64/28 via 192.0.2.3 proto static metric 20");
+    let r = fib
+        .apply(&[RouteUpdate::withdraw(p("198.51.100.64/28"))])
+        .expect("apply");
+    assert_eq!(r[0].outcome, Outcome::Removed);
+    assert!(lab
+        .ip("route show proto static")
+        .contains("198.51.100.64/28 via 192.0.2.3 dev veth0 metric 20"));
 }
 
 #[test]
