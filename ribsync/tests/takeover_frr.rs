@@ -279,7 +279,9 @@ fn run(v6: bool, md5: Option<&str>, failure: Failure) {
     });
 
     // Captures: the neighbour's own link, and the standby's mirror port.
-    let wire = Capture::start(&lab.peer, "eth0", vec![prim_ip], false);
+    // (The wire capture reads with recvmsg, the mirror through the TPACKET_V3 ring: both
+    // tap paths are exercised.)
+    let wire = Capture::start_with(&lab.peer, "eth0", vec![prim_ip], false, false);
     let mirror = Capture::start(&lab.stby, "mon0", vec![prim_ip], true);
     // The standby prepares ahead of time.
     let (announcer, mut addrs, stby_ifindex) = in_ns(&lab.stby, || {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::bpf::{self, BpfInsn};
 use super::frame::{Direction, TapFrame};
+use super::ring::{Ring, RingSize};
 use crate::takeover::sys;
 
 /// Errors of the mirror tap.
@@ -69,11 +70,29 @@ pub struct TapConfig {
     pub addresses: Vec<IpAddr>,
     /// Put the interface in promiscuous mode (needed on a mirror port).
     pub promiscuous: bool,
+    /// Read through a TPACKET_V3 memory-mapped ring of this size (no system call per
+    /// frame); `None` reads with `recvmsg`, one frame per call.
+    pub ring: Option<RingSize>,
+}
+
+impl TapConfig {
+    /// A promiscuous tap on `interface` for the BGP sessions of `addresses`, read through
+    /// a ring of the default size.
+    pub fn new(interface: &str, addresses: Vec<IpAddr>) -> TapConfig {
+        TapConfig {
+            interface: interface.to_string(),
+            addresses,
+            promiscuous: true,
+            ring: Some(RingSize::default()),
+        }
+    }
 }
 
 /// A mirror tap: yields the Ethernet frames of BGP sessions seen on one interface.
 #[derive(Debug)]
 pub struct MirrorTap {
+    // Field order: the ring is unmapped before the socket closes.
+    ring: Option<Ring>,
     fd: OwnedFd,
     buf: Vec<u8>,
 }
@@ -105,6 +124,10 @@ impl MirrorTap {
         }
         sys::set_int(fd.as_fd(), libc::SOL_SOCKET, sys::SO_TIMESTAMPNS, 1)
             .map_err(sys_err("setsockopt(SO_TIMESTAMPNS)"))?;
+        let ring = match config.ring {
+            Some(size) => Some(Ring::setup(fd.as_fd(), size).map_err(sys_err("TPACKET_V3 ring"))?),
+            None => None,
+        };
 
         // SAFETY: all-zero is a valid sockaddr_ll.
         let mut ll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
@@ -134,10 +157,12 @@ impl MirrorTap {
             )
             .map_err(sys_err("setsockopt(PACKET_ADD_MEMBERSHIP)"))?;
         }
-        Ok(MirrorTap {
-            fd,
-            buf: vec![0u8; FRAME_BUF],
-        })
+        let buf = if ring.is_some() {
+            Vec::new()
+        } else {
+            vec![0u8; FRAME_BUF]
+        };
+        Ok(MirrorTap { ring, fd, buf })
     }
 
     /// The socket (for polling from an event loop).
@@ -164,6 +189,11 @@ impl MirrorTap {
     /// # Errors
     /// [`TapError::Sys`] if poll or recvmsg fails.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<TapFrame>, TapError> {
+        if let Some(ring) = &mut self.ring {
+            if ring.ready() {
+                return Ok(ring.next());
+            }
+        }
         let mut pfd = libc::pollfd {
             fd: self.fd.as_raw_fd(),
             events: libc::POLLIN,
@@ -193,6 +223,9 @@ impl MirrorTap {
     /// # Errors
     /// [`TapError::Sys`] if recvmsg fails.
     pub fn try_recv(&mut self) -> Result<Option<TapFrame>, TapError> {
+        if let Some(ring) = &mut self.ring {
+            return Ok(ring.next());
+        }
         // SAFETY: all-zero is a valid sockaddr_ll.
         let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         let mut iov = libc::iovec {

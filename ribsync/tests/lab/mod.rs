@@ -258,6 +258,17 @@ impl Capture {
         addrs: Vec<std::net::IpAddr>,
         promiscuous: bool,
     ) -> Capture {
+        Capture::start_with(ns, interface, addrs, promiscuous, true)
+    }
+
+    /// As [`Capture::start`]; `ring` = read through the TPACKET_V3 ring, else `recvmsg`.
+    pub fn start_with(
+        ns: &str,
+        interface: &str,
+        addrs: Vec<std::net::IpAddr>,
+        promiscuous: bool,
+        ring: bool,
+    ) -> Capture {
         use std::sync::atomic::AtomicBool;
         use std::sync::{Arc, Mutex};
         let frames = Arc::new(Mutex::new(Vec::new()));
@@ -267,6 +278,7 @@ impl Capture {
             interface: interface.to_string(),
             addresses: addrs,
             promiscuous,
+            ring: ring.then(ribsync::tap::RingSize::default),
         };
         let drops = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (f, s, d) = (frames.clone(), stop.clone(), drops.clone());
