@@ -15,19 +15,18 @@
 //! See `bgpd/examples/bgpd.toml` for every field.
 
 use crate::wire::{AfiSafi, Asn, HoldTime, Prefix, RouterId};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
 /// The BGP port (RFC 4271 section 8.2.1: "TCP port 179").
 pub const BGP_PORT: u16 = 179;
 
-/// The policy section (`[policy]`): named prefix lists, matchers and policies. Its structure is
-/// owned by the policy module; the configuration carries it as a TOML table.
-pub type PolicySection = toml::Table;
+/// The policy section (`[policy]`): named prefix lists and policies (see [`crate::policy`]).
+pub type PolicySection = crate::policy::PolicyConfig;
 
 /// The whole configuration.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Our BGP Identifier (RFC 4271 section 4.2, RFC 6286): non-zero.
@@ -52,6 +51,10 @@ pub struct Config {
     /// Routing policy (`[policy]`).
     #[serde(default)]
     pub policy: PolicySection,
+    /// Compare MED between routes from different neighbouring ASes too (RFC 4271 section
+    /// 9.1.2.2 c, "always-compare-med"); default false.
+    #[serde(default)]
+    pub always_compare_med: bool,
     /// Kernel FIB programming (`[fib]`).
     #[serde(default)]
     pub fib: FibConfig,
@@ -60,6 +63,12 @@ pub struct Config {
 /// A BGP Identifier read from a dotted-quad string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouterIdField(pub RouterId);
+
+impl Serialize for RouterIdField {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
 
 impl<'de> Deserialize<'de> for RouterIdField {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -71,7 +80,7 @@ impl<'de> Deserialize<'de> for RouterIdField {
 }
 
 /// One neighbour (`[[neighbor]]`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NeighborConfig {
     /// The neighbour's address (the remote end of the TCP connection).
@@ -79,7 +88,7 @@ pub struct NeighborConfig {
     /// The neighbour's AS; equal to `local_as` makes the session internal (iBGP).
     pub remote_as: u32,
     /// A description for the admin API.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Never open the connection; wait for the neighbour (RFC 4271 section 8.1.1, PassiveTcpEstablishment).
     #[serde(default)]
@@ -89,7 +98,7 @@ pub struct NeighborConfig {
     pub hold_time: u16,
     /// The KEEPALIVE interval in seconds; default a third of the negotiated hold time
     /// (RFC 4271 section 10).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalive: Option<u16>,
     /// The ConnectRetryTimer in seconds (RFC 4271 section 10: suggested 120).
     #[serde(default = "default_connect_retry")]
@@ -98,16 +107,16 @@ pub struct NeighborConfig {
     #[serde(default)]
     pub min_route_advertisement_interval: u16,
     /// Our address on the session (source of the connection, and next hop self for eBGP).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_address: Option<IpAddr>,
     /// TCP MD5 signature password (RFC 2385).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub md5_password: Option<String>,
     /// GTSM (RFC 5082): the number of hops the neighbour may be away (1 = directly connected).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_security: Option<u8>,
     /// Address families (`"ipv4/unicast"`, `"ipv6/unicast"`); default: the family of `address`.
-    #[serde(default, deserialize_with = "de_families")]
+    #[serde(default, deserialize_with = "de_families", skip_serializing_if = "Option::is_none")]
     pub families: Option<Vec<AfiSafi>>,
     /// The neighbour is a route-reflector client (RFC 4456); iBGP only.
     #[serde(default)]
@@ -178,19 +187,19 @@ pub fn capability_code(name: &str) -> Option<u8> {
 }
 
 /// A locally originated network (`[[network]]`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
     /// The prefix, e.g. `"203.0.113.0/24"`.
     #[serde(deserialize_with = "de_prefix")]
     pub prefix: Prefix,
     /// Next hop to announce (default: the session's local address, next hop self).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_hop: Option<IpAddr>,
 }
 
 /// Kernel FIB settings (`[fib]`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FibConfig {
     /// Install best paths into the kernel (default false).
@@ -292,6 +301,11 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The configuration as TOML (what [`Config::from_toml_str`] reads back to an equal value).
+    pub fn to_toml_string(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(self)
+    }
+
     /// Our AS.
     pub fn local_as(&self) -> Asn {
         Asn(self.local_as)
@@ -313,14 +327,17 @@ impl Config {
     /// of 1 or 2 seconds (RFC 4271 section 4.2), a keepalive above a third of the hold time or
     /// non-zero with hold time 0, a restart time above 4095, duplicate neighbours, an unknown
     /// required capability, an address family other than IPv4/IPv6 unicast, a route-reflector
-    /// client on an eBGP session, a policy name absent from `[policy]` (when the section
-    /// names its policies, see [`Config::policy_names`]).
+    /// client on an eBGP session, a policy that does not compile, and a policy name absent
+    /// from `[policy.policies]`.
     pub fn validate(&self) -> Result<(), (String, String)> {
         if self.router_id.0.to_u32() == 0 {
             return Err(("router_id".into(), "must not be 0.0.0.0".into()));
         }
         if self.local_as == 0 {
             return Err(("local_as".into(), "AS 0 is reserved (RFC 7607)".into()));
+        }
+        if let Err(e) = self.policy.compile() {
+            return Err(("policy".into(), e.to_string()));
         }
         let policies = self.policy_names();
         let mut seen = BTreeSet::new();
@@ -402,21 +419,9 @@ impl Config {
         Ok(())
     }
 
-    /// The policy names the `[policy]` section defines, when it defines any: the keys of its
-    /// `policies` table (`[policy.policies.NAME]`) or the `name` fields of its `policy` array
-    /// (`[[policy.policy]]`). `None` when the section has neither.
+    /// The policy names the `[policy]` section defines (`[policy.policies.NAME]`).
     pub fn policy_names(&self) -> Option<BTreeSet<&str>> {
-        if let Some(toml::Value::Table(t)) = self.policy.get("policies") {
-            return Some(t.keys().map(String::as_str).collect());
-        }
-        if let Some(toml::Value::Array(a)) = self.policy.get("policy") {
-            return Some(
-                a.iter()
-                    .filter_map(|p| p.get("name").and_then(toml::Value::as_str))
-                    .collect(),
-            );
-        }
-        None
+        Some(self.policy.policies.keys().map(String::as_str).collect())
     }
 }
 
@@ -566,5 +571,8 @@ mod tests {
         let c = Config::from_toml_str(src).expect("example parses");
         assert!(c.neighbors.len() >= 2);
         assert!(!c.networks.is_empty());
+        assert_eq!(c.policy.policies.len(), 2);
+        let again = Config::from_toml_str(&c.to_toml_string().expect("serialises")).expect("reads");
+        assert_eq!(again, c);
     }
 }

@@ -14,5 +14,6 @@ pub mod mrt;
 pub mod policy;
 pub mod rib;
 pub mod session;
+pub mod speaker;
 pub mod time;
 pub mod wire;
