@@ -116,7 +116,11 @@ pub struct NeighborConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_security: Option<u8>,
     /// Address families (`"ipv4/unicast"`, `"ipv6/unicast"`); default: the family of `address`.
-    #[serde(default, deserialize_with = "de_families", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "de_families",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub families: Option<Vec<AfiSafi>>,
     /// The neighbour is a route-reflector client (RFC 4456); iBGP only.
     #[serde(default)]

@@ -516,11 +516,7 @@ impl Speaker {
         for _ in 0..1000 {
             let mut moved = false;
             for id in &ids {
-                loop {
-                    let Some(o) = self.peers.get_mut(id).and_then(|p| p.session.poll_output())
-                    else {
-                        break;
-                    };
+                while let Some(o) = self.peers.get_mut(id).and_then(|p| p.session.poll_output()) {
                     moved = true;
                     self.on_session_output(now, *id, o);
                 }
@@ -552,7 +548,9 @@ impl Speaker {
 
     fn on_session_output(&mut self, now: Millis, id: PeerId, o: SessionOutput) {
         match o {
-            SessionOutput::Connect { conn } => self.out.push_back(Output::Connect { peer: id, conn }),
+            SessionOutput::Connect { conn } => {
+                self.out.push_back(Output::Connect { peer: id, conn })
+            }
             SessionOutput::Transmit { conn, bytes } => self.out.push_back(Output::Transmit {
                 peer: id,
                 conn,
@@ -744,7 +742,8 @@ impl Speaker {
                         continue;
                     }
                     let sc = SessionConfig::from_neighbor(&new, n);
-                    let policy_changed = p.neighbor.import != n.import || p.neighbor.export != n.export;
+                    let policy_changed =
+                        p.neighbor.import != n.import || p.neighbor.export != n.export;
                     let session_changed = *p.session.config() != sc
                         || p.neighbor.local_address != n.local_address
                         || p.neighbor.route_reflector_client != n.route_reflector_client
