@@ -36,6 +36,18 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Run the session cases (shared/cases/sessions.json) with the raw peer against FRR and
+    /// print what it did next to the RFC outcome.
+    Cases {
+        /// The case file (default: shared/cases/sessions.json beside the repository).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Only these case ids.
+        ids: Vec<String>,
+        /// Namespace project prefix.
+        #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
+        prefix: String,
+    },
     /// Bring a containerlab topology up or down.
     Lab {
         #[command(subcommand)]
@@ -113,6 +125,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("removed {n}");
             }
             println!("{} namespace(s) removed under {prefix}", removed.len());
+        }
+        Command::Cases { file, ids, prefix } => {
+            let path = match file {
+                Some(p) => p,
+                None => interop::cases::default_path()
+                    .context("shared/cases/sessions.json not found; give --file")?,
+            };
+            let cases = interop::cases::CaseFile::load(&path)?;
+            for case in cases
+                .cases
+                .iter()
+                .filter(|c| ids.is_empty() || ids.contains(&c.id))
+            {
+                let seen = match interop::cases::run_against_frr(&cases, case, &prefix) {
+                    Ok(o) => o.summary(),
+                    Err(interop::LabError::Interrupted) => anyhow::bail!("interrupted"),
+                    Err(e) => format!("error: {e}"),
+                };
+                println!(
+                    "{:<6} {}\n       FRR:    {seen}\n       expect: {}",
+                    case.id, case.title, case.expect
+                );
+            }
         }
         Command::Lab {
             action:

@@ -70,6 +70,11 @@ impl LabProcess {
             .stdout(out)
             .stderr(err)
             .process_group(0);
+        // Run in the log's directory (the lab's), so a core file of a crashing daemon lands
+        // there and goes with the lab.
+        if let Some(dir) = log.parent() {
+            command.current_dir(dir);
+        }
         for (k, v) in envs {
             command.env(k, v);
         }

@@ -129,11 +129,20 @@ fn lab_processes_are_ended_by_drop() {
     let ns = lab.add_namespace("proc").unwrap();
     let pid = lab.spawn(&ns, "sleeper", "sleep", &["600"]).unwrap();
     assert!(Path::new(&format!("/proc/{pid}")).exists());
-    let listed = interop::cmd::run("ip", &["netns", "pids", ns.name()]).unwrap();
-    assert!(
-        listed.lines().any(|l| l.trim() == pid.to_string()),
-        "the process runs inside the namespace"
-    );
+    // `ip netns exec` joins the namespace, then execs: wait for it to be listed there.
+    interop::poll::poll_until(
+        "the process to run inside the namespace",
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_millis(20),
+        || {
+            let listed = interop::cmd::run("ip", &["netns", "pids", ns.name()])?;
+            Ok(listed
+                .lines()
+                .any(|l| l.trim() == pid.to_string())
+                .then_some(()))
+        },
+    )
+    .unwrap();
     drop(lab);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     assert!(
