@@ -11,6 +11,9 @@ pub mod checkpoint;
 pub mod ha;
 
 #[cfg(target_os = "linux")]
+pub mod transport;
+
+#[cfg(target_os = "linux")]
 pub mod takeover;
 
 #[cfg(target_os = "linux")]

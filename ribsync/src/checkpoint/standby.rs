@@ -588,9 +588,24 @@ impl StandbyEngine {
             .entry(flow)
             .or_insert_with(|| StandbyFlow::new(&config));
         f.ingress.insert(offset, bytes);
-        if f.restored {
-            self.feed(now_ms, flow, app);
+        if !f.restored {
+            return;
         }
+        // The mirror delivers each stream in order: octets before `offset` that it never
+        // delivered are a gap; ask the primary for them.
+        let from = f.fed_to.max(f.requested_ingress_to);
+        if offset > from {
+            let holes = f.ingress.missing(from..offset);
+            f.requested_ingress_to = offset;
+            for range in holes {
+                self.out.push_back(ToPrimary::GapRequest {
+                    flow,
+                    direction: StreamDirection::Ingress,
+                    range,
+                });
+            }
+        }
+        self.feed(now_ms, flow, app);
     }
 
     /// Primary-to-neighbour octets seen on the mirror, at egress stream offsets.

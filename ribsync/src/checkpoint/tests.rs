@@ -535,39 +535,56 @@ fn gap_fill_makes_the_flow_whole() {
     net.mirror_blind.insert(NodeId(1));
     net.ingest(3, a, &r2); // the mirror misses r2
     net.mirror_blind.clear();
+    assert!(
+        net.standbys[&NodeId(1)].outbox.is_empty(),
+        "nothing noticed yet"
+    );
     net.ingest(4, a, &record("c", "3"));
-    assert!(!net.digests_equal(1, &a));
-    // The standby sees the primary acknowledge everything.
-    let end = net.app.received(&a);
-    let n = net.standbys.get_mut(&NodeId(1)).expect("standby");
-    n.engine.on_primary_ack(a, end);
+    // The mirror delivers in order: the jump over r2 is a gap, asked at once.
     let start = r1.len() as u64;
+    let gap = ToPrimary::GapRequest {
+        flow: a,
+        direction: StreamDirection::Ingress,
+        range: start..start + r2.len() as u64,
+    };
     assert_eq!(
-        n.engine.poll_transmit(),
-        Some(ToPrimary::GapRequest {
-            flow: a,
-            direction: StreamDirection::Ingress,
-            range: start..start + r2.len() as u64
-        })
+        net.standbys[&NodeId(1)].outbox.iter().collect::<Vec<_>>(),
+        vec![&gap]
     );
-    n.engine.on_primary_ack(a, end);
-    assert_eq!(n.engine.poll_transmit(), None, "asked once");
-    net.primary.handle(
-        5,
-        NodeId(1),
-        ToPrimary::GapRequest {
-            flow: a,
-            direction: StreamDirection::Ingress,
-            range: start..start + r2.len() as u64,
-        },
-    );
-    net.collect();
+    assert!(!net.digests_equal(1, &a));
+    net.deliver_primary(5, 1);
     assert_eq!(net.inbox_kinds(1), vec!["gap-fill"]);
     net.deliver_standby(6, 1);
     assert!(net.digests_equal(1, &a));
     assert_eq!(
         net.standbys[&NodeId(1)].app.get(&a, "c").as_deref(),
         Some("3")
+    );
+
+    // A missed tail is only noticed when the primary's ACK is seen past it.
+    let before = net.app.received(&a);
+    net.mirror_blind.insert(NodeId(1));
+    net.ingest(7, a, &record("d", "4"));
+    net.mirror_blind.clear();
+    let end = net.app.received(&a);
+    let n = net.standbys.get_mut(&NodeId(1)).expect("standby");
+    n.outbox.clear();
+    n.engine.on_primary_ack(a, end);
+    let tail = ToPrimary::GapRequest {
+        flow: a,
+        direction: StreamDirection::Ingress,
+        range: before..end,
+    };
+    assert_eq!(n.engine.poll_transmit(), Some(tail.clone()));
+    n.engine.on_primary_ack(a, end);
+    assert_eq!(n.engine.poll_transmit(), None, "asked once");
+    n.outbox.push_back(tail);
+    net.deliver_primary(8, 1);
+    net.deliver_standby(9, 1);
+    assert!(net.digests_equal(1, &a));
+    assert_eq!(
+        net.standbys[&NodeId(1)].app.get(&a, "d").as_deref(),
+        Some("4")
     );
 }
 
