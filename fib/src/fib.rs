@@ -324,17 +324,13 @@ impl Fib {
                 });
                 continue;
             }
-            let r = match self.resolved.get(&nh.gateway) {
-                Some(r) => r.clone(),
-                None => {
-                    let r = self.fib_match(nh.gateway)?;
-                    self.resolved.insert(nh.gateway, r.clone());
-                    r
-                }
-            };
-            match r {
-                Some(p) => paths.extend(p),
-                None => {
+            if !self.resolved.contains_key(&nh.gateway) {
+                let r = self.fib_match(nh.gateway)?;
+                self.resolved.insert(nh.gateway, r);
+            }
+            match self.resolved.get(&nh.gateway) {
+                Some(Some(p)) => paths.extend_from_slice(p),
+                _ => {
                     unresolved.get_or_insert(nh.gateway);
                 }
             }
@@ -343,6 +339,11 @@ impl Fib {
             return Ok(Err(RouteError::Unresolved {
                 next_hop: unresolved.unwrap_or(prefix.addr()),
             }));
+        }
+        if hops.len() == 1 {
+            // One next hop: its paths are normalised already (cached resolutions
+            // are; a single interface path trivially is).
+            return Ok(Ok(paths));
         }
         Ok(Ok(normalise_paths(paths)))
     }
@@ -500,7 +501,6 @@ impl Fib {
         } else {
             None
         };
-        self.installed.insert(key, paths.clone());
         let op = Op::Replace(KernelRoute { key, paths });
         let tag = Tag::Route {
             index,
@@ -517,6 +517,9 @@ impl Fib {
             tag,
             done,
         )?;
+        if let Op::Replace(route) = op {
+            self.installed.insert(key, route.paths);
+        }
         Ok(())
     }
 
