@@ -18,6 +18,7 @@ use netlink_packet_route::route::{
 use netlink_packet_route::AddressFamily;
 
 use crate::config::FibConfig;
+#[cfg(test)]
 use crate::plan::Op;
 use crate::prefix::Prefix;
 use crate::route::{normalise_paths, KernelRoute, Path, RouteKey};
@@ -173,6 +174,7 @@ fn put_addr(buf: &mut Vec<u8>, kind: u16, addr: IpAddr) {
 ///
 /// With `nhid`, a replace refers to that kernel nexthop object (RTA_NH_ID) instead of
 /// carrying its paths.
+#[cfg(test)]
 pub(crate) fn push_op(
     buf: &mut Vec<u8>,
     config: &FibConfig,
@@ -180,13 +182,27 @@ pub(crate) fn push_op(
     nhid: Option<u32>,
     seq: u32,
 ) -> usize {
+    match op {
+        Op::Replace(r) => push_route(buf, config, r.key, Some(&r.paths), nhid, seq),
+        Op::Delete(key) => push_route(buf, config, *key, None, None, seq),
+    }
+}
+
+/// The request for one route: `paths` is `Some` for a replace (see [`push_op`] for
+/// the rules), `None` for a delete.
+pub(crate) fn push_route(
+    buf: &mut Vec<u8>,
+    config: &FibConfig,
+    key: RouteKey,
+    paths: Option<&[Path]>,
+    nhid: Option<u32>,
+    seq: u32,
+) -> usize {
     let start = buf.len();
-    let key = op.key();
-    let (kind, flags, scope) = match op {
-        Op::Delete(_) => (RTM_DELROUTE, NLM_F_REQUEST, RT_SCOPE_NOWHERE),
-        Op::Replace(r) => {
-            let on_link =
-                nhid.is_none() && matches!(r.paths.as_slice(), [only] if only.gateway.is_none());
+    let (kind, flags, scope) = match paths {
+        None => (RTM_DELROUTE, NLM_F_REQUEST, RT_SCOPE_NOWHERE),
+        Some(paths) => {
+            let on_link = nhid.is_none() && matches!(paths, [only] if only.gateway.is_none());
             let scope = if on_link {
                 RT_SCOPE_LINK
             } else {
@@ -226,10 +242,10 @@ pub(crate) fn push_op(
     put_addr(buf, RTA_DST, key.prefix.addr());
     put_attr(buf, RTA_TABLE, &config.table.to_ne_bytes());
     put_attr(buf, RTA_PRIORITY, &key.metric.to_ne_bytes());
-    if let (Op::Replace(_), Some(id)) = (op, nhid) {
+    if let (Some(_), Some(id)) = (paths, nhid) {
         put_attr(buf, RTA_NH_ID, &id.to_ne_bytes());
-    } else if let Op::Replace(route) = op {
-        if let [only] = route.paths.as_slice() {
+    } else if let Some(paths) = paths {
+        if let [only] = paths {
             if let Some(gw) = only.gateway {
                 put_addr(buf, RTA_GATEWAY, gw);
             }
@@ -238,7 +254,7 @@ pub(crate) fn push_op(
             let mp = buf.len();
             buf.extend_from_slice(&[0, 0]);
             buf.extend_from_slice(&RTA_MULTIPATH.to_ne_bytes());
-            for p in &route.paths {
+            for p in paths {
                 // struct rtnexthop { len, flags, hops, ifindex } + its attributes
                 let nh = buf.len();
                 buf.extend_from_slice(&[0, 0, 0, 0]);

@@ -6,16 +6,18 @@ use rustc_hash::FxBuildHasher;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path as FsPath;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netlink_packet_core::NLM_F_DUMP_INTR;
 use netlink_packet_route::route::RouteType;
 
 use crate::codec::{
-    kernel_route, messages, nhid_of, parse_route, paths_of, push_dump, push_fib_match, push_op,
+    kernel_route, messages, nhid_of, parse_route, paths_of, push_dump, push_fib_match, push_route,
     table_of, RTM_NEWROUTE,
 };
 use crate::config::FibConfig;
+use crate::intern::Interner;
 use crate::netns::in_netns;
 use crate::nexthop::{self, Registry, RTM_NEWNEXTHOP};
 use crate::outcome::{FibError, Outcome, RouteError, RouteResult};
@@ -35,7 +37,7 @@ enum Tag {
         index: usize,
         key: RouteKey,
         /// For a delete: the paths it removes (restored in our view if it fails).
-        prior: Option<Vec<Path>>,
+        prior: Option<Arc<[Path]>>,
         is_delete: bool,
         on_success: Outcome,
         /// The nexthop object a replace refers to.
@@ -50,7 +52,7 @@ enum Tag {
 
 /// Routes that go with a nexthop object being deleted: result index, route, the
 /// paths it had.
-type ObjectRoutes = Vec<(usize, RouteKey, Option<Vec<Path>>)>;
+type ObjectRoutes = Vec<(usize, RouteKey, Option<Arc<[Path]>>)>;
 
 /// Counts from a full reconciliation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,11 +88,14 @@ pub struct Fib {
     rx: Vec<u8>,
     watch: RouteWatch,
     /// What the speaker core wants: prefix to BGP next hops.
-    desired: HashMap<Prefix, Vec<NextHop>, FxBuildHasher>,
+    desired: HashMap<Prefix, Arc<[NextHop]>, FxBuildHasher>,
     /// What we believe the kernel holds of ours (our protocol, our table).
-    installed: HashMap<RouteKey, Vec<Path>, FxBuildHasher>,
+    installed: HashMap<RouteKey, Arc<[Path]>, FxBuildHasher>,
     /// Resolution of next hops without interface: `None` when unresolvable.
-    resolved: HashMap<IpAddr, Option<Vec<Path>>, FxBuildHasher>,
+    resolved: HashMap<IpAddr, Option<Arc<[Path]>>, FxBuildHasher>,
+    /// Shared next-hop sets and path sets (a full table has few distinct ones).
+    hop_sets: Interner<NextHop>,
+    path_sets: Interner<Path>,
     /// Our kernel nexthop objects (with `nexthop_objects`).
     nexthops: Registry,
     /// The nexthop object each of our routes uses, where it uses one.
@@ -117,6 +122,8 @@ impl Fib {
             desired: HashMap::default(),
             installed: HashMap::default(),
             resolved: HashMap::default(),
+            hop_sets: Interner::default(),
+            path_sets: Interner::default(),
             nexthops: Registry::default(),
             route_nh: HashMap::default(),
             adopting: false,
@@ -308,7 +315,15 @@ impl Fib {
         &mut self,
         prefix: Prefix,
         hops: &[NextHop],
-    ) -> Result<Result<Vec<Path>, RouteError>, FibError> {
+    ) -> Result<Result<Arc<[Path]>, RouteError>, FibError> {
+        if let [only] = hops {
+            // The common case: one next hop, resolved already; no copy at all.
+            if only.interface.is_none() && only.gateway.is_ipv4() == prefix.is_ipv4() {
+                if let Some(Some(p)) = self.resolved.get(&only.gateway) {
+                    return Ok(Ok(Arc::clone(p)));
+                }
+            }
+        }
         let mut paths = Vec::with_capacity(hops.len());
         let mut unresolved = None;
         for nh in hops {
@@ -325,7 +340,7 @@ impl Fib {
                 continue;
             }
             if !self.resolved.contains_key(&nh.gateway) {
-                let r = self.fib_match(nh.gateway)?;
+                let r = self.fib_match(nh.gateway)?.map(|p| self.path_sets.get(&p));
                 self.resolved.insert(nh.gateway, r);
             }
             match self.resolved.get(&nh.gateway) {
@@ -340,12 +355,8 @@ impl Fib {
                 next_hop: unresolved.unwrap_or(prefix.addr()),
             }));
         }
-        if hops.len() == 1 {
-            // One next hop: its paths are normalised already (cached resolutions
-            // are; a single interface path trivially is).
-            return Ok(Ok(paths));
-        }
-        Ok(Ok(normalise_paths(paths)))
+        let paths = normalise_paths(paths);
+        Ok(Ok(self.path_sets.get(&paths)))
     }
 
     /// Applies changes from the speaker core, one result per update, in order.
@@ -374,7 +385,8 @@ impl Fib {
                 self.desired.remove(&u.prefix);
                 Ok(None)
             } else {
-                self.desired.insert(u.prefix, u.next_hops.clone());
+                let hops = self.hop_sets.get(&u.next_hops);
+                self.desired.insert(u.prefix, hops);
                 self.resolve(u.prefix, &u.next_hops)?.map(Some)
             };
             results.push(RouteResult {
@@ -397,10 +409,7 @@ impl Fib {
             } else {
                 failure.unwrap_or(Outcome::Removed)
             };
-            let action = plan_route(
-                paths.as_deref(),
-                self.installed.get(&key).map(Vec::as_slice),
-            );
+            let action = plan_route(paths.as_deref(), self.installed.get(&key).map(|p| &p[..]));
             match (action, paths) {
                 (Action::Replace, Some(paths)) => {
                     self.queue_replace(key, paths, index, settled, &mut done)?;
@@ -435,6 +444,8 @@ impl Fib {
         self.pipeline.finish(&self.tx, &mut done)?;
         self.settle(&mut done, &mut results);
         self.collect_nexthops()?;
+        self.hop_sets.sweep_if_large();
+        self.path_sets.sweep_if_large();
         Ok(results)
     }
 
@@ -472,7 +483,7 @@ impl Fib {
     fn queue_replace(
         &mut self,
         key: RouteKey,
-        paths: Vec<Path>,
+        paths: Arc<[Path]>,
         index: usize,
         on_success: Outcome,
         done: &mut Vec<Done<Tag>>,
@@ -501,7 +512,6 @@ impl Fib {
         } else {
             None
         };
-        let op = Op::Replace(KernelRoute { key, paths });
         let tag = Tag::Route {
             index,
             key,
@@ -513,13 +523,11 @@ impl Fib {
         let config = &self.config;
         self.pipeline.push(
             &self.tx,
-            |buf, seq| push_op(buf, config, &op, nhid, seq),
+            |buf, seq| push_route(buf, config, key, Some(&paths), nhid, seq),
             tag,
             done,
         )?;
-        if let Op::Replace(route) = op {
-            self.installed.insert(key, route.paths);
-        }
+        self.installed.insert(key, paths);
         Ok(())
     }
 
@@ -532,7 +540,6 @@ impl Fib {
         done: &mut Vec<Done<Tag>>,
     ) -> Result<(), FibError> {
         let prior = self.installed.remove(&key);
-        let op = Op::Delete(key);
         let tag = Tag::Route {
             index,
             key,
@@ -544,7 +551,7 @@ impl Fib {
         let config = &self.config;
         self.pipeline.push(
             &self.tx,
-            |buf, seq| push_op(buf, config, &op, None, seq),
+            |buf, seq| push_route(buf, config, key, None, None, seq),
             tag,
             done,
         )?;
@@ -675,7 +682,8 @@ impl Fib {
             }
             match op {
                 Op::Replace(r) => {
-                    self.queue_replace(r.key, r.paths, index, Outcome::Installed, &mut done)?
+                    let paths = self.path_sets.get(&r.paths);
+                    self.queue_replace(r.key, paths, index, Outcome::Installed, &mut done)?
                 }
                 Op::Delete(key) => self.queue_delete(key, index, Outcome::Removed, &mut done)?,
             }
@@ -700,13 +708,13 @@ impl Fib {
             }
             self.nexthops.index();
         }
-        let mut installed: HashMap<RouteKey, Vec<Path>, FxBuildHasher> = HashMap::default();
+        let mut installed: HashMap<RouteKey, Arc<[Path]>, FxBuildHasher> = HashMap::default();
         installed.reserve(routes.len());
         for (r, nhid) in routes {
-            let mut paths = r.paths;
+            let mut paths = self.path_sets.get(&r.paths);
             if let Some(id) = nhid {
                 if let Some(p) = self.nexthops.paths(id) {
-                    paths = p.to_vec();
+                    paths = self.path_sets.get(p);
                 }
                 self.route_nh.insert(r.key, id);
             }
@@ -730,7 +738,7 @@ impl Fib {
         let again: Vec<RouteUpdate> = self
             .desired
             .iter()
-            .map(|(p, h)| RouteUpdate::install(*p, h.clone()))
+            .map(|(p, h)| RouteUpdate::install(*p, h.to_vec()))
             .collect();
         if !again.is_empty() {
             self.apply(&again)?;
@@ -777,12 +785,15 @@ impl Fib {
         self.desired = desired
             .iter()
             .filter(|u| !u.next_hops.is_empty())
-            .map(|u| (u.prefix, u.next_hops.clone()))
+            .map(|u| (u.prefix, Arc::from(u.next_hops.as_slice())))
             .collect();
-        let mut want: HashMap<Prefix, Vec<Path>> = HashMap::with_capacity(self.desired.len());
+        let mut want: HashMap<Prefix, Arc<[Path]>> = HashMap::with_capacity(self.desired.len());
         let mut unresolved: Vec<RouteResult> = Vec::new();
-        let prefixes: Vec<(Prefix, Vec<NextHop>)> =
-            self.desired.iter().map(|(p, h)| (*p, h.clone())).collect();
+        let prefixes: Vec<(Prefix, Arc<[NextHop]>)> = self
+            .desired
+            .iter()
+            .map(|(p, h)| (*p, Arc::clone(h)))
+            .collect();
         for (prefix, hops) in prefixes {
             match self.resolve(prefix, &hops)? {
                 Ok(paths) => {
@@ -848,14 +859,14 @@ impl Fib {
         let in_use: HashSet<IpAddr> = self
             .desired
             .values()
-            .flatten()
+            .flat_map(|h| h.iter())
             .filter(|h| h.interface.is_none())
             .map(|h| h.gateway)
             .collect();
         self.resolved.retain(|gw, _| in_use.contains(gw));
         let mut changed = HashSet::new();
         for gw in in_use {
-            let now = self.fib_match(gw)?;
+            let now = self.fib_match(gw)?.map(|p| self.path_sets.get(&p));
             if self.resolved.get(&gw) != Some(&now) {
                 changed.insert(gw);
                 self.resolved.insert(gw, now);
@@ -871,7 +882,7 @@ impl Fib {
                 hops.iter()
                     .any(|h| h.interface.is_none() && changed.contains(&h.gateway))
             })
-            .map(|(p, h)| RouteUpdate::install(*p, h.clone()))
+            .map(|(p, h)| RouteUpdate::install(*p, h.to_vec()))
             .collect();
         self.apply(&updates)
     }

@@ -15,6 +15,7 @@
 mod codec;
 mod config;
 mod fib;
+mod intern;
 mod netns;
 mod nexthop;
 mod outcome;

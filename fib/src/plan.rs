@@ -63,9 +63,9 @@ pub fn plan_route(desired: Option<&[Path]>, installed: Option<&[Path]>) -> Actio
 /// A kernel route at another metric than `metric` is a different route to the kernel:
 /// it is stale, like a prefix that is not desired. Stale routes are deleted only when
 /// `delete_stale` is true. Desired prefixes with no paths are treated as absent.
-pub fn plan<S1: BuildHasher, S2: BuildHasher>(
-    desired: &HashMap<Prefix, Vec<Path>, S1>,
-    kernel: &HashMap<RouteKey, Vec<Path>, S2>,
+pub fn plan<D: AsRef<[Path]>, K: AsRef<[Path]>, S1: BuildHasher, S2: BuildHasher>(
+    desired: &HashMap<Prefix, D, S1>,
+    kernel: &HashMap<RouteKey, K, S2>,
     metric: u32,
     delete_stale: bool,
 ) -> Vec<Op> {
@@ -75,18 +75,21 @@ pub fn plan<S1: BuildHasher, S2: BuildHasher>(
             prefix: *prefix,
             metric,
         };
-        if plan_route(Some(paths), kernel.get(&key).map(Vec::as_slice)) == Action::Replace {
+        let paths = paths.as_ref();
+        if plan_route(Some(paths), kernel.get(&key).map(AsRef::as_ref)) == Action::Replace {
             replaces.push(Op::Replace(KernelRoute {
                 key,
-                paths: paths.clone(),
+                paths: paths.to_vec(),
             }));
         }
     }
     let mut deletes: Vec<Op> = Vec::new();
     if delete_stale {
         for key in kernel.keys() {
-            let wanted =
-                key.metric == metric && desired.get(&key.prefix).is_some_and(|p| !p.is_empty());
+            let wanted = key.metric == metric
+                && desired
+                    .get(&key.prefix)
+                    .is_some_and(|p| !p.as_ref().is_empty());
             if !wanted {
                 deletes.push(Op::Delete(*key));
             }
@@ -137,7 +140,7 @@ mod tests {
         let mut desired = HashMap::new();
         desired.insert(p("198.51.100.0/26"), vec![path("192.0.2.2", 3)]);
         desired.insert(p("198.51.100.64/26"), vec![path("192.0.2.2", 3)]);
-        let ops = plan(&desired, &HashMap::new(), 20, true);
+        let ops = plan(&desired, &HashMap::<RouteKey, Vec<Path>>::new(), 20, true);
         assert_eq!(ops.len(), 2);
         assert_eq!(
             ops[0],
@@ -211,7 +214,10 @@ mod tests {
             plan(&desired, &kernel, 20, true),
             vec![Op::Delete(key("198.51.100.0/26", 20))]
         );
-        assert_eq!(plan(&desired, &HashMap::new(), 20, true), vec![]);
+        assert_eq!(
+            plan(&desired, &HashMap::<RouteKey, Vec<Path>>::new(), 20, true),
+            vec![]
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 /// A route destination: an address with its host bits cleared, and a prefix length
 /// (0..=32 for IPv4, 0..=128 for IPv6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Prefix {
     addr: IpAddr,
     len: u8,
@@ -74,6 +74,19 @@ impl Prefix {
     /// True for an IPv4 prefix.
     pub fn is_ipv4(&self) -> bool {
         self.addr.is_ipv4()
+    }
+}
+
+impl std::hash::Hash for Prefix {
+    /// One or two words per prefix (the maps of a full table hash a million of them).
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self.addr {
+            IpAddr::V4(a) => state.write_u64((u64::from(u32::from(a)) << 8) | u64::from(self.len)),
+            IpAddr::V6(a) => {
+                state.write_u128(u128::from(a));
+                state.write_u8(self.len);
+            }
+        }
     }
 }
 
