@@ -7,6 +7,7 @@
 //! - [`rawpeer`]: a test peer that sends exact bytes.
 //! - [`demo`]: the `interop demo` scenario.
 
+pub mod capture;
 pub mod cases;
 pub mod cmd;
 pub mod demo;

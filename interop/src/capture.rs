@@ -1,0 +1,237 @@
+//! Packet captures of BGP sessions in a lab, and what they show on the wire: TCP SYN, FIN
+//! and RST segments, and the BGP messages of each direction (reassembled with
+//! `ribsync::capture`, framed by the BGP header, RFC 4271 section 4.1). This is how a
+//! failover test checks that no OPEN, NOTIFICATION or RST reached a neighbour.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ribsync::capture::{parse_frame, PcapReader, Reassembler, ReassemblerConfig, StreamEvent};
+
+use crate::error::{LabError, Result};
+use crate::netns::Netns;
+use crate::poll::poll_until;
+use crate::process::LabProcess;
+use crate::rawpeer::{msg_type, HEADER_LEN};
+
+/// A running `tcpdump` inside a namespace, writing a pcap file.
+#[derive(Debug)]
+pub struct Capture {
+    process: LabProcess,
+    file: PathBuf,
+}
+
+impl Capture {
+    /// Starts capturing on `iface` in `ns` into `{dir}/{name}.pcap`, with the pcap filter
+    /// `filter` (e.g. `"tcp port 179"`), and waits until tcpdump listens. Whole frames,
+    /// delivered and written one by one (`--immediate-mode -U`), so a capture stopped at any
+    /// time holds everything seen until then; tcpdump keeps root (`-Z root`).
+    pub fn start(ns: &Netns, iface: &str, filter: &str, dir: &Path, name: &str) -> Result<Capture> {
+        let file = dir.join(format!("{name}.pcap"));
+        let log = dir.join(format!("{name}.tcpdump.log"));
+        let f = file.to_string_lossy().into_owned();
+        let mut args = vec![
+            "-i",
+            iface,
+            "-n",
+            "-U",
+            "--immediate-mode",
+            "-Z",
+            "root",
+            "-s",
+            "0",
+            "-w",
+            &f,
+        ];
+        args.extend(filter.split_whitespace());
+        let mut process = LabProcess::spawn(ns, name, "tcpdump", &args, &[], &log)?;
+        poll_until(
+            &format!("tcpdump on {iface} to listen"),
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || {
+                process.check_running()?;
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                Ok(text.contains("listening on").then_some(()))
+            },
+        )?;
+        Ok(Capture { process, file })
+    }
+
+    /// Stops tcpdump (SIGINT, it closes the file) and returns the capture file.
+    pub fn stop(mut self) -> Result<PathBuf> {
+        self.process.signal(libc::SIGINT);
+        let p = &mut self.process;
+        poll_until(
+            "tcpdump to stop",
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            || Ok(p.check_running().is_err().then_some(())),
+        )?;
+        Ok(self.file.clone())
+    }
+}
+
+/// One BGP message seen on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireMessage {
+    /// Sender.
+    pub src: SocketAddr,
+    /// Receiver.
+    pub dst: SocketAddr,
+    /// Capture time since the Unix epoch, of the segment that completed it.
+    pub time: Duration,
+    /// The whole message.
+    pub bytes: Vec<u8>,
+}
+
+impl WireMessage {
+    /// The message type (octet 18).
+    pub fn kind(&self) -> u8 {
+        self.bytes[18]
+    }
+}
+
+/// What a capture shows.
+#[derive(Debug, Clone, Default)]
+pub struct WireSummary {
+    /// SYN segments (sender, receiver).
+    pub syn: Vec<(SocketAddr, SocketAddr)>,
+    /// FIN segments.
+    pub fin: Vec<(SocketAddr, SocketAddr)>,
+    /// RST segments.
+    pub rst: Vec<(SocketAddr, SocketAddr)>,
+    /// BGP messages in wire order per direction (directions interleaved by capture time).
+    pub messages: Vec<WireMessage>,
+    /// Stream octets never captured (a consumer would have to resynchronise).
+    pub gaps: u64,
+}
+
+impl WireSummary {
+    /// The messages of type `kind`.
+    pub fn of_type(&self, kind: u8) -> Vec<&WireMessage> {
+        self.messages.iter().filter(|m| m.kind() == kind).collect()
+    }
+
+    /// The NOTIFICATIONs.
+    pub fn notifications(&self) -> Vec<&WireMessage> {
+        self.of_type(msg_type::NOTIFICATION)
+    }
+
+    /// The OPENs.
+    pub fn opens(&self) -> Vec<&WireMessage> {
+        self.of_type(msg_type::OPEN)
+    }
+}
+
+/// Splits BGP messages off the front of `buf`. When the front is not a header (the capture
+/// started inside a message), skips to the next all-ones marker.
+fn frame_messages(buf: &mut Vec<u8>) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        if buf.len() < HEADER_LEN {
+            return out;
+        }
+        let len = usize::from(u16::from_be_bytes([buf[16], buf[17]]));
+        let header_ok =
+            buf[..16].iter().all(|b| *b == 0xff) && len >= HEADER_LEN && (1..=5).contains(&buf[18]);
+        if !header_ok {
+            let next = buf[1..]
+                .windows(16)
+                .position(|w| w.iter().all(|b| *b == 0xff));
+            match next {
+                Some(i) => {
+                    buf.drain(..=i);
+                }
+                None => {
+                    let keep = buf.len().min(15);
+                    buf.drain(..buf.len() - keep);
+                    return out;
+                }
+            }
+            continue;
+        }
+        if buf.len() < len {
+            return out;
+        }
+        let rest = buf.split_off(len);
+        out.push(std::mem::replace(buf, rest));
+    }
+}
+
+/// Reads a capture file and summarises it.
+pub fn analyze(path: &Path) -> Result<WireSummary> {
+    let file = std::fs::File::open(path).map_err(|e| LabError::io(path, e))?;
+    let mut reader =
+        PcapReader::new(file).map_err(|e| LabError::parse(path.display().to_string(), e))?;
+    let mut reasm = Reassembler::new(ReassemblerConfig::default());
+    let mut buffers: BTreeMap<(SocketAddr, SocketAddr), Vec<u8>> = BTreeMap::new();
+    let mut summary = WireSummary::default();
+    let mut drain = |reasm: &mut Reassembler, summary: &mut WireSummary, time: Duration| {
+        while let Some(ev) = reasm.poll_event() {
+            match ev {
+                StreamEvent::Data { stream, bytes, .. } => {
+                    let buf = buffers.entry((stream.src, stream.dst)).or_default();
+                    buf.extend_from_slice(&bytes);
+                    for m in frame_messages(buf) {
+                        summary.messages.push(WireMessage {
+                            src: stream.src,
+                            dst: stream.dst,
+                            time,
+                            bytes: m,
+                        });
+                    }
+                }
+                StreamEvent::Gap { stream, range } => {
+                    summary.gaps += range.end - range.start;
+                    buffers.remove(&(stream.src, stream.dst));
+                }
+                _ => {}
+            }
+        }
+    };
+    while let Some(frame) = reader
+        .next_frame()
+        .map_err(|e| LabError::parse(path.display().to_string(), e))?
+    {
+        // Frames that are not readable TCP (ARP, ICMP, fragments, malformed) are skipped.
+        let Ok(Some(seg)) = parse_frame(frame.link_type, &frame.data) else {
+            continue;
+        };
+        let pair = (seg.src, seg.dst);
+        if seg.flags.syn {
+            summary.syn.push(pair);
+        }
+        if seg.flags.fin {
+            summary.fin.push(pair);
+        }
+        if seg.flags.rst {
+            summary.rst.push(pair);
+        }
+        reasm.push(&seg);
+        drain(&mut reasm, &mut summary, frame.timestamp);
+    }
+    reasm.flush();
+    drain(&mut reasm, &mut summary, Duration::ZERO);
+    Ok(summary)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::rawpeer::keepalive_bytes;
+
+    #[test]
+    fn framing_resynchronises_after_a_partial_message() {
+        let mut buf = vec![0x12, 0x34, 0x00];
+        buf.extend(keepalive_bytes());
+        buf.extend(keepalive_bytes());
+        buf.extend(&keepalive_bytes()[..5]);
+        let msgs = frame_messages(&mut buf);
+        assert_eq!(msgs, vec![keepalive_bytes(), keepalive_bytes()]);
+        assert_eq!(buf.len(), 5, "the incomplete message waits for more bytes");
+    }
+}
