@@ -2,6 +2,8 @@
 //! clock; every step happens at an explicit `Millis`.
 #![allow(dead_code)]
 
+pub mod speakers;
+
 use bgpd::session::{ConnId, Event, Output, Session, SessionConfig, SessionEvent, State};
 use bgpd::time::Millis;
 use bgpd::wire::{Asn, HoldTime, RouterId};

@@ -1,0 +1,303 @@
+//! Two speakers in virtual time: route exchange both ways, withdrawal, route refresh,
+//! configuration changes, Graceful Restart helper, determinism and snapshots.
+
+mod harness;
+
+use bgpd::rib::FibChange;
+use bgpd::session::{SessionEvent, State};
+use bgpd::speaker::{AdminCommand, Input, Output, PeerId, Speaker, SpeakerEvent};
+use bgpd::time::Millis;
+use bgpd::wire::{AfiSafi, Asn, Prefix, RouteRefreshSubtype};
+use harness::speakers::{apply, speaker_config, Net};
+
+const P: PeerId = PeerId(0);
+
+fn prefix(s: &str) -> Prefix {
+    s.parse().expect("prefix")
+}
+
+fn net() -> Net {
+    Net::new(
+        speaker_config(
+            "192.0.2.1",
+            65001,
+            "192.0.2.2",
+            65002,
+            &["203.0.113.0/24"],
+            "",
+        ),
+        speaker_config(
+            "192.0.2.2",
+            65002,
+            "192.0.2.1",
+            65001,
+            &["198.51.100.0/24", "198.51.100.128/25"],
+            "",
+        ),
+    )
+}
+
+#[test]
+fn routes_flow_both_ways() {
+    let n = net();
+    assert_eq!(n.now, Millis::ZERO);
+    for i in 0..2 {
+        assert_eq!(
+            n.nodes[i].s.session(P).map(|s| s.state()),
+            Some(State::Established)
+        );
+    }
+    // Node 0 learned node 1's two networks, with AS path [65002] and next hop 192.0.2.2.
+    let a = &n.nodes[0].s;
+    let r = a.rib().best(prefix("198.51.100.0/24")).expect("learned");
+    assert_eq!(r.peer, Some(P));
+    assert_eq!(
+        r.attributes.as_path().map(|p| p.asns().collect::<Vec<_>>()),
+        Some(vec![Asn(65002)])
+    );
+    assert_eq!(r.attributes.next_hop(), Some([192, 0, 2, 2].into()));
+    assert!(a.rib().best(prefix("198.51.100.128/25")).is_some());
+    // Node 1 learned node 0's network.
+    let b = &n.nodes[1].s;
+    assert_eq!(
+        b.rib().best(prefix("203.0.113.0/24")).and_then(|r| r.peer),
+        Some(P)
+    );
+    // Node 0 reported both as FIB installs via 192.0.2.2 (its own network is not installed).
+    let fib: Vec<FibChange> = n.nodes[0]
+        .outputs
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Output::Fib(f) => Some(*f),
+            _ => None,
+        })
+        .collect();
+    assert!(fib.contains(&FibChange::Install {
+        prefix: prefix("198.51.100.0/24"),
+        next_hop: [192, 0, 2, 2].into()
+    }));
+    assert!(fib.contains(&FibChange::Install {
+        prefix: prefix("198.51.100.128/25"),
+        next_hop: [192, 0, 2, 2].into()
+    }));
+    assert!(!fib.iter().any(
+        |f| matches!(f, FibChange::Install { prefix: p, .. } if *p == prefix("203.0.113.0/24"))
+    ));
+    // Both received the other's End-of-RIB.
+    for i in 0..2 {
+        assert!(n.nodes[i].events().iter().any(|e| matches!(
+            e,
+            SpeakerEvent::Session { event: SessionEvent::EndOfRib(f), .. } if *f == AfiSafi::IPV4_UNICAST
+        )));
+    }
+}
+
+#[test]
+fn withdrawal_and_reorigination_at_explicit_times() {
+    let mut n = net();
+    n.advance_to(Millis::from_secs(10));
+    n.input(
+        1,
+        Input::Admin(AdminCommand::WithdrawOriginated {
+            prefix: prefix("198.51.100.0/24"),
+        }),
+    );
+    assert!(n.nodes[0].s.rib().best(prefix("198.51.100.0/24")).is_none());
+    assert!(n.nodes[0]
+        .s
+        .rib()
+        .best(prefix("198.51.100.128/25"))
+        .is_some());
+    assert!(n.nodes[0]
+        .outputs
+        .iter()
+        .any(|(t, o)| *t == Millis::from_secs(10)
+            && *o
+                == Output::Fib(FibChange::Remove {
+                    prefix: prefix("198.51.100.0/24")
+                })));
+    n.advance_to(Millis::from_secs(20));
+    n.input(
+        1,
+        Input::Admin(AdminCommand::Originate {
+            prefix: prefix("198.51.100.0/24"),
+            attributes: Default::default(),
+        }),
+    );
+    assert!(n.nodes[0].s.rib().best(prefix("198.51.100.0/24")).is_some());
+}
+
+#[test]
+fn soft_reset_in_asks_for_enhanced_route_refresh() {
+    let mut n = net();
+    n.advance_to(Millis::from_secs(5));
+    let before = n.nodes[0].events().len();
+    n.input(0, Input::Admin(AdminCommand::SoftResetIn { peer: P }));
+    let ev = &n.nodes[0].events()[before..];
+    // Node 1 answered with BoRR, its routes, EoRR (RFC 7313).
+    let subtypes: Vec<RouteRefreshSubtype> = ev
+        .iter()
+        .filter_map(|e| match e {
+            SpeakerEvent::Session {
+                event: SessionEvent::RouteRefresh { subtype, .. },
+                ..
+            } => Some(*subtype),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        subtypes,
+        vec![
+            RouteRefreshSubtype::BeginningOfRouteRefresh,
+            RouteRefreshSubtype::EndOfRouteRefresh
+        ]
+    );
+    assert!(n.nodes[0].s.rib().best(prefix("198.51.100.0/24")).is_some());
+    assert_eq!(
+        n.nodes[0].s.session(P).map(|s| s.state()),
+        Some(State::Established)
+    );
+}
+
+#[test]
+fn policy_change_applies_without_reset() {
+    let mut n = net();
+    n.advance_to(Millis::from_secs(5));
+    // Import only prefixes longer than /24 from now on.
+    let mut c = n.nodes[0].s.config().clone();
+    c.policy
+        .prefix_lists
+        .insert("small".into(), vec!["198.51.100.0/24 ge 25".into()]);
+    let extra: bgpd::policy::PolicyDef = toml::from_str(
+        "default = \"reject\"\n[[terms]]\nmatch = { prefix_list = \"small\" }\naction = \"accept\"\n",
+    )
+    .expect("policy");
+    c.policy.policies.insert("small-only".into(), extra);
+    c.neighbors[0].import = vec!["small-only".into()];
+    n.input(0, Input::Config(Box::new(c)));
+    assert_eq!(
+        n.nodes[0].s.session(P).map(|s| s.state()),
+        Some(State::Established)
+    );
+    assert!(n.nodes[0].s.rib().best(prefix("198.51.100.0/24")).is_none());
+    assert!(n.nodes[0]
+        .s
+        .rib()
+        .best(prefix("198.51.100.128/25"))
+        .is_some());
+    assert!(!n.nodes[0].events().iter().any(|e| matches!(
+        e,
+        SpeakerEvent::Session {
+            event: SessionEvent::Down { .. },
+            ..
+        }
+    )));
+    // The Adj-RIB-In kept the /24 (pre-policy).
+    assert!(n.nodes[0]
+        .s
+        .rib()
+        .adj_rib_in(P)
+        .iter()
+        .any(|r| r.prefix == prefix("198.51.100.0/24")));
+}
+
+#[test]
+fn removed_neighbour_gets_cease_3_and_its_routes_go() {
+    let mut n = net();
+    n.advance_to(Millis::from_secs(5));
+    let mut c = n.nodes[0].s.config().clone();
+    c.neighbors.clear();
+    n.input(0, Input::Config(Box::new(c)));
+    assert!(n.nodes[0].s.peers().is_empty());
+    assert!(n.nodes[0].s.rib().best(prefix("198.51.100.0/24")).is_none());
+    assert!(n.nodes[1].events().iter().any(|e| matches!(
+        e,
+        SpeakerEvent::Session { event: SessionEvent::NotificationReceived(x), .. } if x.code == 6 && x.subcode == 3
+    )));
+}
+
+#[test]
+fn graceful_restart_helper_keeps_routes_stale() {
+    let mut n = net();
+    n.advance_to(Millis::from_secs(5));
+    // Node 1 vanishes: node 0 sees the TCP connection fail.
+    let conn = n.conn(0).expect("conn");
+    n.forget_links();
+    n.cut[1] = true;
+    n.input(0, Input::ConnectionClosed { peer: P, conn });
+    let r = n.nodes[0]
+        .s
+        .rib()
+        .best(prefix("198.51.100.0/24"))
+        .expect("kept");
+    assert!(r.stale);
+    // Node 0 keeps retrying meanwhile, but node 1 is gone; the restart time (120 s) runs out.
+    n.advance_to(Millis::from_secs(124));
+    assert!(n.nodes[0].s.rib().best(prefix("198.51.100.0/24")).is_some());
+    n.advance_to(Millis::from_secs(126));
+    assert!(n.nodes[0].s.rib().best(prefix("198.51.100.0/24")).is_none());
+}
+
+/// Replays a node's log into a fresh speaker and checks the outputs and the digest.
+fn replay(n: &Net, i: usize) {
+    let node = &n.nodes[i];
+    let (cfg, seed) = node.initial.clone();
+    let mut s = Speaker::new(Millis::ZERO, cfg, seed).expect("speaker");
+    let mut outs: Vec<Output> = std::iter::from_fn(|| s.poll_output()).collect();
+    for step in &node.log {
+        outs.extend(apply(&mut s, step));
+    }
+    let recorded: Vec<Output> = node.outputs.iter().map(|(_, o)| o.clone()).collect();
+    assert_eq!(outs, recorded);
+    assert_eq!(s.state_digest(), node.s.state_digest());
+}
+
+#[test]
+fn a_log_replayed_gives_the_same_outputs_and_digest() {
+    let mut n = net();
+    n.advance_to(Millis::from_secs(100));
+    n.input(0, Input::Admin(AdminCommand::SoftResetOut { peer: P }));
+    n.input(
+        1,
+        Input::Admin(AdminCommand::Stop {
+            peer: P,
+            communication: Some("bye".into()),
+        }),
+    );
+    n.advance_to(Millis::from_secs(200));
+    n.input(1, Input::Admin(AdminCommand::Start { peer: P }));
+    n.advance_to(Millis::from_secs(300));
+    for i in 0..2 {
+        replay(&n, i);
+    }
+    assert_ne!(n.nodes[0].s.state_digest(), n.nodes[1].s.state_digest());
+}
+
+#[test]
+fn snapshot_at_every_step_then_restore_continues_identically() {
+    let mut n = net();
+    n.advance_to(Millis::from_secs(100));
+    n.input(0, Input::Admin(AdminCommand::SoftResetIn { peer: P }));
+    n.advance_to(Millis::from_secs(150));
+    let node = &n.nodes[0];
+    let (cfg, seed) = node.initial.clone();
+    let mut full = Speaker::new(Millis::ZERO, cfg, seed).expect("speaker");
+    while full.poll_output().is_some() {}
+    for k in 0..node.log.len() {
+        let snap = full.snapshot().expect("snapshot");
+        let mut restored = Speaker::restore(&snap).expect("restore");
+        assert_eq!(restored.state_digest(), full.state_digest(), "step {k}");
+        let mut twin = Speaker::restore(&snap).expect("restore");
+        let a: Vec<Output> = node.log[k..]
+            .iter()
+            .flat_map(|st| apply(&mut restored, st))
+            .collect();
+        let b: Vec<Output> = node.log[k..]
+            .iter()
+            .flat_map(|st| apply(&mut twin, st))
+            .collect();
+        assert_eq!(a, b);
+        assert_eq!(restored.state_digest(), node.s.state_digest(), "step {k}");
+        apply(&mut full, &node.log[k]);
+    }
+}
