@@ -231,4 +231,71 @@ mod tests {
         ]);
         assert_eq!(plan_route(Some(&a), Some(&b)), Action::Keep);
     }
+
+    mod properties {
+        use super::super::*;
+        use crate::route::normalise_paths;
+        use proptest::prelude::*;
+        use std::net::{IpAddr, Ipv4Addr};
+
+        fn route_key(i: u8, metric: u32) -> RouteKey {
+            RouteKey {
+                prefix: Prefix::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, i)), 32).expect("valid"),
+                metric,
+            }
+        }
+
+        fn paths(gws: &[u8]) -> Vec<Path> {
+            normalise_paths(
+                gws.iter()
+                    .map(|g| Path {
+                        gateway: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, *g))),
+                        ifindex: 3,
+                    })
+                    .collect(),
+            )
+        }
+
+        proptest! {
+            /// Applying the plan to the kernel's table yields exactly the desired table;
+            /// routes that already match get no operation; nothing is deleted that is
+            /// wanted; nothing is deleted at all without `delete_stale`.
+            #[test]
+            fn plan_reaches_desired_state_with_minimal_ops(
+                desired in proptest::collection::hash_map(0u8..40, proptest::collection::vec(1u8..5, 1..3), 0..30),
+                kernel in proptest::collection::hash_map((0u8..40, prop_oneof![Just(20u32), Just(10u32)]), proptest::collection::vec(1u8..5, 1..3), 0..30),
+                delete_stale in any::<bool>(),
+            ) {
+                let desired: HashMap<Prefix, Vec<Path>> = desired
+                    .iter()
+                    .map(|(i, g)| (route_key(*i, 20).prefix, paths(g)))
+                    .collect();
+                let kernel: HashMap<RouteKey, Vec<Path>> = kernel
+                    .iter()
+                    .map(|((i, m), g)| (route_key(*i, *m), paths(g)))
+                    .collect();
+                let ops = plan(&desired, &kernel, 20, delete_stale);
+                let mut after = kernel.clone();
+                for op in &ops {
+                    match op {
+                        Op::Replace(r) => {
+                            prop_assert!(kernel.get(&r.key) != Some(&r.paths), "no-op replace");
+                            after.insert(r.key, r.paths.clone());
+                        }
+                        Op::Delete(k) => {
+                            prop_assert!(delete_stale);
+                            prop_assert!(k.metric != 20 || !desired.contains_key(&k.prefix));
+                            prop_assert!(after.remove(k).is_some());
+                        }
+                    }
+                }
+                for (p, want) in &desired {
+                    prop_assert_eq!(after.get(&RouteKey { prefix: *p, metric: 20 }), Some(want));
+                }
+                if delete_stale {
+                    prop_assert_eq!(after.len(), desired.len());
+                }
+            }
+        }
+    }
 }

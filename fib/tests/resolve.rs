@@ -37,7 +37,7 @@ fn recursive_next_hop_follows_the_route_to_it() {
     lab.ip("route replace 203.0.113.0/24 via 192.0.2.3 proto static");
     lab.ip("-6 route replace 2001:db8:aaaa::/48 via 2001:db8:ffff::3 proto static");
     let mut changed = Vec::new();
-    assert!(wait_for(Duration::from_secs(5), || {
+    assert!(wait_for(Duration::from_secs(20), || {
         if fib
             .wait_route_change(Duration::from_millis(100))
             .expect("poll")
@@ -54,7 +54,7 @@ fn recursive_next_hop_follows_the_route_to_it() {
 
     // ECMP in the IGP: both paths.
     lab.ip("route replace 203.0.113.0/24 proto static nexthop via 192.0.2.2 nexthop via 192.0.2.3");
-    assert!(wait_for(Duration::from_secs(5), || {
+    assert!(wait_for(Duration::from_secs(20), || {
         if fib
             .wait_route_change(Duration::from_millis(100))
             .expect("poll")
@@ -68,7 +68,7 @@ fn recursive_next_hop_follows_the_route_to_it() {
     // The next hop becomes unreachable: the route leaves the kernel...
     lab.ip("route del 203.0.113.0/24 proto static");
     let mut gone = Vec::new();
-    assert!(wait_for(Duration::from_secs(5), || {
+    assert!(wait_for(Duration::from_secs(20), || {
         if fib
             .wait_route_change(Duration::from_millis(100))
             .expect("poll")
@@ -84,7 +84,7 @@ fn recursive_next_hop_follows_the_route_to_it() {
             })));
     // ...and comes back when it is reachable again.
     lab.ip("route add 203.0.113.0/24 via 192.0.2.2 proto static");
-    assert!(wait_for(Duration::from_secs(5), || {
+    assert!(wait_for(Duration::from_secs(20), || {
         if fib
             .wait_route_change(Duration::from_millis(100))
             .expect("poll")

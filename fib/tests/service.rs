@@ -29,7 +29,7 @@ async fn service_applies_adopts_and_reports_re_resolution() {
         .await
         .expect("apply");
     assert_eq!(r[0].outcome, Outcome::Installed);
-    let gone = tokio::time::timeout(Duration::from_secs(5), events.recv())
+    let gone = tokio::time::timeout(Duration::from_secs(20), events.recv())
         .await
         .expect("deadline fired")
         .expect("event");
@@ -42,7 +42,7 @@ async fn service_applies_adopts_and_reports_re_resolution() {
     );
     // The IGP route to the next hop moves: the service re-resolves on its own.
     lab.ip("route replace 203.0.113.0/24 via 192.0.2.3 proto static");
-    let moved = tokio::time::timeout(Duration::from_secs(5), events.recv())
+    let moved = tokio::time::timeout(Duration::from_secs(20), events.recv())
         .await
         .expect("re-resolution reported")
         .expect("event");
