@@ -56,3 +56,93 @@ fn demo_topology_runs_frr_and_bird_with_a_ping_stream_and_cleans_up() {
     assert!(ours.is_empty(), "demo left {ours:?}");
     assert!(steps.iter().any(|s| s.starts_with("tearing down")));
 }
+
+fn ns_of_process(pid: u32) -> Vec<String> {
+    interop::sweep::list_namespaces(PREFIX)
+        .unwrap()
+        .into_iter()
+        .filter(|n| interop::sweep::creator_pid(PREFIX, n) == Some(pid))
+        .collect()
+}
+
+#[test]
+fn demo_binary_prints_one_json_object_last() {
+    require_root();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_interop"))
+        .args(["demo", "--json", "--observe", "0.5", "--prefix", PREFIX])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(last).unwrap();
+    let kinds: Vec<&str> = v["neighbors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["bird", "frr"]);
+    for n in v["neighbors"].as_array().unwrap() {
+        for key in [
+            "name",
+            "established_before",
+            "established_after",
+            "connections_dropped",
+            "notifications",
+            "prefixes_before",
+            "prefixes_after",
+        ] {
+            assert!(n.get(key).is_some(), "neighbor has {key}: {n}");
+        }
+    }
+    assert!(v["takeover_ms"].is_null());
+    assert!(v["dataplane_loss_ms"].is_number());
+}
+
+#[test]
+fn demo_binary_cleans_up_on_ctrl_c() {
+    require_root();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_interop"))
+        .args(["demo", "--observe", "60", "--prefix", PREFIX])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Wait until its daemons run (the lab is fully up), then press Ctrl-C.
+    interop::poll::poll_until(
+        "the demo's lab to be up",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || {
+            let spaces = ns_of_process(pid);
+            let frr = spaces.iter().find(|n| n.ends_with("-frr"));
+            let running = frr
+                .map(|n| {
+                    interop::cmd::run("ip", &["netns", "pids", n])
+                        .unwrap_or_default()
+                        .lines()
+                        .count()
+                        >= 2
+                })
+                .unwrap_or(false);
+            Ok(running.then_some(()))
+        },
+    )
+    .unwrap();
+    // SAFETY: kill(2) on our own child process.
+    let rc = unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    assert_eq!(rc, 0);
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "an interrupted demo exits with failure");
+    assert!(
+        ns_of_process(pid).is_empty(),
+        "namespaces left: {:?}",
+        ns_of_process(pid)
+    );
+}

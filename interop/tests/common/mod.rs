@@ -21,16 +21,11 @@ pub fn ip(s: &str) -> IpAddr {
 /// The lab tests need root (namespaces, veth, daemons): fail loudly otherwise.
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc_geteuid() };
+    let euid = unsafe { libc::geteuid() };
     assert_eq!(
         euid, 0,
         "the lab tests must run as root (network namespaces)"
     );
-}
-
-extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
 }
 
 /// A new lab with nodes `a` and `b` joined by a veth (`eth0` on both sides), addressed
