@@ -95,6 +95,9 @@ struct Row {
     nh_s: f64,
 }
 
+/// family, routes, adopt s, re-apply s (plain), adopt s, re-apply s (nexthop objects)
+type Takeover = (&'static str, usize, f64, f64, f64, f64);
+
 #[allow(clippy::too_many_arguments)] // one call site, all of it the run's setup
 fn run_family(
     ns: &str,
@@ -105,6 +108,7 @@ fn run_family(
     prefixes: &[Prefix],
     gw: IpAddr,
     rows: &mut Vec<Row>,
+    takeovers: &mut Vec<Takeover>,
 ) {
     let n = prefixes.len();
     let add = batch_file(
@@ -146,8 +150,22 @@ fn run_family(
         (ip_add, ip_del)
     };
 
-    let (fib_add, fib_del) = time_fib(fib, &installs, &withdraws, n);
-    let (nh_add, nh_del) = time_fib(fib_nh, &installs, &withdraws, n);
+    let open = |nexthop_objects| {
+        move || {
+            Fib::open_in_netns(
+                &PathBuf::from(format!("/run/netns/{ns}")),
+                FibConfig {
+                    nexthop_objects,
+                    ..FibConfig::default()
+                },
+            )
+            .expect("open fib")
+        }
+    };
+    let plain = time_fib(fib, &open(false), &installs, &withdraws, n);
+    let nh = time_fib(fib_nh, &open(true), &installs, &withdraws, n);
+    takeovers.push((family, n, plain.adopt, plain.reapply, nh.adopt, nh.reapply));
+    let (fib_add, fib_del, nh_add, nh_del) = (plain.add, plain.del, nh.add, nh.del);
     rows.push(Row {
         family,
         routes: n,
@@ -167,12 +185,22 @@ fn run_family(
 }
 
 /// Installs then withdraws every route with `fib`; the two durations in seconds.
+/// Seconds taken by one fib mode: install, remove, and in between the takeover by a
+/// fresh writer: adopt (dump and parse), re-apply of the unchanged table, converged.
+struct FibTimes {
+    add: f64,
+    del: f64,
+    adopt: f64,
+    reapply: f64,
+}
+
 fn time_fib(
     fib: &mut Fib,
+    fresh: &dyn Fn() -> Fib,
     installs: &[RouteUpdate],
     withdraws: &[RouteUpdate],
     n: usize,
-) -> (f64, f64) {
+) -> FibTimes {
     let t = Instant::now();
     let r = fib.apply(installs).expect("fib apply");
     let add = t.elapsed().as_secs_f64();
@@ -184,6 +212,18 @@ fn time_fib(
         n,
         "fib installed all"
     );
+    let (adopt, reapply) = {
+        let mut second = fresh();
+        let t = Instant::now();
+        assert_eq!(second.adopt(None).expect("adopt"), n);
+        let adopt = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let r = second.apply(installs).expect("re-apply");
+        let reapply = t.elapsed().as_secs_f64();
+        assert!(r.iter().all(|x| x.outcome == Outcome::Installed));
+        assert_eq!(second.converged().expect("converged").len(), 0);
+        (adopt, reapply)
+    };
     let t = Instant::now();
     let r = fib.apply(withdraws).expect("fib apply");
     let del = t.elapsed().as_secs_f64();
@@ -194,7 +234,12 @@ fn time_fib(
         0,
         "fib removed all"
     );
-    (add, del)
+    FibTimes {
+        add,
+        del,
+        adopt,
+        reapply,
+    }
 }
 
 fn main() {
@@ -247,6 +292,7 @@ fn main() {
     )
     .expect("open fib in bench namespace");
     let mut rows = Vec::new();
+    let mut takeovers = Vec::new();
     run_family(
         &ns.0,
         &mut fib,
@@ -256,6 +302,7 @@ fn main() {
         &prefixes_v4(n4),
         "192.0.2.2".parse().expect("valid"),
         &mut rows,
+        &mut takeovers,
     );
     run_family(
         &ns.0,
@@ -266,6 +313,7 @@ fn main() {
         &prefixes_v6(n6),
         "2001:db8:ffff::2".parse().expect("valid"),
         &mut rows,
+        &mut takeovers,
     );
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -288,5 +336,13 @@ fn main() {
             r.nh_s,
             rate(r.nh_s) / rate(r.ip_s),
         );
+    }
+    println!();
+    println!("Takeover by a fresh writer with the table installed: adopt (dump + parse), then re-apply of the unchanged table (no netlink writes), then converged.");
+    println!();
+    println!("| family | routes | adopt s | re-apply s | adopt s (nexthop objects) | re-apply s (nexthop objects) |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (family, n, a, r, na, nr) in &takeovers {
+        println!("| {family} | {n} | {a:.2} | {r:.2} | {na:.2} | {nr:.2} |");
     }
 }
