@@ -298,3 +298,62 @@ async fn late_standbys_synchronise_write_ahead_gap_fill_and_failover() {
         );
     }
 }
+
+/// The tap path by sequence numbers: the mirror reports raw TCP sequence and
+/// acknowledgement numbers (crossing the 2^32 wrap), the standby holds them until the
+/// checkpoint brings the flow's anchor, then follows at stream offsets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_by_sequence_numbers_across_the_wrap() {
+    let f = flow(7);
+    let anchor = ribsync::checkpoint::SeqAnchor {
+        peer_seq_at_zero: 0xffff_f000,
+        our_seq_at_zero: 77,
+    };
+    let papp = Arc::new(Mutex::new(KvLog::new(sample_static())));
+    papp.lock().unwrap().open_flow(f);
+    papp.lock().unwrap().set_anchor(f, anchor);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let primary = serve_primary(listener, PrimaryServerConfig::default(), papp.clone())
+        .await
+        .unwrap();
+    let s = standby(&primary, 1, 1, FlowSelection::All).await;
+    let status = s.handle.status();
+    let send = |i: u64| {
+        let bytes = record(&format!("k{}", i % 10), &format!("{i:0>40}"));
+        let offset = {
+            let mut app = papp.lock().unwrap();
+            let offset = app.received(&f);
+            app.feed_peer_bytes(0, &f, offset, &bytes).unwrap();
+            offset
+        };
+        primary.on_ingress(f, offset, bytes.clone()).unwrap();
+        let seq = anchor.peer_seq_at_zero.wrapping_add(offset as u32);
+        s.handle.mirror_data(f, false, seq, bytes.clone()).unwrap();
+        let ack = seq.wrapping_add(bytes.len() as u32);
+        s.handle.mirror_ack(f, true, ack).unwrap();
+    };
+    for i in 0..200 {
+        send(i);
+        if i % 20 == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    wait_for("synchronised", Duration::from_secs(20), || {
+        status.borrow().synchronised
+    })
+    .await;
+    for i in 200..400 {
+        send(i);
+    }
+    let received = papp.lock().unwrap().received(&f);
+    assert!(received > 0x1000, "crossed the wrap ({received} octets)");
+    wait_for("digests equal", Duration::from_secs(20), || {
+        s.app.lock().unwrap().flow_digest(&f) == papp.lock().unwrap().flow_digest(&f)
+    })
+    .await;
+    assert_eq!(
+        s.app.lock().unwrap().get(&f, "k9").as_deref(),
+        Some(&*format!("{:0>40}", 399))
+    );
+    primary.shutdown();
+}

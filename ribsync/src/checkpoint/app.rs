@@ -46,17 +46,19 @@ pub struct SeqAnchor {
 }
 
 impl SeqAnchor {
-    /// The stream offset of sequence number `seq`, taking the candidate nearest to `near`
-    /// (sequence numbers wrap every 2^32 octets; `near` is any offset known to be within
-    /// 2^31 of the answer, e.g. the last one seen).
-    pub fn offset_of(seq: u32, seq_at_zero: u32, near: u64) -> u64 {
-        let low = seq.wrapping_sub(seq_at_zero) as u64;
-        let epoch = near >> 32;
-        let candidates = [epoch.wrapping_sub(1), epoch, epoch + 1]
-            .into_iter()
-            .filter(|e| *e <= (u64::MAX >> 32))
-            .map(|e| (e << 32) | low);
-        candidates.min_by_key(|c| c.abs_diff(near)).unwrap_or(low)
+    /// The stream offset of sequence number `seq` in the stream whose offset 0 has
+    /// sequence number `seq_at_zero`, taking the candidate nearest to `near` (sequence
+    /// numbers wrap every 2^32 octets; `near` is any offset known to be within 2^31 of the
+    /// answer, e.g. the last one seen). `None` when the nearest candidate is before
+    /// offset 0 (the SYN, or a segment older than the stream's start).
+    pub fn offset_of(seq: u32, seq_at_zero: u32, near: u64) -> Option<u64> {
+        let low = i128::from(seq.wrapping_sub(seq_at_zero));
+        let epoch = i128::from(near >> 32);
+        let near = i128::from(near);
+        let best = (-1..=1)
+            .map(|k| ((epoch + k) << 32) + low)
+            .min_by_key(|c| (c - near).abs())?;
+        u64::try_from(best).ok()
     }
 }
 

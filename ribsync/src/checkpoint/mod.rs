@@ -9,6 +9,7 @@ mod admin;
 mod app;
 mod buffer;
 mod message;
+mod mirror;
 mod primary;
 mod standby;
 #[cfg(test)]
@@ -22,6 +23,7 @@ pub use message::{
     DigestOutcome, FlowDigest, FlowSelection, Hello, StreamDirection, SyncMode, ToPrimary,
     ToStandby,
 };
+pub use mirror::{MirrorInput, MirrorMapper};
 pub use primary::{
     FlowChange, PrimaryConfig, PrimaryEngine, PrimaryEvent, VoidPolicy, WriteAheadMode,
     WriteAheadTicket,

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 
-use super::app::{Digest, FlowId, FlowSnapshot, Replicated};
+use super::app::{Digest, FlowId, FlowSnapshot, Replicated, SeqAnchor, StreamOffsets};
 use super::buffer::OffsetBuffer;
 use super::message::{DigestOutcome, Hello, StreamDirection, SyncMode, ToPrimary, ToStandby};
 use crate::ha::RosterEntry;
@@ -51,6 +51,10 @@ pub enum StandbyEvent {
     FlowRestored {
         /// The flow.
         flow: FlowId,
+        /// Sequence numbers of offset 0, for [`super::MirrorMapper::set_anchor`].
+        anchor: Option<SeqAnchor>,
+        /// Where the checkpoint was taken.
+        offsets: StreamOffsets,
     },
     /// The standby is synchronised (declaration received, or in periodic mode every
     /// digest matched).
@@ -372,7 +376,11 @@ impl StandbyEngine {
             f.egress.insert(start, &tcp.send_queue);
             f.peer_acked_egress = f.peer_acked_egress.max(start);
         }
-        self.events.push_back(StandbyEvent::FlowRestored { flow });
+        self.events.push_back(StandbyEvent::FlowRestored {
+            flow,
+            anchor: snapshot.anchor,
+            offsets: snapshot.offsets,
+        });
         self.feed(now_ms, flow, app);
         // Octets between the checkpoint and what the mirror buffered (or what was fed
         // before a re-restore) that the mirror never delivered: ask the primary.

@@ -9,7 +9,9 @@ use std::net::Ipv4Addr;
 
 use sha2::{Digest as _, Sha256};
 
-use super::app::{Digest, FlowId, FlowSnapshot, Replicated, StaticContext, StreamOffsets};
+use super::app::{
+    Digest, FlowId, FlowSnapshot, Replicated, SeqAnchor, StaticContext, StreamOffsets,
+};
 
 /// Errors of the toy application.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +84,7 @@ impl ToyFlow {
 pub struct KvLog {
     config: StaticContext,
     flows: BTreeMap<FlowId, ToyFlow>,
+    anchors: BTreeMap<FlowId, SeqAnchor>,
 }
 
 /// One record on the wire.
@@ -98,7 +101,14 @@ impl KvLog {
         KvLog {
             config,
             flows: BTreeMap::new(),
+            anchors: BTreeMap::new(),
         }
+    }
+
+    /// The sequence numbers of the flow's offset 0 (a real application reads them from
+    /// its socket), exported in snapshots.
+    pub fn set_anchor(&mut self, flow: FlowId, anchor: SeqAnchor) {
+        self.anchors.insert(flow, anchor);
     }
 
     /// The static context in force.
@@ -162,7 +172,7 @@ impl Replicated for KvLog {
                 consumed_from_peer: f.consumed,
                 sent_to_peer: f.sent,
             },
-            anchor: None,
+            anchor: self.anchors.get(flow).copied(),
             state: f.encode(),
             tcp: None,
             digest: f.digest(),

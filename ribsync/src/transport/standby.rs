@@ -12,8 +12,8 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use super::convert::{hello_to_pb, to_primary_pb, to_standby_from_pb};
 use super::{Clock, TlsPaths, TransportError};
 use crate::checkpoint::{
-    EgressBacklog, FlowId, Hello, Replicated, StandbyConfig, StandbyEngine, StandbyEvent,
-    StandbyFlowView, StreamDirection, ToStandby,
+    EgressBacklog, FlowId, Hello, MirrorInput, MirrorMapper, Replicated, StandbyConfig,
+    StandbyEngine, StandbyEvent, StandbyFlowView, StreamDirection, ToStandby,
 };
 use crate::ha::{HaAction, HaConfig, HaController, HaRole, RosterEntry};
 
@@ -75,6 +75,17 @@ enum Input {
         flow: FlowId,
         direction: StreamDirection,
         range: Range<u64>,
+    },
+    MirrorData {
+        flow: FlowId,
+        from_primary: bool,
+        seq: u32,
+        bytes: Vec<u8>,
+    },
+    MirrorAck {
+        flow: FlowId,
+        from_primary: bool,
+        ack: u32,
     },
     PrimaryFrameSeen,
     FencingResult(bool),
@@ -177,6 +188,44 @@ impl StandbyHandle {
             flow,
             direction,
             range,
+        })
+    }
+
+    /// Octets seen on the mirror, by sequence number (`from_primary`: the direction). They
+    /// are held until the flow's checkpoint brings its sequence anchor, then fed at stream
+    /// offsets. Prefer reassembled data (in order per stream).
+    ///
+    /// # Errors
+    /// [`TransportError::DriverGone`] after shutdown.
+    pub fn mirror_data(
+        &self,
+        flow: FlowId,
+        from_primary: bool,
+        seq: u32,
+        bytes: Vec<u8>,
+    ) -> Result<(), TransportError> {
+        self.send(Input::MirrorData {
+            flow,
+            from_primary,
+            seq,
+            bytes,
+        })
+    }
+
+    /// An acknowledgement number seen on the mirror (`from_primary`: the primary sent it).
+    ///
+    /// # Errors
+    /// [`TransportError::DriverGone`] after shutdown.
+    pub fn mirror_ack(
+        &self,
+        flow: FlowId,
+        from_primary: bool,
+        ack: u32,
+    ) -> Result<(), TransportError> {
+        self.send(Input::MirrorAck {
+            flow,
+            from_primary,
+            ack,
         })
     }
 
@@ -305,6 +354,7 @@ where
             status: status_tx,
             actions: actions_tx,
             last_error: None,
+            mapper: MirrorMapper::new(config.engine.mirror_buffer_bytes),
             _client: client,
         },
         rx,
@@ -327,6 +377,7 @@ struct Driver<A> {
     status: watch::Sender<StandbyStatus>,
     actions: mpsc::UnboundedSender<HaAction>,
     last_error: Option<String>,
+    mapper: MirrorMapper,
     _client: pb::checkpoint_client::CheckpointClient<tonic::transport::Channel>,
 }
 
@@ -342,6 +393,24 @@ impl<A: Replicated> Driver<A> {
         }
         while let Some(event) = self.engine.poll_event() {
             match &event {
+                StandbyEvent::FlowRestored {
+                    flow,
+                    anchor: Some(anchor),
+                    offsets,
+                } => {
+                    let inputs = self.mapper.set_anchor(
+                        *flow,
+                        *anchor,
+                        offsets.consumed_from_peer,
+                        offsets.sent_to_peer,
+                    );
+                    if let Ok(mut app) = self.app.lock() {
+                        for input in inputs {
+                            apply(&mut self.engine, now, input, &mut *app);
+                        }
+                    }
+                }
+                StandbyEvent::FlowEnded { flow } => self.mapper.remove(flow),
                 StandbyEvent::DigestMismatch { .. } | StandbyEvent::FlowUnprotected { .. } => {
                     tracing::warn!(?event, "standby")
                 }
@@ -411,6 +480,25 @@ impl<A: Replicated> Driver<A> {
                 direction,
                 range,
             } => self.engine.on_mirror_gap(flow, direction, range),
+            Input::MirrorData {
+                flow,
+                from_primary,
+                seq,
+                bytes,
+            } => {
+                for input in self.mapper.on_data(flow, from_primary, seq, &bytes) {
+                    apply(&mut self.engine, now, input, &mut *app);
+                }
+            }
+            Input::MirrorAck {
+                flow,
+                from_primary,
+                ack,
+            } => {
+                if let Some(input) = self.mapper.on_ack(flow, from_primary, ack) {
+                    apply(&mut self.engine, now, input, &mut *app);
+                }
+            }
             Input::PrimaryFrameSeen => self.ha.on_primary_frame(now),
             Input::FencingResult(ok) => self.ha.fencing_result(ok),
             Input::TakeoverDone => self.ha.takeover_done(),
@@ -423,6 +511,23 @@ impl<A: Replicated> Driver<A> {
             Input::Shutdown => return false,
         }
         true
+    }
+}
+
+fn apply<A: Replicated>(engine: &mut StandbyEngine, now: u64, input: MirrorInput, app: &mut A) {
+    match input {
+        MirrorInput::Ingress {
+            flow,
+            offset,
+            bytes,
+        } => engine.on_mirror_ingress(now, flow, offset, &bytes, app),
+        MirrorInput::Egress {
+            flow,
+            offset,
+            bytes,
+        } => engine.on_mirror_egress(flow, offset, &bytes),
+        MirrorInput::PeerAck { flow, acked_to } => engine.on_peer_ack(flow, acked_to),
+        MirrorInput::PrimaryAck { flow, acked_to } => engine.on_primary_ack(flow, acked_to),
     }
 }
 
