@@ -3,6 +3,7 @@
 
 use super::types::AfiSafi;
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// NOTIFICATION error codes (RFC 4271 section 4.5, IANA "BGP Error (Notification) Codes").
 pub mod code {
@@ -174,7 +175,7 @@ pub enum Outcome {
     /// withdrawn; MP_UNREACH withdrawals stand. The decoded UPDATE is still returned.
     TreatAsWithdraw {
         /// Why (for logs).
-        reason: String,
+        reason: Cow<'static, str>,
     },
     /// RFC 7606 "attribute discard": the listed attributes were removed from the decoded UPDATE;
     /// the rest is processed normally.
@@ -182,7 +183,7 @@ pub enum Outcome {
         /// Type codes of the discarded attributes.
         discarded: Vec<u8>,
         /// Why (for logs).
-        reason: String,
+        reason: Cow<'static, str>,
     },
     /// RFC 4271 section 6 / RFC 7606 "session reset": send this NOTIFICATION and close.
     SessionReset(NotificationError),
@@ -191,7 +192,7 @@ pub enum Outcome {
         /// The family to disable.
         afi_safi: AfiSafi,
         /// Why (for logs).
-        reason: String,
+        reason: Cow<'static, str>,
     },
 }
 

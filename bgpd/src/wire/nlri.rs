@@ -14,10 +14,8 @@
 //! on decode, so that equal prefixes compare equal.
 
 use super::prefix::{Ipv4Prefix, Ipv6Prefix, Prefix};
-use super::reader::Reader;
 use super::types::{AfiSafi, PathId};
 use serde::Serialize;
-use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// One NLRI entry: a prefix and, with ADD-PATH, its Path Identifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -94,46 +92,75 @@ pub(crate) fn decode_prefixes(
     add_path: bool,
     out: &mut Vec<Nlri>,
 ) -> Result<(), NlriError> {
-    // Capacity from the field length: each entry takes at least 2 octets for a typical
-    // non-default prefix; never more entries than octets.
-    out.reserve(buf.len() / if add_path { 7 } else { 3 } + 1);
-    let mut r = Reader::new(buf);
-    while !r.is_empty() {
-        let path_id = if add_path {
-            Some(PathId(r.u32().ok_or(NlriError::Overrun)?))
-        } else {
-            None
+    if buf.is_empty() {
+        return Ok(());
+    }
+    // Capacity from the field length (an IPv4 /24 takes 4 octets, 8 with a Path Identifier):
+    // bounded by the message, never by a length field.
+    out.reserve(buf.len() / if add_path { 8 } else { 4 } + 1);
+    match (family, add_path) {
+        (Family::V4, false) => decode_v4::<false>(buf, out),
+        (Family::V4, true) => decode_v4::<true>(buf, out),
+        (Family::V6, false) => decode_v6::<false>(buf, out),
+        (Family::V6, true) => decode_v6::<true>(buf, out),
+    }
+}
+
+#[inline(always)]
+fn path_id<const ADD_PATH: bool>(buf: &mut &[u8]) -> Result<Option<PathId>, NlriError> {
+    if !ADD_PATH {
+        return Ok(None);
+    }
+    match **buf {
+        [a, b, c, d, ..] => {
+            *buf = &buf[4..];
+            Ok(Some(PathId(u32::from_be_bytes([a, b, c, d]))))
+        }
+        _ => Err(NlriError::Overrun),
+    }
+}
+
+fn decode_v4<const ADD_PATH: bool>(mut buf: &[u8], out: &mut Vec<Nlri>) -> Result<(), NlriError> {
+    while !buf.is_empty() {
+        let path_id = path_id::<ADD_PATH>(&mut buf)?;
+        let (&len, rest) = buf.split_first().ok_or(NlriError::Overrun)?;
+        if len > 32 {
+            return Err(NlriError::LengthTooLong(len));
+        }
+        let n = usize::from(len).div_ceil(8);
+        let bytes = rest.get(..n).ok_or(NlriError::Overrun)?;
+        let v = match *bytes {
+            [] => 0,
+            [a] => u32::from(a) << 24,
+            [a, b] => u32::from(u16::from_be_bytes([a, b])) << 16,
+            [a, b, c] => u32::from_be_bytes([a, b, c, 0]),
+            [a, b, c, d, ..] => u32::from_be_bytes([a, b, c, d]),
         };
-        let len = r.u8().ok_or(NlriError::Overrun)?;
-        let prefix = match family {
-            Family::V4 => {
-                if len > 32 {
-                    return Err(NlriError::LengthTooLong(len));
-                }
-                let bytes = r
-                    .take(usize::from(len).div_ceil(8))
-                    .ok_or(NlriError::Overrun)?;
-                let mut a = [0u8; 4];
-                a[..bytes.len()].copy_from_slice(bytes);
-                Prefix::V4(
-                    Ipv4Prefix::new(Ipv4Addr::from(a), len).ok_or(NlriError::LengthTooLong(len))?,
-                )
-            }
-            Family::V6 => {
-                if len > 128 {
-                    return Err(NlriError::LengthTooLong(len));
-                }
-                let bytes = r
-                    .take(usize::from(len).div_ceil(8))
-                    .ok_or(NlriError::Overrun)?;
-                let mut a = [0u8; 16];
-                a[..bytes.len()].copy_from_slice(bytes);
-                Prefix::V6(
-                    Ipv6Prefix::new(Ipv6Addr::from(a), len).ok_or(NlriError::LengthTooLong(len))?,
-                )
-            }
-        };
-        out.push(Nlri { path_id, prefix });
+        buf = &rest[n..];
+        out.push(Nlri {
+            path_id,
+            prefix: Prefix::V4(Ipv4Prefix::from_bits(v, len)),
+        });
+    }
+    Ok(())
+}
+
+fn decode_v6<const ADD_PATH: bool>(mut buf: &[u8], out: &mut Vec<Nlri>) -> Result<(), NlriError> {
+    while !buf.is_empty() {
+        let path_id = path_id::<ADD_PATH>(&mut buf)?;
+        let (&len, rest) = buf.split_first().ok_or(NlriError::Overrun)?;
+        if len > 128 {
+            return Err(NlriError::LengthTooLong(len));
+        }
+        let n = usize::from(len).div_ceil(8);
+        let bytes = rest.get(..n).ok_or(NlriError::Overrun)?;
+        let mut a = [0u8; 16];
+        a[..n].copy_from_slice(bytes);
+        buf = &rest[n..];
+        out.push(Nlri {
+            path_id,
+            prefix: Prefix::V6(Ipv6Prefix::from_bits(u128::from_be_bytes(a), len)),
+        });
     }
     Ok(())
 }

@@ -29,6 +29,20 @@ impl Ipv4Prefix {
         })
     }
 
+    /// From the address bits and a length already checked to be at most 32; clears host bits.
+    #[inline]
+    pub(crate) fn from_bits(bits: u32, len: u8) -> Self {
+        let mask = if len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(len.min(32)))
+        };
+        Ipv4Prefix {
+            addr: Ipv4Addr::from(bits & mask),
+            len,
+        }
+    }
+
     /// The network address (host bits zero).
     pub fn addr(&self) -> Ipv4Addr {
         self.addr
@@ -72,6 +86,20 @@ impl Ipv6Prefix {
             addr: Ipv6Addr::from(u128::from(addr) & mask),
             len,
         })
+    }
+
+    /// From the address bits and a length already checked to be at most 128; clears host bits.
+    #[inline]
+    pub(crate) fn from_bits(bits: u128, len: u8) -> Self {
+        let mask = if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(len.min(128)))
+        };
+        Ipv6Prefix {
+            addr: Ipv6Addr::from(bits & mask),
+            len,
+        }
     }
 
     /// The network address (host bits zero).

@@ -203,7 +203,7 @@ pub(crate) fn decode(body: &[u8], ctx: &SessionContext) -> (Option<Update>, Outc
     } else if !report.discarded.is_empty() {
         Outcome::AttributeDiscard {
             discarded: report.discarded,
-            reason: report.discard_reason.unwrap_or_default(),
+            reason: report.discard_reason.unwrap_or_default().into(),
         }
     } else {
         Outcome::Accept
@@ -214,27 +214,35 @@ pub(crate) fn decode(body: &[u8], ctx: &SessionContext) -> (Option<Update>, Outc
 /// The UPDATE-level checks after the attributes are parsed: mandatory attributes (RFC 7606
 /// section 3 d), NEXT_HOP validity (RFC 4271 section 6.3), eBGP empty AS_PATH (RFC 7606 7.2).
 fn check_semantics(u: &Update, ctx: &SessionContext, report: &mut AttrReport) {
-    let has_mp_reach = u.attributes.get(type_code::MP_REACH_NLRI).is_some();
+    let has_mp_reach = report.has(type_code::MP_REACH_NLRI);
     let has_nlri = !u.nlri.is_empty() || has_mp_reach;
     if !has_nlri {
         return;
     }
-    let mut missing = |code: u8, what: &str| {
-        if u.attributes.get(code).is_none() && report.withdraw.is_none() {
-            report.withdraw = Some(format!(
-                "missing well-known mandatory attribute {what} (RFC 7606 section 3 d)"
-            ));
+    let mut missing = |code: u8, what: &'static str| {
+        if !report.has(code) && report.withdraw.is_none() {
+            report.withdraw = Some(what.into());
         }
     };
-    missing(type_code::ORIGIN, "ORIGIN");
-    missing(type_code::AS_PATH, "AS_PATH");
+    missing(
+        type_code::ORIGIN,
+        "missing well-known mandatory attribute ORIGIN (RFC 7606 section 3 d)",
+    );
+    missing(
+        type_code::AS_PATH,
+        "missing well-known mandatory attribute AS_PATH (RFC 7606 section 3 d)",
+    );
     if !u.nlri.is_empty() {
-        missing(type_code::NEXT_HOP, "NEXT_HOP");
+        missing(
+            type_code::NEXT_HOP,
+            "missing well-known mandatory attribute NEXT_HOP (RFC 7606 section 3 d)",
+        );
         if let Some(nh) = u.attributes.next_hop() {
             if attribute::is_martian_next_hop(nh) && report.withdraw.is_none() {
-                report.withdraw = Some(format!(
-                    "NEXT_HOP {nh} is not a valid host address (RFC 4271 section 6.3)"
-                ));
+                report.withdraw = Some(
+                    format!("NEXT_HOP {nh} is not a valid host address (RFC 4271 section 6.3)")
+                        .into(),
+                );
             }
         }
     }

@@ -30,6 +30,7 @@ use super::context::SessionContext;
 use super::error::{update_subcode, NotificationError};
 use super::types::Asn;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
 /// Attribute type codes (IANA "BGP Path Attributes").
@@ -572,26 +573,34 @@ pub(crate) struct AttrReport {
     /// Most severe session reset seen (first wins).
     pub reset: Option<NotificationError>,
     /// First treat-as-withdraw reason.
-    pub withdraw: Option<String>,
+    pub withdraw: Option<Cow<'static, str>>,
     /// Discarded attribute type codes and the first reason.
     pub discarded: Vec<u8>,
-    pub discard_reason: Option<String>,
+    pub discard_reason: Option<&'static str>,
     /// The attribute list could not be walked to its end (RFC 7606 section 4).
     pub list_error: bool,
+    /// Type codes of the attributes returned (a bit per code).
+    pub present: [u64; 4],
 }
 
 impl AttrReport {
     fn withdraw(&mut self, code: u8, reason: &str) {
         if self.withdraw.is_none() {
-            self.withdraw = Some(format!("attribute {code}: {reason}"));
+            self.withdraw = Some(Cow::Owned(format!("attribute {code}: {reason}")));
         }
     }
-    fn discard(&mut self, code: u8, reason: &str) {
+    fn discard(&mut self, code: u8, reason: &'static str) {
+        // The codes are in the outcome; the reason stays a static string (no allocation).
         self.discarded.push(code);
         if self.discard_reason.is_none() {
-            self.discard_reason = Some(format!("attribute {code}: {reason}"));
+            self.discard_reason = Some(reason);
         }
     }
+    /// Whether an attribute of this type code was returned.
+    pub(crate) fn has(&self, code: u8) -> bool {
+        self.present[usize::from(code / 64)] & (1 << (code % 64)) != 0
+    }
+
     fn reset(&mut self, e: NotificationError) {
         if self.reset.is_none() {
             self.reset = Some(e);
@@ -613,35 +622,42 @@ fn malformed_action(code: u8, ctx: &SessionContext) -> Action {
     }
 }
 
-fn decode_value(code: u8, value: &[u8], ctx: &SessionContext) -> Result<AttributeValue, Malformed> {
+/// Decodes a recognized attribute value straight into `slot` (constructing it in place avoids
+/// copying the large enum on the hot path).
+fn decode_value(
+    code: u8,
+    value: &[u8],
+    ctx: &SessionContext,
+    slot: &mut AttributeValue,
+) -> Result<(), Malformed> {
     use type_code::*;
-    Ok(match code {
-        ORIGIN => AttributeValue::Origin(origin::decode(value)?),
+    match code {
+        ORIGIN => *slot = AttributeValue::Origin(origin::decode(value)?),
         AS_PATH => {
             let p = as_path::decode(value, ctx.four_octet_as)?;
             if p.asns().any(|a| a.0 == 0) {
                 // RFC 7607 section 2: AS 0 in AS_PATH is malformed (treat-as-withdraw).
                 return Err(Malformed::withdraw("AS_PATH contains AS 0 (RFC 7607)"));
             }
-            AttributeValue::AsPath(p)
+            *slot = AttributeValue::AsPath(p);
         }
-        NEXT_HOP => AttributeValue::NextHop(simple::decode_next_hop(value)?),
-        MULTI_EXIT_DISC => AttributeValue::MultiExitDisc(simple::decode_med(value)?),
-        LOCAL_PREF => AttributeValue::LocalPref(simple::decode_local_pref(value)?),
+        NEXT_HOP => *slot = AttributeValue::NextHop(simple::decode_next_hop(value)?),
+        MULTI_EXIT_DISC => *slot = AttributeValue::MultiExitDisc(simple::decode_med(value)?),
+        LOCAL_PREF => *slot = AttributeValue::LocalPref(simple::decode_local_pref(value)?),
         ATOMIC_AGGREGATE => {
             simple::decode_atomic_aggregate(value)?;
-            AttributeValue::AtomicAggregate
+            *slot = AttributeValue::AtomicAggregate;
         }
         AGGREGATOR => {
-            AttributeValue::Aggregator(simple::decode_aggregator(value, ctx.four_octet_as)?)
+            *slot = AttributeValue::Aggregator(simple::decode_aggregator(value, ctx.four_octet_as)?)
         }
-        COMMUNITIES => AttributeValue::Communities(communities::decode_communities(value)?),
-        ORIGINATOR_ID => AttributeValue::OriginatorId(simple::decode_originator_id(value)?),
-        CLUSTER_LIST => AttributeValue::ClusterList(simple::decode_cluster_list(value)?),
-        MP_REACH_NLRI => AttributeValue::MpReach(mp::decode_reach(value, ctx)?),
-        MP_UNREACH_NLRI => AttributeValue::MpUnreach(mp::decode_unreach(value, ctx)?),
+        COMMUNITIES => *slot = AttributeValue::Communities(communities::decode_communities(value)?),
+        ORIGINATOR_ID => *slot = AttributeValue::OriginatorId(simple::decode_originator_id(value)?),
+        CLUSTER_LIST => *slot = AttributeValue::ClusterList(simple::decode_cluster_list(value)?),
+        MP_REACH_NLRI => *slot = AttributeValue::MpReach(mp::decode_reach(value, ctx)?),
+        MP_UNREACH_NLRI => *slot = AttributeValue::MpUnreach(mp::decode_unreach(value, ctx)?),
         EXTENDED_COMMUNITIES => {
-            AttributeValue::ExtendedCommunities(communities::decode_extended(value)?)
+            *slot = AttributeValue::ExtendedCommunities(communities::decode_extended(value)?)
         }
         AS4_PATH => {
             // RFC 6793 section 6: malformed AS4_PATH is "attribute discard".
@@ -656,22 +672,55 @@ fn decode_value(code: u8, value: &[u8], ctx: &SessionContext) -> Result<Attribut
             }
             // "MUST discard these path segments" (confederation segments in AS4_PATH).
             p.segments.retain(|s| !s.kind.is_confed());
-            AttributeValue::As4Path(p)
+            *slot = AttributeValue::As4Path(p);
         }
-        AS4_AGGREGATOR => AttributeValue::As4Aggregator(simple::decode_as4_aggregator(value)?),
+        AS4_AGGREGATOR => {
+            *slot = AttributeValue::As4Aggregator(simple::decode_as4_aggregator(value)?)
+        }
         IPV6_EXTENDED_COMMUNITIES => {
-            AttributeValue::Ipv6ExtendedCommunities(communities::decode_ipv6_extended(value)?)
+            *slot =
+                AttributeValue::Ipv6ExtendedCommunities(communities::decode_ipv6_extended(value)?)
         }
-        LARGE_COMMUNITY => AttributeValue::LargeCommunities(communities::decode_large(value)?),
-        OTC => AttributeValue::Otc(simple::decode_otc(value)?),
+        LARGE_COMMUNITY => {
+            *slot = AttributeValue::LargeCommunities(communities::decode_large(value)?)
+        }
+        OTC => *slot = AttributeValue::Otc(simple::decode_otc(value)?),
         _ => {
             opaque::validate(code, value)?;
-            AttributeValue::Opaque {
+            *slot = AttributeValue::Opaque {
                 type_code: code,
                 value: value.to_vec(),
-            }
+            };
         }
-    })
+    }
+    Ok(())
+}
+
+/// The slot pushed before decoding a value in place (a constant: copied from static memory).
+const PLACEHOLDER: PathAttribute = PathAttribute {
+    flags: AttrFlags(0),
+    value: AttributeValue::AtomicAggregate,
+};
+
+/// Decodes a recognized attribute into a slot pushed first, so that the value is built in place
+/// (the placeholder is a constant, its flags set afterwards: no stack copy of the large enum,
+/// which measurably stalls the decoder). The slot is removed again on error.
+fn decode_in_place(
+    out: &mut Vec<PathAttribute>,
+    flags: AttrFlags,
+    code: u8,
+    value: &[u8],
+    ctx: &SessionContext,
+) -> Result<(), Malformed> {
+    out.push(PLACEHOLDER);
+    let n = out.len();
+    // Index n - 1 exists: it was just pushed.
+    out[n - 1].flags = flags;
+    let r = decode_value(code, value, ctx, &mut out[n - 1].value);
+    if r.is_err() {
+        out.truncate(n - 1);
+    }
+    r
 }
 
 /// Parses the Path Attributes field. Attribute-list errors (RFC 7606 section 4) and
@@ -725,13 +774,39 @@ pub(crate) fn decode_attributes(
         }
         seen[word] |= 1 << bit;
         let class = class_of(code);
-        let result = match class {
+        if class.is_some() {
+            // RFC 7606 7.5/7.9/7.10 and RFC 4271 5.1.5: from an external neighbor these are
+            // discarded, well formed or not.
+            if !ctx.ibgp
+                && matches!(
+                    code,
+                    type_code::LOCAL_PREF | type_code::ORIGINATOR_ID | type_code::CLUSTER_LIST
+                )
+            {
+                report.discard(code, "attribute received from an external neighbor");
+                continue;
+            }
+            // RFC 6793 section 6: AS4_PATH/AS4_AGGREGATOR between NEW speakers is discarded.
+            if ctx.four_octet_as && matches!(code, type_code::AS4_PATH | type_code::AS4_AGGREGATOR)
+            {
+                report.discard(code, "AS4 attribute received on a 4-octet AS session");
+                continue;
+            }
+        }
+        let malformed = match class {
             None if !flags.optional() => {
                 // RFC 4271 section 6.3: Unrecognized Well-known Attribute, data = the attribute.
                 report.reset(NotificationError::update(
                     update_subcode::UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
                     raw.to_vec(),
                 ));
+                Malformed {
+                    action: Action::Mp,
+                    reason: "unrecognized well-known attribute",
+                }
+            }
+            None => {
+                report.present[word] |= 1 << bit;
                 out.0.push(PathAttribute {
                     flags,
                     value: AttributeValue::Opaque {
@@ -741,63 +816,42 @@ pub(crate) fn decode_attributes(
                 });
                 continue;
             }
-            None => Ok(AttributeValue::Opaque {
-                type_code: code,
-                value: value.to_vec(),
-            }),
-            Some(class) if !class.accepts(flags) => Err(Malformed {
+            Some(class) if !class.accepts(flags) => Malformed {
                 action: malformed_action(code, ctx),
                 reason: "attribute flags conflict with the type code",
-            }),
-            Some(_) => decode_value(code, value, ctx).map_err(|m| {
-                // The external-neighbor attributes are discarded whatever the malformation.
-                if malformed_action(code, ctx) == Action::Discard {
+            },
+            Some(_) => match decode_in_place(&mut out.0, flags, code, value, ctx) {
+                Ok(()) => {
+                    report.present[word] |= 1 << bit;
+                    continue;
+                }
+                // Attributes whose handling is "attribute discard" are discarded whatever the
+                // malformation.
+                Err(m) if malformed_action(code, ctx) == Action::Discard => {
                     Malformed::discard(m.reason)
-                } else {
-                    m
                 }
-            }),
+                Err(m) => m,
+            },
         };
-        match result {
-            Ok(v) => {
-                // RFC 7606 7.5/7.9/7.10 and RFC 4271 5.1.5: from an external neighbor these are
-                // discarded even when well formed.
-                if !ctx.ibgp
-                    && matches!(
-                        code,
-                        type_code::LOCAL_PREF | type_code::ORIGINATOR_ID | type_code::CLUSTER_LIST
-                    )
-                {
-                    report.discard(code, "attribute received from an external neighbor");
-                    continue;
-                }
-                // RFC 6793 section 6: AS4_PATH/AS4_AGGREGATOR between NEW speakers is discarded.
-                if ctx.four_octet_as
-                    && matches!(code, type_code::AS4_PATH | type_code::AS4_AGGREGATOR)
-                {
-                    report.discard(code, "AS4 attribute received on a 4-octet AS session");
-                    continue;
-                }
-                out.0.push(PathAttribute { flags, value: v });
-            }
-            Err(m) => match m.action {
-                Action::Discard => report.discard(code, m.reason),
-                Action::Withdraw => report.withdraw(code, m.reason),
-                Action::Mp => {
+        match malformed.action {
+            Action::Discard => report.discard(code, malformed.reason),
+            Action::Withdraw => report.withdraw(code, malformed.reason),
+            Action::Mp => {
+                if report.reset.is_none() {
                     report.reset(NotificationError::update(
                         update_subcode::OPTIONAL_ATTRIBUTE_ERROR,
                         raw.to_vec(),
                     ));
-                    // Kept as bytes so that the (session-resetting) message can still be logged.
-                    out.0.push(PathAttribute {
-                        flags,
-                        value: AttributeValue::Opaque {
-                            type_code: code,
-                            value: value.to_vec(),
-                        },
-                    });
                 }
-            },
+                // Kept as bytes so that the (session-resetting) message can still be logged.
+                out.0.push(PathAttribute {
+                    flags,
+                    value: AttributeValue::Opaque {
+                        type_code: code,
+                        value: value.to_vec(),
+                    },
+                });
+            }
         }
     }
     out
