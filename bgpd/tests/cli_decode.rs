@@ -1,0 +1,206 @@
+//! `understudy decode` end to end: the built binary, its output and exit status.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_understudy"))
+        .arg("decode")
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+fn summary(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let l = lines(out);
+    assert_eq!(l.len(), 1, "one summary object");
+    l.into_iter().next().expect("one")
+}
+
+const KEEPALIVE: &str = "ffffffffffffffffffffffffffffffff001304";
+
+#[test]
+fn hex_keepalive_is_accepted() {
+    let out = run(&["--hex", KEEPALIVE]);
+    assert!(out.status.success());
+    let l = lines(&out);
+    assert_eq!(l.len(), 1);
+    assert_eq!(l[0]["type"], "keepalive");
+    assert_eq!(l[0]["outcome"]["action"], "accept");
+    // Whitespace and a 0x prefix are allowed.
+    let out = run(&["--hex", "0xffffffff ffffffff ffffffff ffffffff 0013 04"]);
+    assert_eq!(lines(&out)[0]["type"], "keepalive");
+}
+
+#[test]
+fn malformed_message_is_an_outcome_not_a_failure() {
+    // KEEPALIVE with Length 20: RFC 4271 section 6.1, Bad Message Length (1/2), the data
+    // being the erroneous Length field.
+    let out = run(&["--hex", "ffffffffffffffffffffffffffffffff00140400"]);
+    assert!(out.status.success());
+    let l = lines(&out);
+    assert_eq!(l[0]["type"], "keepalive");
+    assert_eq!(l[0]["outcome"]["action"], "session-reset");
+    assert_eq!(l[0]["outcome"]["code"], 1);
+    assert_eq!(l[0]["outcome"]["subcode"], 2);
+    assert_eq!(l[0]["outcome"]["data"], "0014");
+}
+
+#[test]
+fn context_flags_change_the_decoding() {
+    // UPDATE: ORIGIN IGP, AS_PATH one AS_SEQUENCE of one 4-octet ASN (65551), NEXT_HOP,
+    // NLRI 192.0.2.0/24.
+    let update = concat!(
+        "ffffffffffffffffffffffffffffffff",
+        "002f",
+        "02",
+        "0000",
+        "0014",
+        "40010100",
+        "40020602010001000f",
+        "400304c0000201",
+        "18c00002"
+    );
+    let with = run(&["--hex", update, "--four-octet-as"]);
+    let l = lines(&with);
+    assert_eq!(l[0]["type"], "update");
+    assert_eq!(l[0]["outcome"]["action"], "accept");
+    // The same bytes read with 2-octet AS numbers are a malformed AS_PATH.
+    let without = run(&["--hex", update]);
+    assert_ne!(lines(&without)[0]["outcome"]["action"], "accept");
+    // ADD-PATH: the NLRI is then read as a Path Identifier followed by a prefix, which
+    // these bytes do not hold.
+    let add_path = run(&[
+        "--hex",
+        update,
+        "--four-octet-as",
+        "--add-path",
+        "ipv4/unicast",
+    ]);
+    assert_ne!(lines(&add_path)[0]["outcome"]["action"], "accept");
+}
+
+#[test]
+fn bad_input_fails_with_one_line_on_stderr() {
+    for args in [
+        vec!["--hex", "not-hex"],
+        vec!["--mrt", "/nonexistent/understudy-test.mrt"],
+        vec!["--pcap", "/nonexistent/understudy-test.pcap"],
+        vec!["--mrt", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")],
+        vec!["--pcap", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")],
+        vec!["--add-path", "ipv9/unicast", "--hex", KEEPALIVE],
+    ] {
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !args.contains(&"--add-path") {
+            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        }
+    }
+}
+
+#[test]
+fn mrt_summary_counts_messages_and_prefixes() {
+    let out = run(&[
+        "--summary",
+        "--mrt",
+        &format!("{DATA}mrt/mrtparse/quagga_bgp"),
+    ]);
+    let s = summary(&out);
+    // 67 records: 20 state changes and 47 messages (README: OPEN 4, KEEPALIVE 10,
+    // UPDATE 24, ROUTE-REFRESH 7, NOTIFICATION 2).
+    assert_eq!(s["messages"], 47);
+    assert_eq!(s["updates"], 24);
+    assert_eq!(s["by_type"]["open"], 4);
+    assert_eq!(s["by_type"]["route-refresh"], 7);
+    assert_eq!(s["by_type"]["notification"], 2);
+    assert!(s["prefixes_announced"].as_u64().is_some_and(|n| n > 0));
+    for key in ["prefixes_withdrawn", "errors"] {
+        assert!(s[key].is_u64(), "{key}");
+    }
+}
+
+#[test]
+fn mrt_rib_entries_become_updates() {
+    let out = run(&[
+        "--mrt",
+        &format!("{DATA}mrt/bgpdump/bview.ipv4_unicast_add_path.gz"),
+    ]);
+    assert!(out.status.success());
+    let l = lines(&out);
+    // 31 RIB_IPV4_UNICAST_ADDPATH records of 2 entries each.
+    assert_eq!(l.len(), 62);
+    for v in &l {
+        assert_eq!(v["type"], "update");
+        assert!(v["mrt"]["path_id"].is_u64());
+        assert!(v["mrt"]["rib_prefix"]
+            .as_str()
+            .is_some_and(|p| p.contains('.')));
+    }
+    let s = summary(&run(&[
+        "--summary",
+        "--mrt",
+        &format!("{DATA}mrt/bgpdump/bview.ipv4_unicast_add_path.gz"),
+    ]));
+    assert_eq!(s["prefixes_announced"], 62);
+}
+
+#[test]
+fn pcap_follows_the_opens() {
+    // packetlife 4-byte_AS_numbers_Full_Support: both OPENs carry the 4-octet AS
+    // capability; the UPDATEs' AS_PATHs are 4-octet and decode only in that context.
+    let file = format!("{DATA}pcap/packetlife/4-byte_AS_numbers_Full_Support.cap");
+    let out = run(&["--pcap", &file]);
+    assert!(out.status.success());
+    let l = lines(&out);
+    assert_eq!(l.len(), 16);
+    assert!(
+        l.iter().all(|v| v["outcome"]["action"] == "accept"),
+        "{l:?}"
+    );
+    let first_update = l
+        .iter()
+        .position(|v| v["type"] == "update")
+        .expect("an update");
+    let opens = l[..first_update]
+        .iter()
+        .filter(|v| v["type"] == "open")
+        .count();
+    assert_eq!(opens, 2);
+    assert!(l[0]["tcp"]["src"].is_string() && l[0]["tcp"]["offset"] == 0);
+    let s = summary(&run(&["--summary", "--pcap", &file]));
+    assert_eq!(s["messages"], 16);
+    assert_eq!(s["updates"], 9);
+    assert_eq!(s["prefixes_announced"], 7);
+    assert_eq!(s["errors"], 0);
+}
+
+#[test]
+fn pcap_extra_port() {
+    // bgp-rs BGP_notification_msg: BGP on port 1179; nothing without --port.
+    let file = format!("{DATA}pcap/bgp-rs/BGP_notification_msg.cap");
+    assert_eq!(
+        summary(&run(&["--summary", "--pcap", &file]))["messages"],
+        0
+    );
+    let s = summary(&run(&["--summary", "--pcap", &file, "--port", "1179"]));
+    assert_eq!(s["messages"], 3);
+    assert_eq!(s["by_type"]["open"], 2);
+    assert_eq!(s["by_type"]["notification"], 1);
+}
