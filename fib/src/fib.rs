@@ -13,7 +13,7 @@ use netlink_packet_core::NLM_F_DUMP_INTR;
 use netlink_packet_route::route::RouteType;
 
 use crate::codec::{
-    kernel_route, messages, nhid_of, parse_route, paths_of, push_dump, push_fib_match, push_route,
+    kernel_route_fast, messages, parse_route, paths_of, push_dump, push_fib_match, push_route,
     table_of, RTM_NEWROUTE,
 };
 use crate::config::FibConfig;
@@ -251,9 +251,8 @@ impl Fib {
                     continue;
                 }
                 if m.message_type == RTM_NEWROUTE {
-                    let msg = parse_route(m.payload).map_err(FibError::Decode)?;
-                    if let Some(r) = kernel_route(&msg, &self.config) {
-                        out.push((r, nhid_of(&msg)));
+                    if let Some(r) = kernel_route_fast(m.payload, &self.config) {
+                        out.push(r);
                     }
                 }
             }
