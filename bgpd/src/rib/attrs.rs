@@ -108,10 +108,51 @@ struct Slot {
     refs: u32,
 }
 
+/// Slots in fixed chunks, so that growing never reserves twice what is used.
+#[derive(Debug, Default)]
+struct Slots {
+    chunks: Vec<Vec<Slot>>,
+    len: usize,
+}
+
+const CHUNK: usize = 4096;
+
+impl Slots {
+    fn push(&mut self, s: Slot) {
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < CHUNK => c.push(s),
+            _ => {
+                let mut c = Vec::with_capacity(CHUNK);
+                c.push(s);
+                self.chunks.push(c);
+            }
+        }
+        self.len += 1;
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl std::ops::Index<usize> for Slots {
+    type Output = Slot;
+    #[inline]
+    fn index(&self, i: usize) -> &Slot {
+        &self.chunks[i / CHUNK][i % CHUNK]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Slots {
+    #[inline]
+    fn index_mut(&mut self, i: usize) -> &mut Slot {
+        &mut self.chunks[i / CHUNK][i % CHUNK]
+    }
+}
+
 /// The interner.
 #[derive(Debug)]
 pub(crate) struct AttrStore {
-    slots: Vec<Slot>,
+    slots: Slots,
     free: Vec<AttrId>,
     index: HashTable<AttrId>,
     ctx: SessionContext,
@@ -133,7 +174,7 @@ pub(crate) fn storage_ctx() -> SessionContext {
 impl Default for AttrStore {
     fn default() -> Self {
         AttrStore {
-            slots: Vec::new(),
+            slots: Slots::default(),
             free: Vec::new(),
             index: HashTable::new(),
             ctx: storage_ctx(),

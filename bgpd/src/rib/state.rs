@@ -485,6 +485,7 @@ impl Rib {
         fn fam<K: PrefixRepr>(
             f: &FamRepr<K::Repr>,
             peers: &[(u32, Vec<K::Repr>)],
+            with_fib: bool,
             buf: &mut Vec<u8>,
             h: &mut Sha256,
         ) {
@@ -507,10 +508,12 @@ impl Rib {
             }
             // Pending prefixes per reader (FIB = u32::MAX), as sorted sets.
             let mut readers: Vec<(u32, Vec<K::Repr>)> = peers.to_vec();
-            let mut fib: Vec<K::Repr> = f.log.get(f.fib_pos as usize..).unwrap_or(&[]).to_vec();
-            fib.sort_unstable();
-            fib.dedup();
-            readers.push((u32::MAX, fib));
+            if with_fib {
+                let mut fib: Vec<K::Repr> = f.log.get(f.fib_pos as usize..).unwrap_or(&[]).to_vec();
+                fib.sort_unstable();
+                fib.dedup();
+                readers.push((u32::MAX, fib));
+            }
             for (id, keys) in readers {
                 buf.extend_from_slice(&id.to_be_bytes());
                 buf.extend_from_slice(&(keys.len() as u64).to_be_bytes());
@@ -542,8 +545,8 @@ impl Rib {
             .map(|p| (p.id, pending(&r.v6.log, p.v6.pos)))
             .collect();
         flush(&mut buf, &mut h);
-        fam::<Ipv4Prefix>(&r.v4, &p4, &mut buf, &mut h);
-        fam::<Ipv6Prefix>(&r.v6, &p6, &mut buf, &mut h);
+        fam::<Ipv4Prefix>(&r.v4, &p4, r.fib, &mut buf, &mut h);
+        fam::<Ipv6Prefix>(&r.v6, &p6, r.fib, &mut buf, &mut h);
         for p in &r.peers {
             let mut q = p.clone();
             // Positions are history, not state: the pending sets above carry them.
