@@ -154,3 +154,37 @@ fn other_owners_objects_are_left_alone() {
     assert_eq!(fib.converged().expect("converged"), vec![]);
     assert!(lab.ip("nexthop show").contains("id 190840832"));
 }
+
+#[test]
+fn re_resolution_moves_routes_to_a_new_object_and_drops_the_old() {
+    use std::time::Duration;
+    let lab = Lab::new("nhresolve");
+    lab.ip("route add 203.0.113.0/24 via 192.0.2.2 proto static");
+    let mut fib = lab.fib(config());
+    let r = fib
+        .apply(&[
+            via("198.51.100.0/26", &["203.0.113.5"]),
+            via("198.51.100.64/26", &["203.0.113.5"]),
+        ])
+        .expect("apply");
+    assert!(r.iter().all(|x| x.outcome == Outcome::Installed), "{r:?}");
+    let before = objects(&lab);
+    assert_eq!(before.len(), 1);
+    assert!(before[0].contains("via 192.0.2.2 dev veth0"), "{before:?}");
+    lab.ip("route replace 203.0.113.0/24 via 192.0.2.3 proto static");
+    assert!(support::wait_for(Duration::from_secs(20), || {
+        if fib
+            .wait_route_change(Duration::from_millis(100))
+            .expect("poll")
+        {
+            fib.refresh_next_hops().expect("refresh");
+        }
+        lab.ip("route show proto 186")
+            .matches("via 192.0.2.3")
+            .count()
+            == 2
+    }));
+    let after = objects(&lab);
+    assert_eq!(after.len(), 1, "the old object went: {after:?}");
+    assert!(after[0].contains("via 192.0.2.3 dev veth0"), "{after:?}");
+}
