@@ -24,5 +24,5 @@ pub mod topology;
 pub use error::{LabError, Result};
 pub use lab::{Lab, DEFAULT_PROJECT_PREFIX};
 pub use neighbor::{BgpConfig, Family, Neighbor, NeighborKind, PeerConfig, SessionState};
-pub use netns::Netns;
+pub use netns::{KernelRoute, Netns};
 pub use process::LabProcess;

@@ -9,6 +9,19 @@ use std::path::PathBuf;
 use crate::cmd;
 use crate::error::{LabError, Result};
 
+/// One route of a namespace's kernel table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelRoute {
+    /// Destination prefix.
+    pub dst: ipnetwork::IpNetwork,
+    /// Next hop, if any.
+    pub gateway: Option<IpAddr>,
+    /// Output interface, if any.
+    pub dev: Option<String>,
+    /// Who installed it, as `ip` names it (`kernel`, `boot`, `static`, `bgp`, a number).
+    pub protocol: String,
+}
+
 /// A named network namespace. Cheap to clone; it does not own the namespace (the
 /// [`crate::Lab`] that created it does, and removes it when dropped).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -89,6 +102,44 @@ impl Netns {
             &["-n", "-q", "-c", &count, "-i", "0.2", "-W", "1", &dst],
         )?;
         Ok(out.status.success())
+    }
+
+    /// The namespace's main kernel routing table, IPv4 and IPv6 (`ip -j route show`, `ip -6 -j
+    /// route show`), link-local and multicast IPv6 routes left out.
+    pub fn kernel_routes(&self) -> Result<Vec<KernelRoute>> {
+        let mut out = Vec::new();
+        for family in ["-4", "-6"] {
+            let text = self.ip(&[family, "-j", "route", "show"])?;
+            let v: serde_json::Value = serde_json::from_str(text.trim().trim_end_matches('\n'))
+                .map_err(|e| crate::LabError::parse("ip -j route show", e))?;
+            for r in v.as_array().map(Vec::as_slice).unwrap_or_default() {
+                let dst = match r.get("dst").and_then(|d| d.as_str()) {
+                    Some("default") if family == "-4" => "0.0.0.0/0".to_string(),
+                    Some("default") => "::/0".to_string(),
+                    Some(d) if d.contains('/') => d.to_string(),
+                    Some(d) if family == "-4" => format!("{d}/32"),
+                    Some(d) => format!("{d}/128"),
+                    None => continue,
+                };
+                let Ok(dst) = dst.parse::<ipnetwork::IpNetwork>() else {
+                    continue;
+                };
+                if let ipnetwork::IpNetwork::V6(n) = dst {
+                    let first = n.network().segments()[0];
+                    if first & 0xffc0 == 0xfe80 || first & 0xff00 == 0xff00 {
+                        continue;
+                    }
+                }
+                let text = |k: &str| r.get(k).and_then(|x| x.as_str()).map(str::to_string);
+                out.push(KernelRoute {
+                    dst,
+                    gateway: text("gateway").and_then(|g| g.parse().ok()),
+                    dev: text("dev"),
+                    protocol: text("protocol").unwrap_or_default(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Runs `f` on a fresh thread that has joined this namespace (`setns(2)` with

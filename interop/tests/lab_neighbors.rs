@@ -233,3 +233,48 @@ fn frr_and_bird_ibgp_exchange_routes() {
     bird.wait_routes(ip(A4), &[net("198.51.100.0/24")], TIMEOUT)
         .expect("BIRD has FRR's route over iBGP");
 }
+
+#[test]
+fn frr_with_zebra_installs_learned_routes_in_its_kernel_table() {
+    let (lab, frr_ns, bird_ns) = two_hosts("frr", "bird");
+    let frr_cfg = BgpConfig::new(65001, A4.parse().unwrap())
+        .peer(PeerConfig::new(ip(B4), 65002).local(ip(A4)))
+        .peer(PeerConfig::new(ip(B6), 65002).local(ip(A6)));
+    let bird_cfg = BgpConfig::new(65002, B4.parse().unwrap())
+        .peer(PeerConfig::new(ip(A4), 65001).local(ip(B4)).passive())
+        .peer(PeerConfig::new(ip(A6), 65001).local(ip(B6)).passive())
+        .network(net("203.0.113.0/24"))
+        .network(net("2001:db8:2::/48"));
+    let mut frr = Frr::start(&lab, "frr", &frr_cfg).expect("start FRR");
+    let _bird = Bird::start(&lab, "bird", &bird_cfg).expect("start BIRD");
+    frr.wait_routes(ip(B4), &[net("203.0.113.0/24")], TIMEOUT)
+        .unwrap();
+    frr.wait_routes(ip(B6), &[net("2001:db8:2::/48")], TIMEOUT)
+        .unwrap();
+    let routes = interop::poll::poll_until(
+        "zebra to install both routes",
+        TIMEOUT,
+        Duration::from_millis(100),
+        || {
+            let r = frr_ns.kernel_routes()?;
+            let has = |p: &str| r.iter().any(|k| k.dst == net(p) && k.protocol == "bgp");
+            Ok((has("203.0.113.0/24") && has("2001:db8:2::/48")).then_some(r))
+        },
+    )
+    .unwrap();
+    let v4 = routes
+        .iter()
+        .find(|k| k.dst == net("203.0.113.0/24"))
+        .unwrap();
+    assert_eq!(v4.gateway, Some(ip(B4)));
+    assert_eq!(v4.dev.as_deref(), Some("eth0"));
+    assert!(routes
+        .iter()
+        .any(|k| k.dst == net("192.0.2.0/24") && k.protocol == "kernel"));
+    // BIRD exports nothing to its kernel (no kernel protocol): its table has only connected routes.
+    assert!(bird_ns
+        .kernel_routes()
+        .unwrap()
+        .iter()
+        .all(|k| k.protocol == "kernel"));
+}
