@@ -49,7 +49,7 @@ impl Capture {
         let mut process = LabProcess::spawn(ns, name, "tcpdump", &args, &[], &log)?;
         poll_until(
             &format!("tcpdump on {iface} to listen"),
-            Duration::from_secs(10),
+            crate::poll::STARTUP_TIMEOUT,
             Duration::from_millis(20),
             || {
                 process.check_running()?;

@@ -280,7 +280,7 @@ pub fn run_against_frr(file: &CaseFile, case: &Case, prefix: &str) -> Result<Obs
         speaker: SocketAddr::new(frr_addr, 179),
         neighbor: &mut frr,
         observe: Duration::from_secs(1),
-        timeout: Duration::from_secs(20),
+        timeout: Duration::from_secs(60),
     };
     run_case(file, case, &mut target)
 }

@@ -5,6 +5,10 @@ use std::time::{Duration, Instant};
 
 use crate::error::{LabError, Result};
 
+/// How long a daemon (or tcpdump) may take to answer on its control interface after being
+/// started: generous, as two loaded cores can stall a start for seconds.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Set by the binary's Ctrl-C handler; every poll loop gives up with
 /// [`LabError::Interrupted`] once it is set, so guards run and the lab is removed.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);

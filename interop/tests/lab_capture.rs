@@ -14,7 +14,7 @@ use interop::poll::poll_until;
 use interop::rawpeer::msg_type;
 use interop::{BgpConfig, Neighbor, PeerConfig};
 
-const TIMEOUT: Duration = Duration::from_secs(30);
+const TIMEOUT: Duration = Duration::from_secs(60);
 
 #[test]
 fn capture_shows_birds_cease_notification_and_fin_but_no_open() {

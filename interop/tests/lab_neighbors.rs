@@ -14,7 +14,7 @@ use interop::neighbor::gobgp::Gobgp;
 use interop::{BgpConfig, Neighbor, PeerConfig};
 use ipnetwork::IpNetwork;
 
-const TIMEOUT: Duration = Duration::from_secs(30);
+const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn net(s: &str) -> IpNetwork {
     s.parse().expect("test prefix")

@@ -12,7 +12,7 @@ use interop::rawpeer::{msg_type, RawPeer};
 use interop::{BgpConfig, Neighbor, PeerConfig};
 use ipnetwork::IpNetwork;
 
-const TIMEOUT: Duration = Duration::from_secs(20);
+const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// OPEN (RFC 4271 section 4.2): version 4, My AS 65010, hold time 9 s, BGP identifier
 /// 192.0.2.2, no optional parameters (so IPv4 unicast and two-octet AS_PATHs).

@@ -138,7 +138,7 @@ impl Bird {
         let name = self.name.clone();
         poll_until(
             &format!("BIRD {name} control socket"),
-            Duration::from_secs(10),
+            crate::poll::STARTUP_TIMEOUT,
             Duration::from_millis(50),
             || {
                 self.check_running()?;

@@ -189,7 +189,7 @@ impl Exabgp {
         let name = self.name.clone();
         poll_until(
             &format!("ExaBGP {name} to load its configuration"),
-            Duration::from_secs(10),
+            crate::poll::STARTUP_TIMEOUT,
             Duration::from_millis(50),
             || {
                 self.check_running()?;

@@ -166,7 +166,7 @@ impl Frr {
             let sock = PathBuf::from(&zserv);
             poll_until(
                 "zebra socket",
-                Duration::from_secs(10),
+                crate::poll::STARTUP_TIMEOUT,
                 Duration::from_millis(50),
                 || {
                     frr.check_running()?;
@@ -216,7 +216,7 @@ impl Frr {
         let name = self.name.clone();
         poll_until(
             &format!("FRR {name} vty"),
-            Duration::from_secs(10),
+            crate::poll::STARTUP_TIMEOUT,
             Duration::from_millis(50),
             || {
                 self.check_running()?;

@@ -138,7 +138,7 @@ impl Gobgp {
         let name = self.name.clone();
         poll_until(
             &format!("GoBGP {name} API"),
-            Duration::from_secs(10),
+            crate::poll::STARTUP_TIMEOUT,
             Duration::from_millis(50),
             || {
                 self.check_running()?;
