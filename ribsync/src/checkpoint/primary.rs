@@ -811,7 +811,8 @@ impl PrimaryEngine {
         self.events.pop_front()
     }
 
-    /// When [`PrimaryEngine::poll`] must next run without new input.
+    /// When [`PrimaryEngine::poll`] must next run without new input (`None`: no standby,
+    /// nothing to do).
     pub fn poll_timeout(&self) -> Option<u64> {
         let mut t = if self.links.is_empty() {
             None

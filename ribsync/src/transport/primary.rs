@@ -283,8 +283,12 @@ async fn drive<A: Replicated + Send + 'static>(
     let mut waiters: HashMap<u64, oneshot::Sender<()>> = HashMap::new();
     loop {
         let now = clock.now_ms();
-        if let Ok(app) = app.lock() {
-            engine.poll(now, &*app);
+        // Only when something is due: polling reads the application's flow list, which
+        // is not free on every ingested message.
+        if engine.poll_timeout().is_some_and(|t| t <= now) {
+            if let Ok(app) = app.lock() {
+                engine.poll(now, &*app);
+            }
         }
         while let Some((node, msg)) = engine.poll_transmit() {
             if let Some((_, out)) = links.get(&node) {
