@@ -357,3 +357,54 @@ async fn mirror_by_sequence_numbers_across_the_wrap() {
     );
     primary.shutdown();
 }
+
+/// Split brain guard: the checkpoint channel dies but the primary is still on the mirror,
+/// so the standby does not take over; once the mirror goes quiet too, it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_loss_alone_does_not_make_two_writers() {
+    let papp = Arc::new(Mutex::new(KvLog::new(sample_static())));
+    papp.lock().unwrap().open_flow(flow(1));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let primary = serve_primary(listener, PrimaryServerConfig::default(), papp.clone())
+        .await
+        .unwrap();
+    let mut s = standby(&primary, 1, 1, FlowSelection::All).await;
+    let status = s.handle.status();
+    wait_for("synchronised", Duration::from_secs(20), || {
+        status.borrow().synchronised
+    })
+    .await;
+    // The primary keeps sending on the mirror (the tap reports its frames), but its
+    // checkpoint channel is gone.
+    primary.shutdown();
+    let cut = Instant::now();
+    while cut.elapsed() < Duration::from_millis(1200) {
+        s.handle.primary_frame_seen().unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let st = status.borrow().clone();
+    assert!(!st.connected, "{st:?}");
+    assert_eq!(
+        st.role,
+        ribsync::ha::HaRole::Standby {
+            synchronised: true,
+            channel_lost: true
+        }
+    );
+    assert!(
+        s.actions.try_recv().is_err(),
+        "no takeover while the primary is on the mirror"
+    );
+    // The mirror goes quiet: 300 ms later the standby takes over.
+    let quiet = Instant::now();
+    let action = tokio::time::timeout(Duration::from_secs(5), s.actions.recv())
+        .await
+        .expect("acts")
+        .expect("action");
+    assert!(matches!(action, HaAction::TakeOver { .. }), "{action:?}");
+    assert!(
+        quiet.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        quiet.elapsed()
+    );
+}

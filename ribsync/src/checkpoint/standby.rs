@@ -59,7 +59,8 @@ pub enum StandbyEvent {
     /// The standby is synchronised (declaration received, or in periodic mode every
     /// digest matched).
     Synchronised,
-    /// The standby is no longer synchronised (periodic mode: a digest differed).
+    /// The standby is no longer synchronised (the primary demoted it, or in periodic mode
+    /// a digest differed).
     SyncLost,
     /// A maintenance digest differed.
     DigestMismatch {
@@ -312,6 +313,16 @@ impl StandbyEngine {
                 self.unprotect(flow, reason);
             }
             ToStandby::Heartbeat { roster, .. } => {
+                // The stream is ordered: a roster sent after the declaration that calls
+                // this standby unsynchronised is a demotion (e.g. a write-ahead went
+                // unacknowledged); it lasts until the next declaration.
+                let demoted = roster
+                    .iter()
+                    .any(|e| e.node == self.hello.node && !e.synchronised);
+                if demoted && self.synchronised && self.mode == SyncMode::Acknowledged {
+                    self.synchronised = false;
+                    self.events.push_back(StandbyEvent::SyncLost);
+                }
                 self.roster = roster;
             }
         }

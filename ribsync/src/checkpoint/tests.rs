@@ -510,6 +510,23 @@ fn write_ahead_timeout_releases_and_demotes() {
         .events()
         .iter()
         .any(|e| matches!(e, PrimaryEvent::StandbyDemoted { node, .. } if *node == NodeId(1))));
+    // The next heartbeat's roster tells the standby: it no longer reports synchronised
+    // (so it is not eligible for takeover) until the primary declares it again.
+    assert!(net.synced(1));
+    net.primary.handle(
+        150,
+        NodeId(1),
+        ToPrimary::Heartbeat {
+            now_ms: 150,
+            consumed: vec![],
+        },
+    );
+    net.poll(210); // the first heartbeat after the demotion
+    net.deliver_standby(210, 1);
+    assert!(!net.synced(1));
+    net.deliver_primary(211, 1);
+    net.settle(212);
+    assert!(net.synced(1), "re-checkpointed and declared again");
     let nw = PrimaryConfig {
         write_ahead: WriteAheadMode::NoWait,
         ..Default::default()

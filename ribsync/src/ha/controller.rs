@@ -196,18 +196,10 @@ impl HaController {
             .filter(|e| e.node != self.config.node)
             .map(RosterEntry::candidate)
             .collect();
-        // Eligible only if both this node's engine and the primary's last word agree: a
-        // primary that demoted us (e.g. a write-ahead went unacknowledged) said so in
-        // the roster.
-        let primary_agrees = self
-            .roster
-            .iter()
-            .find(|e| e.node == self.config.node)
-            .is_none_or(|e| e.synchronised);
         candidates.push(Candidate {
             node: self.config.node,
             priority: self.config.priority,
-            synchronised: self.synchronised && primary_agrees,
+            synchronised: self.synchronised,
         });
         candidates.retain(|c| !self.excluded.contains(&c.node));
         match elect(&candidates) {
@@ -432,16 +424,6 @@ mod tests {
         failed.fencing_result(false);
         assert!(matches!(failed.role(), HaRole::Halted { .. }));
         assert_eq!(failed.poll_action(), None);
-    }
-
-    #[test]
-    fn standby_demoted_by_the_primary_is_not_eligible() {
-        let mut c = standby(2, 20, false);
-        let mut r = roster();
-        r[1].synchronised = false; // node 2, as the primary last saw it
-        c.on_primary_heartbeat(100, r);
-        c.tick(400);
-        assert_eq!(c.role(), &HaRole::AwaitingPrimary { winner: NodeId(3) });
     }
 
     #[test]
