@@ -6,6 +6,33 @@
 //! (one framed message to a [`Decoded`]), [`encode_message`], and [`UpdateBuilder`].
 //! Decoding never panics, never reads past its input and never allocates more than a small
 //! multiple of the message length.
+//!
+//! # Error handling choices
+//!
+//! Each malformation maps to one [`Outcome`]; when several occur the most severe wins
+//! (RFC 7606 section 3). Where the RFCs leave a choice, or where the shared conformance cases
+//! expect otherwise, this codec decides as follows (RFC text first):
+//!
+//! - MP_REACH_NLRI/MP_UNREACH_NLRI malformed (next hop length, truncation, NLRI syntax):
+//!   session reset with UPDATE Message Error / Optional Attribute Error (3/9), data = the
+//!   attribute (RFC 7606 section 7.11 allows AFI/SAFI disable too; we never choose it).
+//! - Repeated MP attribute: 3/1 Malformed Attribute List; other repeats: later ones dropped
+//!   silently (RFC 7606 section 3 g).
+//! - Attribute list overrun (RFC 7606 section 4): treat-as-withdraw, except when the UPDATE
+//!   has no NLRI field, no Withdrawn Routes and no MP attribute was found before the break:
+//!   the routes cannot be located, so session reset 3/1.
+//! - LOCAL_PREF, ORIGINATOR_ID, CLUSTER_LIST from an external peer: attribute discard, well
+//!   formed or not (RFC 7606 sections 7.5, 7.9, 7.10).
+//! - AS4_PATH/AS4_AGGREGATOR: attribute discard when malformed (flags included, via RFC 7606
+//!   section 3 c) and always on 4-octet sessions (RFC 6793 section 6).
+//! - NEXT_HOP 0/8, 127/8, multicast, 240/4: treat-as-withdraw when the UPDATE has plain NLRI
+//!   (RFC 4271 section 6.3 "valid IP host address"); ignored otherwise (RFC 4760 section 3).
+//! - Empty AS_PATH from an external peer: treat-as-withdraw (RFC 4271 section 6.3, RFC 7606
+//!   section 7.2). Confederation segments from external peers and the leftmost-AS check need
+//!   the configuration and are left to the session.
+//! - Unrecognized attribute with the Optional bit clear: 3/2 with the attribute as data.
+//! - PMSI_TUNNEL, Tunnel Encapsulation, AIGP, BGP-LS, NHC, Prefix-SID: validated structurally
+//!   and carried as bytes (see `attribute::opaque`).
 
 pub mod attribute;
 pub mod builder;
