@@ -16,7 +16,8 @@
 use crate::config::{Config, NeighborConfig};
 use crate::rib::{FibChange, PeerInfo, Rib, RibConfig, RibError, RibEvent};
 use crate::session::{
-    ConnId, Direction, Event, Output as SessionOutput, Session, SessionConfig, SessionEvent, State,
+    ConnId, Direction, Event, Output as SessionOutput, Session, SessionConfig, SessionEvent,
+    SplitMix64, State,
 };
 use crate::time::Millis;
 use crate::wire::error::{cease_subcode, code};
@@ -212,6 +213,10 @@ struct Peer {
     session: Session,
     /// Our address on each open connection.
     local_addresses: BTreeMap<ConnId, IpAddr>,
+    /// MinRouteAdvertisementIntervalTimer: no UPDATE is sent before this instant.
+    mrai_until: Option<Millis>,
+    /// The jitter RNG of the MinRouteAdvertisementIntervalTimer (RFC 4271 section 10).
+    rng: SplitMix64,
 }
 
 /// The speaker core. See the module documentation.
@@ -231,6 +236,8 @@ struct PeerReprRef<'a> {
     address: IpAddr,
     session: &'a Session,
     local_addresses: Vec<(ConnId, IpAddr)>,
+    mrai_until: Option<Millis>,
+    rng: &'a SplitMix64,
 }
 
 #[derive(Serialize)]
@@ -249,6 +256,8 @@ struct PeerRepr {
     address: IpAddr,
     session: Session,
     local_addresses: Vec<(ConnId, IpAddr)>,
+    mrai_until: Option<Millis>,
+    rng: SplitMix64,
 }
 
 #[derive(Deserialize)]
@@ -326,6 +335,8 @@ impl Speaker {
                 neighbor: n,
                 session,
                 local_addresses: BTreeMap::new(),
+                mrai_until: None,
+                rng: SplitMix64::new(mix(self.seed, id.0) ^ 0x4d52_4149),
             },
         );
         id
@@ -426,7 +437,8 @@ impl Speaker {
     pub fn poll_timeout(&self) -> Option<Millis> {
         self.peers
             .values()
-            .filter_map(|p| p.session.poll_timeout())
+            .flat_map(|p| [p.session.poll_timeout(), p.mrai_until])
+            .flatten()
             .min()
     }
 
@@ -525,13 +537,25 @@ impl Speaker {
                 let Some(p) = self.peers.get_mut(id) else {
                     continue;
                 };
-                if p.session.state() != State::Established {
+                if p.mrai_until.is_some_and(|t| t <= now) {
+                    p.mrai_until = None;
+                }
+                if p.session.state() != State::Established || p.mrai_until.is_some() {
                     continue;
                 }
                 let msgs = self.rib.poll_updates(*id);
                 if !msgs.is_empty() {
                     moved = true;
                     send_all(&mut p.session, now, msgs);
+                    // RFC 4271 section 9.2.1.1: the next UPDATEs to this neighbour wait for
+                    // the MinRouteAdvertisementIntervalTimer (jittered, section 10).
+                    let mrai = p.neighbor.min_route_advertisement_interval;
+                    if mrai > 0 {
+                        let j = p
+                            .rng
+                            .jitter(std::time::Duration::from_secs(u64::from(mrai)));
+                        p.mrai_until = Some(now + j);
+                    }
                 }
             }
             for f in self.rib.poll_fib() {
@@ -620,6 +644,9 @@ impl Speaker {
                     self.rib.peer_down_graceful(id);
                 } else {
                     self.rib.peer_down(id);
+                }
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.mrai_until = None;
                 }
             }
             SessionEvent::GracefulRestartExpired => self.rib.flush_stale(id),
@@ -808,6 +835,8 @@ impl Speaker {
                 h.update(c.0.to_be_bytes());
                 h.update(a.to_string().as_bytes());
             }
+            h.update(p.mrai_until.map_or(u64::MAX, |t| t.0).to_be_bytes());
+            h.update(postcard::to_allocvec(&p.rng).unwrap_or_default());
         }
         h.update(self.next_peer.to_be_bytes());
         h.finalize().into()
@@ -830,6 +859,8 @@ impl Speaker {
                     address: p.neighbor.address,
                     session: &p.session,
                     local_addresses: p.local_addresses.iter().map(|(c, a)| (*c, *a)).collect(),
+                    mrai_until: p.mrai_until,
+                    rng: &p.rng,
                 })
                 .collect(),
             next_peer: self.next_peer,
@@ -856,6 +887,8 @@ impl Speaker {
                     neighbor,
                     session: p.session,
                     local_addresses: p.local_addresses.into_iter().collect(),
+                    mrai_until: p.mrai_until,
+                    rng: p.rng,
                 },
             );
         }

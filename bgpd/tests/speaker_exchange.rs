@@ -301,3 +301,46 @@ fn snapshot_at_every_step_then_restore_continues_identically() {
         apply(&mut full, &node.log[k]);
     }
 }
+
+#[test]
+fn min_route_advertisement_interval_holds_updates_back() {
+    let mut n = Net::new(
+        speaker_config("192.0.2.1", 65001, "192.0.2.2", 65002, &[], ""),
+        speaker_config(
+            "192.0.2.2",
+            65002,
+            "192.0.2.1",
+            65001,
+            &["198.51.100.0/24"],
+            "min_route_advertisement_interval = 30",
+        ),
+    );
+    // The initial table went out at t = 0; the next UPDATEs wait 22.5 to 30 s (jittered).
+    let deadline = n.nodes[1].s.poll_timeout().expect("mrai deadline");
+    assert!(
+        deadline >= Millis(22_500) && deadline <= Millis::from_secs(30),
+        "{deadline}"
+    );
+    n.advance_to(Millis::from_secs(10));
+    n.input(
+        1,
+        Input::Admin(AdminCommand::WithdrawOriginated {
+            prefix: prefix("198.51.100.0/24"),
+        }),
+    );
+    assert!(n.nodes[0].s.rib().best(prefix("198.51.100.0/24")).is_some());
+    n.advance_to(Millis(deadline.0 - 1));
+    assert!(n.nodes[0].s.rib().best(prefix("198.51.100.0/24")).is_some());
+    n.advance_to(deadline);
+    assert!(n.nodes[0].s.rib().best(prefix("198.51.100.0/24")).is_none());
+    let removed_at = n.nodes[0]
+        .outputs
+        .iter()
+        .find(|(_, o)| {
+            *o == Output::Fib(FibChange::Remove {
+                prefix: prefix("198.51.100.0/24"),
+            })
+        })
+        .map(|(t, _)| *t);
+    assert_eq!(removed_at, Some(deadline));
+}
