@@ -1,0 +1,401 @@
+//! The admin API (proto/admin.proto): a tonic server whose handlers ask the core task by
+//! message and wait for its answer. Server reflection is on, so `grpcurl` works.
+
+use crate::core::{AdminOp, AdminReq, Core, CoreMsg};
+use crate::view;
+use bgpd::speaker::{AdminCommand, PeerId};
+use bgpd::wire::{PathAttributes, Prefix};
+use proto::admin as pb;
+use proto::admin::admin_server::{Admin, AdminServer};
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+struct Service {
+    core: mpsc::UnboundedSender<CoreMsg>,
+    events: broadcast::Sender<pb::Event>,
+}
+
+/// Binds the admin address and serves it in a task.
+pub async fn spawn(
+    addr: SocketAddr,
+    core: mpsc::UnboundedSender<CoreMsg>,
+    events: broadcast::Sender<pb::Event>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let svc = AdminServer::new(Service { core, events });
+    tokio::spawn(async move {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        if let Err(e) = tonic::transport::Server::builder()
+            .add_service(reflection)
+            .add_service(svc)
+            .serve_with_incoming(incoming)
+            .await
+        {
+            tracing::error!("admin API stopped: {e}");
+        }
+    });
+    Ok(())
+}
+
+impl Service {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> AdminReq) -> Result<T, Status> {
+        let (tx, rx) = oneshot::channel();
+        self.core
+            .send(CoreMsg::Admin(make(tx)))
+            .map_err(|_| Status::unavailable("the daemon is shutting down"))?;
+        rx.await
+            .map_err(|_| Status::unavailable("the daemon is shutting down"))
+    }
+
+    async fn op(&self, op: AdminOp) -> Result<Response<pb::Ack>, Status> {
+        let message = self.ask(|tx| AdminReq::Command(op, tx)).await??;
+        Ok(Response::new(pb::Ack { message }))
+    }
+}
+
+type RouteStream = Pin<Box<dyn Stream<Item = Result<pb::Route, Status>> + Send>>;
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Admin for Service {
+    async fn get_info(
+        &self,
+        _: Request<pb::GetInfoRequest>,
+    ) -> Result<Response<pb::GetInfoResponse>, Status> {
+        Ok(Response::new(self.ask(AdminReq::Info).await?))
+    }
+
+    async fn list_neighbors(
+        &self,
+        _: Request<pb::ListNeighborsRequest>,
+    ) -> Result<Response<pb::ListNeighborsResponse>, Status> {
+        let neighbors = self.ask(AdminReq::Neighbors).await?;
+        Ok(Response::new(pb::ListNeighborsResponse { neighbors }))
+    }
+
+    async fn get_neighbor(
+        &self,
+        req: Request<pb::GetNeighborRequest>,
+    ) -> Result<Response<pb::Neighbor>, Status> {
+        let address = parse_addr(&req.get_ref().address)?.to_string();
+        let all = self.ask(AdminReq::Neighbors).await?;
+        all.into_iter()
+            .find(|n| n.address == address)
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found(format!("{address} is not a configured neighbour")))
+    }
+
+    type ListRoutesStream = RouteStream;
+
+    async fn list_routes(
+        &self,
+        req: Request<pb::ListRoutesRequest>,
+    ) -> Result<Response<RouteStream>, Status> {
+        let routes = self
+            .ask(|tx| AdminReq::Routes(req.into_inner(), tx))
+            .await??;
+        let stream = tokio_stream::iter(routes.into_iter().map(Ok));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn add_route(
+        &self,
+        req: Request<pb::AddRouteRequest>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let r = req.into_inner();
+        self.op(AdminOp::AddRoute {
+            prefix: r.prefix,
+            next_hop: r.next_hop,
+        })
+        .await
+    }
+
+    async fn delete_route(
+        &self,
+        req: Request<pb::DeleteRouteRequest>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        self.op(AdminOp::DeleteRoute {
+            prefix: req.into_inner().prefix,
+        })
+        .await
+    }
+
+    async fn enable_neighbor(
+        &self,
+        req: Request<pb::NeighborRequest>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        self.op(AdminOp::Enable(req.into_inner().address)).await
+    }
+
+    async fn disable_neighbor(
+        &self,
+        req: Request<pb::DisableNeighborRequest>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let r = req.into_inner();
+        self.op(AdminOp::Disable {
+            address: r.address,
+            communication: r.communication,
+        })
+        .await
+    }
+
+    async fn reset_neighbor(
+        &self,
+        req: Request<pb::ResetNeighborRequest>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let r = req.into_inner();
+        let kind = pb::ResetKind::try_from(r.kind)
+            .map_err(|_| Status::invalid_argument("unknown reset kind"))?;
+        self.op(AdminOp::Reset {
+            address: r.address,
+            kind,
+        })
+        .await
+    }
+
+    type WatchEventsStream = EventStream;
+
+    async fn watch_events(
+        &self,
+        _: Request<pb::WatchEventsRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let rx = self.events.subscribe();
+        let stream =
+            tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|r| r.ok().map(Ok));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn reload(&self, _: Request<pb::ReloadRequest>) -> Result<Response<pb::Ack>, Status> {
+        let (tx, rx) = oneshot::channel();
+        self.core
+            .send(CoreMsg::Reload(Some(tx)))
+            .map_err(|_| Status::unavailable("the daemon is shutting down"))?;
+        let r = rx
+            .await
+            .map_err(|_| Status::unavailable("the daemon is shutting down"))?;
+        r.map(|message| Response::new(pb::Ack { message }))
+            .map_err(Status::invalid_argument)
+    }
+}
+
+use tokio_stream::StreamExt as _;
+
+fn parse_addr(s: &str) -> Result<IpAddr, Status> {
+    s.trim()
+        .parse()
+        .map_err(|_| Status::invalid_argument(format!("{s:?} is not an IP address")))
+}
+
+fn parse_prefix(s: &str) -> Result<Prefix, Status> {
+    s.trim()
+        .parse()
+        .map_err(|_| Status::invalid_argument(format!("{s:?} is not a prefix")))
+}
+
+fn peer_of(core: &Core, s: &str) -> Result<PeerId, Status> {
+    let a = parse_addr(s)?;
+    core.speaker
+        .peer_by_address(a)
+        .ok_or_else(|| Status::not_found(format!("{a} is not a configured neighbour")))
+}
+
+/// Answers one admin request from the core's state (called on the core task).
+pub fn answer(core: &mut Core, req: AdminReq) {
+    match req {
+        AdminReq::Info(tx) => {
+            let stats = core.speaker.rib().stats();
+            let cfg = core.speaker.config();
+            let _ = tx.send(pb::GetInfoResponse {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                role: "primary".to_string(),
+                router_id: cfg.router_id().0.to_string(),
+                local_as: cfg.local_as,
+                loc_rib_routes: stats.loc_rib as u64,
+                prefixes: stats.prefixes as u64,
+                uptime_ms: core.now().0,
+            });
+        }
+        AdminReq::Neighbors(tx) => {
+            let _ = tx.send(neighbors(core));
+        }
+        AdminReq::Routes(r, tx) => {
+            let _ = tx.send(routes(core, &r));
+        }
+        AdminReq::Command(op, tx) => {
+            let _ = tx.send(command(core, op));
+        }
+    }
+}
+
+fn neighbors(core: &Core) -> Vec<pb::Neighbor> {
+    let rib = core.speaker.rib();
+    core.speaker
+        .peers()
+        .into_iter()
+        .filter_map(|(peer, address, state)| {
+            let n = core.speaker.neighbor(peer)?;
+            let s = core.speaker.session(peer)?;
+            let extra = core.extra.get(&peer);
+            let adj_in = rib.adj_rib_in(peer);
+            let accepted = adj_in.iter().filter(|e| e.accepted).count();
+            Some(pb::Neighbor {
+                address: address.to_string(),
+                remote_as: n.remote_as,
+                description: n.description.clone().unwrap_or_default(),
+                state: state.name().to_string(),
+                admin_up: s.admin_up(),
+                ibgp: n.remote_as == core.speaker.config().local_as,
+                uptime_ms: extra
+                    .and_then(|e| e.established_at)
+                    .map(|t| t.elapsed().as_millis() as u64)
+                    .unwrap_or(0),
+                established_transitions: s.stats().established_transitions,
+                messages_in: s.stats().messages_in,
+                messages_out: s.stats().messages_out,
+                updates_in: s.stats().updates_in,
+                prefixes_received: adj_in.len() as u64,
+                prefixes_accepted: accepted as u64,
+                prefixes_sent: rib.adj_rib_out(peer).len() as u64,
+                negotiated: s.negotiated().map(view::negotiated),
+                last_error: extra.map(|e| e.last_error.clone()).unwrap_or_default(),
+                stale_families: s.stale_families().iter().map(|f| f.to_string()).collect(),
+            })
+        })
+        .collect()
+}
+
+fn routes(core: &Core, r: &pb::ListRoutesRequest) -> Result<Vec<pb::Route>, Status> {
+    let filter = if r.prefix.trim().is_empty() {
+        None
+    } else {
+        Some(parse_prefix(&r.prefix)?)
+    };
+    let afi_ok = |p: &Prefix| match r.afi.as_str() {
+        "" => true,
+        "ipv4" => matches!(p, Prefix::V4(_)),
+        "ipv6" => matches!(p, Prefix::V6(_)),
+        _ => false,
+    };
+    if !matches!(r.afi.as_str(), "" | "ipv4" | "ipv6") {
+        return Err(Status::invalid_argument("afi must be ipv4, ipv6 or empty"));
+    }
+    let within = |p: &Prefix| match filter {
+        None => true,
+        Some(f) => match (f, p) {
+            (Prefix::V4(f), Prefix::V4(p)) => f.contains(p),
+            (Prefix::V6(f), Prefix::V6(p)) => f.contains(p),
+            _ => false,
+        },
+    };
+    let rib = core.speaker.rib();
+    let name = |peer: Option<PeerId>| {
+        peer.and_then(|p| core.speaker.neighbor(p))
+            .map(|n| n.address.to_string())
+            .unwrap_or_default()
+    };
+    let table =
+        pb::Table::try_from(r.table).map_err(|_| Status::invalid_argument("unknown table"))?;
+    let out = match table {
+        pb::Table::LocRib => rib
+            .loc_rib()
+            .iter()
+            .filter(|e| afi_ok(&e.prefix) && within(&e.prefix))
+            .map(|e| view::route(e, name(e.peer)))
+            .collect(),
+        pb::Table::AdjRibIn => {
+            let peer = peer_of(core, &r.neighbor)?;
+            rib.adj_rib_in(peer)
+                .iter()
+                .filter(|e| afi_ok(&e.prefix) && within(&e.prefix))
+                .map(|e| view::route(e, name(e.peer)))
+                .collect()
+        }
+        pb::Table::AdjRibOut => {
+            let peer = peer_of(core, &r.neighbor)?;
+            rib.adj_rib_out(peer)
+                .into_iter()
+                .filter(|(p, _)| afi_ok(p) && within(p))
+                .map(|(prefix, attributes)| {
+                    let e = bgpd::rib::RouteEntry {
+                        prefix,
+                        peer: Some(peer),
+                        attributes,
+                        accepted: true,
+                        stale: false,
+                        best: true,
+                    };
+                    view::route(&e, r.neighbor.clone())
+                })
+                .collect()
+        }
+    };
+    Ok(out)
+}
+
+fn command(core: &mut Core, op: AdminOp) -> Result<String, Status> {
+    match op {
+        AdminOp::AddRoute { prefix, next_hop } => {
+            let prefix = parse_prefix(&prefix)?;
+            let mut attributes = PathAttributes::new();
+            if !next_hop.trim().is_empty() {
+                let nh = parse_addr(&next_hop)?;
+                match nh {
+                    IpAddr::V4(v4) => attributes.set(bgpd::wire::AttributeValue::NextHop(v4)),
+                    IpAddr::V6(_) => {
+                        return Err(Status::invalid_argument(
+                            "an IPv6 next hop for an originated route is not supported yet; omit it (next hop self)",
+                        ))
+                    }
+                }
+            }
+            core.command(AdminCommand::Originate { prefix, attributes });
+            Ok(format!("{prefix} originated"))
+        }
+        AdminOp::DeleteRoute { prefix } => {
+            let prefix = parse_prefix(&prefix)?;
+            core.command(AdminCommand::WithdrawOriginated { prefix });
+            Ok(format!("{prefix} withdrawn"))
+        }
+        AdminOp::Enable(a) => {
+            let peer = peer_of(core, &a)?;
+            core.command(AdminCommand::Start { peer });
+            Ok(format!("{a} enabled"))
+        }
+        AdminOp::Disable {
+            address,
+            communication,
+        } => {
+            let peer = peer_of(core, &address)?;
+            let communication = (!communication.is_empty()).then_some(communication);
+            core.command(AdminCommand::Stop {
+                peer,
+                communication,
+            });
+            Ok(format!("{address} disabled"))
+        }
+        AdminOp::Reset { address, kind } => {
+            let peer = peer_of(core, &address)?;
+            match kind {
+                pb::ResetKind::Hard => {
+                    core.command(AdminCommand::Stop {
+                        peer,
+                        communication: Some("hard reset by the operator".into()),
+                    });
+                    core.command(AdminCommand::Start { peer });
+                }
+                pb::ResetKind::SoftIn => core.command(AdminCommand::SoftResetIn { peer }),
+                pb::ResetKind::SoftOut => core.command(AdminCommand::SoftResetOut { peer }),
+            }
+            Ok(format!(
+                "{address}: {} reset",
+                kind.as_str_name().to_lowercase()
+            ))
+        }
+    }
+}

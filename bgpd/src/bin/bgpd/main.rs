@@ -1,0 +1,120 @@
+//! `bgpd`: the understudy BGP speaker daemon.
+//!
+//! A thin tokio driver around the sans-IO [`bgpd::speaker::Speaker`]: it owns the sockets,
+//! the clock and the kernel FIB, feeds the core its inputs and carries out its outputs
+//! (DESIGN.md section 2). One task owns the speaker and receives everything through a
+//! channel; connection readers and writers, the admin API and the FIB writer are tasks that
+//! talk to it by messages.
+
+mod admin;
+mod core;
+mod fibbridge;
+mod metrics;
+mod net;
+mod view;
+
+use anyhow::{bail, Context};
+use bgpd::config::Config;
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// understudy BGP speaker daemon.
+///
+/// Runs the BGP sessions of the TOML configuration FILE, serves the admin API (gRPC, used
+/// by the `understudy` CLI and grpcurl), and optionally installs best paths into the
+/// kernel FIB (`[fib] enabled = true`). SIGHUP re-reads the configuration without resetting
+/// unchanged sessions; SIGTERM/SIGINT close every session with a Cease NOTIFICATION.
+/// Log levels come from RUST_LOG (default `info`).
+#[derive(Debug, Parser)]
+#[command(name = "bgpd", version, about, long_about)]
+struct Args {
+    /// The configuration file (TOML).
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        required_unless_present = "check_config"
+    )]
+    config: Option<PathBuf>,
+    /// Validate FILE and exit: 0 when it is valid, 1 with one error line naming the field
+    /// and line when it is not. Starts nothing.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    check_config: Option<PathBuf>,
+    /// Log one JSON object per line instead of text.
+    #[arg(long)]
+    log_json: bool,
+    /// Serve the admin API on this address instead of the configuration's `admin_address`.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<SocketAddr>,
+    /// Serve Prometheus metrics over HTTP on this address (`/metrics`); off by default.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Seed of the sessions' jitter RNG (default: from the router id, so a standby started
+    /// with the same configuration draws the same jitter).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+/// Reads and validates a configuration file.
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read configuration {}", path.display()))?;
+    Config::from_toml_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    if let Some(path) = &args.check_config {
+        return match load_config(path) {
+            Ok(_) => {
+                println!("{}: configuration is valid", path.display());
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("bgpd: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    init_logging(args.log_json);
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("bgpd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let Some(path) = args.config.clone() else {
+        bail!("--config FILE is required");
+    };
+    let config = load_config(&path)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    runtime.block_on(core::run(core::Options {
+        config_path: path,
+        config,
+        admin: args.admin,
+        metrics: args.metrics,
+        seed: args.seed,
+    }))
+}
