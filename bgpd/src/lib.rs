@@ -8,10 +8,13 @@
 //! - [`rib`]: Adj-RIB-In, Loc-RIB (RFC 4271 section 9.1 decision process), Adj-RIB-Out.
 //! - [`policy`]: import and export policies.
 //! - [`session`]: the sans-IO per-neighbour session (RFC 4271 section 8 FSM).
+//! - [`speaker`]: the speaker core (every session and the RIBs).
+//! - [`replica`]: the speaker as `ribsync`'s replicated application (per-flow checkpoints).
 pub mod capture;
 pub mod config;
 pub mod mrt;
 pub mod policy;
+pub mod replica;
 pub mod rib;
 pub mod session;
 pub mod speaker;

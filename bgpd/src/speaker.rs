@@ -919,6 +919,60 @@ impl Speaker {
         p.session = s;
         Ok(())
     }
+
+    /// The RIBs alone as bytes (postcard): Adj-RIB-In, Loc-RIB, Adj-RIB-Out as sent, every
+    /// neighbour's RIB-side state. Part of a per-flow checkpoint (`crate::replica`).
+    pub fn rib_snapshot(&self) -> Result<Vec<u8>, SpeakerError> {
+        postcard::to_allocvec(&self.rib).map_err(|e| SpeakerError::Snapshot(e.to_string()))
+    }
+
+    /// Replaces the RIBs from [`Speaker::rib_snapshot`] bytes; sessions are not touched.
+    pub fn restore_rib(&mut self, bytes: &[u8]) -> Result<(), SpeakerError> {
+        self.rib =
+            postcard::from_bytes(bytes).map_err(|e| SpeakerError::Snapshot(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Our address on a connection of `peer` (from [`Input::ConnectionConfirmed`]).
+    pub fn local_address(&self, peer: PeerId, conn: ConnId) -> Option<IpAddr> {
+        self.peers.get(&peer)?.local_addresses.get(&conn).copied()
+    }
+
+    /// One neighbour's complete context as bytes (postcard): its session
+    /// ([`Speaker::session_snapshot`]), our address on each connection, the
+    /// MinRouteAdvertisementIntervalTimer and its jitter RNG. `None` for an unknown peer.
+    pub fn peer_context(&self, peer: PeerId) -> Option<Vec<u8>> {
+        let p = self.peers.get(&peer)?;
+        let repr = PeerReprRef {
+            id: peer,
+            address: p.neighbor.address,
+            session: &p.session,
+            local_addresses: p.local_addresses.iter().map(|(c, a)| (*c, *a)).collect(),
+            mrai_until: p.mrai_until,
+            rng: &p.rng,
+        };
+        postcard::to_allocvec(&repr).ok()
+    }
+
+    /// Replaces a neighbour's context from [`Speaker::peer_context`] bytes, taken on a node
+    /// with the same configuration (the standby installing a checkpointed flow); the
+    /// neighbour is found by its address. Returns its id here. The RIB is not touched.
+    pub fn restore_peer_context(&mut self, bytes: &[u8]) -> Result<PeerId, SpeakerError> {
+        let r: PeerRepr =
+            postcard::from_bytes(bytes).map_err(|e| SpeakerError::Snapshot(e.to_string()))?;
+        let id = self
+            .peer_by_address(r.address)
+            .ok_or_else(|| SpeakerError::Snapshot(format!("no neighbour {}", r.address)))?;
+        let p = self
+            .peers
+            .get_mut(&id)
+            .ok_or_else(|| SpeakerError::Snapshot(format!("unknown peer {}", id.0)))?;
+        p.session = r.session;
+        p.local_addresses = r.local_addresses.into_iter().collect();
+        p.mrai_until = r.mrai_until;
+        p.rng = r.rng;
+        Ok(id)
+    }
 }
 
 fn send_all(session: &mut Session, now: Millis, msgs: Vec<Vec<u8>>) {

@@ -1,0 +1,396 @@
+//! The speaker as `ribsync`'s replicated application (DESIGN.md section 3).
+//!
+//! ```text
+//! primary driver                      SpeakerReplica                   standby engine
+//!   bind_flow(4-tuple, peer, conn) -> flows (one per TCP connection)
+//!   receive(now, flow, bytes) ------> BGP framing -> Speaker::handle   <- feed_peer_bytes
+//!   note_sent(flow, n)                  (whole messages only, so the
+//!                                        consumed offset is always a
+//!                                        message boundary)
+//!   snapshot_flow(flow) ------------> FlowSnapshot { session, RIB }  -> restore_flow
+//! ```
+//!
+//! A flow is one TCP connection of a neighbour, named by its 4-tuple ([`FlowId`]); it is
+//! live for replication once its session is Established on that connection. Bytes from the
+//! neighbour are framed here (RFC 4271 section 4.1: the 2-octet Length field of the 19-octet
+//! header) and each whole message is handed to the [`Speaker`], so the peer-to-primary
+//! offset a snapshot reports is always a message boundary and the session holds no partial
+//! message at that point. The primary and a standby run this same code over the same bytes,
+//! which is what makes their digests agree.
+//!
+//! A flow's checkpoint state carries the neighbour's context ([`Speaker::peer_context`]:
+//! session, our address on the connection, MRAI timer and RNG) and the RIBs ([`Speaker::rib_snapshot`]: Adj-RIB-In,
+//! Loc-RIB, Adj-RIB-Out as sent). The RIBs are shared by every flow, so a standby installs
+//! them only when the restored flow is the only one it holds (its first flow, or a single
+//! session); later flows install their session and rely on the RIBs the standby keeps in
+//! lockstep from the mirror. Limitation: a standby introduced late to a primary with several
+//! busy sessions gets the RIB state of the first flow's checkpoint instant; routes other
+//! flows changed between that instant and their own checkpoints are not reconciled.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ribsync::checkpoint::{
+    Digest, FlowId, FlowSnapshot, Replicated, SeqAnchor, StaticContext, StreamOffsets,
+};
+use ribsync::takeover::TcpRepairState;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::config::Config;
+use crate::session::{ConnId, State};
+use crate::speaker::{Input, Output, PeerId, Speaker, SpeakerError};
+use crate::time::Millis;
+
+/// Octets of the BGP message header (RFC 4271 section 4.1): Marker, Length, Type.
+const HEADER_LEN: usize = 19;
+
+/// Why the replica refused a call.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    /// The speaker refused a snapshot or a configuration.
+    #[error(transparent)]
+    Speaker(#[from] SpeakerError),
+    /// A flow checkpoint's state does not decode.
+    #[error("bad flow state: {0}")]
+    Decode(String),
+    /// The static context's configuration does not parse.
+    #[error("bad configuration in the static context: {0}")]
+    Config(String),
+    /// Bytes for a flow that is not bound.
+    #[error("unknown flow {0}")]
+    UnknownFlow(FlowId),
+    /// Bytes fed at an offset other than the end of what was fed.
+    #[error("fed at offset {got}, expected {expected}")]
+    Offset {
+        /// Where the bytes started, in octets of the peer-to-primary stream.
+        got: u64,
+        /// Where they should have.
+        expected: u64,
+    },
+}
+
+/// One flow: which session connection it carries and where its streams stand.
+#[derive(Debug, Clone)]
+struct Binding {
+    peer: PeerId,
+    conn: ConnId,
+    /// Octets of the neighbour's stream handed to the speaker (a message boundary).
+    consumed: u64,
+    /// Octets of our stream handed to the socket.
+    sent: u64,
+    /// Received octets of an incomplete message, not yet handed to the speaker.
+    partial: Vec<u8>,
+    anchor: Option<SeqAnchor>,
+    tcp: Option<TcpRepairState>,
+}
+
+/// The session context of one flow as a checkpoint carries it (postcard).
+#[derive(Debug, Serialize, Deserialize)]
+struct FlowState {
+    conn: ConnId,
+    /// [`Speaker::peer_context`]: session, addresses, MRAI timer and RNG.
+    peer: Vec<u8>,
+    /// [`Speaker::rib_snapshot`].
+    rib: Vec<u8>,
+}
+
+/// A [`Speaker`] with the per-flow stream accounting `ribsync` needs. See the module
+/// documentation.
+#[derive(Debug)]
+pub struct SpeakerReplica {
+    speaker: Speaker,
+    seed: u64,
+    clock_base_ms: u64,
+    flows: BTreeMap<FlowId, Binding>,
+}
+
+impl SpeakerReplica {
+    /// Wraps `speaker`, built with RNG `seed`; replicated time 0 is `clock_base_ms`
+    /// milliseconds since the Unix epoch.
+    pub fn new(speaker: Speaker, seed: u64, clock_base_ms: u64) -> Self {
+        SpeakerReplica {
+            speaker,
+            seed,
+            clock_base_ms,
+            flows: BTreeMap::new(),
+        }
+    }
+
+    /// The speaker.
+    pub fn speaker(&self) -> &Speaker {
+        &self.speaker
+    }
+
+    /// The speaker, for inputs other than a bound flow's bytes (connections, timers,
+    /// admin commands). Bytes of a bound flow must go through [`SpeakerReplica::receive`].
+    pub fn speaker_mut(&mut self) -> &mut Speaker {
+        &mut self.speaker
+    }
+
+    /// Every pending output of the speaker. A standby's driver drains them after each call
+    /// and acts on none but [`Output::Fib`] until takeover.
+    pub fn drain_outputs(&mut self) -> Vec<Output> {
+        std::iter::from_fn(|| self.speaker.poll_output()).collect()
+    }
+
+    /// Binds a TCP connection (its 4-tuple) to a session connection of `peer`, both streams
+    /// at offset 0 (primary side, when the connection is confirmed).
+    pub fn bind_flow(&mut self, flow: FlowId, peer: PeerId, conn: ConnId) {
+        self.flows.insert(
+            flow,
+            Binding {
+                peer,
+                conn,
+                consumed: 0,
+                sent: 0,
+                partial: Vec::new(),
+                anchor: None,
+                tcp: None,
+            },
+        );
+    }
+
+    /// The session connection a flow carries.
+    pub fn binding(&self, flow: &FlowId) -> Option<(PeerId, ConnId)> {
+        self.flows.get(flow).map(|b| (b.peer, b.conn))
+    }
+
+    /// The flow carrying a session connection.
+    pub fn flow_of(&self, peer: PeerId, conn: ConnId) -> Option<FlowId> {
+        self.flows
+            .iter()
+            .find(|(_, b)| b.peer == peer && b.conn == conn)
+            .map(|(f, _)| *f)
+    }
+
+    /// The sequence numbers of the flow's offset 0 (read from the socket), exported in its
+    /// snapshots.
+    pub fn set_anchor(&mut self, flow: &FlowId, anchor: SeqAnchor) {
+        if let Some(b) = self.flows.get_mut(flow) {
+            b.anchor = Some(anchor);
+        }
+    }
+
+    /// The TCP context last read from the flow's live socket (`takeover::peek_live_socket`),
+    /// exported in its snapshots.
+    pub fn set_tcp(&mut self, flow: &FlowId, tcp: TcpRepairState) {
+        if let Some(b) = self.flows.get_mut(flow) {
+            b.tcp = Some(tcp);
+        }
+    }
+
+    /// The TCP context exported with the flow, if any.
+    pub fn tcp(&self, flow: &FlowId) -> Option<&TcpRepairState> {
+        self.flows.get(flow)?.tcp.as_ref()
+    }
+
+    /// Bytes received from the neighbour on `flow`, in stream order: every whole BGP
+    /// message is handed to the speaker, the rest is kept for the next call.
+    ///
+    /// # Errors
+    /// [`ReplicaError::UnknownFlow`] when the flow is not bound.
+    pub fn receive(
+        &mut self,
+        now: Millis,
+        flow: &FlowId,
+        bytes: &[u8],
+    ) -> Result<(), ReplicaError> {
+        let b = self
+            .flows
+            .get_mut(flow)
+            .ok_or(ReplicaError::UnknownFlow(*flow))?;
+        b.partial.extend_from_slice(bytes);
+        while b.partial.len() >= HEADER_LEN {
+            let len = usize::from(u16::from_be_bytes([b.partial[16], b.partial[17]]));
+            // A Length below the header size is a message header error the session reports
+            // (RFC 4271 section 6.1); hand it everything so it does.
+            let take = if len < HEADER_LEN {
+                b.partial.len()
+            } else if b.partial.len() < len {
+                break;
+            } else {
+                len
+            };
+            let data: Vec<u8> = b.partial.drain(..take).collect();
+            b.consumed += take as u64;
+            self.speaker.handle(
+                now,
+                Input::Bytes {
+                    peer: b.peer,
+                    conn: b.conn,
+                    data,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Accounts `n` octets written to the flow's socket; returns the egress offset of the
+    /// first of them, or `None` for an unbound flow.
+    pub fn note_sent(&mut self, flow: &FlowId, n: u64) -> Option<u64> {
+        let b = self.flows.get_mut(flow)?;
+        let at = b.sent;
+        b.sent += n;
+        Some(at)
+    }
+
+    /// Forgets a flow (its connection closed).
+    pub fn unbind_flow(&mut self, flow: &FlowId) {
+        self.flows.remove(flow);
+    }
+
+    fn established(&self, b: &Binding) -> bool {
+        self.speaker.session(b.peer).is_some_and(|s| {
+            s.state() == State::Established && s.established_conn() == Some(b.conn)
+        })
+    }
+
+    fn offsets(b: &Binding) -> StreamOffsets {
+        StreamOffsets {
+            consumed_from_peer: b.consumed,
+            sent_to_peer: b.sent,
+        }
+    }
+
+    fn digest_of(&self, b: &Binding) -> Digest {
+        let mut h = Sha256::new();
+        h.update(b"understudy-flow-v1");
+        h.update(b.consumed.to_be_bytes());
+        h.update(b.peer.0.to_be_bytes());
+        h.update(b.conn.0.to_be_bytes());
+        let peer = self.speaker.peer_context(b.peer).unwrap_or_default();
+        h.update((peer.len() as u64).to_be_bytes());
+        h.update(&peer);
+        let rib = self.speaker.rib();
+        h.update(format!("{:?}", rib.adj_rib_in(b.peer)).as_bytes());
+        h.update(format!("{:?}", rib.adj_rib_out(b.peer)).as_bytes());
+        h.finalize().into()
+    }
+}
+
+impl Replicated for SpeakerReplica {
+    type Error = ReplicaError;
+
+    fn export_static(&self) -> StaticContext {
+        let config = self
+            .speaker
+            .config()
+            .to_toml_string()
+            .map(String::into_bytes)
+            .unwrap_or_default();
+        let mut addresses: Vec<IpAddr> = self.flows.keys().map(|f| f.local.ip()).collect();
+        addresses.sort();
+        addresses.dedup();
+        StaticContext {
+            config,
+            router_id: Some(self.speaker.config().router_id().0),
+            addresses,
+            rng_seeds: vec![self.seed],
+            clock_base_ms: self.clock_base_ms,
+        }
+    }
+
+    fn import_static(&mut self, context: &StaticContext) -> Result<(), ReplicaError> {
+        let text = std::str::from_utf8(&context.config)
+            .map_err(|e| ReplicaError::Config(e.to_string()))?;
+        let config =
+            Config::from_toml_str(text).map_err(|e| ReplicaError::Config(e.to_string()))?;
+        let seed = context.rng_seeds.first().copied().unwrap_or_default();
+        self.speaker = Speaker::new(Millis(0), config, seed)?;
+        // A standby's speaker does not act on the network until takeover.
+        self.drain_outputs();
+        self.seed = seed;
+        self.clock_base_ms = context.clock_base_ms;
+        self.flows.clear();
+        Ok(())
+    }
+
+    fn flows(&self) -> Vec<FlowId> {
+        self.flows
+            .iter()
+            .filter(|(_, b)| self.established(b))
+            .map(|(f, _)| *f)
+            .collect()
+    }
+
+    fn snapshot_flow(&self, flow: &FlowId) -> Option<FlowSnapshot> {
+        let b = self.flows.get(flow)?;
+        let state = FlowState {
+            conn: b.conn,
+            peer: self.speaker.peer_context(b.peer)?,
+            rib: self.speaker.rib_snapshot().ok()?,
+        };
+        Some(FlowSnapshot {
+            flow: *flow,
+            offsets: Self::offsets(b),
+            anchor: b.anchor,
+            state: postcard::to_allocvec(&state).ok()?,
+            tcp: b.tcp.clone(),
+            digest: self.digest_of(b),
+        })
+    }
+
+    fn restore_flow(&mut self, snapshot: &FlowSnapshot) -> Result<(), ReplicaError> {
+        let state: FlowState = postcard::from_bytes(&snapshot.state)
+            .map_err(|e| ReplicaError::Decode(e.to_string()))?;
+        let alone = self.flows.keys().all(|f| *f == snapshot.flow);
+        let peer = self.speaker.restore_peer_context(&state.peer)?;
+        if alone {
+            self.speaker.restore_rib(&state.rib)?;
+        }
+        self.flows.insert(
+            snapshot.flow,
+            Binding {
+                peer,
+                conn: state.conn,
+                consumed: snapshot.offsets.consumed_from_peer,
+                sent: snapshot.offsets.sent_to_peer,
+                partial: Vec::new(),
+                anchor: snapshot.anchor,
+                tcp: snapshot.tcp.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    fn end_flow(&mut self, flow: &FlowId) {
+        self.unbind_flow(flow);
+    }
+
+    fn flow_offsets(&self, flow: &FlowId) -> Option<StreamOffsets> {
+        self.flows.get(flow).map(Self::offsets)
+    }
+
+    fn feed_peer_bytes(
+        &mut self,
+        now_ms: u64,
+        flow: &FlowId,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<(), ReplicaError> {
+        let b = self
+            .flows
+            .get(flow)
+            .ok_or(ReplicaError::UnknownFlow(*flow))?;
+        let expected = b.consumed + b.partial.len() as u64;
+        if offset != expected {
+            return Err(ReplicaError::Offset {
+                got: offset,
+                expected,
+            });
+        }
+        self.receive(Millis(now_ms), flow, bytes)
+    }
+
+    fn flow_digest(&self, flow: &FlowId) -> Option<Digest> {
+        self.flows.get(flow).map(|b| self.digest_of(b))
+    }
+
+    fn state_digest(&self) -> Digest {
+        self.speaker.state_digest()
+    }
+}
+
+#[cfg(test)]
+mod tests;
