@@ -1,0 +1,455 @@
+//! The admin subcommands: each asks bgpd over gRPC and prints a human table, or with
+//! `--json` one JSON document (for `rib` and `watch`: JSON lines, one object per route or
+//! event, so a full table streams without sitting in memory).
+
+use std::net::IpAddr;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use proto::admin as pb;
+use serde_json::{json, Value};
+
+use crate::client::{connect, Admin};
+
+/// Which soft reset to ask for.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Soft {
+    /// Re-import: ROUTE-REFRESH to the neighbour (RFC 2918) or re-evaluation of Adj-RIB-In.
+    In,
+    /// Resend the Adj-RIB-Out.
+    Out,
+}
+
+/// Address families of `rib --afi`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Afi {
+    /// IPv4 unicast.
+    Ipv4,
+    /// IPv6 unicast.
+    Ipv6,
+}
+
+/// Arguments of `understudy rib`.
+#[derive(Debug, Args)]
+pub struct RibArgs {
+    /// Show the Adj-RIB-In of this neighbour instead of the Loc-RIB.
+    #[arg(long = "in", value_name = "PEER", conflicts_with = "out")]
+    pub adj_in: Option<IpAddr>,
+    /// Show the Adj-RIB-Out of this neighbour instead of the Loc-RIB.
+    #[arg(long = "out", value_name = "PEER")]
+    pub out: Option<IpAddr>,
+    /// Only this address family.
+    #[arg(long)]
+    pub afi: Option<Afi>,
+    /// Only routes equal to or more specific than this prefix.
+    pub prefix: Option<String>,
+}
+
+/// Arguments of `understudy route add`.
+#[derive(Debug, Args)]
+pub struct RouteAddArgs {
+    /// The prefix to originate, e.g. 203.0.113.0/24.
+    pub prefix: String,
+    /// Next hop; default next hop self.
+    #[arg(long)]
+    pub next_hop: Option<IpAddr>,
+}
+
+/// A request to the daemon, parsed from the command line.
+#[derive(Debug)]
+pub enum Request {
+    /// `info`.
+    Info,
+    /// `neighbors`.
+    Neighbors,
+    /// `neighbor ADDR`.
+    Neighbor(IpAddr),
+    /// `rib`.
+    Rib(RibArgs),
+    /// `route add`.
+    RouteAdd(RouteAddArgs),
+    /// `route del`.
+    RouteDel(String),
+    /// `reset ADDR [--soft in|out]`.
+    Reset(IpAddr, Option<Soft>),
+    /// `enable ADDR`.
+    Enable(IpAddr),
+    /// `disable ADDR [--message TEXT]`.
+    Disable(IpAddr, Option<String>),
+    /// `watch`.
+    Watch,
+    /// `reload`.
+    Reload,
+}
+
+/// Runs one request against the daemon at `addr`.
+pub fn run(addr: &str, json: bool, req: Request) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    rt.block_on(async move {
+        let mut admin = connect(addr).await?;
+        dispatch(&mut admin, json, req).await
+    })
+}
+
+async fn dispatch(a: &mut Admin, json: bool, req: Request) -> anyhow::Result<()> {
+    match req {
+        Request::Info => {
+            let i = a
+                .client
+                .get_info(pb::GetInfoRequest {})
+                .await
+                .map_err(|s| a.status(s))?
+                .into_inner();
+            if json {
+                print_json(&json!({
+                    "version": i.version, "role": i.role, "router_id": i.router_id,
+                    "local_as": i.local_as, "loc_rib_routes": i.loc_rib_routes,
+                    "prefixes": i.prefixes, "uptime_ms": i.uptime_ms,
+                }));
+            } else {
+                println!("version         {}", i.version);
+                println!("role            {}", i.role);
+                println!("router id       {}", i.router_id);
+                println!("local AS        {}", i.local_as);
+                println!("Loc-RIB routes  {}", i.loc_rib_routes);
+                println!("prefixes        {}", i.prefixes);
+                println!("uptime          {}", duration(i.uptime_ms));
+            }
+        }
+        Request::Neighbors => {
+            let list = a
+                .client
+                .list_neighbors(pb::ListNeighborsRequest {})
+                .await
+                .map_err(|s| a.status(s))?
+                .into_inner()
+                .neighbors;
+            if json {
+                print_json(&Value::Array(list.iter().map(neighbor_json).collect()));
+            } else {
+                neighbors_table(&list);
+            }
+        }
+        Request::Neighbor(addr) => {
+            let n = a
+                .client
+                .get_neighbor(pb::GetNeighborRequest {
+                    address: addr.to_string(),
+                })
+                .await
+                .map_err(|s| a.status(s))?
+                .into_inner();
+            if json {
+                print_json(&neighbor_json(&n));
+            } else {
+                neighbor_detail(&n);
+            }
+        }
+        Request::Rib(r) => rib(a, json, r).await?,
+        Request::RouteAdd(r) => {
+            let ack = a
+                .client
+                .add_route(pb::AddRouteRequest {
+                    prefix: r.prefix,
+                    next_hop: r.next_hop.map(|h| h.to_string()).unwrap_or_default(),
+                })
+                .await
+                .map_err(|s| a.status(s))?
+                .into_inner();
+            ack_out(json, &ack);
+        }
+        Request::RouteDel(prefix) => {
+            let ack = a
+                .client
+                .delete_route(pb::DeleteRouteRequest { prefix })
+                .await
+                .map_err(|s| a.status(s))?
+                .into_inner();
+            ack_out(json, &ack);
+        }
+        Request::Reset(addr, soft) => {
+            let kind = match soft {
+                None => pb::ResetKind::Hard,
+                Some(Soft::In) => pb::ResetKind::SoftIn,
+                Some(Soft::Out) => pb::ResetKind::SoftOut,
+            };
+            let ack = a
+                .client
+                .reset_neighbor(pb::ResetNeighborRequest {
+                    address: addr.to_string(),
+                    kind: kind as i32,
+                })
+                .await
+                .map_err(|s| a.status(s))?
+                .into_inner();
+            ack_out(json, &ack);
+        }
+        Request::Enable(addr) => {
+            let ack = a
+                .client
+                .enable_neighbor(pb::NeighborRequest {
+                    address: addr.to_string(),
+                })
+                .await
+                .map_err(|s| a.status(s))?
+                .into_inner();
+            ack_out(json, &ack);
+        }
+        Request::Disable(addr, communication) => {
+            let ack = a
+                .client
+                .disable_neighbor(pb::DisableNeighborRequest {
+                    address: addr.to_string(),
+                    communication: communication.unwrap_or_default(),
+                })
+                .await
+                .map_err(|s| a.status(s))?
+                .into_inner();
+            ack_out(json, &ack);
+        }
+        Request::Watch => {
+            let mut stream = a
+                .client
+                .watch_events(pb::WatchEventsRequest {})
+                .await
+                .map_err(|s| a.status(s))?
+                .into_inner();
+            while let Some(e) = stream.message().await.map_err(|s| a.status(s))? {
+                if json {
+                    print_json(&json!({
+                        "time_ms": e.time_ms, "neighbor": e.neighbor,
+                        "kind": e.kind, "text": e.text,
+                    }));
+                } else {
+                    println!(
+                        "{:>12}  {:<24} {:<22} {}",
+                        duration(e.time_ms),
+                        e.neighbor,
+                        e.kind,
+                        e.text
+                    );
+                }
+            }
+        }
+        Request::Reload => {
+            let ack = a
+                .client
+                .reload(pb::ReloadRequest {})
+                .await
+                .map_err(|s| a.status(s))?
+                .into_inner();
+            ack_out(json, &ack);
+        }
+    }
+    Ok(())
+}
+
+async fn rib(a: &mut Admin, json: bool, r: RibArgs) -> anyhow::Result<()> {
+    let (table, neighbor) = match (r.adj_in, r.out) {
+        (Some(p), _) => (pb::Table::AdjRibIn, p.to_string()),
+        (None, Some(p)) => (pb::Table::AdjRibOut, p.to_string()),
+        (None, None) => (pb::Table::LocRib, String::new()),
+    };
+    let afi = match r.afi {
+        None => "",
+        Some(Afi::Ipv4) => "ipv4",
+        Some(Afi::Ipv6) => "ipv6",
+    };
+    let mut stream = a
+        .client
+        .list_routes(pb::ListRoutesRequest {
+            table: table as i32,
+            neighbor,
+            afi: afi.to_string(),
+            prefix: r.prefix.unwrap_or_default(),
+        })
+        .await
+        .map_err(|s| a.status(s))?
+        .into_inner();
+    if !json {
+        println!(
+            "   {:<24} {:<20} {:<26} {:>6} {:>6}  {:<4} AS path",
+            "prefix", "neighbor", "next hop", "lpref", "med", "orig"
+        );
+    }
+    while let Some(route) = stream.message().await.map_err(|s| a.status(s))? {
+        if json {
+            print_json(&route_json(&route));
+        } else {
+            let flags = format!(
+                "{}{}",
+                if route.best { '*' } else { ' ' },
+                if route.stale { 'S' } else { ' ' }
+            );
+            println!(
+                "{flags} {:<24} {:<20} {:<26} {:>6} {:>6}  {:<4} {}",
+                route.prefix,
+                if route.neighbor.is_empty() {
+                    "local"
+                } else {
+                    &route.neighbor
+                },
+                route.next_hop,
+                opt(route.local_pref),
+                opt(route.med),
+                route.origin,
+                route.as_path
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_json(v: &Value) {
+    println!("{v}");
+}
+
+fn ack_out(json: bool, ack: &pb::Ack) {
+    if json {
+        print_json(&json!({ "ok": true, "message": ack.message }));
+    } else if ack.message.is_empty() {
+        println!("ok");
+    } else {
+        println!("{}", ack.message);
+    }
+}
+
+fn opt(v: Option<u32>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// Milliseconds as `1d02h03m04s`.
+fn duration(ms: u64) -> String {
+    let s = ms / 1000;
+    let (d, h, m, s) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    if d > 0 {
+        format!("{d}d{h:02}h{m:02}m{s:02}s")
+    } else if h > 0 {
+        format!("{h}h{m:02}m{s:02}s")
+    } else {
+        format!("{m}m{s:02}s")
+    }
+}
+
+fn route_json(r: &pb::Route) -> Value {
+    json!({
+        "prefix": r.prefix, "neighbor": r.neighbor, "next_hop": r.next_hop,
+        "as_path": r.as_path, "origin": r.origin, "local_pref": r.local_pref,
+        "med": r.med, "communities": r.communities,
+        "large_communities": r.large_communities, "best": r.best,
+        "stale": r.stale, "accepted": r.accepted,
+    })
+}
+
+fn neighbor_json(n: &pb::Neighbor) -> Value {
+    let negotiated = n.negotiated.as_ref().map(|g| {
+        json!({
+            "remote_as": g.remote_as, "remote_id": g.remote_id, "hold_time": g.hold_time,
+            "keepalive_ms": g.keepalive_ms, "four_octet_as": g.four_octet_as,
+            "route_refresh": g.route_refresh,
+            "enhanced_route_refresh": g.enhanced_route_refresh,
+            "extended_message": g.extended_message, "families": g.families,
+            "add_path_receive": g.add_path_receive, "add_path_send": g.add_path_send,
+            "graceful_restart": g.graceful_restart,
+        })
+    });
+    json!({
+        "address": n.address, "remote_as": n.remote_as, "description": n.description,
+        "state": n.state, "admin_up": n.admin_up, "ibgp": n.ibgp,
+        "uptime_ms": n.uptime_ms, "established_transitions": n.established_transitions,
+        "messages_in": n.messages_in, "messages_out": n.messages_out,
+        "updates_in": n.updates_in, "prefixes_received": n.prefixes_received,
+        "prefixes_accepted": n.prefixes_accepted, "prefixes_sent": n.prefixes_sent,
+        "negotiated": negotiated, "last_error": n.last_error,
+        "stale_families": n.stale_families,
+    })
+}
+
+fn neighbors_table(list: &[pb::Neighbor]) {
+    println!(
+        "{:<26} {:>10} {:<12} {:>10} {:>8} {:>8} {:>8} {:>8}",
+        "neighbor", "AS", "state", "up", "msg in", "msg out", "pfx rcv", "pfx snt"
+    );
+    for n in list {
+        let state = if n.admin_up {
+            n.state.clone()
+        } else {
+            format!("{} (down)", n.state)
+        };
+        println!(
+            "{:<26} {:>10} {:<12} {:>10} {:>8} {:>8} {:>8} {:>8}",
+            n.address,
+            n.remote_as,
+            state,
+            duration(n.uptime_ms),
+            n.messages_in,
+            n.messages_out,
+            n.prefixes_received,
+            n.prefixes_sent
+        );
+    }
+}
+
+fn neighbor_detail(n: &pb::Neighbor) {
+    println!("neighbor            {}", n.address);
+    println!(
+        "remote AS           {} ({})",
+        n.remote_as,
+        if n.ibgp { "iBGP" } else { "eBGP" }
+    );
+    if !n.description.is_empty() {
+        println!("description         {}", n.description);
+    }
+    println!(
+        "state               {}{}",
+        n.state,
+        if n.admin_up { "" } else { " (disabled)" }
+    );
+    println!("uptime              {}", duration(n.uptime_ms));
+    println!("established         {} times", n.established_transitions);
+    println!(
+        "messages            {} in ({} UPDATE), {} out",
+        n.messages_in, n.updates_in, n.messages_out
+    );
+    println!(
+        "prefixes            {} received, {} accepted, {} sent",
+        n.prefixes_received, n.prefixes_accepted, n.prefixes_sent
+    );
+    if let Some(g) = &n.negotiated {
+        println!("remote id           {}", g.remote_id);
+        println!(
+            "hold time           {} s (keepalive {} ms)",
+            g.hold_time, g.keepalive_ms
+        );
+        println!("families            {}", g.families.join(", "));
+        let mut caps = Vec::new();
+        for (on, name) in [
+            (g.four_octet_as, "four-octet-as"),
+            (g.route_refresh, "route-refresh"),
+            (g.enhanced_route_refresh, "enhanced-route-refresh"),
+            (g.extended_message, "extended-message"),
+            (g.graceful_restart, "graceful-restart"),
+        ] {
+            if on {
+                caps.push(name);
+            }
+        }
+        println!("capabilities        {}", caps.join(", "));
+        if !g.add_path_receive.is_empty() || !g.add_path_send.is_empty() {
+            println!(
+                "ADD-PATH            receive {}; send {}",
+                g.add_path_receive.join(","),
+                g.add_path_send.join(",")
+            );
+        }
+    }
+    if !n.stale_families.is_empty() {
+        println!("stale families      {}", n.stale_families.join(", "));
+    }
+    if !n.last_error.is_empty() {
+        println!("last error          {}", n.last_error);
+    }
+}
