@@ -306,3 +306,48 @@ fn ibgp_with_frr_and_soft_reset_in_keeps_routes() {
         "FRR saw no ROUTE-REFRESH: {refresh_in}"
     );
 }
+
+#[test]
+fn md5_session_with_frr_and_export_policy_denies_a_prefix() {
+    let (mut lab, _frr_ns, dut) = lab();
+    let t = (Duration::from_secs(9), Duration::from_secs(3));
+    let frr_cfg = BgpConfig::new(65001, FRR4.parse().unwrap())
+        .peer(
+            PeerConfig::new(ip(DUT4), 65002)
+                .local(ip(FRR4))
+                .timers(t.0, t.1)
+                .md5("lab-secret"),
+        )
+        .network(net("198.51.100.0/24"));
+    let mut frr = Frr::start(&lab, "frr", &frr_cfg).expect("start FRR");
+    let config = format!(
+        "router_id = \"{DUT4}\"\nlocal_as = 65002\nlisten_addresses = [\"{DUT4}\"]\n\
+         \n[[neighbor]]\naddress = \"{FRR4}\"\nremote_as = 65001\nhold_time = 9\n\
+         connect_retry = 2\nlocal_address = \"{DUT4}\"\nmd5_password = \"lab-secret\"\n\
+         families = [\"ipv4/unicast\"]\nimport = [\"all\"]\nexport = [\"out\"]\n\
+         \n[[network]]\nprefix = \"203.0.113.0/25\"\n\n[[network]]\nprefix = \"203.0.113.128/25\"\n\
+         {POLICY}\n[policy.prefix_lists]\ndenied = [\"203.0.113.128/25\"]\n\
+         \n[policy.policies.out]\ndefault = \"accept\"\n[[policy.policies.out.terms]]\n\
+         match = {{ prefix_list = \"denied\" }}\naction = \"reject\"\n"
+    );
+    start_bgpd(&mut lab, &dut, &config);
+    frr.wait_established(ip(DUT4), TIMEOUT)
+        .expect("FRR Established over MD5");
+    frr.wait_routes(ip(DUT4), &[net("203.0.113.0/25")], TIMEOUT)
+        .expect("the permitted prefix reaches FRR over MD5");
+    wait("FRR's prefix in our Loc-RIB over MD5", || {
+        let r = rib(&dut, &["198.51.100.0/24"])?;
+        Ok((!r.is_empty()).then_some(()))
+    });
+    // Both prefixes are ours in the Loc-RIB; only the permitted one is in the Adj-RIB-Out
+    // and in FRR's RIB.
+    let loc = prefixes(&rib(&dut, &["203.0.113.0/24"]).unwrap());
+    assert_eq!(loc, vec!["203.0.113.0/25", "203.0.113.128/25"]);
+    let out = prefixes(&rib(&dut, &["--out", FRR4]).unwrap());
+    assert_eq!(out, vec!["203.0.113.0/25"]);
+    let at_frr = frr.routes_received(ip(DUT4)).unwrap();
+    assert_eq!(
+        at_frr.into_iter().collect::<Vec<_>>(),
+        vec![net("203.0.113.0/25")]
+    );
+}
