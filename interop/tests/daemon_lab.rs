@@ -1,5 +1,5 @@
-//! Lab tests of the bgpd daemon against FRR (run as root): eBGP over IPv4 and IPv6 with
-//! routes both ways, our Loc-RIB read through `understudy rib --json`, and the kernel table
+//! Lab tests of the bgpd daemon against FRR, BIRD and GoBGP (run as root): eBGP over IPv4
+//! and IPv6 with routes both ways, our Loc-RIB read through `understudy rib --json`, and the kernel table
 //! filled by `[fib] enabled = true`.
 //!
 //! The bgpd and understudy binaries are taken from the test executable's target directory
@@ -10,7 +10,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use interop::neighbor::bird::Bird;
 use interop::neighbor::frr::Frr;
+use interop::neighbor::gobgp::Gobgp;
 use interop::{BgpConfig, Lab, Neighbor, Netns, PeerConfig};
 use ipnetwork::IpNetwork;
 use serde_json::Value;
@@ -350,4 +352,52 @@ fn md5_session_with_frr_and_export_policy_denies_a_prefix() {
         at_frr.into_iter().collect::<Vec<_>>(),
         vec![net("203.0.113.0/25")]
     );
+}
+
+/// eBGP over IPv4 and IPv6 with `neighbor` (started with [`frr_config`] shapes): sessions
+/// Established, our prefixes in its RIB, its prefixes in our Loc-RIB.
+fn ebgp_both_ways(neighbor: &mut dyn Neighbor, dut: &Netns) {
+    for peer in [DUT4, DUT6] {
+        neighbor
+            .wait_established(ip(peer), TIMEOUT)
+            .expect("neighbour Established");
+    }
+    let got = neighbor
+        .wait_routes(ip(DUT4), &[net("203.0.113.0/24")], TIMEOUT)
+        .expect("neighbour gets our IPv4 prefix");
+    assert!(got.contains(&net("203.0.113.0/24")), "{got:?}");
+    let got = neighbor
+        .wait_routes(ip(DUT6), &[net("2001:db8:100::/48")], TIMEOUT)
+        .expect("neighbour gets our IPv6 prefix");
+    assert!(got.contains(&net("2001:db8:100::/48")), "{got:?}");
+    let routes = wait("the neighbour's prefixes in our Loc-RIB", || {
+        let r = rib(dut, &[])?;
+        let p = prefixes(&r);
+        Ok(
+            (p.contains(&"198.51.100.0/24".into()) && p.contains(&"2001:db8:1::/48".into()))
+                .then_some(r),
+        )
+    });
+    for (prefix, from) in [("198.51.100.0/24", FRR4), ("2001:db8:1::/48", FRR6)] {
+        let r = routes.iter().find(|r| r["prefix"] == prefix).unwrap();
+        assert_eq!(r["neighbor"], from, "{r}");
+        assert_eq!(r["as_path"], "65001", "{r}");
+        assert_eq!(r["best"], true, "{r}");
+    }
+}
+
+#[test]
+fn ebgp_with_bird_routes_both_ways() {
+    let (mut lab, _ns, dut) = lab();
+    let mut bird = Bird::start(&lab, "frr", &frr_config(65001)).expect("start BIRD");
+    start_bgpd(&mut lab, &dut, &dut_config(65001, "", false));
+    ebgp_both_ways(&mut bird, &dut);
+}
+
+#[test]
+fn ebgp_with_gobgp_routes_both_ways() {
+    let (mut lab, _ns, dut) = lab();
+    let mut gobgp = Gobgp::start(&lab, "frr", &frr_config(65001)).expect("start GoBGP");
+    start_bgpd(&mut lab, &dut, &dut_config(65001, "", false));
+    ebgp_both_ways(&mut gobgp, &dut);
 }
