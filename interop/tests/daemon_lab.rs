@@ -401,3 +401,45 @@ fn ebgp_with_gobgp_routes_both_ways() {
     start_bgpd(&mut lab, &dut, &dut_config(65001, "", false));
     ebgp_both_ways(&mut gobgp, &dut);
 }
+
+#[test]
+fn frr_restarting_with_graceful_restart_keeps_stale_routes_until_end_of_rib() {
+    let (mut lab, _ns, dut) = lab();
+    let t = (Duration::from_secs(9), Duration::from_secs(3));
+    let frr_cfg = BgpConfig::new(65001, FRR4.parse().unwrap())
+        .peer(
+            PeerConfig::new(ip(DUT4), 65002)
+                .local(ip(FRR4))
+                .timers(t.0, t.1),
+        )
+        .network(net("198.51.100.0/24"))
+        .graceful_restart(true);
+    let mut frr = Frr::start(&lab, "frr", &frr_cfg).expect("start FRR");
+    start_bgpd(&mut lab, &dut, &dut_config(65001, "", false));
+    frr.wait_established(ip(DUT4), TIMEOUT)
+        .expect("FRR Established");
+    let fresh = wait("FRR's prefix in our Loc-RIB", || {
+        let r = rib(&dut, &["198.51.100.0/24"])?;
+        Ok((!r.is_empty()).then_some(r))
+    });
+    assert_eq!(fresh[0]["stale"], false);
+    let n: Value = serde_json::from_str(&cli(&dut, &["neighbor", FRR4]).unwrap()).unwrap();
+    assert_eq!(n["negotiated"]["graceful_restart"], true, "{n}");
+
+    // FRR's bgpd dies: the route stays, marked stale.
+    frr.kill();
+    let stale = wait("the route kept as stale", || {
+        let r = rib(&dut, &["198.51.100.0/24"])?;
+        Ok(r.first().filter(|r| r["stale"] == true).cloned())
+    });
+    assert_eq!(stale["neighbor"], FRR4);
+
+    // FRR comes back; after its End-of-RIB the route is fresh again.
+    frr.restart().expect("restart FRR");
+    frr.wait_established(ip(DUT4), TIMEOUT)
+        .expect("FRR Established again");
+    wait("the route fresh after End-of-RIB", || {
+        let r = rib(&dut, &["198.51.100.0/24"])?;
+        Ok(r.first().filter(|r| r["stale"] == false).cloned())
+    });
+}
