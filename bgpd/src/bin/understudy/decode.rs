@@ -111,7 +111,11 @@ fn decode_mrt(
                 out.input_error(&e.to_string());
                 continue;
             }
-            Err(e @ MrtError::Truncated { .. }) if reader.records_read() > 0 => {
+            // A file cut short (a truncated plain or compressed file) was still read up to
+            // the cut: report it and keep what was decoded.
+            Err(e @ (MrtError::Truncated { .. } | MrtError::Io(_)))
+                if reader.records_read() > 0 =>
+            {
                 out.input_error(&e.to_string());
                 break;
             }
@@ -306,8 +310,18 @@ impl<W: Write> Output<W> {
             t.updates += 1;
         }
         if let Some(Message::Update(u)) = &decoded.message {
-            t.prefixes_announced += u.announced_count() as u64;
-            t.prefixes_withdrawn += u.withdrawn_count() as u64;
+            match decoded.outcome {
+                // RFC 7606 section 2: the UPDATE's announced routes are handled as withdrawn.
+                Outcome::TreatAsWithdraw { .. } => {
+                    t.prefixes_withdrawn += (u.announced_count() + u.withdrawn_count()) as u64;
+                }
+                // The session is reset (or the family disabled): nothing is applied.
+                Outcome::SessionReset(_) | Outcome::AfiSafiDisable { .. } => {}
+                Outcome::Accept | Outcome::AttributeDiscard { .. } => {
+                    t.prefixes_announced += u.announced_count() as u64;
+                    t.prefixes_withdrawn += u.withdrawn_count() as u64;
+                }
+            }
         }
         if self.summary {
             return Ok(());
