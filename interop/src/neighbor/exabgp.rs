@@ -380,21 +380,15 @@ impl Neighbor for Exabgp {
     }
 
     fn stop(&mut self) {
-        if let Some(mut p) = self.process.take() {
-            p.stop(Duration::from_secs(3));
-        }
+        super::stop_process(&mut self.process);
     }
 
     fn detach(&mut self) {
-        if let Some(p) = self.process.take() {
-            p.detach();
-        }
+        super::detach_process(&mut self.process);
     }
 
     fn kill(&mut self) {
-        if let Some(mut p) = self.process.take() {
-            p.kill();
-        }
+        super::kill_process(&mut self.process);
     }
 
     fn restart(&mut self) -> Result<()> {

@@ -15,6 +15,32 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::poll::poll_until;
+use crate::process::LabProcess;
+
+/// How long a daemon gets between SIGTERM and SIGKILL when stopped.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// Stops a single-process daemon (SIGTERM, then SIGKILL after [`STOP_GRACE`]); no-op when
+/// it is not running.
+pub(crate) fn stop_process(p: &mut Option<LabProcess>) {
+    if let Some(mut p) = p.take() {
+        p.stop(STOP_GRACE);
+    }
+}
+
+/// Kills a single-process daemon at once (SIGKILL: a crash); no-op when not running.
+pub(crate) fn kill_process(p: &mut Option<LabProcess>) {
+    if let Some(mut p) = p.take() {
+        p.kill();
+    }
+}
+
+/// Leaves a daemon running after its handle is dropped (`interop lab up`).
+pub(crate) fn detach_process(p: &mut Option<LabProcess>) {
+    if let Some(p) = p.take() {
+        p.detach();
+    }
+}
 
 /// Which implementation a neighbour is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
