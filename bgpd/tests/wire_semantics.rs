@@ -511,3 +511,40 @@ fn for_propagation_drops_and_marks_unknown_attributes() {
     );
     assert!(out.get(1).is_some());
 }
+
+#[test]
+fn a_peer_without_multiprotocol_capability_speaks_ipv4_unicast() {
+    // RFC 4760 section 8: a peer that advertises no Multiprotocol capability speaks plain
+    // RFC 4271 (IPv4 unicast); with ours advertising ipv4 and ipv6 unicast, the session
+    // carries ipv4/unicast only.
+    let ours = Open::new(
+        Asn(65000),
+        HoldTime::DEFAULT,
+        RouterId(Ipv4Addr::new(192, 0, 2, 1)),
+        vec![
+            Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+            Capability::Multiprotocol(AfiSafi::IPV6_UNICAST),
+        ],
+    );
+    let bare = Open::new(
+        Asn(65001),
+        HoldTime::DEFAULT,
+        RouterId(Ipv4Addr::new(192, 0, 2, 2)),
+        vec![],
+    );
+    let c = SessionContext::negotiate(&ours, &bare, false);
+    assert_eq!(c.afi_safis, vec![AfiSafi::IPV4_UNICAST]);
+    let c = SessionContext::negotiate(&bare, &ours, false);
+    assert_eq!(c.afi_safis, vec![AfiSafi::IPV4_UNICAST]);
+    // Two speakers that both advertise only IPv6 unicast do not carry IPv4.
+    let v6 = |asn| {
+        Open::new(
+            Asn(asn),
+            HoldTime::DEFAULT,
+            RouterId(Ipv4Addr::new(192, 0, 2, 3)),
+            vec![Capability::Multiprotocol(AfiSafi::IPV6_UNICAST)],
+        )
+    };
+    let c = SessionContext::negotiate(&v6(1), &v6(2), false);
+    assert_eq!(c.afi_safis, vec![AfiSafi::IPV6_UNICAST]);
+}

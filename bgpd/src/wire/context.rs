@@ -145,12 +145,18 @@ impl SessionContext {
                 .map(|e| e.nlri)
                 .collect()
         };
-        let (lmp, rmp) = (mp(local), mp(remote));
-        let afi_safis = if lmp.is_empty() && rmp.is_empty() {
-            vec![AfiSafi::IPV4_UNICAST]
-        } else {
-            lmp.iter().copied().filter(|f| rmp.contains(f)).collect()
+        // A speaker that advertises no Multiprotocol capability speaks IPv4 unicast only
+        // (RFC 4760 section 8: it is treated as not supporting the extensions, i.e. plain
+        // RFC 4271 NLRI), so it counts as having advertised ipv4/unicast.
+        let implied = |v: Vec<AfiSafi>| {
+            if v.is_empty() {
+                vec![AfiSafi::IPV4_UNICAST]
+            } else {
+                v
+            }
         };
+        let (lmp, rmp) = (implied(mp(local)), implied(mp(remote)));
+        let afi_safis = lmp.iter().copied().filter(|f| rmp.contains(f)).collect();
         let (lap, rap) = (add_path(local), add_path(remote));
         let mut add_path_receive = Vec::new();
         let mut add_path_send = Vec::new();
