@@ -104,6 +104,7 @@ fn bad_input_fails_with_one_line_on_stderr() {
         vec!["--mrt", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")],
         vec!["--pcap", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")],
         vec!["--add-path", "ipv9/unicast", "--hex", KEEPALIVE],
+        vec![],
     ] {
         let out = run(&args);
         assert!(!out.status.success(), "{args:?}");
@@ -111,6 +112,15 @@ fn bad_input_fails_with_one_line_on_stderr() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
     }
+}
+
+#[test]
+fn missing_input_names_the_arguments() {
+    let out = run(&[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("--hex"), "{err}");
 }
 
 #[test]

@@ -102,7 +102,19 @@ fn main() -> ExitCode {
             }
             // One line, as for every other error: clap's first line names the problem.
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
+            // clap's first paragraph (up to the blank line before `Usage:`) joined into one
+            // line: it names the problem and the argument concerned.
+            let lines: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let joined = lines.join(" ");
+            let first = if joined.is_empty() {
+                "invalid arguments"
+            } else {
+                joined.as_str()
+            };
             eprintln!(
                 "understudy: {} (see --help)",
                 first.trim_start_matches("error: ")
