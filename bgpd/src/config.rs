@@ -58,6 +58,9 @@ pub struct Config {
     /// Kernel FIB programming (`[fib]`).
     #[serde(default)]
     pub fib: FibConfig,
+    /// Non-stop routing (`[ha]`): absent = standalone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha: Option<HaSection>,
 }
 
 /// A BGP Identifier read from a dotted-quad string.
@@ -225,6 +228,187 @@ impl Default for FibConfig {
             metric: 20,
         }
     }
+}
+
+/// The role a node starts in (`[ha] role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HaRoleConfig {
+    /// Holds the BGP sessions and serves checkpoints to standbys on `checkpoint_address`.
+    Primary,
+    /// Follows the primary (`primary`) from the mirror (`mirror_interface`) and takes over
+    /// when it fails.
+    Standby,
+}
+
+/// Egress write-ahead policy (`[ha] write_ahead`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteAheadPolicy {
+    /// Write a batch to the socket only once every synchronised standby holds it (safe).
+    #[default]
+    Wait,
+    /// Hand the batch to the standbys and write at once.
+    Async,
+}
+
+/// Mutual TLS of the checkpoint channel (`[ha] tls = { ca, cert, key }`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaTlsConfig {
+    /// The CA certificate (PEM) that signs every node's certificate.
+    pub ca: String,
+    /// This node's certificate chain (PEM).
+    pub cert: String,
+    /// This node's private key (PEM).
+    pub key: String,
+    /// The name the primary's certificate carries (standby side); default
+    /// `understudy-primary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+}
+
+/// Non-stop routing (`[ha]`, DESIGN.md sections 3 and 4; `/work/coord/ha-contract.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaSection {
+    /// The role this node starts in.
+    pub role: HaRoleConfig,
+    /// This node's id: at least 1, unique among the nodes.
+    pub node_id: u32,
+    /// Election priority (highest wins, then the lowest `node_id`); default 100.
+    #[serde(default = "default_ha_priority")]
+    pub priority: u8,
+    /// Primary: where standbys attach (gRPC ribsync), `host:port`. A standby that takes
+    /// over serves here too, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_address: Option<SocketAddr>,
+    /// Standby: the primary's checkpoint endpoint, `http://host:port` (`https://` with TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
+    /// Standby: the interface the BGP traffic is mirrored to (AF_PACKET tap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror_interface: Option<String>,
+    /// Standby: where the session addresses are added at takeover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_interface: Option<String>,
+    /// Milliseconds between heartbeats; default 100.
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_interval_ms: u64,
+    /// Heartbeat intervals of silence (with mirror silence) before the primary is
+    /// declared failed; default 3.
+    #[serde(default = "default_detect_multiplier")]
+    pub detect_multiplier: u32,
+    /// A command run before takeover; takeover only if it exits 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fencing_command: Option<String>,
+    /// Egress write-ahead policy; default `wait`.
+    #[serde(default)]
+    pub write_ahead: WriteAheadPolicy,
+    /// Mutual TLS of the checkpoint channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<HaTlsConfig>,
+}
+
+impl HaSection {
+    /// Milliseconds of heartbeat silence after which the primary counts as failed
+    /// (`heartbeat_interval_ms * detect_multiplier`).
+    pub fn detection_ms(&self) -> u64 {
+        self.heartbeat_interval_ms
+            .saturating_mul(u64::from(self.detect_multiplier))
+    }
+
+    /// Checks the section; returns the field (`ha.NAME`) and the reason of the first
+    /// problem.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let f = |name: &str| format!("ha.{name}");
+        if self.node_id == 0 {
+            return Err((f("node_id"), "must be at least 1".into()));
+        }
+        if !(10..=60_000).contains(&self.heartbeat_interval_ms) {
+            return Err((
+                f("heartbeat_interval_ms"),
+                "must be between 10 and 60000 milliseconds".into(),
+            ));
+        }
+        if !(1..=100).contains(&self.detect_multiplier) {
+            return Err((f("detect_multiplier"), "must be between 1 and 100".into()));
+        }
+        let ifname_ok = |n: &str| !n.is_empty() && n.len() < 16 && !n.contains(['/', ' ']);
+        for (key, name) in [
+            ("mirror_interface", &self.mirror_interface),
+            ("session_interface", &self.session_interface),
+        ] {
+            if let Some(n) = name {
+                if !ifname_ok(n) {
+                    return Err((f(key), format!("{n:?} is not an interface name")));
+                }
+            }
+        }
+        if self
+            .fencing_command
+            .as_deref()
+            .is_some_and(|c| c.trim().is_empty())
+        {
+            return Err((f("fencing_command"), "must not be empty".into()));
+        }
+        if let Some(tls) = &self.tls {
+            for (key, v) in [("ca", &tls.ca), ("cert", &tls.cert), ("key", &tls.key)] {
+                if v.is_empty() {
+                    return Err((f("tls"), format!("{key} must name a file")));
+                }
+            }
+        }
+        match self.role {
+            HaRoleConfig::Primary => {
+                if self.checkpoint_address.is_none() {
+                    return Err((
+                        f("checkpoint_address"),
+                        "a primary needs the address standbys attach to".into(),
+                    ));
+                }
+            }
+            HaRoleConfig::Standby => {
+                let Some(p) = &self.primary else {
+                    return Err((
+                        f("primary"),
+                        "a standby needs the primary's checkpoint endpoint (http://host:port)"
+                            .into(),
+                    ));
+                };
+                let scheme = if self.tls.is_some() {
+                    "https://"
+                } else {
+                    "http://"
+                };
+                let rest = p
+                    .strip_prefix(scheme)
+                    .ok_or_else(|| (f("primary"), format!("{p:?} must start with {scheme}")))?;
+                if rest.rsplit_once(':').is_none_or(|(h, port)| {
+                    h.is_empty() || port.trim_end_matches('/').parse::<u16>().is_err()
+                }) {
+                    return Err((f("primary"), format!("{p:?} is not {scheme}host:port")));
+                }
+                if self.mirror_interface.is_none() {
+                    return Err((
+                        f("mirror_interface"),
+                        "a standby needs the interface its BGP traffic is mirrored to".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn default_ha_priority() -> u8 {
+    100
+}
+fn default_heartbeat_ms() -> u64 {
+    100
+}
+fn default_detect_multiplier() -> u32 {
+    3
 }
 
 fn default_listen() -> Vec<IpAddr> {
@@ -420,6 +604,9 @@ impl Config {
                 }
             }
         }
+        if let Some(ha) = &self.ha {
+            ha.validate()?;
+        }
         Ok(())
     }
 
@@ -444,7 +631,10 @@ fn locate(src: &str, field: &str) -> Option<usize> {
     };
     let lines: Vec<&str> = src.lines().collect();
     let mut start = 0;
-    if let Some(s) = section {
+    if let Some(s) = section.filter(|s| !s.contains('[')) {
+        let header = format!("[{s}]");
+        start = lines.iter().position(|l| l.trim() == header)? + 1;
+    } else if let Some(s) = section {
         let (table, idx) = s.split_once('[')?;
         let idx: usize = idx.trim_end_matches(']').parse().ok()?;
         let header = format!("[[{table}]]");
@@ -567,6 +757,99 @@ mod tests {
             "{MINIMAL}[policy.policies.a]\n[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 2\nimport = [\"b\"]\n"
         );
         assert_eq!(invalid(&src), ("neighbor[0].import".into(), Some(7)));
+    }
+
+    #[test]
+    fn ha_section_defaults_and_round_trip() {
+        assert!(Config::from_toml_str(MINIMAL).expect("parses").ha.is_none());
+        let src = format!(
+            "{MINIMAL}[ha]\nrole = \"standby\"\nnode_id = 2\nprimary = \"http://192.0.2.254:50052\"\n\
+             mirror_interface = \"mon0\"\nsession_interface = \"eth0\"\nwrite_ahead = \"async\"\n\
+             fencing_command = \"/bin/true\"\n"
+        );
+        let c = Config::from_toml_str(&src).expect("parses");
+        let ha = c.ha.clone().expect("[ha]");
+        assert_eq!(ha.role, HaRoleConfig::Standby);
+        assert_eq!(ha.node_id, 2);
+        assert_eq!(ha.priority, 100);
+        assert_eq!(ha.heartbeat_interval_ms, 100);
+        assert_eq!(ha.detect_multiplier, 3);
+        assert_eq!(ha.detection_ms(), 300);
+        assert_eq!(ha.write_ahead, WriteAheadPolicy::Async);
+        assert_eq!(ha.mirror_interface.as_deref(), Some("mon0"));
+        let again = Config::from_toml_str(&c.to_toml_string().expect("serialises")).expect("reads");
+        assert_eq!(again, c);
+        let src = format!(
+            "{MINIMAL}[ha]\nrole = \"primary\"\nnode_id = 1\npriority = 200\n\
+             checkpoint_address = \"192.0.2.254:50052\"\n\
+             tls = {{ ca = \"ca.pem\", cert = \"c.pem\", key = \"k.pem\" }}\n"
+        );
+        let c = Config::from_toml_str(&src).expect("parses");
+        let ha = c.ha.clone().expect("[ha]");
+        assert_eq!(ha.write_ahead, WriteAheadPolicy::Wait);
+        assert_eq!(ha.priority, 200);
+        assert_eq!(
+            ha.checkpoint_address,
+            Some("192.0.2.254:50052".parse().expect("addr"))
+        );
+        assert_eq!(ha.tls.as_ref().map(|t| t.key.as_str()), Some("k.pem"));
+        let again = Config::from_toml_str(&c.to_toml_string().expect("serialises")).expect("reads");
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn ha_section_errors_name_the_field() {
+        let ha = |body: &str| format!("{MINIMAL}[ha]\n{body}");
+        assert_eq!(
+            invalid(&ha("role = \"primary\"\nnode_id = 1\n")),
+            ("ha.checkpoint_address".into(), None)
+        );
+        assert_eq!(
+            invalid(&ha(
+                "role = \"standby\"\nnode_id = 2\nmirror_interface = \"mon0\"\n"
+            )),
+            ("ha.primary".into(), None)
+        );
+        assert_eq!(
+            invalid(&ha(
+                "role = \"standby\"\nnode_id = 2\nprimary = \"http://192.0.2.254:50052\"\n"
+            )),
+            ("ha.mirror_interface".into(), None)
+        );
+        assert_eq!(
+            invalid(&ha(
+                "role = \"standby\"\nnode_id = 2\nprimary = \"192.0.2.254:50052\"\nmirror_interface = \"mon0\"\n"
+            )),
+            ("ha.primary".into(), Some(6))
+        );
+        assert_eq!(
+            invalid(&ha(
+                "role = \"primary\"\nnode_id = 0\ncheckpoint_address = \"192.0.2.254:50052\"\n"
+            )),
+            ("ha.node_id".into(), Some(5))
+        );
+        assert_eq!(
+            invalid(&ha(
+                "role = \"primary\"\nnode_id = 1\ncheckpoint_address = \"192.0.2.254:50052\"\nheartbeat_interval_ms = 0\n"
+            )),
+            ("ha.heartbeat_interval_ms".into(), Some(7))
+        );
+        assert_eq!(
+            invalid(&ha(
+                "role = \"standby\"\nnode_id = 3\nprimary = \"http://p:1\"\nmirror_interface = \"a-name-much-too-long\"\n"
+            )),
+            ("ha.mirror_interface".into(), Some(7))
+        );
+        for bad in [
+            "role = \"leader\"\nnode_id = 1\n",
+            "role = \"primary\"\nnode_id = 1\nwrite_ahead = \"maybe\"\n",
+            "role = \"primary\"\nnode = 1\n",
+        ] {
+            match Config::from_toml_str(&ha(bad)) {
+                Err(ConfigError::Parse { line, .. }) => assert!(line >= 4, "{bad}"),
+                other => panic!("expected a parse error for {bad:?}, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -9,8 +9,13 @@
 mod admin;
 mod core;
 mod fibbridge;
+// Wired by the standby role (next landing).
+#[allow(dead_code)]
+mod ha_standby;
 mod metrics;
 mod net;
+#[allow(dead_code)]
+mod takeover;
 mod view;
 
 use anyhow::{bail, Context};
