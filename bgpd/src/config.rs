@@ -42,6 +42,10 @@ pub struct Config {
     /// The admin API (gRPC) address (default `127.0.0.1:50051`).
     #[serde(default = "default_admin")]
     pub admin_address: SocketAddr,
+    /// Serve Prometheus metrics over HTTP on this address (`/metrics`); off when absent.
+    /// bgpd's `--metrics` flag overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_address: Option<SocketAddr>,
     /// The neighbours (`[[neighbor]]`).
     #[serde(default, rename = "neighbor")]
     pub neighbors: Vec<NeighborConfig>,
@@ -444,21 +448,24 @@ fn de_families<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<AfiSafi>>, 
         .map(Some)
 }
 
+/// A prefix as the operator wrote it: host bits set is an error, not silently masked.
 fn de_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<Prefix, D::Error> {
     let s = String::deserialize(d)?;
-    s.parse::<Prefix>()
-        .map_err(|_| serde::de::Error::custom(format!("invalid prefix {s:?}")))
+    Prefix::parse_exact(&s).map_err(serde::de::Error::custom)
 }
 
 /// Why a configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     /// The TOML does not parse or a field has the wrong type or an unknown name.
-    #[error("line {line}: {message}")]
+    #[error("line {line}: {}{message}", field.as_ref().map(|f| format!("{f}: ")).unwrap_or_default())]
     Parse {
         /// 1-based line of the error (0 when unknown).
         line: usize,
-        /// toml's message (it names the field).
+        /// The field and the value as written on that line (`neighbor[0].address =
+        /// "192.0.2.300"`), when the line holds one.
+        field: Option<String>,
+        /// toml's message.
         message: String,
     },
     /// A value parses but is not acceptable.
@@ -473,12 +480,100 @@ pub enum ConfigError {
     },
 }
 
+/// Something a valid configuration probably does not mean: the daemon runs it, but
+/// `--check-config` and the start-up log say so.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("warning: {field}{}: {message}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+pub struct ConfigWarning {
+    /// The field path, e.g. `neighbor[0].import`.
+    pub field: String,
+    /// 1-based line of the field (or of its table), when it could be located.
+    pub line: Option<usize>,
+    /// What it does.
+    pub message: String,
+}
+
 impl Config {
+    /// Parses and validates a TOML configuration, and lists what it probably does not mean
+    /// ([`Config::warnings`]), with lines.
+    pub fn from_toml_str_with_warnings(
+        src: &str,
+    ) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
+        let cfg = Config::from_toml_str(src)?;
+        let warnings = cfg
+            .warnings()
+            .into_iter()
+            .map(|(field, message)| ConfigWarning {
+                line: locate(src, &field).or_else(|| {
+                    // A field left out: point at its table.
+                    let table = field.rsplit_once('.')?.0;
+                    locate_table(src, table)
+                }),
+                field,
+                message,
+            })
+            .collect();
+        Ok((cfg, warnings))
+    }
+
+    /// What a valid configuration probably does not mean (field path, message):
+    /// - an external neighbour without an import or without an export policy: RFC 8212
+    ///   section 3 makes such a session accept or announce nothing ("Routes MUST NOT be
+    ///   accepted from an EBGP peer ... unless ... an import policy is explicitly
+    ///   configured", and likewise for export);
+    /// - a loopback `local_address`: next hop self would be a loopback address, which a
+    ///   receiver treats as withdrawn (RFC 4271 section 5.1.3 and 6.3), so routes needing
+    ///   next hop self are not announced on that session.
+    pub fn warnings(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (i, n) in self.neighbors.iter().enumerate() {
+            let f = |name: &str| format!("neighbor[{i}].{name}");
+            if n.remote_as != self.local_as {
+                if n.import.is_empty() {
+                    out.push((
+                        f("import"),
+                        format!(
+                            "external neighbour {} (AS {}) has no import policy: every route it \
+                             sends is rejected (RFC 8212 section 3); add e.g. import = [\"NAME\"] \
+                             with [policy.policies.NAME] default = \"accept\"",
+                            n.address, n.remote_as
+                        ),
+                    ));
+                }
+                if n.export.is_empty() {
+                    out.push((
+                        f("export"),
+                        format!(
+                            "external neighbour {} (AS {}) has no export policy: no route is \
+                             announced to it (RFC 8212 section 3)",
+                            n.address, n.remote_as
+                        ),
+                    ));
+                }
+            }
+            if let Some(a) = n.local_address.filter(|a| a.is_loopback()) {
+                out.push((
+                    f("local_address"),
+                    format!(
+                        "{a} is a loopback address: routes announced with next hop self are \
+                         not sent on this session (a loopback NEXT_HOP is treated as withdrawn, \
+                         RFC 4271 section 6.3)"
+                    ),
+                ));
+            }
+        }
+        out
+    }
+
     /// Parses and validates a TOML configuration.
     pub fn from_toml_str(src: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(src).map_err(|e| ConfigError::Parse {
-            line: e.span().map_or(0, |s| line_of(src, s.start)),
-            message: e.message().to_string(),
+        let cfg: Config = toml::from_str(src).map_err(|e| {
+            let line = e.span().map_or(0, |s| line_of(src, s.start));
+            ConfigError::Parse {
+                line,
+                field: field_at(src, line),
+                message: e.message().to_string(),
+            }
         })?;
         cfg.validate()
             .map_err(|(field, message)| ConfigError::Invalid {
@@ -526,6 +621,22 @@ impl Config {
         }
         if let Err(e) = self.policy.compile() {
             return Err(("policy".into(), e.to_string()));
+        }
+        for (i, n) in self.networks.iter().enumerate() {
+            if let Some(nh) = n.next_hop {
+                if nh.is_ipv4() != matches!(n.prefix, Prefix::V4(_)) {
+                    return Err((
+                        format!("network[{i}].next_hop"),
+                        format!("{nh} is not of the family of {}", n.prefix),
+                    ));
+                }
+                if nh.is_loopback() || nh.is_unspecified() || nh.is_multicast() {
+                    return Err((
+                        format!("network[{i}].next_hop"),
+                        format!("{nh} is not a usable host address (RFC 4271 section 6.3)"),
+                    ));
+                }
+            }
         }
         let policies = self.policy_names();
         let mut seen = BTreeSet::new();
@@ -616,6 +727,51 @@ impl Config {
     }
 }
 
+/// The field assigned on 1-based `line` with its table path and the value as written:
+/// `neighbor[1].address = "192.0.2.300"`, `network[0].prefix = "203.0.113.1/24"`. None when
+/// the line assigns nothing (a table header, or the error is not on one line).
+fn field_at(src: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = src.lines().collect();
+    let text = lines.get(line.checked_sub(1)?)?.trim();
+    let (key, value) = text.split_once('=')?;
+    let (key, value) = (key.trim(), value.trim());
+    if key.is_empty() || key.starts_with('[') || key.starts_with('#') {
+        return None;
+    }
+    // The table the line belongs to: the nearest header above it; for an array of tables
+    // (`[[neighbor]]`) its index is the number of the same headers before it.
+    let mut table = None;
+    for (i, l) in lines[..line - 1].iter().enumerate().rev() {
+        let l = l.trim();
+        if let Some(name) = l.strip_prefix("[[").and_then(|r| r.strip_suffix("]]")) {
+            let header = format!("[[{name}]]");
+            let index = lines[..i].iter().filter(|o| o.trim() == header).count();
+            table = Some(format!("{}[{index}]", name.trim()));
+            break;
+        }
+        if let Some(name) = l.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            table = Some(name.trim().to_string());
+            break;
+        }
+    }
+    Some(match table {
+        Some(t) => format!("{t}.{key} = {value}"),
+        None => format!("{key} = {value}"),
+    })
+}
+
+/// The line of the `[[table]]` header of `table[i]`.
+fn locate_table(src: &str, table: &str) -> Option<usize> {
+    let (name, idx) = table.split_once('[')?;
+    let idx: usize = idx.trim_end_matches(']').parse().ok()?;
+    let header = format!("[[{name}]]");
+    src.lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == header)
+        .nth(idx)
+        .map(|(i, _)| i + 1)
+}
+
 /// 1-based line of a byte offset.
 fn line_of(src: &str, offset: usize) -> usize {
     src.get(..offset.min(src.len()))
@@ -701,8 +857,13 @@ mod tests {
     fn parse_error_names_field_and_line() {
         let src = format!("{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = \"x\"\n");
         match Config::from_toml_str(&src) {
-            Err(ConfigError::Parse { line, message }) => {
+            Err(ConfigError::Parse {
+                line,
+                field,
+                message,
+            }) => {
                 assert_eq!(line, 5, "{message}");
+                assert_eq!(field.as_deref(), Some("neighbor[0].remote_as = \"x\""));
                 assert!(message.contains("invalid type"), "{message}");
             }
             other => panic!("expected a parse error, got {other:?}"),
@@ -711,7 +872,7 @@ mod tests {
             "{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 1\nholdtime = 9\n"
         );
         match Config::from_toml_str(&src) {
-            Err(ConfigError::Parse { line, message }) => {
+            Err(ConfigError::Parse { line, message, .. }) => {
                 assert_eq!(line, 6, "{message}");
                 assert!(message.contains("holdtime"), "{message}");
             }
@@ -757,6 +918,107 @@ mod tests {
             "{MINIMAL}[policy.policies.a]\n[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 2\nimport = [\"b\"]\n"
         );
         assert_eq!(invalid(&src), ("neighbor[0].import".into(), Some(7)));
+    }
+
+    fn parse_error(src: &str) -> String {
+        match Config::from_toml_str(src) {
+            Err(e @ ConfigError::Parse { .. }) => e.to_string(),
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn value_errors_name_the_field_and_echo_the_value() {
+        // A bad prefix: which field (table index included) and which value.
+        let src = format!(
+            "{MINIMAL}[[network]]\nprefix = \"203.0.113.0/24\"\n[[network]]\nprefix = \"198.51.100.0/33\"\n"
+        );
+        let e = parse_error(&src);
+        assert!(
+            e.starts_with("line 6: network[1].prefix = \"198.51.100.0/33\": invalid prefix"),
+            "{e}"
+        );
+        // A bad neighbour address.
+        let src = format!("{MINIMAL}[[neighbor]]\naddress = \"192.0.2.300\"\nremote_as = 2\n");
+        let e = parse_error(&src);
+        assert!(
+            e.starts_with("line 4: neighbor[0].address = \"192.0.2.300\": "),
+            "{e}"
+        );
+        // A top-level field.
+        let e = parse_error("router_id = \"192.0.2\"\nlocal_as = 1\n");
+        assert!(e.starts_with("line 1: router_id = \"192.0.2\": "), "{e}");
+        assert!(e.contains("invalid router id \"192.0.2\""), "{e}");
+    }
+
+    #[test]
+    fn a_prefix_with_host_bits_is_refused_not_masked() {
+        let src = format!("{MINIMAL}[[network]]\nprefix = \"203.0.113.1/24\"\n");
+        let e = parse_error(&src);
+        assert_eq!(
+            e,
+            "line 4: network[0].prefix = \"203.0.113.1/24\": \"203.0.113.1/24\" has host bits \
+             set beyond /24: did you mean 203.0.113.0/24?"
+        );
+        let src = format!("{MINIMAL}[[network]]\nprefix = \"2001:db8::1/48\"\n");
+        assert!(parse_error(&src).contains("did you mean 2001:db8::/48?"));
+    }
+
+    #[test]
+    fn network_next_hop_must_match_the_family() {
+        let src = format!(
+            "{MINIMAL}[[network]]\nprefix = \"2001:db8:1::/48\"\nnext_hop = \"192.0.2.1\"\n"
+        );
+        assert_eq!(invalid(&src), ("network[0].next_hop".into(), Some(5)));
+        let src = format!(
+            "{MINIMAL}[[network]]\nprefix = \"203.0.113.0/24\"\nnext_hop = \"127.0.0.1\"\n"
+        );
+        assert_eq!(invalid(&src), ("network[0].next_hop".into(), Some(5)));
+        let src = format!(
+            "{MINIMAL}[[network]]\nprefix = \"2001:db8:1::/48\"\nnext_hop = \"2001:db8::1\"\n"
+        );
+        assert!(Config::from_toml_str(&src).is_ok());
+    }
+
+    #[test]
+    fn ebgp_without_policy_is_warned_about_rfc_8212() {
+        let src = format!(
+            "{MINIMAL}[policy.policies.all]\ndefault = \"accept\"\n\
+             [[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 65002\n\
+             [[neighbor]]\naddress = \"192.0.2.3\"\nremote_as = 65003\nimport = [\"all\"]\nexport = [\"all\"]\n\
+             [[neighbor]]\naddress = \"192.0.2.4\"\nremote_as = 65001\n\
+             [[neighbor]]\naddress = \"192.0.2.5\"\nremote_as = 65005\nimport = [\"all\"]\n"
+        );
+        let (_, w) = Config::from_toml_str_with_warnings(&src).expect("valid");
+        let fields: Vec<(&str, Option<usize>)> =
+            w.iter().map(|w| (w.field.as_str(), w.line)).collect();
+        // The iBGP neighbour (AS 65001 = local AS) and the one with both policies: none.
+        assert_eq!(
+            fields,
+            vec![
+                ("neighbor[0].import", Some(5)),
+                ("neighbor[0].export", Some(5)),
+                ("neighbor[3].export", Some(16)),
+            ]
+        );
+        assert!(w[0].message.contains("RFC 8212"), "{}", w[0]);
+        assert!(w[0].to_string().starts_with("warning: neighbor[0].import (line 5): external neighbour 192.0.2.2 (AS 65002) has no import policy"), "{}", w[0]);
+    }
+
+    #[test]
+    fn metrics_address_is_read() {
+        let c = Config::from_toml_str(&format!("metrics_address = \"127.0.0.1:9179\"\n{MINIMAL}"))
+            .expect("parses");
+        assert_eq!(
+            c.metrics_address,
+            Some("127.0.0.1:9179".parse().expect("addr"))
+        );
+        assert_eq!(
+            Config::from_toml_str(MINIMAL)
+                .expect("parses")
+                .metrics_address,
+            None
+        );
     }
 
     #[test]

@@ -308,8 +308,9 @@ impl Speaker {
 
     fn originate_network(&mut self, prefix: Prefix, next_hop: Option<IpAddr>) {
         let mut attrs = PathAttributes::new();
-        if let Some(IpAddr::V4(a)) = next_hop {
-            attrs.set(crate::wire::AttributeValue::NextHop(a));
+        if let Some(nh) = next_hop {
+            // The family was checked by Config::validate.
+            attrs.set_originated_next_hop(&prefix, nh);
         }
         if let Err(e) = self.rib.originate(prefix, attrs) {
             self.out.push_back(Output::Event(SpeakerEvent::RibError {

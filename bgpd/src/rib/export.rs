@@ -271,6 +271,19 @@ fn export<K: Fam>(core: &mut Core, dst: &mut PeerState, r: &Route, key: K) -> Op
         }
     };
     if let Some(nh) = nh {
+        // RFC 4271 section 5.1.3: the NEXT_HOP must be an address the receiver can reach
+        // us at; a loopback or unspecified one (a session over 127.0.0.1 with next hop self)
+        // is treated as withdrawn by the receiver (section 6.3), so it is not announced.
+        if nh.is_loopback() || nh.is_unspecified() {
+            core.events.push(RibEvent::NotAdvertised {
+                peer: PeerId(dst_id),
+                prefix: key.to_prefix(),
+                reason: format!(
+                    "next hop {nh} is not a usable NEXT_HOP (RFC 4271 section 5.1.3): set a routable local_address for this neighbour"
+                ),
+            });
+            return None;
+        }
         apply_next_hop::<K>(&mut a, nh);
     }
     let has_nh = if K::AFI_SAFI == Ipv4Prefix::AFI_SAFI {

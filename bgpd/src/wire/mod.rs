@@ -64,7 +64,7 @@ pub use header::{frame, MessageType, HEADER_LEN};
 pub use nlri::Nlri;
 pub use notification::Notification;
 pub use open::{Open, OptionalParameter};
-pub use prefix::{Ipv4Prefix, Ipv6Prefix, Prefix};
+pub use prefix::{ExactPrefixError, Ipv4Prefix, Ipv6Prefix, Prefix};
 pub use route_refresh::{RouteRefresh, RouteRefreshSubtype};
 pub use types::{Afi, AfiSafi, Asn, HoldTime, PathId, RouterId, Safi};
 pub use update::Update;

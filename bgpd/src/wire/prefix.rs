@@ -242,3 +242,79 @@ macro_rules! serialize_display {
     )*};
 }
 serialize_display!(Ipv4Prefix, Ipv6Prefix, Prefix);
+
+/// Error of [`Prefix::parse_exact`]: the text is no prefix, or it has host bits set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExactPrefixError {
+    /// Not `ADDRESS/LENGTH` with a length that fits the address.
+    #[error(transparent)]
+    Syntax(#[from] PrefixParseError),
+    /// Bits beyond the prefix length are set (`203.0.113.1/24`): a typo or a host address,
+    /// refused rather than silently masked.
+    #[error("{given:?} has host bits set beyond /{len}: did you mean {network}?", len = network.len())]
+    HostBits {
+        /// The text as given.
+        given: String,
+        /// The prefix with the host bits cleared.
+        network: Prefix,
+    },
+}
+
+impl Prefix {
+    /// Parses `ADDRESS/LENGTH` as an operator wrote it: unlike [`str::parse`] (which clears
+    /// host bits, as NLRI decoding must), refuses an address with bits set beyond the
+    /// length, so `10.0.0.1/8` is an error naming `10.0.0.0/8` instead of a silent change.
+    ///
+    /// # Errors
+    /// [`ExactPrefixError::Syntax`] when the text is no prefix, [`ExactPrefixError::HostBits`]
+    /// when host bits are set.
+    pub fn parse_exact(s: &str) -> Result<Prefix, ExactPrefixError> {
+        let network: Prefix = s.parse()?;
+        let given: IpAddr = s
+            .split_once('/')
+            .and_then(|(a, _)| a.parse().ok())
+            .ok_or_else(|| PrefixParseError(s.to_string()))?;
+        if given != network.addr() {
+            return Err(ExactPrefixError::HostBits {
+                given: s.to_string(),
+                network,
+            });
+        }
+        Ok(network)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_exact_refuses_host_bits() {
+        assert_eq!(
+            Prefix::parse_exact("203.0.113.0/24").map(|p| p.to_string()),
+            Ok("203.0.113.0/24".to_string())
+        );
+        assert_eq!(
+            Prefix::parse_exact("2001:db8::/32").map(|p| p.to_string()),
+            Ok("2001:db8::/32".to_string())
+        );
+        let e = Prefix::parse_exact("10.0.0.1/8").expect_err("host bits");
+        assert_eq!(
+            e.to_string(),
+            "\"10.0.0.1/8\" has host bits set beyond /8: did you mean 10.0.0.0/8?"
+        );
+        assert!(matches!(
+            Prefix::parse_exact("2001:db8::1/64"),
+            Err(ExactPrefixError::HostBits { .. })
+        ));
+        assert!(matches!(
+            Prefix::parse_exact("10.0.0.0/33"),
+            Err(ExactPrefixError::Syntax(_))
+        ));
+        // The lenient parser still masks (NLRI and prefix filters).
+        assert_eq!(
+            "10.0.0.1/8".parse::<Prefix>().map(|p| p.to_string()),
+            Ok("10.0.0.0/8".to_string())
+        );
+    }
+}

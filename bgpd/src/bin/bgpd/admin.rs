@@ -198,6 +198,11 @@ fn parse_prefix(s: &str) -> Result<Prefix, Status> {
         .map_err(|_| Status::invalid_argument(format!("{s:?} is not a prefix")))
 }
 
+/// A prefix an operator gives (route add/del): host bits set is refused, not masked.
+fn parse_exact_prefix(s: &str) -> Result<Prefix, Status> {
+    Prefix::parse_exact(s.trim()).map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
 fn peer_of(core: &Core, s: &str) -> Result<PeerId, Status> {
     let a = parse_addr(s)?;
     core.speaker
@@ -341,24 +346,28 @@ fn routes(core: &Core, r: &pb::ListRoutesRequest) -> Result<Vec<pb::Route>, Stat
 fn command(core: &mut Core, op: AdminOp) -> Result<String, Status> {
     match op {
         AdminOp::AddRoute { prefix, next_hop } => {
-            let prefix = parse_prefix(&prefix)?;
+            let prefix = parse_exact_prefix(&prefix)?;
             let mut attributes = PathAttributes::new();
             if !next_hop.trim().is_empty() {
                 let nh = parse_addr(&next_hop)?;
-                match nh {
-                    IpAddr::V4(v4) => attributes.set(bgpd::wire::AttributeValue::NextHop(v4)),
-                    IpAddr::V6(_) => {
-                        return Err(Status::invalid_argument(
-                            "an IPv6 next hop for an originated route is not supported yet; omit it (next hop self)",
-                        ))
-                    }
+                // RFC 4271 section 6.3: a NEXT_HOP must be a valid host address; a receiver
+                // treats a loopback, unspecified or multicast one as withdrawn.
+                if nh.is_loopback() || nh.is_unspecified() || nh.is_multicast() {
+                    return Err(Status::invalid_argument(format!(
+                        "next hop {nh} is not a usable host address (RFC 4271 section 6.3)"
+                    )));
+                }
+                if !attributes.set_originated_next_hop(&prefix, nh) {
+                    return Err(Status::invalid_argument(format!(
+                        "next hop {nh} is not of the family of {prefix}"
+                    )));
                 }
             }
             core.command(AdminCommand::Originate { prefix, attributes });
             Ok(format!("{prefix} originated"))
         }
         AdminOp::DeleteRoute { prefix } => {
-            let prefix = parse_prefix(&prefix)?;
+            let prefix = parse_exact_prefix(&prefix)?;
             core.command(AdminCommand::WithdrawOriginated { prefix });
             Ok(format!("{prefix} withdrawn"))
         }
@@ -381,6 +390,22 @@ fn command(core: &mut Core, op: AdminOp) -> Result<String, Status> {
         }
         AdminOp::Reset { address, kind } => {
             let peer = peer_of(core, &address)?;
+            let established = core
+                .speaker
+                .session(peer)
+                .is_some_and(|s| s.established_conn().is_some());
+            if kind != pb::ResetKind::Hard && !established {
+                // A soft reset asks the neighbour for its routes again (ROUTE-REFRESH, RFC
+                // 2918) or resends ours: both need an Established session.
+                let state = core
+                    .speaker
+                    .session(peer)
+                    .map(|s| s.state().name().to_string())
+                    .unwrap_or_default();
+                return Err(Status::failed_precondition(format!(
+                    "{address} is {state}, not Established: a soft reset needs an Established session"
+                )));
+            }
             match kind {
                 pb::ResetKind::Hard => {
                     core.command(AdminCommand::Stop {

@@ -52,7 +52,8 @@ struct Args {
     /// Serve the admin API on this address instead of the configuration's `admin_address`.
     #[arg(long, value_name = "ADDR")]
     admin: Option<SocketAddr>,
-    /// Serve Prometheus metrics over HTTP on this address (`/metrics`); off by default.
+    /// Serve Prometheus metrics over HTTP on this address (`/metrics`), overriding the
+    /// configuration's `metrics_address`; off when neither is set.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
     /// Seed of the sessions' jitter RNG (default: from the router id, so a standby started
@@ -63,16 +64,31 @@ struct Args {
 
 /// Reads and validates a configuration file.
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    load_config_with_warnings(path).map(|(c, _)| c)
+}
+
+/// Reads and validates a configuration file; also returns its warnings, one line each
+/// (`FILE: warning: FIELD (line N): ...`).
+pub fn load_config_with_warnings(path: &Path) -> anyhow::Result<(Config, Vec<String>)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read configuration {}", path.display()))?;
-    Config::from_toml_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    let (config, warnings) = Config::from_toml_str_with_warnings(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let warnings = warnings
+        .iter()
+        .map(|w| format!("{}: {w}", path.display()))
+        .collect();
+    Ok((config, warnings))
 }
 
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal: a file, a pipe or journald gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -84,8 +100,11 @@ fn init_logging(json: bool) {
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     if let Some(path) = &args.check_config {
-        return match load_config(path) {
-            Ok(_) => {
+        return match load_config_with_warnings(path) {
+            Ok((_, warnings)) => {
+                for w in &warnings {
+                    eprintln!("bgpd: {w}");
+                }
                 println!("{}: configuration is valid", path.display());
                 std::process::ExitCode::SUCCESS
             }
@@ -110,7 +129,11 @@ fn run(args: Args) -> anyhow::Result<()> {
     let Some(path) = args.config.clone() else {
         bail!("--config FILE is required");
     };
-    let config = load_config(&path)?;
+    let (config, warnings) = load_config_with_warnings(&path)?;
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    let metrics = args.metrics.or(config.metrics_address);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -119,7 +142,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         config_path: path,
         config,
         admin: args.admin,
-        metrics: args.metrics,
+        metrics,
         seed: args.seed,
     }))
 }

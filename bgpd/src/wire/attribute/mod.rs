@@ -332,6 +332,32 @@ impl PathAttributes {
         self.0.iter().find(|a| a.type_code() == code)
     }
 
+    /// Sets the next hop of a route of `prefix` that this speaker originates: NEXT_HOP (type
+    /// 3) for an IPv4 prefix, the next hop of an MP_REACH_NLRI without NLRI for an IPv6 one
+    /// (RFC 4760 section 3; RFC 2545 section 3: the global address). Returns false and sets
+    /// nothing when `next_hop` is not of the prefix's family.
+    pub fn set_originated_next_hop(
+        &mut self,
+        prefix: &crate::wire::Prefix,
+        next_hop: std::net::IpAddr,
+    ) -> bool {
+        use crate::wire::{AfiSafi, Prefix};
+        use std::net::IpAddr;
+        match (prefix, next_hop) {
+            (Prefix::V4(_), IpAddr::V4(a)) => self.set(AttributeValue::NextHop(a)),
+            (Prefix::V6(_), IpAddr::V6(a)) => self.set(AttributeValue::MpReach(MpReach {
+                afi_safi: AfiSafi::IPV6_UNICAST,
+                next_hop: MpNextHop::Ipv6 {
+                    global: a,
+                    link_local: None,
+                },
+                nlri: MpNlri::Prefixes(Vec::new()),
+            })),
+            _ => return false,
+        }
+        true
+    }
+
     /// The value of the attribute with this type code.
     pub fn value(&self, code: u8) -> Option<&AttributeValue> {
         self.get(code).map(|a| &a.value)

@@ -1,0 +1,266 @@
+//! What a fresh user met (session 1's closing note), each fixed and checked through the built
+//! binaries: `--check-config` warns about RFC 8212, operator prefixes with host bits are
+//! refused, config errors name the field and echo the value, a soft reset of a session that
+//! is not Established fails, logs carry no ANSI colours when stderr is not a terminal, the
+//! metrics address comes from the TOML, and `route add` takes an IPv6 next hop.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn understudy(admin: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_understudy"))
+        .arg("--admin")
+        .arg(admin)
+        .args(args)
+        .env_remove("UNDERSTUDY_ADMIN")
+        .output()
+        .expect("runs")
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A fresh directory under the temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("understudy-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn check_config(path: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bgpd"))
+        .arg("--check-config")
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
+const HEAD: &str = "router_id = \"192.0.2.1\"\nlocal_as = 65001\n";
+
+#[test]
+fn check_config_warns_about_ebgp_without_policy() {
+    let dir = TempDir::new("check8212");
+    let path = dir.write(
+        "bgpd.toml",
+        &format!("{HEAD}\n[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 65002\n"),
+    );
+    let out = check_config(&path);
+    assert!(out.status.success(), "valid, only warned about");
+    let err = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "one warning for import, one for export: {err}"
+    );
+    assert!(
+        lines[0].contains("warning: neighbor[0].import (line 4)") && lines[0].contains("RFC 8212"),
+        "{err}"
+    );
+    assert!(lines[1].contains("neighbor[0].export"), "{err}");
+
+    // With both policies: silent.
+    let path = dir.write(
+        "ok.toml",
+        &format!(
+            "{HEAD}\n[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 65002\nimport = [\"all\"]\n\
+             export = [\"all\"]\n\n[policy.policies.all]\ndefault = \"accept\"\n"
+        ),
+    );
+    let out = check_config(&path);
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn check_config_refuses_host_bits_and_names_field_and_value() {
+    let dir = TempDir::new("checkbad");
+    for (text, expect) in [
+        (
+            format!("{HEAD}\n[[network]]\nprefix = \"203.0.113.1/24\"\n"),
+            "line 5: network[0].prefix = \"203.0.113.1/24\": \"203.0.113.1/24\" has host bits set beyond /24: did you mean 203.0.113.0/24?",
+        ),
+        (
+            format!("{HEAD}\n[[network]]\nprefix = \"203.0.113.0/33\"\n"),
+            "line 5: network[0].prefix = \"203.0.113.0/33\": invalid prefix \"203.0.113.0/33\"",
+        ),
+        (
+            format!("{HEAD}\n[[neighbor]]\naddress = \"192.0.2.256\"\nremote_as = 65002\n"),
+            "line 5: neighbor[0].address = \"192.0.2.256\": ",
+        ),
+    ] {
+        let path = dir.write("bad.toml", &text);
+        let out = check_config(&path);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(
+            err.starts_with(&format!("bgpd: {}: {expect}", path.display())),
+            "{err}"
+        );
+    }
+}
+
+/// Kills the daemon when the test ends, also on panic.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_admin(admin: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = understudy(admin, &["--json", "info"]);
+        if out.status.success() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bgpd admin API never answered: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn one_line_error(out: &Output) -> String {
+    assert!(!out.status.success(), "must fail");
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    err
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
+#[test]
+fn loopback_daemon_refuses_what_it_cannot_do_and_logs_plain_text() {
+    let dir = TempDir::new("fresh");
+    let admin = format!("127.0.0.1:{}", free_port());
+    let metrics = format!("127.0.0.1:{}", free_port());
+    // A passive neighbour nobody connects to: never Established.
+    let config = dir.write(
+        "bgpd.toml",
+        &format!(
+            "router_id = \"192.0.2.1\"\nlocal_as = 65001\nlisten_addresses = [\"127.0.0.1\"]\n\
+             port = {}\nadmin_address = \"{admin}\"\nmetrics_address = \"{metrics}\"\n\n\
+             [[neighbor]]\naddress = \"192.0.2.9\"\nremote_as = 65009\npassive = true\n",
+            free_port()
+        ),
+    );
+    let log = std::fs::File::create(dir.0.join("bgpd.log")).unwrap();
+    let _daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_bgpd"))
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start bgpd"),
+    );
+    wait_admin(&admin);
+
+    // Soft reset of a session that is not Established: an error naming the state.
+    for kind in ["in", "out"] {
+        let out = understudy(&admin, &["reset", "192.0.2.9", "--soft", kind]);
+        let err = one_line_error(&out);
+        assert!(
+            err.contains("192.0.2.9 is Active, not Established"),
+            "{kind}: {err}"
+        );
+    }
+
+    // Host bits: refused, naming the network meant.
+    let err = one_line_error(&understudy(&admin, &["route", "add", "10.0.0.1/8"]));
+    assert!(err.contains("did you mean 10.0.0.0/8?"), "{err}");
+    let out = understudy(&admin, &["--json", "rib"]);
+    assert!(out.stdout.is_empty(), "nothing originated: {out:?}");
+
+    // An IPv6 next hop for an IPv6 prefix; the families must match.
+    let out = understudy(
+        &admin,
+        &[
+            "route",
+            "add",
+            "2001:db8:5::/48",
+            "--next-hop",
+            "2001:db8::5",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = understudy(&admin, &["--json", "rib"]);
+    let routes: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    assert_eq!(routes[0]["prefix"], "2001:db8:5::/48");
+    assert_eq!(routes[0]["next_hop"], "2001:db8::5");
+    let err = one_line_error(&understudy(
+        &admin,
+        &["route", "add", "2001:db8:6::/48", "--next-hop", "192.0.2.5"],
+    ));
+    assert!(err.contains("not of the family"), "{err}");
+
+    // metrics_address from the TOML serves Prometheus text.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = http_get(&metrics, "/metrics");
+        if text.contains("200 OK") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no metrics at {metrics}: {text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // The log went to a file: plain text, no colour escapes, and it has lines.
+    let text = std::fs::read_to_string(dir.0.join("bgpd.log")).unwrap();
+    assert!(text.contains("admin API listening"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "ANSI escapes in a file log: {text:?}"
+    );
+}

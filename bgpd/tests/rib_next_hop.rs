@@ -1,0 +1,88 @@
+//! Next hop self on a session whose local address is loopback: never announced (RFC 4271
+//! section 5.1.3: the NEXT_HOP is an address the receiver can use; section 6.3: a receiver
+//! treats a loopback one as withdrawn), and the reason is reported.
+#![allow(clippy::unwrap_used)]
+
+mod rib_util;
+
+use bgpd::rib::{PeerId, RibEvent};
+use bgpd::wire::{AfiSafi, MpNextHop, PathAttributes};
+use rib_util::*;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+fn not_advertised(events: &[RibEvent]) -> Vec<(PeerId, String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            RibEvent::NotAdvertised {
+                peer,
+                prefix,
+                reason,
+            } => Some((*peer, prefix.to_string(), reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn loopback_local_address_is_never_announced_as_next_hop_self() {
+    let mut rib = rib();
+    // eBGP over loopback: our end is 127.0.0.1.
+    let lo = peer(2, [127, 0, 0, 2], [127, 0, 0, 1], 65002);
+    rib.peer_up(lo.clone()).unwrap();
+    // eBGP over a routable address: the same route goes out with that next hop.
+    let routable = peer(3, [198, 51, 100, 1], [198, 51, 100, 254], 65003);
+    rib.peer_up(routable.clone()).unwrap();
+    rib.originate(p("203.0.113.0/24"), PathAttributes::new())
+        .unwrap();
+
+    let to_lo = real(decode_updates(&lo, &rib.poll_updates(PeerId(2))));
+    assert!(
+        to_lo.iter().all(|u| announced(u).is_empty()),
+        "nothing announced with NEXT_HOP 127.0.0.1: {to_lo:?}"
+    );
+    let events = not_advertised(&rib.poll_events());
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, PeerId(2));
+    assert_eq!(events[0].1, "203.0.113.0/24");
+    assert!(
+        events[0].2.contains("127.0.0.1") && events[0].2.contains("5.1.3"),
+        "{}",
+        events[0].2
+    );
+
+    let to_routable = real(decode_updates(&routable, &rib.poll_updates(PeerId(3))));
+    assert_eq!(to_routable.len(), 1);
+    assert_eq!(announced(&to_routable[0]), vec![p("203.0.113.0/24")]);
+    assert_eq!(
+        to_routable[0].attributes.next_hop(),
+        Some(Ipv4Addr::new(198, 51, 100, 254))
+    );
+}
+
+#[test]
+fn originated_ipv6_next_hop_is_announced_as_given_to_ibgp() {
+    let mut rib = rib();
+    // iBGP keeps an originated route's own next hop (RFC 4271 section 5.1.3).
+    let mut ibgp = peer(2, [192, 0, 2, 2], [192, 0, 2, 254], LOCAL_AS);
+    ibgp.ctx.afi_safis = vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST];
+    rib.peer_up(ibgp.clone()).unwrap();
+    let nh: Ipv6Addr = "2001:db8::99".parse().unwrap();
+    let mut a = PathAttributes::new();
+    assert!(a.set_originated_next_hop(&p("2001:db8:1::/48"), IpAddr::V6(nh)));
+    assert!(
+        !PathAttributes::new().set_originated_next_hop(
+            &p("2001:db8:1::/48"),
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))
+        ),
+        "an IPv4 next hop for an IPv6 prefix is refused"
+    );
+    rib.originate(p("2001:db8:1::/48"), a).unwrap();
+    let us = real(decode_updates(&ibgp, &rib.poll_updates(PeerId(2))));
+    assert_eq!(us.len(), 1, "{us:?}");
+    assert_eq!(announced(&us[0]), vec![p("2001:db8:1::/48")]);
+    match us[0].attributes.mp_reach().map(|m| &m.next_hop) {
+        Some(MpNextHop::Ipv6 { global, .. }) => assert_eq!(*global, nh),
+        other => panic!("IPv6 next hop expected: {other:?}"),
+    }
+}
