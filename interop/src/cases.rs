@@ -236,31 +236,42 @@ pub fn run_case(file: &CaseFile, case: &Case, target: &mut CaseTarget<'_>) -> Re
     })
 }
 
-/// Runs `case` against a fresh FRR (bgpd without zebra: the cases' NEXT_HOP 10.0.0.2 is
-/// data, never a reachable address) in a two-namespace lab under `prefix`: FRR is AS 65000
-/// at 192.0.2.1, passive, with neighbour 192.0.2.2 (the raw peer) in the AS the case's
-/// OPEN announces (65001, or 65002 for TC05/TC06 per the file's context), hold time 90 s.
-pub fn run_against_frr(file: &CaseFile, case: &Case, prefix: &str) -> Result<Observation> {
-    use crate::neighbor::frr::Frr;
-    use crate::neighbor::{BgpConfig, PeerConfig};
-    let open = file.open_for(case)?;
-    // My Autonomous System of the OPEN (octets 20-21); AS_TRANS stands for 65001 here.
-    let peer_as = match open.get(20..22) {
+/// The AS the case's OPEN announces (My Autonomous System, octets 20-21 of the message);
+/// AS_TRANS stands for 65001 here (the four-octet capability carries 65001 in every
+/// named OPEN).
+fn peer_as_of(open: &[u8]) -> u32 {
+    match open.get(20..22) {
         Some(&[hi, lo]) if u16::from_be_bytes([hi, lo]) != 23456 => {
             u32::from(u16::from_be_bytes([hi, lo]))
         }
         _ => 65001,
-    };
+    }
+}
+
+/// Runs `case` in a two-namespace lab under `prefix`: the speaker (node `dut`) is AS 65000
+/// at 192.0.2.1, passive, with neighbour 192.0.2.2 (the raw peer, node `raw`) in the AS the
+/// case's OPEN announces (65001, or 65002 for TC05/TC06 per the file's context), hold time
+/// 90 s, carrying `families`; `start` starts the speaker from that configuration.
+pub fn run_in_lab(
+    file: &CaseFile,
+    case: &Case,
+    prefix: &str,
+    families: &[crate::neighbor::Family],
+    start: impl FnOnce(&crate::Lab, &crate::neighbor::BgpConfig) -> Result<Box<dyn Neighbor>>,
+) -> Result<Observation> {
+    use crate::neighbor::{BgpConfig, PeerConfig};
+    let open = file.open_for(case)?;
+    let peer_as = peer_as_of(&open);
     let mut lab = crate::Lab::new(prefix)?;
-    let frr_ns = lab.add_namespace("frr")?;
+    let dut_ns = lab.add_namespace("dut")?;
     let raw_ns = lab.add_namespace("raw")?;
-    lab.add_veth(&frr_ns, "eth0", &raw_ns, "eth0")?;
-    let (frr_addr, raw_addr): (IpAddr, IpAddr) =
+    lab.add_veth(&dut_ns, "eth0", &raw_ns, "eth0")?;
+    let (dut_addr, raw_addr): (IpAddr, IpAddr) =
         (IpAddr::from([192, 0, 2, 1]), IpAddr::from([192, 0, 2, 2]));
     lab.add_address(
-        &frr_ns,
+        &dut_ns,
         "eth0",
-        IpNetwork::new(frr_addr, 24).map_err(|e| LabError::parse("address", e))?,
+        IpNetwork::new(dut_addr, 24).map_err(|e| LabError::parse("address", e))?,
     )?;
     lab.add_address(
         &raw_ns,
@@ -269,20 +280,48 @@ pub fn run_against_frr(file: &CaseFile, case: &Case, prefix: &str) -> Result<Obs
     )?;
     let cfg = BgpConfig::new(65000, std::net::Ipv4Addr::new(192, 0, 2, 1)).peer(
         PeerConfig::new(raw_addr, peer_as)
-            .local(frr_addr)
+            .local(dut_addr)
             .passive()
-            .timers(Duration::from_secs(90), Duration::from_secs(30)),
+            .timers(Duration::from_secs(90), Duration::from_secs(30))
+            .families(families),
     );
-    let mut frr = Frr::start_without_zebra(&lab, "frr", &cfg)?;
+    let mut speaker = start(&lab, &cfg)?;
     let mut target = CaseTarget {
         peer_ns: &raw_ns,
         peer_addr: raw_addr,
-        speaker: SocketAddr::new(frr_addr, 179),
-        neighbor: &mut frr,
+        speaker: SocketAddr::new(dut_addr, 179),
+        neighbor: speaker.as_mut(),
         observe: Duration::from_secs(1),
         timeout: Duration::from_secs(60),
     };
     run_case(file, case, &mut target)
+}
+
+/// Runs `case` against a fresh FRR (bgpd without zebra: the cases' NEXT_HOP 10.0.0.2 is
+/// data, never a reachable address), IPv4 unicast only, as [`run_in_lab`] sets it up.
+pub fn run_against_frr(file: &CaseFile, case: &Case, prefix: &str) -> Result<Observation> {
+    use crate::neighbor::frr::Frr;
+    run_in_lab(
+        file,
+        case,
+        prefix,
+        &[crate::neighbor::Family::Ipv4Unicast],
+        |lab, cfg| Ok(Box::new(Frr::start_without_zebra(lab, "dut", cfg)?)),
+    )
+}
+
+/// Runs `case` against a fresh understudy bgpd (FIB off, so the cases' next hops stay
+/// data), carrying IPv4 and IPv6 unicast (the cases' MP_REACH_NLRI routes are IPv6), with
+/// an accept-all import policy, as [`run_in_lab`] sets it up.
+pub fn run_against_bgpd(file: &CaseFile, case: &Case, prefix: &str) -> Result<Observation> {
+    use crate::neighbor::{bgpd::Bgpd, Family};
+    run_in_lab(
+        file,
+        case,
+        prefix,
+        &[Family::Ipv4Unicast, Family::Ipv6Unicast],
+        |lab, cfg| Ok(Box::new(Bgpd::start(lab, "dut", cfg)?)),
+    )
 }
 
 impl Observation {

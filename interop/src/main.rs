@@ -36,8 +36,9 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Run the session cases (shared/cases/sessions.json) with the raw peer against FRR and
-    /// print what it did next to the RFC outcome.
+    /// Run the session cases (shared/cases/sessions.json) with the raw peer against
+    /// understudy's bgpd (or FRR, --against frr) and print what it did next to the RFC
+    /// outcome.
     Cases {
         /// The case file (default: shared/cases/sessions.json beside the repository).
         #[arg(long)]
@@ -47,6 +48,10 @@ enum Command {
         /// Namespace project prefix.
         #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
         prefix: String,
+        /// The speaker under test: understudy's bgpd (found beside this binary, or
+        /// $US_BIN_DIR) or FRR.
+        #[arg(long, value_enum, default_value = "understudy")]
+        against: CasesAgainst,
     },
     /// Bring a containerlab topology up or down.
     Lab {
@@ -107,6 +112,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// The speaker `interop cases` runs the cases against.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CasesAgainst {
+    /// understudy's bgpd.
+    Understudy,
+    /// FRR bgpd (without zebra).
+    Frr,
+}
+
 fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(s)
         .with_context(|| format!("{what}: {s} is not a duration in seconds"))
@@ -126,7 +140,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("{} namespace(s) removed under {prefix}", removed.len());
         }
-        Command::Cases { file, ids, prefix } => {
+        Command::Cases {
+            file,
+            ids,
+            prefix,
+            against,
+        } => {
             let path = match file {
                 Some(p) => p,
                 None => interop::cases::default_path()
@@ -138,14 +157,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .iter()
                 .filter(|c| ids.is_empty() || ids.contains(&c.id))
             {
-                let seen = match interop::cases::run_against_frr(&cases, case, &prefix) {
+                let run = match against {
+                    CasesAgainst::Understudy => interop::cases::run_against_bgpd,
+                    CasesAgainst::Frr => interop::cases::run_against_frr,
+                };
+                let seen = match run(&cases, case, &prefix) {
                     Ok(o) => o.summary(),
                     Err(interop::LabError::Interrupted) => anyhow::bail!("interrupted"),
                     Err(e) => format!("error: {e}"),
                 };
                 println!(
-                    "{:<6} {}\n       FRR:    {seen}\n       expect: {}",
-                    case.id, case.title, case.expect
+                    "{:<6} {}\n       {:<7} {seen}\n       expect: {}",
+                    case.id,
+                    case.title,
+                    format!("{against:?}:"),
+                    case.expect
                 );
             }
         }

@@ -12,11 +12,30 @@ use crate::wire::{
     decode_message, encode_message, frame, AfiSafi, Message, MessageType, Notification, Outcome,
     RouteRefresh, RouteRefreshSubtype, SessionContext, Update,
 };
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// RFC 4271 section 8.2.2: after the TCP connection is up and the OPEN sent, "the HoldTimer is
 /// set to a large value"; "A HoldTimer value of 4 minutes is suggested."
 const OPEN_HOLD: Duration = Duration::from_secs(240);
+
+/// The context messages from the peer are read with: the negotiated one, except for the
+/// size limit. RFC 8654 section 4 is asymmetric: a speaker "MAY send BGP Extended Messages to
+/// a peer only if the BGP Extended Message Capability was received from that peer", and "An
+/// implementation that advertises the BGP Extended Message Capability MUST be capable of
+/// receiving a message with a Length up to and including 65535 octets". So when we
+/// advertised it (`advertised`), up to 65535 octets are accepted even if the peer did not
+/// advertise it (the negotiated context, used for sending, keeps 4096 then).
+fn receive_context(negotiated: &SessionContext, advertised: bool) -> Cow<'_, SessionContext> {
+    if advertised && !negotiated.extended_message {
+        Cow::Owned(SessionContext {
+            extended_message: true,
+            ..negotiated.clone()
+        })
+    } else {
+        Cow::Borrowed(negotiated)
+    }
+}
 
 /// The RFC 6608 FSM Error subcodes.
 mod fsm_subcode {
@@ -79,9 +98,12 @@ impl Session {
                 let rest = &input[off..];
                 // Only the size limit matters for a NOTIFICATION (4096 before the OPEN exchange).
                 #[allow(clippy::unwrap_or_default)]
-                let ctx = self.conns[i].negotiated.as_ref().map(|n| &n.ctx);
+                let ctx = self.conns[i]
+                    .negotiated
+                    .as_ref()
+                    .map(|n| receive_context(&n.ctx, self.config.extended_message));
                 let framed = match ctx {
-                    Some(c) => frame(rest, c),
+                    Some(c) => frame(rest, &c),
                     None => frame(rest, &SessionContext::new()),
                 };
                 match framed {
@@ -519,7 +541,7 @@ impl Session {
                     let Some(n) = self.conns[i].negotiated.as_ref() else {
                         return;
                     };
-                    decode_message(msg, &n.ctx)
+                    decode_message(msg, &receive_context(&n.ctx, self.config.extended_message))
                 };
                 match (d.message, d.outcome) {
                     (_, Outcome::SessionReset(e)) => {

@@ -1,6 +1,8 @@
-//! Real BGP neighbours run inside lab namespaces: FRR, BIRD 2, GoBGP and ExaBGP, one module
-//! each, behind the common [`Neighbor`] trait, configured from one [`BgpConfig`].
+//! Real BGP neighbours run inside lab namespaces: FRR, BIRD 2, GoBGP, ExaBGP and our own
+//! bgpd, one module each, behind the common [`Neighbor`] trait, configured from one
+//! [`BgpConfig`].
 
+pub mod bgpd;
 pub mod bird;
 pub mod exabgp;
 pub mod frr;
@@ -54,6 +56,8 @@ pub enum NeighborKind {
     Gobgp,
     /// ExaBGP.
     Exabgp,
+    /// understudy's bgpd.
+    Understudy,
 }
 
 impl std::fmt::Display for NeighborKind {
@@ -63,6 +67,7 @@ impl std::fmt::Display for NeighborKind {
             NeighborKind::Bird => "bird",
             NeighborKind::Gobgp => "gobgp",
             NeighborKind::Exabgp => "exabgp",
+            NeighborKind::Understudy => "understudy",
         })
     }
 }

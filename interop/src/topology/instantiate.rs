@@ -49,6 +49,7 @@ pub fn config_names(kind: NeighborKind) -> &'static [&'static str] {
         NeighborKind::Bird => &["bird.conf"],
         NeighborKind::Gobgp => &["*.toml"],
         NeighborKind::Exabgp => &["exabgp.conf"],
+        NeighborKind::Understudy => &["bgpd.toml"],
     }
 }
 
@@ -168,6 +169,9 @@ fn start_daemon(
         }
         NeighborKind::Bird => Box::new(Bird::start_with_config(&ns, &dir, name, &text)?),
         NeighborKind::Gobgp => Box::new(Gobgp::start_with_config(&ns, &dir, name, &text)?),
+        NeighborKind::Understudy => Box::new(crate::neighbor::bgpd::Bgpd::start_with_config(
+            &ns, &dir, name, &text,
+        )?),
         NeighborKind::Exabgp => {
             let env: Vec<(&str, &str)> = node
                 .def
