@@ -264,3 +264,78 @@ fn loopback_daemon_refuses_what_it_cannot_do_and_logs_plain_text() {
         "ANSI escapes in a file log: {text:?}"
     );
 }
+
+fn run(bin: &str, args: &[&str]) -> Output {
+    Command::new(bin)
+        .args(args)
+        .env_remove("UNDERSTUDY_ADMIN")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn help_is_written_for_a_new_user() {
+    let bgpd = env!("CARGO_BIN_EXE_bgpd");
+    let understudy = env!("CARGO_BIN_EXE_understudy");
+    // -h and --help describe the daemon (not the library crate) and show examples.
+    for flag in ["-h", "--help"] {
+        let out = run(bgpd, &[flag]);
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.starts_with("understudy BGP speaker daemon"),
+            "{flag}: {text}"
+        );
+        for want in [
+            "--check-config",
+            "Examples:",
+            "examples/bgpd.toml",
+            "RFC 8212",
+        ] {
+            assert!(text.contains(want), "bgpd {flag} lacks {want}: {text}");
+        }
+    }
+    let out = run(understudy, &["--help"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    for want in [
+        "Examples:",
+        "admin_address",
+        "understudy route add 198.51.100.0/24",
+    ] {
+        assert!(
+            text.contains(want),
+            "understudy --help lacks {want}: {text}"
+        );
+    }
+    let out = run(understudy, &["route", "add", "--help"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("host bits must") && text.contains("--next-hop <ADDRESS>"),
+        "{text}"
+    );
+    let out = run(understudy, &["reset", "--help"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("needs the session Established"), "{text}");
+
+    // No subcommand: the help on stderr and a usage failure, not success.
+    for args in [&[][..], &["route"]] {
+        let out = run(understudy, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("Usage: understudy"));
+    }
+}
+
+#[test]
+fn a_fatal_start_error_is_one_line() {
+    let out = run(
+        env!("CARGO_BIN_EXE_bgpd"),
+        &["--config", "/nonexistent/understudy-bgpd.toml"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err,
+        "bgpd: cannot read configuration /nonexistent/understudy-bgpd.toml: No such file or directory (os error 2)\n"
+    );
+}

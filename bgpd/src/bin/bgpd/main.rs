@@ -32,7 +32,17 @@ use std::path::{Path, PathBuf};
 /// unchanged sessions; SIGTERM/SIGINT close every session with a Cease NOTIFICATION.
 /// Log levels come from RUST_LOG (default `info`).
 #[derive(Debug, Parser)]
-#[command(name = "bgpd", version, about, long_about)]
+#[command(
+    name = "bgpd",
+    version,
+    after_help = "Examples:\n  bgpd --check-config /etc/understudy/bgpd.toml\n  \
+                  bgpd --config /etc/understudy/bgpd.toml\n  \
+                  RUST_LOG=debug bgpd --config bgpd.toml --metrics 127.0.0.1:9179\n\n\
+                  bgpd/examples/bgpd.toml in the source shows every configuration field. An \
+                  eBGP neighbour without an import and an export policy exchanges no routes \
+                  (RFC 8212); --check-config warns about it. `understudy` (the admin CLI) \
+                  talks to the running daemon."
+)]
 struct Args {
     /// The configuration file (TOML).
     #[arg(
@@ -115,10 +125,15 @@ fn main() -> std::process::ExitCode {
         };
     }
     init_logging(args.log_json);
+    let json_log = args.log_json;
     match run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            // One line on stderr; a JSON log gets it as a record too (a text log would only
+            // repeat the line, as it goes to stderr as well).
+            if json_log {
+                tracing::error!("{e:#}");
+            }
             eprintln!("bgpd: {e:#}");
             std::process::ExitCode::FAILURE
         }

@@ -48,10 +48,12 @@ pub struct RibArgs {
 /// Arguments of `understudy route add`.
 #[derive(Debug, Args)]
 pub struct RouteAddArgs {
-    /// The prefix to originate, e.g. 203.0.113.0/24.
+    /// The prefix to originate, e.g. 203.0.113.0/24 or 2001:db8:1::/48; host bits must be
+    /// zero (203.0.113.1/24 is refused).
     pub prefix: String,
-    /// Next hop; default next hop self.
-    #[arg(long)]
+    /// The next hop to announce, of the prefix's family (IPv4 for an IPv4 prefix, IPv6 for
+    /// an IPv6 one). Default: next hop self, bgpd's address on each session.
+    #[arg(long, value_name = "ADDRESS")]
     pub next_hop: Option<IpAddr>,
 }
 

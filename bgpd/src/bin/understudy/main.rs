@@ -14,9 +14,25 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// The understudy admin CLI.
+/// The understudy admin CLI: ask a running bgpd about its neighbours and routes, change
+/// originated routes, reset or stop sessions; or decode BGP messages offline.
+///
+/// Every subcommand but `decode` talks to bgpd's admin API (gRPC) at --admin, which is
+/// bgpd's `admin_address` (default 127.0.0.1:50051). Output is a human table; --json gives
+/// one JSON document, or JSON lines for `rib` and `watch`. Errors are one line on stderr
+/// and a non-zero exit status.
 #[derive(Debug, Parser)]
-#[command(name = "understudy", version, about = "understudy admin CLI")]
+#[command(
+    name = "understudy",
+    version,
+    after_help = "Examples:\n  understudy neighbors\n  understudy neighbor 192.0.2.2\n  \
+                  understudy rib --in 192.0.2.2 203.0.113.0/24\n  \
+                  understudy route add 198.51.100.0/24\n  \
+                  understudy route add 2001:db8:1::/48 --next-hop 2001:db8::1\n  \
+                  understudy reset 192.0.2.2 --soft in\n  \
+                  understudy --json rib | jq .prefix\n  \
+                  understudy decode --hex ffffffffffffffffffffffffffffffff001304"
+)]
 struct Cli {
     /// The bgpd admin API address (host:port).
     #[arg(long, global = true, env = "UNDERSTUDY_ADMIN", default_value = client::DEFAULT_ADMIN)]
@@ -48,7 +64,9 @@ enum Command {
     /// Add or delete an originated route.
     #[command(subcommand)]
     Route(RouteCommand),
-    /// Reset a neighbour: hard (default) or soft in (ROUTE-REFRESH) or soft out (resend).
+    /// Reset a neighbour: hard (default: close and reopen the session) or soft, which keeps
+    /// the session (in: ask for its routes again with ROUTE-REFRESH; out: send ours again).
+    /// A soft reset needs the session Established.
     Reset {
         /// The neighbour's address.
         address: IpAddr,
@@ -56,12 +74,14 @@ enum Command {
         #[arg(long)]
         soft: Option<admin::Soft>,
     },
-    /// ManualStart of a neighbour's session.
+    /// Start a neighbour's session (RFC 4271 ManualStart): bgpd connects, or waits for the
+    /// neighbour when it is passive. Undoes `disable`.
     Enable {
         /// The neighbour's address.
         address: IpAddr,
     },
-    /// ManualStop of a neighbour's session (Cease / Administrative Shutdown).
+    /// Stop a neighbour's session (RFC 4271 ManualStop): bgpd sends a Cease NOTIFICATION
+    /// (Administrative Shutdown, RFC 4486) and keeps the session down until `enable`.
     Disable {
         /// The neighbour's address.
         address: IpAddr,
@@ -81,7 +101,7 @@ enum RouteCommand {
     Add(admin::RouteAddArgs),
     /// Stop originating a prefix.
     Del {
-        /// The prefix, e.g. 203.0.113.0/24.
+        /// The prefix as it was added, e.g. 203.0.113.0/24.
         prefix: String,
     },
 }
@@ -91,14 +111,15 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(
-                e.kind(),
-                ErrorKind::DisplayHelp
-                    | ErrorKind::DisplayVersion
-                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            ) {
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
+            }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                // No subcommand: the help, on stderr, and a usage failure (a script that
+                // forgot the subcommand must not see success).
+                let _ = e.print();
+                return ExitCode::from(2);
             }
             // One line, as for every other error: clap's first line names the problem.
             let text = e.to_string();
