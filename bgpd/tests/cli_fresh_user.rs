@@ -181,7 +181,8 @@ fn loopback_daemon_refuses_what_it_cannot_do_and_logs_plain_text() {
         &format!(
             "router_id = \"192.0.2.1\"\nlocal_as = 65001\nlisten_addresses = [\"127.0.0.1\"]\n\
              port = {}\nadmin_address = \"{admin}\"\nmetrics_address = \"{metrics}\"\n\n\
-             [[neighbor]]\naddress = \"192.0.2.9\"\nremote_as = 65009\npassive = true\n",
+             [[neighbor]]\naddress = \"192.0.2.9\"\nremote_as = 65009\npassive = true\n\
+             [[neighbor]]\naddress = \"192.0.2.10\"\nremote_as = 65010\nshutdown = true\n",
             free_port()
         ),
     );
@@ -208,9 +209,22 @@ fn loopback_daemon_refuses_what_it_cannot_do_and_logs_plain_text() {
         );
     }
 
-    // Host bits: refused, naming the network meant.
+    // A hard reset would enable a disabled neighbour: refused.
+    let err = one_line_error(&understudy(&admin, &["reset", "192.0.2.10"]));
+    assert_eq!(
+        err,
+        "understudy: error: 192.0.2.10 is disabled: `understudy enable 192.0.2.10` starts it\n"
+    );
+    let out = understudy(&admin, &["--json", "neighbor", "192.0.2.10"]);
+    let n: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(n["admin_up"], false, "{n}");
+
+    // Host bits: refused, naming the network meant, in bgpd's words alone.
     let err = one_line_error(&understudy(&admin, &["route", "add", "10.0.0.1/8"]));
-    assert!(err.contains("did you mean 10.0.0.0/8?"), "{err}");
+    assert_eq!(
+        err,
+        "understudy: error: \"10.0.0.1/8\" has host bits set beyond /8: did you mean 10.0.0.0/8?\n"
+    );
     let out = understudy(&admin, &["--json", "rib"]);
     assert!(out.stdout.is_empty(), "nothing originated: {out:?}");
 

@@ -1,6 +1,6 @@
 //! Lab test: session cases of shared/cases/sessions.json run by the raw peer against FRR
 //! (run as root). Proves the case runner on the cases whose RFC outcome FRR 8.4 gives;
-//! the same runner later judges understudy on all of them.
+//! lab_cases_bgpd.rs runs every case against understudy's bgpd.
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -406,6 +406,15 @@ fn command(core: &mut Core, op: AdminOp) -> Result<String, Status> {
                     "{address} is {state}, not Established: a soft reset needs an Established session"
                 )));
             }
+            if kind == pb::ResetKind::Hard
+                && !core.speaker.session(peer).is_some_and(|s| s.admin_up())
+            {
+                // A hard reset is ManualStop then ManualStart: on a disabled neighbour it
+                // would silently enable it.
+                return Err(Status::failed_precondition(format!(
+                    "{address} is disabled: `understudy enable {address}` starts it"
+                )));
+            }
             match kind {
                 pb::ResetKind::Hard => {
                     core.command(AdminCommand::Stop {

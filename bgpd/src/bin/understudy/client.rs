@@ -45,14 +45,21 @@ pub async fn connect(addr: &str) -> anyhow::Result<Admin> {
 
 impl Admin {
     /// Turns an RPC status into one line: unreachable daemons keep the "cannot reach"
-    /// wording, other statuses give their code and message.
+    /// wording; a refused request (bad argument, unknown neighbour, wrong state) is bgpd's
+    /// message alone, which says what is wrong; other statuses give their code too.
     pub fn status(&self, s: tonic::Status) -> anyhow::Error {
+        use tonic::Code;
         match s.code() {
-            tonic::Code::Unavailable => anyhow!(
+            Code::Unavailable => anyhow!(
                 "cannot reach the bgpd admin API at {}: {}",
                 self.addr,
                 s.message()
             ),
+            Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition
+                if !s.message().is_empty() =>
+            {
+                anyhow!("{}", s.message())
+            }
             code => anyhow!("{code:?}: {}", s.message()),
         }
     }
