@@ -469,10 +469,16 @@ pub enum ConfigError {
         message: String,
     },
     /// A value parses but is not acceptable.
-    #[error("{field}{}: {message}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    #[error(
+        "{field}{}{}: {message}",
+        value.as_ref().map(|v| format!(" = {v}")).unwrap_or_default(),
+        line.map(|l| format!(" (line {l})")).unwrap_or_default()
+    )]
     Invalid {
         /// The field path, e.g. `neighbor[1].hold_time`.
         field: String,
+        /// The value as written (`2`, `"192.0.2.2"`), when the field's line was located.
+        value: Option<String>,
         /// 1-based line of the field, when it could be located.
         line: Option<usize>,
         /// What is wrong.
@@ -575,12 +581,15 @@ impl Config {
                 message: e.message().to_string(),
             }
         })?;
-        cfg.validate()
-            .map_err(|(field, message)| ConfigError::Invalid {
-                line: locate(src, &field),
+        cfg.validate().map_err(|(field, message)| {
+            let line = locate(src, &field);
+            ConfigError::Invalid {
+                value: line.and_then(|l| value_at(src, l)),
+                line,
                 field,
                 message,
-            })?;
+            }
+        })?;
         Ok(cfg)
     }
 
@@ -758,6 +767,13 @@ fn field_at(src: &str, line: usize) -> Option<String> {
         Some(t) => format!("{t}.{key} = {value}"),
         None => format!("{key} = {value}"),
     })
+}
+
+/// The value assigned on 1-based `line`, as written (`2`, `"192.0.2.2"`).
+fn value_at(src: &str, line: usize) -> Option<String> {
+    let text = src.lines().nth(line.checked_sub(1)?)?;
+    let (_, value) = text.split_once('=')?;
+    Some(value.trim().to_string())
 }
 
 /// The line of the `[[table]]` header of `table[i]`.
@@ -949,6 +965,23 @@ mod tests {
         let e = parse_error("router_id = \"192.0.2\"\nlocal_as = 1\n");
         assert!(e.starts_with("line 1: router_id = \"192.0.2\": "), "{e}");
         assert!(e.contains("invalid router id \"192.0.2\""), "{e}");
+    }
+
+    #[test]
+    fn validation_errors_echo_the_value() {
+        let src = format!(
+            "{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 2\nhold_time = 2\n"
+        );
+        let e = Config::from_toml_str(&src).expect_err("hold time 2");
+        assert_eq!(
+            e.to_string(),
+            "neighbor[0].hold_time = 2 (line 6): must be 0 or at least 3 seconds (RFC 4271 section 4.2)"
+        );
+        let e = Config::from_toml_str("router_id = \"0.0.0.0\"\nlocal_as = 1\n").expect_err("id 0");
+        assert_eq!(
+            e.to_string(),
+            "router_id = \"0.0.0.0\" (line 1): must not be 0.0.0.0"
+        );
     }
 
     #[test]
