@@ -102,6 +102,10 @@ pub struct SpeakerReplica {
     speaker: Speaker,
     seed: u64,
     clock_base_ms: u64,
+    /// Milliseconds since the Unix epoch at time 0 of the clock that calls
+    /// [`Replicated::feed_peer_bytes`] (a standby's checkpoint engine), when it is not the
+    /// replicated clock itself.
+    feed_origin_unix_ms: Option<u64>,
     flows: BTreeMap<FlowId, Binding>,
 }
 
@@ -113,8 +117,45 @@ impl SpeakerReplica {
             speaker,
             seed,
             clock_base_ms,
+            feed_origin_unix_ms: None,
             flows: BTreeMap::new(),
         }
+    }
+
+    /// Replicated time 0, in milliseconds since the Unix epoch (the primary's, once a
+    /// standby imported its static context).
+    pub fn clock_base_ms(&self) -> u64 {
+        self.clock_base_ms
+    }
+
+    /// Declares that the `now_ms` given to [`Replicated::feed_peer_bytes`] counts from
+    /// `unix_ms` (milliseconds since the Unix epoch) rather than from replicated time 0: a
+    /// standby's checkpoint engine runs its own clock. Fed messages are then stamped with
+    /// replicated time `unix_ms + now_ms - clock_base_ms`, so timer deadlines (hold timer
+    /// restarted by a mirrored KEEPALIVE) are on the primary's clock.
+    pub fn set_feed_clock_origin(&mut self, unix_ms: u64) {
+        self.feed_origin_unix_ms = Some(unix_ms);
+    }
+
+    /// Octets of the neighbour's stream received on `flow` so far (consumed, plus an
+    /// incomplete message held back): the stream offset of the next octet.
+    pub fn received(&self, flow: &FlowId) -> Option<u64> {
+        self.flows
+            .get(flow)
+            .map(|b| b.consumed + b.partial.len() as u64)
+    }
+
+    /// Sets the egress offset of `flow` (octets of our stream written so far), e.g. after
+    /// a takeover, where the write-ahead and the mirror tell how far the primary got.
+    pub fn set_sent_offset(&mut self, flow: &FlowId, sent: u64) {
+        if let Some(b) = self.flows.get_mut(flow) {
+            b.sent = sent;
+        }
+    }
+
+    /// The sequence anchor of `flow`, when known.
+    pub fn anchor(&self, flow: &FlowId) -> Option<SeqAnchor> {
+        self.flows.get(flow)?.anchor
     }
 
     /// The speaker.
@@ -253,15 +294,24 @@ impl SpeakerReplica {
         }
     }
 
+    /// The flow's digest: what both nodes compute identically from the same byte stream,
+    /// whatever the instant each message arrived: the consumed offset, the session's FSM
+    /// state, negotiated parameters and receive counters, the neighbour's Adj-RIB-In and
+    /// Adj-RIB-Out. Timer deadlines, the jitter RNG and send counters are left out: they
+    /// move with each node's clock and with the KEEPALIVEs only the primary sends.
     fn digest_of(&self, b: &Binding) -> Digest {
         let mut h = Sha256::new();
-        h.update(b"understudy-flow-v1");
+        h.update(b"understudy-flow-v2");
         h.update(b.consumed.to_be_bytes());
         h.update(b.peer.0.to_be_bytes());
         h.update(b.conn.0.to_be_bytes());
-        let peer = self.speaker.peer_context(b.peer).unwrap_or_default();
-        h.update((peer.len() as u64).to_be_bytes());
-        h.update(&peer);
+        if let Some(s) = self.speaker.session(b.peer) {
+            h.update(format!("{:?}", s.state()).as_bytes());
+            h.update(format!("{:?}", s.established_conn()).as_bytes());
+            h.update(format!("{:?}", s.negotiated()).as_bytes());
+            h.update(s.stats().messages_in.to_be_bytes());
+            h.update(s.stats().updates_in.to_be_bytes());
+        }
         let rib = self.speaker.rib();
         h.update(format!("{:?}", rib.adj_rib_in(b.peer)).as_bytes());
         h.update(format!("{:?}", rib.adj_rib_out(b.peer)).as_bytes());
@@ -380,7 +430,11 @@ impl Replicated for SpeakerReplica {
                 expected,
             });
         }
-        self.receive(Millis(now_ms), flow, bytes)
+        let now = match self.feed_origin_unix_ms {
+            Some(origin) => (origin + now_ms).saturating_sub(self.clock_base_ms),
+            None => now_ms,
+        };
+        self.receive(Millis(now), flow, bytes)
     }
 
     fn flow_digest(&self, flow: &FlowId) -> Option<Digest> {

@@ -246,3 +246,37 @@ fn bad_checkpoints_are_refused() {
         Err(ReplicaError::UnknownFlow(f)) if f == other
     ));
 }
+
+#[test]
+fn a_standby_fed_later_on_its_own_clock_keeps_the_flow_digest() {
+    let mut p = primary();
+    let s = stream(12);
+    let cut = s.len() / 2;
+    let t = feed_primary(&mut p, 20, &s[..cut], 41);
+    let (mut sb, snap) = standby_from(&p);
+    let at = snap.offsets.consumed_from_peer;
+    // The primary gets the rest at t; the standby's engine clock started at Unix time
+    // base - 5000 and it sees the same octets 3 ms later (its now_ms = t + 3 + 5000).
+    p.receive(Millis(t), &flow(), &s[cut..]).expect("primary");
+    p.drain_outputs();
+    let base = p.clock_base_ms();
+    assert_eq!(sb.clock_base_ms(), base, "imported with the static context");
+    sb.set_feed_clock_origin(base - 5000);
+    sb.feed_peer_bytes(t + 3 + 5000, &flow(), at, &s[at as usize..])
+        .expect("standby");
+    sb.drain_outputs();
+    assert_eq!(sb.received(&flow()), p.received(&flow()));
+    assert_eq!(sb.received(&flow()), Some(s.len() as u64));
+    assert_eq!(sb.flow_digest(&flow()), p.flow_digest(&flow()));
+    // The hold timer the last message restarted is 3 ms later on the standby, on the
+    // primary's clock (not 5 s off).
+    let (pt, st) = (
+        p.speaker().poll_timeout().expect("timer"),
+        sb.speaker().poll_timeout().expect("timer"),
+    );
+    assert!(st.0 >= pt.0 && st.0 <= pt.0 + 3, "{pt:?} vs {st:?}");
+    // Different bytes still differ.
+    p.receive(Millis(t + 10), &flow(), &update(200, 1, false))
+        .expect("primary");
+    assert_ne!(sb.flow_digest(&flow()), p.flow_digest(&flow()));
+}

@@ -171,6 +171,14 @@ impl Admin for Service {
         Ok(Response::new(Box::pin(stream)))
     }
 
+    async fn get_ha_status(
+        &self,
+        _: Request<pb::GetHaStatusRequest>,
+    ) -> Result<Response<pb::HaStatus>, Status> {
+        let probe = self.ask(AdminReq::Ha).await?;
+        Ok(Response::new(crate::ha_status::status(probe).await))
+    }
+
     async fn reload(&self, _: Request<pb::ReloadRequest>) -> Result<Response<pb::Ack>, Status> {
         let (tx, rx) = oneshot::channel();
         self.core
@@ -205,7 +213,15 @@ fn parse_exact_prefix(s: &str) -> Result<Prefix, Status> {
 
 fn peer_of(core: &Core, s: &str) -> Result<PeerId, Status> {
     let a = parse_addr(s)?;
-    core.speaker
+    core.lock()
+        .speaker()
+        .peer_by_address(a)
+        .ok_or_else(|| Status::not_found(format!("{a} is not a configured neighbour")))
+}
+
+fn peer_in(speaker: &bgpd::speaker::Speaker, s: &str) -> Result<PeerId, Status> {
+    let a = parse_addr(s)?;
+    speaker
         .peer_by_address(a)
         .ok_or_else(|| Status::not_found(format!("{a} is not a configured neighbour")))
 }
@@ -214,16 +230,22 @@ fn peer_of(core: &Core, s: &str) -> Result<PeerId, Status> {
 pub fn answer(core: &mut Core, req: AdminReq) {
     match req {
         AdminReq::Info(tx) => {
-            let stats = core.speaker.rib().stats();
-            let cfg = core.speaker.config();
+            let g = core.lock();
+            let stats = g.speaker().rib().stats();
+            let cfg = g.speaker().config();
             let _ = tx.send(pb::GetInfoResponse {
                 version: env!("CARGO_PKG_VERSION").to_string(),
-                role: "primary".to_string(),
+                role: if core.is_standby() {
+                    "standby"
+                } else {
+                    "primary"
+                }
+                .to_string(),
                 router_id: cfg.router_id().0.to_string(),
                 local_as: cfg.local_as,
                 loc_rib_routes: stats.loc_rib as u64,
                 prefixes: stats.prefixes as u64,
-                uptime_ms: core.now().0,
+                uptime_ms: core.started.elapsed().as_millis() as u64,
             });
         }
         AdminReq::Neighbors(tx) => {
@@ -233,19 +255,31 @@ pub fn answer(core: &mut Core, req: AdminReq) {
             let _ = tx.send(routes(core, &r));
         }
         AdminReq::Command(op, tx) => {
-            let _ = tx.send(command(core, op));
+            let r = if core.is_standby() {
+                Err(Status::failed_precondition(
+                    "this node is a standby: it follows the primary and takes no commands",
+                ))
+            } else {
+                command(core, op)
+            };
+            let _ = tx.send(r);
+        }
+        AdminReq::Ha(tx) => {
+            let _ = tx.send(crate::ha_status::probe(core));
         }
     }
 }
 
 fn neighbors(core: &Core) -> Vec<pb::Neighbor> {
-    let rib = core.speaker.rib();
-    core.speaker
+    let g = core.lock();
+    let speaker = g.speaker();
+    let rib = speaker.rib();
+    speaker
         .peers()
         .into_iter()
         .filter_map(|(peer, address, state)| {
-            let n = core.speaker.neighbor(peer)?;
-            let s = core.speaker.session(peer)?;
+            let n = speaker.neighbor(peer)?;
+            let s = speaker.session(peer)?;
             let extra = core.extra.get(&peer);
             let adj_in = rib.adj_rib_in(peer);
             let accepted = adj_in.iter().filter(|e| e.accepted).count();
@@ -255,7 +289,7 @@ fn neighbors(core: &Core) -> Vec<pb::Neighbor> {
                 description: n.description.clone().unwrap_or_default(),
                 state: state.name().to_string(),
                 admin_up: s.admin_up(),
-                ibgp: n.remote_as == core.speaker.config().local_as,
+                ibgp: n.remote_as == speaker.config().local_as,
                 uptime_ms: extra
                     .and_then(|e| e.established_at)
                     .map(|t| t.elapsed().as_millis() as u64)
@@ -298,9 +332,11 @@ fn routes(core: &Core, r: &pb::ListRoutesRequest) -> Result<Vec<pb::Route>, Stat
             _ => false,
         },
     };
-    let rib = core.speaker.rib();
+    let g = core.lock();
+    let speaker = g.speaker();
+    let rib = speaker.rib();
     let name = |peer: Option<PeerId>| {
-        peer.and_then(|p| core.speaker.neighbor(p))
+        peer.and_then(|p| speaker.neighbor(p))
             .map(|n| n.address.to_string())
             .unwrap_or_default()
     };
@@ -314,7 +350,7 @@ fn routes(core: &Core, r: &pb::ListRoutesRequest) -> Result<Vec<pb::Route>, Stat
             .map(|e| view::route(e, name(e.peer)))
             .collect(),
         pb::Table::AdjRibIn => {
-            let peer = peer_of(core, &r.neighbor)?;
+            let peer = peer_in(speaker, &r.neighbor)?;
             rib.adj_rib_in(peer)
                 .iter()
                 .filter(|e| afi_ok(&e.prefix) && within(&e.prefix))
@@ -322,7 +358,7 @@ fn routes(core: &Core, r: &pb::ListRoutesRequest) -> Result<Vec<pb::Route>, Stat
                 .collect()
         }
         pb::Table::AdjRibOut => {
-            let peer = peer_of(core, &r.neighbor)?;
+            let peer = peer_in(speaker, &r.neighbor)?;
             rib.adj_rib_out(peer)
                 .into_iter()
                 .filter(|(p, _)| afi_ok(p) && within(p))

@@ -2,18 +2,25 @@
 //! out the speaker's outputs (connections, writes, FIB changes, events).
 
 use crate::fibbridge::FibBridge;
+use crate::ha_primary::{self, FlowIo, PrimarySide};
+use crate::ha_standby::StandbySide;
 use crate::net::{self, ConnectParams, WriterCmd};
 use crate::view;
 use anyhow::Context;
-use bgpd::config::Config;
+use bgpd::config::{Config, HaRoleConfig, HaSection};
+use bgpd::replica::SpeakerReplica;
 use bgpd::session::{ConnId, SessionEvent};
 use bgpd::speaker::{AdminCommand, Input, Output, PeerId, Speaker, SpeakerEvent};
 use bgpd::time::Millis;
 use proto::admin as pb;
+use ribsync::checkpoint::{FlowChange, FlowId};
+use ribsync::takeover::TcpRepairState;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -40,6 +47,14 @@ pub enum CoreMsg {
     },
     /// A connection was closed or failed.
     Closed { peer: PeerId, conn: ConnId },
+    /// A replicated connection's TCP state, read by its writer (primary role).
+    TcpState {
+        peer: PeerId,
+        conn: ConnId,
+        state: Box<TcpRepairState>,
+    },
+    /// The standby took the primary's sessions over: serve them and become the primary.
+    Promote(crate::takeover::TakeoverReport),
     /// An admin API request.
     Admin(AdminReq),
     /// Re-read the configuration file (SIGHUP or the admin API).
@@ -60,6 +75,7 @@ pub enum AdminReq {
         oneshot::Sender<Result<Vec<pb::Route>, tonic::Status>>,
     ),
     Command(AdminOp, oneshot::Sender<Result<String, tonic::Status>>),
+    Ha(oneshot::Sender<crate::ha_status::HaProbe>),
 }
 
 /// Operator commands that change something.
@@ -96,6 +112,27 @@ pub struct Options {
 struct ConnHandle {
     writer: mpsc::UnboundedSender<WriterCmd>,
     reader: tokio::task::JoinHandle<()>,
+    /// The replicated flow this connection carries (primary role).
+    flow: Option<FlowId>,
+}
+
+/// The node's part in non-stop routing.
+#[derive(Debug)]
+pub enum HaRuntime {
+    /// No `[ha]` section.
+    Standalone,
+    /// Holds the sessions and serves checkpoints.
+    Primary(PrimarySide),
+    /// Follows a primary; acts on none of the speaker's outputs but FIB changes and events.
+    Standby(StandbySide),
+}
+
+/// The last takeover this node carried out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TakeoverSummary {
+    pub takeover_ms: f64,
+    pub sessions: u32,
+    pub failed: u32,
 }
 
 /// Per-neighbour facts the speaker does not keep (wall-clock uptime, last error).
@@ -107,8 +144,11 @@ pub struct PeerExtra {
 
 /// The core task's state.
 pub struct Core {
-    pub speaker: Speaker,
+    /// The speaker, shared with the checkpoint engine (primary or standby).
+    pub rep: Arc<Mutex<SpeakerReplica>>,
     pub started: Instant,
+    /// Replicated time 0, milliseconds since the Unix epoch (a standby takes its primary's).
+    clock_base_ms: u64,
     config_path: PathBuf,
     tx: mpsc::UnboundedSender<CoreMsg>,
     conns: HashMap<(PeerId, ConnId), ConnHandle>,
@@ -117,6 +157,19 @@ pub struct Core {
     events: broadcast::Sender<pb::Event>,
     fib: Option<FibBridge>,
     fib_batch: Vec<bgpd::rib::FibChange>,
+    /// The role and its handles.
+    pub ha: HaRuntime,
+    /// The `[ha]` section this node was started with.
+    pub ha_config: Option<HaSection>,
+    pub last_takeover: Option<TakeoverSummary>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn seed_of(config: &Config) -> u64 {
@@ -126,24 +179,25 @@ fn seed_of(config: &Config) -> u64 {
 /// Runs the daemon until SIGTERM/SIGINT.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let started = Instant::now();
+    let clock_base_ms = unix_ms();
     let seed = opts.seed.unwrap_or_else(|| seed_of(&opts.config));
     let speaker = Speaker::new(Millis(0), opts.config.clone(), seed)
         .map_err(|e| anyhow::anyhow!("configuration refused by the speaker: {e}"))?;
+    let rep = Arc::new(Mutex::new(SpeakerReplica::new(
+        speaker,
+        seed,
+        clock_base_ms,
+    )));
     let (tx, mut rx) = mpsc::unbounded_channel::<CoreMsg>();
     let (events, _) = broadcast::channel(4096);
+    let ha_config = opts.config.ha.clone();
+    let standby = ha_config
+        .as_ref()
+        .is_some_and(|h| h.role == HaRoleConfig::Standby);
 
-    // Listeners.
-    let md5: Vec<(IpAddr, String)> = opts
-        .config
-        .neighbors
-        .iter()
-        .filter_map(|n| n.md5_password.clone().map(|p| (n.address, p)))
-        .collect();
-    for addr in &opts.config.listen_addresses {
-        let sa = SocketAddr::new(*addr, opts.config.port);
-        let listener = net::listen(sa, &md5).with_context(|| format!("cannot listen on {sa}"))?;
-        tracing::info!(address = %sa, "listening for BGP connections");
-        tokio::spawn(net::accept_loop(listener, tx.clone()));
+    // Listeners (a standby listens only once it has taken over).
+    if !standby {
+        start_listeners(&opts.config, &tx, false)?;
     }
 
     // The kernel FIB.
@@ -164,12 +218,26 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         None => None,
     };
 
+    // Replication.
+    let ha = match &ha_config {
+        None => HaRuntime::Standalone,
+        Some(h) if h.role == HaRoleConfig::Primary => {
+            HaRuntime::Primary(ha_primary::start(h, rep.clone()).await?)
+        }
+        Some(_) => HaRuntime::Standby(crate::ha_standby::start(
+            opts.config.clone(),
+            rep.clone(),
+            tx.clone(),
+        )?),
+    };
+
     // Signals.
     spawn_signals(tx.clone())?;
 
     let mut core = Core {
-        speaker,
+        rep,
         started,
+        clock_base_ms,
         config_path: opts.config_path,
         tx,
         conns: HashMap::new(),
@@ -178,11 +246,20 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         events,
         fib,
         fib_batch: Vec::new(),
+        ha,
+        ha_config,
+        last_takeover: None,
     };
     core.drain();
     let mut metrics_tick = tokio::time::interval(std::time::Duration::from_secs(5));
     loop {
-        let deadline = core.speaker.poll_timeout().map(|m| core.instant_of(m));
+        let deadline = if core.is_standby() {
+            // Follow what the checkpoint engine feeds the speaker (FIB, events).
+            Some(Instant::now() + Duration::from_millis(100))
+        } else {
+            let t = core.lock().speaker().poll_timeout();
+            t.map(|m| core.instant_of(m))
+        };
         let sleep = async {
             match deadline {
                 Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -192,29 +269,52 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         tokio::select! {
             msg = rx.recv() => {
                 let Some(msg) = msg else { break };
-                if matches!(msg, CoreMsg::Shutdown) {
-                    core.shutdown().await;
-                    break;
-                }
-                core.on_msg(msg);
+                let mut next = Some(msg);
                 // Take whatever else is queued before polling outputs: fewer, larger writes.
-                while let Ok(m) = rx.try_recv() {
-                    if matches!(m, CoreMsg::Shutdown) {
-                        core.shutdown().await;
-                        return Ok(());
+                while let Some(m) = next {
+                    match m {
+                        CoreMsg::Shutdown => {
+                            core.shutdown().await;
+                            return Ok(());
+                        }
+                        CoreMsg::Promote(report) => core.promote(report).await,
+                        m => core.on_msg(m),
                     }
-                    core.on_msg(m);
+                    next = rx.try_recv().ok();
                 }
             }
             _ = sleep => {
-                let now = core.now();
-                core.speaker.handle_timeout(now);
+                if !core.is_standby() {
+                    let now = core.now();
+                    core.lock().speaker_mut().handle_timeout(now);
+                }
             }
             _ = metrics_tick.tick(), if metrics.is_some() => {
                 if let Some(m) = &metrics { m.update(&core); }
             }
         }
         core.drain();
+    }
+    Ok(())
+}
+
+/// Listens on every `listen_addresses` for BGP connections.
+fn start_listeners(
+    config: &Config,
+    tx: &mpsc::UnboundedSender<CoreMsg>,
+    freebind: bool,
+) -> anyhow::Result<()> {
+    let md5: Vec<(IpAddr, String)> = config
+        .neighbors
+        .iter()
+        .filter_map(|n| n.md5_password.clone().map(|p| (n.address, p)))
+        .collect();
+    for addr in &config.listen_addresses {
+        let sa = SocketAddr::new(*addr, config.port);
+        let listener =
+            net::listen(sa, &md5, freebind).with_context(|| format!("cannot listen on {sa}"))?;
+        tracing::info!(address = %sa, "listening for BGP connections");
+        tokio::spawn(net::accept_loop(listener, tx.clone()));
     }
     Ok(())
 }
@@ -237,13 +337,25 @@ fn spawn_signals(tx: mpsc::UnboundedSender<CoreMsg>) -> anyhow::Result<()> {
 }
 
 impl Core {
-    /// The replicated clock: milliseconds since the daemon started.
+    /// The speaker (and its flows). Never hold the guard across an await or a call that
+    /// locks again.
+    pub fn lock(&self) -> MutexGuard<'_, SpeakerReplica> {
+        self.rep.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True while this node follows a primary.
+    pub fn is_standby(&self) -> bool {
+        matches!(self.ha, HaRuntime::Standby(_))
+    }
+
+    /// The replicated clock: milliseconds since replicated time 0 (the daemon's start, or
+    /// the primary's start on a standby that took over).
     pub fn now(&self) -> Millis {
-        Millis(self.started.elapsed().as_millis() as u64)
+        Millis(unix_ms().saturating_sub(self.clock_base_ms))
     }
 
     fn instant_of(&self, m: Millis) -> Instant {
-        self.started + std::time::Duration::from_millis(m.0)
+        Instant::now() + Duration::from_millis(m.0.saturating_sub(self.now().0))
     }
 
     fn on_msg(&mut self, msg: CoreMsg) {
@@ -255,11 +367,17 @@ impl Core {
                 local,
             } => {
                 let remote_ip = canonical(remote.ip());
-                let Some(peer) = self.speaker.peer_by_address(remote_ip) else {
+                let (peer, ttl_security) = {
+                    let g = self.lock();
+                    let peer = g.speaker().peer_by_address(remote_ip);
+                    let hops = peer.and_then(|p| g.speaker().neighbor(p)?.ttl_security);
+                    (peer, hops)
+                };
+                let Some(peer) = peer else {
                     tracing::warn!(%remote, "connection from an address that is not a configured neighbour: closed");
                     return;
                 };
-                if let Some(hops) = self.speaker.neighbor(peer).and_then(|n| n.ttl_security) {
+                if let Some(hops) = ttl_security {
                     if let Err(e) = net::accept_gtsm(&stream, hops) {
                         tracing::warn!(%remote, "GTSM: {e}");
                     }
@@ -268,7 +386,7 @@ impl Core {
                 self.next_incoming += 1;
                 tracing::debug!(neighbor = %remote_ip, conn = conn.0, "incoming connection");
                 self.register(peer, conn, stream);
-                self.speaker.handle(
+                self.lock().speaker_mut().handle(
                     now,
                     Input::ConnectionConfirmed {
                         peer,
@@ -283,7 +401,7 @@ impl Core {
                     match local {
                         Ok(local_address) => {
                             self.register(peer, conn, stream);
-                            self.speaker.handle(
+                            self.lock().speaker_mut().handle(
                                 now,
                                 Input::ConnectionConfirmed {
                                     peer,
@@ -294,7 +412,8 @@ impl Core {
                         }
                         Err(e) => {
                             tracing::warn!(peer = peer.0, "connected socket has no address: {e}");
-                            self.speaker
+                            self.lock()
+                                .speaker_mut()
                                 .handle(now, Input::ConnectionClosed { peer, conn });
                         }
                     }
@@ -302,23 +421,51 @@ impl Core {
                 Err(e) => {
                     let addr = self.peer_address(peer);
                     tracing::info!(neighbor = %addr, "connect failed: {e}");
-                    self.speaker
+                    self.lock()
+                        .speaker_mut()
                         .handle(now, Input::ConnectionClosed { peer, conn });
                 }
             },
             CoreMsg::Bytes { peer, conn, data } => {
-                if self.conns.contains_key(&(peer, conn)) {
-                    self.speaker.handle(now, Input::Bytes { peer, conn, data });
+                let Some(h) = self.conns.get(&(peer, conn)) else {
+                    return;
+                };
+                match (h.flow, &self.ha) {
+                    (Some(flow), HaRuntime::Primary(p)) => {
+                        let offset = {
+                            let mut g = self.lock();
+                            let offset = g.received(&flow);
+                            if let Err(e) = g.receive(now, &flow, &data) {
+                                tracing::warn!(%flow, "replica refused bytes: {e}");
+                            }
+                            offset
+                        };
+                        if let Some(offset) = offset {
+                            let _ = p.handle.on_ingress(flow, offset, data);
+                        }
+                    }
+                    _ => self
+                        .lock()
+                        .speaker_mut()
+                        .handle(now, Input::Bytes { peer, conn, data }),
                 }
             }
             CoreMsg::Closed { peer, conn } => {
                 if let Some(h) = self.conns.remove(&(peer, conn)) {
                     h.reader.abort();
                     let _ = h.writer.send(WriterCmd::Close);
-                    self.speaker
+                    self.end_flow(h.flow);
+                    self.lock()
+                        .speaker_mut()
                         .handle(now, Input::ConnectionClosed { peer, conn });
                 }
             }
+            CoreMsg::TcpState { peer, conn, state } => {
+                if let Some(flow) = self.conns.get(&(peer, conn)).and_then(|h| h.flow) {
+                    self.lock().set_tcp(&flow, *state);
+                }
+            }
+            CoreMsg::Promote(_) => {}
             CoreMsg::Admin(req) => crate::admin::answer(self, req),
             CoreMsg::Reload(reply) => {
                 let r = self.reload();
@@ -331,8 +478,10 @@ impl Core {
                 }
             }
             CoreMsg::FibFailed(v) => {
+                let mut g = self.lock();
                 for (prefix, error) in v {
-                    self.speaker.handle(now, Input::FibFailed { prefix, error });
+                    g.speaker_mut()
+                        .handle(now, Input::FibFailed { prefix, error });
                 }
             }
             CoreMsg::Shutdown => {}
@@ -340,51 +489,179 @@ impl Core {
     }
 
     fn reload(&mut self) -> Result<String, String> {
+        if self.is_standby() {
+            return Err("a standby takes its configuration from the primary".into());
+        }
         let config = crate::load_config(&self.config_path).map_err(|e| format!("{e:#}"))?;
-        let before = self.speaker.peers().len();
         let now = self.now();
-        self.speaker.handle(now, Input::Config(Box::new(config)));
+        let mut g = self.lock();
+        let before = g.speaker().peers().len();
+        g.speaker_mut().handle(now, Input::Config(Box::new(config)));
         Ok(format!(
             "configuration reloaded from {} ({} neighbours before, {} now)",
             self.config_path.display(),
             before,
-            self.speaker.peers().len()
+            g.speaker().peers().len()
         ))
     }
 
     /// Runs an admin command through the speaker.
     pub fn command(&mut self, cmd: AdminCommand) {
         let now = self.now();
-        self.speaker.handle(now, Input::Admin(cmd));
+        self.lock().speaker_mut().handle(now, Input::Admin(cmd));
     }
 
+    /// A new connection: on a primary it becomes a replicated flow (bound at offset 0,
+    /// anchored at the socket's sequence numbers, peeked before anything is read).
     fn register(&mut self, peer: PeerId, conn: ConnId, stream: TcpStream) {
-        let (writer, reader) = net::spawn_io(stream, peer, conn, self.tx.clone());
-        self.conns
-            .insert((peer, conn), ConnHandle { writer, reader });
+        let flow = match &self.ha {
+            HaRuntime::Primary(_) => match ha_primary::flow_of(&stream) {
+                Ok(flow) => {
+                    let peeked = ribsync::takeover::peek_live_socket(stream.as_fd());
+                    let mut g = self.lock();
+                    g.bind_flow(flow, peer, conn);
+                    match peeked {
+                        Ok(state) => {
+                            g.set_anchor(&flow, ha_primary::anchor_of(&state));
+                            g.set_tcp(&flow, state);
+                        }
+                        Err(e) => {
+                            tracing::warn!(%flow, "cannot read the TCP state (a standby cannot follow this session): {e}")
+                        }
+                    }
+                    Some(flow)
+                }
+                Err(e) => {
+                    tracing::warn!(peer = peer.0, "connection without addresses: {e}");
+                    None
+                }
+            },
+            _ => None,
+        };
+        self.attach_io(peer, conn, stream, flow);
+    }
+
+    /// Starts the reader and writer of a connection.
+    fn attach_io(&mut self, peer: PeerId, conn: ConnId, stream: TcpStream, flow: Option<FlowId>) {
+        let io = match (&self.ha, flow) {
+            (HaRuntime::Primary(p), Some(flow)) => Some(FlowIo {
+                flow,
+                primary: p.handle.clone(),
+                latency: p.latency.clone(),
+            }),
+            _ => None,
+        };
+        let (writer, reader) = net::spawn_io(stream, peer, conn, self.tx.clone(), io);
+        self.conns.insert(
+            (peer, conn),
+            ConnHandle {
+                writer,
+                reader,
+                flow,
+            },
+        );
+    }
+
+    /// A replicated flow ended: the standbys forget it.
+    fn end_flow(&mut self, flow: Option<FlowId>) {
+        let Some(flow) = flow else { return };
+        self.lock().unbind_flow(&flow);
+        if let HaRuntime::Primary(p) = &self.ha {
+            let _ = p.handle.on_flow_change(flow, FlowChange::Ended);
+        }
+    }
+
+    /// The takeover finished: serve the taken-over sessions and become the primary (its
+    /// own checkpoint service, listeners, timers and outputs).
+    async fn promote(&mut self, report: crate::takeover::TakeoverReport) {
+        let standby = match std::mem::replace(&mut self.ha, HaRuntime::Standalone) {
+            HaRuntime::Standby(s) => s,
+            other => {
+                self.ha = other;
+                tracing::warn!("a takeover report on a node that is not a standby: ignored");
+                return;
+            }
+        };
+        standby.stop_mirror();
+        // The sessions' timers are on the primary's clock.
+        let base = self.lock().clock_base_ms();
+        self.clock_base_ms = base;
+        if let Some(h) = self
+            .ha_config
+            .clone()
+            .filter(|h| h.checkpoint_address.is_some())
+        {
+            match ha_primary::start(&h, self.rep.clone()).await {
+                Ok(p) => self.ha = HaRuntime::Primary(p),
+                Err(e) => tracing::error!("cannot serve checkpoints after the takeover: {e:#}"),
+            }
+        }
+        let (sessions, failed) = (report.sessions.len(), report.failed.len());
+        for s in report.sessions {
+            let stream = s
+                .stream
+                .set_nonblocking(true)
+                .and_then(|()| TcpStream::from_std(s.stream));
+            match stream {
+                Ok(stream) => {
+                    self.lock().set_sent_offset(&s.flow, s.sent_offset);
+                    self.attach_io(s.peer, s.conn, stream, Some(s.flow));
+                }
+                Err(e) => tracing::error!(flow = %s.flow, "taken-over socket unusable: {e}"),
+            }
+        }
+        for (flow, why) in &report.failed {
+            tracing::warn!(%flow, "not taken over: {why}");
+        }
+        let config = self.lock().speaker().config().clone();
+        if let Err(e) = start_listeners(&config, &self.tx, true) {
+            tracing::error!("after the takeover: {e:#}");
+        }
+        self.last_takeover = Some(TakeoverSummary {
+            takeover_ms: report.takeover_ms,
+            sessions: sessions as u32,
+            failed: failed as u32,
+        });
+        standby.takeover_done();
+        tracing::info!(
+            sessions,
+            failed,
+            takeover_ms = report.takeover_ms,
+            "ha: takeover complete"
+        );
     }
 
     fn peer_address(&self, peer: PeerId) -> String {
-        self.speaker
+        self.lock()
+            .speaker()
             .neighbor(peer)
             .map(|n| n.address.to_string())
             .unwrap_or_else(|| format!("peer {}", peer.0))
     }
 
-    /// Carries out every pending output of the speaker.
+    /// Carries out every pending output of the speaker (a standby: FIB changes and events
+    /// only; its copy of the sessions does not touch the network until takeover).
     fn drain(&mut self) {
-        while let Some(out) = self.speaker.poll_output() {
+        let outputs = self.lock().drain_outputs();
+        let standby = self.is_standby();
+        for out in outputs {
             match out {
+                Output::Connect { .. } | Output::Transmit { .. } | Output::Close { .. }
+                    if standby => {}
                 Output::Connect { peer, conn } => self.connect(peer, conn),
                 Output::Transmit { peer, conn, bytes } => {
                     if let Some(h) = self.conns.get(&(peer, conn)) {
-                        let _ = h.writer.send(WriterCmd::Bytes(bytes));
+                        let offset = h
+                            .flow
+                            .and_then(|f| self.lock().note_sent(&f, bytes.len() as u64));
+                        let _ = h.writer.send(WriterCmd::Bytes(bytes, offset));
                     }
                 }
                 Output::Close { peer, conn } => {
                     if let Some(h) = self.conns.remove(&(peer, conn)) {
                         h.reader.abort();
                         let _ = h.writer.send(WriterCmd::Close);
+                        self.end_flow(h.flow);
                     }
                 }
                 Output::Fib(change) => self.fib_batch.push(change),
@@ -400,16 +677,18 @@ impl Core {
     }
 
     fn connect(&mut self, peer: PeerId, conn: ConnId) {
-        let Some(n) = self.speaker.neighbor(peer) else {
+        let g = self.lock();
+        let Some(n) = g.speaker().neighbor(peer) else {
             return;
         };
         let params = ConnectParams {
-            remote: SocketAddr::new(n.address, self.speaker.config().port),
+            remote: SocketAddr::new(n.address, g.speaker().config().port),
             local: n.local_address,
             md5: n.md5_password.clone(),
             ttl_security: n.ttl_security,
         };
         tracing::debug!(neighbor = %n.address, conn = conn.0, "connecting");
+        drop(g);
         let tx = self.tx.clone();
         tokio::spawn(async move {
             let result = net::connect(params).await;
@@ -455,8 +734,19 @@ impl Core {
     }
 
     async fn shutdown(&mut self) {
+        if let HaRuntime::Standby(s) = &self.ha {
+            tracing::info!("shutting down (standby: no session is touched)");
+            s.shutdown();
+            return;
+        }
         tracing::info!("shutting down: closing every session with Cease");
-        let peers: Vec<PeerId> = self.speaker.peers().into_iter().map(|p| p.0).collect();
+        let peers: Vec<PeerId> = self
+            .lock()
+            .speaker()
+            .peers()
+            .into_iter()
+            .map(|p| p.0)
+            .collect();
         for peer in peers {
             self.command(AdminCommand::Stop {
                 peer,

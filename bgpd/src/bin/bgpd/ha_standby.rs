@@ -3,15 +3,25 @@
 //! checkpoint channel (`ribsync::transport::run_standby`); HA actions (fencing, takeover,
 //! re-attach) are carried out here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use bgpd::config::Config;
+use anyhow::Context;
+use bgpd::config::{Config, HaSection};
 use bgpd::replica::SpeakerReplica;
-use ribsync::checkpoint::FlowId;
+use ribsync::capture::{parse_frame, LinkType, Reassembler, ReassemblerConfig, StreamEvent};
+use ribsync::checkpoint::{FlowId, FlowSelection, Hello, StandbyConfig};
+use ribsync::ha::{DetectorConfig, HaAction, HaConfig, HaRole, NodeId, Priority};
 use ribsync::takeover::SeqNum;
-use ribsync::transport::StandbyHandle;
+use ribsync::tap::{MirrorTap, TapConfig, TcpFlags};
+use ribsync::transport::{run_standby, StandbyClientConfig, StandbyHandle};
+
+use tokio::sync::mpsc;
+
+use crate::core::{unix_ms, CoreMsg};
 
 /// What the mirror saw of one flow: the latest sequence and acknowledgement numbers both
 /// ways, the timestamps and the link-layer addresses (for the takeover).
@@ -42,6 +52,7 @@ pub type MirrorViews = Arc<Mutex<BTreeMap<FlowId, MirrorFlowView>>>;
 
 /// Everything [`crate::takeover::run`] gets.
 #[derive(Debug, Clone)]
+#[allow(dead_code)] // read by takeover::run (the `failover` work)
 pub struct TakeoverInput {
     /// The configuration (with its `[ha]` section).
     pub config: Config,
@@ -57,4 +68,459 @@ pub struct TakeoverInput {
     pub declared_at_ms: u64,
     /// When the primary was declared failed, as an instant of this process.
     pub declared_at: std::time::Instant,
+}
+
+/// State shared by the standby's tasks and the core.
+#[derive(Debug)]
+struct Shared {
+    /// The current checkpoint stream's handle (None until attached).
+    handle: Mutex<Option<StandbyHandle>>,
+    /// Bumped whenever `handle` changes.
+    generation: AtomicU64,
+    /// The endpoint of the primary followed now.
+    primary: Mutex<String>,
+    mirror: MirrorViews,
+    /// Stop reading the mirror (after takeover or at shutdown).
+    stop: AtomicBool,
+    /// Mirror gaps seen (octets the tap never delivered).
+    gaps: AtomicU64,
+}
+
+/// A running standby, as the core holds it.
+#[derive(Debug, Clone)]
+pub struct StandbySide {
+    shared: Arc<Shared>,
+}
+
+impl StandbySide {
+    /// The checkpoint stream's handle, once attached.
+    pub fn handle(&self) -> Option<StandbyHandle> {
+        lock(&self.shared.handle).clone()
+    }
+
+    /// The primary's checkpoint endpoint.
+    pub fn primary(&self) -> String {
+        lock(&self.shared.primary).clone()
+    }
+
+    /// Stops reading the mirror.
+    pub fn stop_mirror(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Reports the takeover done to the HA controller.
+    pub fn takeover_done(&self) {
+        if let Some(h) = self.handle() {
+            let _ = h.takeover_done();
+        }
+    }
+
+    /// Stops everything.
+    pub fn shutdown(&self) {
+        self.stop_mirror();
+        if let Some(h) = self.handle() {
+            h.shutdown();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The HA controller's configuration from `[ha]`: detection after `detect_multiplier`
+/// missed heartbeats and as long a silence of the primary on the mirror.
+pub fn controller_config(ha: &HaSection) -> HaConfig {
+    let mut c = HaConfig::new(NodeId(ha.node_id));
+    c.priority = Priority(ha.priority);
+    c.detector = DetectorConfig {
+        heartbeat_interval_ms: ha.heartbeat_interval_ms,
+        missed_heartbeats: ha.detect_multiplier,
+        mirror_silence_ms: ha.detection_ms(),
+    };
+    c.fencing = ha.fencing_command.is_some();
+    c
+}
+
+/// Starts the standby: opens the mirror tap (errors here stop the daemon), then follows
+/// the primary in the background.
+///
+/// # Errors
+/// `[ha]` incomplete, or the tap cannot be opened (CAP_NET_RAW, interface).
+pub fn start(
+    config: Config,
+    replica: Arc<Mutex<SpeakerReplica>>,
+    core: mpsc::UnboundedSender<CoreMsg>,
+) -> anyhow::Result<StandbySide> {
+    let ha = config.ha.clone().context("no [ha] section")?;
+    let iface = ha
+        .mirror_interface
+        .clone()
+        .context("[ha] mirror_interface is not set")?;
+    let tap = MirrorTap::open(&TapConfig::new(&iface, Vec::new()))
+        .with_context(|| format!("cannot open the mirror tap on {iface}"))?;
+    let shared = Arc::new(Shared {
+        handle: Mutex::new(None),
+        generation: AtomicU64::new(0),
+        primary: Mutex::new(ha.primary.clone().unwrap_or_default()),
+        mirror: Arc::new(Mutex::new(BTreeMap::new())),
+        stop: AtomicBool::new(false),
+        gaps: AtomicU64::new(0),
+    });
+    let neighbours: HashSet<IpAddr> = config.neighbors.iter().map(|n| n.address).collect();
+    let s = shared.clone();
+    std::thread::Builder::new()
+        .name("mirror-tap".into())
+        .spawn(move || mirror_loop(tap, &s, &neighbours))
+        .context("cannot start the mirror thread")?;
+    tracing::info!(interface = %iface, node_id = ha.node_id, "ha: standby, reading the mirror");
+    tokio::spawn(attach_loop(config, ha, replica, shared.clone(), core));
+    Ok(StandbySide { shared })
+}
+
+/// The checkpoint client's configuration for `primary`.
+fn client_config(ha: &HaSection, primary: &str) -> StandbyClientConfig {
+    StandbyClientConfig {
+        primary: primary.to_string(),
+        engine: StandbyConfig {
+            heartbeat_interval_ms: ha.heartbeat_interval_ms,
+            ..StandbyConfig::default()
+        },
+        hello: Hello {
+            node: NodeId(ha.node_id),
+            priority: Priority(ha.priority),
+            selection: FlowSelection::All,
+            endpoint: ha
+                .checkpoint_address
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+        },
+        ha: controller_config(ha),
+        tls: ha.tls.as_ref().map(crate::ha_primary::tls_paths),
+    }
+}
+
+/// One attached checkpoint stream.
+struct Attached {
+    handle: StandbyHandle,
+    actions: mpsc::UnboundedReceiver<HaAction>,
+    /// When its driver's clock started.
+    at: Instant,
+}
+
+/// Attaches once to `primary`.
+async fn attach(
+    ha: &HaSection,
+    primary: &str,
+    replica: &Arc<Mutex<SpeakerReplica>>,
+    shared: &Shared,
+) -> Result<Attached, ribsync::transport::TransportError> {
+    lock(replica).set_feed_clock_origin(unix_ms());
+    let (handle, actions) = run_standby(client_config(ha, primary), replica.clone()).await?;
+    // The engine's clock starts as run_standby returns.
+    let at = Instant::now();
+    lock(replica).set_feed_clock_origin(unix_ms());
+    tracing::info!(%primary, "ha: standby attached to the primary");
+    *lock(&shared.handle) = Some(handle.clone());
+    shared.generation.fetch_add(1, Ordering::SeqCst);
+    tokio::spawn(report_sync(handle.clone()));
+    Ok(Attached {
+        handle,
+        actions,
+        at,
+    })
+}
+
+/// Attaches to the primary (retrying until it answers), then carries out the HA actions;
+/// re-attaches when the primary dropped the stream but still answers, and attaches to a
+/// new primary when another standby was elected.
+async fn attach_loop(
+    config: Config,
+    ha: HaSection,
+    replica: Arc<Mutex<SpeakerReplica>>,
+    shared: Arc<Shared>,
+    core: mpsc::UnboundedSender<CoreMsg>,
+) {
+    let mut primary = ha.primary.clone().unwrap_or_default();
+    let mut failures = 0u32;
+    loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        *lock(&shared.primary) = primary.clone();
+        let mut a = match attach(&ha, &primary, &replica, &shared).await {
+            Ok(a) => a,
+            Err(e) => {
+                if failures.is_multiple_of(20) {
+                    tracing::warn!(%primary, "ha: cannot attach to the primary (retrying): {e}");
+                }
+                failures += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        failures = 0;
+        let mut declared = false;
+        let mut retry = tokio::time::interval(Duration::from_secs(1));
+        let next = loop {
+            let action = tokio::select! {
+                action = a.actions.recv() => action,
+                _ = retry.tick() => {
+                    // The stream ended but this standby still follows: if the primary
+                    // answers, it dropped us (e.g. we were too slow); attach again. If it
+                    // does not, the old driver's failure detector decides.
+                    let st = a.handle.status().borrow().clone();
+                    if !st.connected
+                        && matches!(st.role, HaRole::Standby { .. })
+                        && !declared
+                        && !shared.stop.load(Ordering::SeqCst)
+                    {
+                        if let Ok(b) = attach(&ha, &primary, &replica, &shared).await {
+                            a.handle.shutdown();
+                            a = b;
+                        }
+                    }
+                    continue;
+                }
+            };
+            let Some(action) = action else {
+                break None;
+            };
+            if !declared && matches!(action, HaAction::RunFencing | HaAction::TakeOver { .. }) {
+                tracing::warn!("ha: primary declared failed");
+                declared = true;
+            }
+            match action {
+                HaAction::RunFencing => {
+                    let ok = fence(&ha).await;
+                    let _ = a.handle.fencing_result(ok);
+                }
+                HaAction::TakeOver { declared_at_ms } => {
+                    let input = TakeoverInput {
+                        config: config.clone(),
+                        replica: replica.clone(),
+                        standby: a.handle.clone(),
+                        mirror: shared.mirror.clone(),
+                        declared_at_ms,
+                        declared_at: a.at + Duration::from_millis(declared_at_ms),
+                    };
+                    match crate::takeover::run(input).await {
+                        Ok(report) => {
+                            let _ = core.send(CoreMsg::Promote(report));
+                        }
+                        Err(e) => tracing::error!("ha: takeover failed: {e:#}"),
+                    }
+                }
+                HaAction::AttachTo { node, endpoint } => {
+                    tracing::info!(%node, %endpoint, "ha: another standby was elected; attaching to it");
+                    let scheme = if ha.tls.is_some() { "https" } else { "http" };
+                    break Some(format!("{scheme}://{endpoint}"));
+                }
+            }
+        };
+        match next {
+            Some(p) => {
+                a.handle.shutdown();
+                primary = p;
+            }
+            None => return,
+        }
+    }
+}
+
+/// Logs `ha: synchronised` each time the standby becomes synchronised.
+async fn report_sync(handle: StandbyHandle) {
+    let mut rx = handle.status();
+    let mut was = false;
+    loop {
+        let now = rx.borrow_and_update().synchronised;
+        if now && !was {
+            tracing::info!("ha: synchronised");
+        } else if !now && was {
+            tracing::warn!("ha: no longer synchronised");
+        }
+        was = now;
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs `[ha] fencing_command` (with `sh -c`); true when it exits 0.
+async fn fence(ha: &HaSection) -> bool {
+    let Some(cmd) = &ha.fencing_command else {
+        return true;
+    };
+    match tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .status()
+        .await
+    {
+        Ok(status) if status.success() => {
+            tracing::info!(command = %cmd, "ha: fencing done");
+            true
+        }
+        Ok(status) => {
+            tracing::error!(command = %cmd, %status, "ha: fencing failed: no takeover");
+            false
+        }
+        Err(e) => {
+            tracing::error!(command = %cmd, "ha: fencing command did not run: {e}");
+            false
+        }
+    }
+}
+
+fn canonical(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(a),
+        v4 => v4,
+    }
+}
+
+/// Which side of a session sent a segment: `Some(true)` the primary (its destination is a
+/// neighbour), `Some(false)` a neighbour; `None` for anything else.
+fn from_primary(neighbours: &HashSet<IpAddr>, src: IpAddr, dst: IpAddr) -> Option<bool> {
+    match (
+        neighbours.contains(&canonical(src)),
+        neighbours.contains(&canonical(dst)),
+    ) {
+        (false, true) => Some(true),
+        (true, false) => Some(false),
+        _ => None,
+    }
+}
+
+/// Reads the mirror until stopped: every BGP segment updates the flow's [`MirrorFlowView`],
+/// signals the primary alive, and is reassembled; in-order octets go to the checkpoint
+/// engine by sequence number (it maps them to stream offsets once the flow's checkpoint
+/// brings its anchor), and so do the acknowledgement numbers (which trigger gap fill).
+fn mirror_loop(mut tap: MirrorTap, shared: &Shared, neighbours: &HashSet<IpAddr>) {
+    let mut reasm = Reassembler::new(ReassemblerConfig {
+        // The receiver acknowledged octets the mirror never saw: they will not come
+        // again; the engine asks the primary for them (gap fill).
+        gap_on_peer_ack: true,
+        ..ReassemblerConfig::default()
+    });
+    let mut handle: Option<StandbyHandle> = None;
+    let mut generation = u64::MAX;
+    let mut last_alive = Instant::now() - Duration::from_secs(1);
+    let mut last_cleanup = Instant::now();
+    while !shared.stop.load(Ordering::SeqCst) {
+        let g = shared.generation.load(Ordering::SeqCst);
+        if g != generation {
+            generation = g;
+            handle = lock(&shared.handle).clone();
+        }
+        let frame = match tap.recv_timeout(Duration::from_millis(100)) {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!("mirror tap: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        let Some(v) = frame.tcp() else { continue };
+        let Some(fp) = from_primary(neighbours, v.src.ip(), v.dst.ip()) else {
+            continue;
+        };
+        let flow = if fp {
+            FlowId {
+                local: v.src,
+                remote: v.dst,
+            }
+        } else {
+            FlowId {
+                local: v.dst,
+                remote: v.src,
+            }
+        };
+        {
+            let mut views = lock(&shared.mirror);
+            let m = views.entry(flow).or_default();
+            let mut len = v.payload.len() as u32;
+            if v.flags.has(TcpFlags::SYN) {
+                len += 1;
+            }
+            if v.flags.has(TcpFlags::FIN) {
+                len += 1;
+            }
+            let next = SeqNum(v.seq).wrapping_add(len);
+            let mac: Option<[u8; 6]> = frame.data.get(6..12).and_then(|m| m.try_into().ok());
+            let ack = v.flags.has(TcpFlags::ACK).then_some(SeqNum(v.ack));
+            let later = |old: Option<SeqNum>, new: SeqNum| Some(old.map_or(new, |o| o.later(new)));
+            if fp {
+                m.primary_seq_next = later(m.primary_seq_next, next);
+                if let Some(a) = ack {
+                    m.primary_ack = later(m.primary_ack, a);
+                }
+                if let Some((tsval, _)) = v.timestamps {
+                    m.primary_tsval = Some(tsval);
+                }
+                m.primary_mac = mac.or(m.primary_mac);
+            } else {
+                m.peer_seq_next = later(m.peer_seq_next, next);
+                if let Some(a) = ack {
+                    m.peer_ack = later(m.peer_ack, a);
+                }
+                if let Some((tsval, _)) = v.timestamps {
+                    m.peer_tsval = Some(tsval);
+                }
+                m.peer_mac = mac.or(m.peer_mac);
+            }
+            m.last_frame = frame.timestamp;
+        }
+        let Some(h) = &handle else { continue };
+        if fp && last_alive.elapsed() >= Duration::from_millis(10) {
+            last_alive = Instant::now();
+            let _ = h.primary_frame_seen();
+        }
+        if let Ok(Some(seg)) = parse_frame(LinkType::Ethernet, &frame.data) {
+            reasm.push(&seg);
+        }
+        while let Some(ev) = reasm.poll_event() {
+            match ev {
+                StreamEvent::Data {
+                    stream,
+                    offset,
+                    bytes,
+                } => {
+                    let Some(base) = reasm.stream(stream).and_then(|s| s.base_seq()) else {
+                        continue;
+                    };
+                    let Some(dp) = from_primary(neighbours, stream.src.ip(), stream.dst.ip())
+                    else {
+                        continue;
+                    };
+                    let f = if dp {
+                        FlowId {
+                            local: stream.src,
+                            remote: stream.dst,
+                        }
+                    } else {
+                        FlowId {
+                            local: stream.dst,
+                            remote: stream.src,
+                        }
+                    };
+                    let seq = base.wrapping_add(offset as u32);
+                    let _ = h.mirror_data(f, dp, seq, bytes);
+                }
+                StreamEvent::Gap { stream, range } => {
+                    let n = shared.gaps.fetch_add(1, Ordering::Relaxed) + 1;
+                    tracing::debug!(?stream, ?range, gaps = n, "mirror gap");
+                }
+                _ => {}
+            }
+        }
+        if v.flags.has(TcpFlags::ACK) {
+            let _ = h.mirror_ack(flow, fp, v.ack);
+        }
+        if last_cleanup.elapsed() >= Duration::from_secs(5) {
+            last_cleanup = Instant::now();
+            reasm.remove_closed();
+        }
+    }
 }

@@ -9,12 +9,11 @@
 mod admin;
 mod core;
 mod fibbridge;
-// Wired by the standby role (next landing).
-#[allow(dead_code)]
+mod ha_primary;
 mod ha_standby;
+mod ha_status;
 mod metrics;
 mod net;
-#[allow(dead_code)]
 mod takeover;
 mod view;
 

@@ -53,11 +53,13 @@ impl Metrics {
         ] {
             by_state.insert(s, 0);
         }
-        let rib = core.speaker.rib();
-        for (peer, address, state) in core.speaker.peers() {
+        let g = core.lock();
+        let speaker = g.speaker();
+        let rib = speaker.rib();
+        for (peer, address, state) in speaker.peers() {
             *by_state.entry(state.name()).or_default() += 1;
             let a = address.to_string();
-            if let Some(s) = core.speaker.session(peer) {
+            if let Some(s) = speaker.session(peer) {
                 gauge!("bgp_messages_in", "neighbor" => a.clone())
                     .set(s.stats().messages_in as f64);
                 gauge!("bgp_messages_out", "neighbor" => a.clone())

@@ -2,6 +2,7 @@
 //! writer task of each connection. Everything reports to the core task by message.
 
 use crate::core::CoreMsg;
+use crate::ha_primary::{FlowIo, TCP_PEEK_INTERVAL};
 use bgpd::session::ConnId;
 use bgpd::speaker::PeerId;
 use std::io;
@@ -15,8 +16,9 @@ use tokio::sync::mpsc;
 /// What a connection's writer task is told.
 #[derive(Debug)]
 pub enum WriterCmd {
-    /// Write these bytes.
-    Bytes(Vec<u8>),
+    /// Write these bytes; with the egress stream offset of the first one when the
+    /// connection is a replicated flow (handed to the standbys first: write-ahead).
+    Bytes(Vec<u8>, Option<u64>),
     /// Flush what came before, then close our side.
     Close,
 }
@@ -67,8 +69,13 @@ pub fn set_md5(fd: std::os::fd::BorrowedFd<'_>, remote: IpAddr, password: &str) 
         .map_err(|e| io::Error::other(format!("TCP_MD5SIG for {remote}: {e}")))
 }
 
-/// One listening socket per address, with the MD5 keys of the neighbours that have one.
-pub fn listen(addr: SocketAddr, md5: &[(IpAddr, String)]) -> io::Result<TcpListener> {
+/// One listening socket per address, with the MD5 keys of the neighbours that have one;
+/// `freebind`: the address need not be on this host yet (a standby that took over).
+pub fn listen(
+    addr: SocketAddr,
+    md5: &[(IpAddr, String)],
+    freebind: bool,
+) -> io::Result<TcpListener> {
     let sock = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -77,6 +84,9 @@ pub fn listen(addr: SocketAddr, md5: &[(IpAddr, String)]) -> io::Result<TcpListe
     sock.set_reuseaddr(true)?;
     if addr.is_ipv6() {
         socket2::SockRef::from(&sock).set_only_v6(true)?;
+    }
+    if freebind {
+        crate::ha_primary::set_freebind(&sock, addr.is_ipv6());
     }
     for (remote, password) in md5 {
         if remote.is_ipv4() == addr.is_ipv4() || addr.is_ipv6() {
@@ -161,11 +171,18 @@ pub fn accept_gtsm(stream: &TcpStream, hops: u8) -> io::Result<()> {
 
 /// Splits a connection into a reader task (bytes to the core) and a writer task (bytes
 /// from the core); returns the writer's channel and the reader's handle.
+///
+/// With `flow` (the primary of an HA pair), the writer hands every batch to the standbys
+/// before writing it (egress write-ahead) and reads the socket's TCP state every
+/// [`TCP_PEEK_INTERVAL`] for the checkpoints (`CoreMsg::TcpState`); the peek runs between
+/// writes, and a read refused meanwhile (EPERM while the socket is in repair mode) is
+/// retried.
 pub fn spawn_io(
     stream: TcpStream,
     peer: PeerId,
     conn: ConnId,
     core: mpsc::UnboundedSender<CoreMsg>,
+    flow: Option<FlowIo>,
 ) -> (
     mpsc::UnboundedSender<WriterCmd>,
     tokio::task::JoinHandle<()>,
@@ -189,6 +206,10 @@ pub fn spawn_io(
                         return;
                     }
                 }
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                    // The writer is peeking the socket (TCP_REPAIR): try again.
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
                 Err(e) => {
                     tracing::debug!(peer = peer.0, "read failed: {e}");
                     break;
@@ -198,9 +219,36 @@ pub fn spawn_io(
         let _ = core_r.send(CoreMsg::Closed { peer, conn });
     });
     tokio::spawn(async move {
-        while let Some(cmd) = rx.recv().await {
+        let mut peek = tokio::time::interval(TCP_PEEK_INTERVAL);
+        peek.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let cmd = tokio::select! {
+                cmd = rx.recv() => cmd,
+                _ = peek.tick(), if flow.is_some() => {
+                    match ribsync::takeover::peek_live_socket(wr.as_ref().as_fd()) {
+                        Ok(state) => {
+                            let _ = core.send(CoreMsg::TcpState { peer, conn, state: Box::new(state) });
+                        }
+                        Err(e) => tracing::debug!(peer = peer.0, "TCP state peek: {e}"),
+                    }
+                    continue;
+                }
+            };
+            let Some(cmd) = cmd else { return };
             match cmd {
-                WriterCmd::Bytes(b) => {
+                WriterCmd::Bytes(b, offset) => {
+                    if let (Some(f), Some(offset)) = (&flow, offset) {
+                        let t = std::time::Instant::now();
+                        if f.primary
+                            .write_ahead(f.flow, offset, b.clone())
+                            .await
+                            .is_err()
+                        {
+                            tracing::warn!(flow = %f.flow, "write-ahead: the checkpoint driver is gone");
+                        } else {
+                            f.latency.record(t.elapsed().as_micros() as u64);
+                        }
+                    }
                     if let Err(e) = wr.write_all(&b).await {
                         tracing::debug!(peer = peer.0, "write failed: {e}");
                         let _ = core.send(CoreMsg::Closed { peer, conn });

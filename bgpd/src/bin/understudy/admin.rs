@@ -82,6 +82,8 @@ pub enum Request {
     Watch,
     /// `reload`.
     Reload,
+    /// `ha`.
+    Ha,
 }
 
 /// Runs one request against the daemon at `addr`.
@@ -96,8 +98,96 @@ pub fn run(addr: &str, json: bool, req: Request) -> anyhow::Result<()> {
     })
 }
 
+/// `understudy ha --json`: the object of /work/coord/ha-contract.md (plus the Loc-RIB
+/// digest and size, for comparing nodes).
+pub fn ha_json(h: &pb::HaStatus) -> Value {
+    json!({
+        "role": h.role,
+        "node_id": h.node_id,
+        "synchronised": h.synchronised,
+        "connected": h.connected,
+        "primary": h.primary,
+        "standbys": h.standbys.iter().map(|s| json!({
+            "node_id": s.node_id, "synchronised": s.synchronised,
+            "lag_bytes": s.lag_bytes, "lag_ms": s.lag_ms,
+            "digests_matched": s.digests_matched, "digests_mismatched": s.digests_mismatched,
+            "write_ahead_us_p50": s.write_ahead_us_p50,
+        })).collect::<Vec<_>>(),
+        "flows": h.flows.iter().map(|f| json!({
+            "peer": f.peer, "protected": f.protected, "reason": f.reason,
+        })).collect::<Vec<_>>(),
+        "last_takeover": h.last_takeover.as_ref().map(|t| json!({
+            "takeover_ms": t.takeover_ms, "sessions": t.sessions, "failed": t.failed,
+        })),
+        "loc_rib_routes": h.loc_rib_routes,
+        "loc_rib_digest": hex::encode(&h.loc_rib_digest),
+    })
+}
+
+fn print_ha(h: &pb::HaStatus) {
+    println!("role            {}", h.role);
+    println!("node id         {}", h.node_id);
+    if h.role != "primary" && h.role != "standalone" {
+        println!("primary         {}", h.primary);
+        println!("connected       {}", h.connected);
+        println!("synchronised    {}", h.synchronised);
+    }
+    println!("Loc-RIB routes  {}", h.loc_rib_routes);
+    println!("Loc-RIB digest  {}", hex::encode(&h.loc_rib_digest));
+    if let Some(t) = &h.last_takeover {
+        println!(
+            "last takeover   {:.1} ms, {} sessions, {} failed",
+            t.takeover_ms, t.sessions, t.failed
+        );
+    }
+    if !h.standbys.is_empty() {
+        println!();
+        println!(
+            "{:<8} {:<18} {:>10} {:>8} {:>8} {:>10} {:>8}",
+            "STANDBY", "STATE", "LAG-BYTES", "LAG-MS", "MATCHED", "MISMATCHED", "WAL-P50"
+        );
+        for s in &h.standbys {
+            println!(
+                "{:<8} {:<18} {:>10} {:>8} {:>8} {:>10} {:>6}us",
+                s.node_id,
+                s.sync_state,
+                s.lag_bytes,
+                s.lag_ms,
+                s.digests_matched,
+                s.digests_mismatched,
+                s.write_ahead_us_p50
+            );
+        }
+    }
+    if !h.flows.is_empty() {
+        println!();
+        println!("{:<40} {:<10} REASON", "SESSION", "PROTECTED");
+        for f in &h.flows {
+            println!(
+                "{:<40} {:<10} {}",
+                f.peer,
+                if f.protected { "yes" } else { "no" },
+                f.reason
+            );
+        }
+    }
+}
+
 async fn dispatch(a: &mut Admin, json: bool, req: Request) -> anyhow::Result<()> {
     match req {
+        Request::Ha => {
+            let h = a
+                .client
+                .get_ha_status(pb::GetHaStatusRequest {})
+                .await
+                .map_err(|s| a.status(s))?
+                .into_inner();
+            if json {
+                print_json(&ha_json(&h));
+            } else {
+                print_ha(&h);
+            }
+        }
         Request::Info => {
             let i = a
                 .client

@@ -93,6 +93,9 @@ enum Command {
     Watch,
     /// Re-read the daemon's configuration file (as SIGHUP does).
     Reload,
+    /// Non-stop routing: this node's HA role, its standbys (sync state, lag, digests,
+    /// write-ahead latency) and whether each session is protected.
+    Ha,
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +161,7 @@ fn main() -> ExitCode {
         Command::Disable { address, message } => admin::Request::Disable(address, message),
         Command::Watch => admin::Request::Watch,
         Command::Reload => admin::Request::Reload,
+        Command::Ha => admin::Request::Ha,
     };
     finish(admin::run(&cli.admin, cli.json, request))
 }

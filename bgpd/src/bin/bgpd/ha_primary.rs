@@ -1,0 +1,205 @@
+//! The primary's replication side (DESIGN.md section 3): the checkpoint service for
+//! standbys (`ribsync::transport::serve_primary` on `[ha] checkpoint_address`), the flow of
+//! each BGP connection (its 4-tuple, sequence anchor and TCP state), and the egress
+//! write-ahead latency record.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use bgpd::config::{HaSection, HaTlsConfig, WriteAheadPolicy};
+use bgpd::replica::SpeakerReplica;
+use ribsync::checkpoint::{FlowId, PrimaryConfig, SeqAnchor, WriteAheadMode};
+use ribsync::takeover::TcpRepairState;
+use ribsync::transport::{serve_primary, PrimaryHandle, PrimaryServerConfig, TlsPaths};
+
+/// How often a connection's writer reads its socket's TCP state for the checkpoints.
+pub const TCP_PEEK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Write-ahead latencies kept for the median.
+const LATENCY_SAMPLES: usize = 1024;
+
+/// The recent write-ahead latencies (batch handed to the standbys -> released), in
+/// microseconds, shared by every connection's writer.
+#[derive(Debug, Default)]
+pub struct WriteAheadLatency {
+    samples: Mutex<VecDeque<u64>>,
+}
+
+impl WriteAheadLatency {
+    /// Records one batch.
+    pub fn record(&self, us: u64) {
+        let mut s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        if s.len() == LATENCY_SAMPLES {
+            s.pop_front();
+        }
+        s.push_back(us);
+    }
+
+    /// The median of the recent batches (0 when none).
+    pub fn p50_us(&self) -> u64 {
+        let s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<u64> = s.iter().copied().collect();
+        if v.is_empty() {
+            return 0;
+        }
+        v.sort_unstable();
+        v[v.len() / 2]
+    }
+}
+
+/// A running primary side.
+#[derive(Debug, Clone)]
+pub struct PrimarySide {
+    /// The checkpoint engine's driver.
+    pub handle: PrimaryHandle,
+    /// Write-ahead latencies.
+    pub latency: Arc<WriteAheadLatency>,
+}
+
+/// What a connection's writer needs to replicate its flow.
+#[derive(Debug, Clone)]
+pub struct FlowIo {
+    /// The flow.
+    pub flow: FlowId,
+    /// Where write-ahead batches go.
+    pub primary: PrimaryHandle,
+    /// Where their latency is recorded.
+    pub latency: Arc<WriteAheadLatency>,
+}
+
+/// The mTLS paths of the checkpoint channel.
+pub fn tls_paths(tls: &HaTlsConfig) -> TlsPaths {
+    TlsPaths {
+        ca: PathBuf::from(&tls.ca),
+        cert: PathBuf::from(&tls.cert),
+        key: PathBuf::from(&tls.key),
+        server_name: tls
+            .server_name
+            .clone()
+            .unwrap_or_else(|| "understudy-primary".to_string()),
+    }
+}
+
+/// The checkpoint engine's tuning from `[ha]`.
+pub fn engine_config(ha: &HaSection) -> PrimaryConfig {
+    PrimaryConfig {
+        heartbeat_interval_ms: ha.heartbeat_interval_ms,
+        // A standby silent for twice the failure detection time (at least 1 s: restoring a
+        // large flow checkpoint keeps it busy) is dropped; it attaches again.
+        standby_timeout_ms: (2 * ha.detection_ms()).max(1000),
+        write_ahead: match ha.write_ahead {
+            WriteAheadPolicy::Wait => WriteAheadMode::WaitForAck,
+            WriteAheadPolicy::Async => WriteAheadMode::NoWait,
+        },
+        ..PrimaryConfig::default()
+    }
+}
+
+/// Serves the checkpoint protocol on `[ha] checkpoint_address` for `replica`.
+///
+/// # Errors
+/// When the address cannot be bound or TLS cannot be set up.
+pub async fn start(
+    ha: &HaSection,
+    replica: Arc<Mutex<SpeakerReplica>>,
+) -> anyhow::Result<PrimarySide> {
+    let addr: SocketAddr = ha
+        .checkpoint_address
+        .context("[ha] checkpoint_address is not set")?;
+    let listener =
+        bind_freebind(addr).with_context(|| format!("cannot listen for standbys on {addr}"))?;
+    let config = PrimaryServerConfig {
+        engine: engine_config(ha),
+        tls: ha.tls.as_ref().map(tls_paths),
+    };
+    let handle = serve_primary(listener, config, replica)
+        .await
+        .context("cannot serve the checkpoint protocol")?;
+    tracing::info!(address = %handle.local_addr(), node_id = ha.node_id, "ha: primary, serving checkpoints");
+    Ok(PrimarySide {
+        handle,
+        latency: Arc::new(WriteAheadLatency::default()),
+    })
+}
+
+/// A TCP listener that may bind an address not (yet) on this host (IP_FREEBIND): a
+/// standby that took over listens on the primary's address.
+pub fn bind_freebind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let sock = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    sock.set_reuseaddr(true)?;
+    set_freebind(&sock, addr.is_ipv6());
+    sock.bind(addr)?;
+    sock.listen(64)
+}
+
+/// Best effort IP_FREEBIND / IPV6_FREEBIND.
+pub fn set_freebind(sock: &impl AsFd, v6: bool) {
+    let sref = socket2::SockRef::from(sock);
+    let r = if v6 {
+        sref.set_freebind_v6(true)
+    } else {
+        sref.set_freebind_v4(true)
+    };
+    if let Err(e) = r {
+        tracing::debug!("IP_FREEBIND: {e}");
+    }
+}
+
+/// The flow of a connected socket: our address and port, the neighbour's.
+pub fn flow_of(stream: &tokio::net::TcpStream) -> std::io::Result<FlowId> {
+    Ok(FlowId {
+        local: canonical(stream.local_addr()?),
+        remote: canonical(stream.peer_addr()?),
+    })
+}
+
+fn canonical(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => a,
+        },
+        v4 => v4,
+    }
+}
+
+/// The sequence numbers of stream offset 0, from a socket peeked before anything was read
+/// from or written to it: the neighbour's first data octet is the first one still queued
+/// for reading (`rcv_nxt` minus the receive queue), ours is the next one to be written.
+pub fn anchor_of(state: &TcpRepairState) -> SeqAnchor {
+    SeqAnchor {
+        peer_seq_at_zero: state.rcv_nxt.0.wrapping_sub(state.recv_queue.len() as u32),
+        our_seq_at_zero: state
+            .write_seq
+            .0
+            .wrapping_sub(state.send_queue.len() as u32),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_median() {
+        let l = WriteAheadLatency::default();
+        assert_eq!(l.p50_us(), 0);
+        for us in [50, 10, 40, 30, 20] {
+            l.record(us);
+        }
+        assert_eq!(l.p50_us(), 30);
+        for _ in 0..LATENCY_SAMPLES {
+            l.record(7);
+        }
+        assert_eq!(l.p50_us(), 7, "old samples age out");
+    }
+}

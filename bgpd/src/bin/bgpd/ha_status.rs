@@ -1,0 +1,180 @@
+//! `GetHaStatus`: what the core knows at once ([`probe`], on the core task) completed with
+//! what the checkpoint engines report ([`status`], awaited by the admin service).
+
+use std::net::IpAddr;
+
+use proto::admin as pb;
+use ribsync::checkpoint::{FlowId, SyncState};
+use ribsync::ha::HaRole;
+use ribsync::transport::{PrimaryHandle, StandbyHandle};
+use sha2::{Digest as _, Sha256};
+
+use crate::core::{Core, HaRuntime, TakeoverSummary};
+
+/// The core's part of the answer.
+#[derive(Debug)]
+pub struct HaProbe {
+    role: &'static str,
+    node_id: u32,
+    primary_endpoint: String,
+    primary: Option<PrimaryHandle>,
+    standby: Option<StandbyHandle>,
+    write_ahead_us_p50: u64,
+    last_takeover: Option<TakeoverSummary>,
+    loc_rib_digest: Vec<u8>,
+    loc_rib_routes: u64,
+}
+
+/// SHA-256 of the Loc-RIB: every best route's prefix, attributes and neighbour, in prefix
+/// order.
+pub fn loc_rib_digest(core: &Core) -> (Vec<u8>, u64) {
+    let g = core.lock();
+    let rib = g.speaker().rib();
+    let mut h = Sha256::new();
+    let routes = rib.loc_rib();
+    for e in &routes {
+        let peer = e
+            .peer
+            .and_then(|p| g.speaker().neighbor(p))
+            .map(|n| n.address.to_string())
+            .unwrap_or_default();
+        h.update(format!("{}|{:?}|{peer}\n", e.prefix, e.attributes).as_bytes());
+    }
+    (h.finalize().to_vec(), routes.len() as u64)
+}
+
+/// Reads what the core holds (on the core task).
+pub fn probe(core: &Core) -> HaProbe {
+    let (loc_rib_digest, loc_rib_routes) = loc_rib_digest(core);
+    let node_id = core.ha_config.as_ref().map_or(0, |h| h.node_id);
+    let mut p = HaProbe {
+        role: "standalone",
+        node_id,
+        primary_endpoint: String::new(),
+        primary: None,
+        standby: None,
+        write_ahead_us_p50: 0,
+        last_takeover: core.last_takeover,
+        loc_rib_digest,
+        loc_rib_routes,
+    };
+    match &core.ha {
+        HaRuntime::Standalone => {}
+        HaRuntime::Primary(side) => {
+            p.role = "primary";
+            p.primary = Some(side.handle.clone());
+            p.write_ahead_us_p50 = side.latency.p50_us();
+        }
+        HaRuntime::Standby(side) => {
+            p.role = "standby";
+            p.primary_endpoint = side.primary();
+            p.standby = side.handle();
+        }
+    }
+    p
+}
+
+fn role_name(role: &HaRole) -> &'static str {
+    match role {
+        HaRole::Primary => "primary",
+        HaRole::Standby { .. } => "standby",
+        HaRole::Fencing => "fencing",
+        HaRole::TakingOver => "taking_over",
+        HaRole::AwaitingPrimary { .. } => "awaiting_primary",
+        HaRole::Halted { .. } => "halted",
+    }
+}
+
+fn peer_of(flow: &FlowId) -> IpAddr {
+    flow.remote.ip()
+}
+
+/// The whole answer: asks the checkpoint engine for its standbys or flows.
+pub async fn status(p: HaProbe) -> pb::HaStatus {
+    let mut out = pb::HaStatus {
+        role: p.role.to_string(),
+        node_id: p.node_id,
+        synchronised: false,
+        connected: false,
+        primary: p.primary_endpoint,
+        standbys: Vec::new(),
+        flows: Vec::new(),
+        last_takeover: p.last_takeover.map(|t| pb::HaTakeover {
+            takeover_ms: t.takeover_ms,
+            sessions: t.sessions,
+            failed: t.failed,
+        }),
+        loc_rib_digest: p.loc_rib_digest,
+        loc_rib_routes: p.loc_rib_routes,
+    };
+    if let Some(h) = p.primary {
+        if let Ok((standbys, flows)) = h.views().await {
+            out.standbys = standbys
+                .into_iter()
+                .map(|s| {
+                    let synchronised = s.sync == SyncState::Synchronised;
+                    pb::HaStandby {
+                        node_id: s.node.0,
+                        synchronised,
+                        lag_bytes: s.lag_bytes,
+                        lag_ms: s.lag_ms,
+                        digests_matched: s.digests_matched,
+                        digests_mismatched: s.digests_mismatched,
+                        write_ahead_us_p50: if synchronised {
+                            p.write_ahead_us_p50
+                        } else {
+                            0
+                        },
+                        sync_state: match s.sync {
+                            SyncState::Checkpointing {
+                                acknowledged,
+                                total,
+                            } => format!("checkpointing {acknowledged}/{total}"),
+                            SyncState::Resynchronising => "resynchronising".into(),
+                            SyncState::Synchronised => "synchronised".into(),
+                        },
+                    }
+                })
+                .collect();
+            out.flows = flows
+                .into_iter()
+                .map(|f| pb::HaFlow {
+                    peer: peer_of(&f.flow).to_string(),
+                    protected: f.protected(),
+                    reason: if f.protected() {
+                        String::new()
+                    } else if f.unprotected_reasons.is_empty() {
+                        "no standby".into()
+                    } else {
+                        f.unprotected_reasons.join("; ")
+                    },
+                })
+                .collect();
+        }
+    }
+    if let Some(h) = p.standby {
+        let st = h.status().borrow().clone();
+        out.role = role_name(&st.role).to_string();
+        out.synchronised = st.synchronised;
+        out.connected = st.connected;
+        if let Ok(flows) = h.flow_views().await {
+            out.flows = flows
+                .into_iter()
+                .map(|f| {
+                    let reason = match (&f.unprotected, f.restored, st.synchronised) {
+                        (Some(why), _, _) => why.clone(),
+                        (None, false, _) => "not checkpointed yet".into(),
+                        (None, true, false) => "standby not synchronised".into(),
+                        (None, true, true) => String::new(),
+                    };
+                    pb::HaFlow {
+                        peer: peer_of(&f.flow).to_string(),
+                        protected: reason.is_empty(),
+                        reason,
+                    }
+                })
+                .collect();
+        }
+    }
+    out
+}

@@ -1,0 +1,314 @@
+//! Lab tests of non-stop routing in the bgpd daemon (run as root): an FRR neighbour holds a
+//! session with a bgpd primary (`[ha] role = "primary"`); a bgpd standby introduced late
+//! follows it from a mirror port (a bridge in a switch namespace, `tc ... mirred` copying
+//! the primary's and FRR's frames to the standby's `mon0`) and the checkpoint channel,
+//! reaches `synchronised` while FRR keeps announcing routes, and its Loc-RIB digest equals
+//! the primary's; the FRR session is not disturbed. Observed through `understudy ha --json`.
+//!
+//! The bgpd and understudy binaries are taken from the test executable's target directory
+//! (`target/<profile>/`); `cargo test --workspace` builds them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use interop::neighbor::frr::Frr;
+use interop::{BgpConfig, Lab, Neighbor, Netns, PeerConfig};
+use ipnetwork::{IpNetwork, Ipv4Network};
+use serde_json::Value;
+
+const PREFIX: &str = "usha-";
+const TIMEOUT: Duration = Duration::from_secs(60);
+const FRR: &str = "192.0.2.1";
+const PRIM: &str = "192.0.2.2";
+const STBY: &str = "192.0.2.3";
+/// Routes FRR announces from the start, then routes it adds while the standby joins.
+const INITIAL: u32 = 2048;
+const ADDED: u32 = 1024;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn net(s: &str) -> IpNetwork {
+    s.parse().unwrap()
+}
+
+/// `target/<profile>/NAME`, next to the directory holding this test executable.
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build it first (`cargo build -p bgpd`, or run `cargo test --workspace`)",
+        path.display()
+    );
+    path
+}
+
+fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "the HA lab tests must run as root (network namespaces)"
+    );
+}
+
+/// Route number `i`: /26 subnets of the benchmarking range 198.18.0.0/15 (RFC 2544) for the
+/// first 2048, then /27 subnets of it.
+fn route(i: u32) -> IpNetwork {
+    let (len, step) = if i < 2048 { (26, 64) } else { (27, 32) };
+    let j = if i < 2048 { i } else { i - 2048 };
+    let base = u32::from(Ipv4Addr::new(198, 18, 0, 0));
+    IpNetwork::V4(Ipv4Network::new(Ipv4Addr::from(base + j * step), len).unwrap())
+}
+
+struct HaLab {
+    lab: Lab,
+    frr: Netns,
+    prim: Netns,
+    stby: Netns,
+}
+
+/// FRR, the primary and the standby on one bridge (in namespace `sw`); every frame the
+/// primary or FRR sends into the bridge is mirrored to the standby's `mon0`.
+fn ha_lab() -> HaLab {
+    require_root();
+    let mut lab = Lab::new(PREFIX).expect("lab");
+    let frr = lab.add_namespace("frr").expect("namespace frr");
+    let prim = lab.add_namespace("prim").expect("namespace prim");
+    let stby = lab.add_namespace("stby").expect("namespace stby");
+    let sw = lab.add_namespace("sw").expect("namespace sw");
+    lab.add_bridge(&sw, "br0").unwrap();
+    for (ns, port, addr) in [
+        (&frr, "p-frr", FRR),
+        (&prim, "p-prim", PRIM),
+        (&stby, "p-stby", STBY),
+    ] {
+        lab.add_veth(&sw, port, ns, "eth0").unwrap();
+        lab.set_master(&sw, port, "br0").unwrap();
+        lab.add_address(ns, "eth0", net(&format!("{addr}/24")))
+            .unwrap();
+    }
+    lab.add_veth(&sw, "p-mon", &stby, "mon0").unwrap();
+    lab.add_mirror(&sw, "p-prim", "p-mon").unwrap();
+    lab.add_mirror(&sw, "p-frr", "p-mon").unwrap();
+    HaLab {
+        lab,
+        frr,
+        prim,
+        stby,
+    }
+}
+
+fn bgpd_config(ha: &str) -> String {
+    format!(
+        "router_id = \"{PRIM}\"\nlocal_as = 65002\n\
+         \n[[neighbor]]\naddress = \"{FRR}\"\nremote_as = 65001\nhold_time = 9\n\
+         connect_retry = 2\nfamilies = [\"ipv4/unicast\"]\n\
+         import = [\"all\"]\nexport = [\"all\"]\n\
+         \n[policy.policies.all]\ndefault = \"accept\"\n\n[ha]\n{ha}"
+    )
+}
+
+/// Writes `config` into the lab's work directory, checks it and starts bgpd in `ns`.
+fn start_bgpd(lab: &mut Lab, ns: &Netns, name: &str, config: &str) -> u32 {
+    let path = lab.workdir().join(format!("{name}.toml"));
+    std::fs::write(&path, config).unwrap();
+    let bgpd = binary("bgpd");
+    let out = std::process::Command::new(&bgpd)
+        .arg("--check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bgpd --check-config: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lab.spawn(
+        ns,
+        name,
+        bgpd.to_str().unwrap(),
+        &["--config", path.to_str().unwrap()],
+    )
+    .expect("start bgpd")
+}
+
+/// `understudy --json ha` in `ns`.
+fn ha(ns: &Netns) -> Result<Value, String> {
+    let out = ns
+        .exec_output(binary("understudy").to_str().unwrap(), &["--json", "ha"])
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+}
+
+/// Polls `check` until it gives Some or `TIMEOUT` passes (then panics with the last state).
+fn wait<T>(what: &str, mut check: impl FnMut() -> Result<Option<T>, String>) -> T {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut last = String::new();
+    loop {
+        match check() {
+            Ok(Some(v)) => return v,
+            Ok(None) => {}
+            Err(e) => last = e,
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; last: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn routes_of(v: &Value) -> u64 {
+    v["loc_rib_routes"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn late_standby_synchronises_with_a_primary_fed_by_frr() {
+    let HaLab {
+        mut lab,
+        frr: frr_ns,
+        prim,
+        stby,
+    } = ha_lab();
+    let mut cfg = BgpConfig::new(65001, FRR.parse().unwrap()).peer(
+        PeerConfig::new(ip(PRIM), 65002)
+            .local(ip(FRR))
+            .timers(Duration::from_secs(9), Duration::from_secs(3)),
+    );
+    for i in 0..INITIAL {
+        cfg = cfg.network(route(i));
+    }
+    let mut frr = Frr::start_without_zebra(&lab, "frr", &cfg).expect("start FRR");
+    start_bgpd(
+        &mut lab,
+        &prim,
+        "bgpd-prim",
+        &bgpd_config(&format!(
+            "role = \"primary\"\nnode_id = 1\ncheckpoint_address = \"{PRIM}:50052\"\n"
+        )),
+    );
+    frr.wait_established(ip(PRIM), TIMEOUT)
+        .expect("FRR Established with the primary");
+    wait("the primary's Loc-RIB full", || {
+        let v = ha(&prim)?;
+        assert_eq!(v["role"], "primary");
+        Ok((routes_of(&v) == u64::from(INITIAL)).then_some(()))
+    });
+    let alone = ha(&prim).unwrap();
+    assert_eq!(alone["standbys"], Value::Array(vec![]));
+    assert_eq!(alone["flows"][0]["peer"], FRR);
+    assert_eq!(alone["flows"][0]["protected"], false, "{alone}");
+
+    // FRR keeps announcing while the standby is introduced.
+    let feeder = {
+        let frr_dir = frr.dir().to_path_buf();
+        let ns = frr_ns.clone();
+        std::thread::spawn(move || {
+            announce(
+                &frr_dir,
+                &ns,
+                INITIAL..INITIAL + ADDED,
+                64,
+                Duration::from_millis(150),
+            );
+        })
+    };
+    start_bgpd(
+        &mut lab,
+        &stby,
+        "bgpd-stby",
+        &bgpd_config(&format!(
+            "role = \"standby\"\nnode_id = 2\npriority = 50\nprimary = \"http://{PRIM}:50052\"\n\
+             mirror_interface = \"mon0\"\nsession_interface = \"eth0\"\n\
+             checkpoint_address = \"{STBY}:50052\"\n"
+        )),
+    );
+    let synced = wait("the standby synchronised", || {
+        let v = ha(&stby)?;
+        if v["synchronised"] != true {
+            let p = ha(&prim)?;
+            return Err(format!("standby {v}; primary {p}"));
+        }
+        Ok(Some(v))
+    });
+    assert_eq!(synced["role"], "standby");
+    assert_eq!(synced["connected"], true);
+    assert_eq!(synced["primary"], format!("http://{PRIM}:50052"));
+    feeder.join().expect("feeder");
+    let total = u64::from(INITIAL + ADDED);
+    let (_, s) = wait("equal Loc-RIB digests", || {
+        let p = ha(&prim)?;
+        let s = ha(&stby)?;
+        Ok(
+            (routes_of(&p) == total && p["loc_rib_digest"] == s["loc_rib_digest"])
+                .then_some((p, s)),
+        )
+    });
+    assert_eq!(routes_of(&s), total);
+    assert_eq!(s["flows"][0]["peer"], FRR);
+    assert_eq!(s["flows"][0]["protected"], true, "{s}");
+    // The primary sees its standby synchronised and the session protected.
+    let p = wait("maintenance digests matched", || {
+        let p2 = ha(&prim)?;
+        Ok((p2["standbys"][0]["digests_matched"].as_u64().unwrap_or(0) >= 2).then_some(p2))
+    });
+    let sb = &p["standbys"][0];
+    assert_eq!(sb["node_id"], 2);
+    assert_eq!(sb["synchronised"], true, "{p}");
+    assert_eq!(sb["digests_mismatched"], 0, "{p}");
+    assert_eq!(p["flows"][0]["protected"], true, "{p}");
+    println!("primary: {p}\nstandby: {s}");
+
+    // FRR never noticed: one connection, still Established, every route accepted.
+    let st = frr.wait_established(ip(PRIM), TIMEOUT).unwrap();
+    assert_eq!(st.established_count, Some(1), "{st:?}");
+    assert_eq!(st.dropped_count, Some(0), "{st:?}");
+    let log = std::fs::read_to_string(lab.workdir().join("bgpd-stby.log")).unwrap();
+    assert!(log.contains("ha: synchronised"), "{log}");
+}
+
+/// FRR (its vty socket in `dir`) announces routes `range`, `batch` at a time through
+/// `vtysh -f`, `pause` apart.
+fn announce(
+    dir: &std::path::Path,
+    ns: &Netns,
+    range: std::ops::Range<u32>,
+    batch: u32,
+    pause: Duration,
+) {
+    let mut i = range.start;
+    while i < range.end {
+        let end = (i + batch).min(range.end);
+        let mut conf = String::from("router bgp 65001\n address-family ipv4 unicast\n");
+        for n in i..end {
+            conf.push_str(&format!("  network {}\n", route(n)));
+        }
+        conf.push_str(" exit-address-family\n");
+        let file = dir.join(format!("add-{i}.conf"));
+        std::fs::write(&file, conf).unwrap();
+        ns.exec(
+            "vtysh",
+            &[
+                "--vty_socket",
+                dir.to_str().unwrap(),
+                "-f",
+                file.to_str().unwrap(),
+            ],
+        )
+        .expect("vtysh -f");
+        i = end;
+        std::thread::sleep(pause);
+    }
+}
