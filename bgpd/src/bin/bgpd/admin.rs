@@ -427,14 +427,16 @@ fn command(core: &mut Core, op: AdminOp) -> Result<String, Status> {
         AdminOp::Reset { address, kind } => {
             let peer = peer_of(core, &address)?;
             let established = core
-                .speaker
+                .lock()
+                .speaker()
                 .session(peer)
                 .is_some_and(|s| s.established_conn().is_some());
             if kind != pb::ResetKind::Hard && !established {
                 // A soft reset asks the neighbour for its routes again (ROUTE-REFRESH, RFC
                 // 2918) or resends ours: both need an Established session.
                 let state = core
-                    .speaker
+                    .lock()
+                    .speaker()
                     .session(peer)
                     .map(|s| s.state().name().to_string())
                     .unwrap_or_default();
