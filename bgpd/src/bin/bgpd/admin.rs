@@ -445,7 +445,11 @@ fn command(core: &mut Core, op: AdminOp) -> Result<String, Status> {
                 )));
             }
             if kind == pb::ResetKind::Hard
-                && !core.speaker.session(peer).is_some_and(|s| s.admin_up())
+                && !core
+                    .lock()
+                    .speaker()
+                    .session(peer)
+                    .is_some_and(|s| s.admin_up())
             {
                 // A hard reset is ManualStop then ManualStart: on a disabled neighbour it
                 // would silently enable it.
