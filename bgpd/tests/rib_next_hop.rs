@@ -35,16 +35,20 @@ fn loopback_local_address_is_never_announced_as_next_hop_self() {
     rib.peer_up(routable.clone()).unwrap();
     rib.originate(p("203.0.113.0/24"), PathAttributes::new())
         .unwrap();
+    rib.originate(p("198.51.100.0/24"), PathAttributes::new())
+        .unwrap();
 
     let to_lo = real(decode_updates(&lo, &rib.poll_updates(PeerId(2))));
     assert!(
         to_lo.iter().all(|u| announced(u).is_empty()),
         "nothing announced with NEXT_HOP 127.0.0.1: {to_lo:?}"
     );
+    // One event for the run of prefixes (not one per prefix of a full table), naming the
+    // first.
     let events = not_advertised(&rib.poll_events());
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].0, PeerId(2));
-    assert_eq!(events[0].1, "203.0.113.0/24");
+    assert_eq!(events[0].1, "198.51.100.0/24");
     assert!(
         events[0].2.contains("127.0.0.1") && events[0].2.contains("5.1.3"),
         "{}",
@@ -53,7 +57,10 @@ fn loopback_local_address_is_never_announced_as_next_hop_self() {
 
     let to_routable = real(decode_updates(&routable, &rib.poll_updates(PeerId(3))));
     assert_eq!(to_routable.len(), 1);
-    assert_eq!(announced(&to_routable[0]), vec![p("203.0.113.0/24")]);
+    assert_eq!(
+        announced(&to_routable[0]),
+        vec![p("198.51.100.0/24"), p("203.0.113.0/24")]
+    );
     assert_eq!(
         to_routable[0].attributes.next_hop(),
         Some(Ipv4Addr::new(198, 51, 100, 254))

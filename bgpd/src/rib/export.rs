@@ -275,13 +275,24 @@ fn export<K: Fam>(core: &mut Core, dst: &mut PeerState, r: &Route, key: K) -> Op
         // us at; a loopback or unspecified one (a session over 127.0.0.1 with next hop self)
         // is treated as withdrawn by the receiver (section 6.3), so it is not announced.
         if nh.is_loopback() || nh.is_unspecified() {
-            core.events.push(RibEvent::NotAdvertised {
-                peer: PeerId(dst_id),
-                prefix: key.to_prefix(),
-                reason: format!(
-                    "next hop {nh} is not a usable NEXT_HOP (RFC 4271 section 5.1.3): set a routable local_address for this neighbour"
-                ),
-            });
+            let reason = format!(
+                "next hop {nh} is not a usable NEXT_HOP (RFC 4271 section 5.1.3): no route \
+                 needing next hop self goes to this neighbour until it has a routable \
+                 local_address"
+            );
+            // One event for a run of such prefixes, not one per prefix of a full table.
+            let repeated = matches!(
+                core.events.last(),
+                Some(RibEvent::NotAdvertised { peer, reason: r, .. })
+                    if *peer == PeerId(dst_id) && *r == reason
+            );
+            if !repeated {
+                core.events.push(RibEvent::NotAdvertised {
+                    peer: PeerId(dst_id),
+                    prefix: key.to_prefix(),
+                    reason,
+                });
+            }
             return None;
         }
         apply_next_hop::<K>(&mut a, nh);
