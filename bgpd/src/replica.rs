@@ -83,12 +83,16 @@ struct Binding {
     partial: Vec<u8>,
     anchor: Option<SeqAnchor>,
     tcp: Option<TcpRepairState>,
+    /// Hash chain over every message consumed: `chain = SHA-256(chain || message)`.
+    chain: [u8; 32],
 }
 
 /// The session context of one flow as a checkpoint carries it (postcard).
 #[derive(Debug, Serialize, Deserialize)]
 struct FlowState {
     conn: ConnId,
+    /// The flow's hash chain at the checkpoint's offset.
+    chain: [u8; 32],
     /// [`Speaker::peer_context`]: session, addresses, MRAI timer and RNG.
     peer: Vec<u8>,
     /// [`Speaker::rib_snapshot`].
@@ -188,6 +192,7 @@ impl SpeakerReplica {
                 partial: Vec::new(),
                 anchor: None,
                 tcp: None,
+                chain: [0; 32],
             },
         );
     }
@@ -255,6 +260,10 @@ impl SpeakerReplica {
             };
             let data: Vec<u8> = b.partial.drain(..take).collect();
             b.consumed += take as u64;
+            let mut h = Sha256::new();
+            h.update(b.chain);
+            h.update(&data);
+            b.chain = h.finalize().into();
             self.speaker.handle(
                 now,
                 Input::Bytes {
@@ -295,16 +304,20 @@ impl SpeakerReplica {
     }
 
     /// The flow's digest: what both nodes compute identically from the same byte stream,
-    /// whatever the instant each message arrived: the consumed offset, the session's FSM
-    /// state, negotiated parameters and receive counters, the neighbour's Adj-RIB-In and
-    /// Adj-RIB-Out. Timer deadlines, the jitter RNG and send counters are left out: they
-    /// move with each node's clock and with the KEEPALIVEs only the primary sends.
+    /// whatever the instant each message arrived, in time independent of the table size
+    /// (a standby computes it after every fed chunk): the consumed offset, the hash chain
+    /// of every message consumed (the speaker is deterministic: the same messages from the
+    /// same checkpoint give the same Adj-RIB-In, Loc-RIB and Adj-RIB-Out), and the
+    /// session's FSM state, negotiated parameters and receive counters. Timer deadlines,
+    /// the jitter RNG and send counters are left out: they move with each node's clock and
+    /// with the KEEPALIVEs only the primary sends.
     fn digest_of(&self, b: &Binding) -> Digest {
         let mut h = Sha256::new();
-        h.update(b"understudy-flow-v2");
+        h.update(b"understudy-flow-v3");
         h.update(b.consumed.to_be_bytes());
         h.update(b.peer.0.to_be_bytes());
         h.update(b.conn.0.to_be_bytes());
+        h.update(b.chain);
         if let Some(s) = self.speaker.session(b.peer) {
             h.update(format!("{:?}", s.state()).as_bytes());
             h.update(format!("{:?}", s.established_conn()).as_bytes());
@@ -312,9 +325,6 @@ impl SpeakerReplica {
             h.update(s.stats().messages_in.to_be_bytes());
             h.update(s.stats().updates_in.to_be_bytes());
         }
-        let rib = self.speaker.rib();
-        h.update(format!("{:?}", rib.adj_rib_in(b.peer)).as_bytes());
-        h.update(format!("{:?}", rib.adj_rib_out(b.peer)).as_bytes());
         h.finalize().into()
     }
 }
@@ -368,6 +378,7 @@ impl Replicated for SpeakerReplica {
         let b = self.flows.get(flow)?;
         let state = FlowState {
             conn: b.conn,
+            chain: b.chain,
             peer: self.speaker.peer_context(b.peer)?,
             rib: self.speaker.rib_snapshot().ok()?,
         };
@@ -399,6 +410,7 @@ impl Replicated for SpeakerReplica {
                 partial: Vec::new(),
                 anchor: snapshot.anchor,
                 tcp: snapshot.tcp.clone(),
+                chain: state.chain,
             },
         );
         Ok(())

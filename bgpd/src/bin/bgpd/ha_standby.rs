@@ -266,18 +266,19 @@ async fn attach_loop(
             let action = tokio::select! {
                 action = a.actions.recv() => action,
                 _ = retry.tick() => {
-                    // The stream ended but this standby still follows: if the primary
-                    // answers, it dropped us (e.g. we were too slow); attach again. If it
-                    // does not, the old driver's failure detector decides.
+                    // The stream ended but this standby still follows (or halted): if
+                    // the primary answers, it is alive and dropped us (e.g. we were too
+                    // slow); attach again. If it does not, the old driver's failure
+                    // detector decides.
                     let st = a.handle.status().borrow().clone();
                     if !st.connected
-                        && matches!(st.role, HaRole::Standby { .. })
-                        && !declared
+                        && matches!(st.role, HaRole::Standby { .. } | HaRole::Halted { .. })
                         && !shared.stop.load(Ordering::SeqCst)
                     {
                         if let Ok(b) = attach(&ha, &primary, &replica, &shared).await {
                             a.handle.shutdown();
                             a = b;
+                            declared = false;
                         }
                     }
                     continue;
