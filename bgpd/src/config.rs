@@ -458,9 +458,13 @@ fn de_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<Prefix, D::Error> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     /// The TOML does not parse or a field has the wrong type or an unknown name.
-    #[error("line {line}: {}{message}", field.as_ref().map(|f| format!("{f}: ")).unwrap_or_default())]
+    #[error(
+        "{}{}{message}",
+        if *line > 0 { format!("line {line}: ") } else { String::new() },
+        field.as_ref().map(|f| format!("{f}: ")).unwrap_or_default()
+    )]
     Parse {
-        /// 1-based line of the error (0 when unknown).
+        /// 1-based line of the error (0 when no line says more than the message).
         line: usize,
         /// The field and the value as written on that line (`neighbor[0].address =
         /// "192.0.2.300"`), when the line holds one.
@@ -575,10 +579,22 @@ impl Config {
     pub fn from_toml_str(src: &str) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(src).map_err(|e| {
             let line = e.span().map_or(0, |s| line_of(src, s.start));
+            let message = e.message().to_string();
+            let (line, field) = if message.starts_with("missing field") {
+                // The span is the table the field is missing from: name it by its header;
+                // at the top level no line says more than the message.
+                let lines: Vec<&str> = src.lines().collect();
+                match line.checked_sub(1).and_then(|i| header_at(&lines, i)) {
+                    Some(table) => (line, Some(table)),
+                    None => (0, None),
+                }
+            } else {
+                (line, field_at(src, line))
+            };
             ConfigError::Parse {
                 line,
-                field: field_at(src, line),
-                message: e.message().to_string(),
+                field,
+                message,
             }
         })?;
         cfg.validate().map_err(|(field, message)| {
@@ -749,24 +765,25 @@ fn field_at(src: &str, line: usize) -> Option<String> {
     }
     // The table the line belongs to: the nearest header above it; for an array of tables
     // (`[[neighbor]]`) its index is the number of the same headers before it.
-    let mut table = None;
-    for (i, l) in lines[..line - 1].iter().enumerate().rev() {
-        let l = l.trim();
-        if let Some(name) = l.strip_prefix("[[").and_then(|r| r.strip_suffix("]]")) {
-            let header = format!("[[{name}]]");
-            let index = lines[..i].iter().filter(|o| o.trim() == header).count();
-            table = Some(format!("{}[{index}]", name.trim()));
-            break;
-        }
-        if let Some(name) = l.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-            table = Some(name.trim().to_string());
-            break;
-        }
-    }
+    let table = (0..line - 1).rev().find_map(|i| header_at(&lines, i));
     Some(match table {
         Some(t) => format!("{t}.{key} = {value}"),
         None => format!("{key} = {value}"),
     })
+}
+
+/// The table named by the header on 0-based line `i`, if it is one: `neighbor[1]` for the
+/// second `[[neighbor]]`, `fib` for `[fib]`.
+fn header_at(lines: &[&str], i: usize) -> Option<String> {
+    let l = lines.get(i)?.trim();
+    if let Some(name) = l.strip_prefix("[[").and_then(|r| r.strip_suffix("]]")) {
+        let header = format!("[[{name}]]");
+        let index = lines[..i].iter().filter(|o| o.trim() == header).count();
+        return Some(format!("{}[{index}]", name.trim()));
+    }
+    l.strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .map(|name| name.trim().to_string())
 }
 
 /// The value assigned on 1-based `line`, as written (`2`, `"192.0.2.2"`).
@@ -981,6 +998,20 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "router_id = \"0.0.0.0\" (line 1): must not be 0.0.0.0"
+        );
+    }
+
+    #[test]
+    fn missing_fields_name_their_table() {
+        let src = format!("{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 2\n[[neighbor]]\naddress = \"192.0.2.3\"\n");
+        assert_eq!(
+            parse_error(&src),
+            "line 6: neighbor[1]: missing field `remote_as`"
+        );
+        // At the top level: no misleading line or field.
+        assert_eq!(
+            parse_error("local_as = 65001\n"),
+            "missing field `router_id`"
         );
     }
 
