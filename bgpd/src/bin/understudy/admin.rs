@@ -51,8 +51,10 @@ pub struct RouteAddArgs {
     /// The prefix to originate, e.g. 203.0.113.0/24 or 2001:db8:1::/48; host bits must be
     /// zero (203.0.113.1/24 is refused).
     pub prefix: String,
-    /// The next hop to announce, of the prefix's family (IPv4 for an IPv4 prefix, IPv6 for
-    /// an IPv6 one). Default: next hop self, bgpd's address on each session.
+    /// The next hop to announce to internal (iBGP) neighbours, of the prefix's family (IPv4
+    /// for an IPv4 prefix, IPv6 for an IPv6 one). Default: next hop self, bgpd's address on
+    /// each session. External neighbours always get next hop self (RFC 4271 section 5.1.3)
+    /// unless an export policy sets one.
     #[arg(long, value_name = "ADDRESS")]
     pub next_hop: Option<IpAddr>,
 }
