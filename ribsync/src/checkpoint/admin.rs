@@ -69,6 +69,8 @@ pub struct StandbyView {
     pub digests_skipped: u64,
     /// Checkpoints voided by a state change before their acknowledgement.
     pub checkpoints_voided: u64,
+    /// Octets sent to it by gap fill (what its mirror missed).
+    pub gap_fill_bytes: u64,
     /// Write-ahead latency.
     pub write_ahead: LatencyStats,
 }

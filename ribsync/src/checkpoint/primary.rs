@@ -188,6 +188,7 @@ struct Link {
     mismatched: u64,
     skipped: u64,
     voided: u64,
+    gap_fill_bytes: u64,
     write_ahead: LatencyStats,
 }
 
@@ -283,6 +284,7 @@ impl PrimaryEngine {
                 mismatched: 0,
                 skipped: 0,
                 voided: 0,
+                gap_fill_bytes: 0,
                 write_ahead: LatencyStats::default(),
             },
         );
@@ -505,6 +507,9 @@ impl PrimaryEngine {
                         stream.read(range.clone()).map_err(|e| e.to_string())
                     }
                 };
+                if let Ok(bytes) = &answer {
+                    link.gap_fill_bytes += bytes.len() as u64;
+                }
                 let reply = match answer {
                     Ok(bytes) => ToStandby::GapFill {
                         flow,
@@ -881,6 +886,7 @@ impl PrimaryEngine {
                     digests_mismatched: l.mismatched,
                     digests_skipped: l.skipped,
                     checkpoints_voided: l.voided,
+                    gap_fill_bytes: l.gap_fill_bytes,
                     write_ahead: l.write_ahead,
                 }
             })

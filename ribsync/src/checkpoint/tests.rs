@@ -569,8 +569,10 @@ fn gap_fill_makes_the_flow_whole() {
         vec![&gap]
     );
     assert!(!net.digests_equal(1, &a));
+    assert_eq!(net.view(5, 1).gap_fill_bytes, 0);
     net.deliver_primary(5, 1);
     assert_eq!(net.inbox_kinds(1), vec!["gap-fill"]);
+    assert_eq!(net.view(5, 1).gap_fill_bytes, r2.len() as u64);
     net.deliver_standby(6, 1);
     assert!(net.digests_equal(1, &a));
     assert_eq!(

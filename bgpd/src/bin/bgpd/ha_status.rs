@@ -120,6 +120,7 @@ pub async fn status(p: HaProbe) -> pb::HaStatus {
                         lag_ms: s.lag_ms,
                         digests_matched: s.digests_matched,
                         digests_mismatched: s.digests_mismatched,
+                        gap_fill_bytes: s.gap_fill_bytes,
                         write_ahead_us_p50: if synchronised {
                             p.write_ahead_us_p50
                         } else {

@@ -114,6 +114,7 @@ pub fn ha_json(h: &pb::HaStatus) -> Value {
             "lag_bytes": s.lag_bytes, "lag_ms": s.lag_ms,
             "digests_matched": s.digests_matched, "digests_mismatched": s.digests_mismatched,
             "write_ahead_us_p50": s.write_ahead_us_p50,
+            "gap_fill_bytes": s.gap_fill_bytes,
         })).collect::<Vec<_>>(),
         "flows": h.flows.iter().map(|f| json!({
             "peer": f.peer, "protected": f.protected, "reason": f.reason,
