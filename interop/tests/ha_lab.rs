@@ -370,3 +370,77 @@ fn announce(
         std::thread::sleep(pause);
     }
 }
+
+/// The primary's box dies (its switch port goes down, then its process is killed): the
+/// synchronised standby declares it failed within a second (3 x 100 ms of heartbeats and
+/// of mirror silence, plus the time the stream takes to notice) and carries on with the
+/// takeover.
+#[test]
+fn standby_declares_a_dead_primary_failed() {
+    let HaLab {
+        mut lab,
+        frr: _frr_ns,
+        prim,
+        stby,
+    } = ha_lab(false);
+    let mut cfg = BgpConfig::new(65001, FRR.parse().unwrap()).peer(
+        PeerConfig::new(ip(PRIM), 65002)
+            .local(ip(FRR))
+            .timers(Duration::from_secs(9), Duration::from_secs(3)),
+    );
+    for i in 0..64 {
+        cfg = cfg.network(route(i));
+    }
+    let mut frr = Frr::start_without_zebra(&lab, "frr", &cfg).expect("start FRR");
+    let primary = start_bgpd(
+        &mut lab,
+        &prim,
+        "bgpd-prim",
+        &bgpd_config(&format!(
+            "role = \"primary\"\nnode_id = 1\ncheckpoint_address = \"{PRIM}:50052\"\n"
+        )),
+    );
+    frr.wait_established(ip(PRIM), TIMEOUT)
+        .expect("FRR Established with the primary");
+    start_bgpd(
+        &mut lab,
+        &stby,
+        "bgpd-stby",
+        &bgpd_config(&format!(
+            "role = \"standby\"\nnode_id = 2\nprimary = \"http://{PRIM}:50052\"\n\
+             mirror_interface = \"mon0\"\nsession_interface = \"eth0\"\n"
+        )),
+    );
+    wait("the standby synchronised", || {
+        let v = ha(&stby)?;
+        Ok((v["synchronised"] == true && routes_of(&v) == 64).then_some(()))
+    });
+    let log_path = lab.workdir().join("bgpd-stby.log");
+    let declared = || {
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .contains("ha: primary declared failed")
+    };
+    // Alive and quiet for longer than the detection time: no false alarm.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!declared(), "declared failed while alive");
+
+    let sw = lab.namespace("sw").expect("sw").clone();
+    lab.set_link(&sw, "p-prim", false).unwrap();
+    let cut = Instant::now();
+    assert!(lab.kill_process(primary));
+    let deadline = cut + Duration::from_secs(10);
+    while !declared() {
+        assert!(
+            Instant::now() < deadline,
+            "the standby never declared the primary failed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ms = cut.elapsed().as_millis();
+    println!("primary declared failed {ms} ms after its link was cut (log polling every 20 ms)");
+    assert!(ms < 3000, "{ms} ms");
+    // Its status still answers, in a post-failure role.
+    let v = ha(&stby).unwrap();
+    assert_ne!(v["role"], "standby", "{v}");
+}

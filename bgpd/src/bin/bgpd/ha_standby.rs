@@ -70,6 +70,9 @@ pub struct TakeoverInput {
     pub declared_at: std::time::Instant,
 }
 
+/// How long one attempt to attach to a primary may take.
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// State shared by the standby's tasks and the core.
 #[derive(Debug)]
 struct Shared {
@@ -208,27 +211,36 @@ struct Attached {
     at: Instant,
 }
 
-/// Attaches once to `primary`.
+/// Attaches once to `primary` (giving up after [`ATTACH_TIMEOUT`]).
 async fn attach(
-    ha: &HaSection,
-    primary: &str,
-    replica: &Arc<Mutex<SpeakerReplica>>,
-    shared: &Shared,
-) -> Result<Attached, ribsync::transport::TransportError> {
-    lock(replica).set_feed_clock_origin(unix_ms());
-    let (handle, actions) = run_standby(client_config(ha, primary), replica.clone()).await?;
+    ha: HaSection,
+    primary: String,
+    replica: Arc<Mutex<SpeakerReplica>>,
+) -> Result<Attached, String> {
+    lock(&replica).set_feed_clock_origin(unix_ms());
+    let (handle, actions) = tokio::time::timeout(
+        ATTACH_TIMEOUT,
+        run_standby(client_config(&ha, &primary), replica.clone()),
+    )
+    .await
+    .map_err(|_| "timed out".to_string())?
+    .map_err(|e| e.to_string())?;
     // The engine's clock starts as run_standby returns.
     let at = Instant::now();
-    lock(replica).set_feed_clock_origin(unix_ms());
+    lock(&replica).set_feed_clock_origin(unix_ms());
     tracing::info!(%primary, "ha: standby attached to the primary");
-    *lock(&shared.handle) = Some(handle.clone());
-    shared.generation.fetch_add(1, Ordering::SeqCst);
-    tokio::spawn(report_sync(handle.clone()));
     Ok(Attached {
         handle,
         actions,
         at,
     })
+}
+
+/// Makes `a` the stream the tap and the admin API talk to.
+fn adopt(shared: &Shared, a: &Attached) {
+    *lock(&shared.handle) = Some(a.handle.clone());
+    shared.generation.fetch_add(1, Ordering::SeqCst);
+    tokio::spawn(report_sync(a.handle.clone()));
 }
 
 /// Attaches to the primary (retrying until it answers), then carries out the HA actions;
@@ -248,8 +260,11 @@ async fn attach_loop(
             return;
         }
         *lock(&shared.primary) = primary.clone();
-        let mut a = match attach(&ha, &primary, &replica, &shared).await {
-            Ok(a) => a,
+        let mut a = match attach(ha.clone(), primary.clone(), replica.clone()).await {
+            Ok(a) => {
+                adopt(&shared, &a);
+                a
+            }
             Err(e) => {
                 if failures.is_multiple_of(20) {
                     tracing::warn!(%primary, "ha: cannot attach to the primary (retrying): {e}");
@@ -262,6 +277,9 @@ async fn attach_loop(
         failures = 0;
         let mut declared = false;
         let mut retry = tokio::time::interval(Duration::from_secs(1));
+        // A re-attach attempt runs in the background, so that HA actions are never held up
+        // by a connect to a primary that is gone.
+        let mut reattach: Option<tokio::task::JoinHandle<Result<Attached, String>>> = None;
         let next = loop {
             let action = tokio::select! {
                 action = a.actions.recv() => action,
@@ -271,15 +289,26 @@ async fn attach_loop(
                     // slow); attach again. If it does not, the old driver's failure
                     // detector decides.
                     let st = a.handle.status().borrow().clone();
-                    if !st.connected
+                    let follows = !st.connected
                         && matches!(st.role, HaRole::Standby { .. } | HaRole::Halted { .. })
-                        && !shared.stop.load(Ordering::SeqCst)
-                    {
-                        if let Ok(b) = attach(&ha, &primary, &replica, &shared).await {
-                            a.handle.shutdown();
-                            a = b;
-                            declared = false;
+                        && !shared.stop.load(Ordering::SeqCst);
+                    if let Some(task) = reattach.take_if(|t| t.is_finished()) {
+                        if let Ok(Ok(b)) = task.await {
+                            if follows {
+                                a.handle.shutdown();
+                                a = b;
+                                adopt(&shared, &a);
+                                declared = false;
+                            } else {
+                                b.handle.shutdown();
+                            }
                         }
+                    } else if follows && reattach.is_none() {
+                        reattach = Some(tokio::spawn(attach(
+                            ha.clone(),
+                            primary.clone(),
+                            replica.clone(),
+                        )));
                     }
                     continue;
                 }
