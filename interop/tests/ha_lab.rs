@@ -74,37 +74,62 @@ struct HaLab {
     frr: Netns,
     prim: Netns,
     stby: Netns,
+    /// More standbys (`stby2`, `stby3`, ...: addresses 192.0.2.4, .5, ...).
+    more: Vec<Netns>,
 }
 
 /// FRR, the primary and the standby on one bridge (in namespace `sw`); every frame the
 /// primary or FRR sends into the bridge is mirrored to the standby's `mon0` (three in four,
 /// at random, when `lossy`).
 fn ha_lab(lossy: bool) -> HaLab {
+    ha_lab_n(lossy, 1)
+}
+
+/// [`ha_lab`] with `standbys` standbys, each with its own mirror port.
+fn ha_lab_n(lossy: bool, standbys: u8) -> HaLab {
     require_root();
     let mut lab = Lab::new(PREFIX).expect("lab");
     let frr = lab.add_namespace("frr").expect("namespace frr");
     let prim = lab.add_namespace("prim").expect("namespace prim");
-    let stby = lab.add_namespace("stby").expect("namespace stby");
     let sw = lab.add_namespace("sw").expect("namespace sw");
     lab.add_bridge(&sw, "br0").unwrap();
-    for (ns, port, addr) in [
-        (&frr, "p-frr", FRR),
-        (&prim, "p-prim", PRIM),
-        (&stby, "p-stby", STBY),
-    ] {
+    let mut nodes = vec![(frr.clone(), "p-frr".to_string(), FRR.to_string())];
+    nodes.push((prim.clone(), "p-prim".into(), PRIM.into()));
+    let mut stbys = Vec::new();
+    let mut mons = Vec::new();
+    for i in 0..standbys {
+        let (node, suffix) = if i == 0 {
+            ("stby".to_string(), String::new())
+        } else {
+            (format!("stby{}", i + 1), (i + 1).to_string())
+        };
+        let ns = lab.add_namespace(&node).expect("namespace stby");
+        nodes.push((
+            ns.clone(),
+            format!("p-stby{suffix}"),
+            format!("192.0.2.{}", 3 + i),
+        ));
+        let mon = format!("p-mon{suffix}");
+        lab.add_veth(&sw, &mon, &ns, "mon0").unwrap();
+        mons.push(mon);
+        stbys.push(ns);
+    }
+    for (ns, port, addr) in &nodes {
         lab.add_veth(&sw, port, ns, "eth0").unwrap();
         lab.set_master(&sw, port, "br0").unwrap();
         lab.add_address(ns, "eth0", net(&format!("{addr}/24")))
             .unwrap();
     }
-    lab.add_veth(&sw, "p-mon", &stby, "mon0").unwrap();
-    mirror(&sw, "p-prim", lossy);
-    mirror(&sw, "p-frr", lossy);
+    let mons: Vec<&str> = mons.iter().map(String::as_str).collect();
+    mirror(&sw, "p-prim", lossy, &mons);
+    mirror(&sw, "p-frr", lossy, &mons);
+    let stby = stbys.remove(0);
     HaLab {
         lab,
         frr,
         prim,
         stby,
+        more: stbys,
     }
 }
 
@@ -175,12 +200,12 @@ fn routes_of(v: &Value) -> u64 {
     v["loc_rib_routes"].as_u64().unwrap_or(0)
 }
 
-/// `tc` on `port`'s ingress in `sw`: mirror its frames to `p-mon`. When `lossy`, only IPv4
+/// `tc` on `port`'s ingress in `sw`: mirror its frames to each of `mons`. When `lossy`, only IPv4
 /// frames whose header checksum has one of its two low bits set are mirrored: about one
 /// frame in four is left out, pseudo-randomly (the checksum changes with every IP ID),
 /// and forwarded as usual. (This kernel has no `gact` action for random drops, and an
 /// nftables egress hook does not see mirred frames.)
-fn mirror(sw: &Netns, port: &str, lossy: bool) {
+fn mirror(sw: &Netns, port: &str, lossy: bool, mons: &[&str]) {
     let qdiscs = sw.tc(&["qdisc", "show", "dev", port]).unwrap();
     if !qdiscs.contains("ingress") {
         sw.tc(&["qdisc", "add", "dev", port, "ingress"]).unwrap();
@@ -201,7 +226,9 @@ fn mirror(sw: &Netns, port: &str, lossy: bool) {
         if !m[4].is_empty() {
             args.push("10");
         }
-        args.extend(["action", "mirred", "egress", "mirror", "dev", "p-mon"]);
+        for mon in mons {
+            args.extend(["action", "mirred", "egress", "mirror", "dev", mon]);
+        }
         sw.tc(&args).unwrap();
     }
 }
@@ -222,6 +249,7 @@ fn run(lossy: bool) {
         frr: frr_ns,
         prim,
         stby,
+        ..
     } = ha_lab(lossy);
 
     let mut cfg = BgpConfig::new(65001, FRR.parse().unwrap()).peer(
@@ -382,6 +410,7 @@ fn standby_declares_a_dead_primary_failed() {
         frr: _frr_ns,
         prim,
         stby,
+        ..
     } = ha_lab(false);
     let mut cfg = BgpConfig::new(65001, FRR.parse().unwrap()).peer(
         PeerConfig::new(ip(PRIM), 65002)
@@ -443,4 +472,126 @@ fn standby_declares_a_dead_primary_failed() {
     // Its status still answers, in a post-failure role.
     let v = ha(&stby).unwrap();
     assert_ne!(v["role"], "standby", "{v}");
+}
+
+fn standby_config(node: u32, priority: u8, address: &str) -> String {
+    bgpd_config(&format!(
+        "role = \"standby\"\nnode_id = {node}\npriority = {priority}\n\
+         primary = \"http://{PRIM}:50052\"\nmirror_interface = \"mon0\"\n\
+         session_interface = \"eth0\"\ncheckpoint_address = \"{address}:50052\"\n"
+    ))
+}
+
+/// Several standbys: one introduced alone, then two at once, while FRR keeps announcing;
+/// all three reach `synchronised` with the primary's Loc-RIB digest, and the primary
+/// reports each of them synchronised with no digest mismatch.
+#[test]
+fn three_standbys_one_after_the_other_and_two_at_once() {
+    let HaLab {
+        mut lab,
+        frr: frr_ns,
+        prim,
+        stby,
+        more,
+    } = ha_lab_n(false, 3);
+    let initial = 512u32;
+    let mut cfg = BgpConfig::new(65001, FRR.parse().unwrap()).peer(
+        PeerConfig::new(ip(PRIM), 65002)
+            .local(ip(FRR))
+            .timers(Duration::from_secs(9), Duration::from_secs(3)),
+    );
+    for i in 0..initial {
+        cfg = cfg.network(route(i));
+    }
+    let mut frr = Frr::start_without_zebra(&lab, "frr", &cfg).expect("start FRR");
+    start_bgpd(
+        &mut lab,
+        &prim,
+        "bgpd-prim",
+        &bgpd_config(&format!(
+            "role = \"primary\"\nnode_id = 1\ncheckpoint_address = \"{PRIM}:50052\"\n"
+        )),
+    );
+    frr.wait_established(ip(PRIM), TIMEOUT)
+        .expect("FRR Established with the primary");
+    start_bgpd(&mut lab, &stby, "bgpd-stby", &standby_config(2, 50, STBY));
+    wait("the first standby synchronised", || {
+        Ok((ha(&stby)?["synchronised"] == true).then_some(()))
+    });
+
+    let feeder = {
+        let frr_dir = frr.dir().to_path_buf();
+        let ns = frr_ns.clone();
+        std::thread::spawn(move || {
+            announce(
+                &frr_dir,
+                &ns,
+                2048..2048 + 512,
+                64,
+                Duration::from_millis(150),
+            );
+        })
+    };
+    start_bgpd(
+        &mut lab,
+        &more[0],
+        "bgpd-stby2",
+        &standby_config(3, 60, "192.0.2.4"),
+    );
+    start_bgpd(
+        &mut lab,
+        &more[1],
+        "bgpd-stby3",
+        &standby_config(4, 40, "192.0.2.5"),
+    );
+    let all: Vec<&Netns> = [&stby].into_iter().chain(more.iter()).collect();
+    wait("every standby synchronised", || {
+        for ns in &all {
+            let v = ha(ns)?;
+            if v["synchronised"] != true {
+                return Err(format!("{v}"));
+            }
+        }
+        Ok(Some(()))
+    });
+    feeder.join().expect("feeder");
+    let total = u64::from(initial + 512);
+    wait("equal Loc-RIB digests everywhere", || {
+        let p = ha(&prim)?;
+        if routes_of(&p) != total {
+            return Ok(None);
+        }
+        for ns in &all {
+            let s = ha(ns)?;
+            if s["loc_rib_digest"] != p["loc_rib_digest"] {
+                return Err(format!("primary {p}; standby {s}"));
+            }
+        }
+        Ok(Some(()))
+    });
+    let p = wait("the primary sees three synchronised standbys", || {
+        let p = ha(&prim)?;
+        let sb = p["standbys"].as_array().cloned().unwrap_or_default();
+        let ok = sb.len() == 3
+            && sb.iter().all(|s| {
+                s["synchronised"] == true && s["digests_matched"].as_u64().unwrap_or(0) >= 1
+            });
+        Ok(ok.then_some(p))
+    });
+    println!("primary: {p}");
+    let mut nodes: Vec<u64> = p["standbys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            assert_eq!(s["digests_mismatched"], 0, "{p}");
+            s["node_id"].as_u64().unwrap()
+        })
+        .collect();
+    nodes.sort_unstable();
+    assert_eq!(nodes, vec![2, 3, 4]);
+    assert_eq!(p["flows"][0]["protected"], true, "{p}");
+    let st = frr.wait_established(ip(PRIM), TIMEOUT).unwrap();
+    assert_eq!(st.established_count, Some(1), "{st:?}");
+    assert_eq!(st.dropped_count, Some(0), "{st:?}");
 }
