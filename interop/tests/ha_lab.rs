@@ -295,16 +295,8 @@ fn run(lossy: bool) {
             );
         })
     };
-    start_bgpd(
-        &mut lab,
-        &stby,
-        "bgpd-stby",
-        &bgpd_config(&format!(
-            "role = \"standby\"\nnode_id = 2\npriority = 50\nprimary = \"http://{PRIM}:50052\"\n\
-             mirror_interface = \"mon0\"\nsession_interface = \"eth0\"\n\
-             checkpoint_address = \"{STBY}:50052\"\n"
-        )),
-    );
+    let started = Instant::now();
+    start_bgpd(&mut lab, &stby, "bgpd-stby", &standby_config(2, 50, STBY));
     let synced: Value = wait("the standby synchronised", || {
         let v = ha(&stby)?;
         if v["synchronised"] != true {
@@ -313,6 +305,11 @@ fn run(lossy: bool) {
         }
         Ok(Some(v))
     });
+    println!(
+        "standby synchronised {} ms after it was started, with {} routes",
+        started.elapsed().as_millis(),
+        routes_of(&synced)
+    );
     assert_eq!(synced["role"], "standby");
     assert_eq!(synced["connected"], true);
     assert_eq!(synced["primary"], format!("http://{PRIM}:50052"));
