@@ -10,6 +10,7 @@
 //! - [`session`]: the sans-IO per-neighbour session (RFC 4271 section 8 FSM).
 //! - [`speaker`]: the speaker core (every session and the RIBs).
 //! - [`replica`]: the speaker as `ribsync`'s replicated application (per-flow checkpoints).
+//! - [`tablegen`]: a generated Internet-like IPv4 table as UPDATEs (benchmark input).
 pub mod capture;
 pub mod config;
 pub mod mrt;
@@ -18,5 +19,6 @@ pub mod replica;
 pub mod rib;
 pub mod session;
 pub mod speaker;
+pub mod tablegen;
 pub mod time;
 pub mod wire;

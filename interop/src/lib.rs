@@ -6,7 +6,9 @@
 //! - [`neighbor`]: real BGP daemons (FRR, BIRD, GoBGP, ExaBGP) behind the [`Neighbor`] trait.
 //! - [`rawpeer`]: a test peer that sends exact bytes.
 //! - [`demo`]: the `interop demo` scenario.
+//! - [`bench`]: the `interop bench` benchmark (bgpd against BIRD, FRR and GoBGP).
 
+pub mod bench;
 pub mod capture;
 pub mod cases;
 pub mod cmd;

@@ -4,6 +4,8 @@
 //! - `interop lab up FILE` / `interop lab down FILE`: run a containerlab topology in
 //!   network namespaces and leave it running, or remove it.
 //! - `interop demo [--json]`: the demo lab, always cleaned up (also on Ctrl-C).
+//! - `interop bench [--prefixes N] [--mrt FILE] [--daemons LIST] [--runs N] [--quick] [--json]`:
+//!   bgpd, BIRD, FRR and GoBGP taking a full table, one table with the ratios.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +16,8 @@ use clap::{Parser, Subcommand};
 use interop::demo::{self, DemoOptions, Observe};
 use interop::topology::instantiate;
 use interop::topology::Topology;
+
+mod bench_cli;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -76,6 +80,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmark: a pre-encoded full table fed to bgpd, BIRD, FRR and GoBGP in turn.
+    Bench(bench_cli::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,6 +263,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", demo::render(&report));
             }
         }
+        Command::Bench(args) => bench_cli::run(args)?,
     }
     Ok(())
 }

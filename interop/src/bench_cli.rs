@@ -1,0 +1,122 @@
+//! The `interop bench` command line: options to [`interop::bench::BenchOptions`], progress
+//! on stderr, the table (or `--json`) on stdout.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use interop::bench::dut::DaemonKind;
+use interop::bench::{self, BenchOptions, Mode};
+
+/// `interop bench` options.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Generated IPv4 prefixes (Internet-like, 300,000 attribute sets per million); 0 for
+    /// none. Default 1,000,000 (100,000 with --quick).
+    #[arg(long)]
+    prefixes: Option<usize>,
+    /// An MRT RIB dump (TABLE_DUMP / TABLE_DUMP_V2) to feed as well. Default: the largest
+    /// RIB dump under shared/data (none with --quick).
+    #[arg(long)]
+    mrt: Option<PathBuf>,
+    /// Do not feed an MRT dump.
+    #[arg(long, conflicts_with = "mrt")]
+    no_mrt: bool,
+    /// Daemons, comma-separated.
+    #[arg(long, default_value = "bgpd,bird,frr,gobgp", value_delimiter = ',')]
+    daemons: Vec<DaemonKind>,
+    /// Runs per measurement; the table shows medians.
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// Quick look: 100,000 prefixes, free mode only, no MRT dump (unless given).
+    #[arg(long)]
+    quick: bool,
+    /// Modes, comma-separated: free, pinned (one core), kernel (routes into the kernel FIB).
+    #[arg(long, value_delimiter = ',')]
+    modes: Vec<String>,
+    /// Seconds one run may take from Established (default 60 + 1 per 10,000 prefixes).
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Directory holding understudy's bgpd and understudy binaries (default: next to this
+    /// binary).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Namespace project prefix.
+    #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
+    prefix: String,
+    /// Print the result as one JSON object on the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+fn mode(s: &str) -> anyhow::Result<Mode> {
+    Ok(match s.trim() {
+        "free" => Mode::FREE,
+        "pinned" | "1core" => Mode::PINNED,
+        "kernel" => Mode::KERNEL,
+        other => anyhow::bail!("unknown mode {other:?} (free, pinned, kernel)"),
+    })
+}
+
+/// The default RIB dump: the largest under shared/data beside the repository.
+fn default_dump() -> Option<PathBuf> {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/mrt");
+    [here, PathBuf::from("/work/shared/data/mrt")]
+        .iter()
+        .find_map(|d| bench::feed::largest_rib_dump(d))
+}
+
+/// Runs `interop bench`.
+pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+    let bin_dir = match a.bin_dir {
+        Some(d) => d,
+        None => std::env::current_exe()
+            .context("locating this binary")?
+            .parent()
+            .map(PathBuf::from)
+            .context("this binary has no directory")?,
+    };
+    let modes = if !a.modes.is_empty() {
+        a.modes
+            .iter()
+            .map(|m| mode(m))
+            .collect::<anyhow::Result<_>>()?
+    } else if a.quick {
+        vec![Mode::FREE]
+    } else {
+        vec![Mode::FREE, Mode::PINNED, Mode::KERNEL]
+    };
+    let mrt = if a.no_mrt {
+        None
+    } else if a.mrt.is_some() {
+        a.mrt
+    } else if a.quick {
+        None
+    } else {
+        Some(default_dump().context("no RIB dump under shared/data/mrt; give --mrt or --no-mrt")?)
+    };
+    let opts = BenchOptions {
+        prefixes: a
+            .prefixes
+            .unwrap_or(if a.quick { 100_000 } else { 1_000_000 }),
+        mrt,
+        daemons: a.daemons,
+        modes,
+        runs: a.runs,
+        ns_prefix: a.prefix,
+        bin_dir,
+        timeout: a
+            .timeout
+            .map(Duration::try_from_secs_f64)
+            .transpose()
+            .context("--timeout")?,
+    };
+    let result = bench::run(&opts, &mut |line| eprintln!("{line}"))?;
+    if a.json {
+        println!("{}", serde_json::to_string(&result)?);
+    } else {
+        print!("{}", bench::report::render(&result));
+    }
+    Ok(())
+}
