@@ -138,6 +138,12 @@ pub struct NeighborConfig {
     /// The Restart Time we advertise, in seconds (12 bits, at most 4095); default 120.
     #[serde(default = "default_restart_time")]
     pub restart_time: u16,
+    /// How long, in seconds, we keep a neighbour's routes marked stale by its
+    /// Beginning-of-RIB-Route-Refresh while waiting for its End-of-RIB-Route-Refresh
+    /// (RFC 7313 section 4); when it runs out the routes still stale are purged as if the
+    /// EoRR had come. 0: wait for the EoRR however long it takes. Default 360.
+    #[serde(default = "default_enhanced_route_refresh_time")]
+    pub enhanced_route_refresh_time: u16,
     /// Advertise the Extended Message capability (RFC 8654); default true.
     #[serde(default = "default_true")]
     pub extended_message: bool,
@@ -435,6 +441,9 @@ fn default_connect_retry() -> u16 {
 }
 fn default_true() -> bool {
     true
+}
+fn default_enhanced_route_refresh_time() -> u16 {
+    360
 }
 fn default_restart_time() -> u16 {
     120

@@ -15,6 +15,7 @@
 
 use crate::config::{Config, NeighborConfig};
 use crate::rib::{FibChange, PeerInfo, Rib, RibConfig, RibError, RibEvent};
+use crate::session::serde_wire::Family;
 use crate::session::{
     ConnId, Direction, Event, Output as SessionOutput, Session, SessionConfig, SessionEvent,
     SplitMix64, State,
@@ -217,6 +218,9 @@ struct Peer {
     mrai_until: Option<Millis>,
     /// The jitter RNG of the MinRouteAdvertisementIntervalTimer (RFC 4271 section 10).
     rng: SplitMix64,
+    /// Enhanced route refreshes in progress (RFC 7313 section 4): per family, the instant
+    /// our wait for the neighbour's EoRR ends (sorted by family; `Millis::MAX`: no limit).
+    refresh_until: Vec<(AfiSafi, Millis)>,
 }
 
 /// The speaker core. See the module documentation.
@@ -238,6 +242,7 @@ struct PeerReprRef<'a> {
     local_addresses: Vec<(ConnId, IpAddr)>,
     mrai_until: Option<Millis>,
     rng: &'a SplitMix64,
+    refresh_until: Vec<(Family, Millis)>,
 }
 
 #[derive(Serialize)]
@@ -258,6 +263,7 @@ struct PeerRepr {
     local_addresses: Vec<(ConnId, IpAddr)>,
     mrai_until: Option<Millis>,
     rng: SplitMix64,
+    refresh_until: Vec<(Family, Millis)>,
 }
 
 #[derive(Deserialize)]
@@ -338,6 +344,7 @@ impl Speaker {
                 local_addresses: BTreeMap::new(),
                 mrai_until: None,
                 rng: SplitMix64::new(mix(self.seed, id.0) ^ 0x4d52_4149),
+                refresh_until: Vec::new(),
             },
         );
         id
@@ -427,6 +434,31 @@ impl Speaker {
             p.session.handle_timeout(now);
         }
         self.pump(now);
+        // RFC 7313 section 4: the EoRR did not come in time; purge what is still stale.
+        let mut due = Vec::new();
+        for (id, p) in self.peers.iter_mut() {
+            p.refresh_until.retain(|(f, t)| {
+                if *t <= now {
+                    due.push((*id, *f));
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        if !due.is_empty() {
+            for (peer, afi_safi) in due {
+                let purged = self.rib.purge_stale(peer, afi_safi);
+                let ev = RibEvent::RefreshTimedOut {
+                    peer,
+                    afi_safi,
+                    purged,
+                };
+                tracing::warn!("{ev}");
+                self.out.push_back(Output::Event(SpeakerEvent::Rib(ev)));
+            }
+            self.pump(now);
+        }
     }
 
     /// The next output.
@@ -438,8 +470,12 @@ impl Speaker {
     pub fn poll_timeout(&self) -> Option<Millis> {
         self.peers
             .values()
-            .flat_map(|p| [p.session.poll_timeout(), p.mrai_until])
+            .flat_map(|p| {
+                let refresh = p.refresh_until.iter().map(|(_, t)| *t).min();
+                [p.session.poll_timeout(), p.mrai_until, refresh]
+            })
             .flatten()
+            .filter(|t| *t != Millis::MAX)
             .min()
     }
 
@@ -648,14 +684,36 @@ impl Speaker {
                 }
                 if let Some(p) = self.peers.get_mut(&id) {
                     p.mrai_until = None;
+                    // A refresh in progress ends with the session.
+                    p.refresh_until.clear();
                 }
             }
             SessionEvent::GracefulRestartExpired => self.rib.flush_stale(id),
-            SessionEvent::RouteRefresh { afi_safi, subtype } => {
-                if *subtype == RouteRefreshSubtype::Normal {
-                    self.refresh_out(now, id, *afi_safi);
+            SessionEvent::RouteRefresh { afi_safi, subtype } => match subtype {
+                RouteRefreshSubtype::Normal => self.refresh_out(now, id, *afi_safi),
+                RouteRefreshSubtype::BeginningOfRouteRefresh => {
+                    self.rib.mark_stale(id, *afi_safi);
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        let wait = p.neighbor.enhanced_route_refresh_time;
+                        let until = if wait == 0 {
+                            Millis::MAX
+                        } else {
+                            now.plus_secs(u64::from(wait))
+                        };
+                        // A new BoRR restarts the wait.
+                        p.refresh_until.retain(|(f, _)| f != afi_safi);
+                        p.refresh_until.push((*afi_safi, until));
+                        p.refresh_until.sort_unstable();
+                    }
                 }
-            }
+                RouteRefreshSubtype::EndOfRouteRefresh => {
+                    self.rib.purge_stale(id, *afi_safi);
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        p.refresh_until.retain(|(f, _)| f != afi_safi);
+                    }
+                }
+                RouteRefreshSubtype::Unknown(_) => {}
+            },
             SessionEvent::StateChange { .. }
             | SessionEvent::NotificationSent(_)
             | SessionEvent::NotificationReceived(_) => {}
@@ -838,6 +896,12 @@ impl Speaker {
             }
             h.update(p.mrai_until.map_or(u64::MAX, |t| t.0).to_be_bytes());
             h.update(postcard::to_allocvec(&p.rng).unwrap_or_default());
+            h.update((p.refresh_until.len() as u64).to_be_bytes());
+            for (f, t) in &p.refresh_until {
+                h.update(f.afi.0.to_be_bytes());
+                h.update([f.safi.0]);
+                h.update(t.0.to_be_bytes());
+            }
         }
         h.update(self.next_peer.to_be_bytes());
         h.finalize().into()
@@ -862,6 +926,7 @@ impl Speaker {
                     local_addresses: p.local_addresses.iter().map(|(c, a)| (*c, *a)).collect(),
                     mrai_until: p.mrai_until,
                     rng: &p.rng,
+                    refresh_until: families(&p.refresh_until),
                 })
                 .collect(),
             next_peer: self.next_peer,
@@ -890,6 +955,7 @@ impl Speaker {
                     local_addresses: p.local_addresses.into_iter().collect(),
                     mrai_until: p.mrai_until,
                     rng: p.rng,
+                    refresh_until: unfamilies(p.refresh_until),
                 },
             );
         }
@@ -951,6 +1017,7 @@ impl Speaker {
             local_addresses: p.local_addresses.iter().map(|(c, a)| (*c, *a)).collect(),
             mrai_until: p.mrai_until,
             rng: &p.rng,
+            refresh_until: families(&p.refresh_until),
         };
         postcard::to_allocvec(&repr).ok()
     }
@@ -972,8 +1039,17 @@ impl Speaker {
         p.local_addresses = r.local_addresses.into_iter().collect();
         p.mrai_until = r.mrai_until;
         p.rng = r.rng;
+        p.refresh_until = unfamilies(r.refresh_until);
         Ok(id)
     }
+}
+
+fn families(v: &[(AfiSafi, Millis)]) -> Vec<(Family, Millis)> {
+    v.iter().map(|(f, t)| (Family::from(*f), *t)).collect()
+}
+
+fn unfamilies(v: Vec<(Family, Millis)>) -> Vec<(AfiSafi, Millis)> {
+    v.into_iter().map(|(f, t)| (AfiSafi::from(f), t)).collect()
 }
 
 fn send_all(session: &mut Session, now: Millis, msgs: Vec<Vec<u8>>) {

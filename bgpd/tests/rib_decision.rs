@@ -18,6 +18,7 @@ fn base(peer: u32) -> Candidate {
         cluster_len: 0,
         address: IpAddr::from([192, 0, 2, peer as u8]),
         peer,
+        path_id: 0,
     }
 }
 
@@ -301,6 +302,51 @@ fn neighbor_address() {
                     c.address = "2001:db8::1".parse().unwrap_or(IpAddr::from([0u8; 4]))
                 },
                 DecisionStep::NeighborAddress,
+            ),
+        ],
+        DecisionOptions::default(),
+    );
+}
+
+/// ADD-PATH (RFC 7911): two paths of one neighbour (same peer, identifier and address)
+/// compete on every step like routes of different neighbours; equal on all of them, the
+/// lower Path Identifier is chosen.
+#[test]
+fn add_path_paths_of_one_neighbor() {
+    fn same_peer(c: &mut Candidate, path_id: u32) {
+        c.peer = 1;
+        c.bgp_id = 7;
+        c.address = IpAddr::from([192, 0, 2, 1]);
+        c.path_id = path_id;
+    }
+    check(
+        &[
+            (
+                "lower path id when all else is equal",
+                |c| same_peer(c, 1),
+                |c| same_peer(c, 5),
+                DecisionStep::PathId,
+            ),
+            (
+                "a higher path id with a shorter AS path wins on the AS path",
+                |c| {
+                    same_peer(c, 9);
+                    c.as_path_len = 2;
+                },
+                |c| same_peer(c, 1),
+                DecisionStep::AsPathLength,
+            ),
+            (
+                "MED compared between paths of one neighbour (same neighbouring AS)",
+                |c| {
+                    same_peer(c, 4);
+                    c.med = 10;
+                },
+                |c| {
+                    same_peer(c, 2);
+                    c.med = 20;
+                },
+                DecisionStep::Med,
             ),
         ],
         DecisionOptions::default(),

@@ -33,8 +33,11 @@ pub struct Candidate {
     pub cluster_len: u32,
     /// The neighbour's address.
     pub address: IpAddr,
-    /// The neighbour's index (final deterministic tie break).
+    /// The neighbour's index (deterministic tie break).
     pub peer: u32,
+    /// The Path Identifier the neighbour gave the route (RFC 7911; 0 without ADD-PATH):
+    /// the final tie break between paths of one neighbour.
+    pub path_id: u32,
 }
 
 /// The step of section 9.1.2.2 that decided.
@@ -65,6 +68,9 @@ pub enum DecisionStep {
     /// Lowest neighbour index (identical routes from one address: cannot happen with
     /// one session per address, kept so that the result is always defined).
     PeerIndex,
+    /// Lowest Path Identifier: ADD-PATH paths of one neighbour equal in every step before
+    /// (RFC 7911 leaves the choice among them to the receiver; this keeps it defined).
+    PathId,
 }
 
 /// Options of the decision process.
@@ -135,8 +141,12 @@ pub fn select(cands: &[Candidate], opts: DecisionOptions) -> Option<(usize, Deci
         DecisionStep::NeighborAddress,
         |s: &mut Vec<usize>| keep_min(s, |i| addr_key(c(i).address))
     );
-    keep_min(&mut s, |i| u128::from(c(i).peer));
-    s.first().map(|&i| (i, DecisionStep::PeerIndex))
+    step!(DecisionStep::PeerIndex, |s: &mut Vec<usize>| keep_min(
+        s,
+        |i| c(i).peer
+    ));
+    keep_min(&mut s, |i| c(i).path_id);
+    s.first().map(|&i| (i, DecisionStep::PathId))
 }
 
 /// Orders addresses: IPv4 before IPv6, numerically within a family.

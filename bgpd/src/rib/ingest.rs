@@ -4,7 +4,7 @@
 
 use super::attrs::{AttrId, AttrInfo, NO_ATTR};
 use super::decision::{self, Candidate};
-use super::table::{Route, Routes, BEST, STALE};
+use super::table::{Route, Routes, BEST, REFRESH_STALE, STALE};
 use super::{
     Core, Direction, Fam, FamRib, PeerFam, PeerId, PeerInfo, PeerState, Rib, RibError, RibEvent,
     Sync, LOCAL_PEER,
@@ -50,13 +50,13 @@ impl<K: Fam> FamRib<K> {
         }
     }
 
-    /// Removes `peer`'s route for `key`, if any.
-    pub(crate) fn remove_route(&mut self, core: &mut Core, key: K, peer: u32) {
+    /// Removes `peer`'s route (path `path_id`) for `key`, if any.
+    pub(crate) fn remove_route(&mut self, core: &mut Core, key: K, peer: u32, path_id: u32) {
         let Some(e) = self.table.get_mut(&key) else {
             return;
         };
         let before = e.best().map(|r| (r.peer, r.attr));
-        let (old, empty) = e.remove(peer);
+        let (old, empty) = e.remove(peer, path_id);
         let Some(old) = old else {
             return;
         };
@@ -73,23 +73,27 @@ impl<K: Fam> FamRib<K> {
         }
     }
 
-    /// Removes every route of `peer` matching `pred`.
+    /// Removes every route (every path) of `peer` matching `pred`; returns how many.
     pub(crate) fn remove_peer_routes(
         &mut self,
         core: &mut Core,
         peer: u32,
         pred: impl Fn(&Route) -> bool,
-    ) {
-        let mut keys: Vec<K> = self
-            .table
-            .iter()
-            .filter(|(_, e)| e.get(peer).is_some_and(&pred))
-            .map(|(k, _)| *k)
-            .collect();
-        keys.sort_unstable();
-        for k in keys {
-            self.remove_route(core, k, peer);
+    ) -> usize {
+        let mut keys: Vec<(K, u32)> = Vec::new();
+        for (k, e) in &self.table {
+            for r in e.of_peer(peer) {
+                if pred(r) {
+                    keys.push((*k, r.path_id));
+                }
+            }
         }
+        keys.sort_unstable();
+        let n = keys.len();
+        for (k, path_id) in keys {
+            self.remove_route(core, k, peer, path_id);
+        }
+        n
     }
 }
 
@@ -144,6 +148,7 @@ fn candidate(core: &Core, r: &Route) -> Option<Candidate> {
         cluster_len: u32::from(info.cluster_len),
         address,
         peer: r.peer,
+        path_id: r.path_id,
     })
 }
 
@@ -359,6 +364,46 @@ impl Rib {
         }
     }
 
+    /// Beginning-of-RIB-Route-Refresh (BoRR) received from `peer` for `afi_safi`: its
+    /// routes of that family are marked stale until re-announced (RFC 7313 section 4: "it
+    /// MUST mark all the routes with the given AFI/SAFI, which it has received from the
+    /// peer, as stale"). A route announced again is fresh; [`Rib::purge_stale`] at the
+    /// End-of-RIB-Route-Refresh (EoRR) removes the rest. Independent of the Graceful Restart
+    /// stale state ([`Rib::peer_down_graceful`]): End-of-RIB does not purge these routes, and
+    /// EoRR does not purge routes only GR-stale.
+    pub fn mark_stale(&mut self, peer: PeerId, afi_safi: AfiSafi) {
+        fn mark<K: Fam>(f: &mut FamRib<K>, peer: u32) {
+            for e in f.table.values_mut() {
+                for r in e.as_mut_slice() {
+                    if r.peer == peer {
+                        r.flags |= REFRESH_STALE;
+                    }
+                }
+            }
+        }
+        if afi_safi == AfiSafi::IPV4_UNICAST {
+            mark(&mut self.v4, peer.0);
+        } else if afi_safi == AfiSafi::IPV6_UNICAST {
+            mark(&mut self.v6, peer.0);
+        }
+    }
+
+    /// End-of-RIB-Route-Refresh (EoRR) received from `peer` for `afi_safi`, or our wait for
+    /// it is over: the routes [`Rib::mark_stale`] marked and the neighbour did not announce
+    /// again are removed (RFC 7313 section 4: "it MUST immediately remove all the routes
+    /// from the peer that are still marked as stale for that AFI/SAFI"). Without a preceding
+    /// BoRR nothing is stale and nothing changes. Returns how many routes were removed.
+    pub fn purge_stale(&mut self, peer: PeerId, afi_safi: AfiSafi) -> usize {
+        let stale = |r: &Route| r.flags & REFRESH_STALE != 0;
+        if afi_safi == AfiSafi::IPV4_UNICAST {
+            self.v4.remove_peer_routes(&mut self.core, peer.0, stale)
+        } else if afi_safi == AfiSafi::IPV6_UNICAST {
+            self.v6.remove_peer_routes(&mut self.core, peer.0, stale)
+        } else {
+            0
+        }
+    }
+
     /// The restart time (or stale-path time) is over: every stale route of `peer` is removed;
     /// a neighbour that is not up is forgotten.
     pub fn flush_stale(&mut self, peer: PeerId) {
@@ -380,8 +425,9 @@ impl Rib {
     /// Routes with our AS in the AS path (RFC 4271 section 9.1.2), our BGP Identifier as
     /// ORIGINATOR_ID or our CLUSTER_ID in the CLUSTER_LIST (RFC 4456 section 8) stay in the
     /// Adj-RIB-In but are not eligible. The AS path used is AS_PATH merged with AS4_PATH
-    /// (RFC 6793 section 4.2.3). ADD-PATH Path Identifiers are ignored (one route per
-    /// neighbour and prefix).
+    /// (RFC 6793 section 4.2.3). With ADD-PATH receive negotiated for a family (RFC 7911)
+    /// each Path Identifier is a route of its own: announcements and withdrawals name the
+    /// path, and every path takes part in the decision process.
     pub fn apply_update(
         &mut self,
         peer: PeerId,
@@ -396,6 +442,7 @@ impl Rib {
         if !ps.up {
             return Err(RibError::PeerNotUp(peer));
         }
+        let add_path = AddPath::of(&ps.info);
         match outcome {
             Outcome::SessionReset(_) => return Ok(()),
             Outcome::AfiSafiDisable { afi_safi, .. } => {
@@ -410,13 +457,13 @@ impl Rib {
             | Outcome::AttributeDiscard { .. }
             | Outcome::TreatAsWithdraw { .. } => {}
         }
-        // Withdrawals (also under treat-as-withdraw).
+        // Withdrawals (also under treat-as-withdraw), by Path Identifier with ADD-PATH.
         for n in &update.withdrawn {
-            self.withdraw_prefix(peer.0, n.prefix);
+            self.withdraw_nlri(peer.0, n, add_path);
         }
         if let Some(u) = update.attributes.mp_unreach() {
             for n in u.withdrawn.prefixes() {
-                self.withdraw_prefix(peer.0, n.prefix);
+                self.withdraw_nlri(peer.0, n, add_path);
             }
         }
         let mp = update.attributes.mp_reach();
@@ -425,7 +472,7 @@ impl Rib {
             // routes had been withdrawn".
             let mp_nlri = mp.map_or(&[][..], |r| r.nlri.prefixes());
             for n in update.nlri.iter().chain(mp_nlri) {
-                self.withdraw_prefix(peer.0, n.prefix);
+                self.withdraw_nlri(peer.0, n, add_path);
             }
             return Ok(());
         }
@@ -454,10 +501,16 @@ impl Rib {
         Ok(())
     }
 
-    fn withdraw_prefix(&mut self, peer: u32, p: Prefix) {
+    /// Withdraws one NLRI of `peer`: the path its Path Identifier names (RFC 7911 section
+    /// 3: the prefix and the Path Identifier together identify the route), 0 without ADD-PATH.
+    fn withdraw_nlri(&mut self, peer: u32, n: &Nlri, add_path: AddPath) {
+        self.withdraw_prefix(peer, n.prefix, add_path.path_id(n));
+    }
+
+    fn withdraw_prefix(&mut self, peer: u32, p: Prefix, path_id: u32) {
         match p {
-            Prefix::V4(k) => self.v4.remove_route(&mut self.core, k, peer),
-            Prefix::V6(k) => self.v6.remove_route(&mut self.core, k, peer),
+            Prefix::V4(k) => self.v4.remove_route(&mut self.core, k, peer, path_id),
+            Prefix::V6(k) => self.v6.remove_route(&mut self.core, k, peer, path_id),
         }
     }
 
@@ -503,6 +556,7 @@ impl Rib {
         self.core.attrs.acquire(id);
         let route = Route {
             peer: LOCAL_PEER,
+            path_id: 0,
             attr_in: id,
             attr: id,
             flags: 0,
@@ -516,7 +570,7 @@ impl Rib {
 
     /// Withdraws a locally originated prefix.
     pub fn withdraw_originated(&mut self, prefix: Prefix) {
-        self.withdraw_prefix(LOCAL_PEER, prefix);
+        self.withdraw_prefix(LOCAL_PEER, prefix, 0);
     }
 
     /// Replaces the policies: import policy is applied again to every Adj-RIB-In route and
@@ -650,7 +704,7 @@ fn reimport_fam<K: Fam>(rib: &mut Rib, peer: Option<u32>) {
                 k,
                 Route {
                     attr: post,
-                    flags: r.flags & STALE,
+                    flags: r.flags & (STALE | REFRESH_STALE),
                     ..r
                 },
             );
@@ -683,6 +737,17 @@ fn announce<K: Fam>(
     nlri: &[Nlri],
 ) {
     let (f, core) = K::parts(rib);
+    let add_path = core
+        .peers
+        .get(&peer)
+        .is_some_and(|p| AddPath::of(&p.info).family::<K>());
+    let path_id = |n: &Nlri| {
+        if add_path {
+            n.path_id.map_or(0, |p| p.0)
+        } else {
+            0
+        }
+    };
     // The AS path: AS_PATH merged with AS4_PATH (RFC 6793 section 4.2.3).
     let as4 = attrs.as4_path().is_some();
     let path: Option<Cow<'_, AsPath>> = if as4 {
@@ -756,7 +821,7 @@ fn announce<K: Fam>(
         // Cannot be stored: handled as withdrawn.
         for n in nlri {
             if let Some(k) = K::from_prefix(n.prefix) {
-                f.remove_route(core, k, peer);
+                f.remove_route(core, k, peer, path_id(n));
             }
         }
         return;
@@ -799,6 +864,7 @@ fn announce<K: Fam>(
             k,
             Route {
                 peer,
+                path_id: path_id(n),
                 attr_in: in_id,
                 attr: post,
                 flags: 0,
@@ -807,6 +873,38 @@ fn announce<K: Fam>(
     }
     core.attrs.release(shared);
     core.attrs.release(in_id);
+}
+
+/// Whether ADD-PATH receive is negotiated with a neighbour, for IPv4 and IPv6 unicast.
+#[derive(Debug, Clone, Copy)]
+struct AddPath([bool; 2]);
+
+impl AddPath {
+    fn of(p: &PeerInfo) -> Self {
+        let r = &p.ctx.add_path_receive;
+        AddPath([
+            r.contains(&AfiSafi::IPV4_UNICAST),
+            r.contains(&AfiSafi::IPV6_UNICAST),
+        ])
+    }
+
+    fn family<K: Fam>(self) -> bool {
+        self.0[usize::from(K::AFI_SAFI != AfiSafi::IPV4_UNICAST)]
+    }
+
+    /// The Path Identifier of an NLRI (RFC 7911 section 3) when ADD-PATH receive applies to
+    /// its family, else 0.
+    fn path_id(self, n: &Nlri) -> u32 {
+        let on = match n.prefix {
+            Prefix::V4(_) => self.0[0],
+            Prefix::V6(_) => self.0[1],
+        };
+        if on {
+            n.path_id.map_or(0, |p| p.0)
+        } else {
+            0
+        }
+    }
 }
 
 /// Releases the Adj-RIB-Out references of a neighbour being replaced.

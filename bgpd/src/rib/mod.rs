@@ -27,7 +27,9 @@ mod table;
 pub use decision::{Candidate, DecisionOptions, DecisionStep};
 
 use crate::policy::{Chain, Policies, PolicyConfig, PolicyError};
-use crate::wire::{Asn, Ipv4Prefix, Ipv6Prefix, PathAttributes, Prefix, RouterId, SessionContext};
+use crate::wire::{
+    AfiSafi, Asn, Ipv4Prefix, Ipv6Prefix, PathAttributes, Prefix, RouterId, SessionContext,
+};
 use attrs::{AttrId, AttrStore};
 use hash::FxBuild;
 use std::collections::{BTreeMap, HashMap};
@@ -179,6 +181,17 @@ pub enum RibEvent {
         /// Which policy is missing.
         direction: Direction,
     },
+    /// A neighbour's End-of-RIB-Route-Refresh did not come in time: the routes its
+    /// Beginning-of-RIB-Route-Refresh marked stale and it did not announce again were
+    /// purged (RFC 7313 section 4).
+    RefreshTimedOut {
+        /// The neighbour.
+        peer: PeerId,
+        /// The family being refreshed.
+        afi_safi: AfiSafi,
+        /// Routes removed.
+        purged: usize,
+    },
     /// A route could not be advertised to a neighbour.
     NotAdvertised {
         /// The neighbour.
@@ -208,6 +221,16 @@ impl fmt::Display for RibEvent {
                     peer.0
                 )
             }
+            RibEvent::RefreshTimedOut {
+                peer,
+                afi_safi,
+                purged,
+            } => write!(
+                f,
+                "RFC 7313: no End-of-RIB-Route-Refresh for {afi_safi} from peer {} in time: \
+                 {purged} stale routes purged",
+                peer.0
+            ),
             RibEvent::NotAdvertised {
                 peer,
                 prefix,
@@ -242,11 +265,15 @@ pub struct RouteEntry {
     pub prefix: Prefix,
     /// The neighbour it came from; `None` for locally originated routes.
     pub peer: Option<PeerId>,
+    /// The ADD-PATH Path Identifier the neighbour gave the route (RFC 7911); 0 when ADD-PATH
+    /// receive is not negotiated for its family, and for local routes.
+    pub path_id: u32,
     /// The path attributes (Adj-RIB-In: as received; Loc-RIB: after import policy).
     pub attributes: PathAttributes,
     /// Accepted by import policy and loop checks (always true in the Loc-RIB).
     pub accepted: bool,
-    /// Stale after a graceful restart of the neighbour (RFC 4724).
+    /// Stale after a graceful restart of the neighbour (RFC 4724), or during its enhanced
+    /// route refresh until announced again (RFC 7313).
     pub stale: bool,
     /// The Loc-RIB best route of its prefix.
     pub best: bool,
@@ -257,7 +284,8 @@ pub struct RouteEntry {
 pub struct RibStats {
     /// Prefixes with at least one route.
     pub prefixes: usize,
-    /// Routes (one per prefix and neighbour; local routes included).
+    /// Routes (one per prefix and neighbour, or per path with ADD-PATH; local routes
+    /// included).
     pub routes: usize,
     /// Prefixes with a best route.
     pub loc_rib: usize,
@@ -576,9 +604,10 @@ impl Rib {
         RouteEntry {
             prefix,
             peer: (r.peer != LOCAL_PEER).then_some(PeerId(r.peer)),
+            path_id: r.path_id,
             attributes: self.core.attrs.decode(id),
             accepted: r.eligible(),
-            stale: r.flags & table::STALE != 0,
+            stale: r.flags & (table::STALE | table::REFRESH_STALE) != 0,
             best: r.is_best(),
         }
     }

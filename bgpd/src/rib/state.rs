@@ -103,6 +103,8 @@ impl PrefixRepr for Ipv6Prefix {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct RouteRepr {
     peer: u32,
+    /// ADD-PATH Path Identifier (0 without ADD-PATH).
+    path_id: u32,
     attr_in: u32,
     attr: u32,
     flags: u8,
@@ -236,6 +238,7 @@ fn fam_repr<K: Fam + PrefixRepr>(rib: &Rib, ranks: &Ranks) -> FamRepr<K::Repr> {
                 .iter()
                 .map(|r| RouteRepr {
                     peer: r.peer,
+                    path_id: r.path_id,
                     attr_in: ranks.of(r.attr_in),
                     attr: ranks.of(r.attr),
                     flags: r.flags,
@@ -423,12 +426,13 @@ impl Rib {
                 for x in rs {
                     v.push(Route {
                         peer: x.peer,
+                        path_id: x.path_id,
                         attr_in: id_of(x.attr_in, &mut core.attrs)?,
                         attr: id_of(x.attr, &mut core.attrs)?,
                         flags: x.flags,
                     });
                 }
-                v.sort_by_key(|r| r.peer);
+                v.sort_by_key(Route::key);
                 let e = match v.len() {
                     0 => continue,
                     1 => Routes::One(v[0]),
@@ -464,7 +468,7 @@ impl Rib {
             h.update(&buf[..]);
             buf.clear();
         };
-        buf.extend_from_slice(b"understudy-rib-v1");
+        buf.extend_from_slice(b"understudy-rib-v2");
         let head = serde_json::to_vec(&(
             r.local_as,
             r.router_id,
@@ -497,6 +501,7 @@ impl Rib {
                 buf.push(rs.len() as u8);
                 for r in rs {
                     buf.extend_from_slice(&r.peer.to_be_bytes());
+                    buf.extend_from_slice(&r.path_id.to_be_bytes());
                     buf.extend_from_slice(&r.attr_in.to_be_bytes());
                     buf.extend_from_slice(&r.attr.to_be_bytes());
                     buf.push(r.flags);

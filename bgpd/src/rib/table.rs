@@ -2,7 +2,12 @@
 //! (the Adj-RIBs-In, pre- and post-import-policy) with the Loc-RIB best route flagged.
 //!
 //! An entry costs its key (5 octets for IPv4, 17 for IPv6) and 24 octets; one route is held
-//! inline, several in a boxed vector sorted by peer.
+//! inline, several in a boxed vector sorted by (peer, Path Identifier).
+//!
+//! ADD-PATH (RFC 7911): with the receive direction negotiated for a family, a neighbour's
+//! routes are told apart by their Path Identifier, and every path is a candidate of the
+//! decision process; without it the Path Identifier is 0 and a neighbour has one route per
+//! prefix.
 
 use super::attrs::{AttrId, NO_ATTR};
 use super::hash::FxBuild;
@@ -16,21 +21,33 @@ use std::hash::Hash;
 pub(crate) const STALE: u8 = 1;
 /// Route flag: this is the Loc-RIB best route of its prefix.
 pub(crate) const BEST: u8 = 2;
+/// Route flag: the neighbour began an enhanced route refresh of the route's family (BoRR)
+/// and has not re-announced this route since (RFC 7313 section 4).
+pub(crate) const REFRESH_STALE: u8 = 4;
 
-/// One neighbour's route for a prefix.
+/// One neighbour's route (one path, with ADD-PATH) for a prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Route {
     /// The neighbour (`PeerId`), or `LOCAL_PEER` for locally originated routes.
     pub peer: u32,
+    /// The Path Identifier (RFC 7911 section 3) the neighbour gave the path; 0 when ADD-PATH
+    /// receive is not negotiated for the family.
+    pub path_id: u32,
     /// Attributes as received (Adj-RIB-In, pre-policy).
     pub attr_in: AttrId,
     /// Attributes after import policy, or `NO_ATTR` when rejected (not eligible).
     pub attr: AttrId,
-    /// `STALE`, `BEST`.
+    /// `STALE`, `BEST`, `REFRESH_STALE`.
     pub flags: u8,
 }
 
 impl Route {
+    /// What identifies the route within its prefix: (neighbour, Path Identifier).
+    #[inline]
+    pub(crate) fn key(&self) -> (u32, u32) {
+        (self.peer, self.path_id)
+    }
+
     /// Eligible for the decision process.
     #[inline]
     pub(crate) fn eligible(&self) -> bool {
@@ -74,13 +91,13 @@ impl Routes {
         self.as_slice().iter().find(|r| r.is_best())
     }
 
-    /// Inserts or replaces the route of `r.peer`; returns the replaced one.
+    /// Inserts or replaces the route of (`r.peer`, `r.path_id`); returns the replaced one.
     pub(crate) fn upsert(&mut self, r: Route) -> Option<Route> {
         match self {
-            Routes::One(o) if o.peer == r.peer => Some(std::mem::replace(o, r)),
+            Routes::One(o) if o.key() == r.key() => Some(std::mem::replace(o, r)),
             Routes::One(o) => {
                 let mut v = Vec::with_capacity(2);
-                if o.peer < r.peer {
+                if o.key() < r.key() {
                     v.push(*o);
                     v.push(r);
                 } else {
@@ -90,7 +107,7 @@ impl Routes {
                 *self = Routes::Many(Box::new(v));
                 None
             }
-            Routes::Many(v) => match v.binary_search_by_key(&r.peer, |x| x.peer) {
+            Routes::Many(v) => match v.binary_search_by_key(&r.key(), Route::key) {
                 Ok(i) => Some(std::mem::replace(&mut v[i], r)),
                 Err(i) => {
                     v.insert(i, r);
@@ -100,12 +117,13 @@ impl Routes {
         }
     }
 
-    /// Removes the route of `peer`; returns it and whether the entry is now empty.
-    pub(crate) fn remove(&mut self, peer: u32) -> (Option<Route>, bool) {
+    /// Removes the route of (`peer`, `path_id`); returns it and whether the entry is now
+    /// empty.
+    pub(crate) fn remove(&mut self, peer: u32, path_id: u32) -> (Option<Route>, bool) {
         match self {
-            Routes::One(o) if o.peer == peer => (Some(*o), true),
+            Routes::One(o) if o.key() == (peer, path_id) => (Some(*o), true),
             Routes::One(_) => (None, false),
-            Routes::Many(v) => match v.binary_search_by_key(&peer, |x| x.peer) {
+            Routes::Many(v) => match v.binary_search_by_key(&(peer, path_id), Route::key) {
                 Ok(i) => {
                     let r = v.remove(i);
                     if v.len() == 1 {
@@ -118,15 +136,12 @@ impl Routes {
         }
     }
 
-    /// The route of `peer`.
-    pub(crate) fn get(&self, peer: u32) -> Option<&Route> {
-        match self {
-            Routes::One(o) => (o.peer == peer).then_some(o),
-            Routes::Many(v) => v
-                .binary_search_by_key(&peer, |x| x.peer)
-                .ok()
-                .map(|i| &v[i]),
-        }
+    /// The routes of `peer` (several with ADD-PATH), by Path Identifier.
+    pub(crate) fn of_peer(&self, peer: u32) -> &[Route] {
+        let s = self.as_slice();
+        let lo = s.partition_point(|r| r.peer < peer);
+        let hi = lo + s[lo..].partition_point(|r| r.peer == peer);
+        &s[lo..hi]
     }
 }
 
@@ -217,3 +232,7 @@ impl<K: Copy> ChangeLog<K> {
         self.base += n as u64;
     }
 }
+
+// The memory budget of a table entry (see the module documentation): the Path Identifier
+// fits in the padding the enum tag leaves.
+const _: () = assert!(std::mem::size_of::<Routes>() == 24);

@@ -366,6 +366,7 @@ fn routes(core: &Core, r: &pb::ListRoutesRequest) -> Result<Vec<pb::Route>, Stat
                     let e = bgpd::rib::RouteEntry {
                         prefix,
                         peer: Some(peer),
+                        path_id: 0,
                         attributes,
                         accepted: true,
                         stale: false,
