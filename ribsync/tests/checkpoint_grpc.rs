@@ -433,3 +433,52 @@ async fn channel_loss_alone_does_not_make_two_writers() {
         quiet.elapsed()
     );
 }
+
+/// A flow checkpoint larger than gRPC's default 4 MiB message limit (a full routing table
+/// is tens of megabytes) still reaches the standby.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_larger_than_four_mebibytes_synchronises() {
+    let f = flow(1);
+    let papp = Arc::new(Mutex::new(KvLog::new(sample_static())));
+    let value = "x".repeat(60_000);
+    {
+        let mut app = papp.lock().unwrap();
+        app.open_flow(f);
+        for i in 0..100 {
+            let r = record(&format!("k{i}"), &value);
+            let offset = app.received(&f);
+            app.feed_peer_bytes(0, &f, offset, &r).unwrap();
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = PrimaryServerConfig {
+        engine: PrimaryConfig {
+            // Generous: a debug build takes a while to encode and restore 6 MB.
+            standby_timeout_ms: 5000,
+            write_ahead_timeout_ms: 5000,
+            ..Default::default()
+        },
+        tls: None,
+    };
+    let primary = serve_primary(listener, config, papp.clone()).await.unwrap();
+    // Default failure detection (300 ms): the restore blocks the standby's driver longer
+    // than that in a debug build; the heartbeats queued meanwhile must count.
+    let s = standby(&primary, 1, 10, FlowSelection::All).await;
+    let st = s.handle.status();
+    let start = Instant::now();
+    while !st.borrow().synchronised {
+        if start.elapsed() > Duration::from_secs(30) {
+            let views = primary.views().await;
+            panic!("not synchronised: {:?}; primary: {views:?}", *st.borrow());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        s.app.lock().unwrap().get(&f, "k99").map(|v| v.len()),
+        Some(60_000)
+    );
+    assert_eq!(
+        s.app.lock().unwrap().flow_digest(&f),
+        papp.lock().unwrap().flow_digest(&f)
+    );
+}

@@ -17,6 +17,11 @@ pub use primary::{serve_primary, PrimaryHandle, PrimaryServerConfig};
 pub use standby::{run_standby, StandbyClientConfig, StandbyHandle, StandbyStatus};
 pub use tls::TlsPaths;
 
+/// The largest message either side accepts, in octets: a flow checkpoint carries the
+/// application's whole state for that flow (for bgpd a full routing table, tens of
+/// megabytes), far above gRPC's default limit of 4 MiB.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
+
 /// Errors of the transport.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {

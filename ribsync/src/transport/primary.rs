@@ -252,7 +252,11 @@ where
     if let Some(tls) = &config.tls {
         tls.unsupported()?;
     }
-    let router = builder.add_service(pb::checkpoint_server::CheckpointServer::new(service));
+    let router = builder.add_service(
+        pb::checkpoint_server::CheckpointServer::new(service)
+            .max_decoding_message_size(super::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(super::MAX_MESSAGE_BYTES),
+    );
     tokio::spawn(async move {
         let incoming = TcpListenerStream::new(listener);
         let stop = async {

@@ -305,7 +305,9 @@ where
         tls.unsupported()?;
     }
     let channel = endpoint.connect().await?;
-    let mut client = pb::checkpoint_client::CheckpointClient::new(channel);
+    let mut client = pb::checkpoint_client::CheckpointClient::new(channel)
+        .max_decoding_message_size(super::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(super::MAX_MESSAGE_BYTES);
     let (out_tx, out_rx) = mpsc::unbounded_channel::<pb::StandbyMessage>();
     let _ = out_tx.send(hello_to_pb(&config.hello));
     let mut inbound = client
@@ -554,5 +556,18 @@ async fn drive<A: Replicated + Send + 'static>(
         if !d.input(now, input) {
             break;
         }
+        // What queued up meanwhile (a long restore blocks this task) goes in before the
+        // failure detector ticks again: the primary's heartbeats among it prove it alive.
+        // Bounded, so the engine's own heartbeats are not starved.
+        for _ in 0..DRAIN_LIMIT {
+            let Ok(more) = rx.try_recv() else { break };
+            let now = d.clock.now_ms();
+            if !d.input(now, more) {
+                return;
+            }
+        }
     }
 }
+
+/// Inputs taken at once after one that may have blocked the driver.
+const DRAIN_LIMIT: usize = 1024;

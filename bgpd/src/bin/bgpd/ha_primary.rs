@@ -89,9 +89,11 @@ pub fn tls_paths(tls: &HaTlsConfig) -> TlsPaths {
 pub fn engine_config(ha: &HaSection) -> PrimaryConfig {
     PrimaryConfig {
         heartbeat_interval_ms: ha.heartbeat_interval_ms,
-        // A standby silent for twice the failure detection time (at least 1 s: restoring a
-        // large flow checkpoint keeps it busy) is dropped; it attaches again.
-        standby_timeout_ms: (2 * ha.detection_ms()).max(1000),
+        // A standby silent for twice the failure detection time, and at least 5 s
+        // (restoring a full-table checkpoint keeps it busy), is dropped; it attaches again.
+        // A standby that stops acknowledging write-ahead is demoted much sooner
+        // (`write_ahead_timeout_ms`), so it never holds up the sessions for that long.
+        standby_timeout_ms: (2 * ha.detection_ms()).max(5000),
         write_ahead: match ha.write_ahead {
             WriteAheadPolicy::Wait => WriteAheadMode::WaitForAck,
             WriteAheadPolicy::Async => WriteAheadMode::NoWait,
