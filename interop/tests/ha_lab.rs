@@ -299,7 +299,7 @@ fn run(lossy: bool) {
     start_bgpd(&mut lab, &stby, "bgpd-stby", &standby_config(2, 50, STBY));
     let synced: Value = wait("the standby synchronised", || {
         let v = ha(&stby)?;
-        if v["synchronised"] != true {
+        if v["synchronised"] != true || v["role"] != "standby" {
             let p = ha(&prim)?;
             return Err(format!("standby {v}; primary {p}"));
         }
@@ -310,7 +310,12 @@ fn run(lossy: bool) {
         started.elapsed().as_millis(),
         routes_of(&synced)
     );
-    assert_eq!(synced["role"], "standby");
+    assert_eq!(
+        synced["role"],
+        "standby",
+        "{synced}\n{}",
+        log_tail(&lab, "bgpd-stby")
+    );
     assert_eq!(synced["connected"], true);
     assert_eq!(synced["primary"], format!("http://{PRIM}:50052"));
     feeder.join().expect("feeder");
@@ -439,7 +444,10 @@ fn standby_declares_a_dead_primary_failed() {
     );
     wait("the standby synchronised", || {
         let v = ha(&stby)?;
-        Ok((v["synchronised"] == true && routes_of(&v) == 64).then_some(()))
+        Ok(
+            (v["synchronised"] == true && v["role"] == "standby" && routes_of(&v) == 64)
+                .then_some(()),
+        )
     });
     let log_path = lab.workdir().join("bgpd-stby.log");
     let declared = || {
@@ -513,7 +521,8 @@ fn three_standbys_one_after_the_other_and_two_at_once() {
         .expect("FRR Established with the primary");
     start_bgpd(&mut lab, &stby, "bgpd-stby", &standby_config(2, 50, STBY));
     wait("the first standby synchronised", || {
-        Ok((ha(&stby)?["synchronised"] == true).then_some(()))
+        let v = ha(&stby)?;
+        Ok((v["synchronised"] == true && v["role"] == "standby").then_some(()))
     });
 
     let feeder = {
@@ -545,7 +554,7 @@ fn three_standbys_one_after_the_other_and_two_at_once() {
     wait("every standby synchronised", || {
         for ns in &all {
             let v = ha(ns)?;
-            if v["synchronised"] != true {
+            if v["synchronised"] != true || v["role"] != "standby" {
                 return Err(format!("{v}"));
             }
         }
@@ -591,4 +600,12 @@ fn three_standbys_one_after_the_other_and_two_at_once() {
     let st = frr.wait_established(ip(PRIM), TIMEOUT).unwrap();
     assert_eq!(st.established_count, Some(1), "{st:?}");
     assert_eq!(st.dropped_count, Some(0), "{st:?}");
+}
+
+/// The last lines of a daemon's log in the lab, for failure messages.
+fn log_tail(lab: &Lab, name: &str) -> String {
+    let text =
+        std::fs::read_to_string(lab.workdir().join(format!("{name}.log"))).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
 }

@@ -538,6 +538,17 @@ async fn drive<A: Replicated + Send + 'static>(
     mut rx: mpsc::UnboundedReceiver<Input>,
 ) {
     loop {
+        // What queued up meanwhile (a long restore, or feeding the mirror's backlog once a
+        // flow's anchor arrives, blocks this task) goes in before the failure detector
+        // ticks again: the primary's heartbeats among it prove it alive. Bounded, so the
+        // engine's own heartbeats are not starved.
+        for _ in 0..DRAIN_LIMIT {
+            let Ok(more) = rx.try_recv() else { break };
+            let now = d.clock.now_ms();
+            if !d.input(now, more) {
+                return;
+            }
+        }
         let now = d.clock.now_ms();
         d.step(now);
         let mut wake = d.engine.poll_timeout();
@@ -556,18 +567,8 @@ async fn drive<A: Replicated + Send + 'static>(
         if !d.input(now, input) {
             break;
         }
-        // What queued up meanwhile (a long restore blocks this task) goes in before the
-        // failure detector ticks again: the primary's heartbeats among it prove it alive.
-        // Bounded, so the engine's own heartbeats are not starved.
-        for _ in 0..DRAIN_LIMIT {
-            let Ok(more) = rx.try_recv() else { break };
-            let now = d.clock.now_ms();
-            if !d.input(now, more) {
-                return;
-            }
-        }
     }
 }
 
-/// Inputs taken at once after one that may have blocked the driver.
+/// Queued inputs taken before each step.
 const DRAIN_LIMIT: usize = 1024;

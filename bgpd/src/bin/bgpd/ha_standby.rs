@@ -284,14 +284,18 @@ async fn attach_loop(
             let action = tokio::select! {
                 action = a.actions.recv() => action,
                 _ = retry.tick() => {
-                    // The stream ended but this standby still follows (or halted): if
-                    // the primary answers, it is alive and dropped us (e.g. we were too
-                    // slow); attach again. If it does not, the old driver's failure
-                    // detector decides.
+                    // The stream ended but this standby still follows: if the primary
+                    // answers, it is alive and dropped us (e.g. we were too slow); attach
+                    // again. If it does not, the old driver's failure detector decides.
                     let st = a.handle.status().borrow().clone();
-                    let follows = !st.connected
-                        && matches!(st.role, HaRole::Standby { .. } | HaRole::Halted { .. })
-                        && !shared.stop.load(Ordering::SeqCst);
+                    // Halted (the failure detector fired while this standby was not yet
+                    // synchronised, e.g. the primary's driver was busy checkpointing):
+                    // if the primary answers a new attach, it is alive; start over.
+                    let follows = match st.role {
+                        HaRole::Standby { .. } => !st.connected,
+                        HaRole::Halted { .. } => true,
+                        _ => false,
+                    } && !shared.stop.load(Ordering::SeqCst);
                     if let Some(task) = reattach.take_if(|t| t.is_finished()) {
                         if let Ok(Ok(b)) = task.await {
                             if follows {
