@@ -83,6 +83,17 @@ fn reserved(p: &Ipv4Prefix) -> bool {
             ))
 }
 
+/// `asn` moved out of the RFC 6996 private-use range (64512-65534, and 65535) and off
+/// AS_TRANS (23456, RFC 6793): transit ASNs of the table are public, so lab speakers in
+/// private ASNs never find their own AS in a path (and drop it as a loop).
+fn public_asn(asn: u32) -> u32 {
+    if (64_512..=65_535).contains(&asn) || asn == 23_456 {
+        asn + 70_000
+    } else {
+        asn
+    }
+}
+
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSpec {
@@ -90,7 +101,8 @@ pub struct TableSpec {
     pub prefixes: usize,
     /// Distinct attribute sets (at most `prefixes`; every set gets at least one prefix).
     pub attribute_sets: usize,
-    /// The sending neighbour's AS: the first hop of every AS_PATH.
+    /// The sending neighbour's AS: the first hop of every AS_PATH (the other hops are public
+    /// ASNs).
     pub neighbor_as: Asn,
     /// NEXT_HOP values, picked at random per attribute set (at least one).
     pub next_hops: Vec<Ipv4Addr>,
@@ -170,7 +182,7 @@ pub fn internet_table(spec: &TableSpec, ctx: &SessionContext) -> Result<Table, E
         let hops = 1 + rng.below(10) as usize;
         let mut path = vec![spec.neighbor_as];
         for _ in 1..hops {
-            path.push(Asn(1 + rng.below(400_000) as u32));
+            path.push(Asn(public_asn(1 + rng.below(400_000) as u32)));
         }
         // Make each set distinct whatever the random draw.
         path.push(Asn(100_000 + i as u32));
@@ -242,6 +254,12 @@ mod tests {
             }
             let path = u.attributes.as_path().unwrap();
             assert_eq!(path.first_asn(), Some(Asn(64_700)));
+            for asn in path.segments.iter().flat_map(|s| &s.asns).skip(1) {
+                assert!(
+                    !(64_512..=65_535).contains(&asn.0) && asn.0 != 23_456,
+                    "{asn:?}"
+                );
+            }
             paths.insert(format!("{path:?}"));
         }
         assert_eq!(seen.len(), 5_000);

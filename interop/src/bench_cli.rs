@@ -1,5 +1,6 @@
 //! The `interop bench` command line: options to [`interop::bench::BenchOptions`], progress
-//! on stderr, the table (or `--json`) on stdout.
+//! on stderr, the table (or `--json`) on stdout. understudy's `bgpd` and `understudy` are
+//! taken from `$US_BIN_DIR`, else from beside this binary (`target/release/`), else `PATH`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,13 +36,9 @@ pub struct BenchArgs {
     /// Modes, comma-separated: free, pinned (one core), kernel (routes into the kernel FIB).
     #[arg(long, value_delimiter = ',')]
     modes: Vec<String>,
-    /// Seconds one run may take from Established (default 60 + 1 per 10,000 prefixes).
+    /// Seconds one run may take from Established (default 60 + 1 per 5,000 prefixes).
     #[arg(long)]
     timeout: Option<f64>,
-    /// Directory holding understudy's bgpd and understudy binaries (default: next to this
-    /// binary).
-    #[arg(long)]
-    bin_dir: Option<PathBuf>,
     /// Namespace project prefix.
     #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
     prefix: String,
@@ -69,14 +66,6 @@ fn default_dump() -> Option<PathBuf> {
 
 /// Runs `interop bench`.
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
-    let bin_dir = match a.bin_dir {
-        Some(d) => d,
-        None => std::env::current_exe()
-            .context("locating this binary")?
-            .parent()
-            .map(PathBuf::from)
-            .context("this binary has no directory")?,
-    };
     let modes = if !a.modes.is_empty() {
         a.modes
             .iter()
@@ -105,7 +94,6 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         modes,
         runs: a.runs,
         ns_prefix: a.prefix,
-        bin_dir,
         timeout: a
             .timeout
             .map(Duration::try_from_secs_f64)

@@ -6,28 +6,11 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::require_root;
 use interop::bench::dut::DaemonKind;
 use interop::bench::{self, report, BenchOptions, Mode};
-
-/// `target/<profile>/`, the directory above the one holding this test executable.
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps")
-        .to_path_buf();
-    assert!(
-        dir.join("bgpd").is_file(),
-        "{} is missing: build it first (`cargo build -p bgpd`, or run `cargo test --workspace`)",
-        dir.join("bgpd").display()
-    );
-    dir
-}
 
 #[test]
 fn bench_at_two_thousand_prefixes_gives_a_complete_table_with_matching_counts() {
@@ -39,7 +22,6 @@ fn bench_at_two_thousand_prefixes_gives_a_complete_table_with_matching_counts() 
         modes: vec![Mode::FREE, Mode::KERNEL],
         runs: 1,
         ns_prefix: "usbn-".into(),
-        bin_dir: bin_dir(),
         timeout: Some(Duration::from_secs(20)),
     };
     let result = bench::run(&opts, &mut |l| eprintln!("{l}")).unwrap();

@@ -96,16 +96,14 @@ pub struct BenchOptions {
     pub runs: usize,
     /// Namespace project prefix.
     pub ns_prefix: String,
-    /// Where understudy's `bgpd` and `understudy` binaries are.
-    pub bin_dir: PathBuf,
-    /// How long one run may take from Established (None: 60 s + 1 s per 10,000 prefixes).
+    /// How long one run may take from Established (None: 60 s + 1 s per 5,000 prefixes).
     pub timeout: Option<Duration>,
 }
 
 impl BenchOptions {
     fn timeout_for(&self, prefixes: u64) -> Duration {
         self.timeout
-            .unwrap_or_else(|| Duration::from_secs(60 + prefixes / 10_000))
+            .unwrap_or_else(|| Duration::from_secs(60 + prefixes / 5_000))
     }
 }
 
@@ -268,10 +266,11 @@ fn run_feed(
     for i in 0..opts.runs {
         let m = calibrate(opts, &bytes, n)?;
         progress(&format!(
-            "  calibration {}/{}: feeder -> monitor {}",
+            "  calibration {}/{}: feeder -> monitor {} (feed written at {})",
             i + 1,
             opts.runs,
-            report::secs(m.monitor_s)
+            report::secs(m.monitor_s),
+            report::secs(m.written_s)
         ));
         cal.push(m);
     }
@@ -426,7 +425,6 @@ fn measure(
         ns: d.clone(),
         dir: lab.subdir("dut")?,
         kernel: mode.kernel,
-        bin_dir: opts.bin_dir.clone(),
     };
     let mut dut = dut::start(daemon, &setup).with_context(|| format!("starting {daemon}"))?;
     crate::poll::poll_until(

@@ -187,18 +187,43 @@ fn serve(
     Ok(())
 }
 
-/// Distinct IPv4 prefixes of the NLRI fields seen.
+/// Distinct IPv4 prefixes of the NLRI fields seen: a bit per possible prefix of length 0
+/// to 24 (4 MiB; one memory access each, the monitor must stay far cheaper than any
+/// daemon), a hash set for the longer ones.
 struct Counter {
     expected: u64,
-    seen: HashSet<u64>,
+    bits: Vec<u64>,
+    long: HashSet<u64>,
 }
+
+/// Longest prefix length kept in the bitmap.
+const BITMAP_MAX_LEN: u32 = 24;
 
 impl Counter {
     fn new(expected: u64) -> Self {
         Counter {
             expected,
-            seen: HashSet::with_capacity(usize::try_from(expected).unwrap_or(0)),
+            bits: vec![0; (1usize << (BITMAP_MAX_LEN + 1)) / 64],
+            long: HashSet::new(),
         }
+    }
+
+    /// Marks `key` (`address << 8 | length`) seen; true if it was not.
+    fn insert(&mut self, key: u64) -> bool {
+        let len = (key & 0xff) as u32;
+        if len > BITMAP_MAX_LEN {
+            return self.long.insert(key);
+        }
+        let addr = (key >> 8) as u32;
+        let index = if len == 0 {
+            0
+        } else {
+            ((1usize << len) - 1) + (addr >> (32 - len)) as usize
+        };
+        let (word, bit) = (index / 64, 1u64 << (index % 64));
+        let new = self.bits[word] & bit == 0;
+        self.bits[word] |= bit;
+        new
     }
 
     /// Counts the NLRI and withdrawn routes of one UPDATE body (after the header).
@@ -216,7 +241,7 @@ impl Counter {
         let nlri = body.get(at + 2 + alen..).context("short UPDATE")?;
         let mut new = 0u64;
         let n = walk(nlri, |key| {
-            if self.seen.insert(key) {
+            if self.insert(key) {
                 new += 1;
             }
         })?;
@@ -269,6 +294,20 @@ mod tests {
         assert_eq!(keys, vec![0x0a_0000_0008, 0xc0_0002_0018, 0]);
         assert!(walk(&[24, 192, 0], |_| {}).is_err());
         assert!(walk(&[33, 1, 1, 1, 1, 1], |_| {}).is_err());
+    }
+
+    #[test]
+    fn counter_tells_every_length_apart() {
+        let mut c = Counter::new(0);
+        for len in 0..=32u64 {
+            let key = (0xc000_0200u64 >> (32 - len.max(1)) << (32 - len.max(1))) << 8 | len;
+            assert!(c.insert(key), "/{len} first");
+            assert!(!c.insert(key), "/{len} again");
+        }
+        // 10.0.0.0/8 and 11.0.0.0/8 differ; 0.0.0.0/0 was seen above.
+        assert!(c.insert(0x0a00_0000 << 8 | 8));
+        assert!(c.insert(0x0b00_0000 << 8 | 8));
+        assert!(!c.insert(0));
     }
 
     #[test]

@@ -1,23 +1,19 @@
-//! understudy's bgpd under test: `bgpd --config FILE` in the namespace, its Loc-RIB count
-//! read with `understudy --json info` (the admin API's `loc_rib_routes`).
+//! understudy's bgpd under test, through the lab's [`Bgpd`] adapter (`bgpd --config FILE`
+//! in the namespace; binaries found by [`crate::neighbor::bgpd::binary`]). Its Loc-RIB count
+//! is `loc_rib_routes` of `understudy --json info`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 
 use super::plan::{DUT_AS, DUT_FEED, DUT_MONITOR, FEEDER, FEEDER_AS, HOLD, MONITOR, MONITOR_AS};
-use super::{write_file, Dut, DutSetup};
-use crate::netns::Netns;
-use crate::poll::{poll_until, STARTUP_TIMEOUT};
-use crate::process::LabProcess;
+use super::{Dut, DutSetup};
+use crate::neighbor::bgpd::Bgpd;
 
 /// A running bgpd.
 #[derive(Debug)]
 pub struct BgpdDut {
-    ns: Netns,
-    understudy: PathBuf,
-    process: LabProcess,
+    bgpd: Bgpd,
 }
 
 /// The bgpd configuration of the benchmark: the feeder passive, accept all from it and
@@ -42,63 +38,22 @@ pub fn render_config(kernel: bool) -> String {
 impl BgpdDut {
     /// Starts bgpd and waits for its admin API.
     pub fn start(setup: &DutSetup) -> anyhow::Result<BgpdDut> {
-        let conf = write_file(&setup.dir, "bgpd.toml", &render_config(setup.kernel))?;
-        let bgpd = setup.bin_dir.join("bgpd");
-        let understudy = setup.bin_dir.join("understudy");
-        for b in [&bgpd, &understudy] {
-            anyhow::ensure!(
-                b.is_file(),
-                "{} is missing (cargo build --release -p bgpd --bins)",
-                b.display()
-            );
-        }
-        let conf = conf.to_string_lossy().into_owned();
-        let process = LabProcess::spawn(
-            &setup.ns,
-            "bgpd",
-            &bgpd.to_string_lossy(),
-            &["--config", &conf],
-            &[],
-            &setup.dir.join("bgpd.log"),
-        )?;
-        let mut dut = BgpdDut {
-            ns: setup.ns.clone(),
-            understudy,
-            process,
-        };
-        poll_until(
-            "bgpd admin API",
-            STARTUP_TIMEOUT,
-            Duration::from_millis(100),
-            || {
-                dut.process.check_running()?;
-                Ok(dut.info().ok().map(|_| ()))
-            },
-        )?;
-        Ok(dut)
-    }
-
-    fn info(&self) -> anyhow::Result<serde_json::Value> {
-        let out = self
-            .ns
-            .exec_output(&self.understudy.to_string_lossy(), &["--json", "info"])?;
-        anyhow::ensure!(
-            out.status.success(),
-            "understudy info: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        serde_json::from_slice(&out.stdout).context("understudy info JSON")
+        let config = render_config(setup.kernel);
+        Ok(BgpdDut {
+            bgpd: Bgpd::start_with_config(&setup.ns, &setup.dir, "dut", &config)?,
+        })
     }
 }
 
 impl Dut for BgpdDut {
     fn pids(&self) -> Vec<u32> {
-        vec![self.process.pid()]
+        vec![self.bgpd.pid()]
     }
 
     fn loc_rib_count(&mut self) -> anyhow::Result<u64> {
-        self.info()?
-            .get("loc_rib_routes")
+        let out = self.bgpd.understudy(&["info"])?;
+        let v: serde_json::Value = serde_json::from_str(&out).context("understudy info JSON")?;
+        v.get("loc_rib_routes")
             .and_then(serde_json::Value::as_u64)
             .context("no loc_rib_routes in understudy info")
     }
@@ -108,7 +63,13 @@ impl Dut for BgpdDut {
     }
 
     fn check_running(&mut self) -> anyhow::Result<()> {
-        Ok(self.process.check_running()?)
+        let pid = self.bgpd.pid();
+        anyhow::ensure!(
+            pid != 0 && std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "bgpd exited (log: {})",
+            self.bgpd.log_path().display()
+        );
+        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@ mod bird;
 mod frr;
 mod gobgp;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -102,8 +102,6 @@ pub struct DutSetup {
     pub dir: PathBuf,
     /// Install learned routes into the kernel.
     pub kernel: bool,
-    /// Where understudy's `bgpd` and `understudy` binaries are.
-    pub bin_dir: PathBuf,
 }
 
 /// A running daemon under test.
@@ -134,13 +132,6 @@ pub fn start(kind: DaemonKind, setup: &DutSetup) -> anyhow::Result<Box<dyn Dut>>
         DaemonKind::Frr => Box::new(frr::FrrDut::start(setup)?),
         DaemonKind::Gobgp => Box::new(gobgp::GobgpDut::start(setup)?),
     })
-}
-
-/// Writes `text` to `dir/name`; returns the path.
-fn write_file(dir: &Path, name: &str, text: &str) -> anyhow::Result<PathBuf> {
-    let p = dir.join(name);
-    std::fs::write(&p, text).map_err(|e| crate::LabError::io(&p, e))?;
-    Ok(p)
 }
 
 /// The first number after `key` in `text` (`"Routes: 123 imported"` → 123 for `"Routes:"`).
