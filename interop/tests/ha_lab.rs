@@ -609,3 +609,101 @@ fn log_tail(lab: &Lab, name: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
+
+/// The same over an IPv6 session (IPv6 unicast routes): the mirror, the sequence anchors
+/// and the checkpoints work on IPv6 4-tuples too.
+#[test]
+fn late_standby_synchronises_over_ipv6() {
+    const FRR6: &str = "2001:db8::1";
+    const PRIM6: &str = "2001:db8::2";
+    let HaLab {
+        mut lab,
+        frr: frr_ns,
+        prim,
+        stby,
+        ..
+    } = ha_lab(false);
+    for (ns, a) in [(&frr_ns, FRR6), (&prim, PRIM6), (&stby, "2001:db8::3")] {
+        lab.add_address(ns, "eth0", net(&format!("{a}/64")))
+            .unwrap();
+    }
+    let mut cfg = BgpConfig::new(65001, FRR.parse().unwrap()).peer(
+        PeerConfig::new(ip(PRIM6), 65002)
+            .local(ip(FRR6))
+            .families(&[interop::neighbor::Family::Ipv6Unicast])
+            .timers(Duration::from_secs(9), Duration::from_secs(3)),
+    );
+    for i in 0..256u32 {
+        cfg = cfg.network(net(&format!("2001:db8:{:x}::/48", 0x1000 + i)));
+    }
+    let mut frr = Frr::start_without_zebra(&lab, "frr", &cfg).expect("start FRR");
+    let config = |ha: &str| {
+        format!(
+            "router_id = \"{PRIM}\"\nlocal_as = 65002\n\
+             \n[[neighbor]]\naddress = \"{FRR6}\"\nremote_as = 65001\nhold_time = 9\n\
+             connect_retry = 2\nlocal_address = \"{PRIM6}\"\nfamilies = [\"ipv6/unicast\"]\n\
+             import = [\"all\"]\nexport = [\"all\"]\n\
+             \n[policy.policies.all]\ndefault = \"accept\"\n\n[ha]\n{ha}"
+        )
+    };
+    start_bgpd(
+        &mut lab,
+        &prim,
+        "bgpd-prim",
+        &config(&format!(
+            "role = \"primary\"\nnode_id = 1\ncheckpoint_address = \"{PRIM}:50052\"\n"
+        )),
+    );
+    frr.wait_established(ip(PRIM6), TIMEOUT)
+        .expect("FRR Established with the primary over IPv6");
+    wait("the primary's Loc-RIB full", || {
+        Ok((routes_of(&ha(&prim)?) == 256).then_some(()))
+    });
+    start_bgpd(
+        &mut lab,
+        &stby,
+        "bgpd-stby",
+        &config(&format!(
+            "role = \"standby\"\nnode_id = 2\nprimary = \"http://{PRIM}:50052\"\n\
+             mirror_interface = \"mon0\"\nsession_interface = \"eth0\"\n"
+        )),
+    );
+    wait("the standby synchronised", || {
+        let v = ha(&stby)?;
+        Ok((v["synchronised"] == true && v["role"] == "standby").then_some(()))
+    });
+    // Routes announced after synchronisation reach the standby from the mirror.
+    announce_v6(&frr, &frr_ns, 0x2000..0x2000 + 64);
+    let (p, s) = wait("equal Loc-RIB digests", || {
+        let p = ha(&prim)?;
+        let s = ha(&stby)?;
+        Ok((routes_of(&p) == 320 && p["loc_rib_digest"] == s["loc_rib_digest"]).then_some((p, s)))
+    });
+    assert_eq!(s["flows"][0]["peer"], FRR6, "{s}");
+    assert_eq!(s["flows"][0]["protected"], true, "{s}");
+    assert_eq!(p["flows"][0]["protected"], true, "{p}");
+    let st = frr.wait_established(ip(PRIM6), TIMEOUT).unwrap();
+    assert_eq!(st.established_count, Some(1), "{st:?}");
+}
+
+/// FRR announces 2001:db8:N::/48 for each N of `range`.
+fn announce_v6(frr: &Frr, ns: &Netns, range: std::ops::Range<u32>) {
+    let dir = frr.dir().to_path_buf();
+    let mut conf = String::from("router bgp 65001\n address-family ipv6 unicast\n");
+    for n in range {
+        conf.push_str(&format!("  network 2001:db8:{n:x}::/48\n"));
+    }
+    conf.push_str(" exit-address-family\n");
+    let file = dir.join("add-v6.conf");
+    std::fs::write(&file, conf).unwrap();
+    ns.exec(
+        "vtysh",
+        &[
+            "--vty_socket",
+            dir.to_str().unwrap(),
+            "-f",
+            file.to_str().unwrap(),
+        ],
+    )
+    .expect("vtysh -f");
+}
