@@ -362,6 +362,14 @@ impl HaSection {
         {
             return Err((f("fencing_command"), "must not be empty".into()));
         }
+        if let Some(program) = self.fencing_command.as_deref().and_then(fencing_program) {
+            if !is_executable(program) {
+                return Err((
+                    f("fencing_command"),
+                    format!("{program} is not an executable file"),
+                ));
+            }
+        }
         if let Some(tls) = &self.tls {
             for (key, v) in [("ca", &tls.ca), ("cert", &tls.cert), ("key", &tls.key)] {
                 if v.is_empty() {
@@ -409,6 +417,23 @@ impl HaSection {
         }
         Ok(())
     }
+}
+
+/// The program a fencing command (run with `sh -c`) starts, when it names one by path
+/// (`/usr/local/bin/fence-primary --node 1`): its first word, when that contains a `/`.
+/// Commands starting with a plain name (a shell builtin or a `PATH` lookup) are not
+/// checked.
+fn fencing_program(command: &str) -> Option<&str> {
+    command
+        .split_whitespace()
+        .next()
+        .filter(|w| w.contains('/') && !w.contains(['=', '$', '`', '"', '\'', '(']))
+}
+
+/// True when `path` is a regular file with an execute permission bit.
+fn is_executable(path: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 fn default_ha_priority() -> u8 {
@@ -610,7 +635,8 @@ impl Config {
             let line = locate(src, &field);
             ConfigError::Invalid {
                 value: line.and_then(|l| value_at(src, l)),
-                line,
+                // A missing field: the line of its section's header.
+                line: line.or_else(|| locate_section(src, &field)),
                 field,
                 message,
             }
@@ -812,6 +838,17 @@ fn locate_table(src: &str, table: &str) -> Option<usize> {
         .filter(|(_, l)| l.trim() == header)
         .nth(idx)
         .map(|(i, _)| i + 1)
+}
+
+/// 1-based line of the `[section]` header of `field` (`section.key`), for a field that is
+/// missing from it.
+fn locate_section(src: &str, field: &str) -> Option<usize> {
+    let (section, _) = field.split_once('.')?;
+    if section.contains('[') {
+        return locate_table(src, section);
+    }
+    let header = format!("[{section}]");
+    src.lines().position(|l| l.trim() == header).map(|i| i + 1)
 }
 
 /// 1-based line of a byte offset.
@@ -1095,6 +1132,43 @@ mod tests {
     }
 
     #[test]
+    fn ha_fencing_command_must_name_an_executable() {
+        let with = |cmd: &str| {
+            format!(
+                "{MINIMAL}[ha]\nrole = \"primary\"\nnode_id = 1\n\
+                 checkpoint_address = \"192.0.2.254:50052\"\nfencing_command = {cmd:?}\n"
+            )
+        };
+        let err = Config::from_toml_str(&with("/nonexistent/fence-primary --node 1"))
+            .expect_err("a missing fencing program is an error");
+        assert_eq!(
+            err.to_string(),
+            "ha.fencing_command = \"/nonexistent/fence-primary --node 1\" (line 7): \
+             /nonexistent/fence-primary is not an executable file"
+        );
+        // A directory is no program.
+        assert!(Config::from_toml_str(&with("/etc --off")).is_err());
+        for ok in [
+            "/bin/true",
+            "/bin/sh -c 'exit 0'",
+            "true",
+            "ssh fence@192.0.2.9 off",
+        ] {
+            assert!(Config::from_toml_str(&with(ok)).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn ha_missing_field_names_the_section_line() {
+        let src = format!("{MINIMAL}[ha]\nrole = \"primary\"\nnode_id = 1\n");
+        let err = Config::from_toml_str(&src).expect_err("a primary needs checkpoint_address");
+        assert_eq!(
+            err.to_string(),
+            "ha.checkpoint_address (line 3): a primary needs the address standbys attach to"
+        );
+    }
+
+    #[test]
     fn ha_section_defaults_and_round_trip() {
         assert!(Config::from_toml_str(MINIMAL).expect("parses").ha.is_none());
         let src = format!(
@@ -1137,19 +1211,19 @@ mod tests {
         let ha = |body: &str| format!("{MINIMAL}[ha]\n{body}");
         assert_eq!(
             invalid(&ha("role = \"primary\"\nnode_id = 1\n")),
-            ("ha.checkpoint_address".into(), None)
+            ("ha.checkpoint_address".into(), Some(3))
         );
         assert_eq!(
             invalid(&ha(
                 "role = \"standby\"\nnode_id = 2\nmirror_interface = \"mon0\"\n"
             )),
-            ("ha.primary".into(), None)
+            ("ha.primary".into(), Some(3))
         );
         assert_eq!(
             invalid(&ha(
                 "role = \"standby\"\nnode_id = 2\nprimary = \"http://192.0.2.254:50052\"\n"
             )),
-            ("ha.mirror_interface".into(), None)
+            ("ha.mirror_interface".into(), Some(3))
         );
         assert_eq!(
             invalid(&ha(
