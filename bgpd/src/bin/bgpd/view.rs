@@ -103,6 +103,13 @@ pub fn notification_text(n: &Notification) -> String {
     };
     if n.data.is_empty() {
         format!("{}/{} ({name})", n.code, n.subcode)
+    } else if let Ok(Some(text)) = n.shutdown_communication() {
+        // RFC 9003: the data of an Administrative Shutdown or Reset is a length octet and
+        // UTF-8 text meant for the operator.
+        format!(
+            "{}/{} ({name}), shutdown communication {text:?}",
+            n.code, n.subcode
+        )
     } else {
         format!(
             "{}/{} ({name}), data {}",
@@ -198,5 +205,33 @@ pub fn describe_event(ev: &SpeakerEvent) -> (String, &'static str, String) {
             "fib",
             format!("kernel refused {prefix}: {error}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notification_text_decodes_a_shutdown_communication() {
+        let n = Notification::shutdown("understudy bgpd shutting down", false);
+        assert_eq!(
+            notification_text(&n),
+            "6/2 (Cease), shutdown communication \"understudy bgpd shutting down\""
+        );
+        // Not valid UTF-8: the octets in hex.
+        let n = Notification {
+            code: 6,
+            subcode: 2,
+            data: vec![2, 0xff, 0xfe],
+        };
+        assert_eq!(notification_text(&n), "6/2 (Cease), data 02fffe");
+        // Other codes: hex as before.
+        let n = Notification {
+            code: 2,
+            subcode: 2,
+            data: vec![0xfd, 0xe9],
+        };
+        assert_eq!(notification_text(&n), "2/2 (OPEN Message Error), data fde9");
     }
 }
