@@ -19,13 +19,22 @@
 //! which is what makes their digests agree.
 //!
 //! A flow's checkpoint state carries the neighbour's context ([`Speaker::peer_context`]:
-//! session, our address on the connection, MRAI timer and RNG) and the RIBs ([`Speaker::rib_snapshot`]: Adj-RIB-In,
-//! Loc-RIB, Adj-RIB-Out as sent). The RIBs are shared by every flow, so a standby installs
-//! them only when the restored flow is the only one it holds (its first flow, or a single
-//! session); later flows install their session and rely on the RIBs the standby keeps in
-//! lockstep from the mirror. Limitation: a standby introduced late to a primary with several
-//! busy sessions gets the RIB state of the first flow's checkpoint instant; routes other
-//! flows changed between that instant and their own checkpoints are not reconciled.
+//! session, our address on the connection, MRAI timer and RNG) and the neighbour's part of
+//! the RIBs at the flow's own checkpoint instant ([`crate::rib::Rib::peer_snapshot`]: its
+//! Adj-RIB-In, and its Adj-RIB-Out as sent), plus the parts no flow carries (locally
+//! originated routes, neighbours without an Established flow here, e.g. stale after a
+//! graceful restart). Restoring a flow installs that neighbour's part and runs the decision
+//! process again for the prefixes it touches ([`Speaker::restore_peer_rib`]); the Loc-RIB is
+//! never copied. So a standby introduced late to a primary with several busy sessions,
+//! restored flow by flow from checkpoints taken at different instants and fed each flow's
+//! bytes from its own checkpoint on, ends with the primary's Adj-RIBs-In, Loc-RIB and
+//! Adj-RIBs-Out ([`Replicated::state_digest`]).
+//!
+//! Not replicated, and left out of the digests: what only the primary's egress timing
+//! decides (messages sent, KeepaliveTimer and hold timer deadlines, the MRAI timer and its
+//! RNG). A restored flow's neighbour is re-evaluated against the standby's Loc-RIB, so the
+//! standby's Adj-RIB-Out converges on the primary's even though the number of UPDATEs that
+//! carried the changes differs.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -95,8 +104,11 @@ struct FlowState {
     chain: [u8; 32],
     /// [`Speaker::peer_context`]: session, addresses, MRAI timer and RNG.
     peer: Vec<u8>,
-    /// [`Speaker::rib_snapshot`].
+    /// The neighbour's part of the RIBs ([`crate::rib::Rib::peer_snapshot`]).
     rib: Vec<u8>,
+    /// The parts of the RIBs no flow carries: (neighbour address, part); `None` for the
+    /// locally originated routes.
+    others: Vec<(Option<IpAddr>, Vec<u8>)>,
 }
 
 /// A [`Speaker`] with the per-flow stream accounting `ribsync` needs. See the module
@@ -111,6 +123,9 @@ pub struct SpeakerReplica {
     /// replicated clock itself.
     feed_origin_unix_ms: Option<u64>,
     flows: BTreeMap<FlowId, Binding>,
+    /// The instant of the last bytes handed to the speaker (a restored flow's RIB changes
+    /// are moved on at this instant).
+    now: Millis,
 }
 
 impl SpeakerReplica {
@@ -123,6 +138,7 @@ impl SpeakerReplica {
             clock_base_ms,
             feed_origin_unix_ms: None,
             flows: BTreeMap::new(),
+            now: Millis(0),
         }
     }
 
@@ -246,6 +262,7 @@ impl SpeakerReplica {
             .flows
             .get_mut(flow)
             .ok_or(ReplicaError::UnknownFlow(*flow))?;
+        self.now = self.now.max(now);
         b.partial.extend_from_slice(bytes);
         while b.partial.len() >= HEADER_LEN {
             let len = usize::from(u16::from_be_bytes([b.partial[16], b.partial[17]]));
@@ -376,11 +393,26 @@ impl Replicated for SpeakerReplica {
 
     fn snapshot_flow(&self, flow: &FlowId) -> Option<FlowSnapshot> {
         let b = self.flows.get(flow)?;
+        let rib = self.speaker.rib();
+        let carried: Vec<PeerId> = self
+            .flows
+            .values()
+            .filter(|o| self.established(o))
+            .map(|o| o.peer)
+            .collect();
+        let mut others = vec![(None, rib.peer_snapshot(PeerId::LOCAL).ok()?)];
+        for (id, _) in rib.peers() {
+            if id != b.peer && !carried.contains(&id) {
+                let address = self.speaker.neighbor(id)?.address;
+                others.push((Some(address), rib.peer_snapshot(id).ok()?));
+            }
+        }
         let state = FlowState {
             conn: b.conn,
             chain: b.chain,
             peer: self.speaker.peer_context(b.peer)?,
-            rib: self.speaker.rib_snapshot().ok()?,
+            rib: rib.peer_snapshot(b.peer).ok()?,
+            others,
         };
         Some(FlowSnapshot {
             flow: *flow,
@@ -395,10 +427,26 @@ impl Replicated for SpeakerReplica {
     fn restore_flow(&mut self, snapshot: &FlowSnapshot) -> Result<(), ReplicaError> {
         let state: FlowState = postcard::from_bytes(&snapshot.state)
             .map_err(|e| ReplicaError::Decode(e.to_string()))?;
-        let alone = self.flows.keys().all(|f| *f == snapshot.flow);
         let peer = self.speaker.restore_peer_context(&state.peer)?;
-        if alone {
-            self.speaker.restore_rib(&state.rib)?;
+        let now = self.now;
+        self.speaker.restore_peer_rib(now, peer, &state.rib)?;
+        for (address, part) in &state.others {
+            let target = match address {
+                None => PeerId::LOCAL,
+                Some(a) => match self.speaker.peer_by_address(*a) {
+                    // A neighbour whose flow this node follows keeps its own, newer state.
+                    Some(id)
+                        if !self
+                            .flows
+                            .iter()
+                            .any(|(f, b)| b.peer == id && *f != snapshot.flow) =>
+                    {
+                        id
+                    }
+                    _ => continue,
+                },
+            };
+            self.speaker.restore_peer_rib(now, target, part)?;
         }
         self.flows.insert(
             snapshot.flow,
@@ -453,10 +501,30 @@ impl Replicated for SpeakerReplica {
         self.flows.get(flow).map(|b| self.digest_of(b))
     }
 
+    /// The replicated state: the RIB digest (every Adj-RIB-In, the Loc-RIB, every
+    /// Adj-RIB-Out as sent, pending changes) and each session's FSM state, established
+    /// connection, negotiated parameters and receive counters. Egress timing is left out
+    /// (see the module documentation); [`Speaker::state_digest`] has all of it.
     fn state_digest(&self) -> Digest {
-        self.speaker.state_digest()
+        let mut h = Sha256::new();
+        h.update(b"understudy-replica-v1");
+        h.update(self.speaker.rib().digest());
+        for (id, address, state) in self.speaker.peers() {
+            h.update(id.0.to_be_bytes());
+            h.update(address.to_string().as_bytes());
+            h.update(format!("{state:?}").as_bytes());
+            if let Some(s) = self.speaker.session(id) {
+                h.update(format!("{:?}", s.established_conn()).as_bytes());
+                h.update(format!("{:?}", s.negotiated()).as_bytes());
+                h.update(s.stats().messages_in.to_be_bytes());
+                h.update(s.stats().updates_in.to_be_bytes());
+            }
+        }
+        h.finalize().into()
     }
 }
 
+#[cfg(test)]
+mod flows_tests;
 #[cfg(test)]
 mod tests;

@@ -1000,6 +1000,22 @@ impl Speaker {
         Ok(())
     }
 
+    /// Installs one neighbour's part of the RIBs from [`Rib::peer_snapshot`] bytes as
+    /// neighbour `peer` here ([`PeerId::LOCAL`]: the locally originated routes), then moves
+    /// what it changed on at `now`: UPDATEs to the established neighbours, FIB changes (the
+    /// standby installing a checkpointed flow; see [`Rib::restore_peer`]). Sessions are not
+    /// touched. Returns the part's id at the source.
+    pub fn restore_peer_rib(
+        &mut self,
+        now: Millis,
+        peer: PeerId,
+        bytes: &[u8],
+    ) -> Result<PeerId, SpeakerError> {
+        let from = self.rib.restore_peer(peer, bytes)?;
+        self.pump(now);
+        Ok(from)
+    }
+
     /// Our address on a connection of `peer` (from [`Input::ConnectionConfirmed`]).
     pub fn local_address(&self, peer: PeerId, conn: ConnId) -> Option<IpAddr> {
         self.peers.get(&peer)?.local_addresses.get(&conn).copied()

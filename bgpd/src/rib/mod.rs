@@ -21,6 +21,7 @@ pub mod decision;
 mod export;
 mod hash;
 mod ingest;
+mod peer_part;
 mod state;
 mod table;
 
