@@ -15,14 +15,14 @@ use crate::takeover::sys;
 /// Errors of the mirror tap.
 #[derive(Debug, thiserror::Error)]
 pub enum TapError {
-    /// A system call failed.
-    #[error("{op}: {source}")]
+    /// A system call failed. The OS error is part of the message and not also a
+    /// [`std::error::Error::source`], so a printed chain (`{:#}`) names it once.
+    #[error("{op}: {error}")]
     Sys {
         /// The step that failed.
         op: &'static str,
         /// The OS error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// The address list does not fit a classic BPF program.
     #[error("too many addresses for one BPF filter")]
@@ -30,13 +30,13 @@ pub enum TapError {
 }
 
 fn sys_err(op: &'static str) -> impl FnOnce(io::Error) -> TapError {
-    move |source| TapError::Sys { op, source }
+    move |error| TapError::Sys { op, error }
 }
 
 fn last(op: &'static str) -> TapError {
     TapError::Sys {
         op,
-        source: io::Error::last_os_error(),
+        error: io::Error::last_os_error(),
     }
 }
 
@@ -209,7 +209,7 @@ impl MirrorTap {
             }
             return Err(TapError::Sys {
                 op: "poll",
-                source: e,
+                error: e,
             });
         }
         if rc == 0 {
@@ -257,7 +257,7 @@ impl MirrorTap {
             }
             return Err(TapError::Sys {
                 op: "recvmsg",
-                source: e,
+                error: e,
             });
         }
         let wire_len = n as usize;
@@ -324,4 +324,34 @@ fn cmsg_timestamp(msg: &libc::msghdr) -> Option<Duration> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error and its sources joined as anyhow's `{:#}` prints them.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut out = e.to_string();
+        let mut next = e.source();
+        while let Some(s) = next {
+            out.push_str(&format!(": {s}"));
+            next = s.source();
+        }
+        out
+    }
+
+    #[test]
+    fn a_system_call_error_names_the_os_error_once() {
+        let e = sys_err("if_nametoindex")(io::Error::from_raw_os_error(libc::ENODEV));
+        assert_eq!(
+            chain(&e),
+            format!(
+                "if_nametoindex: {}",
+                io::Error::from_raw_os_error(libc::ENODEV)
+            )
+        );
+        assert!(chain(&e).ends_with("No such device (os error 19)"));
+        assert_eq!(chain(&e).matches("os error").count(), 1);
+    }
 }
