@@ -110,7 +110,7 @@ pub fn ha_json(h: &pb::HaStatus) -> Value {
         "connected": h.connected,
         "primary": h.primary,
         "standbys": h.standbys.iter().map(|s| json!({
-            "node_id": s.node_id, "synchronised": s.synchronised,
+            "node_id": s.node_id, "synchronised": s.synchronised, "sync_state": s.sync_state,
             "lag_bytes": s.lag_bytes, "lag_ms": s.lag_ms,
             "digests_matched": s.digests_matched, "digests_mismatched": s.digests_mismatched,
             "write_ahead_us_p50": s.write_ahead_us_p50,
@@ -546,5 +546,30 @@ fn neighbor_detail(n: &pb::Neighbor) {
     }
     if !n.last_error.is_empty() {
         println!("last error          {}", n.last_error);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ha_json_carries_the_standby_sync_state_the_table_shows() {
+        let h = pb::HaStatus {
+            role: "primary".into(),
+            node_id: 1,
+            standbys: vec![pb::HaStandby {
+                node_id: 2,
+                synchronised: false,
+                sync_state: "checkpointing 3/10".into(),
+                lag_bytes: 40,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let v = ha_json(&h);
+        assert_eq!(v["standbys"][0]["sync_state"], "checkpointing 3/10");
+        assert_eq!(v["standbys"][0]["synchronised"], false);
+        assert_eq!(v["standbys"][0]["lag_bytes"], 40);
     }
 }
