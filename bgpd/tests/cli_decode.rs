@@ -252,3 +252,20 @@ fn pcap_extra_port() {
     assert_eq!(s["by_type"]["open"], 2);
     assert_eq!(s["by_type"]["notification"], 1);
 }
+
+/// A reader that has gone away (`understudy decode ... | head -1`): no panic, no
+/// "failed printing to stdout" on stderr.
+#[test]
+fn closed_stdout_ends_quietly() {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let hex = "ffffffffffffffffffffffffffffffff001304";
+    let out = Command::new(env!("CARGO_BIN_EXE_understudy"))
+        .args(["decode", "--hex", hex])
+        .stdout(writer)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    assert!(!out.status.success());
+}

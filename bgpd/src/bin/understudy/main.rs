@@ -110,6 +110,13 @@ enum RouteCommand {
 }
 
 fn main() -> ExitCode {
+    // `understudy ha | head -3`: a reader that goes away ends us quietly, as it ends any
+    // other command-line tool, instead of `println!` panicking on EPIPE (Rust ignores
+    // SIGPIPE by default).
+    // SAFETY: sets the disposition of one signal to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
