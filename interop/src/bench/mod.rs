@@ -282,7 +282,15 @@ fn run_feed(
             }
             let mut runs = Vec::new();
             for i in 0..opts.runs {
-                let m = measure(opts, daemon, mode, &bytes, n)?;
+                // One daemon failing (to start, say) leaves its row incomplete, not the table.
+                let m = match measure(opts, daemon, mode, &bytes, n) {
+                    Ok(m) => m,
+                    Err(e) if interrupted() => return Err(e),
+                    Err(e) => Measurement {
+                        error: Some(format!("{e:#}")),
+                        ..Measurement::default()
+                    },
+                };
                 progress(&format!(
                     "  {daemon} {} {}/{}: Loc-RIB {} monitor {} kernel {} CPU {}{}",
                     mode.label(),
