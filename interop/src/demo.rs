@@ -1,21 +1,29 @@
-//! `interop demo`: bring a containerlab topology up, wait for every neighbour session,
-//! take a "before" picture, run a [`Scenario`] (today: observe; later: kill the primary and
-//! let the standby take over) with a ping stream through the router, take an "after"
-//! picture, and report what the neighbours saw. The lab is always removed at the end
-//! (guards; Ctrl-C sets [`crate::poll::INTERRUPTED`], which every wait honours).
+//! `interop demo`: bring a containerlab topology up (its neighbours optionally fed a real
+//! routing table from an MRT RIB dump, its understudy speakers started), wait for every
+//! neighbour session and for the prefix counts to settle, take a "before" picture, run a
+//! [`Scenario`] (observe; or [`crate::failover::Failover`]: kill the primary the way a box
+//! dies and let the standby take over) with a ping stream through the router and a capture
+//! on every neighbour's link, take an "after" picture, and report what the neighbours saw.
+//! The lab is always removed at the end (guards; Ctrl-C sets [`crate::poll::INTERRUPTED`],
+//! which every wait honours).
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use ipnetwork::Ipv4Network;
 use serde::Serialize;
 
+use crate::capture::{analyze, Capture};
 use crate::error::{LabError, Result};
+use crate::feed;
 use crate::neighbor::{NeighborKind, SessionState};
 use crate::poll::{interrupted, poll_until};
 use crate::process::LabProcess;
-use crate::topology::instantiate::{up, RunningTopology};
-use crate::topology::Topology;
+use crate::speaker::{start_speakers, LabSpeaker};
+use crate::topology::instantiate::{up_with, RunningTopology};
+use crate::topology::{Node, Topology};
 
 /// Interval of the ping stream (its loss is counted in these steps).
 pub const PING_INTERVAL: Duration = Duration::from_millis(10);
@@ -29,27 +37,63 @@ pub struct DemoOptions {
     pub prefix: String,
     /// How long to wait for sessions and routes.
     pub timeout: Duration,
+    /// The MRT RIB dump whose prefixes the neighbours with an `understudy.feed` label
+    /// originate (None: no feed).
+    pub mrt: Option<PathBuf>,
+    /// Feed only the first this many prefixes of the dump (in address order).
+    pub mrt_limit: Option<usize>,
+    /// The `bgpd` binary for the topology's understudy nodes.
+    pub bgpd: Option<PathBuf>,
+    /// Compare every neighbour's Adj-RIB-In (the prefixes it holds from each session)
+    /// before and after the scenario.
+    pub compare_routes: bool,
 }
 
 /// What a scenario reports.
 #[derive(Debug, Clone, Default)]
 pub struct ScenarioOutcome {
-    /// Failure declared -> first segment from the standby (None: no takeover happened).
+    /// Failure declared -> every session live on the standby, as the standby measured it
+    /// (None: no takeover happened).
     pub takeover: Option<Duration>,
     /// A one-line description for the reader.
     pub summary: String,
 }
 
-/// The part of the demo between the "before" and "after" pictures. The failover scenario
-/// (primary killed, standby takes over) implements this on top of the same lab.
+/// The live lab a scenario acts on.
+pub struct DemoLab<'a> {
+    /// The topology, its namespaces and neighbour daemons.
+    pub rt: &'a mut RunningTopology,
+    /// The understudy speakers started, primaries first.
+    pub speakers: &'a mut Vec<LabSpeaker>,
+    /// How long to wait for something to happen.
+    pub timeout: Duration,
+    /// Human-readable steps.
+    pub progress: &'a mut dyn FnMut(&str),
+}
+
+impl std::fmt::Debug for DemoLab<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoLab")
+            .field("rt", &self.rt)
+            .field("speakers", &self.speakers)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// The part of the demo between the "before" and "after" pictures.
 pub trait Scenario {
     /// A short name.
     fn name(&self) -> &str;
-    /// Runs against the live lab (the ping stream is running meanwhile).
-    fn run(&mut self, lab: &mut RunningTopology) -> Result<ScenarioOutcome>;
+    /// Whether the topology's standby speakers must run.
+    fn wants_standby(&self) -> bool {
+        false
+    }
+    /// Runs against the live lab (the ping stream and the captures are running meanwhile).
+    fn run(&mut self, lab: &mut DemoLab<'_>) -> Result<ScenarioOutcome>;
 }
 
-/// No failure: watch the lab for a while (what the demo does until the speaker exists).
+/// No failure: watch the lab for a while.
 #[derive(Debug, Clone)]
 pub struct Observe(pub Duration);
 
@@ -58,7 +102,7 @@ impl Scenario for Observe {
         "observe"
     }
 
-    fn run(&mut self, _lab: &mut RunningTopology) -> Result<ScenarioOutcome> {
+    fn run(&mut self, _lab: &mut DemoLab<'_>) -> Result<ScenarioOutcome> {
         let end = Instant::now() + self.0;
         while Instant::now() < end {
             if interrupted() {
@@ -73,6 +117,19 @@ impl Scenario for Observe {
     }
 }
 
+/// What one neighbour's link showed during the scenario (a capture of its BGP traffic).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct WireReport {
+    /// OPEN messages either way (a new session).
+    pub opens: u64,
+    /// NOTIFICATION messages either way.
+    pub notifications: u64,
+    /// TCP SYN segments (a new connection).
+    pub syns: u64,
+    /// TCP FIN or RST segments (a connection closed).
+    pub fins_rsts: u64,
+}
+
 /// One neighbour daemon in the report (its sessions summed).
 #[derive(Debug, Clone, Serialize)]
 pub struct NeighborReport {
@@ -84,25 +141,36 @@ pub struct NeighborReport {
     pub established_before: bool,
     /// Every session Established after it.
     pub established_after: bool,
-    /// Established sessions dropped during the scenario (None: the daemon does not tell).
+    /// Established sessions dropped during the scenario: the daemon's own counter when it
+    /// has one, else 1 when a session's uptime did not run on through the scenario.
     pub connections_dropped: Option<u64>,
-    /// NOTIFICATIONs sent or received during the scenario (None: the daemon does not tell).
+    /// NOTIFICATIONs during the scenario: the daemon's counters, or the capture when the
+    /// daemon keeps none (the larger of the two when both tell).
     pub notifications: Option<u64>,
     /// Prefixes received, all sessions, before.
     pub prefixes_before: Option<u64>,
     /// Prefixes received, all sessions, after.
     pub prefixes_after: Option<u64>,
+    /// Every session's uptime ran on through the scenario (None: the daemon does not tell).
+    pub uptime_unbroken: Option<bool>,
+    /// What the neighbour's link showed during the scenario (None: no capture).
+    pub wire: Option<WireReport>,
+    /// The prefixes the neighbour holds from its sessions are the same after the scenario
+    /// as before (None: not compared).
+    pub routes_unchanged: Option<bool>,
     /// Every session's state after the scenario.
     pub sessions: Vec<SessionState>,
 }
 
-/// The demo's result; with `--json` the binary prints it as its last line.
+/// The demo's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoReport {
     /// Topology name.
     pub topology: String,
     /// Scenario summary.
     pub scenario: String,
+    /// Prefixes fed to the neighbours from the MRT dump (0: no feed).
+    pub fed_prefixes: usize,
     /// Per neighbour.
     pub neighbors: Vec<NeighborReport>,
     /// Takeover time in ms (None without a takeover).
@@ -115,6 +183,55 @@ pub struct DemoReport {
     pub pings_received: Option<u64>,
 }
 
+/// The keys of one neighbour in [`DemoReport::summary_json`].
+#[derive(Debug, Clone, Serialize)]
+struct NeighborSummary<'a> {
+    name: &'a str,
+    kind: NeighborKind,
+    established_before: bool,
+    established_after: bool,
+    connections_dropped: Option<u64>,
+    notifications: Option<u64>,
+    prefixes_before: Option<u64>,
+    prefixes_after: Option<u64>,
+}
+
+/// The object `interop demo --json` prints as its last line (issue 7).
+#[derive(Debug, Clone, Serialize)]
+struct Summary<'a> {
+    neighbors: Vec<NeighborSummary<'a>>,
+    takeover_ms: Option<f64>,
+    dataplane_loss_ms: Option<f64>,
+}
+
+impl DemoReport {
+    /// The one-line JSON object of issue 7, exactly these keys:
+    /// `{"neighbors":[{"name","kind","established_before","established_after",
+    /// "connections_dropped","notifications","prefixes_before","prefixes_after"}],
+    /// "takeover_ms","dataplane_loss_ms"}`.
+    pub fn summary_json(&self) -> String {
+        let s = Summary {
+            neighbors: self
+                .neighbors
+                .iter()
+                .map(|n| NeighborSummary {
+                    name: &n.name,
+                    kind: n.kind,
+                    established_before: n.established_before,
+                    established_after: n.established_after,
+                    connections_dropped: n.connections_dropped,
+                    notifications: n.notifications,
+                    prefixes_before: n.prefixes_before,
+                    prefixes_after: n.prefixes_after,
+                })
+                .collect(),
+            takeover_ms: self.takeover_ms,
+            dataplane_loss_ms: self.dataplane_loss_ms,
+        };
+        serde_json::to_string(&s).unwrap_or_default()
+    }
+}
+
 fn sum(list: &[SessionState], f: impl Fn(&SessionState) -> Option<u64>) -> Option<u64> {
     list.iter()
         .map(f)
@@ -125,11 +242,84 @@ fn delta(before: Option<u64>, after: Option<u64>) -> Option<u64> {
     Some(after?.saturating_sub(before?))
 }
 
+/// Whether every session's uptime ran on across `elapsed` (a second of slack for the
+/// daemons' rounding): `None` when some uptime is unknown or the sessions differ.
+pub fn uptime_unbroken(
+    before: &[SessionState],
+    after: &[SessionState],
+    elapsed: Duration,
+) -> Option<bool> {
+    if before.len() != after.len() || before.is_empty() {
+        return None;
+    }
+    let mut ok = true;
+    for b in before {
+        let a = after.iter().find(|a| a.peer == b.peer)?;
+        let (ub, ua) = (b.uptime?, a.uptime?);
+        ok &= a.established && ua + Duration::from_secs(1) >= ub + elapsed;
+    }
+    Some(ok)
+}
+
+/// The feed of the topology's neighbours: node name -> its share of the table.
+fn plan_feed(
+    nodes: &[Node],
+    prefixes: &[Ipv4Network],
+    limit: Option<usize>,
+) -> Result<BTreeMap<String, Vec<Ipv4Network>>> {
+    let mut out = BTreeMap::new();
+    for n in nodes {
+        let Some(label) = n.def.labels.get("understudy.feed") else {
+            continue;
+        };
+        let bad = || LabError::Topology {
+            file: "<topology>".into(),
+            detail: format!(
+                "topology.nodes.{}.labels.understudy.feed: {label:?} is not I/N",
+                n.name
+            ),
+        };
+        let (i, count) = label.split_once('/').ok_or_else(bad)?;
+        let (i, count): (usize, usize) = (
+            i.trim().parse().map_err(|_| bad())?,
+            count.trim().parse().map_err(|_| bad())?,
+        );
+        if i >= count {
+            return Err(bad());
+        }
+        let shares = feed::split(prefixes, count, limit);
+        out.insert(n.name.clone(), shares[i].clone());
+    }
+    Ok(out)
+}
+
+fn feed_config(
+    kind: NeighborKind,
+    node: &str,
+    share: &[Ipv4Network],
+    text: String,
+) -> Result<String> {
+    match kind {
+        NeighborKind::Frr => feed::frr_insert(&text, &feed::frr_networks(share)).ok_or_else(|| {
+            LabError::Topology {
+                file: "<topology>".into(),
+                detail: format!("node {node}: the FRR configuration has no `address-family ipv4 unicast` block to feed"),
+            }
+        }),
+        NeighborKind::Bird => Ok(format!("{text}\n{}", feed::bird_static("feed", share))),
+        other => Err(LabError::Topology {
+            file: "<topology>".into(),
+            detail: format!("node {node}: feeding a {other} neighbour is not supported"),
+        }),
+    }
+}
+
 /// Waits until every neighbour has all its sessions Established and its prefix counts have
 /// held still for a second; returns each neighbour's sessions.
 fn settle(
     rt: &mut RunningTopology,
     timeout: Duration,
+    min_prefixes: &BTreeMap<String, u64>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<Vec<SessionState>>> {
     let mut out = Vec::new();
@@ -143,7 +333,8 @@ fn settle(
     }
     for (name, n) in rt.neighbors.iter_mut() {
         let mut last: Option<(Option<u64>, Instant)> = None;
-        let what = format!("the prefix counts of {name} to settle");
+        let min = min_prefixes.get(name).copied().unwrap_or(1);
+        let what = format!("the prefix counts of {name} to settle (at least {min})");
         let s = poll_until(&what, timeout, Duration::from_millis(200), || {
             let s = n.sessions()?;
             let count = sum(&s, |x| x.prefixes_received);
@@ -151,7 +342,7 @@ fn settle(
                 Some((c, since))
                     if c == count
                         && since.elapsed() >= Duration::from_secs(1)
-                        && count.unwrap_or(0) > 0 =>
+                        && count.unwrap_or(0) >= min =>
                 {
                     return Ok(Some(s))
                 }
@@ -160,6 +351,10 @@ fn settle(
             }
             Ok(None)
         })?;
+        progress(&format!(
+            "{name}: {} prefixes received",
+            sum(&s, |x| x.prefixes_received).unwrap_or(0)
+        ));
         out.push(s);
     }
     Ok(out)
@@ -167,6 +362,21 @@ fn settle(
 
 fn snapshot(rt: &mut RunningTopology) -> Result<Vec<Vec<SessionState>>> {
     rt.neighbors.iter_mut().map(|(_, n)| n.sessions()).collect()
+}
+
+/// Per neighbour, the prefixes it holds from each of its sessions.
+type RouteSets = Vec<BTreeMap<IpAddr, std::collections::BTreeSet<ipnetwork::IpNetwork>>>;
+
+fn route_sets(rt: &mut RunningTopology, sessions: &[Vec<SessionState>]) -> Result<RouteSets> {
+    let mut out = Vec::new();
+    for ((_, n), list) in rt.neighbors.iter_mut().zip(sessions) {
+        let mut m = BTreeMap::new();
+        for peer in list.iter().filter_map(|s| s.peer) {
+            m.insert(peer, n.routes_received(peer)?);
+        }
+        out.push(m);
+    }
+    Ok(out)
 }
 
 /// The ping stream of the topology: the first node with label `understudy.ping: ADDR`.
@@ -194,6 +404,16 @@ pub fn parse_ping_stream(text: &str) -> Option<(u64, u64, u64)> {
     ))
 }
 
+/// The interface of `node` on its first link (where its BGP traffic passes).
+fn first_iface(rt: &RunningTopology, node: &str) -> Option<String> {
+    let links = rt.topology.links().ok()?;
+    links
+        .into_iter()
+        .flat_map(|l| l.into_iter())
+        .find(|e| e.node == node)
+        .map(|e| e.iface)
+}
+
 /// Runs the demo with `scenario`; `progress` receives human-readable steps.
 pub fn run(
     opts: &DemoOptions,
@@ -201,19 +421,85 @@ pub fn run(
     progress: &mut dyn FnMut(&str),
 ) -> Result<DemoReport> {
     let topology = Topology::from_file(&opts.topology)?;
+    let nodes = topology.nodes()?;
+    let prefixes = match &opts.mrt {
+        Some(path) => {
+            let p = feed::table_prefixes(path)?;
+            progress(&format!(
+                "{}: {} unique IPv4 prefixes{}",
+                path.display(),
+                p.len(),
+                opts.mrt_limit
+                    .map(|l| format!(", feeding the first {}", l.min(p.len())))
+                    .unwrap_or_default()
+            ));
+            p
+        }
+        None => Vec::new(),
+    };
+    let shares = plan_feed(&nodes, &prefixes, opts.mrt_limit)?;
+    let fed_prefixes: usize = shares.values().map(Vec::len).sum();
+    // A neighbour receives (at least) every other neighbour's share through the speaker.
+    let min_prefixes: BTreeMap<String, u64> = shares
+        .keys()
+        .map(|n| {
+            let others: usize = shares
+                .iter()
+                .filter(|(m, _)| *m != n)
+                .map(|(_, v)| v.len())
+                .sum();
+            (n.clone(), others.max(1) as u64)
+        })
+        .collect();
     progress(&format!(
         "bringing up {} from {}",
         topology.name,
         opts.topology.display()
     ));
-    let mut rt = up(&topology, &opts.prefix, true)?;
+    let mut rewrite = |node: &Node, kind: NeighborKind, text: String| -> Result<String> {
+        match shares.get(&node.name) {
+            Some(share) if !share.is_empty() => feed_config(kind, &node.name, share, text),
+            _ => Ok(text),
+        }
+    };
+    let mut rt = up_with(&topology, &opts.prefix, true, &mut rewrite)?;
     progress(&format!(
         "lab {} up: {} namespaces, {} neighbours",
         rt.lab.id(),
         rt.lab.namespaces().len(),
         rt.neighbors.len()
     ));
-    let before = settle(&mut rt, opts.timeout, progress)?;
+    let has_speakers = rt
+        .nodes
+        .iter()
+        .any(|n| n.role == crate::topology::Role::Understudy);
+    let mut speakers = if has_speakers {
+        let bgpd = opts
+            .bgpd
+            .clone()
+            .or_else(|| crate::speaker::sibling_binary("bgpd"))
+            .ok_or_else(|| LabError::Topology {
+                file: topology.name.clone(),
+                detail: "the understudy nodes need bgpd: build it (`cargo build --release -p bgpd`) or pass --bgpd".into(),
+            })?;
+        let s = start_speakers(&rt, &bgpd, scenario.wants_standby())?;
+        progress(&format!(
+            "understudy bgpd started on {}",
+            s.iter()
+                .map(|s| s.node.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        s
+    } else {
+        Vec::new()
+    };
+    let before = settle(&mut rt, opts.timeout, &min_prefixes, progress)?;
+    let routes_before = if opts.compare_routes {
+        Some(route_sets(&mut rt, &before)?)
+    } else {
+        None
+    };
 
     let mut stream: Option<LabProcess> = None;
     if let Some((node, target)) = ping_stream_spec(&rt) {
@@ -239,9 +525,31 @@ pub fn run(
         ));
         stream = Some(p);
     }
+    let mut captures = Vec::new();
+    for (name, _) in &rt.neighbors {
+        if let Some(iface) = first_iface(&rt, name) {
+            let c = Capture::start(
+                rt.ns(name)?,
+                &iface,
+                "tcp port 179",
+                rt.lab.workdir(),
+                &format!("wire-{name}"),
+            )?;
+            captures.push((name.clone(), c));
+        }
+    }
 
     progress(&format!("scenario: {}", scenario.name()));
-    let outcome = scenario.run(&mut rt)?;
+    let started = Instant::now();
+    let outcome = {
+        let mut lab = DemoLab {
+            rt: &mut rt,
+            speakers: &mut speakers,
+            timeout: opts.timeout,
+            progress,
+        };
+        scenario.run(&mut lab)?
+    };
     progress(&outcome.summary);
 
     let mut pings = None;
@@ -256,27 +564,62 @@ pub fn run(
         pings = parse_ping_stream(&std::fs::read_to_string(p.log_path()).unwrap_or_default());
     }
     let after = snapshot(&mut rt)?;
+    let elapsed = started.elapsed();
+    let routes_after = match routes_before {
+        Some(_) => Some(route_sets(&mut rt, &after)?),
+        None => None,
+    };
+    let mut wires = BTreeMap::new();
+    for (name, c) in captures {
+        let file = c.stop()?;
+        let w = analyze(&file)?;
+        wires.insert(
+            name,
+            WireReport {
+                opens: w.opens().len() as u64,
+                notifications: w.notifications().len() as u64,
+                syns: w.syn.len() as u64,
+                fins_rsts: (w.fin.len() + w.rst.len()) as u64,
+            },
+        );
+    }
 
     let mut neighbors = Vec::new();
-    for (((name, n), b), a) in rt.neighbors.iter().zip(&before).zip(after) {
+    for (i, (((name, n), b), a)) in rt.neighbors.iter().zip(&before).zip(after).enumerate() {
+        let routes_unchanged = match (&routes_before, &routes_after) {
+            (Some(rb), Some(ra)) => Some(rb.get(i) == ra.get(i)),
+            _ => None,
+        };
         let notes = |l: &[SessionState]| {
             Some(sum(l, |s| s.notifications_received)? + sum(l, |s| s.notifications_sent)?)
+        };
+        let wire = wires.get(name).copied();
+        let unbroken = uptime_unbroken(b, &a, elapsed);
+        let counted = delta(notes(b), notes(&a));
+        let notifications = match (counted, wire) {
+            (Some(c), Some(w)) => Some(c.max(w.notifications)),
+            (c, w) => c.or(w.map(|w| w.notifications)),
         };
         neighbors.push(NeighborReport {
             name: name.clone(),
             kind: n.kind(),
             established_before: !b.is_empty() && b.iter().all(|s| s.established),
             established_after: !a.is_empty() && a.iter().all(|s| s.established),
-            connections_dropped: delta(sum(b, |s| s.dropped_count), sum(&a, |s| s.dropped_count)),
-            notifications: delta(notes(b), notes(&a)),
+            connections_dropped: delta(sum(b, |s| s.dropped_count), sum(&a, |s| s.dropped_count))
+                .or(unbroken.map(|u| u64::from(!u))),
+            notifications,
             prefixes_before: sum(b, |s| s.prefixes_received),
             prefixes_after: sum(&a, |s| s.prefixes_received),
+            uptime_unbroken: unbroken,
+            wire,
+            routes_unchanged,
             sessions: a,
         });
     }
     let report = DemoReport {
         topology: topology.name.clone(),
         scenario: outcome.summary,
+        fed_prefixes,
         neighbors,
         takeover_ms: outcome.takeover.map(|d| d.as_secs_f64() * 1000.0),
         dataplane_loss_ms: pings
@@ -285,6 +628,7 @@ pub fn run(
         pings_received: pings.map(|p| p.1),
     };
     progress(&format!("tearing down lab {}", rt.lab.id()));
+    drop(speakers);
     drop(rt);
     Ok(report)
 }
@@ -319,6 +663,30 @@ pub fn render(report: &DemoReport) -> String {
             opt(n.prefixes_before),
             opt(n.prefixes_after)
         );
+        let yn = |b: Option<bool>| match b {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "-",
+        };
+        let wire = n
+            .wire
+            .map(|w| {
+                format!(
+                    "; on the wire: {} OPEN, {} NOTIFICATION, {} SYN, {} FIN/RST",
+                    w.opens, w.notifications, w.syns, w.fins_rsts
+                )
+            })
+            .unwrap_or_default();
+        let rib = match n.routes_unchanged {
+            Some(true) => "; Adj-RIB-In unchanged",
+            Some(false) => "; Adj-RIB-In CHANGED",
+            None => "",
+        };
+        let _ = writeln!(
+            s,
+            "    uptime unbroken: {}{wire}{rib}",
+            yn(n.uptime_unbroken)
+        );
         for sess in &n.sessions {
             let up = sess
                 .uptime
@@ -327,6 +695,13 @@ pub fn render(report: &DemoReport) -> String {
             let peer = sess.peer.map(|p| p.to_string()).unwrap_or_default();
             let _ = writeln!(s, "    {peer:<16} {:<12} {up}", sess.state);
         }
+    }
+    if report.fed_prefixes > 0 {
+        let _ = writeln!(
+            s,
+            "table fed by the neighbours: {} prefixes",
+            report.fed_prefixes
+        );
     }
     let _ = writeln!(s, "scenario: {}", report.scenario);
     match report.takeover_ms {

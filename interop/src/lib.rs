@@ -5,7 +5,9 @@
 //! - [`topology`]: containerlab topology files, instantiated as namespaces.
 //! - [`neighbor`]: real BGP daemons (FRR, BIRD, GoBGP, ExaBGP) behind the [`Neighbor`] trait.
 //! - [`rawpeer`]: a test peer that sends exact bytes.
-//! - [`demo`]: the `interop demo` scenario.
+//! - [`demo`]: the `interop demo` scenarios; [`failover`]: the primary dies, the standby
+//!   takes over; [`feed`]: an MRT table for the neighbours; [`speaker`]: the understudy
+//!   speakers of a topology.
 //! - [`bench`]: the `interop bench` benchmark (bgpd against BIRD, FRR and GoBGP).
 
 pub mod bench;
@@ -14,12 +16,15 @@ pub mod cases;
 pub mod cmd;
 pub mod demo;
 pub mod error;
+pub mod failover;
+pub mod feed;
 pub mod lab;
 pub mod neighbor;
 pub mod netns;
 pub mod poll;
 pub mod process;
 pub mod rawpeer;
+pub mod speaker;
 pub mod sweep;
 pub mod topology;
 

@@ -3,7 +3,9 @@
 //! - `interop sweep [--prefix P] [--all]`: remove stale lab namespaces under a prefix.
 //! - `interop lab up FILE` / `interop lab down FILE`: run a containerlab topology in
 //!   network namespaces and leave it running, or remove it.
-//! - `interop demo [--json]`: the demo lab, always cleaned up (also on Ctrl-C).
+//! - `interop demo [--json] [--failover] [--mrt FILE] [--mrt-limit N]`: the demo lab (FRR
+//!   and BIRD fed a real table, the understudy primary and standby), always cleaned up
+//!   (also on Ctrl-C).
 //! - `interop bench [--prefixes N] [--mrt FILE] [--daemons LIST] [--runs N] [--quick] [--json]`:
 //!   bgpd, BIRD, FRR and GoBGP taking a full table, one table with the ratios.
 
@@ -14,6 +16,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use interop::demo::{self, DemoOptions, Observe};
+use interop::failover::Failover;
 use interop::topology::instantiate;
 use interop::topology::Topology;
 
@@ -62,7 +65,8 @@ enum Command {
         #[command(subcommand)]
         action: LabAction,
     },
-    /// The demo: FRR and BIRD neighbours, their sessions and prefixes before and after.
+    /// The demo: FRR and BIRD neighbours of the understudy speaker, fed a real routing table;
+    /// their sessions, prefixes and a ping stream before and after the scenario.
     Demo {
         /// The containerlab topology.
         #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/topologies/demo.clab.yml"))]
@@ -70,9 +74,25 @@ enum Command {
         /// Namespace project prefix.
         #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
         prefix: String,
-        /// Seconds to watch the lab between the pictures (until the failover scenario lands).
+        /// Seconds to watch the lab between the pictures (the observe scenario).
         #[arg(long, default_value_t = 3.0)]
         observe: f64,
+        /// Run the failover scenario: the primary dies (links cut, bgpd killed), the standby
+        /// takes over; then watch for --watch seconds.
+        #[arg(long)]
+        failover: bool,
+        /// Seconds to watch after the takeover (longer than the neighbours' hold time, 9 s).
+        #[arg(long, default_value_t = 12.0)]
+        watch: f64,
+        /// The MRT RIB dump whose prefixes FRR and BIRD originate ("none": no table).
+        #[arg(long, default_value = interop::feed::DEFAULT_MRT)]
+        mrt: String,
+        /// Feed only the first N prefixes of the dump.
+        #[arg(long, value_name = "N")]
+        mrt_limit: Option<usize>,
+        /// The bgpd binary (default: next to this executable).
+        #[arg(long)]
+        bgpd: Option<PathBuf>,
         /// Seconds to wait for sessions and routes.
         #[arg(long, default_value_t = 60.0)]
         timeout: f64,
@@ -240,6 +260,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             topology,
             prefix,
             observe,
+            failover,
+            watch,
+            mrt,
+            mrt_limit,
+            bgpd,
             timeout,
             json,
         } => {
@@ -247,8 +272,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 topology,
                 prefix,
                 timeout: seconds(timeout, "--timeout")?,
+                mrt: (mrt != "none").then(|| PathBuf::from(mrt)),
+                mrt_limit,
+                bgpd,
+                compare_routes: true,
             };
-            let mut scenario = Observe(seconds(observe, "--observe")?);
+            let mut observe_scenario = Observe(seconds(observe, "--observe")?);
+            let mut failover_scenario = Failover {
+                watch: seconds(watch, "--watch")?,
+            };
+            let scenario: &mut dyn demo::Scenario = if failover {
+                &mut failover_scenario
+            } else {
+                &mut observe_scenario
+            };
             let mut progress = |line: &str| {
                 if json {
                     eprintln!("{line}");
@@ -256,9 +293,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("{line}");
                 }
             };
-            let report = demo::run(&opts, &mut scenario, &mut progress)?;
+            let report = demo::run(&opts, scenario, &mut progress)?;
             if json {
-                println!("{}", serde_json::to_string(&report)?);
+                println!("{}", report.summary_json());
             } else {
                 print!("{}", demo::render(&report));
             }

@@ -61,6 +61,25 @@ pub fn up(
     project_prefix: &str,
     start_daemons: bool,
 ) -> Result<RunningTopology> {
+    up_with(
+        topology,
+        project_prefix,
+        start_daemons,
+        &mut |_, _, text| Ok(text),
+    )
+}
+
+/// A hook that may rewrite a neighbour daemon's configuration text before it starts (e.g. to
+/// feed it a routing table): called with the node, its kind and the bound text.
+pub type ConfigRewrite<'a> = dyn FnMut(&Node, NeighborKind, String) -> Result<String> + 'a;
+
+/// [`up`], with each neighbour daemon's configuration passed through `rewrite` first.
+pub fn up_with(
+    topology: &Topology,
+    project_prefix: &str,
+    start_daemons: bool,
+    rewrite: &mut ConfigRewrite<'_>,
+) -> Result<RunningTopology> {
     let nodes = topology.nodes()?;
     let links = topology.links()?;
     let mut lab = Lab::new(project_prefix)?;
@@ -134,7 +153,7 @@ pub fn up(
     if start_daemons {
         for n in &nodes {
             if let Role::Daemon(kind) = n.role {
-                let d = start_daemon(&running, n, kind)?;
+                let d = start_daemon(&running, n, kind, rewrite)?;
                 running.neighbors.push((n.name.clone(), d));
             }
         }
@@ -146,6 +165,7 @@ fn start_daemon(
     rt: &RunningTopology,
     node: &Node,
     kind: NeighborKind,
+    rewrite: &mut ConfigRewrite<'_>,
 ) -> Result<Box<dyn Neighbor + Send>> {
     let conf = rt
         .topology
@@ -159,6 +179,7 @@ fn start_daemon(
             ),
         })?;
     let text = std::fs::read_to_string(&conf).map_err(|e| LabError::io(&conf, e))?;
+    let text = rewrite(node, kind, text)?;
     let ns = rt.ns(&node.name)?.clone();
     let dir = rt.lab.subdir(&node.name)?;
     let name = node.name.as_str();

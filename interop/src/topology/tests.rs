@@ -12,16 +12,26 @@ fn demo_topology_parses_with_roles_and_links() {
     let t = Topology::from_str_named(DEMO, "demo.clab.yml").unwrap();
     assert_eq!(t.name, "demo");
     let nodes = t.nodes().unwrap();
-    assert_eq!(nodes.len(), 7);
+    assert_eq!(nodes.len(), 8);
     assert_eq!(node(&nodes, "switch").role, Role::Bridge);
+    assert_eq!(node(&nodes, "clientlan").role, Role::Bridge);
     assert_eq!(node(&nodes, "frr").role, Role::Daemon(NeighborKind::Frr));
     assert_eq!(node(&nodes, "bird").role, Role::Daemon(NeighborKind::Bird));
     assert_eq!(node(&nodes, "primary").role, Role::Understudy);
     assert_eq!(node(&nodes, "standby").role, Role::Understudy);
     assert_eq!(node(&nodes, "client").role, Role::Host);
-    assert_eq!(node(&nodes, "frr").def.exec.len(), 4);
+    assert_eq!(node(&nodes, "frr").def.exec.len(), 3);
+    assert_eq!(node(&nodes, "frr").def.labels["understudy.feed"], "0/2");
+    assert_eq!(
+        node(&nodes, "standby").def.labels["understudy.ha"],
+        "standby"
+    );
+    assert_eq!(
+        t.bind_source(node(&nodes, "primary"), &["bgpd.toml"]),
+        Some(t.base_dir.join("demo/primary.toml"))
+    );
     let links = t.links().unwrap();
-    assert_eq!(links.len(), 7);
+    assert_eq!(links.len(), 10);
     assert_eq!(
         links[4],
         [
@@ -122,4 +132,25 @@ fn mirror_label_syntax() {
     assert_eq!(parse_mirrors("m<-a, b; n<-c").unwrap().len(), 2);
     assert!(parse_mirrors("m<-").is_err());
     assert!(parse_mirrors("m,a").is_err());
+}
+
+#[test]
+fn failover_topology_has_three_neighbours_and_both_speakers() {
+    let text = include_str!("../../topologies/failover.clab.yml");
+    let t = Topology::from_str_named(text, "failover.clab.yml").unwrap();
+    let nodes = t.nodes().unwrap();
+    assert_eq!(
+        node(&nodes, "gobgp").role,
+        Role::Daemon(NeighborKind::Gobgp)
+    );
+    assert_eq!(node(&nodes, "frr").role, Role::Daemon(NeighborKind::Frr));
+    assert_eq!(node(&nodes, "bird").role, Role::Daemon(NeighborKind::Bird));
+    let ha: Vec<&str> = nodes
+        .iter()
+        .filter(|n| n.role == Role::Understudy)
+        .map(|n| n.def.labels["understudy.ha"].as_str())
+        .collect();
+    assert_eq!(ha, ["primary", "standby"]);
+    let m = parse_mirrors(&node(&nodes, "switch").def.labels["understudy.mirror"]).unwrap();
+    assert_eq!(m[0].sources.len(), 4);
 }

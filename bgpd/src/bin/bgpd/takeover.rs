@@ -1,16 +1,409 @@
-//! Takeover of the primary's sessions by this standby (DESIGN.md section 4, issue 7).
+//! The standby's takeover of the primary's BGP sessions (DESIGN.md section 4; issue 7),
+//! on `HaAction::TakeOver`: what the standby gathered while following the primary turned
+//! into `ribsync::takeover` plans, run, and reported. Called by the standby's HA driver
+//! (`ha_standby.rs`) through [`run`] (the hook agreed in /work/coord/ha-contract.md).
 //!
-//! Called by the standby's HA driver (`ha_standby.rs`) on `HaAction::TakeOver`. Owned by
-//! the `failover` work; this is the agreed signature (see /work/coord/ha-contract.md,
-//! "takeover hook"), a stub that refuses until it is implemented.
+//! Per protected flow the standby holds the TCP context of the last checkpoint
+//! ([`TcpRepairState`], peeked on the primary at a message boundary), what its mirror port
+//! saw since ([`MirrorTcpView`]: the latest ACK each way, the primary's latest TSval, the
+//! neighbour's MAC), and the egress octets the neighbour has not acknowledged
+//! ([`EgressBacklog`], from the write-ahead and the mirror). [`plan_session`] turns them into
+//! a [`SessionPlan`]: the socket starts at the primary's last ACK (what the neighbour will not
+//! resend) and the neighbour's last ACK, resends every unacknowledged octet (so a message cut
+//! off on the wire is completed byte for byte), then a KEEPALIVE at once (RFC 4271 section
+//! 4.4) and the Adj-RIB-Out difference ([`EgressLedger`]: UPDATEs the standby's Loc-RIB
+//! produced that the primary never wrote). [`plan_addresses`] moves each session address
+//! (and the configured extra ones, e.g. a gateway) with the neighbours' MACs installed, so the
+//! first segments need no ARP round trip. [`run`] does it all and reports for
+//! `ha: takeover complete` and `GetHaStatus.last_takeover`.
 
-use std::net::TcpStream;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, TcpStream};
+use std::sync::Mutex;
 
+use anyhow::Context as _;
 use bgpd::session::ConnId;
 use bgpd::speaker::PeerId;
-use ribsync::checkpoint::FlowId;
+use ribsync::checkpoint::{EgressBacklog, FlowId, Replicated, SeqAnchor};
+use ribsync::takeover::{
+    self, AddressControl, AddressPlan, Announcer, RebuildOverrides, SeqNum, SessionPlan,
+    TcpRepairState,
+};
+#[cfg(test)]
+use ribsync::tap::{TapFrame, TcpFlags};
 
-use crate::ha_standby::TakeoverInput;
+use crate::ha_standby::{MirrorFlowView, TakeoverInput};
+
+/// A BGP KEEPALIVE (RFC 4271 section 4.4): the 19-octet header alone, type 4.
+pub const KEEPALIVE: [u8; 19] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0, 19, 4,
+];
+
+/// Octets of the BGP message header (RFC 4271 section 4.1).
+const HEADER_LEN: usize = 19;
+/// BGP message type UPDATE (RFC 4271 section 4.1).
+const UPDATE: u8 = 2;
+
+/// What the mirror port showed of one flow since its checkpoint (every field the latest
+/// value seen; `None` until seen).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MirrorTcpView {
+    /// The neighbour's latest ACK: our octets before it will never be needed again.
+    pub peer_ack: Option<SeqNum>,
+    /// The primary's latest ACK: the neighbour will not resend octets before it.
+    pub primary_ack: Option<SeqNum>,
+    /// The latest TSval (RFC 7323) the primary sent; the standby's start above it.
+    pub primary_tsval: Option<u32>,
+    /// The neighbour's Ethernet address (source of its frames).
+    pub peer_mac: Option<[u8; 6]>,
+}
+
+impl From<&MirrorFlowView> for MirrorTcpView {
+    fn from(v: &MirrorFlowView) -> Self {
+        MirrorTcpView {
+            peer_ack: v.peer_ack,
+            primary_ack: v.primary_ack,
+            primary_tsval: v.primary_tsval,
+            peer_mac: v.peer_mac,
+        }
+    }
+}
+
+#[cfg(test)]
+impl MirrorTcpView {
+    /// Takes in one mirrored frame of `flow` (frames of other 4-tuples are ignored): what
+    /// the standby's tap thread keeps in its `MirrorFlowView`, here for the tests.
+    pub fn on_frame(&mut self, flow: &FlowId, frame: &TapFrame) {
+        let Some(seg) = frame.tcp() else {
+            return;
+        };
+        if !seg.flags.has(TcpFlags::ACK) {
+            return;
+        }
+        if seg.src == flow.remote && seg.dst == flow.local {
+            self.peer_ack = Some(later(self.peer_ack, SeqNum(seg.ack)));
+            if let Some(mac) = frame
+                .data
+                .get(6..12)
+                .and_then(|m| <[u8; 6]>::try_from(m).ok())
+            {
+                self.peer_mac = Some(mac);
+            }
+        } else if seg.src == flow.local && seg.dst == flow.remote {
+            self.primary_ack = Some(later(self.primary_ack, SeqNum(seg.ack)));
+            if let Some((tsval, _)) = seg.timestamps {
+                self.primary_tsval = Some(self.primary_tsval.map_or(tsval, |t| {
+                    if SeqNum(tsval).is_after(SeqNum(t)) {
+                        tsval
+                    } else {
+                        t
+                    }
+                }));
+            }
+        }
+    }
+}
+
+/// The later of a known sequence number and a new one (modulo 2^32): ACKs seen out of order
+/// never move backwards.
+#[cfg(test)]
+fn later(known: Option<SeqNum>, new: SeqNum) -> SeqNum {
+    known.map_or(new, |k| k.later(new))
+}
+
+/// Everything the standby knows about one protected flow at takeover.
+#[derive(Debug, Clone)]
+pub struct FlowTakeover {
+    /// The flow (the primary's 4-tuple).
+    pub flow: FlowId,
+    /// The session it carries.
+    pub peer: PeerId,
+    /// The session's connection.
+    pub conn: ConnId,
+    /// The TCP context of the flow's last checkpoint.
+    pub tcp: TcpRepairState,
+    /// Sequence numbers of stream offset 0 (maps egress offsets to sequence numbers).
+    pub anchor: Option<SeqAnchor>,
+    /// What the mirror saw since the checkpoint.
+    pub mirror: MirrorTcpView,
+    /// Egress octets the neighbour has not acknowledged (write-ahead and mirror).
+    pub backlog: Option<EgressBacklog>,
+    /// The neighbour's TCP-MD5 key (RFC 2385), from the configuration.
+    pub md5_key: Option<Vec<u8>>,
+    /// The Adj-RIB-Out difference: UPDATEs to send after the KEEPALIVE.
+    pub difference: Vec<Vec<u8>>,
+}
+
+/// Why a flow cannot be planned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// The write-ahead has a hole: the octets the neighbour still needs are not all known.
+    #[error("the unacknowledged octets have a hole (write-ahead incomplete)")]
+    BacklogIncomplete,
+    /// The neighbour acknowledged octets the standby never saw written.
+    #[error("the neighbour acknowledged {0} octets beyond the write-ahead")]
+    AckBeyondBacklog(u32),
+    /// The backlog starts after the neighbour's last ACK: octets in between are unknown.
+    #[error("the write-ahead starts {0} octets after the neighbour's last ACK")]
+    BacklogStartsLate(u32),
+    /// The backlog's offsets cannot be mapped to sequence numbers.
+    #[error("no sequence anchor for the write-ahead")]
+    NoAnchor,
+}
+
+/// The socket plan of one flow (see the module documentation).
+///
+/// # Errors
+/// [`PlanError`] when the octets the neighbour still needs are not all known: taking the
+/// session over would corrupt its stream, so it is left alone.
+pub fn plan_session(f: &FlowTakeover) -> Result<SessionPlan, PlanError> {
+    let snd_una = f
+        .mirror
+        .peer_ack
+        .map_or(f.tcp.snd_una, |a| f.tcp.snd_una.later(a));
+    let unacked = match &f.backlog {
+        None => None,
+        Some(b) if b.bytes.is_empty() && b.complete => None,
+        Some(b) => {
+            if !b.complete {
+                return Err(PlanError::BacklogIncomplete);
+            }
+            let anchor = f.anchor.ok_or(PlanError::NoAnchor)?;
+            let start = SeqNum(anchor.our_seq_at_zero).wrapping_add(b.offset as u32);
+            if start.is_after(snd_una) {
+                return Err(PlanError::BacklogStartsLate(start.distance_from(snd_una)));
+            }
+            let skip = snd_una.distance_from(start);
+            if skip as usize > b.bytes.len() {
+                return Err(PlanError::AckBeyondBacklog(skip - b.bytes.len() as u32));
+            }
+            Some(b.bytes[skip as usize..].to_vec())
+        }
+    };
+    let mut first_message = KEEPALIVE.to_vec();
+    for u in &f.difference {
+        first_message.extend_from_slice(u);
+    }
+    Ok(SessionPlan {
+        state: f.tcp.clone(),
+        overrides: RebuildOverrides {
+            rcv_nxt: f.mirror.primary_ack,
+            snd_una: Some(snd_una),
+            unacked,
+            last_tsval_seen: f.mirror.primary_tsval,
+            md5_key: f.md5_key.clone(),
+            ..RebuildOverrides::default()
+        },
+        first_message,
+    })
+}
+
+/// An address that moves to this node at takeover besides the session addresses (e.g. the
+/// gateway of a LAN the router serves).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovedAddress {
+    /// The address.
+    pub addr: IpAddr,
+    /// Its prefix length.
+    pub prefix_len: u8,
+    /// The interface it goes on.
+    pub interface: String,
+}
+
+impl std::str::FromStr for MovedAddress {
+    type Err = String;
+
+    /// `ADDR/LEN IFACE`, e.g. `198.51.100.1/25 eth2`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut words = s.split_whitespace();
+        let (Some(net), Some(interface), None) = (words.next(), words.next(), words.next()) else {
+            return Err(format!("{s:?} is not \"ADDR/LEN INTERFACE\""));
+        };
+        let (addr, len) = net
+            .split_once('/')
+            .ok_or_else(|| format!("{net:?} has no /LEN"))?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{addr:?} is not an address"))?;
+        let prefix_len: u8 = len
+            .parse()
+            .map_err(|_| format!("{len:?} is not a length"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix_len > max {
+            return Err(format!("/{prefix_len} is longer than {max}"));
+        }
+        Ok(MovedAddress {
+            addr,
+            prefix_len,
+            interface: interface.to_string(),
+        })
+    }
+}
+
+/// The address plans: each distinct session address once on `session_ifindex` (prefix
+/// length from `prefix_len_of`), with the MAC of every neighbour reached through it that the
+/// mirror saw; then each of `extra` on its own interface.
+pub fn plan_addresses(
+    flows: &[FlowTakeover],
+    session_ifindex: u32,
+    prefix_len_of: &dyn Fn(IpAddr) -> u8,
+    extra: &[(u32, MovedAddress)],
+) -> Vec<AddressPlan> {
+    let mut by_addr: BTreeMap<IpAddr, Vec<(IpAddr, [u8; 6])>> = BTreeMap::new();
+    for f in flows {
+        let n = by_addr.entry(f.flow.local.ip()).or_default();
+        if let Some(mac) = f.mirror.peer_mac {
+            let peer = (f.flow.remote.ip(), mac);
+            if !n.contains(&peer) {
+                n.push(peer);
+            }
+        }
+    }
+    let mut plans: Vec<AddressPlan> = by_addr
+        .into_iter()
+        .map(|(addr, neighbours)| AddressPlan {
+            ifindex: session_ifindex,
+            addr,
+            prefix_len: prefix_len_of(addr),
+            neighbours,
+        })
+        .collect();
+    for (ifindex, m) in extra {
+        if !plans.iter().any(|p| p.addr == m.addr) {
+            plans.push(AddressPlan {
+                ifindex: *ifindex,
+                addr: m.addr,
+                prefix_len: m.prefix_len,
+                neighbours: Vec::new(),
+            });
+        }
+    }
+    plans
+}
+
+/// The prefix length of the subnet holding `addr` among `local` (this node's own addresses
+/// on the session interface), else a whole subnet's default (/24 IPv4, /64 IPv6).
+pub fn prefix_len_for(addr: IpAddr, local: &[(IpAddr, u8)]) -> u8 {
+    let same_subnet = |a: IpAddr, b: IpAddr, len: u8| match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(len.min(32)))
+                .unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(len.min(128)))
+                .unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    };
+    local
+        .iter()
+        .find(|(l, len)| same_subnet(*l, addr, *len))
+        .map(|(_, len)| *len)
+        .unwrap_or(if addr.is_ipv4() { 24 } else { 64 })
+}
+
+/// What the standby opens ahead of time (opening an AF_PACKET socket costs ~10 ms): the
+/// netlink socket and an announcer per interface that receives an address.
+pub struct Prepared {
+    control: AddressControl,
+    announcers: Vec<Announcer>,
+    session_interface: String,
+    session_ifindex: u32,
+    own_addresses: Vec<(IpAddr, u8)>,
+    extra: Vec<(u32, MovedAddress)>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("session_interface", &self.session_interface)
+            .field("session_ifindex", &self.session_ifindex)
+            .field("own_addresses", &self.own_addresses)
+            .field("extra", &self.extra)
+            .finish()
+    }
+}
+
+impl Prepared {
+    /// Opens the netlink socket and the announcers of `session_interface` and of every
+    /// interface in `extra`, and reads this node's own addresses on `session_interface`.
+    ///
+    /// # Errors
+    /// When an interface does not exist or a socket cannot be opened (CAP_NET_ADMIN and
+    /// CAP_NET_RAW are needed).
+    pub fn open(session_interface: &str, extra: &[MovedAddress]) -> anyhow::Result<Prepared> {
+        let control = AddressControl::open().context("netlink socket for the takeover")?;
+        let session_ifindex = takeover::interface_index(session_interface)
+            .with_context(|| format!("session interface {session_interface}"))?;
+        let mut announcers = vec![Announcer::open(session_interface)
+            .with_context(|| format!("announcer on {session_interface}"))?];
+        let mut with_index = Vec::new();
+        for m in extra {
+            let ifindex = takeover::interface_index(&m.interface)
+                .with_context(|| format!("interface {} of {}", m.interface, m.addr))?;
+            if !announcers.iter().any(|a| a.ifindex() == ifindex) {
+                announcers.push(
+                    Announcer::open(&m.interface)
+                        .with_context(|| format!("announcer on {}", m.interface))?,
+                );
+            }
+            with_index.push((ifindex, m.clone()));
+        }
+        Ok(Prepared {
+            control,
+            announcers,
+            session_interface: session_interface.to_string(),
+            session_ifindex,
+            own_addresses: interface_addresses(session_interface),
+            extra: with_index,
+        })
+    }
+}
+
+/// The sockets opened ahead of time by [`prepare`], used by the next [`run`].
+static PREPARED: Mutex<Option<Prepared>> = Mutex::new(None);
+
+/// Opens what the takeover needs ahead of time (the standby calls it once it is attached),
+/// so [`run`] does not pay ~10 ms per AF_PACKET socket after the failure.
+///
+/// # Errors
+/// As [`Prepared::open`].
+pub fn prepare(session_interface: &str, extra: &[MovedAddress]) -> anyhow::Result<()> {
+    let p = Prepared::open(session_interface, extra)?;
+    if let Ok(mut slot) = PREPARED.lock() {
+        *slot = Some(p);
+    }
+    Ok(())
+}
+
+/// The addresses on `iface` (`ip -j addr show dev IFACE`; read once, ahead of time).
+fn interface_addresses(iface: &str) -> Vec<(IpAddr, u8)> {
+    let Ok(out) = std::process::Command::new("ip")
+        .args(["-j", "addr", "show", "dev", iface])
+        .output()
+    else {
+        return Vec::new();
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+        return Vec::new();
+    };
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.get("addr_info")?.as_array())
+        .flatten()
+        .filter_map(|a| {
+            let ip: IpAddr = a.get("local")?.as_str()?.parse().ok()?;
+            let len = u8::try_from(a.get("prefixlen")?.as_u64()?).ok()?;
+            Some((ip, len))
+        })
+        .collect()
+}
 
 /// One session now held by this node: the live socket, rebuilt with TCP_REPAIR and out of
 /// repair mode, for the core to serve (`net::spawn_io`).
@@ -40,17 +433,289 @@ pub struct TakeoverReport {
     pub takeover_ms: f64,
 }
 
+/// The egress offset right after what a plan writes: the neighbour's last ACK (as an
+/// offset of our stream, near `near`), the octets resent, then the first message.
+fn sent_offset(f: &FlowTakeover, plan: &SessionPlan, near: u64) -> u64 {
+    let snd_una = plan.overrides.snd_una.unwrap_or(f.tcp.snd_una);
+    let resent = match &plan.overrides.unacked {
+        Some(u) => u.len(),
+        None => f.tcp.write_seq.distance_from(snd_una) as usize,
+    };
+    let base = f
+        .anchor
+        .and_then(|a| SeqAnchor::offset_of(snd_una.0, a.our_seq_at_zero, near))
+        .unwrap_or(near);
+    base + resent as u64 + plan.first_message.len() as u64
+}
+
+/// Everything the standby holds about each protected flow, from the replica, the
+/// checkpoint engine and the mirror views (with the egress offset of the flow's last
+/// write, to place sequence numbers in the stream). Flows without a checkpointed TCP
+/// context or binding, or that the engine reports unprotected, are returned as failed.
+async fn gather(input: &TakeoverInput) -> (Vec<(FlowTakeover, u64)>, Vec<(FlowId, String)>) {
+    let mut flows = Vec::new();
+    let mut failed = Vec::new();
+    let views = input.standby.flow_views().await.unwrap_or_default();
+    {
+        let Ok(replica) = input.replica.lock() else {
+            return (flows, vec![]);
+        };
+        let mirror = input.mirror.lock().ok();
+        for flow in replica.flows() {
+            if let Some(reason) = views
+                .iter()
+                .find(|v| v.flow == flow)
+                .and_then(|v| v.unprotected.clone())
+            {
+                failed.push((flow, format!("not protected: {reason}")));
+                continue;
+            }
+            let (Some(tcp), Some((peer, conn))) = (replica.tcp(&flow), replica.binding(&flow))
+            else {
+                failed.push((flow, "no checkpointed TCP context".into()));
+                continue;
+            };
+            let near = replica.flow_offsets(&flow).map_or(0, |o| o.sent_to_peer);
+            let md5_key = input
+                .config
+                .neighbors
+                .iter()
+                .find(|n| n.address == flow.remote.ip())
+                .and_then(|n| n.md5_password.clone())
+                .map(String::into_bytes);
+            flows.push((
+                FlowTakeover {
+                    flow,
+                    peer,
+                    conn,
+                    tcp: tcp.clone(),
+                    anchor: replica.snapshot_flow(&flow).and_then(|s| s.anchor),
+                    mirror: mirror
+                        .as_ref()
+                        .and_then(|m| m.get(&flow))
+                        .map(MirrorTcpView::from)
+                        .unwrap_or_default(),
+                    backlog: None,
+                    md5_key,
+                    difference: Vec::new(),
+                },
+                near,
+            ));
+        }
+    }
+    for (f, _) in &mut flows {
+        f.backlog = input.standby.egress_backlog(f.flow).await.ok().flatten();
+    }
+    (flows, failed)
+}
+
 /// Takes over every protected session of the failed primary: addresses, TCP_REPAIR
-/// sockets, cut-off messages completed from the write-ahead, KEEPALIVE, Adj-RIB-Out
-/// difference. Returns the live sockets; the caller hands them to the core, which becomes
-/// the primary.
+/// sockets, cut-off messages completed from the write-ahead, KEEPALIVE (and the Adj-RIB-Out
+/// difference when one is known). Returns the live sockets; the caller hands them to the
+/// core, which becomes the primary.
 ///
 /// # Errors
-/// When nothing could be taken over.
+/// When the session interface cannot be opened, or an address cannot be added or
+/// announced: then no session is brought live (the rebuilt sockets close silently, still
+/// in repair mode).
 pub async fn run(input: TakeoverInput) -> anyhow::Result<TakeoverReport> {
-    tracing::error!(
-        declared_at_ms = input.declared_at_ms,
-        "takeover requested, but takeover is not implemented yet"
-    );
-    anyhow::bail!("takeover is not implemented")
+    let (flows, failed) = gather(&input).await;
+    tokio::task::spawn_blocking(move || run_blocking(&input, flows, failed))
+        .await
+        .context("the takeover task panicked")?
 }
+
+fn run_blocking(
+    input: &TakeoverInput,
+    flows: Vec<(FlowTakeover, u64)>,
+    mut failed: Vec<(FlowId, String)>,
+) -> anyhow::Result<TakeoverReport> {
+    let mut planned = Vec::new();
+    let mut plans = Vec::new();
+    for (f, near) in flows {
+        match plan_session(&f) {
+            Ok(p) => {
+                plans.push(p);
+                planned.push((f, near));
+            }
+            Err(e) => failed.push((f.flow, e.to_string())),
+        }
+    }
+    let session_interface = input
+        .config
+        .ha
+        .as_ref()
+        .and_then(|h| h.session_interface.clone())
+        .context("[ha] session_interface is not set")?;
+    let mut slot = PREPARED
+        .lock()
+        .map_err(|_| anyhow::anyhow!("takeover state poisoned"))?;
+    if slot
+        .as_ref()
+        .is_none_or(|p| p.session_interface != session_interface)
+    {
+        *slot = Some(Prepared::open(&session_interface, &[])?);
+    }
+    let prepared = slot.as_mut().context("takeover sockets not prepared")?;
+    let only: Vec<FlowTakeover> = planned.iter().map(|(f, _)| f.clone()).collect();
+    let own = prepared.own_addresses.clone();
+    let addresses = plan_addresses(
+        &only,
+        prepared.session_ifindex,
+        &|a| prefix_len_for(a, &own),
+        &prepared.extra,
+    );
+    let outcome = takeover::take_over(
+        &plans,
+        &addresses,
+        &mut prepared.control,
+        &prepared.announcers,
+    )
+    .context("taking the session addresses over")?;
+    let takeover_ms = input.declared_at.elapsed().as_secs_f64() * 1000.0;
+    tracing::debug!(
+        rebuilt_ms = outcome.timings.rebuilt.as_secs_f64() * 1000.0,
+        addresses_ms = outcome.timings.addresses.as_secs_f64() * 1000.0,
+        announced_ms = outcome.timings.announced.as_secs_f64() * 1000.0,
+        live_ms = outcome.timings.live.as_secs_f64() * 1000.0,
+        "takeover phases"
+    );
+    let mut sessions = Vec::new();
+    for (((f, near), plan), r) in planned.into_iter().zip(&plans).zip(outcome.sessions) {
+        match r {
+            Ok(stream) => sessions.push(TakenSession {
+                flow: f.flow,
+                peer: f.peer,
+                conn: f.conn,
+                stream,
+                sent_offset: sent_offset(&f, plan, near),
+            }),
+            Err(e) => failed.push((f.flow, e.to_string())),
+        }
+    }
+    Ok(TakeoverReport {
+        sessions,
+        failed,
+        takeover_ms,
+    })
+}
+
+/// Per flow, the UPDATEs the standby's own speaker produced (and, before takeover, did not
+/// send) matched against what the primary actually wrote (write-ahead and mirror): what
+/// is left unmatched at takeover is the Adj-RIB-Out difference, the UPDATEs the neighbour
+/// never got. Both speakers run the same code over the same input, so their UPDATEs are
+/// byte-identical and come in the same order; KEEPALIVEs (timer-driven) are ignored.
+#[derive(Debug, Default)]
+#[allow(dead_code)] // fed by the standby driver once wired (ha-contract.md)
+pub struct EgressLedger {
+    flows: BTreeMap<FlowId, LedgerFlow>,
+}
+
+#[derive(Debug, Default)]
+struct LedgerFlow {
+    /// Ours, not (yet) seen from the primary.
+    ours: VecDeque<Vec<u8>>,
+    /// The primary's, not (yet) produced by us.
+    theirs: VecDeque<Vec<u8>>,
+    /// The primary's egress stream: next offset expected and a partial message.
+    next_offset: u64,
+    partial: Vec<u8>,
+}
+
+/// Splits whole BGP messages off `buf` (RFC 4271 section 4.1 Length field).
+fn whole_messages(buf: &mut Vec<u8>) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        if buf.len() < HEADER_LEN {
+            return out;
+        }
+        let len = usize::from(u16::from_be_bytes([buf[16], buf[17]])).max(HEADER_LEN);
+        if buf.len() < len {
+            return out;
+        }
+        let rest = buf.split_off(len);
+        out.push(std::mem::replace(buf, rest));
+    }
+}
+
+fn is_update(m: &[u8]) -> bool {
+    m.len() >= HEADER_LEN && m[18] == UPDATE
+}
+
+impl LedgerFlow {
+    fn ours(&mut self, m: Vec<u8>) {
+        if let Some(i) = self.theirs.iter().position(|t| *t == m) {
+            // Everything the primary wrote before it was produced earlier by us too, or
+            // never will be (order is the same on both); drop those older ones as well.
+            self.theirs.drain(..=i);
+        } else {
+            self.ours.push_back(m);
+        }
+    }
+
+    fn theirs(&mut self, m: Vec<u8>) {
+        if let Some(i) = self.ours.iter().position(|o| *o == m) {
+            self.ours.remove(i);
+        } else {
+            self.theirs.push_back(m);
+        }
+    }
+}
+
+#[allow(dead_code)]
+impl EgressLedger {
+    /// Octets our speaker produced for `flow` (whole messages, as `Output::Transmit`).
+    pub fn generated(&mut self, flow: FlowId, bytes: &[u8]) {
+        let f = self.flows.entry(flow).or_default();
+        let mut buf = bytes.to_vec();
+        for m in whole_messages(&mut buf) {
+            if is_update(&m) {
+                f.ours(m);
+            }
+        }
+    }
+
+    /// Octets the primary wrote on `flow` at egress stream `offset` (write-ahead or mirror;
+    /// repeats and overlaps are ignored, a hole resets the framing at the next message).
+    pub fn primary_sent(&mut self, flow: FlowId, offset: u64, bytes: &[u8]) {
+        let f = self.flows.entry(flow).or_default();
+        let end = offset + bytes.len() as u64;
+        if end <= f.next_offset {
+            return;
+        }
+        let new = if offset >= f.next_offset {
+            if offset > f.next_offset {
+                f.partial.clear();
+            }
+            bytes
+        } else {
+            &bytes[(f.next_offset - offset) as usize..]
+        };
+        f.next_offset = end;
+        f.partial.extend_from_slice(new);
+        let mut buf = std::mem::take(&mut f.partial);
+        for m in whole_messages(&mut buf) {
+            if is_update(&m) {
+                f.theirs(m);
+            }
+        }
+        f.partial = buf;
+    }
+
+    /// The UPDATEs our speaker produced for `flow` that the primary never wrote, in order.
+    pub fn difference(&self, flow: &FlowId) -> Vec<Vec<u8>> {
+        self.flows
+            .get(flow)
+            .map(|f| f.ours.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Forgets a flow.
+    pub fn remove(&mut self, flow: &FlowId) {
+        self.flows.remove(flow);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

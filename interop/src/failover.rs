@@ -1,0 +1,97 @@
+//! The failover scenario of `interop demo` (issue 7): once the standby reports
+//! `ha: synchronised`, the primary's box dies the way a box dies (every link cut first, so
+//! no FIN or RST escapes, then its bgpd killed by PID), the standby declares it failed and
+//! takes the sessions over (`ha: takeover complete`, with its own `takeover_ms`), and the
+//! lab is watched for longer than the neighbours' hold time while the ping stream runs.
+
+use std::time::{Duration, Instant};
+
+use crate::demo::{DemoLab, Scenario, ScenarioOutcome};
+use crate::error::{LabError, Result};
+use crate::poll::interrupted;
+use crate::speaker::{field_f64, LabSpeaker};
+
+/// The standby's log line once it follows the primary in lockstep.
+pub const SYNCHRONISED: &str = "ha: synchronised";
+/// The standby's log line once every protected session is live on it.
+pub const TAKEOVER_COMPLETE: &str = "ha: takeover complete";
+
+/// Kill the primary, let the standby take over, watch.
+#[derive(Debug, Clone)]
+pub struct Failover {
+    /// How long to watch after the takeover (longer than the neighbours' hold time shows
+    /// the sessions survive).
+    pub watch: Duration,
+}
+
+impl Default for Failover {
+    fn default() -> Self {
+        Failover {
+            watch: Duration::from_secs(12),
+        }
+    }
+}
+
+fn find<'a>(speakers: &'a mut [LabSpeaker], role: &str) -> Result<&'a mut LabSpeaker> {
+    speakers
+        .iter_mut()
+        .find(|s| s.ha.as_deref() == Some(role))
+        .ok_or_else(|| LabError::Topology {
+            file: "<topology>".into(),
+            detail: format!("the failover needs an understudy node labelled understudy.ha: {role}"),
+        })
+}
+
+impl Scenario for Failover {
+    fn name(&self) -> &str {
+        "failover (the primary dies, the standby takes over)"
+    }
+
+    fn wants_standby(&self) -> bool {
+        true
+    }
+
+    fn run(&mut self, lab: &mut DemoLab<'_>) -> Result<ScenarioOutcome> {
+        let timeout = lab.timeout;
+        find(lab.speakers, "standby")?.wait_log(SYNCHRONISED, timeout)?;
+        (lab.progress)("standby: synchronised with the primary");
+
+        let primary_node = find(lab.speakers, "primary")?.node.clone();
+        let cut = lab.rt.cut_links(&primary_node)?;
+        let cut_at = Instant::now();
+        let primary = find(lab.speakers, "primary")?;
+        let pid = primary.process.pid();
+        primary.process.kill();
+        (lab.progress)(&format!(
+            "{primary_node} died: {} links cut, bgpd (pid {pid}) killed",
+            cut.len()
+        ));
+
+        let standby = find(lab.speakers, "standby")?;
+        let done = standby.wait_log(TAKEOVER_COMPLETE, timeout)?;
+        let seen_after = cut_at.elapsed();
+        let takeover_ms = field_f64(&done, "takeover_ms");
+        let sessions = field_f64(&done, "sessions").unwrap_or(0.0);
+        let failed = field_f64(&done, "failed").unwrap_or(0.0);
+        (lab.progress)(&format!(
+            "standby: takeover complete, {sessions} sessions ({failed} failed), takeover {} ms; seen {:.0} ms after the links were cut",
+            takeover_ms.map_or("?".into(), |m| format!("{m:.1}")),
+            seen_after.as_secs_f64() * 1000.0
+        ));
+
+        let end = Instant::now() + self.watch;
+        while Instant::now() < end {
+            if interrupted() {
+                return Err(LabError::Interrupted);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(ScenarioOutcome {
+            takeover: takeover_ms.map(|m| Duration::from_secs_f64(m / 1000.0)),
+            summary: format!(
+                "primary killed; standby took over {sessions} sessions ({failed} failed); watched {:?} after",
+                self.watch
+            ),
+        })
+    }
+}
