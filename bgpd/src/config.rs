@@ -318,9 +318,68 @@ pub struct HaSection {
     /// Mutual TLS of the checkpoint channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<HaTlsConfig>,
+    /// Standby: addresses that move to this node with the sessions at takeover besides
+    /// the session addresses (e.g. the gateway of a LAN the router serves), each
+    /// `"ADDR/LEN INTERFACE"` ([`MovedAddress`]); announced there like the session
+    /// addresses. Default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub move_addresses: Vec<String>,
+}
+
+/// An address that moves to a standby at takeover besides the session addresses
+/// (`[ha] move_addresses`): `"ADDR/LEN INTERFACE"`, e.g. `"198.51.100.1/25 eth2"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovedAddress {
+    /// The address.
+    pub addr: IpAddr,
+    /// Its prefix length (at most 32 for IPv4, 128 for IPv6).
+    pub prefix_len: u8,
+    /// The interface it goes on.
+    pub interface: String,
+}
+
+impl std::str::FromStr for MovedAddress {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut words = s.split_whitespace();
+        let (Some(net), Some(interface), None) = (words.next(), words.next(), words.next()) else {
+            return Err(format!("{s:?} is not \"ADDR/LEN INTERFACE\""));
+        };
+        let (addr, len) = net
+            .split_once('/')
+            .ok_or_else(|| format!("{net:?} has no /LEN"))?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{addr:?} is not an address"))?;
+        let prefix_len: u8 = len
+            .parse()
+            .map_err(|_| format!("{len:?} is not a prefix length"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix_len > max {
+            return Err(format!("/{prefix_len} is longer than {max}"));
+        }
+        if interface.len() >= 16 || interface.contains('/') {
+            return Err(format!("{interface:?} is not an interface name"));
+        }
+        Ok(MovedAddress {
+            addr,
+            prefix_len,
+            interface: interface.to_string(),
+        })
+    }
 }
 
 impl HaSection {
+    /// The parsed `move_addresses` (invalid entries, which [`HaSection::validate`]
+    /// refuses, are skipped).
+    pub fn moved_addresses(&self) -> Vec<MovedAddress> {
+        self.move_addresses
+            .iter()
+            .filter_map(|m| m.parse().ok())
+            .collect()
+    }
+
     /// Milliseconds of heartbeat silence after which the primary counts as failed
     /// (`heartbeat_interval_ms * detect_multiplier`).
     pub fn detection_ms(&self) -> u64 {
@@ -354,6 +413,10 @@ impl HaSection {
                     return Err((f(key), format!("{n:?} is not an interface name")));
                 }
             }
+        }
+        for m in &self.move_addresses {
+            m.parse::<MovedAddress>()
+                .map_err(|e| (f("move_addresses"), e))?;
         }
         if self
             .fencing_command
@@ -1258,6 +1321,44 @@ mod tests {
                 Err(ConfigError::Parse { line, .. }) => assert!(line >= 4, "{bad}"),
                 other => panic!("expected a parse error for {bad:?}, got {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn ha_moved_addresses_parse_and_errors_name_the_field() {
+        let src = format!(
+            "{MINIMAL}[ha]\nrole = \"standby\"\nnode_id = 2\nprimary = \"http://p:1\"\n\
+             mirror_interface = \"mon0\"\nmove_addresses = [\"198.51.100.1/25 eth2\", \"2001:db8::1/64 eth1\"]\n"
+        );
+        let ha = Config::from_toml_str(&src)
+            .expect("parses")
+            .ha
+            .expect("[ha]");
+        assert_eq!(
+            ha.moved_addresses(),
+            vec![
+                MovedAddress {
+                    addr: "198.51.100.1".parse().expect("addr"),
+                    prefix_len: 25,
+                    interface: "eth2".into()
+                },
+                MovedAddress {
+                    addr: "2001:db8::1".parse().expect("addr"),
+                    prefix_len: 64,
+                    interface: "eth1".into()
+                }
+            ]
+        );
+        for bad in [
+            "198.51.100.1 eth2",
+            "198.51.100.1/33 eth2",
+            "198.51.100.1/24",
+            "x/24 eth0",
+        ] {
+            let src = format!(
+                "{MINIMAL}[ha]\nrole = \"primary\"\nnode_id = 1\ncheckpoint_address = \"192.0.2.254:50052\"\nmove_addresses = [\"{bad}\"]\n"
+            );
+            assert_eq!(invalid(&src).0, "ha.move_addresses", "{bad}");
         }
     }
 

@@ -175,7 +175,9 @@ pub struct DemoReport {
     pub neighbors: Vec<NeighborReport>,
     /// Takeover time in ms (None without a takeover).
     pub takeover_ms: Option<f64>,
-    /// Ping stream loss in ms (lost echoes x interval); None without a ping stream.
+    /// Ping stream outage in ms: the time without replies beyond the interval, from the
+    /// reply timestamps (lost echoes x interval when there are none); None without a ping
+    /// stream.
     pub dataplane_loss_ms: Option<f64>,
     /// Echo requests sent by the ping stream.
     pub pings_sent: Option<u64>,
@@ -387,6 +389,28 @@ fn ping_stream_spec(rt: &RunningTopology) -> Option<(String, IpAddr)> {
     })
 }
 
+/// The data-plane outage of a ping stream run with `-D` (each reply line starts with its
+/// Unix time in brackets): the time between consecutive replies beyond one `interval`,
+/// summed over every gap longer than one and a half intervals. `None` without timestamps.
+pub fn ping_outage(text: &str, interval: Duration) -> Option<Duration> {
+    let times: Vec<f64> = text
+        .lines()
+        .filter(|l| l.contains("icmp_seq="))
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+        .collect();
+    if times.is_empty() {
+        return None;
+    }
+    let iv = interval.as_secs_f64();
+    let lost: f64 = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|gap| *gap > 1.5 * iv)
+        .map(|gap| gap - iv)
+        .sum();
+    Some(Duration::from_secs_f64(lost))
+}
+
 /// Reads a ping stream's output (`ping -n`, one line per reply, then the summary
 /// "N packets transmitted, M received"): returns (sent, received, lost). The last echo
 /// request, still in flight when the stream was stopped, is not counted as lost.
@@ -516,7 +540,7 @@ pub fn run(
             &ns,
             "ping-stream",
             "ping",
-            &["-n", "-i", &interval, &target.to_string()],
+            &["-n", "-D", "-i", &interval, &target.to_string()],
             &[],
             &log,
         )?;
@@ -553,6 +577,7 @@ pub fn run(
     progress(&outcome.summary);
 
     let mut pings = None;
+    let mut outage = None;
     if let Some(mut p) = stream.take() {
         p.signal(libc::SIGINT);
         let _ = poll_until(
@@ -561,7 +586,9 @@ pub fn run(
             Duration::from_millis(20),
             || Ok(p.check_running().is_err().then_some(())),
         );
-        pings = parse_ping_stream(&std::fs::read_to_string(p.log_path()).unwrap_or_default());
+        let text = std::fs::read_to_string(p.log_path()).unwrap_or_default();
+        pings = parse_ping_stream(&text);
+        outage = ping_outage(&text, PING_INTERVAL);
     }
     let after = snapshot(&mut rt)?;
     let elapsed = started.elapsed();
@@ -622,8 +649,9 @@ pub fn run(
         fed_prefixes,
         neighbors,
         takeover_ms: outcome.takeover.map(|d| d.as_secs_f64() * 1000.0),
-        dataplane_loss_ms: pings
-            .map(|(_, _, lost)| lost as f64 * PING_INTERVAL.as_secs_f64() * 1000.0),
+        dataplane_loss_ms: outage.map(|d| d.as_secs_f64() * 1000.0).or_else(|| {
+            pings.map(|(_, _, lost)| lost as f64 * PING_INTERVAL.as_secs_f64() * 1000.0)
+        }),
         pings_sent: pings.map(|p| p.0),
         pings_received: pings.map(|p| p.1),
     };
@@ -747,6 +775,16 @@ mod tests {
         );
         assert_eq!(parse_ping_stream(&with4), Some((4, 3, 1)));
         assert_eq!(parse_ping_stream("nothing"), None);
+    }
+
+    #[test]
+    fn outage_is_the_time_without_replies() {
+        let iv = Duration::from_millis(10);
+        let text = "PING x\n[100.000] 64 bytes from x: icmp_seq=1 ttl=63\n[100.010] 64 bytes from x: icmp_seq=2 ttl=63\n\
+                    [100.330] 64 bytes from x: icmp_seq=30 ttl=63\n[100.341] 64 bytes from x: icmp_seq=31 ttl=63\n";
+        let d = ping_outage(text, iv).unwrap();
+        assert!((d.as_secs_f64() - 0.310).abs() < 1e-6, "{d:?}");
+        assert_eq!(ping_outage("64 bytes from x: icmp_seq=1", iv), None);
     }
 
     #[test]

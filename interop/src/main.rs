@@ -3,8 +3,9 @@
 //! - `interop sweep [--prefix P] [--all]`: remove stale lab namespaces under a prefix.
 //! - `interop lab up FILE` / `interop lab down FILE`: run a containerlab topology in
 //!   network namespaces and leave it running, or remove it.
-//! - `interop demo [--json] [--failover] [--mrt FILE] [--mrt-limit N]`: the demo lab (FRR
-//!   and BIRD fed a real table, the understudy primary and standby), always cleaned up
+//! - `interop demo [--json] [--observe SECS] [--mrt FILE] [--mrt-limit N]`: the demo lab
+//!   (FRR and BIRD fed a real table, the understudy primary and standby; the primary dies
+//!   and the standby takes over, or with `--observe` nothing fails), always cleaned up
 //!   (also on Ctrl-C).
 //! - `interop bench [--prefixes N] [--mrt FILE] [--daemons LIST] [--runs N] [--quick] [--json]`:
 //!   bgpd, BIRD, FRR and GoBGP taking a full table, one table with the ratios.
@@ -74,13 +75,10 @@ enum Command {
         /// Namespace project prefix.
         #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
         prefix: String,
-        /// Seconds to watch the lab between the pictures (the observe scenario).
-        #[arg(long, default_value_t = 3.0)]
-        observe: f64,
-        /// Run the failover scenario: the primary dies (links cut, bgpd killed), the standby
-        /// takes over; then watch for --watch seconds.
-        #[arg(long)]
-        failover: bool,
+        /// Instead of the failover, only watch the lab for this many seconds between the
+        /// pictures (no failure).
+        #[arg(long, value_name = "SECS")]
+        observe: Option<f64>,
         /// Seconds to watch after the takeover (longer than the neighbours' hold time, 9 s).
         #[arg(long, default_value_t = 12.0)]
         watch: f64,
@@ -260,7 +258,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             topology,
             prefix,
             observe,
-            failover,
             watch,
             mrt,
             mrt_limit,
@@ -277,14 +274,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 bgpd,
                 compare_routes: true,
             };
-            let mut observe_scenario = Observe(seconds(observe, "--observe")?);
+            let mut observe_scenario = Observe(seconds(observe.unwrap_or(0.0), "--observe")?);
             let mut failover_scenario = Failover {
                 watch: seconds(watch, "--watch")?,
             };
-            let scenario: &mut dyn demo::Scenario = if failover {
-                &mut failover_scenario
-            } else {
+            let scenario: &mut dyn demo::Scenario = if observe.is_some() {
                 &mut observe_scenario
+            } else {
+                &mut failover_scenario
             };
             let mut progress = |line: &str| {
                 if json {

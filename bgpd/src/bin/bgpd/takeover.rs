@@ -22,6 +22,7 @@ use std::net::{IpAddr, TcpStream};
 use std::sync::Mutex;
 
 use anyhow::Context as _;
+use bgpd::config::MovedAddress;
 use bgpd::session::ConnId;
 use bgpd::speaker::PeerId;
 use ribsync::checkpoint::{EgressBacklog, FlowId, Replicated, SeqAnchor};
@@ -57,6 +58,8 @@ pub struct MirrorTcpView {
     pub primary_tsval: Option<u32>,
     /// The neighbour's Ethernet address (source of its frames).
     pub peer_mac: Option<[u8; 6]>,
+    /// One past the last octet the primary sent.
+    pub primary_seq_next: Option<SeqNum>,
 }
 
 impl From<&MirrorFlowView> for MirrorTcpView {
@@ -66,6 +69,7 @@ impl From<&MirrorFlowView> for MirrorTcpView {
             primary_ack: v.primary_ack,
             primary_tsval: v.primary_tsval,
             peer_mac: v.peer_mac,
+            primary_seq_next: v.primary_seq_next,
         }
     }
 }
@@ -150,6 +154,10 @@ pub enum PlanError {
     /// The backlog's offsets cannot be mapped to sequence numbers.
     #[error("no sequence anchor for the write-ahead")]
     NoAnchor,
+    /// The neighbour acknowledged octets after the checkpoint, the primary sent more than
+    /// that, and there is no write-ahead to resend them from.
+    #[error("no write-ahead for octets the primary sent after the checkpoint")]
+    NoBacklog,
 }
 
 /// The socket plan of one flow (see the module documentation).
@@ -162,14 +170,11 @@ pub fn plan_session(f: &FlowTakeover) -> Result<SessionPlan, PlanError> {
         .mirror
         .peer_ack
         .map_or(f.tcp.snd_una, |a| f.tcp.snd_una.later(a));
-    let unacked = match &f.backlog {
-        None => None,
-        Some(b) if b.bytes.is_empty() && b.complete => None,
-        Some(b) => {
+    let unacked = match (&f.backlog, f.anchor) {
+        (Some(b), Some(anchor)) => {
             if !b.complete {
                 return Err(PlanError::BacklogIncomplete);
             }
-            let anchor = f.anchor.ok_or(PlanError::NoAnchor)?;
             let start = SeqNum(anchor.our_seq_at_zero).wrapping_add(b.offset as u32);
             if start.is_after(snd_una) {
                 return Err(PlanError::BacklogStartsLate(start.distance_from(snd_una)));
@@ -179,6 +184,23 @@ pub fn plan_session(f: &FlowTakeover) -> Result<SessionPlan, PlanError> {
                 return Err(PlanError::AckBeyondBacklog(skip - b.bytes.len() as u32));
             }
             Some(b.bytes[skip as usize..].to_vec())
+        }
+        // Without the write-ahead: the checkpoint's send queue covers it while the
+        // neighbour has not acknowledged beyond it; past it, only "everything the primary
+        // sent is acknowledged" (mirror) leaves nothing to resend.
+        (backlog, anchor) => {
+            if snd_una.is_after(f.tcp.write_seq) {
+                if f.mirror.primary_seq_next != Some(snd_una) {
+                    return Err(if backlog.is_some() && anchor.is_none() {
+                        PlanError::NoAnchor
+                    } else {
+                        PlanError::NoBacklog
+                    });
+                }
+                Some(Vec::new())
+            } else {
+                None
+            }
         }
     };
     let mut first_message = KEEPALIVE.to_vec();
@@ -197,48 +219,6 @@ pub fn plan_session(f: &FlowTakeover) -> Result<SessionPlan, PlanError> {
         },
         first_message,
     })
-}
-
-/// An address that moves to this node at takeover besides the session addresses (e.g. the
-/// gateway of a LAN the router serves).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MovedAddress {
-    /// The address.
-    pub addr: IpAddr,
-    /// Its prefix length.
-    pub prefix_len: u8,
-    /// The interface it goes on.
-    pub interface: String,
-}
-
-impl std::str::FromStr for MovedAddress {
-    type Err = String;
-
-    /// `ADDR/LEN IFACE`, e.g. `198.51.100.1/25 eth2`.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let mut words = s.split_whitespace();
-        let (Some(net), Some(interface), None) = (words.next(), words.next(), words.next()) else {
-            return Err(format!("{s:?} is not \"ADDR/LEN INTERFACE\""));
-        };
-        let (addr, len) = net
-            .split_once('/')
-            .ok_or_else(|| format!("{net:?} has no /LEN"))?;
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{addr:?} is not an address"))?;
-        let prefix_len: u8 = len
-            .parse()
-            .map_err(|_| format!("{len:?} is not a length"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        if prefix_len > max {
-            return Err(format!("/{prefix_len} is longer than {max}"));
-        }
-        Ok(MovedAddress {
-            addr,
-            prefix_len,
-            interface: interface.to_string(),
-        })
-    }
 }
 
 /// The address plans: each distinct session address once on `session_ifindex` (prefix
@@ -550,11 +530,16 @@ fn run_blocking(
     let mut slot = PREPARED
         .lock()
         .map_err(|_| anyhow::anyhow!("takeover state poisoned"))?;
-    if slot
+    let moved = input
+        .config
+        .ha
         .as_ref()
-        .is_none_or(|p| p.session_interface != session_interface)
-    {
-        *slot = Some(Prepared::open(&session_interface, &[])?);
+        .map(|h| h.moved_addresses())
+        .unwrap_or_default();
+    if slot.as_ref().is_none_or(|p| {
+        p.session_interface != session_interface || p.extra.iter().map(|(_, m)| m).ne(moved.iter())
+    }) {
+        *slot = Some(Prepared::open(&session_interface, &moved)?);
     }
     let prepared = slot.as_mut().context("takeover sockets not prepared")?;
     let only: Vec<FlowTakeover> = planned.iter().map(|(f, _)| f.clone()).collect();
@@ -592,6 +577,9 @@ fn run_blocking(
             }),
             Err(e) => failed.push((f.flow, e.to_string())),
         }
+    }
+    for (flow, reason) in &failed {
+        tracing::warn!(%flow, "ha: session not taken over: {reason}");
     }
     Ok(TakeoverReport {
         sessions,

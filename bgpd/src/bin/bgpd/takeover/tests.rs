@@ -163,6 +163,30 @@ fn a_backlog_that_cannot_be_trusted_leaves_the_session_alone() {
     );
     f.anchor = None;
     assert_eq!(plan_session(&f).unwrap_err(), PlanError::NoAnchor);
+    // An empty backlog at the neighbour's last ACK: nothing to resend.
+    f.anchor = Some(anchor);
+    f.backlog = Some(EgressBacklog {
+        offset: 115,
+        bytes: vec![],
+        complete: true,
+    });
+    assert_eq!(plan_session(&f).unwrap().overrides.unacked, Some(vec![]));
+}
+
+#[test]
+fn without_write_ahead_only_a_fully_acknowledged_stream_is_taken_over() {
+    // The neighbour acknowledged past the checkpoint's queue (the primary sent more after
+    // it, e.g. KEEPALIVEs).
+    let mut f = takeover_of(tcp_state(1000, 5000, vec![9; 19]));
+    f.mirror.peer_ack = Some(SeqNum(1057));
+    assert_eq!(plan_session(&f).unwrap_err(), PlanError::NoBacklog);
+    f.mirror.primary_seq_next = Some(SeqNum(1057));
+    let p = plan_session(&f).unwrap();
+    assert_eq!(p.overrides.unacked, Some(vec![]));
+    assert_eq!(p.overrides.snd_una, Some(SeqNum(1057)));
+    // Within the checkpoint's queue, the queue itself is trimmed by the rebuild.
+    f.mirror.peer_ack = Some(SeqNum(1010));
+    assert_eq!(plan_session(&f).unwrap().overrides.unacked, None);
 }
 
 /// Ethernet + IPv4 + TCP (with a timestamps option when `ts` is given).
@@ -229,6 +253,7 @@ fn the_mirror_view_follows_both_directions_and_never_goes_back() {
             primary_ack: Some(SeqNum(500)),
             primary_tsval: Some(1_000),
             peer_mac: Some(peer_mac),
+            primary_seq_next: None,
         }
     );
 }
@@ -274,16 +299,6 @@ fn prefix_length_comes_from_our_own_address_in_the_subnet() {
     assert_eq!(prefix_len_for("10.2.0.1".parse().unwrap(), &own), 24);
     assert_eq!(prefix_len_for("2001:db8:5:1::1".parse().unwrap(), &own), 48);
     assert_eq!(prefix_len_for("2001:db8:6::1".parse().unwrap(), &own), 64);
-}
-
-#[test]
-fn moved_addresses_parse() {
-    let m: MovedAddress = "2001:db8::1/64 eth1".parse().unwrap();
-    assert_eq!(m.prefix_len, 64);
-    assert_eq!(m.interface, "eth1");
-    assert!("198.51.100.1 eth2".parse::<MovedAddress>().is_err());
-    assert!("198.51.100.1/33 eth2".parse::<MovedAddress>().is_err());
-    assert!("198.51.100.1/24".parse::<MovedAddress>().is_err());
 }
 
 #[test]

@@ -1,0 +1,84 @@
+//! Lab tests of the failover (issue 7), run as root by `cargo test --workspace --release`:
+//! FRR, BIRD and GoBGP neighbours of a bgpd primary with a bgpd standby following it on a
+//! mirror port (interop/topologies/failover.clab.yml). The primary's box dies (links cut,
+//! process killed by PID); the standby takes the sessions over. Each neighbour must see
+//! nothing: no OPEN, NOTIFICATION, SYN, FIN or RST on its link (capture), its session
+//! uptime unbroken, its Adj-RIB-In identical before and after, and the ping stream through
+//! the router must carry on. FRR and BIRD feed a slice of the largest MRT dump (the demo
+//! feeds it whole). The bgpd binary comes from the test executable's target directory.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use interop::demo::{self, DemoOptions};
+use interop::failover::Failover;
+
+/// The namespace prefix of these tests.
+const PREFIX: &str = "usfo-";
+/// Prefixes of the dump fed (half to FRR, half to BIRD).
+const SLICE: usize = 1000;
+
+fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(euid, 0, "the failover lab tests must run as root");
+}
+
+fn options(topology: &str) -> DemoOptions {
+    DemoOptions {
+        topology: Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("topologies")
+            .join(topology),
+        prefix: PREFIX.to_string(),
+        timeout: Duration::from_secs(60),
+        mrt: Some(interop::feed::DEFAULT_MRT.into()).filter(|p: &std::path::PathBuf| p.exists()),
+        mrt_limit: Some(SLICE),
+        bgpd: None,
+        compare_routes: true,
+    }
+}
+
+#[test]
+fn unplanned_failover_frr_bird_gobgp_see_nothing() {
+    require_root();
+    let opts = options("failover.clab.yml");
+    let mut steps = Vec::new();
+    let mut scenario = Failover {
+        watch: Duration::from_secs(10),
+    };
+    let report = demo::run(&opts, &mut scenario, &mut |s| {
+        eprintln!("{s}");
+        steps.push(s.to_string())
+    })
+    .unwrap();
+    println!("{}", demo::render(&report));
+    assert_eq!(report.neighbors.len(), 3);
+    for n in &report.neighbors {
+        assert!(n.established_before && n.established_after, "{n:?}");
+        let w = n.wire.unwrap();
+        assert_eq!(
+            (w.opens, w.notifications, w.syns, w.fins_rsts),
+            (0, 0, 0, 0),
+            "{}: OPEN, NOTIFICATION, SYN, FIN/RST on its link: {n:?}",
+            n.name
+        );
+        assert_eq!(n.uptime_unbroken, Some(true), "{n:?}");
+        assert_eq!(n.routes_unchanged, Some(true), "{n:?}");
+        assert_eq!(n.connections_dropped, Some(0), "{n:?}");
+        assert_eq!(n.notifications, Some(0), "{n:?}");
+        assert_eq!(n.prefixes_before, n.prefixes_after, "{n:?}");
+    }
+    let takeover = report
+        .takeover_ms
+        .expect("the standby reported its takeover");
+    assert!(takeover > 0.0);
+    // The data plane moved: replies came back after the takeover (the stream ran through
+    // the whole watch, so a dead path would lose at least the watch's worth).
+    let loss = report.dataplane_loss_ms.unwrap();
+    assert!(
+        loss < 5_000.0,
+        "ping stream loss {loss} ms: the data plane did not move"
+    );
+    println!("takeover_ms {takeover:.1}, dataplane_loss_ms {loss:.0}");
+}
