@@ -390,23 +390,29 @@ fn ping_stream_spec(rt: &RunningTopology) -> Option<(String, IpAddr)> {
 }
 
 /// The data-plane outage of a ping stream run with `-D` (each reply line starts with its
-/// Unix time in brackets): the time between consecutive replies beyond one `interval`,
-/// summed over every gap longer than one and a half intervals. `None` without timestamps.
+/// Unix time in brackets): for every run of missing `icmp_seq` numbers, the time between the
+/// replies around it less one `interval`, summed. `None` without timestamps.
 pub fn ping_outage(text: &str, interval: Duration) -> Option<Duration> {
-    let times: Vec<f64> = text
+    let replies: Vec<(u64, f64)> = text
         .lines()
-        .filter(|l| l.contains("icmp_seq="))
-        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+        .filter_map(|l| {
+            let t: f64 = l.strip_prefix('[')?.split(']').next()?.parse().ok()?;
+            let seq: u64 = l
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("icmp_seq="))?
+                .parse()
+                .ok()?;
+            Some((seq, t))
+        })
         .collect();
-    if times.is_empty() {
+    if replies.is_empty() {
         return None;
     }
     let iv = interval.as_secs_f64();
-    let lost: f64 = times
+    let lost: f64 = replies
         .windows(2)
-        .map(|w| w[1] - w[0])
-        .filter(|gap| *gap > 1.5 * iv)
-        .map(|gap| gap - iv)
+        .filter(|w| w[1].0 > w[0].0 + 1)
+        .map(|w| (w[1].1 - w[0].1 - iv).max(0.0))
         .sum();
     Some(Duration::from_secs_f64(lost))
 }
@@ -780,8 +786,10 @@ mod tests {
     #[test]
     fn outage_is_the_time_without_replies() {
         let iv = Duration::from_millis(10);
+        // A late reply (seq 3, 40 ms) is no loss; seq 4..=29 missing is.
         let text = "PING x\n[100.000] 64 bytes from x: icmp_seq=1 ttl=63\n[100.010] 64 bytes from x: icmp_seq=2 ttl=63\n\
-                    [100.330] 64 bytes from x: icmp_seq=30 ttl=63\n[100.341] 64 bytes from x: icmp_seq=31 ttl=63\n";
+                    [100.050] 64 bytes from x: icmp_seq=3 ttl=63\n\
+                    [100.370] 64 bytes from x: icmp_seq=30 ttl=63\n[100.381] 64 bytes from x: icmp_seq=31 ttl=63\n";
         let d = ping_outage(text, iv).unwrap();
         assert!((d.as_secs_f64() - 0.310).abs() < 1e-6, "{d:?}");
         assert_eq!(ping_outage("64 bytes from x: icmp_seq=1", iv), None);

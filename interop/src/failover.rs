@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::demo::{DemoLab, Scenario, ScenarioOutcome};
 use crate::error::{LabError, Result};
-use crate::poll::interrupted;
+use crate::poll::{interrupted, poll_until};
 use crate::speaker::{field_f64, LabSpeaker};
 
 /// The standby's log line once it follows the primary in lockstep.
@@ -42,6 +42,49 @@ fn find<'a>(speakers: &'a mut [LabSpeaker], role: &str) -> Result<&'a mut LabSpe
         })
 }
 
+/// Waits until the standby reports itself synchronised and connected, still a standby,
+/// with the primary's Loc-RIB (same route count and digest) for a second; returns them.
+fn wait_lockstep(speakers: &mut [LabSpeaker], timeout: Duration) -> Result<(u64, String)> {
+    let mut since: Option<(Instant, String)> = None;
+    poll_until(
+        "the standby to be in lockstep with the primary (understudy ha: synchronised, same Loc-RIB digest)",
+        timeout,
+        Duration::from_millis(200),
+        || {
+            let p = find(speakers, "primary")?.ha_status()?;
+            let s = find(speakers, "standby")?.ha_status()?;
+            let role = s["role"].as_str().unwrap_or("");
+            if role == "primary" {
+                return Err(LabError::Topology {
+                    file: "<lab>".into(),
+                    detail: "the standby took over before the primary failed (split brain): see its log".into(),
+                });
+            }
+            let digest = s["loc_rib_digest"].as_str().unwrap_or("").to_string();
+            let ok = role == "standby"
+                && s["synchronised"] == true
+                && s["connected"] == true
+                && !digest.is_empty()
+                && p["loc_rib_digest"].as_str() == Some(digest.as_str())
+                && p["loc_rib_routes"] == s["loc_rib_routes"];
+            if !ok {
+                since = None;
+                return Ok(None);
+            }
+            match &since {
+                Some((t, d)) if *d == digest && t.elapsed() >= Duration::from_secs(1) => {
+                    Ok(Some((s["loc_rib_routes"].as_u64().unwrap_or(0), digest)))
+                }
+                Some((_, d)) if *d == digest => Ok(None),
+                _ => {
+                    since = Some((Instant::now(), digest));
+                    Ok(None)
+                }
+            }
+        },
+    )
+}
+
 impl Scenario for Failover {
     fn name(&self) -> &str {
         "failover (the primary dies, the standby takes over)"
@@ -54,7 +97,11 @@ impl Scenario for Failover {
     fn run(&mut self, lab: &mut DemoLab<'_>) -> Result<ScenarioOutcome> {
         let timeout = lab.timeout;
         find(lab.speakers, "standby")?.wait_log(SYNCHRONISED, timeout)?;
-        (lab.progress)("standby: synchronised with the primary");
+        let (routes, digest) = wait_lockstep(lab.speakers, timeout)?;
+        (lab.progress)(&format!(
+            "standby in lockstep with the primary: {routes} Loc-RIB routes, digest {}",
+            &digest[..digest.len().min(16)]
+        ));
 
         let primary_node = find(lab.speakers, "primary")?.node.clone();
         let cut = lab.rt.cut_links(&primary_node)?;

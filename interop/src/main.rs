@@ -85,9 +85,11 @@ enum Command {
         /// The MRT RIB dump whose prefixes FRR and BIRD originate ("none": no table).
         #[arg(long, default_value = interop::feed::DEFAULT_MRT)]
         mrt: String,
-        /// Feed only the first N prefixes of the dump.
-        #[arg(long, value_name = "N")]
-        mrt_limit: Option<usize>,
+        /// Feed only the first N prefixes of the dump (0: the whole table). The default is a
+        /// slice because the standby does not yet keep its heartbeats up while a primary
+        /// ingests a large table (it is declared lost, or declares the primary failed).
+        #[arg(long, value_name = "N", default_value_t = 2000)]
+        mrt_limit: usize,
         /// The bgpd binary (default: next to this executable).
         #[arg(long)]
         bgpd: Option<PathBuf>,
@@ -270,7 +272,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 prefix,
                 timeout: seconds(timeout, "--timeout")?,
                 mrt: (mrt != "none").then(|| PathBuf::from(mrt)),
-                mrt_limit,
+                mrt_limit: (mrt_limit > 0).then_some(mrt_limit),
                 bgpd,
                 compare_routes: true,
             };

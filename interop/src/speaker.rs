@@ -25,6 +25,8 @@ pub struct LabSpeaker {
     pub ha: Option<String>,
     /// The running daemon.
     pub process: LabProcess,
+    /// Its namespace.
+    pub ns: crate::netns::Netns,
 }
 
 /// `bgpd` next to the running executable: `DIR/bgpd`, or `DIR/../bgpd` for a test
@@ -96,6 +98,7 @@ pub fn start_speakers(
             node: node.name.clone(),
             ha,
             process,
+            ns: rt.ns(&node.name)?.clone(),
         });
     }
     Ok(out)
@@ -120,6 +123,20 @@ pub fn field_f64(event: &Value, name: &str) -> Option<f64> {
 }
 
 impl LabSpeaker {
+    /// `understudy --json ha` against this speaker (its default admin address in its
+    /// namespace): role, synchronised, connected, Loc-RIB routes and digest, last takeover.
+    ///
+    /// # Errors
+    /// When the CLI is missing, fails, or prints no JSON.
+    pub fn ha_status(&self) -> Result<Value> {
+        let cli = sibling_binary("understudy").ok_or_else(|| LabError::Topology {
+            file: "<lab>".into(),
+            detail: "the understudy CLI is missing next to this executable (cargo build --release -p bgpd)".into(),
+        })?;
+        let out = self.ns.exec(&cli.to_string_lossy(), &["--json", "ha"])?;
+        serde_json::from_str(out.trim()).map_err(|e| LabError::parse("understudy ha --json", e))
+    }
+
     /// Every JSON log line so far.
     pub fn events(&self) -> Vec<Value> {
         log_events(&std::fs::read_to_string(self.process.log_path()).unwrap_or_default())
