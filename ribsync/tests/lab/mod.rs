@@ -1,8 +1,9 @@
 //! A four-namespace lab for takeover tests (notes/tcp-takeover.md, "Lab topology"):
 //! `sw` (a bridge), `peer`, `prim`, `stby`, and a mirror port `mon0` into the standby fed
 //! by `tc mirred` from the peer's and the primary's switch ports. Namespaces are named
-//! `ustk-<pid>-<n>-<role>`; everything is removed on drop, and namespaces left behind by
-//! dead test processes are swept at start.
+//! `<prefix>-<pid>-<n>-<role>` (prefix `ustk`, or `$UNDERSTUDY_LAB_PREFIX` so that each
+//! person running lab tests on a shared machine keeps to their own names); everything is
+//! removed on drop, and namespaces left behind by dead test processes are swept at start.
 
 #![allow(dead_code)]
 
@@ -60,14 +61,28 @@ pub fn run(cmd: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Removes `ustk-<pid>-*` namespaces whose process is gone.
+/// The namespace name prefix: `$UNDERSTUDY_LAB_PREFIX` (letters, digits, `-`), else `ustk`.
+pub fn prefix() -> String {
+    std::env::var("UNDERSTUDY_LAB_PREFIX")
+        .ok()
+        .map(|p| p.trim_end_matches('-').to_string())
+        .filter(|p| {
+            !p.is_empty()
+                && p.len() <= 8
+                && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        .unwrap_or_else(|| "ustk".to_string())
+}
+
+/// Removes `<prefix>-<pid>-*` namespaces whose process is gone.
 fn sweep_stale() {
+    let prefix = format!("{}-", prefix());
     let Ok(dir) = std::fs::read_dir("/run/netns") else {
         return;
     };
     for e in dir.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix("ustk-") else {
+        let Some(rest) = name.strip_prefix(prefix.as_str()) else {
             continue;
         };
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
@@ -83,7 +98,7 @@ impl Lab {
     pub fn new() -> Lab {
         sweep_stale();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let base = format!("ustk-{}-{}", std::process::id(), n);
+        let base = format!("{}-{}-{}", prefix(), std::process::id(), n);
         let lab = Lab {
             sw: format!("{base}-sw"),
             peer: format!("{base}-peer"),
@@ -347,6 +362,29 @@ impl Drop for Capture {
             let _ = t.join();
         }
     }
+}
+
+/// The kernel's drop counters of `dev` in namespace `ns` (`/proc/thread-self/net/dev`, read
+/// from a thread inside the namespace): receive drops + receive FIFO overruns + transmit
+/// drops.
+pub fn link_drops(ns: &str, dev: &str) -> u64 {
+    let dev = format!("{dev}:");
+    in_ns(ns, || {
+        let t = std::fs::read_to_string("/proc/thread-self/net/dev").unwrap_or_default();
+        t.lines()
+            .filter_map(|l| l.trim_start().strip_prefix(dev.as_str()))
+            .map(|rest| {
+                let v: Vec<u64> = rest
+                    .split_whitespace()
+                    .map(|x| x.parse().unwrap_or(0))
+                    .collect();
+                // rx: bytes packets errs drop fifo ...; tx (from index 8): bytes packets errs drop
+                v.get(3).copied().unwrap_or(0)
+                    + v.get(4).copied().unwrap_or(0)
+                    + v.get(11).copied().unwrap_or(0)
+            })
+            .sum()
+    })
 }
 
 /// Unix time now.
