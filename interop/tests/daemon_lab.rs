@@ -6,16 +6,16 @@
 //! (`target/<profile>/`); `cargo test --workspace` builds them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use interop::neighbor::bird::Bird;
 use interop::neighbor::frr::Frr;
 use interop::neighbor::gobgp::Gobgp;
 use interop::{BgpConfig, Lab, Neighbor, Netns, PeerConfig};
-use ipnetwork::IpNetwork;
 use serde_json::Value;
+
+mod common;
+use common::{binary, ip, net, require_root};
 
 const PREFIX: &str = "usdm-";
 const TIMEOUT: Duration = Duration::from_secs(45);
@@ -23,39 +23,6 @@ const FRR4: &str = "192.0.2.1";
 const DUT4: &str = "192.0.2.2";
 const FRR6: &str = "2001:db8::1";
 const DUT6: &str = "2001:db8::2";
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn net(s: &str) -> IpNetwork {
-    s.parse().unwrap()
-}
-
-/// `target/<profile>/NAME`, next to the directory holding this test executable.
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: build it first (`cargo build -p bgpd`, or run `cargo test --workspace`)",
-        path.display()
-    );
-    path
-}
-
-fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "the daemon lab tests must run as root (network namespaces)"
-    );
-}
 
 /// FRR and the daemon under test joined by a veth, addressed FRR4/FRR6 and DUT4/DUT6.
 fn lab() -> (Lab, Netns, Netns) {

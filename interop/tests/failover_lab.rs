@@ -14,16 +14,13 @@ use std::time::Duration;
 use interop::demo::{self, DemoOptions};
 use interop::failover::Failover;
 
+mod common;
+use common::require_root;
+
 /// The namespace prefix of these tests.
 const PREFIX: &str = "usfo-";
 /// Prefixes of the dump fed (half to FRR, half to BIRD).
 const SLICE: usize = 1000;
-
-fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "the failover lab tests must run as root");
-}
 
 fn options(topology: &str) -> DemoOptions {
     DemoOptions {

@@ -9,14 +9,16 @@
 //! (`target/<profile>/`); `cargo test --workspace` builds them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use interop::neighbor::frr::Frr;
 use interop::{BgpConfig, Lab, Neighbor, Netns, PeerConfig};
 use ipnetwork::{IpNetwork, Ipv4Network};
 use serde_json::Value;
+
+mod common;
+use common::{binary, ip, net, require_root};
 
 const PREFIX: &str = "usha-";
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -26,39 +28,6 @@ const STBY: &str = "192.0.2.3";
 /// Routes FRR announces from the start, then routes it adds while the standby joins.
 const INITIAL: u32 = 2048;
 const ADDED: u32 = 1024;
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn net(s: &str) -> IpNetwork {
-    s.parse().unwrap()
-}
-
-/// `target/<profile>/NAME`, next to the directory holding this test executable.
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: build it first (`cargo build -p bgpd`, or run `cargo test --workspace`)",
-        path.display()
-    );
-    path
-}
-
-fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "the HA lab tests must run as root (network namespaces)"
-    );
-}
 
 /// Route number `i`: /26 subnets of the benchmarking range 198.18.0.0/15 (RFC 2544) for the
 /// first 2048, then /27 subnets of it.

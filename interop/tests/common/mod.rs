@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use interop::{Lab, Netns};
 
@@ -16,6 +17,26 @@ pub const B6: &str = "2001:db8::2";
 
 pub fn ip(s: &str) -> IpAddr {
     s.parse().expect("test address")
+}
+
+pub fn net(s: &str) -> ipnetwork::IpNetwork {
+    s.parse().expect("test prefix")
+}
+
+/// `target/<profile>/NAME`, next to the directory holding this test executable.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build it first (`cargo build -p bgpd`, or run `cargo test --workspace`)",
+        path.display()
+    );
+    path
 }
 
 /// The lab tests need root (namespaces, veth, daemons): fail loudly otherwise.
