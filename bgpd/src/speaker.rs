@@ -987,19 +987,6 @@ impl Speaker {
         Ok(())
     }
 
-    /// The RIBs alone as bytes (postcard): Adj-RIB-In, Loc-RIB, Adj-RIB-Out as sent, every
-    /// neighbour's RIB-side state. Part of a per-flow checkpoint (`crate::replica`).
-    pub fn rib_snapshot(&self) -> Result<Vec<u8>, SpeakerError> {
-        postcard::to_allocvec(&self.rib).map_err(|e| SpeakerError::Snapshot(e.to_string()))
-    }
-
-    /// Replaces the RIBs from [`Speaker::rib_snapshot`] bytes; sessions are not touched.
-    pub fn restore_rib(&mut self, bytes: &[u8]) -> Result<(), SpeakerError> {
-        self.rib =
-            postcard::from_bytes(bytes).map_err(|e| SpeakerError::Snapshot(e.to_string()))?;
-        Ok(())
-    }
-
     /// Installs one neighbour's part of the RIBs from [`Rib::peer_snapshot`] bytes as
     /// neighbour `peer` here ([`PeerId::LOCAL`]: the locally originated routes), then moves
     /// what it changed on at `now`: UPDATEs to the established neighbours, FIB changes (the
