@@ -153,11 +153,12 @@ fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    // Ctrl-C: every wait in the library gives up, and the guards remove the lab.
+    // Ctrl-C, SIGTERM or SIGHUP (the `termination` feature): every wait in the library
+    // gives up, and the guards remove the lab.
     ctrlc::set_handler(|| {
         interop::poll::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst)
     })
-    .context("installing the Ctrl-C handler")?;
+    .context("installing the Ctrl-C / SIGTERM handler")?;
     match cli.command {
         Command::Sweep { prefix, all } => {
             let removed = interop::sweep::sweep(&prefix, all)?;

@@ -156,6 +156,17 @@ fn demo_binary_prints_one_json_object_last() {
 
 #[test]
 fn demo_binary_cleans_up_on_ctrl_c() {
+    demo_binary_cleans_up_on(libc::SIGINT);
+}
+
+#[test]
+fn demo_binary_cleans_up_on_sigterm() {
+    demo_binary_cleans_up_on(libc::SIGTERM);
+}
+
+/// Starts the demo, waits until its lab is up, sends `signal`, and checks that it exits
+/// with failure and leaves no namespace.
+fn demo_binary_cleans_up_on(signal: i32) {
     require_root();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_interop"))
         .args([
@@ -172,7 +183,7 @@ fn demo_binary_cleans_up_on_ctrl_c() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    // Wait until its daemons run (the lab is fully up), then press Ctrl-C.
+    // Wait until its daemons run (the lab is fully up), then send the signal.
     interop::poll::poll_until(
         "the demo's lab to be up",
         Duration::from_secs(60),
@@ -195,7 +206,7 @@ fn demo_binary_cleans_up_on_ctrl_c() {
     )
     .unwrap();
     // SAFETY: kill(2) on our own child process.
-    let rc = unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let rc = unsafe { libc::kill(pid as i32, signal) };
     assert_eq!(rc, 0);
     let status = child.wait().unwrap();
     assert!(!status.success(), "an interrupted demo exits with failure");
