@@ -19,8 +19,24 @@ use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
+#[cfg(test)]
+#[path = "config_checks_tests.rs"]
+mod checks_tests;
+
 /// The BGP port (RFC 4271 section 8.2.1: "TCP port 179").
 pub const BGP_PORT: u16 = 179;
+
+/// The longest TCP-MD5 key (RFC 2385) the kernel takes, in bytes (Linux
+/// `TCP_MD5SIG_MAXKEYLEN`).
+pub const MD5_KEY_MAX_LEN: usize = 80;
+
+fn family_name(a: IpAddr) -> &'static str {
+    if a.is_ipv4() {
+        "IPv4"
+    } else {
+        "IPv6"
+    }
+}
 
 /// The policy section (`[policy]`): named prefix lists and policies (see [`crate::policy`]).
 pub type PolicySection = crate::policy::PolicyConfig;
@@ -695,6 +711,20 @@ impl Config {
             }
         })?;
         cfg.validate().map_err(|(field, message)| {
+            if field == "policy" {
+                // The policy error names the entry; find the line that writes it.
+                let line = cfg
+                    .policy
+                    .compile()
+                    .err()
+                    .and_then(|e| locate_policy(src, &e));
+                return ConfigError::Invalid {
+                    field,
+                    value: None,
+                    line,
+                    message,
+                };
+            }
             let line = locate(src, &field);
             ConfigError::Invalid {
                 value: line.and_then(|l| value_at(src, l)),
@@ -761,6 +791,13 @@ impl Config {
                 }
             }
         }
+        if self.port == 0 {
+            return Err((
+                "port".into(),
+                "must be between 1 and 65535 (TCP port 0 cannot be connected to)".into(),
+            ));
+        }
+        self.validate_addresses()?;
         let policies = self.policy_names();
         let mut seen = BTreeSet::new();
         for (i, n) in self.neighbors.iter().enumerate() {
@@ -844,6 +881,62 @@ impl Config {
         Ok(())
     }
 
+    /// Checks each neighbour's addresses and MD5 key: `local_address` of the family of
+    /// `address` (one TCP connection has both ends in one family), `address` none of our
+    /// own (`listen_addresses`, any neighbour's `local_address`), and an `md5_password` of
+    /// 1 to 80 bytes (the kernel's TCP_MD5SIG_MAXKEYLEN; RFC 2385 section 4).
+    fn validate_addresses(&self) -> Result<(), (String, String)> {
+        let own: Vec<(IpAddr, String)> = self
+            .listen_addresses
+            .iter()
+            .filter(|a| !a.is_unspecified())
+            .map(|a| (*a, "listen_addresses".to_string()))
+            .chain(self.neighbors.iter().enumerate().filter_map(|(j, n)| {
+                n.local_address
+                    .map(|a| (a, format!("neighbor[{j}].local_address")))
+            }))
+            .collect();
+        for (i, n) in self.neighbors.iter().enumerate() {
+            let f = |name: &str| format!("neighbor[{i}].{name}");
+            if let Some(la) = n.local_address {
+                if la.is_ipv4() != n.address.is_ipv4() {
+                    return Err((
+                        f("local_address"),
+                        format!(
+                            "{la} is {} but the neighbour address {} is {}: both ends of a TCP \
+                             connection are of one family",
+                            family_name(la),
+                            n.address,
+                            family_name(n.address)
+                        ),
+                    ));
+                }
+            }
+            if let Some((_, whose)) = own.iter().find(|(a, _)| *a == n.address) {
+                return Err((
+                    f("address"),
+                    format!(
+                        "{} is our own address ({whose}): a neighbour is the remote end",
+                        n.address
+                    ),
+                ));
+            }
+            if let Some(pw) = &n.md5_password {
+                if pw.is_empty() || pw.len() > MD5_KEY_MAX_LEN {
+                    return Err((
+                        f("md5_password"),
+                        format!(
+                            "is {} bytes; a TCP-MD5 key is 1 to {MD5_KEY_MAX_LEN} bytes \
+                             (TCP_MD5SIG_MAXKEYLEN, RFC 2385)",
+                            pw.len()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The policy names the `[policy]` section defines (`[policy.policies.NAME]`).
     pub fn policy_names(&self) -> Option<BTreeSet<&str>> {
         Some(self.policy.policies.keys().map(String::as_str).collect())
@@ -912,6 +1005,43 @@ fn locate_section(src: &str, field: &str) -> Option<usize> {
     }
     let header = format!("[{section}]");
     src.lines().position(|l| l.trim() == header).map(|i| i + 1)
+}
+
+/// 1-based line of what a policy error is about: the first line of the `[policy...]`
+/// tables that writes its value as a TOML string (`"203.0.113.0/33"`), else the header of
+/// its policy (`[policy.policies.NAME]` or one of its `terms`).
+fn locate_policy(src: &str, e: &crate::policy::PolicyError) -> Option<usize> {
+    let lines: Vec<&str> = src.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.trim_start().trim_start_matches('[').starts_with("policy"))?;
+    let in_policy = |i: &usize| {
+        // Lines up to the first header that is not a policy table.
+        !lines[start..=*i].iter().any(|l| {
+            let t = l.trim_start();
+            t.starts_with('[') && !t.trim_start_matches('[').starts_with("policy")
+        })
+    };
+    if let Some(v) = e.written() {
+        let quoted = format!("\"{v}\"");
+        if let Some(i) = (start..lines.len())
+            .filter(in_policy)
+            .find(|&i| lines[i].contains(&quoted))
+        {
+            return Some(i + 1);
+        }
+    }
+    let name = e.policy()?;
+    let header = format!("policy.policies.{name}");
+    (start..lines.len())
+        .find(|&i| {
+            let t = lines[i]
+                .trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            t == header || t == format!("{header}.terms")
+        })
+        .map(|i| i + 1)
 }
 
 /// 1-based line of a byte offset.

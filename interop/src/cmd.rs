@@ -70,7 +70,7 @@ pub fn run_output(program: &str, args: &[&str]) -> Result<Output> {
         .output()
         .map_err(|source| LabError::Spawn {
             command: render(program, args),
-            source,
+            error: source,
         })
 }
 

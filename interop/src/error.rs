@@ -7,12 +7,12 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
     /// A command could not be started at all (binary missing, fork failed).
-    #[error("cannot run `{command}`: {source}")]
+    #[error("cannot run `{command}`: {error}")]
     Spawn {
         /// The command line, for the reader.
         command: String,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, so not a `source`: `{:#}` would print it twice).
+        error: std::io::Error,
     },
     /// A command ran and exited unsuccessfully.
     #[error("`{command}` failed ({status}): {stderr}")]
@@ -25,20 +25,20 @@ pub enum LabError {
         stderr: String,
     },
     /// A file or directory operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The path involved.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, so not a `source`: `{:#}` would print it twice).
+        error: std::io::Error,
     },
     /// A socket or thread operation inside a namespace failed.
-    #[error("in namespace {namespace}: {source}")]
+    #[error("in namespace {namespace}: {error}")]
     Namespace {
         /// The namespace name.
         namespace: String,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, so not a `source`: `{:#}` would print it twice).
+        error: std::io::Error,
     },
     /// A condition was not met before its deadline.
     #[error("timed out after {waited:?} waiting for {what}")]
@@ -87,7 +87,7 @@ impl LabError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         LabError::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 
@@ -102,3 +102,41 @@ impl LabError {
 
 /// Result with [`LabError`].
 pub type Result<T> = std::result::Result<T, LabError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The binaries print errors with `{:#}` (the message, then each source): an OS error
+    /// in the message must not come again as a source.
+    #[test]
+    fn an_os_error_is_printed_once() {
+        let missing = std::fs::File::open("/nonexistent/understudy-lab-file")
+            .err()
+            .map(|e| LabError::io("/nonexistent/understudy-lab-file", e));
+        let Some(e) = missing else {
+            panic!("the file exists")
+        };
+        let text = format!("{:#}", anyhow::Error::from(e));
+        assert_eq!(
+            text,
+            "/nonexistent/understudy-lab-file: No such file or directory (os error 2)"
+        );
+        let spawn = LabError::Spawn {
+            command: "nope".into(),
+            error: std::io::Error::from_raw_os_error(libc::ENOENT),
+        };
+        assert_eq!(
+            format!("{:#}", anyhow::Error::from(spawn)),
+            "cannot run `nope`: No such file or directory (os error 2)"
+        );
+        let ns = LabError::Namespace {
+            namespace: "x".into(),
+            error: std::io::Error::from_raw_os_error(libc::EPERM),
+        };
+        assert_eq!(
+            format!("{:#}", anyhow::Error::from(ns)),
+            "in namespace x: Operation not permitted (os error 1)"
+        );
+    }
+}

@@ -46,7 +46,10 @@ pub fn feedable(p: Ipv4Network) -> bool {
 pub fn table_prefixes(path: &Path) -> Result<Vec<Ipv4Network>> {
     let mut reader = MrtReader::open(path).map_err(|e| LabError::Io {
         path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
+        error: match e {
+            bgpd::mrt::MrtError::Io(io) => io,
+            other => std::io::Error::other(other.to_string()),
+        },
     })?;
     let mut set = BTreeSet::new();
     loop {

@@ -159,7 +159,7 @@ impl Netns {
                 if rc != 0 {
                     return Err(LabError::Namespace {
                         namespace: name,
-                        source: std::io::Error::last_os_error(),
+                        error: std::io::Error::last_os_error(),
                     });
                 }
                 Ok(f())

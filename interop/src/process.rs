@@ -80,7 +80,7 @@ impl LabProcess {
         }
         let child = command.spawn().map_err(|source| LabError::Spawn {
             command: format!("ip {}", argv.join(" ")),
-            source,
+            error: source,
         })?;
         Ok(LabProcess {
             name: name.to_string(),

@@ -78,7 +78,7 @@ impl RawListener {
             ns.enter(|| TcpListener::bind(local))?
                 .map_err(|source| LabError::Namespace {
                     namespace: ns.name().to_string(),
-                    source,
+                    error: source,
                 })?;
         listener
             .set_nonblocking(true)

@@ -243,6 +243,35 @@ pub enum PolicyError {
     },
 }
 
+impl PolicyError {
+    /// The text as written in the configuration that the error is about (the prefix list
+    /// entry, the unknown list or policy name, the community, the next hop), for finding
+    /// its line; None for a regex or a term error, which name their policy instead.
+    pub fn written(&self) -> Option<&str> {
+        match self {
+            PolicyError::UnknownPrefixList { name, .. } => Some(name),
+            PolicyError::UnknownPolicy(name) => Some(name),
+            PolicyError::BadPrefixEntry { entry, .. } => Some(entry),
+            PolicyError::BadCommunity { value, .. } | PolicyError::BadNextHop { value, .. } => {
+                Some(value)
+            }
+            PolicyError::BadRegex { .. } | PolicyError::BadTerm { .. } => None,
+        }
+    }
+
+    /// The policy the error is in, when it is in one (not a prefix list entry).
+    pub fn policy(&self) -> Option<&str> {
+        match self {
+            PolicyError::UnknownPrefixList { policy, .. }
+            | PolicyError::BadRegex { policy, .. }
+            | PolicyError::BadCommunity { policy, .. }
+            | PolicyError::BadNextHop { policy, .. }
+            | PolicyError::BadTerm { policy, .. } => Some(policy),
+            PolicyError::UnknownPolicy(_) | PolicyError::BadPrefixEntry { .. } => None,
+        }
+    }
+}
+
 impl PolicyConfig {
     /// Checks everything and builds the evaluators.
     pub fn compile(&self) -> Result<Policies, PolicyError> {

@@ -35,6 +35,12 @@ pub enum TakeoverError {
     /// The state to rebuild is internally inconsistent.
     #[error("invalid TCP repair state: {0}")]
     InvalidState(&'static str),
+    /// A TCP-MD5 key (RFC 2385) longer than the kernel's `TCP_MD5SIG_MAXKEYLEN` (80 bytes).
+    #[error("TCP-MD5 key is {len} bytes, the kernel takes at most 80 (TCP_MD5SIG_MAXKEYLEN)")]
+    Md5KeyTooLong {
+        /// The key's length in bytes.
+        len: usize,
+    },
     /// The kernel answered a netlink request with an error.
     #[error("netlink {op}: {source}")]
     Netlink {

@@ -371,14 +371,12 @@ pub(crate) fn next_tsval(
 /// (or on its listener); [`rebuild_socket`] does it from [`RebuildOverrides::md5_key`].
 ///
 /// # Errors
-/// [`TakeoverError::InvalidState`] for a key longer than 80 bytes (`TCP_MD5SIG_MAXKEYLEN`),
+/// [`TakeoverError::Md5KeyTooLong`] for a key longer than 80 bytes (`TCP_MD5SIG_MAXKEYLEN`),
 /// [`TakeoverError::Sys`] if the kernel refuses it.
 pub fn set_md5_key(fd: BorrowedFd<'_>, remote: IpAddr, key: &[u8]) -> Result<(), TakeoverError> {
     let mut sig: RawTcpMd5Sig = sys::zeroed();
     if key.len() > sig.key.len() {
-        return Err(TakeoverError::InvalidState(
-            "TCP-MD5 key longer than 80 bytes",
-        ));
+        return Err(TakeoverError::Md5KeyTooLong { len: key.len() });
     }
     let addr: socket2::SockAddr = SocketAddr::new(remote, 0).into();
     let len = (addr.len() as usize).min(std::mem::size_of::<libc::sockaddr_storage>());
@@ -474,6 +472,20 @@ mod tests {
             Plan::new(&state(), &ov),
             Err(TakeoverError::InvalidState(_))
         ));
+    }
+
+    #[test]
+    fn md5_key_over_80_bytes_is_refused_as_such() {
+        let sock = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let e = set_md5_key(sock.as_fd(), "127.0.0.2".parse().unwrap(), &[b'k'; 81]).unwrap_err();
+        assert!(
+            matches!(e, TakeoverError::Md5KeyTooLong { len: 81 }),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "TCP-MD5 key is 81 bytes, the kernel takes at most 80 (TCP_MD5SIG_MAXKEYLEN)"
+        );
     }
 
     #[test]

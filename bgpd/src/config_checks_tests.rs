@@ -1,0 +1,123 @@
+//! `--check-config` refusals of neighbour addresses, ports, MD5 keys and policy entries:
+//! each names the field and the line.
+
+use super::*;
+
+const MINIMAL: &str = "router_id = \"192.0.2.1\"\nlocal_as = 65001\n";
+
+/// The error line `bgpd --check-config` prints.
+fn error(src: &str) -> String {
+    match Config::from_toml_str(src) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("accepted:\n{src}"),
+    }
+}
+
+fn neighbor(extra: &str) -> String {
+    format!("{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 65001\n{extra}")
+}
+
+#[test]
+fn md5_password_over_80_bytes_is_refused() {
+    let ok = neighbor(&format!("md5_password = \"{}\"\n", "k".repeat(80)));
+    Config::from_toml_str(&ok).expect("80 bytes is the longest key");
+    let e = error(&neighbor(&format!(
+        "md5_password = \"{}\"\n",
+        "k".repeat(81)
+    )));
+    assert!(e.starts_with("neighbor[0].md5_password = \"kkk"), "{e}");
+    assert!(
+        e.contains("(line 6): is 81 bytes; a TCP-MD5 key is 1 to 80 bytes (TCP_MD5SIG_MAXKEYLEN"),
+        "{e}"
+    );
+    assert!(!e.contains("repair"), "{e}");
+    let e = error(&neighbor("md5_password = \"\"\n"));
+    assert!(e.contains("(line 6): is 0 bytes"), "{e}");
+}
+
+#[test]
+fn port_zero_is_refused() {
+    let e = error(&format!("{MINIMAL}port = 0\n"));
+    assert_eq!(
+        e,
+        "port = 0 (line 3): must be between 1 and 65535 (TCP port 0 cannot be connected to)"
+    );
+}
+
+#[test]
+fn local_address_of_the_other_family_is_refused() {
+    let e = error(&neighbor("local_address = \"2001:db8::1\"\n"));
+    assert_eq!(
+        e,
+        "neighbor[0].local_address = \"2001:db8::1\" (line 6): 2001:db8::1 is IPv6 but the \
+         neighbour address 192.0.2.2 is IPv4: both ends of a TCP connection are of one family"
+    );
+    let e = error(&format!(
+        "{MINIMAL}[[neighbor]]\naddress = \"2001:db8::2\"\nremote_as = 65001\nlocal_address = \"192.0.2.1\"\n"
+    ));
+    assert!(
+        e.starts_with("neighbor[0].local_address = \"192.0.2.1\" (line 6): 192.0.2.1 is IPv4"),
+        "{e}"
+    );
+    Config::from_toml_str(&neighbor("local_address = \"192.0.2.1\"\n")).expect("same family");
+}
+
+#[test]
+fn a_neighbour_at_our_own_address_is_refused() {
+    let e = error(&format!(
+        "{MINIMAL}listen_addresses = [\"192.0.2.1\"]\n[[neighbor]]\naddress = \"192.0.2.1\"\nremote_as = 65002\n"
+    ));
+    assert_eq!(
+        e,
+        "neighbor[0].address = \"192.0.2.1\" (line 5): 192.0.2.1 is our own address \
+         (listen_addresses): a neighbour is the remote end"
+    );
+    let e = error(&format!(
+        "{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 65001\nlocal_address = \"192.0.2.9\"\n\
+         [[neighbor]]\naddress = \"192.0.2.9\"\nremote_as = 65001\n"
+    ));
+    assert_eq!(
+        e,
+        "neighbor[1].address = \"192.0.2.9\" (line 8): 192.0.2.9 is our own address \
+         (neighbor[0].local_address): a neighbour is the remote end"
+    );
+}
+
+#[test]
+fn policy_errors_name_the_line() {
+    let head = format!("{MINIMAL}\n[policy.prefix_lists]\n");
+    // A bad prefix list entry: line 5.
+    let e = error(&format!(
+        "{head}customers = [\"203.0.113.0/24\",\n  \"203.0.113.0/33\"]\n"
+    ));
+    assert!(
+        e.starts_with(
+            "policy (line 6): prefix list \"customers\": bad prefix list entry \"203.0.113.0/33\""
+        ),
+        "{e}"
+    );
+    // An unknown prefix list in a term.
+    let e = error(&format!(
+        "{head}customers = [\"203.0.113.0/24\"]\n\n[policy.policies.in]\n[[policy.policies.in.terms]]\nname = \"t\"\nmatch = {{ prefix_list = \"custmers\" }}\n"
+    ));
+    assert_eq!(
+        e,
+        "policy (line 10): policy \"in\" term t: unknown prefix list \"custmers\""
+    );
+    // A bad community.
+    let e = error(&format!(
+        "{head}\n[policy.policies.in]\n[[policy.policies.in.terms]]\nset = {{ add_communities = [\"65000:1\", \"65000:x\"] }}\n"
+    ));
+    assert_eq!(
+        e,
+        "policy (line 8): policy \"in\" term #1: bad community \"65000:x\""
+    );
+    // A bad regex names the policy's header.
+    let e = error(&format!(
+        "{head}\n[policy.policies.in]\ndefault = \"accept\"\n[[policy.policies.in.terms]]\nmatch = {{ as_path = \"(\" }}\n"
+    ));
+    assert!(
+        e.starts_with("policy (line 6): policy \"in\" term #1: bad as_path regex"),
+        "{e}"
+    );
+}
