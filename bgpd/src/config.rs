@@ -132,6 +132,12 @@ pub struct NeighborConfig {
     /// Our address on the session (source of the connection, and next hop self for eBGP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_address: Option<IpAddr>,
+    /// The global IPv6 address announced as next hop self for IPv6 routes (RFC 2545
+    /// section 3), when `local_address` is not one: the session runs over IPv4 or over a
+    /// link-local address (which then goes beside it as the second next hop). Default: the
+    /// session's local address when it is a global IPv6 address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_next_hop: Option<std::net::Ipv6Addr>,
     /// TCP MD5 signature password (RFC 2385).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub md5_password: Option<String>,
@@ -920,6 +926,18 @@ impl Config {
                         n.address
                     ),
                 ));
+            }
+            if let Some(nh) = n.ipv6_next_hop {
+                if nh.is_unicast_link_local()
+                    || nh.is_loopback()
+                    || nh.is_unspecified()
+                    || nh.is_multicast()
+                {
+                    return Err((
+                        f("ipv6_next_hop"),
+                        format!("{nh} is not a global IPv6 address (RFC 2545 section 3)"),
+                    ));
+                }
             }
             if let Some(pw) = &n.md5_password {
                 if pw.is_empty() || pw.len() > MD5_KEY_MAX_LEN {

@@ -663,7 +663,7 @@ impl Speaker {
                     ctx: negotiated.ctx.clone(),
                     local_address,
                     next_hop_v4: None,
-                    next_hop_v6: None,
+                    next_hop_v6: p.neighbor.ipv6_next_hop,
                     import: p.neighbor.import.clone(),
                     export: p.neighbor.export.clone(),
                 };

@@ -157,6 +157,12 @@ fn info_and_route_add_del_against_a_loopback_daemon() {
     };
     assert_eq!(info["router_id"], "192.0.2.1");
     assert_eq!(info["local_as"], 65001);
+    // No [ha]: `info` and `ha` name the same role.
+    assert_eq!(info["role"], "standalone");
+    let out = understudy(&admin, &["--json", "ha"]);
+    assert!(out.status.success());
+    let ha: Value = serde_json::from_slice(&out.stdout).expect("ha --json");
+    assert_eq!(ha["role"], info["role"]);
 
     let out = understudy(&admin, &["--json", "neighbors"]);
     assert!(out.status.success());
@@ -187,6 +193,18 @@ fn info_and_route_add_del_against_a_loopback_daemon() {
     assert!(rib(&admin, &["--afi", "ipv6"]).is_empty());
     let out = understudy(&admin, &["route", "del", "198.51.100.0/24"]);
     assert!(out.status.success());
+    assert_eq!(prefixes(&rib(&admin, &[])), vec!["203.0.113.0/24"]);
+    // Deleting it again, or a route never originated: not found, nothing changes.
+    for p in ["198.51.100.0/24", "192.0.2.0/24"] {
+        let out = understudy(&admin, &["route", "del", p]);
+        assert!(!out.status.success(), "route del {p} succeeded");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err:?}");
+        assert!(
+            err.contains(&format!("{p} is not originated here")),
+            "{err}"
+        );
+    }
     assert_eq!(prefixes(&rib(&admin, &[])), vec!["203.0.113.0/24"]);
 
     // The human table has a header and one row per route.

@@ -269,6 +269,25 @@ fn loopback_daemon_refuses_what_it_cannot_do_and_logs_plain_text() {
         assert!(Instant::now() < deadline, "no metrics at {metrics}: {text}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Only /metrics is served.
+    for path in ["/metrics/nope", "/"] {
+        let text = http_get(&metrics, path);
+        assert!(text.starts_with("HTTP/1.1 404 Not Found"), "{path}: {text}");
+    }
+
+    // metrics_address applies at start only: a reload that changes it says so, and the
+    // endpoint stays where it was.
+    let src = std::fs::read_to_string(&config).unwrap();
+    let moved = format!("127.0.0.1:{}", free_port());
+    std::fs::write(&config, src.replace(&metrics, &moved)).unwrap();
+    let out = understudy(&admin, &["reload"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("metrics_address changed: takes effect only when bgpd restarts"),
+        "{text}"
+    );
+    assert!(http_get(&metrics, "/metrics").contains("200 OK"));
 
     // The log went to a file: plain text, no colour escapes, and it has lines.
     let text = std::fs::read_to_string(dir.0.join("bgpd.log")).unwrap();

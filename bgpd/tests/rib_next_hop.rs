@@ -93,3 +93,71 @@ fn originated_ipv6_next_hop_is_announced_as_given_to_ibgp() {
         other => panic!("IPv6 next hop expected: {other:?}"),
     }
 }
+
+/// An eBGP neighbour over IPv6 whose session runs from our `local` address.
+fn v6_peer(id: u32, local: &str, next_hop_v6: Option<&str>) -> bgpd::rib::PeerInfo {
+    let mut info = peer(id, [192, 0, 2, id as u8], [192, 0, 2, 254], 65000 + id);
+    info.address = IpAddr::V6(format!("2001:db8::{id}").parse().unwrap());
+    info.local_address = IpAddr::V6(local.parse().unwrap());
+    info.next_hop_v6 = next_hop_v6.map(|a| a.parse().unwrap());
+    info.ctx.afi_safis = vec![AfiSafi::IPV6_UNICAST];
+    info
+}
+
+fn v6_next_hop(u: &bgpd::wire::Update) -> (Ipv6Addr, Option<Ipv6Addr>) {
+    match u.attributes.mp_reach().map(|m| &m.next_hop) {
+        Some(MpNextHop::Ipv6 { global, link_local }) => (*global, *link_local),
+        other => panic!("IPv6 next hop expected: {other:?}"),
+    }
+}
+
+/// RFC 2545 section 3: the first next hop is our global IPv6 address; a link-local one goes
+/// only in the second 16 octets, never as the global one.
+#[test]
+fn link_local_local_address_goes_beside_a_global_next_hop_never_in_its_place() {
+    let mut rib = rib();
+    // Over a link-local address with no global next hop configured: not announced.
+    let bare = v6_peer(2, "fe80::1", None);
+    // Over a link-local address with ipv6_next_hop: global first, link-local second.
+    let with_global = v6_peer(3, "fe80::1", Some("2001:db8:ff::1"));
+    // Over a global address: that one alone.
+    let global = v6_peer(4, "2001:db8::fe", None);
+    for p in [&bare, &with_global, &global] {
+        rib.peer_up(p.clone()).unwrap();
+    }
+    rib.originate(p("2001:db8:1::/48"), PathAttributes::new())
+        .unwrap();
+
+    let to_bare = real(decode_updates(&bare, &rib.poll_updates(PeerId(2))));
+    assert!(
+        to_bare.iter().all(|u| announced(u).is_empty()),
+        "announced with a link-local global next hop: {to_bare:?}"
+    );
+    let events = not_advertised(&rib.poll_events());
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, PeerId(2));
+    assert_eq!(events[0].1, "2001:db8:1::/48");
+    assert!(
+        events[0].2.contains("fe80::1") && events[0].2.contains("RFC 2545"),
+        "{}",
+        events[0].2
+    );
+
+    let to_with_global = real(decode_updates(&with_global, &rib.poll_updates(PeerId(3))));
+    assert_eq!(to_with_global.len(), 1, "{to_with_global:?}");
+    assert_eq!(announced(&to_with_global[0]), vec![p("2001:db8:1::/48")]);
+    assert_eq!(
+        v6_next_hop(&to_with_global[0]),
+        (
+            "2001:db8:ff::1".parse().unwrap(),
+            Some("fe80::1".parse().unwrap())
+        )
+    );
+
+    let to_global = real(decode_updates(&global, &rib.poll_updates(PeerId(4))));
+    assert_eq!(to_global.len(), 1, "{to_global:?}");
+    assert_eq!(
+        v6_next_hop(&to_global[0]),
+        ("2001:db8::fe".parse().unwrap(), None)
+    );
+}

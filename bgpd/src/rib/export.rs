@@ -25,7 +25,7 @@ use super::{Core, Direction, Fam, PeerId, PeerState, Rib, RibEvent, Sync, LOCAL_
 use crate::policy::{NextHopAction, RouteInput};
 use crate::wire::{
     encode_message, type_code, AsPath, AttributeValue, Community, Ipv4Prefix, Ipv6Prefix, Message,
-    MpNextHop, Nlri, Update, UpdateBuilder,
+    MpNextHop, Nlri, Prefix, Update, UpdateBuilder,
 };
 use std::collections::HashMap;
 
@@ -253,23 +253,45 @@ fn export<K: Fam>(core: &mut Core, dst: &mut PeerState, r: &Route, key: K) -> Op
         return None;
     }
     let self_nh = self_address::<K>(&dst.info);
-    let nh = match nh_action {
-        Some(NextHopAction::Address(ip)) => Some(ip),
-        Some(NextHopAction::SelfAddress) => self_nh,
-        None if dst_ebgp => self_nh,
+    let needs_self = match nh_action {
+        Some(NextHopAction::Address(_)) => false,
+        Some(NextHopAction::SelfAddress) => true,
+        None if dst_ebgp => true,
         None => {
             let has = if K::AFI_SAFI == Ipv4Prefix::AFI_SAFI {
                 a.next_hop().is_some() || a.mp_reach().is_some()
             } else {
                 a.mp_reach().is_some()
             };
-            if has {
-                None
-            } else {
-                self_nh
-            }
+            !has
         }
     };
+    let nh = match nh_action {
+        Some(NextHopAction::Address(ip)) => Some(ip),
+        _ if needs_self => self_nh,
+        _ => None,
+    };
+    // RFC 2545 section 3: the link-local address goes only beside a global one, never in
+    // its place.
+    let link_local = if K::AFI_SAFI == Ipv4Prefix::AFI_SAFI || !needs_self {
+        None
+    } else {
+        dst.info.link_local_v6()
+    };
+    if needs_self && self_nh.is_none() {
+        if let Some(ll) = link_local {
+            not_advertised_once(
+                core,
+                dst_id,
+                key.to_prefix(),
+                format!(
+                    "our address on the session is the link-local {ll}, and an IPv6 next hop \
+                     must be global (RFC 2545 section 3): set the neighbour's ipv6_next_hop"
+                ),
+            );
+            return None;
+        }
+    }
     if let Some(nh) = nh {
         // RFC 4271 section 5.1.3: the NEXT_HOP must be an address the receiver can reach
         // us at; a loopback or unspecified one (a session over 127.0.0.1 with next hop self)
@@ -280,22 +302,22 @@ fn export<K: Fam>(core: &mut Core, dst: &mut PeerState, r: &Route, key: K) -> Op
                  needing next hop self goes to this neighbour until it has a routable \
                  local_address"
             );
-            // One event for a run of such prefixes, not one per prefix of a full table.
-            let repeated = matches!(
-                core.events.last(),
-                Some(RibEvent::NotAdvertised { peer, reason: r, .. })
-                    if *peer == PeerId(dst_id) && *r == reason
-            );
-            if !repeated {
-                core.events.push(RibEvent::NotAdvertised {
-                    peer: PeerId(dst_id),
-                    prefix: key.to_prefix(),
-                    reason,
-                });
-            }
+            not_advertised_once(core, dst_id, key.to_prefix(), reason);
             return None;
         }
         apply_next_hop::<K>(&mut a, nh);
+        if let (Some(ll), Some(AttributeValue::MpReach(m))) =
+            (link_local, a.value(type_code::MP_REACH_NLRI))
+        {
+            if let MpNextHop::Ipv6 { global, .. } = m.next_hop {
+                let mut m = m.clone();
+                m.next_hop = MpNextHop::Ipv6 {
+                    global,
+                    link_local: Some(ll),
+                };
+                a.set(AttributeValue::MpReach(m));
+            }
+        }
     }
     let has_nh = if K::AFI_SAFI == Ipv4Prefix::AFI_SAFI {
         a.next_hop().is_some() || a.mp_reach().is_some()
@@ -345,4 +367,21 @@ fn export<K: Fam>(core: &mut Core, dst: &mut PeerState, r: &Route, key: K) -> Op
     }
     a.sort();
     core.attrs.intern(&a).ok()
+}
+
+/// Reports that `prefix` is not advertised to `dst_id`: one event for a run of prefixes
+/// with the same reason, not one per prefix of a full table.
+fn not_advertised_once(core: &mut Core, dst_id: u32, prefix: Prefix, reason: String) {
+    let repeated = matches!(
+        core.events.last(),
+        Some(RibEvent::NotAdvertised { peer, reason: r, .. })
+            if *peer == PeerId(dst_id) && *r == reason
+    );
+    if !repeated {
+        core.events.push(RibEvent::NotAdvertised {
+            peer: PeerId(dst_id),
+            prefix,
+            reason,
+        });
+    }
 }

@@ -89,12 +89,24 @@ impl PeerInfo {
         })
     }
 
-    /// Our IPv6 next hop on this session.
+    /// Our global IPv6 next hop on this session: `next_hop_v6`, else the local address
+    /// unless it is link-local (RFC 2545 section 3: the first next hop is "the global IPv6
+    /// address of the next hop").
     pub fn self_v6(&self) -> Option<Ipv6Addr> {
         self.next_hop_v6.or(match self.local_address {
-            IpAddr::V6(a) => Some(a),
-            IpAddr::V4(_) => None,
+            IpAddr::V6(a) if !a.is_unicast_link_local() => Some(a),
+            _ => None,
         })
+    }
+
+    /// Our link-local IPv6 address, when the session runs over one: announced as the
+    /// second next hop, beside the global one (RFC 2545 section 3: a next hop of length 32
+    /// carries "the global IPv6 address ... followed by the link-local IPv6 address").
+    pub fn link_local_v6(&self) -> Option<Ipv6Addr> {
+        match self.local_address {
+            IpAddr::V6(a) if a.is_unicast_link_local() => Some(a),
+            _ => None,
+        }
     }
 }
 
@@ -544,6 +556,20 @@ impl Rib {
         fn one<K: Fam>(rib: &Rib, k: K) -> Option<RouteEntry> {
             let r = *K::fam(rib).table.get(&k)?.best()?;
             Some(rib.entry(k.to_prefix(), &r, false))
+        }
+        match prefix {
+            Prefix::V4(p) => one(self, p),
+            Prefix::V6(p) => one(self, p),
+        }
+    }
+
+    /// Whether `prefix` is locally originated (a `[[network]]` or `route add`), best or not.
+    pub fn is_originated(&self, prefix: Prefix) -> bool {
+        fn one<K: Fam>(rib: &Rib, k: K) -> bool {
+            K::fam(rib)
+                .table
+                .get(&k)
+                .is_some_and(|e| !e.of_peer(LOCAL_PEER).is_empty())
         }
         match prefix {
             Prefix::V4(p) => one(self, p),

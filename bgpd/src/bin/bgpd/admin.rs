@@ -235,12 +235,7 @@ pub fn answer(core: &mut Core, req: AdminReq) {
             let cfg = g.speaker().config();
             let _ = tx.send(pb::GetInfoResponse {
                 version: env!("CARGO_PKG_VERSION").to_string(),
-                role: if core.is_standby() {
-                    "standby"
-                } else {
-                    "primary"
-                }
-                .to_string(),
+                role: crate::ha_status::role(core).to_string(),
                 router_id: cfg.router_id().0.to_string(),
                 local_as: cfg.local_as,
                 loc_rib_routes: stats.loc_rib as u64,
@@ -405,6 +400,12 @@ fn command(core: &mut Core, op: AdminOp) -> Result<String, Status> {
         }
         AdminOp::DeleteRoute { prefix } => {
             let prefix = parse_exact_prefix(&prefix)?;
+            if !core.lock().speaker().rib().is_originated(prefix) {
+                return Err(Status::not_found(format!(
+                    "{prefix} is not originated here (`understudy rib` lists the routes; \
+                     ours have no neighbour)"
+                )));
+            }
             core.command(AdminCommand::WithdrawOriginated { prefix });
             Ok(format!("{prefix} withdrawn"))
         }

@@ -496,13 +496,22 @@ impl Core {
         let now = self.now();
         let mut g = self.lock();
         let before = g.speaker().peers().len();
+        // The metrics endpoint (like admin_address) is bound once, at start.
+        let restart = restart_only_changes(g.speaker().config(), &config);
         g.speaker_mut().handle(now, Input::Config(Box::new(config)));
-        Ok(format!(
+        let mut msg = format!(
             "configuration reloaded from {} ({} neighbours before, {} now)",
             self.config_path.display(),
             before,
             g.speaker().peers().len()
-        ))
+        );
+        if !restart.is_empty() {
+            tracing::warn!("reload: {restart} changed: takes effect only when bgpd restarts");
+            msg.push_str(&format!(
+                "; {restart} changed: takes effect only when bgpd restarts"
+            ));
+        }
+        Ok(msg)
     }
 
     /// Runs an admin command through the speaker.
@@ -769,4 +778,17 @@ fn canonical(a: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(a),
         v4 => v4,
     }
+}
+
+/// The fields of `new` that differ from `old` but apply only at start (the listeners of the
+/// admin API and the metrics endpoint), comma-separated; empty when none.
+fn restart_only_changes(old: &bgpd::config::Config, new: &bgpd::config::Config) -> String {
+    let mut v = Vec::new();
+    if old.metrics_address != new.metrics_address {
+        v.push("metrics_address");
+    }
+    if old.admin_address != new.admin_address {
+        v.push("admin_address");
+    }
+    v.join(", ")
 }

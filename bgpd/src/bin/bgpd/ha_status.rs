@@ -43,12 +43,22 @@ pub fn loc_rib_digest(core: &Core) -> (Vec<u8>, u64) {
     (h.finalize().to_vec(), routes.len() as u64)
 }
 
+/// The node's role as `understudy info` and `understudy ha` both name it: `standalone`
+/// (no `[ha]`), `primary` or `standby`.
+pub fn role(core: &Core) -> &'static str {
+    match &core.ha {
+        HaRuntime::Standalone => "standalone",
+        HaRuntime::Primary(_) => "primary",
+        HaRuntime::Standby(_) => "standby",
+    }
+}
+
 /// Reads what the core holds (on the core task).
 pub fn probe(core: &Core) -> HaProbe {
     let (loc_rib_digest, loc_rib_routes) = loc_rib_digest(core);
     let node_id = core.ha_config.as_ref().map_or(0, |h| h.node_id);
     let mut p = HaProbe {
-        role: "standalone",
+        role: role(core),
         node_id,
         primary_endpoint: String::new(),
         primary: None,
@@ -61,12 +71,10 @@ pub fn probe(core: &Core) -> HaProbe {
     match &core.ha {
         HaRuntime::Standalone => {}
         HaRuntime::Primary(side) => {
-            p.role = "primary";
             p.primary = Some(side.handle.clone());
             p.write_ahead_us_p50 = side.latency.p50_us();
         }
         HaRuntime::Standby(side) => {
-            p.role = "standby";
             p.primary_endpoint = side.primary();
             p.standby = side.handle();
         }
