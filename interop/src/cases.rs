@@ -362,6 +362,8 @@ impl Observation {
     }
 }
 
+pub mod verdict;
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -391,7 +391,10 @@ fn ping_stream_spec(rt: &RunningTopology) -> Option<(String, IpAddr)> {
 
 /// The data-plane outage of a ping stream run with `-D` (each reply line starts with its
 /// Unix time in brackets): for every run of missing `icmp_seq` numbers, the time between the
-/// replies around it less one `interval`, summed. `None` without timestamps.
+/// replies around it less one `interval`, summed; echoes missing after the last reply (the
+/// stream stopped inside the outage, as with `--watch 0`) count one `interval` each, the last
+/// request, in flight when the stream was stopped, excepted (so a lower bound). `None`
+/// without timestamps.
 pub fn ping_outage(text: &str, interval: Duration) -> Option<Duration> {
     let replies: Vec<(u64, f64)> = text
         .lines()
@@ -414,7 +417,11 @@ pub fn ping_outage(text: &str, interval: Duration) -> Option<Duration> {
         .filter(|w| w[1].0 > w[0].0 + 1)
         .map(|w| (w[1].1 - w[0].1 - iv).max(0.0))
         .sum();
-    Some(Duration::from_secs_f64(lost))
+    let last_reply = replies.last().map_or(0, |r| r.0);
+    let trailing = parse_ping_stream(text).map_or(0, |(sent, _, _)| {
+        sent.saturating_sub(last_reply).saturating_sub(1)
+    });
+    Some(Duration::from_secs_f64(lost + trailing as f64 * iv))
 }
 
 /// Reads a ping stream's output (`ping -n`, one line per reply, then the summary
@@ -793,6 +800,23 @@ mod tests {
         let d = ping_outage(text, iv).unwrap();
         assert!((d.as_secs_f64() - 0.310).abs() < 1e-6, "{d:?}");
         assert_eq!(ping_outage("64 bytes from x: icmp_seq=1", iv), None);
+    }
+
+    #[test]
+    fn missing_replies_at_the_end_of_the_stream_are_an_outage() {
+        let iv = Duration::from_millis(10);
+        let replies = "PING x\n[100.000] 64 bytes from x: icmp_seq=1 ttl=63\n[100.010] 64 bytes from x: icmp_seq=2 ttl=63\n";
+        // 8 sent, 2 answered: seq 3..=7 lost (5 intervals), seq 8 in flight.
+        let text = format!(
+            "{replies}\n--- x ping statistics ---\n8 packets transmitted, 2 received, 75% packet loss, time 70ms\n"
+        );
+        let d = ping_outage(&text, iv).unwrap();
+        assert!((d.as_secs_f64() - 0.050).abs() < 1e-6, "{d:?}");
+        // Every request answered but the one in flight: no outage.
+        let text = format!(
+            "{replies}\n--- x ping statistics ---\n3 packets transmitted, 2 received, 33% packet loss, time 20ms\n"
+        );
+        assert_eq!(ping_outage(&text, iv), Some(Duration::ZERO));
     }
 
     #[test]

@@ -46,7 +46,8 @@ enum Command {
     },
     /// Run the session cases (shared/cases/sessions.json) with the raw peer against
     /// understudy's bgpd (or FRR, --against frr) and print what it did next to the RFC
-    /// outcome.
+    /// outcome, PASS or FAIL per case and a summary. Exits 1 when a case fails or an id is
+    /// not in the file.
     Cases {
         /// The case file (default: shared/cases/sessions.json beside the repository).
         #[arg(long)]
@@ -179,26 +180,54 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .context("shared/cases/sessions.json not found; give --file")?,
             };
             let cases = interop::cases::CaseFile::load(&path)?;
-            for case in cases
-                .cases
-                .iter()
-                .filter(|c| ids.is_empty() || ids.contains(&c.id))
-            {
-                let run = match against {
-                    CasesAgainst::Understudy => interop::cases::run_against_bgpd,
-                    CasesAgainst::Frr => interop::cases::run_against_frr,
-                };
-                let seen = match run(&cases, case, &prefix) {
-                    Ok(o) => o.summary(),
+            let selected = interop::cases::verdict::select(&cases, &ids)?;
+            let expect = interop::cases::verdict::expectations();
+            let run = match against {
+                CasesAgainst::Understudy => interop::cases::run_against_bgpd,
+                CasesAgainst::Frr => interop::cases::run_against_frr,
+            };
+            let mut failed = Vec::new();
+            for case in &selected {
+                let sent: Vec<Vec<u8>> = case
+                    .messages
+                    .iter()
+                    .filter_map(|m| interop::rawpeer::from_hex(m).ok())
+                    .collect();
+                let (seen, verdict) = match run(&cases, case, &prefix) {
+                    Ok(o) => {
+                        let verdict = match expect.get(case.id.as_str()) {
+                            Some(e) => interop::cases::verdict::check(&case.id, &sent, e, &o),
+                            None => Err(format!("{}: no RFC outcome known for it", case.id)),
+                        };
+                        (o.summary(), verdict)
+                    }
                     Err(interop::LabError::Interrupted) => anyhow::bail!("interrupted"),
-                    Err(e) => format!("error: {e}"),
+                    Err(e) => (format!("error: {e}"), Err(format!("{}: {e}", case.id))),
                 };
                 println!(
-                    "{:<6} {}\n       {:<7} {seen}\n       expect: {}",
+                    "{:<6} {} {}\n       {:<7} {seen}\n       expect: {}",
                     case.id,
+                    if verdict.is_ok() { "PASS" } else { "FAIL" },
                     case.title,
                     format!("{against:?}:"),
                     case.expect
+                );
+                if let Err(why) = verdict {
+                    println!("       why:    {why}");
+                    failed.push(case.id.clone());
+                }
+            }
+            println!(
+                "cases: {} passed, {} failed",
+                selected.len() - failed.len(),
+                failed.len()
+            );
+            if !failed.is_empty() {
+                anyhow::bail!(
+                    "{} of {} cases differ from the RFC outcome: {}",
+                    failed.len(),
+                    selected.len(),
+                    failed.join(" ")
                 );
             }
         }
