@@ -11,6 +11,11 @@
 //! - [`speaker`]: the speaker core (every session and the RIBs).
 //! - [`replica`]: the speaker as `ribsync`'s replicated application (per-flow checkpoints).
 //! - [`tablegen`]: a generated Internet-like IPv4 table as UPDATEs (benchmark input).
+// The test harness shared with the integration tests (`tests/harness/messages.rs`) names
+// this crate `bgpd`.
+#[cfg(test)]
+extern crate self as bgpd;
+
 pub mod capture;
 pub mod config;
 pub mod mrt;

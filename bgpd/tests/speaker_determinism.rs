@@ -8,51 +8,16 @@ mod harness;
 use bgpd::session::ConnId;
 use bgpd::speaker::{AdminCommand, Input, Output, PeerId, Speaker};
 use bgpd::time::Millis;
-use bgpd::wire::{
-    builder::attributes, encode_message, AfiSafi, AsPath, Asn, AttributeValue, Capability,
-    HoldTime, Ipv4Prefix, Message, Nlri, Notification, Open, Origin, RouterId, SessionContext,
-    Update,
-};
+use bgpd::wire::{encode_message, Capability, Ipv4Prefix, Message, Notification, SessionContext};
+use harness::messages::update;
 use harness::speakers::{apply, speaker_config, Step};
 use proptest::prelude::*;
 
 const P: PeerId = PeerId(0);
 
+/// The neighbour's OPEN (hold time 30 s, Enhanced Route Refresh).
 fn peer_open() -> Vec<u8> {
-    let o = Open::new(
-        Asn(65002),
-        HoldTime::new(30).expect("hold"),
-        RouterId([192, 0, 2, 2].into()),
-        vec![
-            Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
-            Capability::RouteRefresh,
-            Capability::EnhancedRouteRefresh,
-        ],
-    );
-    encode_message(&Message::Open(o), &SessionContext::new()).expect("open")
-}
-
-fn update(a: u8, b: u8, len: u8, withdraw: bool) -> Vec<u8> {
-    let p = Nlri::new(Ipv4Prefix::new([10, a, b, 0].into(), len).expect("prefix"));
-    let u = if withdraw {
-        Update {
-            withdrawn: vec![p],
-            ..Update::default()
-        }
-    } else {
-        Update {
-            withdrawn: vec![],
-            attributes: attributes([
-                AttributeValue::Origin(Origin::Igp),
-                AttributeValue::AsPath(AsPath::sequence([Asn(65002), Asn(u32::from(a) + 1)])),
-                AttributeValue::NextHop([192, 0, 2, 2].into()),
-            ]),
-            nlri: vec![p],
-        }
-    };
-    let mut ctx = SessionContext::modern();
-    ctx.extended_message = false;
-    encode_message(&Message::Update(u), &ctx).expect("update")
+    harness::messages::peer_open(30, &[Capability::EnhancedRouteRefresh])
 }
 
 fn conn_strategy() -> impl Strategy<Value = ConnId> {

@@ -2,11 +2,20 @@
 //! from the primary's checkpoint then fed the same bytes from the checkpoint's offset.
 
 use super::*;
-use crate::wire::{
-    builder::attributes, encode_message, AfiSafi, AsPath, Asn, AttributeValue, Capability,
-    HoldTime, Ipv4Prefix, Message, Nlri, Open, Origin, RouterId, SessionContext, Update,
-};
 use std::net::SocketAddr;
+
+#[path = "../../tests/harness/messages.rs"]
+mod messages;
+
+/// The neighbour's OPEN (hold time 90 s).
+fn peer_open() -> Vec<u8> {
+    messages::peer_open(90, &[])
+}
+
+/// An UPDATE of 10.a.b.0/24.
+fn update(a: u8, b: u8, withdraw: bool) -> Vec<u8> {
+    messages::update(a, b, 24, withdraw)
+}
 
 const CONFIG: &str = "router_id = \"192.0.2.1\"\nlocal_as = 65001\n\
     [policy.policies.all]\ndefault = \"accept\"\n\
@@ -18,42 +27,6 @@ fn flow() -> FlowId {
         local: SocketAddr::from(([192, 0, 2, 1], 179)),
         remote: SocketAddr::from(([192, 0, 2, 2], 40_000)),
     }
-}
-
-fn peer_open() -> Vec<u8> {
-    let o = Open::new(
-        Asn(65002),
-        HoldTime::new(90).expect("hold"),
-        RouterId([192, 0, 2, 2].into()),
-        vec![
-            Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
-            Capability::RouteRefresh,
-        ],
-    );
-    encode_message(&Message::Open(o), &SessionContext::new()).expect("open")
-}
-
-fn update(a: u8, b: u8, withdraw: bool) -> Vec<u8> {
-    let p = Nlri::new(Ipv4Prefix::new([10, a, b, 0].into(), 24).expect("prefix"));
-    let u = if withdraw {
-        Update {
-            withdrawn: vec![p],
-            ..Update::default()
-        }
-    } else {
-        Update {
-            withdrawn: vec![],
-            attributes: attributes([
-                AttributeValue::Origin(Origin::Igp),
-                AttributeValue::AsPath(AsPath::sequence([Asn(65002), Asn(u32::from(a) + 1)])),
-                AttributeValue::NextHop([192, 0, 2, 2].into()),
-            ]),
-            nlri: vec![p],
-        }
-    };
-    let mut ctx = SessionContext::modern();
-    ctx.extended_message = false;
-    encode_message(&Message::Update(u), &ctx).expect("update")
 }
 
 /// The neighbour's stream: OPEN, KEEPALIVE, then `n` announcements and some withdrawals.

@@ -2,6 +2,7 @@
 //! clock; every step happens at an explicit `Millis`.
 #![allow(dead_code)]
 
+pub mod messages;
 pub mod speakers;
 
 use bgpd::session::{ConnId, Event, Output, Session, SessionConfig, SessionEvent, State};

@@ -378,41 +378,24 @@ impl Neighbor for Frr {
         Ok(set)
     }
 
-    fn stop(&mut self) {
-        if let Some(mut b) = self.bgpd.take() {
-            b.stop(Duration::from_secs(3));
-        }
-        if let Some(mut z) = self.zebra.take() {
-            z.stop(Duration::from_secs(3));
-        }
+    fn process_mut(&mut self) -> &mut Option<LabProcess> {
+        &mut self.bgpd
     }
 
-    fn detach(&mut self) {
-        self.detach_processes();
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut b) = self.bgpd.take() {
-            b.kill();
-        }
-    }
-
-    fn restart(&mut self) -> Result<()> {
-        if let Some(mut b) = self.bgpd.take() {
-            b.stop(Duration::from_secs(3));
-        }
+    fn spawn_process(&mut self) -> Result<()> {
         self.spawn_bgpd()
     }
-}
 
-impl Frr {
-    fn detach_processes(&mut self) {
-        if let Some(b) = self.bgpd.take() {
-            b.detach();
-        }
-        if let Some(z) = self.zebra.take() {
-            z.detach();
-        }
+    /// Stops bgpd, then zebra.
+    fn stop(&mut self) {
+        super::stop_process(&mut self.bgpd);
+        super::stop_process(&mut self.zebra);
+    }
+
+    /// Leaves bgpd and zebra running.
+    fn detach(&mut self) {
+        super::detach_process(&mut self.bgpd);
+        super::detach_process(&mut self.zebra);
     }
 }
 

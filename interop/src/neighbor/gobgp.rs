@@ -342,20 +342,11 @@ impl Neighbor for Gobgp {
         Ok(set)
     }
 
-    fn stop(&mut self) {
-        super::stop_process(&mut self.process);
+    fn process_mut(&mut self) -> &mut Option<LabProcess> {
+        &mut self.process
     }
 
-    fn detach(&mut self) {
-        super::detach_process(&mut self.process);
-    }
-
-    fn kill(&mut self) {
-        super::kill_process(&mut self.process);
-    }
-
-    fn restart(&mut self) -> Result<()> {
-        self.stop();
+    fn spawn_process(&mut self) -> Result<()> {
         self.spawn()
     }
 }

@@ -279,20 +279,38 @@ pub trait Neighbor {
     /// The prefixes the daemon received from `peer` and holds (all families).
     fn routes_received(&mut self, peer: IpAddr) -> Result<BTreeSet<IpNetwork>>;
 
-    /// Stops the daemon (also done on drop).
-    fn stop(&mut self);
+    /// The daemon's BGP process (FRR: its bgpd, beside zebra): None before it starts and
+    /// once it is stopped, killed or detached.
+    fn process_mut(&mut self) -> &mut Option<LabProcess>;
+
+    /// Starts the BGP process with the configuration written at start (what
+    /// [`Neighbor::restart`] runs after stopping it).
+    fn spawn_process(&mut self) -> Result<()>;
+
+    /// Stops the daemon (also done on drop): SIGTERM, then SIGKILL after 3 s.
+    fn stop(&mut self) {
+        stop_process(self.process_mut());
+    }
 
     /// Kills the daemon's BGP process at once (SIGKILL: a crash; its kernel closes the TCP
     /// connections). FRR's zebra is left running, as it would be.
-    fn kill(&mut self);
+    fn kill(&mut self) {
+        kill_process(self.process_mut());
+    }
 
     /// Starts the BGP process again with the same configuration (after [`Neighbor::kill`],
-    /// or stopping it first), e.g. for a Graceful Restart (RFC 4724) test.
-    fn restart(&mut self) -> Result<()>;
+    /// or stopping it first), e.g. for a Graceful Restart (RFC 4724) test. FRR's zebra runs
+    /// on.
+    fn restart(&mut self) -> Result<()> {
+        stop_process(self.process_mut());
+        self.spawn_process()
+    }
 
     /// Lets the daemon run on after this value is dropped (for `interop lab up`); the lab's
     /// namespace removal ends it later.
-    fn detach(&mut self);
+    fn detach(&mut self) {
+        detach_process(self.process_mut());
+    }
 
     /// Polls [`Neighbor::session`] until the session is Established, for up to `timeout`.
     fn wait_established(&mut self, peer: IpAddr, timeout: Duration) -> Result<SessionState> {
