@@ -58,6 +58,9 @@ pub struct Config {
     /// The admin API (gRPC) address (default `127.0.0.1:50051`).
     #[serde(default = "default_admin")]
     pub admin_address: SocketAddr,
+    /// TLS for the admin API (`admin_tls = { cert, key, ca }`); plain gRPC when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_tls: Option<AdminTlsConfig>,
     /// Serve Prometheus metrics over HTTP on this address (`/metrics`); off when absent.
     /// bgpd's `--metrics` flag overrides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,6 +84,45 @@ pub struct Config {
     /// Non-stop routing (`[ha]`): absent = standalone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ha: Option<HaSection>,
+}
+
+/// TLS of the admin API (`admin_tls = { cert = "...", key = "...", ca = "..." }`): bgpd
+/// serves gRPC over TLS with `cert` and `key`; with `ca`, a client must also present a
+/// certificate that `ca` signed (the `understudy` CLI: `--tls-cert`, `--tls-key`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminTlsConfig {
+    /// The server's certificate chain (PEM file).
+    pub cert: String,
+    /// The server's private key (PEM file).
+    pub key: String,
+    /// The CA certificate (PEM file) that client certificates must chain to; absent: no
+    /// client certificate is asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+}
+
+impl AdminTlsConfig {
+    /// Checks that each file can be read and holds what it should (a PEM certificate, a
+    /// PEM private key); returns the field (`admin_tls.NAME`) and the reason of the first
+    /// problem.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let files = [
+            ("cert", Some(&self.cert), "CERTIFICATE"),
+            ("key", Some(&self.key), "PRIVATE KEY"),
+            ("ca", self.ca.as_ref(), "CERTIFICATE"),
+        ];
+        for (name, path, label) in files {
+            let Some(path) = path else { continue };
+            let field = format!("admin_tls.{name}");
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| (field.clone(), format!("cannot read {path}: {e}")))?;
+            if !text.contains("-----BEGIN ") || !text.contains(label) {
+                return Err((field, format!("{path} holds no PEM {label}")));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A BGP Identifier read from a dotted-quad string.
@@ -734,8 +776,11 @@ impl Config {
             let line = locate(src, &field);
             ConfigError::Invalid {
                 value: line.and_then(|l| value_at(src, l)),
-                // A missing field: the line of its section's header.
-                line: line.or_else(|| locate_section(src, &field)),
+                // A missing field: the line of its section's header; a field of an inline
+                // table (`admin_tls = { cert = ... }`): the line of the table.
+                line: line
+                    .or_else(|| locate_section(src, &field))
+                    .or_else(|| field.split_once('.').and_then(|(t, _)| locate(src, t))),
                 field,
                 message,
             }
@@ -880,6 +925,9 @@ impl Config {
                     }
                 }
             }
+        }
+        if let Some(tls) = &self.admin_tls {
+            tls.validate()?;
         }
         if let Some(ha) = &self.ha {
             ha.validate()?;

@@ -21,9 +21,16 @@ struct Service {
 /// Binds the admin address and serves it in a task.
 pub async fn spawn(
     addr: SocketAddr,
+    tls: Option<&bgpd::config::AdminTlsConfig>,
     core: mpsc::UnboundedSender<CoreMsg>,
     events: broadcast::Sender<pb::Event>,
 ) -> anyhow::Result<()> {
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server
+            .tls_config(server_tls(tls)?)
+            .map_err(|e| anyhow::anyhow!("admin_tls: {e}"))?;
+    }
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -31,7 +38,7 @@ pub async fn spawn(
     let svc = AdminServer::new(Service { core, events });
     tokio::spawn(async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-        if let Err(e) = tonic::transport::Server::builder()
+        if let Err(e) = server
             .add_service(reflection)
             .add_service(svc)
             .serve_with_incoming(incoming)
@@ -41,6 +48,24 @@ pub async fn spawn(
         }
     });
     Ok(())
+}
+
+/// The admin API's TLS: the server identity, and with `ca` a required client certificate
+/// signed by it.
+fn server_tls(
+    tls: &bgpd::config::AdminTlsConfig,
+) -> anyhow::Result<tonic::transport::ServerTlsConfig> {
+    use anyhow::Context as _;
+    let read = |what: &str, path: &str| {
+        std::fs::read(path).with_context(|| format!("admin_tls.{what}: cannot read {path}"))
+    };
+    let mut cfg = tonic::transport::ServerTlsConfig::new().identity(
+        tonic::transport::Identity::from_pem(read("cert", &tls.cert)?, read("key", &tls.key)?),
+    );
+    if let Some(ca) = &tls.ca {
+        cfg = cfg.client_ca_root(tonic::transport::Certificate::from_pem(read("ca", ca)?));
+    }
+    Ok(cfg)
 }
 
 impl Service {

@@ -209,10 +209,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
 
     // Admin API and metrics.
     let admin_addr = opts.admin.unwrap_or(opts.config.admin_address);
-    crate::admin::spawn(admin_addr, tx.clone(), events.clone())
+    let admin_tls = opts.config.admin_tls.as_ref();
+    crate::admin::spawn(admin_addr, admin_tls, tx.clone(), events.clone())
         .await
         .with_context(|| format!("cannot serve the admin API on {admin_addr}"))?;
-    tracing::info!(address = %admin_addr, "admin API listening");
+    tracing::info!(address = %admin_addr, tls = admin_tls.is_some(), "admin API listening");
     let metrics = match opts.metrics {
         Some(addr) => Some(crate::metrics::Metrics::start(addr)?),
         None => None,
@@ -789,6 +790,9 @@ fn restart_only_changes(old: &bgpd::config::Config, new: &bgpd::config::Config) 
     }
     if old.admin_address != new.admin_address {
         v.push("admin_address");
+    }
+    if old.admin_tls != new.admin_tls {
+        v.push("admin_tls");
     }
     v.join(", ")
 }

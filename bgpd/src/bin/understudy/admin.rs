@@ -89,13 +89,18 @@ pub enum Request {
 }
 
 /// Runs one request against the daemon at `addr`.
-pub fn run(addr: &str, json: bool, req: Request) -> anyhow::Result<()> {
+pub fn run(
+    addr: &str,
+    tls: &crate::client::TlsArgs,
+    json: bool,
+    req: Request,
+) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("tokio runtime")?;
     rt.block_on(async move {
-        let mut admin = connect(addr).await?;
+        let mut admin = connect(addr, tls).await?;
         dispatch(&mut admin, json, req).await
     })
 }

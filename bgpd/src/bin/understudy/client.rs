@@ -1,11 +1,12 @@
 //! Connecting to the bgpd admin API (proto/admin.proto) and turning its errors into one
 //! line an operator can act on.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::anyhow;
 use proto::admin::admin_client::AdminClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// Default admin address when neither `--admin` nor `UNDERSTUDY_ADMIN` is given.
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:50051";
@@ -19,20 +20,95 @@ pub struct Admin {
     pub client: AdminClient<Channel>,
     /// `host:port` as given by the operator.
     pub addr: String,
+    /// Whether the connection is TLS.
+    pub tls: bool,
 }
 
-/// Connects to the admin API at `addr` (`host:port`, or a full `http://` URI).
+/// TLS towards bgpd's admin API (its `admin_tls`): the CA that signed bgpd's certificate,
+/// and this client's certificate and key when bgpd asks for one.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsArgs {
+    /// Talk TLS to bgpd, verifying its certificate against this CA certificate (PEM).
+    #[arg(long, global = true, env = "UNDERSTUDY_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Our client certificate (PEM), for a bgpd whose admin_tls has a `ca`.
+    #[arg(long, global = true, env = "UNDERSTUDY_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, global = true, env = "UNDERSTUDY_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// The name bgpd's certificate must carry (default: the host of --admin).
+    #[arg(
+        long,
+        global = true,
+        env = "UNDERSTUDY_TLS_SERVER_NAME",
+        value_name = "NAME"
+    )]
+    pub tls_server_name: Option<String>,
+}
+
+impl TlsArgs {
+    /// The client TLS configuration, or None for plain gRPC (no TLS option given).
+    fn client(&self, host: &str) -> anyhow::Result<Option<ClientTlsConfig>> {
+        let read = |flag: &str, p: &PathBuf| {
+            std::fs::read(p).map_err(|e| anyhow!("{flag} {}: {e}", p.display()))
+        };
+        let Some(ca) = &self.tls_ca else {
+            if self.tls_cert.is_some() || self.tls_key.is_some() {
+                anyhow::bail!(
+                    "--tls-cert and --tls-key need --tls-ca (the CA of bgpd's certificate)"
+                );
+            }
+            return Ok(None);
+        };
+        let mut cfg = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read("--tls-ca", ca)?))
+            .domain_name(
+                self.tls_server_name
+                    .clone()
+                    .unwrap_or_else(|| host.to_string()),
+            );
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(c), Some(k)) => {
+                cfg = cfg.identity(Identity::from_pem(
+                    read("--tls-cert", c)?,
+                    read("--tls-key", k)?,
+                ));
+            }
+            (None, None) => {}
+            _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+        }
+        Ok(Some(cfg))
+    }
+}
+
+/// Connects to the admin API at `addr` (`host:port`, or a full `http://` URI), over TLS
+/// when `tls` names a CA.
 ///
 /// Errors: "cannot reach the bgpd admin API at ADDR: CAUSE" when nothing answers.
-pub async fn connect(addr: &str) -> anyhow::Result<Admin> {
-    let uri = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    let endpoint = Endpoint::from_shared(uri)
+pub async fn connect(addr: &str, tls: &TlsArgs) -> anyhow::Result<Admin> {
+    let host_port = addr.split_once("://").map_or(addr, |(_, rest)| rest);
+    let host = host_port
+        .rsplit_once(':')
+        .map_or(host_port, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let tls = tls.client(&host)?;
+    if tls.is_none() && addr.starts_with("https://") {
+        anyhow::bail!("{addr}: https needs --tls-ca (the CA of bgpd's certificate)");
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let uri = format!("{scheme}://{}", host_port.trim_end_matches('/'));
+    let mut endpoint = Endpoint::from_shared(uri)
         .map_err(|e| anyhow!("invalid admin address {addr:?}: {e}"))?
         .connect_timeout(CONNECT_TIMEOUT);
+    let with_tls = tls.is_some();
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| anyhow!("TLS towards {addr}: {}", chain(&e)))?;
+    }
     let channel = endpoint
         .connect()
         .await
@@ -40,6 +116,7 @@ pub async fn connect(addr: &str) -> anyhow::Result<Admin> {
     Ok(Admin {
         client: AdminClient::new(channel),
         addr: addr.to_string(),
+        tls: with_tls,
     })
 }
 
@@ -59,6 +136,25 @@ impl Admin {
                 if !s.message().is_empty() =>
             {
                 anyhow!("{}", s.message())
+            }
+            // The server dropped the connection: plain HTTP/2 spoken to a TLS listener, or
+            // a TLS client without the certificate bgpd asks for.
+            code @ (Code::Internal | Code::Unknown | Code::Cancelled)
+                if code == Code::Cancelled
+                    || ["protocol error", "transport error"]
+                        .iter()
+                        .any(|m| s.message().contains(m)) =>
+            {
+                let hint = if self.tls {
+                    "bgpd's admin_tls has a ca: give --tls-cert and --tls-key signed by it"
+                } else {
+                    "with admin_tls in bgpd's configuration, give --tls-ca"
+                };
+                anyhow!(
+                    "the bgpd admin API at {} closed the connection: {} ({hint})",
+                    self.addr,
+                    s.message()
+                )
             }
             code => anyhow!("{code:?}: {}", s.message()),
         }

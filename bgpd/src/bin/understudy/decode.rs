@@ -71,7 +71,9 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<()> {
         bail!("one of --hex, --mrt, --pcap is required")
     };
     match result.and_then(|()| out.finish()) {
-        Err(e) if is_broken_pipe(&e) => Ok(()),
+        // The reader went away (`| head`): end quietly with the status a shell gives a
+        // command ended by SIGPIPE.
+        Err(e) if is_broken_pipe(&e) => std::process::exit(141),
         other => other,
     }
 }

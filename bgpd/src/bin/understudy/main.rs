@@ -40,6 +40,8 @@ struct Cli {
     /// Machine-readable output: one JSON document (JSON lines for `rib` and `watch`).
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    tls: client::TlsArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -110,13 +112,23 @@ enum RouteCommand {
 }
 
 fn main() -> ExitCode {
-    // `understudy ha | head -3`: a reader that goes away ends us quietly, as it ends any
-    // other command-line tool, instead of `println!` panicking on EPIPE (Rust ignores
-    // SIGPIPE by default).
-    // SAFETY: sets the disposition of one signal to its default before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // `understudy ha | head -3`: a reader that goes away ends us quietly (exit status 141,
+    // as a shell reports a command ended by SIGPIPE) instead of `println!` panicking on
+    // EPIPE. SIGPIPE itself stays ignored (Rust's default): a daemon that closes the admin
+    // connection (a TLS server refusing plain gRPC) must give an error line, not kill us.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -170,7 +182,7 @@ fn main() -> ExitCode {
         Command::Reload => admin::Request::Reload,
         Command::Ha => admin::Request::Ha,
     };
-    finish(admin::run(&cli.admin, cli.json, request))
+    finish(admin::run(&cli.admin, &cli.tls, cli.json, request))
 }
 
 fn finish(result: anyhow::Result<()>) -> ExitCode {

@@ -1,0 +1,258 @@
+//! The admin API over TLS (`admin_tls = { cert, key, ca }`): certificates made here with
+//! rcgen (a CA, bgpd's certificate for 127.0.0.1, a client certificate, and a second CA that
+//! signed nothing bgpd trusts). `understudy` with `--tls-ca`/`--tls-cert`/`--tls-key` (or the
+//! UNDERSTUDY_TLS_* variables) gets answers; without TLS, without a client certificate, or
+//! trusting another CA it gets one error line. `--check-config` names a missing file.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair,
+};
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A fresh directory under the temp dir, removed on drop; ends the daemon first.
+struct Lab {
+    dir: PathBuf,
+    daemon: Option<Child>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Lab {
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+/// A CA: its PEM certificate and the issuer that signs with it.
+fn make_ca(name: &str) -> (String, CertifiedIssuer<'static, KeyPair>) {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(DnType::CommonName, name);
+    let issuer = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
+    (issuer.pem(), issuer)
+}
+
+/// A leaf signed by `ca`: (certificate PEM, key PEM).
+fn leaf(
+    ca: &CertifiedIssuer<'static, KeyPair>,
+    names: &[&str],
+    usage: ExtendedKeyUsagePurpose,
+) -> (String, String) {
+    let key = KeyPair::generate().unwrap();
+    let mut p =
+        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    p.extended_key_usages = vec![usage];
+    let cert = p.signed_by(&key, ca).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+fn understudy(admin: &str, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_understudy"));
+    c.arg("--admin").arg(admin).args(args);
+    for v in [
+        "UNDERSTUDY_ADMIN",
+        "UNDERSTUDY_TLS_CA",
+        "UNDERSTUDY_TLS_CERT",
+        "UNDERSTUDY_TLS_KEY",
+        "UNDERSTUDY_TLS_SERVER_NAME",
+    ] {
+        c.env_remove(v);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("runs")
+}
+
+fn one_line_error(out: &Output) -> String {
+    assert!(!out.status.success(), "must fail: {out:?}");
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    assert_eq!(err.lines().count(), 1, "one line: {out:?}");
+    err
+}
+
+#[test]
+fn admin_api_over_tls_with_client_certificates() {
+    let dir = std::env::temp_dir().join(format!("understudy-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut lab = Lab { dir, daemon: None };
+    let (ca_pem, ca) = make_ca("understudy test CA");
+    let (other_pem, other) = make_ca("another CA");
+    let (srv_cert, srv_key) = leaf(&ca, &["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+    let (cli_cert, cli_key) = leaf(&ca, &["operator"], ExtendedKeyUsagePurpose::ClientAuth);
+    let (bad_cert, bad_key) = leaf(&other, &["intruder"], ExtendedKeyUsagePurpose::ClientAuth);
+    let ca_file = lab.write("ca.pem", &ca_pem);
+    let other_file = lab.write("other.pem", &other_pem);
+    let srv_cert_file = lab.write("bgpd.pem", &srv_cert);
+    let srv_key_file = lab.write("bgpd.key", &srv_key);
+    let cli_cert_file = lab.write("operator.pem", &cli_cert);
+    let cli_key_file = lab.write("operator.key", &cli_key);
+    let bad_cert_file = lab.write("intruder.pem", &bad_cert);
+    let bad_key_file = lab.write("intruder.key", &bad_key);
+
+    let admin = format!("127.0.0.1:{}", free_port());
+    let config_text = format!(
+        "router_id = \"192.0.2.1\"\nlocal_as = 65001\nlisten_addresses = [\"127.0.0.1\"]\n\
+         port = {}\nadmin_address = \"{admin}\"\n\
+         admin_tls = {{ cert = \"{}\", key = \"{}\", ca = \"{}\" }}\n",
+        free_port(),
+        srv_cert_file.display(),
+        srv_key_file.display(),
+        ca_file.display()
+    );
+    let config = lab.write("bgpd.toml", &config_text);
+
+    // --check-config: the files are there; a missing one is named with its line.
+    let check = |path: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_bgpd"))
+            .arg("--check-config")
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    assert!(check(&config).status.success());
+    let missing = lab.write(
+        "missing.toml",
+        &config_text.replace(&srv_key_file.display().to_string(), "/nonexistent/bgpd.key"),
+    );
+    let err = one_line_error(&check(&missing));
+    assert_eq!(
+        err,
+        format!(
+            "bgpd: {}: admin_tls.key (line 6): cannot read /nonexistent/bgpd.key: No such file \
+             or directory (os error 2)\n",
+            missing.display()
+        )
+    );
+    let not_pem = lab.write(
+        "notpem.toml",
+        &config_text.replace(
+            &ca_file.display().to_string(),
+            &config.display().to_string(),
+        ),
+    );
+    let err = one_line_error(&check(&not_pem));
+    assert!(
+        err.contains("admin_tls.ca (line 6):") && err.contains("holds no PEM CERTIFICATE"),
+        "{err}"
+    );
+
+    lab.daemon = Some(
+        Command::new(env!("CARGO_BIN_EXE_bgpd"))
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bgpd"),
+    );
+    let ca_s = ca_file.to_str().unwrap();
+    let tls_args = [
+        "--tls-ca",
+        ca_s,
+        "--tls-cert",
+        cli_cert_file.to_str().unwrap(),
+        "--tls-key",
+        cli_key_file.to_str().unwrap(),
+    ];
+    let info_args: Vec<&str> = tls_args.iter().copied().chain(["--json", "info"]).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let info: serde_json::Value = loop {
+        let out = understudy(&admin, &info_args, &[]);
+        if out.status.success() {
+            break serde_json::from_slice(&out.stdout).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bgpd admin API never answered over TLS: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(info["router_id"], "192.0.2.1");
+
+    // The same from the environment.
+    let out = understudy(
+        &admin,
+        &["--json", "info"],
+        &[
+            ("UNDERSTUDY_TLS_CA", &ca_file),
+            ("UNDERSTUDY_TLS_CERT", &cli_cert_file),
+            ("UNDERSTUDY_TLS_KEY", &cli_key_file),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+
+    // Refused, each with one line: plain gRPC, no client certificate, a client certificate
+    // of another CA, and a bgpd certificate checked against another CA.
+    let err = one_line_error(&understudy(&admin, &["info"], &[]));
+    assert!(
+        err.contains(&format!("bgpd admin API at {admin}")) && err.contains("--tls-ca"),
+        "{err}"
+    );
+    let err = one_line_error(&understudy(&admin, &["--tls-ca", ca_s, "info"], &[]));
+    // One line naming the daemon; how the refusal surfaces (the TLS 1.3 alert after the
+    // handshake, or the connection closed) varies, the hint with it.
+    assert!(err.contains(&format!("bgpd admin API at {admin}")), "{err}");
+    let err = one_line_error(&understudy(
+        &admin,
+        &[
+            "--tls-ca",
+            ca_s,
+            "--tls-cert",
+            bad_cert_file.to_str().unwrap(),
+            "--tls-key",
+            bad_key_file.to_str().unwrap(),
+            "info",
+        ],
+        &[],
+    ));
+    // One line naming the daemon; how the refusal surfaces (the TLS 1.3 alert after the
+    // handshake, or the connection closed) varies, the hint with it.
+    assert!(err.contains(&format!("bgpd admin API at {admin}")), "{err}");
+    let wrong_ca: Vec<&str> = tls_args
+        .iter()
+        .copied()
+        .map(|a| {
+            if a == ca_s {
+                other_file.to_str().unwrap()
+            } else {
+                a
+            }
+        })
+        .chain(["info"])
+        .collect();
+    let err = one_line_error(&understudy(&admin, &wrong_ca, &[]));
+    assert!(
+        err.contains("invalid peer certificate: UnknownIssuer"),
+        "{err}"
+    );
+    // A client certificate without the CA to check bgpd against: a usage error.
+    let err = one_line_error(&understudy(
+        &admin,
+        &["--tls-cert", cli_cert_file.to_str().unwrap(), "info"],
+        &[],
+    ));
+    assert!(err.contains("need --tls-ca"), "{err}");
+}
