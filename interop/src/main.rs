@@ -22,6 +22,7 @@ use interop::topology::instantiate;
 use interop::topology::Topology;
 
 mod bench_cli;
+mod takeover_bench_cli;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -103,6 +104,9 @@ enum Command {
     },
     /// Benchmark: a pre-encoded full table fed to bgpd, BIRD, FRR and GoBGP in turn.
     Bench(bench_cli::BenchArgs),
+    /// Benchmark: the standby's takeover with 1, 10 and 100 sessions and a full table, the
+    /// data-plane loss, and FRR re-learning the table after a Graceful Restart (issue 7).
+    TakeoverBench(takeover_bench_cli::TakeoverBenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -330,6 +334,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Bench(args) => bench_cli::run(args)?,
+        Command::TakeoverBench(args) => takeover_bench_cli::run(args)?,
     }
     Ok(())
 }

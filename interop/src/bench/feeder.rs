@@ -33,6 +33,19 @@ impl Feeder {
         feed: Arc<Vec<u8>>,
         connect_timeout: Duration,
     ) -> anyhow::Result<Feeder> {
+        Feeder::start_with_keepalive(ns, remote, id, feed, connect_timeout, KEEPALIVE_EVERY)
+    }
+
+    /// Like [`Feeder::start`], sending a KEEPALIVE every `keepalive` once the feed is
+    /// written (RFC 4271 section 4.4: at most one a second).
+    pub fn start_with_keepalive(
+        ns: &Netns,
+        remote: SocketAddr,
+        id: Identity,
+        feed: Arc<Vec<u8>>,
+        connect_timeout: Duration,
+        keepalive: Duration,
+    ) -> anyhow::Result<Feeder> {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
         let ns = ns.clone();
@@ -61,7 +74,7 @@ impl Feeder {
                     }
                 };
                 let _ = tx.send(Ok(est));
-                run(s, &feed, &st)
+                run(s, &feed, &st, keepalive)
             })
             .context("starting the feeder thread")?;
         Ok(Feeder {
@@ -97,7 +110,12 @@ impl Drop for Feeder {
     }
 }
 
-fn run(mut s: TcpStream, feed: &[u8], stop: &AtomicBool) -> anyhow::Result<Option<Instant>> {
+fn run(
+    mut s: TcpStream,
+    feed: &[u8],
+    stop: &AtomicBool,
+    keepalive: Duration,
+) -> anyhow::Result<Option<Instant>> {
     let mut drain = s.try_clone().context("cloning the feeder socket")?;
     drain.set_read_timeout(Some(Duration::from_millis(200)))?;
     let drained = Arc::new(AtomicBool::new(false));
@@ -115,7 +133,7 @@ fn run(mut s: TcpStream, feed: &[u8], stop: &AtomicBool) -> anyhow::Result<Optio
                 }
             }
         });
-        let r = write_feed(&mut s, feed, stop);
+        let r = write_feed(&mut s, feed, stop, keepalive);
         drained.store(true, Ordering::SeqCst);
         let _ = s.shutdown(std::net::Shutdown::Both);
         r
@@ -126,6 +144,7 @@ fn write_feed(
     s: &mut TcpStream,
     feed: &[u8],
     stop: &AtomicBool,
+    keepalive: Duration,
 ) -> anyhow::Result<Option<Instant>> {
     s.set_write_timeout(Some(Duration::from_millis(200)))?;
     let mut off = 0;
@@ -144,7 +163,7 @@ fn write_feed(
     let written = Instant::now();
     let mut last = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        if last.elapsed() >= KEEPALIVE_EVERY {
+        if last.elapsed() >= keepalive {
             s.write_all(&speaker::keepalive())
                 .context("sending a KEEPALIVE")?;
             last = Instant::now();

@@ -24,6 +24,7 @@ pub mod monitor;
 pub mod procstat;
 pub mod report;
 pub mod speaker;
+pub mod takeover;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
