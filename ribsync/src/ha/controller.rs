@@ -143,6 +143,12 @@ impl HaController {
         self.roster = roster;
     }
 
+    /// A message from the primary (of any kind) arrived at `at_ms`: it is alive then,
+    /// whatever the driver has yet to process.
+    pub fn on_primary_alive(&mut self, at_ms: u64) {
+        self.detector.on_heartbeat(at_ms);
+    }
+
     /// The tap last saw a frame from the primary at `seen_ms`.
     pub fn on_primary_frame(&mut self, seen_ms: u64) {
         self.detector.on_primary_frame(seen_ms);
@@ -313,6 +319,28 @@ mod tests {
         c.set_synchronised(true);
         c.on_primary_heartbeat(100, roster());
         c
+    }
+
+    #[test]
+    fn a_message_counts_from_its_arrival_not_from_when_the_driver_reads_it() {
+        // The primary's message arrived at 380; the driver, busy feeding the mirror, gets
+        // to its verdicts only at 600: still alive (380 + 3 x 100 = 680).
+        let mut c = standby(2, 20, false);
+        c.on_primary_alive(380);
+        c.tick(600);
+        assert_eq!(c.poll_action(), None);
+        assert!(matches!(c.role(), HaRole::Standby { .. }));
+        // An older stamp read late does not move the deadline back.
+        c.on_primary_alive(200);
+        c.tick(679);
+        assert_eq!(c.poll_action(), None);
+        c.tick(680);
+        assert_eq!(
+            c.poll_action(),
+            Some(HaAction::TakeOver {
+                declared_at_ms: 680
+            })
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod primary;
 mod standby;
 mod tls;
 
+use std::future::Future;
 use std::time::Instant;
 
 pub use convert::{
@@ -44,6 +45,42 @@ pub enum TransportError {
     #[error("driver stopped")]
     DriverGone,
 }
+
+/// Runs `task` on an OS thread of its own, named `name`, with a single-threaded tokio
+/// runtime (I/O and timers) that ends when `task` does (tasks it spawned are dropped then).
+///
+/// The drivers and the replication's own I/O (gRPC connection, stream readers, heartbeat
+/// senders) run this way, apart from the application's runtime and from each other: the
+/// application takes its lock on its own workers and may hold it for seconds (ingesting a
+/// full table, snapshotting a flow); a driver waiting for that lock must never stop the
+/// heartbeats or the stamping of the other side's messages (issue 7, a busy node is not a
+/// dead one).
+///
+/// # Errors
+/// [`TransportError::Io`] when the runtime or the thread cannot be created.
+pub(crate) fn spawn_thread<F>(name: &str, task: F) -> Result<(), TransportError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || runtime.block_on(task))?;
+    Ok(())
+}
+
+/// A lock that is only ever held for a few instructions (never across application work),
+/// recovered if a holder panicked.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// HTTP/2 flow-control windows of the checkpoint stream, in octets. A flow checkpoint of a
+/// full table is tens of megabytes; with HTTP/2's default 64 KiB window it crosses in
+/// hundreds of round trips, and every heartbeat queued behind it waits for all of them.
+pub(crate) const WINDOW_BYTES: u32 = 32 << 20;
 
 /// Milliseconds since a fixed start: the drivers' plain-value clock.
 #[derive(Debug, Clone, Copy)]

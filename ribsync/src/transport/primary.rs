@@ -1,6 +1,12 @@
 //! The primary's gRPC service and driver: one task owns the [`PrimaryEngine`]; the service
 //! forwards each standby's stream to it; the application talks to it through a
 //! [`PrimaryHandle`].
+//!
+//! Threads: the gRPC service and the heartbeat sender run on one thread
+//! (`ribsync-primary-io`), the driver on another (`ribsync-primary`), both apart from the
+//! application's runtime. Only the driver takes the application's lock; the heartbeats go
+//! out every interval whatever the driver and the application are doing (a primary busy
+//! ingesting a table is alive, and must not look failed to its standbys).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -13,12 +19,12 @@ use tokio_stream::wrappers::{TcpListenerStream, UnboundedReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert::{hello_from_pb, to_primary_from_pb, to_standby_pb};
-use super::{Clock, TlsPaths, TransportError};
+use super::{lock, spawn_thread, Clock, TlsPaths, TransportError, WINDOW_BYTES};
 use crate::checkpoint::{
     FlowChange, FlowId, FlowView, Hello, PrimaryConfig, PrimaryEngine, PrimaryEvent, Replicated,
-    StandbyView, ToPrimary,
+    StandbyView, ToPrimary, ToStandby,
 };
-use crate::ha::NodeId;
+use crate::ha::{NodeId, RosterEntry};
 
 /// Configuration of the primary's side.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +36,41 @@ pub struct PrimaryServerConfig {
 }
 
 type Outbound = mpsc::UnboundedSender<Result<pb::PrimaryMessage, Status>>;
+
+/// What the heartbeat sender needs, kept by the driver. Every message to a standby is
+/// queued under this lock (held only for the queueing), so a heartbeat's roster is never
+/// older than a message queued before it: the standby reads a roster that calls it
+/// unsynchronised after its synchronisation declaration as a demotion.
+#[derive(Debug, Default)]
+struct Beats {
+    /// The attached standbys' outbound streams.
+    links: BTreeMap<NodeId, (u64, Outbound)>,
+    /// The roster the heartbeats announce.
+    roster: Vec<RosterEntry>,
+    /// The driver stopped: no more heartbeats.
+    stopped: bool,
+}
+
+/// Sends a heartbeat to every attached standby each `interval_ms`, never waiting for the
+/// driver or the application (issue 6, "Heartbeats both ways"; issue 7, detection).
+async fn send_heartbeats(beats: Arc<Mutex<Beats>>, interval_ms: u64, clock: Clock) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(interval_ms.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let beats = lock(&beats);
+        if beats.stopped {
+            return;
+        }
+        let heartbeat = to_standby_pb(&ToStandby::Heartbeat {
+            now_ms: clock.now_ms(),
+            roster: beats.roster.clone(),
+        });
+        for (_, out) in beats.links.values() {
+            let _ = out.send(Ok(heartbeat.clone()));
+        }
+    }
+}
 
 enum Input {
     Attach {
@@ -235,6 +276,8 @@ where
     A: Replicated + Send + 'static,
 {
     let local_addr = listener.local_addr()?;
+    // The service moves to its own thread's runtime.
+    let listener = listener.into_std()?;
     let (tx, rx) = mpsc::unbounded_channel();
     let (events, _) = broadcast::channel(1024);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -243,7 +286,10 @@ where
         next_conn: Arc::new(AtomicU64::new(1)),
     };
     #[allow(unused_mut)]
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .initial_stream_window_size(WINDOW_BYTES)
+        .initial_connection_window_size(WINDOW_BYTES);
     #[cfg(feature = "mtls")]
     if let Some(tls) = &config.tls {
         builder = builder.tls_config(tls.server()?)?;
@@ -257,7 +303,19 @@ where
             .max_decoding_message_size(super::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(super::MAX_MESSAGE_BYTES),
     );
-    tokio::spawn(async move {
+    let clock = Clock::new();
+    let beats = Arc::new(Mutex::new(Beats::default()));
+    let interval_ms = config.engine.heartbeat_interval_ms;
+    let io_beats = beats.clone();
+    spawn_thread("ribsync-primary-io", async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "checkpoint service cannot listen");
+                return;
+            }
+        };
+        tokio::spawn(send_heartbeats(io_beats, interval_ms, clock));
         let incoming = TcpListenerStream::new(listener);
         let stop = async {
             let _ = stop_rx.await;
@@ -265,9 +323,17 @@ where
         if let Err(e) = router.serve_with_incoming_shutdown(incoming, stop).await {
             tracing::error!(error = %e, "checkpoint service stopped");
         }
-    });
+    })?;
     let engine = PrimaryEngine::new(config.engine);
-    tokio::spawn(drive(engine, app, rx, events.clone(), stop_tx));
+    let driver = Driver {
+        engine,
+        app,
+        events: events.clone(),
+        beats,
+        clock,
+        waiters: HashMap::new(),
+    };
+    spawn_thread("ribsync-primary", drive(driver, rx, stop_tx))?;
     Ok(PrimaryHandle {
         tx,
         events,
@@ -275,97 +341,166 @@ where
     })
 }
 
-async fn drive<A: Replicated + Send + 'static>(
-    mut engine: PrimaryEngine,
+struct Driver<A> {
+    engine: PrimaryEngine,
     app: Arc<Mutex<A>>,
-    mut rx: mpsc::UnboundedReceiver<Input>,
     events: broadcast::Sender<PrimaryEvent>,
-    stop: oneshot::Sender<()>,
-) {
-    let clock = Clock::new();
-    let mut links: BTreeMap<NodeId, (u64, Outbound)> = BTreeMap::new();
-    let mut waiters: HashMap<u64, oneshot::Sender<()>> = HashMap::new();
-    loop {
-        let now = clock.now_ms();
+    beats: Arc<Mutex<Beats>>,
+    clock: Clock,
+    waiters: HashMap<u64, oneshot::Sender<()>>,
+}
+
+impl<A: Replicated> Driver<A> {
+    /// Runs the engine's timers if due (reads the application under its lock), then
+    /// queues what the engine has to send and publishes its events.
+    fn step(&mut self) {
+        let now = self.clock.now_ms();
         // Only when something is due: polling reads the application's flow list, which
         // is not free on every ingested message.
-        if engine.poll_timeout().is_some_and(|t| t <= now) {
-            if let Ok(app) = app.lock() {
-                engine.poll(now, &*app);
+        if self.engine.poll_timeout().is_some_and(|t| t <= now) {
+            if let Ok(app) = self.app.lock() {
+                self.engine.poll(now, &*app);
             }
         }
-        while let Some((node, msg)) = engine.poll_transmit() {
-            if let Some((_, out)) = links.get(&node) {
-                let _ = out.send(Ok(to_standby_pb(&msg)));
+        self.flush();
+    }
+
+    /// Queues the engine's messages (its own heartbeats dropped: [`send_heartbeats`]
+    /// sends them) and refreshes the heartbeats' roster, in one critical section.
+    fn flush(&mut self) {
+        {
+            let mut beats = lock(&self.beats);
+            beats.roster = self.engine.roster();
+            while let Some((node, msg)) = self.engine.poll_transmit() {
+                if matches!(msg, ToStandby::Heartbeat { .. }) {
+                    continue;
+                }
+                if let Some((_, out)) = beats.links.get(&node) {
+                    let _ = out.send(Ok(to_standby_pb(&msg)));
+                }
             }
         }
-        while let Some(event) = engine.poll_event() {
+        while let Some(event) = self.engine.poll_event() {
             match &event {
                 PrimaryEvent::WriteAheadReleased { id } => {
-                    if let Some(done) = waiters.remove(id) {
+                    if let Some(done) = self.waiters.remove(id) {
                         let _ = done.send(());
                     }
                 }
                 PrimaryEvent::StandbyLost { node, reason } => {
                     tracing::warn!(%node, %reason, "standby lost");
-                    links.remove(node);
+                    lock(&self.beats).links.remove(node);
                 }
                 other => tracing::info!(event = ?other, "replication"),
             }
-            let _ = events.send(event);
+            let _ = self.events.send(event);
         }
-        let wake = engine.poll_timeout().map_or(now + 1000, |t| t.max(now + 1));
-        let input = tokio::select! {
-            input = rx.recv() => input,
-            _ = tokio::time::sleep_until(clock.instant(wake).into()) => continue,
-        };
-        let Some(input) = input else {
-            break;
-        };
-        let now = clock.now_ms();
+    }
+
+    /// Returns false to stop.
+    fn input(&mut self, input: Input) -> bool {
+        let now = self.clock.now_ms();
         match input {
             Input::Attach { conn, hello, out } => {
                 let node = hello.node;
-                links.insert(node, (conn, out));
-                if let Ok(app) = app.lock() {
-                    engine.attach(now, hello, &*app);
+                lock(&self.beats).links.insert(node, (conn, out));
+                if let Ok(app) = self.app.lock() {
+                    self.engine.attach(now, hello, &*app);
                 }
             }
             Input::FromStandby { conn, node, msg } => {
-                if links.get(&node).is_some_and(|(c, _)| *c == conn) {
-                    engine.handle(now, node, msg);
+                if self.is_current(node, conn) {
+                    self.engine.handle(now, node, msg);
                 }
             }
             Input::Detach { conn, node, reason } => {
-                if links.get(&node).is_some_and(|(c, _)| *c == conn) {
-                    links.remove(&node);
-                    engine.detach(node, &reason);
+                if self.is_current(node, conn) {
+                    lock(&self.beats).links.remove(&node);
+                    self.engine.detach(node, &reason);
                 }
             }
             Input::Ingress {
                 flow,
                 offset,
                 bytes,
-            } => engine.on_ingress(now, flow, offset, &bytes),
-            Input::FlowChange { flow, change } => engine.on_flow_change(now, flow, change),
+            } => self.engine.on_ingress(now, flow, offset, &bytes),
+            Input::FlowChange { flow, change } => self.engine.on_flow_change(now, flow, change),
             Input::WriteAhead {
                 flow,
                 offset,
                 bytes,
                 done,
             } => {
-                let ticket = engine.write_ahead(now, flow, offset, &bytes);
+                let ticket = self.engine.write_ahead(now, flow, offset, &bytes);
                 if ticket.must_wait {
-                    waiters.insert(ticket.id, done);
+                    self.waiters.insert(ticket.id, done);
                 } else {
                     let _ = done.send(());
                 }
             }
             Input::Views { reply } => {
-                let _ = reply.send((engine.standby_views(now), engine.flow_views()));
+                let _ = reply.send((self.engine.standby_views(now), self.engine.flow_views()));
             }
-            Input::Shutdown => break,
+            Input::Shutdown => return false,
+        }
+        true
+    }
+
+    fn is_current(&self, node: NodeId, conn: u64) -> bool {
+        lock(&self.beats)
+            .links
+            .get(&node)
+            .is_some_and(|(c, _)| *c == conn)
+    }
+}
+
+impl<A> Drop for Driver<A> {
+    /// No more heartbeats once the driver is gone: the standbys must see this primary's
+    /// replication stop, and the streams end.
+    fn drop(&mut self) {
+        let mut beats = lock(&self.beats);
+        beats.stopped = true;
+        beats.links.clear();
+    }
+}
+
+async fn drive<A: Replicated + Send + 'static>(
+    mut d: Driver<A>,
+    mut rx: mpsc::UnboundedReceiver<Input>,
+    stop: oneshot::Sender<()>,
+) {
+    'run: loop {
+        // What queued up while the driver waited for the application (the standbys'
+        // messages among it) goes in before the engine's timers run: a standby is judged
+        // silent only on what it really did not send.
+        let budget = std::time::Instant::now();
+        while budget.elapsed() < DRAIN_BUDGET {
+            let Ok(input) = rx.try_recv() else { break };
+            if !d.input(input) {
+                break 'run;
+            }
+        }
+        d.step();
+        let now = d.clock.now_ms();
+        let wake = d
+            .engine
+            .poll_timeout()
+            .map_or(now + 1000, |t| t.max(now + 1));
+        let input = tokio::select! {
+            input = rx.recv() => input,
+            _ = tokio::time::sleep_until(d.clock.instant(wake).into()) => continue,
+        };
+        let Some(input) = input else {
+            break;
+        };
+        if !d.input(input) {
+            break;
         }
     }
+    // Dropping the driver stops the heartbeats (also if it panicked).
+    drop(d);
     let _ = stop.send(());
 }
+
+/// How long the driver takes queued inputs before it runs the engine's timers again.
+const DRAIN_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);

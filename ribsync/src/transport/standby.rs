@@ -1,8 +1,16 @@
 //! The standby's gRPC client and driver: one task owns the [`StandbyEngine`] and the
 //! [`HaController`]; the tap glue and the application talk to it through a
 //! [`StandbyHandle`]; [`HaAction`]s come out of a channel.
+//!
+//! Threads: the gRPC connection, the stream reader (which stamps the primary's liveness
+//! as each message arrives) and the heartbeat sender run on one thread
+//! (`ribsync-standby-io`), the driver on another (`ribsync-standby`), both apart from the
+//! application's runtime. Only the driver takes the application's lock. A standby whose
+//! application is slow (feeding a full table from the mirror) keeps sending heartbeats,
+//! which then show how far behind it is (lag), and keeps seeing the primary's.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use proto::ribsync as pb;
@@ -10,10 +18,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::convert::{hello_to_pb, to_primary_pb, to_standby_from_pb};
-use super::{Clock, TlsPaths, TransportError};
+use super::{lock, spawn_thread, Clock, TlsPaths, TransportError, WINDOW_BYTES};
 use crate::checkpoint::{
     EgressBacklog, FlowId, Hello, MirrorInput, MirrorMapper, Replicated, StandbyConfig,
-    StandbyEngine, StandbyEvent, StandbyFlowView, StreamDirection, ToStandby,
+    StandbyEngine, StandbyEvent, StandbyFlowView, StreamDirection, ToPrimary, ToStandby,
 };
 use crate::ha::{HaAction, HaConfig, HaController, HaRole, RosterEntry};
 
@@ -51,7 +59,10 @@ pub struct StandbyStatus {
 }
 
 enum Input {
-    FromPrimary(ToStandby),
+    /// As it arrived (converted by the driver).
+    FromPrimary(Box<pb::PrimaryMessage>),
+    /// Converted.
+    Decoded(ToStandby),
     StreamEnded(String),
     MirrorIngress {
         flow: FlowId,
@@ -106,11 +117,27 @@ impl std::fmt::Debug for Input {
     }
 }
 
+/// The signs of the primary's life, stamped (on the driver's [`Clock`], in milliseconds)
+/// where they arrive: by the checkpoint stream's reader task and by the tap, not by the
+/// driver. The driver can be busy for seconds (feeding a full table from the mirror) with
+/// the evidence queued behind that work; the failure detector reads these stamps before
+/// each verdict, so a busy standby never declares a live primary failed (issue 7,
+/// "Detection and selection").
+#[derive(Debug, Default)]
+struct Liveness {
+    /// Last message of any kind from the primary; 0 = none yet.
+    message_ms: AtomicU64,
+    /// Last frame the tap saw the primary send; 0 = none yet.
+    frame_ms: AtomicU64,
+}
+
 /// The tap glue's and application's side of the standby's driver. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct StandbyHandle {
     tx: mpsc::UnboundedSender<Input>,
     status: watch::Receiver<StandbyStatus>,
+    clock: Clock,
+    liveness: Arc<Liveness>,
 }
 
 impl StandbyHandle {
@@ -234,6 +261,8 @@ impl StandbyHandle {
     /// # Errors
     /// [`TransportError::DriverGone`] after shutdown.
     pub fn primary_frame_seen(&self) -> Result<(), TransportError> {
+        let now = self.clock.now_ms().max(1);
+        self.liveness.frame_ms.fetch_max(now, Ordering::Relaxed);
         self.send(Input::PrimaryFrameSeen)
     }
 
@@ -282,20 +311,55 @@ impl StandbyHandle {
     }
 }
 
-/// Connect to the primary, introduce this standby and start the driver for `app`.
-/// Returns the handle and the HA actions to carry out.
-///
-/// # Errors
-/// [`TransportError`] when the primary cannot be reached or refuses the stream.
-pub async fn run_standby<A>(
-    config: StandbyClientConfig,
-    app: Arc<Mutex<A>>,
-) -> Result<(StandbyHandle, mpsc::UnboundedReceiver<HaAction>), TransportError>
-where
-    A: Replicated + Send + 'static,
-{
+/// What the standby's heartbeats carry, kept by the driver: how far it has consumed each
+/// flow; `None` once the driver stopped talking to the primary.
+type BeatSlot = Arc<Mutex<Option<Vec<(FlowId, u64)>>>>;
+
+/// Sends a heartbeat to the primary each `interval_ms` with the driver's last consumed
+/// offsets, never waiting for the driver or the application.
+async fn send_heartbeats(
+    out: mpsc::UnboundedSender<pb::StandbyMessage>,
+    slot: BeatSlot,
+    interval_ms: u64,
+    clock: Clock,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(interval_ms.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(consumed) = lock(&slot).clone() else {
+            return;
+        };
+        let heartbeat = ToPrimary::Heartbeat {
+            now_ms: clock.now_ms(),
+            consumed,
+        };
+        if out.send(to_primary_pb(&heartbeat)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The checkpoint stream, opened on the I/O thread.
+struct Opened {
+    client: pb::checkpoint_client::CheckpointClient<tonic::transport::Channel>,
+    out: mpsc::UnboundedSender<pb::StandbyMessage>,
+}
+
+/// Connects, attaches, and starts the reader and the heartbeat sender (on the I/O
+/// thread's runtime).
+async fn open(
+    config: &StandbyClientConfig,
+    driver: mpsc::UnboundedSender<Input>,
+    liveness: Arc<Liveness>,
+    slot: BeatSlot,
+    clock: Clock,
+) -> Result<Opened, TransportError> {
     #[allow(unused_mut)]
-    let mut endpoint = tonic::transport::Endpoint::from_shared(config.primary.clone())?;
+    let mut endpoint = tonic::transport::Endpoint::from_shared(config.primary.clone())?
+        .tcp_nodelay(true)
+        .initial_stream_window_size(WINDOW_BYTES)
+        .initial_connection_window_size(WINDOW_BYTES);
     #[cfg(feature = "mtls")]
     if let Some(tls) = &config.tls {
         endpoint = endpoint.tls_config(tls.client()?)?;
@@ -314,26 +378,71 @@ where
         .attach(UnboundedReceiverStream::new(out_rx))
         .await?
         .into_inner();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let reader_tx = tx.clone();
     tokio::spawn(async move {
         let reason = loop {
             match inbound.message().await {
-                Ok(Some(m)) => match to_standby_from_pb(m) {
-                    Ok(msg) => {
-                        if reader_tx.send(Input::FromPrimary(msg)).is_err() {
-                            return;
-                        }
+                Ok(Some(m)) => {
+                    // Stamped here, as it arrives: the driver may be busy for seconds.
+                    let now = clock.now_ms().max(1);
+                    liveness.message_ms.fetch_max(now, Ordering::Relaxed);
+                    // Converted by the driver: a full-table checkpoint takes a while.
+                    if driver.send(Input::FromPrimary(Box::new(m))).is_err() {
+                        return;
                     }
-                    Err(e) => break format!("malformed message: {e}"),
-                },
+                }
                 Ok(None) => break "stream closed by the primary".to_string(),
                 Err(status) => break format!("stream error: {status}"),
             }
         };
-        let _ = reader_tx.send(Input::StreamEnded(reason));
+        let _ = driver.send(Input::StreamEnded(reason));
     });
+    tokio::spawn(send_heartbeats(
+        out_tx.clone(),
+        slot,
+        config.engine.heartbeat_interval_ms,
+        clock,
+    ));
+    Ok(Opened {
+        client,
+        out: out_tx,
+    })
+}
+
+/// Connect to the primary, introduce this standby and start the driver for `app`.
+/// Returns the handle and the HA actions to carry out.
+///
+/// # Errors
+/// [`TransportError`] when the primary cannot be reached or refuses the stream.
+pub async fn run_standby<A>(
+    config: StandbyClientConfig,
+    app: Arc<Mutex<A>>,
+) -> Result<(StandbyHandle, mpsc::UnboundedReceiver<HaAction>), TransportError>
+where
+    A: Replicated + Send + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
     let clock = Clock::new();
+    let liveness = Arc::new(Liveness::default());
+    let slot: BeatSlot = Arc::new(Mutex::new(Some(Vec::new())));
+    // The I/O thread lives until `stop` is dropped (the driver ended) or the caller gave
+    // up waiting for the stream.
+    let (opened_tx, opened_rx) = oneshot::channel();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    {
+        let config = config.clone();
+        let tx = tx.clone();
+        let liveness = liveness.clone();
+        let slot = slot.clone();
+        spawn_thread("ribsync-standby-io", async move {
+            let opened = open(&config, tx, liveness, slot, clock).await;
+            let ok = opened.is_ok();
+            if opened_tx.send(opened).is_err() || !ok {
+                return;
+            }
+            let _ = stop_rx.await;
+        })?;
+    }
+    let opened = opened_rx.await.map_err(|_| TransportError::DriverGone)??;
     let ha = HaController::new(config.ha.clone(), clock.now_ms());
     let engine = StandbyEngine::new(config.engine, config.hello.clone());
     let initial = StandbyStatus {
@@ -346,25 +455,33 @@ where
     };
     let (status_tx, status_rx) = watch::channel(initial);
     let (actions_tx, actions_rx) = mpsc::unbounded_channel();
-    tokio::spawn(drive(
-        Driver {
-            engine,
-            ha,
-            app,
-            clock,
-            out: Some(out_tx),
-            status: status_tx,
-            actions: actions_tx,
-            last_error: None,
-            mapper: MirrorMapper::new(config.engine.mirror_buffer_bytes),
-            _client: client,
-        },
-        rx,
-    ));
+    spawn_thread(
+        "ribsync-standby",
+        drive(
+            Driver {
+                engine,
+                ha,
+                app,
+                clock,
+                out: Some(opened.out),
+                status: status_tx,
+                actions: actions_tx,
+                last_error: None,
+                mapper: MirrorMapper::new(config.engine.mirror_buffer_bytes),
+                liveness: liveness.clone(),
+                beat: slot,
+                _io: stop_tx,
+                _client: opened.client,
+            },
+            rx,
+        ),
+    )?;
     Ok((
         StandbyHandle {
             tx,
             status: status_rx,
+            clock,
+            liveness,
         },
         actions_rx,
     ))
@@ -380,6 +497,11 @@ struct Driver<A> {
     actions: mpsc::UnboundedSender<HaAction>,
     last_error: Option<String>,
     mapper: MirrorMapper,
+    liveness: Arc<Liveness>,
+    /// What the heartbeat sender sends.
+    beat: BeatSlot,
+    /// Dropped with the driver: ends the I/O thread (connection, reader, heartbeats).
+    _io: oneshot::Sender<()>,
     _client: pb::checkpoint_client::CheckpointClient<tonic::transport::Channel>,
 }
 
@@ -387,11 +509,30 @@ impl<A: Replicated> Driver<A> {
     fn step(&mut self, now: u64) {
         self.engine.poll(now);
         self.ha.set_synchronised(self.engine.is_synchronised());
+        // The evidence as it arrived, not as far as this driver has got through its queue.
+        let message = self.liveness.message_ms.load(Ordering::Relaxed);
+        if message > 0 {
+            self.ha.on_primary_alive(message);
+        }
+        let frame = self.liveness.frame_ms.load(Ordering::Relaxed);
+        if frame > 0 {
+            self.ha.on_primary_frame(frame);
+        }
         self.ha.tick(now);
         while let Some(msg) = self.engine.poll_transmit() {
+            // The engine's heartbeat becomes what the heartbeat sender sends from now on.
+            if let ToPrimary::Heartbeat { consumed, .. } = msg {
+                if self.out.is_some() {
+                    *lock(&self.beat) = Some(consumed);
+                }
+                continue;
+            }
             if let Some(out) = &self.out {
                 let _ = out.send(to_primary_pb(&msg));
             }
+        }
+        if self.out.is_none() {
+            *lock(&self.beat) = None;
         }
         while let Some(event) = self.engine.poll_event() {
             match &event {
@@ -420,7 +561,13 @@ impl<A: Replicated> Driver<A> {
             }
         }
         while let Some(action) = self.ha.poll_action() {
-            tracing::warn!(?action, "HA action");
+            tracing::warn!(
+                ?action,
+                now_ms = now,
+                last_message_ms = self.liveness.message_ms.load(Ordering::Relaxed),
+                last_frame_ms = self.liveness.frame_ms.load(Ordering::Relaxed),
+                "HA action"
+            );
             let _ = self.actions.send(action);
         }
         let status = StandbyStatus {
@@ -443,12 +590,26 @@ impl<A: Replicated> Driver<A> {
 
     /// Returns false to stop.
     fn input(&mut self, now: u64, input: Input) -> bool {
+        // Converted before the application's lock is taken.
+        let input = match input {
+            Input::FromPrimary(msg) => match to_standby_from_pb(*msg) {
+                Ok(msg) => Input::Decoded(msg),
+                Err(e) => {
+                    tracing::error!(error = %e, "malformed message from the primary");
+                    self.last_error = Some(format!("malformed message: {e}"));
+                    self.out = None;
+                    return true;
+                }
+            },
+            other => other,
+        };
         let mut app = match self.app.lock() {
             Ok(app) => app,
             Err(_) => return false,
         };
         match input {
-            Input::FromPrimary(msg) => {
+            Input::FromPrimary(_) => {}
+            Input::Decoded(msg) => {
                 if let ToStandby::Heartbeat { roster, .. } = &msg {
                     self.ha.on_primary_heartbeat(now, roster.clone());
                 }
@@ -540,9 +701,11 @@ async fn drive<A: Replicated + Send + 'static>(
     loop {
         // What queued up meanwhile (a long restore, or feeding the mirror's backlog once a
         // flow's anchor arrives, blocks this task) goes in before the failure detector
-        // ticks again: the primary's heartbeats among it prove it alive. Bounded, so the
-        // engine's own heartbeats are not starved.
-        for _ in 0..DRAIN_LIMIT {
+        // ticks again. Bounded in time, so the detector and the consumed offsets the
+        // heartbeats carry keep up; the evidence of the primary's life does not depend on
+        // it (stamped on arrival, see `Liveness`).
+        let budget = std::time::Instant::now();
+        while budget.elapsed() < DRAIN_BUDGET {
             let Ok(more) = rx.try_recv() else { break };
             let now = d.clock.now_ms();
             if !d.input(now, more) {
@@ -570,5 +733,5 @@ async fn drive<A: Replicated + Send + 'static>(
     }
 }
 
-/// Queued inputs taken before each step.
-const DRAIN_LIMIT: usize = 1024;
+/// How long the driver takes queued inputs before each step.
+const DRAIN_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);

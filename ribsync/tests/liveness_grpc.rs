@@ -1,0 +1,175 @@
+//! A busy node is not a dead one (issue 7, "Detection and selection"; issue 6, "Heartbeats
+//! both ways"): over gRPC on loopback with the toy `KvLog` application, first the
+//! primary's and then the standby's application holds its lock for five times the
+//! detection time, the way bgpd's does while it ingests a full table: on one of the
+//! runtime's two workers, with a second task blocked on the lock on the other worker. The
+//! heartbeats must keep flowing both ways meanwhile: the standby declares nothing, the
+//! primary keeps the standby, and both still agree afterwards. A primary that really
+//! stops is still declared failed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ribsync::checkpoint::toy::{record, sample_static, KvLog};
+use ribsync::checkpoint::{
+    FlowId, FlowSelection, Hello, PrimaryConfig, PrimaryEvent, Replicated, StandbyConfig, SyncState,
+};
+use ribsync::ha::{HaAction, HaConfig, HaRole, NodeId, Priority};
+use ribsync::transport::{run_standby, serve_primary, PrimaryServerConfig, StandbyClientConfig};
+
+/// Five times the default detection time (3 x 100 ms).
+const BUSY: Duration = Duration::from_millis(1500);
+
+fn flow() -> FlowId {
+    FlowId {
+        local: SocketAddr::from(([192, 0, 2, 1], 179)),
+        remote: SocketAddr::from(([198, 51, 100, 7], 40007)),
+    }
+}
+
+async fn wait_for(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The application busy for `hold` the way bgpd's is: one task holds its lock on a tokio
+/// worker (ingesting), a second task waits for the lock on the other worker (the core
+/// loop), so this runtime runs nothing else meanwhile. Returns when both are done.
+async fn busy<A: Send + 'static>(app: Arc<Mutex<A>>, hold: Duration) {
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+    let holder = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _guard = app.lock().unwrap();
+            let _ = held_tx.send(());
+            std::thread::sleep(hold);
+        })
+    };
+    held_rx.await.unwrap();
+    let waiter = tokio::spawn(async move {
+        drop(app.lock().unwrap());
+    });
+    holder.await.unwrap();
+    waiter.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_applications_keep_the_heartbeats_flowing_both_ways() {
+    let papp = Arc::new(Mutex::new(KvLog::new(sample_static())));
+    papp.lock().unwrap().open_flow(flow());
+    for i in 0..100 {
+        let bytes = record(&format!("prefix-{i}"), &format!("path-{i}"));
+        let mut app = papp.lock().unwrap();
+        let offset = app.received(&flow());
+        app.feed_peer_bytes(0, &flow(), offset, &bytes).unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = PrimaryServerConfig {
+        engine: PrimaryConfig {
+            maintenance_interval_ms: 100,
+            // The standby counts as lost after the same 3 x 100 ms as the primary.
+            heartbeat_interval_ms: 100,
+            standby_timeout_ms: 300,
+            ..Default::default()
+        },
+        tls: None,
+    };
+    let primary = serve_primary(listener, config, papp.clone()).await.unwrap();
+    let mut events = primary.subscribe();
+
+    let sapp = Arc::new(Mutex::new(KvLog::default()));
+    let node = NodeId(1);
+    let mut ha = HaConfig::new(node);
+    ha.priority = Priority(1);
+    assert_eq!(
+        ha.detector.heartbeat_timeout_ms(),
+        300,
+        "the default detection"
+    );
+    let (handle, mut actions) = run_standby(
+        StandbyClientConfig {
+            primary: format!("http://{}", primary.local_addr()),
+            engine: StandbyConfig::default(),
+            hello: Hello {
+                node,
+                priority: Priority(1),
+                selection: FlowSelection::All,
+                endpoint: "127.0.0.1:60001".to_string(),
+            },
+            ha,
+            tls: None,
+        },
+        sapp.clone(),
+    )
+    .await
+    .unwrap();
+    let status = handle.status();
+    wait_for("synchronised", Duration::from_secs(20), || {
+        status.borrow().synchronised
+    })
+    .await;
+    assert_eq!(
+        sapp.lock().unwrap().flow_digest(&flow()),
+        papp.lock().unwrap().flow_digest(&flow())
+    );
+
+    for (who, app) in [("primary", &papp), ("standby", &sapp)] {
+        busy(app.clone(), BUSY).await;
+        // Two more maintenance digests compared after the lock came free: the standby's
+        // driver has run its failure detector since, on what arrived meanwhile (or it
+        // left the standby role, or lost its stream: asserted next).
+        let before = status.borrow().digests.0;
+        wait_for(
+            &format!("digests after the busy {who}"),
+            Duration::from_secs(10),
+            || {
+                let st = status.borrow();
+                st.digests.0 >= before + 2
+                    || !st.connected
+                    || !matches!(st.role, HaRole::Standby { .. })
+            },
+        )
+        .await;
+        let st = status.borrow().clone();
+        assert!(st.connected, "busy {who}: {st:?}");
+        assert_eq!(
+            st.role,
+            HaRole::Standby {
+                synchronised: true,
+                channel_lost: false
+            },
+            "busy {who}: {st:?}"
+        );
+        assert!(
+            actions.try_recv().is_err(),
+            "busy {who}: the standby declared a live primary failed"
+        );
+        while let Ok(event) = events.try_recv() {
+            assert!(
+                !matches!(
+                    event,
+                    PrimaryEvent::StandbyLost { .. } | PrimaryEvent::StandbyDemoted { .. }
+                ),
+                "busy {who}: the primary dropped a live standby: {event:?}"
+            );
+        }
+        let (views, _) = primary.views().await.unwrap();
+        assert_eq!(views.len(), 1, "busy {who}: {views:?}");
+        assert_eq!(views[0].sync, SyncState::Synchronised, "busy {who}");
+    }
+
+    // A primary that really stops (checkpoint stream gone, nothing on the mirror) is
+    // still declared failed.
+    primary.shutdown();
+    let action = tokio::time::timeout(Duration::from_secs(10), actions.recv())
+        .await
+        .expect("the standby acts on a dead primary")
+        .expect("action");
+    assert!(matches!(action, HaAction::TakeOver { .. }), "{action:?}");
+}
