@@ -54,7 +54,7 @@ impl AddressControl {
         if raw < 0 {
             return Err(TakeoverError::Sys {
                 op: "socket(AF_NETLINK)",
-                source: io::Error::last_os_error(),
+                error: io::Error::last_os_error(),
             });
         }
         // SAFETY: `raw` is a fresh descriptor owned by nobody else.
@@ -84,9 +84,9 @@ impl AddressControl {
         );
         match self.request(&msg) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
-            r => r.map_err(|source| TakeoverError::Netlink {
+            r => r.map_err(|error| TakeoverError::Netlink {
                 op: "RTM_NEWADDR",
-                source,
+                error,
             }),
         }
     }
@@ -115,9 +115,9 @@ impl AddressControl {
         );
         match self.request(&msg) {
             Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => Ok(()),
-            r => r.map_err(|source| TakeoverError::Netlink {
+            r => r.map_err(|error| TakeoverError::Netlink {
                 op: "RTM_DELADDR",
-                source,
+                error,
             }),
         }
     }
@@ -135,9 +135,9 @@ impl AddressControl {
     ) -> Result<(), TakeoverError> {
         self.seq = self.seq.wrapping_add(1);
         let msg = encode_new_neighbour(self.seq, ifindex, addr, mac);
-        self.request(&msg).map_err(|source| TakeoverError::Netlink {
+        self.request(&msg).map_err(|error| TakeoverError::Netlink {
             op: "RTM_NEWNEIGH",
-            source,
+            error,
         })
     }
 

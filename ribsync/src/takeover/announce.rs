@@ -49,7 +49,7 @@ impl Announcer {
         if raw < 0 {
             return Err(TakeoverError::Sys {
                 op: "socket(AF_PACKET)",
-                source: io::Error::last_os_error(),
+                error: io::Error::last_os_error(),
             });
         }
         // SAFETY: `raw` is a fresh descriptor owned by nobody else.
@@ -68,7 +68,7 @@ impl Announcer {
         if rc != 0 {
             return Err(TakeoverError::Sys {
                 op: "bind(AF_PACKET)",
-                source: io::Error::last_os_error(),
+                error: io::Error::last_os_error(),
             });
         }
 
@@ -137,7 +137,7 @@ impl Announcer {
             if rc < 0 {
                 return Err(TakeoverError::Sys {
                     op: "sendto(gratuitous ARP)",
-                    source: io::Error::last_os_error(),
+                    error: io::Error::last_os_error(),
                 });
             }
         }

@@ -7,13 +7,13 @@ use std::io;
 pub enum TakeoverError {
     /// A system call failed; `op` names the step (e.g. `"setsockopt(TCP_REPAIR_WINDOW)"`).
     /// `EPERM` usually means a missing CAP_NET_ADMIN or a step done in the wrong state.
-    #[error("{op}: {source}")]
+    #[error("{op}: {error}")]
     Sys {
         /// The step that failed.
         op: &'static str,
-        /// The OS error.
-        #[source]
-        source: io::Error,
+        /// The OS error (in the message, so not a `source`: anyhow's `{:#}` would print it
+        /// twice).
+        error: io::Error,
     },
     /// The socket to peek is not an established TCP connection (`tcpi_state`).
     #[error("socket is not an ESTABLISHED TCP connection (tcpi_state {0})")]
@@ -42,18 +42,44 @@ pub enum TakeoverError {
         len: usize,
     },
     /// The kernel answered a netlink request with an error.
-    #[error("netlink {op}: {source}")]
+    #[error("netlink {op}: {error}")]
     Netlink {
         /// The request (e.g. `"RTM_NEWADDR"`).
         op: &'static str,
-        /// The error the kernel returned.
-        #[source]
-        source: io::Error,
+        /// The error the kernel returned (in the message, so not a `source`).
+        error: io::Error,
     },
 }
 
 impl TakeoverError {
     pub(crate) fn sys(op: &'static str) -> impl FnOnce(io::Error) -> TakeoverError {
-        move |source| TakeoverError::Sys { op, source }
+        move |error| TakeoverError::Sys { op, error }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The OS error is in the message and is not also the source: a caller printing the
+    /// chain (anyhow's `{:#}`) shows it once.
+    #[test]
+    fn an_os_error_is_in_the_message_not_the_chain() {
+        let sys =
+            TakeoverError::sys("setsockopt(TCP_REPAIR)")(io::Error::from_raw_os_error(libc::EPERM));
+        assert_eq!(
+            sys.to_string(),
+            "setsockopt(TCP_REPAIR): Operation not permitted (os error 1)"
+        );
+        assert!(std::error::Error::source(&sys).is_none());
+        let nl = TakeoverError::Netlink {
+            op: "RTM_NEWADDR",
+            error: io::Error::from_raw_os_error(libc::EEXIST),
+        };
+        assert_eq!(
+            nl.to_string(),
+            "netlink RTM_NEWADDR: File exists (os error 17)"
+        );
+        assert!(std::error::Error::source(&nl).is_none());
     }
 }
