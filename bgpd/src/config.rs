@@ -342,6 +342,25 @@ pub struct HaTlsConfig {
     pub server_name: Option<String>,
 }
 
+impl HaTlsConfig {
+    /// The name a primary's certificate carries when `server_name` is not given.
+    pub const DEFAULT_SERVER_NAME: &'static str = "understudy-primary";
+
+    /// The checkpoint channel's TLS material as the transport takes it (paths as written:
+    /// relative ones are relative to the daemon's working directory).
+    pub fn paths(&self) -> ribsync::transport::TlsPaths {
+        ribsync::transport::TlsPaths {
+            ca: self.ca.clone().into(),
+            cert: self.cert.clone().into(),
+            key: self.key.clone().into(),
+            server_name: self
+                .server_name
+                .clone()
+                .unwrap_or_else(|| Self::DEFAULT_SERVER_NAME.to_string()),
+        }
+    }
+}
+
 /// Non-stop routing (`[ha]`, DESIGN.md sections 3 and 4; `/work/coord/ha-contract.md`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -388,6 +407,14 @@ pub struct HaSection {
     /// addresses. Default none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub move_addresses: Vec<String>,
+    /// Standby: the neighbours whose sessions this standby protects (selective backup,
+    /// DESIGN.md section 3: it takes over only these at failover); each must be a
+    /// `[[neighbor]] address`. Default: every neighbour. A standby follows every
+    /// neighbour's routes whatever this says (its Loc-RIB, and so the Adj-RIB-Out of the
+    /// sessions it protects, depends on all of them); the others are shown as not
+    /// protected by `understudy ha`, and their sessions restart at a takeover.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protect: Vec<IpAddr>,
 }
 
 /// An address that moves to a standby at takeover besides the session addresses
@@ -442,6 +469,79 @@ impl HaSection {
             .iter()
             .filter_map(|m| m.parse().ok())
             .collect()
+    }
+
+    /// True when this standby protects the sessions of neighbour `address` (`protect`
+    /// empty, or naming it).
+    pub fn protects(&self, address: IpAddr) -> bool {
+        self.protect.is_empty() || self.protect.contains(&address)
+    }
+
+    /// Keys of the other role that this node ignores (field path, message): on a primary,
+    /// the standby-only `mirror_interface`, `session_interface`, `move_addresses`,
+    /// `fencing_command` and `protect`. They are harmless (a node may keep one file for
+    /// both roles), so they are warnings; a primary given `primary` is refused instead
+    /// ([`HaSection::validate`]): it says this node was meant to follow another one, and
+    /// starting it as a second primary would hold the same sessions twice.
+    ///
+    /// On a standby every key has a use: `checkpoint_address` and `write_ahead` apply
+    /// once it has taken over and serves its own standbys.
+    pub fn warnings(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.role != HaRoleConfig::Primary {
+            return out;
+        }
+        let given = [
+            ("mirror_interface", self.mirror_interface.is_some()),
+            ("session_interface", self.session_interface.is_some()),
+            ("move_addresses", !self.move_addresses.is_empty()),
+            ("fencing_command", self.fencing_command.is_some()),
+            ("protect", !self.protect.is_empty()),
+        ];
+        for (key, set) in given {
+            if set {
+                out.push((
+                    format!("ha.{key}"),
+                    "a standby-only key, ignored on a primary (role = \"primary\")".into(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// Checks that the TLS files exist and hold what they must (PEM): `ca` and `cert` at
+    /// least one CERTIFICATE, `key` a private key. Returns the field (`ha.tls`) and the
+    /// reason. Not part of [`HaSection::validate`]: a standby imports its primary's
+    /// configuration, whose paths are the primary's.
+    pub fn check_files(&self) -> Result<(), (String, String)> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let Some(tls) = &self.tls else {
+            return Ok(());
+        };
+        let field = || "ha.tls".to_string();
+        for (key, path) in [("ca", &tls.ca), ("cert", &tls.cert), ("key", &tls.key)] {
+            if let Err(e) = std::fs::metadata(path) {
+                return Err((field(), format!("{key} = {path:?}: {e}")));
+            }
+            let parsed = if key == "key" {
+                PrivateKeyDer::from_pem_file(path).map(|_| ())
+            } else {
+                CertificateDer::pem_file_iter(path).and_then(|mut certs| match certs.next() {
+                    Some(c) => c.map(|_| ()),
+                    None => Err(rustls_pki_types::pem::Error::NoItemsFound),
+                })
+            };
+            if let Err(e) = parsed {
+                let what = if key == "key" {
+                    "a PEM private key"
+                } else {
+                    "a PEM certificate"
+                };
+                return Err((field(), format!("{key} = {path:?} is not {what} ({e})")));
+            }
+        }
+        Ok(())
     }
 
     /// Milliseconds of heartbeat silence after which the primary counts as failed
@@ -506,6 +606,15 @@ impl HaSection {
         }
         match self.role {
             HaRoleConfig::Primary => {
+                if let Some(p) = &self.primary {
+                    return Err((
+                        f("primary"),
+                        format!(
+                            "a primary does not follow another primary ({p:?}): remove it, or \
+                             set role = \"standby\" if this node is meant to follow it"
+                        ),
+                    ));
+                }
                 if self.checkpoint_address.is_none() {
                     return Err((
                         f("checkpoint_address"),
@@ -665,12 +774,22 @@ pub struct ConfigWarning {
 }
 
 impl Config {
-    /// Parses and validates a TOML configuration, and lists what it probably does not mean
-    /// ([`Config::warnings`]), with lines.
+    /// Parses and validates a TOML configuration, checks the files it names for this node
+    /// ([`HaSection::check_files`]: `bgpd` and `--check-config` read configurations through
+    /// here), and lists what it probably does not mean ([`Config::warnings`]), with lines.
     pub fn from_toml_str_with_warnings(
         src: &str,
     ) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
         let cfg = Config::from_toml_str(src)?;
+        if let Some(Err((field, message))) = cfg.ha.as_ref().map(HaSection::check_files) {
+            let line = locate(src, &field);
+            return Err(ConfigError::Invalid {
+                value: None,
+                line,
+                field,
+                message,
+            });
+        }
         let warnings = cfg
             .warnings()
             .into_iter()
@@ -732,6 +851,9 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if let Some(ha) = &self.ha {
+            out.extend(ha.warnings());
         }
         out
     }
@@ -931,6 +1053,16 @@ impl Config {
         }
         if let Some(ha) = &self.ha {
             ha.validate()?;
+            if let Some(a) = ha
+                .protect
+                .iter()
+                .find(|a| !self.neighbors.iter().any(|n| n.address == **a))
+            {
+                return Err((
+                    "ha.protect".into(),
+                    format!("{a} is not the address of a [[neighbor]]"),
+                ));
+            }
         }
         Ok(())
     }

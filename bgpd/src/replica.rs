@@ -96,19 +96,23 @@ struct Binding {
     chain: [u8; 32],
 }
 
-/// The session context of one flow as a checkpoint carries it (postcard).
+/// The session context of one flow as a checkpoint carries it (postcard). Its parts are
+/// borrowed from the checkpoint's bytes when read, not copied.
 #[derive(Debug, Serialize, Deserialize)]
-struct FlowState {
+struct FlowState<'a> {
     conn: ConnId,
     /// The flow's hash chain at the checkpoint's offset.
     chain: [u8; 32],
     /// [`Speaker::peer_context`]: session, addresses, MRAI timer and RNG.
-    peer: Vec<u8>,
+    #[serde(borrow)]
+    peer: &'a [u8],
     /// The neighbour's part of the RIBs ([`crate::rib::Rib::peer_snapshot`]).
-    rib: Vec<u8>,
+    #[serde(borrow)]
+    rib: &'a [u8],
     /// The parts of the RIBs no flow carries: (neighbour address, part); `None` for the
     /// locally originated routes.
-    others: Vec<(Option<IpAddr>, Vec<u8>)>,
+    #[serde(borrow)]
+    others: Vec<(Option<IpAddr>, &'a [u8])>,
 }
 
 /// A [`Speaker`] with the per-flow stream accounting `ribsync` needs. See the module
@@ -407,12 +411,14 @@ impl Replicated for SpeakerReplica {
                 others.push((Some(address), rib.peer_snapshot(id).ok()?));
             }
         }
+        let peer = self.speaker.peer_context(b.peer)?;
+        let part = rib.peer_snapshot(b.peer).ok()?;
         let state = FlowState {
             conn: b.conn,
             chain: b.chain,
-            peer: self.speaker.peer_context(b.peer)?,
-            rib: rib.peer_snapshot(b.peer).ok()?,
-            others,
+            peer: &peer,
+            rib: &part,
+            others: others.iter().map(|(a, p)| (*a, &p[..])).collect(),
         };
         Some(FlowSnapshot {
             flow: *flow,
@@ -427,9 +433,9 @@ impl Replicated for SpeakerReplica {
     fn restore_flow(&mut self, snapshot: &FlowSnapshot) -> Result<(), ReplicaError> {
         let state: FlowState = postcard::from_bytes(&snapshot.state)
             .map_err(|e| ReplicaError::Decode(e.to_string()))?;
-        let peer = self.speaker.restore_peer_context(&state.peer)?;
+        let peer = self.speaker.restore_peer_context(state.peer)?;
         let now = self.now;
-        self.speaker.restore_peer_rib(now, peer, &state.rib)?;
+        self.speaker.restore_peer_rib(now, peer, state.rib)?;
         for (address, part) in &state.others {
             let target = match address {
                 None => PeerId::LOCAL,

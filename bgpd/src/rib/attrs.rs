@@ -289,6 +289,11 @@ impl AttrStore {
         wattr::decode_attributes(&self.slots[id as usize].bytes, &self.ctx, &mut report)
     }
 
+    /// One past the largest id ever given out (ids index a vector of this length).
+    pub(crate) fn id_bound(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Number of live sets.
     pub(crate) fn len(&self) -> usize {
         self.slots.len() - self.free.len()

@@ -10,15 +10,20 @@
 //! neighbour's later UPDATEs are applied, the Loc-RIB equals the primary's, whatever the
 //! order and the instants of the checkpoints.
 //!
-//! The encoding is the [`Rib`] serde form of a RIB holding only that part, wrapped with the
-//! neighbour's id at the source (postcard).
+//! The encoding (postcard) is the part alone, built straight from the tables: the attribute
+//! sets its routes and Adj-RIB-Out use, each once (canonical encoding), in first-use order;
+//! the routes as a flat list ordered by prefix and Path Identifier, each naming its sets by
+//! index; and the neighbour's RIB-side state. Installing it interns each set once and
+//! hands out references by index: the cost per route is one table update and the decision
+//! process for that prefix, with no per-route hashing of attribute bytes.
 
-use super::attrs::{AttrId, AttrStore, NO_ATTR};
-use super::table::{Route, Routes, BEST};
-use super::{Fam, PeerFam, PeerId, Rib, RibError, Sync, LOCAL_PEER};
+use super::attrs::{storage_ctx, AttrId, AttrInfo, AttrStore, NO_ATTR};
+use super::state::{sync_code, sync_of, CtxRepr, PeerFamRepr, PeerRepr, PrefixRepr};
+use super::table::{Route, BEST};
+use super::{Fam, PeerFam, PeerId, PeerState, Rib, RibError, Sync, LOCAL_PEER};
 use crate::wire::{Ipv4Prefix, Ipv6Prefix};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 impl PeerId {
     /// The locally originated routes, as [`Rib::peer_snapshot`] and [`Rib::restore_peer`]
@@ -26,47 +31,209 @@ impl PeerId {
     pub const LOCAL: PeerId = PeerId(LOCAL_PEER);
 }
 
-#[derive(Serialize)]
-struct PartRef<'a> {
+/// The encoding's version; a part of another version is refused.
+const PART_VERSION: u32 = 2;
+
+/// Index of "no attribute set" (a route rejected by import policy).
+const NO_INDEX: u32 = u32::MAX;
+
+/// One route of the part: prefix, Path Identifier, sets by index, flags.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct RouteWire<P> {
+    prefix: P,
+    path_id: u32,
+    attr_in: u32,
+    attr: u32,
+    flags: u8,
+}
+
+/// A neighbour's part as bytes.
+#[derive(Debug, Serialize, Deserialize)]
+struct Part<'a> {
+    version: u32,
     /// The neighbour's id where the part was taken.
     peer: u32,
-    rib: &'a Rib,
+    /// Attribute sets (canonical encoding) the routes and the Adj-RIB-Out name by index.
+    #[serde(borrow)]
+    attrs: Vec<&'a [u8]>,
+    v4: Vec<RouteWire<(u32, u8)>>,
+    v6: Vec<RouteWire<(u128, u8)>>,
+    /// The neighbour's RIB-side state (positions are not carried); `None` for the locally
+    /// originated routes or a neighbour the RIB does not know.
+    state: Option<PeerRepr>,
 }
 
-#[derive(Deserialize)]
-struct Part {
-    peer: u32,
-    rib: Rib,
+/// Numbers the attribute sets a part uses, in first-use order.
+struct Numbering<'a> {
+    store: &'a AttrStore,
+    index: Vec<u32>,
+    attrs: Vec<&'a [u8]>,
 }
 
-/// A reference in `to` for the set `id` of `from` (one reference for the caller).
-fn copy_attr(from: &AttrStore, id: AttrId, to: &mut AttrStore) -> AttrId {
-    if id == NO_ATTR {
-        return NO_ATTR;
+impl<'a> Numbering<'a> {
+    fn new(store: &'a AttrStore) -> Self {
+        Numbering {
+            store,
+            index: vec![NO_INDEX; store.id_bound()],
+            attrs: Vec::new(),
+        }
     }
-    let info = *from.info(id);
-    to.intern_bytes(from.bytes(id), || info)
+
+    fn of(&mut self, id: AttrId) -> u32 {
+        if id == NO_ATTR {
+            return NO_INDEX;
+        }
+        let Some(slot) = self.index.get_mut(id as usize) else {
+            return NO_INDEX;
+        };
+        if *slot == NO_INDEX {
+            *slot = self.attrs.len() as u32;
+            self.attrs.push(self.store.bytes(id));
+        }
+        *slot
+    }
 }
 
-/// `f` with its Adj-RIB-Out references moved from store `from` to store `to`; the change-log
-/// position is `pos`.
-fn copy_fam<K: Copy + Eq + std::hash::Hash>(
-    f: &PeerFam<K>,
-    from: &AttrStore,
-    to: &mut AttrStore,
+/// The route flags a part carries: every flag but the Loc-RIB one (recomputed).
+const KEPT: u8 = !BEST;
+
+/// `peer`'s routes (every path) of family `K` in prefix and Path Identifier order.
+fn take_routes<K: Fam + PrefixRepr>(
+    rib: &Rib,
+    peer: u32,
+    n: &mut Numbering<'_>,
+) -> Vec<RouteWire<K::Repr>> {
+    let mut v: Vec<(K, Route)> = Vec::new();
+    for (k, e) in &K::fam(rib).table {
+        v.extend(e.of_peer(peer).iter().map(|r| (*k, *r)));
+    }
+    v.sort_unstable_by_key(|(k, r)| (*k, r.path_id));
+    v.into_iter()
+        .map(|(k, r)| RouteWire {
+            prefix: k.repr(),
+            path_id: r.path_id,
+            attr_in: n.of(r.attr_in),
+            attr: n.of(r.attr),
+            flags: r.flags & KEPT,
+        })
+        .collect()
+}
+
+fn take_fam<K: PrefixRepr>(pf: &PeerFam<K>, n: &mut Numbering<'_>) -> PeerFamRepr<K::Repr> {
+    let mut out: Vec<(K::Repr, AttrId)> = pf.out.iter().map(|(k, id)| (k.repr(), *id)).collect();
+    out.sort_unstable_by_key(|(k, _)| *k);
+    PeerFamRepr {
+        active: pf.active,
+        sync: sync_code(pf.sync),
+        eor: pf.eor,
+        pos: 0,
+        out: out.into_iter().map(|(k, id)| (k, n.of(id))).collect(),
+    }
+}
+
+fn take_state(p: &PeerState, n: &mut Numbering<'_>) -> PeerRepr {
+    let i = &p.info;
+    PeerRepr {
+        id: i.id.0,
+        address: i.address,
+        remote_as: i.remote_as.0,
+        local_as: i.local_as.0,
+        remote_id: i.remote_id.0,
+        ibgp: i.ibgp,
+        rr_client: i.rr_client,
+        ctx: CtxRepr::of(&i.ctx),
+        local_address: i.local_address,
+        next_hop_v4: i.next_hop_v4,
+        next_hop_v6: i.next_hop_v6,
+        import: i.import.clone(),
+        export: i.export.clone(),
+        up: p.up,
+        warned: p.warned,
+        v4: take_fam(&p.v4, n),
+        v6: take_fam(&p.v6, n),
+    }
+}
+
+fn bad(what: &str) -> RibError {
+    RibError::Snapshot(format!("peer part: {what}"))
+}
+
+/// An index the part's set list has (or [`NO_INDEX`]).
+fn check_index(i: u32, sets: usize) -> Result<u32, RibError> {
+    if i == NO_INDEX || (i as usize) < sets {
+        Ok(i)
+    } else {
+        Err(bad("attribute set index out of range"))
+    }
+}
+
+/// A part's route with its prefix read.
+type Checked<K> = (K, RouteWire<<K as PrefixRepr>::Repr>);
+
+/// The part's routes of family `K`, checked (prefixes valid, indexes in range).
+fn checked_routes<K: PrefixRepr>(
+    v: &[RouteWire<K::Repr>],
+    sets: usize,
+) -> Result<Vec<Checked<K>>, RibError> {
+    v.iter()
+        .map(|w| {
+            let k = K::unrepr(w.prefix).ok_or_else(|| bad("invalid prefix"))?;
+            check_index(w.attr_in, sets)?;
+            check_index(w.attr, sets)?;
+            Ok((k, *w))
+        })
+        .collect()
+}
+
+/// The Adj-RIB-Out of a family, checked.
+fn checked_out<K: PrefixRepr>(
+    r: &PeerFamRepr<K::Repr>,
+    sets: usize,
+) -> Result<Vec<(K, u32)>, RibError> {
+    r.out
+        .iter()
+        .map(|(k, i)| {
+            let k = K::unrepr(*k).ok_or_else(|| bad("invalid prefix"))?;
+            Ok((k, check_index(*i, sets)?))
+        })
+        .collect()
+}
+
+/// The id here of set index `i` (`ids`: the part's sets interned here).
+fn id_of(ids: &[AttrId], i: u32) -> AttrId {
+    if i == NO_INDEX {
+        NO_ATTR
+    } else {
+        ids.get(i as usize).copied().unwrap_or(NO_ATTR)
+    }
+}
+
+/// A family of the neighbour's state with references here; the change-log position `pos`.
+fn put_fam<K: Copy + Eq + std::hash::Hash>(
+    r: &PeerFamRepr<impl Copy>,
+    out: &[(K, u32)],
+    ids: &[AttrId],
+    store: &mut AttrStore,
     pos: u64,
 ) -> PeerFam<K> {
-    let mut out = HashMap::default();
-    out.reserve(f.out.len());
-    for (k, id) in &f.out {
-        out.insert(*k, copy_attr(from, *id, to));
+    let mut map = HashMap::default();
+    map.reserve(out.len());
+    for (k, i) in out {
+        let id = id_of(ids, *i);
+        store.acquire(id);
+        map.insert(*k, id);
     }
+    // Installed as sent; the next poll compares every prefix against this Loc-RIB.
+    let sync = match sync_of(r.sync) {
+        Sync::Changes => Sync::Diff,
+        other => other,
+    };
     PeerFam {
-        active: f.active,
-        out,
+        active: r.active,
+        out: map,
         pos,
-        sync: f.sync,
-        eor: f.eor,
+        sync,
+        eor: r.eor,
     }
 }
 
@@ -76,46 +243,27 @@ fn release_fam<K>(store: &mut AttrStore, f: PeerFam<K>) {
     }
 }
 
-/// The route flags a part carries: every flag but the Loc-RIB one (recomputed).
-const KEPT: u8 = !BEST;
-
-/// Copies `peer`'s routes (every path) of family `K` from `src` into `dst` (a part being
-/// built).
-fn take_routes<K: Fam>(src: &Rib, dst: &mut Rib, peer: u32) {
-    let (df, dcore) = K::parts(dst);
-    for (k, e) in &K::fam(src).table {
-        let mut v: Vec<Route> = e
-            .of_peer(peer)
-            .iter()
-            .map(|r| Route {
-                attr_in: copy_attr(&src.core.attrs, r.attr_in, &mut dcore.attrs),
-                attr: copy_attr(&src.core.attrs, r.attr, &mut dcore.attrs),
-                flags: r.flags & KEPT,
-                ..*r
-            })
-            .collect();
-        let entry = match v.len() {
-            0 => continue,
-            1 => Routes::One(v[0]),
-            _ => {
-                v.sort_by_key(Route::key);
-                Routes::Many(Box::new(v))
-            }
-        };
-        df.table.insert(*k, entry);
-    }
-}
-
-/// Replaces `peer`'s routes (every path) of family `K` in `rib` with those of `part` (where
-/// the neighbour was `from`), running the decision process for every prefix that changes.
-fn put_routes<K: Fam>(rib: &mut Rib, part: &Rib, from: u32, peer: u32) {
-    let pf = K::fam(part);
+/// Replaces `peer`'s routes (every path) of family `K` with `routes`, running the decision
+/// process for every prefix that changes.
+fn put_routes<K: Fam + PrefixRepr>(
+    rib: &mut Rib,
+    routes: &[Checked<K>],
+    ids: &[AttrId],
+    peer: u32,
+) {
     let (f, core) = K::parts(rib);
+    // The neighbour's routes the part does not have.
     let mut gone: Vec<(K, u32)> = Vec::new();
+    let mut keep: Option<HashSet<(K, u32)>> = None;
     for (k, e) in &f.table {
-        let keep = pf.table.get(k).map_or(&[][..], |x| x.of_peer(from));
-        for r in e.of_peer(peer) {
-            if !keep.iter().any(|x| x.path_id == r.path_id) {
+        let mine = e.of_peer(peer);
+        if mine.is_empty() {
+            continue;
+        }
+        let keep =
+            keep.get_or_insert_with(|| routes.iter().map(|(k, w)| (*k, w.path_id)).collect());
+        for r in mine {
+            if !keep.contains(&(*k, r.path_id)) {
                 gone.push((*k, r.path_id));
             }
         }
@@ -124,35 +272,37 @@ fn put_routes<K: Fam>(rib: &mut Rib, part: &Rib, from: u32, peer: u32) {
     for (k, path_id) in gone {
         f.remove_route(core, k, peer, path_id);
     }
-    let mut keys: Vec<(&K, &Routes)> = pf.table.iter().collect();
-    keys.sort_unstable_by_key(|(k, _)| **k);
-    for (k, e) in keys {
-        for r in e.of_peer(from) {
-            let attr_in = copy_attr(&part.core.attrs, r.attr_in, &mut core.attrs);
-            let attr = copy_attr(&part.core.attrs, r.attr, &mut core.attrs);
-            let flags = r.flags & KEPT;
-            let same = f.table.get(k).is_some_and(|x| {
-                x.of_peer(peer).iter().any(|c| {
-                    c.path_id == r.path_id
-                        && c.attr_in == attr_in
-                        && c.attr == attr
-                        && c.flags & KEPT == flags
-                })
-            });
-            if same {
-                core.attrs.release(attr_in);
-                core.attrs.release(attr);
-                continue;
-            }
-            let mut route = Route {
+    if f.table.is_empty() {
+        f.table.reserve(routes.len());
+    }
+    for (k, w) in routes {
+        let attr_in = id_of(ids, w.attr_in);
+        let attr = id_of(ids, w.attr);
+        let flags = w.flags & KEPT;
+        let same = f.table.get(k).is_some_and(|x| {
+            x.of_peer(peer).iter().any(|c| {
+                c.path_id == w.path_id
+                    && c.attr_in == attr_in
+                    && c.attr == attr
+                    && c.flags & KEPT == flags
+            })
+        });
+        if same {
+            continue;
+        }
+        core.attrs.acquire(attr_in);
+        core.attrs.acquire(attr);
+        f.set_route(
+            core,
+            *k,
+            Route {
+                peer,
+                path_id: w.path_id,
                 attr_in,
                 attr,
                 flags,
-                ..*r
-            };
-            route.peer = peer;
-            f.set_route(core, *k, route);
-        }
+            },
+        );
     }
 }
 
@@ -166,18 +316,17 @@ impl Rib {
     /// [`RibError::Snapshot`] when the part cannot be encoded; [`RibError::Policy`] never in
     /// practice (the policies in force compiled before).
     pub fn peer_snapshot(&self, peer: PeerId) -> Result<Vec<u8>, RibError> {
-        let mut part = Rib::new(self.core.cfg.clone())?;
-        take_routes::<Ipv4Prefix>(self, &mut part, peer.0);
-        take_routes::<Ipv6Prefix>(self, &mut part, peer.0);
-        if let Some(ps) = self.core.peers.get(&peer.0) {
-            let mut copy = ps.clone();
-            copy.v4 = copy_fam(&ps.v4, &self.core.attrs, &mut part.core.attrs, 0);
-            copy.v6 = copy_fam(&ps.v6, &self.core.attrs, &mut part.core.attrs, 0);
-            part.core.peers.insert(peer.0, copy);
-        }
-        postcard::to_allocvec(&PartRef {
+        let mut n = Numbering::new(&self.core.attrs);
+        let v4 = take_routes::<Ipv4Prefix>(self, peer.0, &mut n);
+        let v6 = take_routes::<Ipv6Prefix>(self, peer.0, &mut n);
+        let state = self.core.peers.get(&peer.0).map(|p| take_state(p, &mut n));
+        postcard::to_allocvec(&Part {
+            version: PART_VERSION,
             peer: peer.0,
-            rib: &part,
+            attrs: n.attrs,
+            v4,
+            v6,
+            state,
         })
         .map_err(|e| RibError::Snapshot(e.to_string()))
     }
@@ -197,54 +346,75 @@ impl Rib {
     /// a neighbour's part is installed as [`PeerId::LOCAL`] or the reverse. On error nothing
     /// changed.
     pub fn restore_peer(&mut self, peer: PeerId, bytes: &[u8]) -> Result<PeerId, RibError> {
-        let Part {
-            peer: from,
-            rib: mut part,
-        } = postcard::from_bytes(bytes).map_err(|e| RibError::Snapshot(e.to_string()))?;
+        let part: Part<'_> =
+            postcard::from_bytes(bytes).map_err(|e| RibError::Snapshot(e.to_string()))?;
+        if part.version != PART_VERSION {
+            return Err(bad(&format!(
+                "version {} (this node reads {PART_VERSION})",
+                part.version
+            )));
+        }
+        let from = part.peer;
         if (from == LOCAL_PEER) != (peer.0 == LOCAL_PEER) {
             return Err(RibError::ReservedPeerId);
         }
-        let state = match part.core.peers.remove(&from) {
-            Some(mut ps) => {
-                ps.info.id = peer;
-                let chains = self.chains(&ps.info)?;
-                Some((ps, chains))
+        // Everything is checked before anything changes.
+        let sets = part.attrs.len();
+        let v4 = checked_routes::<Ipv4Prefix>(&part.v4, sets)?;
+        let v6 = checked_routes::<Ipv6Prefix>(&part.v6, sets)?;
+        let state = match part.state {
+            Some(mut p) => {
+                let out4 = checked_out::<Ipv4Prefix>(&p.v4, sets)?;
+                let out6 = checked_out::<Ipv6Prefix>(&p.v6, sets)?;
+                let mut info = p.info();
+                info.id = peer;
+                let chains = self.chains(&info)?;
+                Some((p, info, chains, out4, out6))
             }
             None => None,
         };
+        // Each set once, one reference held until the end.
+        let ids: Vec<AttrId> = part
+            .attrs
+            .iter()
+            .map(|b| {
+                self.core.attrs.intern_bytes(b, || {
+                    let mut report = crate::wire::attribute::AttrReport::default();
+                    let decoded =
+                        crate::wire::attribute::decode_attributes(b, &storage_ctx(), &mut report);
+                    AttrInfo::from_attrs(&decoded, decoded.as_path())
+                })
+            })
+            .collect();
         // The neighbour's state first: the decision process reads its session parameters.
         if let Some(old) = self.core.peers.remove(&peer.0) {
             release_fam(&mut self.core.attrs, old.v4);
             release_fam(&mut self.core.attrs, old.v6);
         }
-        if let Some((mut ps, (import, export))) = state {
-            let mut v4 = copy_fam(
-                &ps.v4,
-                &part.core.attrs,
-                &mut self.core.attrs,
-                self.v4.log.end(),
+        if let Some((p, info, (import, export), out4, out6)) = state {
+            let (end4, end6) = (self.v4.log.end(), self.v6.log.end());
+            let store = &mut self.core.attrs;
+            let v4 = put_fam(&p.v4, &out4, &ids, store, end4);
+            let v6 = put_fam(&p.v6, &out6, &ids, store, end6);
+            self.core.peers.insert(
+                peer.0,
+                PeerState {
+                    info,
+                    up: p.up,
+                    import,
+                    export,
+                    v4,
+                    v6,
+                    warned: p.warned,
+                },
             );
-            let mut v6 = copy_fam(
-                &ps.v6,
-                &part.core.attrs,
-                &mut self.core.attrs,
-                self.v6.log.end(),
-            );
-            for f in [&mut v4.sync, &mut v6.sync] {
-                if *f == Sync::Changes {
-                    *f = Sync::Diff;
-                }
-            }
-            ps.import = import;
-            ps.export = export;
-            // The part's own references go with `part`; these are this RIB's.
-            ps.v4 = v4;
-            ps.v6 = v6;
-            self.core.peers.insert(peer.0, ps);
         }
         self.update_logging();
-        put_routes::<Ipv4Prefix>(self, &part, from, peer.0);
-        put_routes::<Ipv6Prefix>(self, &part, from, peer.0);
+        put_routes::<Ipv4Prefix>(self, &v4, &ids, peer.0);
+        put_routes::<Ipv6Prefix>(self, &v6, &ids, peer.0);
+        for id in ids {
+            self.core.attrs.release(id);
+        }
         self.compact_logs();
         Ok(PeerId(from))
     }

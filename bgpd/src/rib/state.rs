@@ -65,7 +65,7 @@ impl Ranks {
 }
 
 /// A prefix as plain numbers.
-trait PrefixRepr: Family {
+pub(super) trait PrefixRepr: Family {
     type Repr: Serialize + for<'de> Deserialize<'de> + Ord + Copy;
     fn repr(self) -> Self::Repr;
     fn unrepr(r: Self::Repr) -> Option<Self>;
@@ -120,24 +120,24 @@ struct FamRepr<P> {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-struct PeerFamRepr<P> {
-    active: bool,
-    sync: u8,
-    eor: bool,
+pub(super) struct PeerFamRepr<P> {
+    pub(super) active: bool,
+    pub(super) sync: u8,
+    pub(super) eor: bool,
     /// Position in the family's `log`.
-    pos: u64,
-    out: Vec<(P, u32)>,
+    pub(super) pos: u64,
+    pub(super) out: Vec<(P, u32)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-struct CtxRepr {
-    four_octet_as: bool,
-    add_path_receive: Vec<(u16, u8)>,
-    add_path_send: Vec<(u16, u8)>,
-    extended_message: bool,
-    ibgp: bool,
-    afi_safis: Vec<(u16, u8)>,
-    extended_next_hop: Vec<(u16, u8)>,
+pub(super) struct CtxRepr {
+    pub(super) four_octet_as: bool,
+    pub(super) add_path_receive: Vec<(u16, u8)>,
+    pub(super) add_path_send: Vec<(u16, u8)>,
+    pub(super) extended_message: bool,
+    pub(super) ibgp: bool,
+    pub(super) afi_safis: Vec<(u16, u8)>,
+    pub(super) extended_next_hop: Vec<(u16, u8)>,
 }
 
 fn fams(v: &[AfiSafi]) -> Vec<(u16, u8)> {
@@ -149,7 +149,7 @@ fn unfams(v: &[(u16, u8)]) -> Vec<AfiSafi> {
 }
 
 impl CtxRepr {
-    fn of(c: &SessionContext) -> Self {
+    pub(super) fn of(c: &SessionContext) -> Self {
         CtxRepr {
             four_octet_as: c.four_octet_as,
             add_path_receive: fams(&c.add_path_receive),
@@ -160,7 +160,7 @@ impl CtxRepr {
             extended_next_hop: fams(&c.extended_next_hop),
         }
     }
-    fn ctx(&self) -> SessionContext {
+    pub(super) fn ctx(&self) -> SessionContext {
         SessionContext {
             four_octet_as: self.four_octet_as,
             add_path_receive: unfams(&self.add_path_receive),
@@ -174,24 +174,45 @@ impl CtxRepr {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-struct PeerRepr {
-    id: u32,
-    address: IpAddr,
-    remote_as: u32,
-    local_as: u32,
-    remote_id: Ipv4Addr,
-    ibgp: bool,
-    rr_client: bool,
-    ctx: CtxRepr,
-    local_address: IpAddr,
-    next_hop_v4: Option<Ipv4Addr>,
-    next_hop_v6: Option<Ipv6Addr>,
-    import: Vec<String>,
-    export: Vec<String>,
-    up: bool,
-    warned: [bool; 2],
-    v4: PeerFamRepr<(u32, u8)>,
-    v6: PeerFamRepr<(u128, u8)>,
+pub(super) struct PeerRepr {
+    pub(super) id: u32,
+    pub(super) address: IpAddr,
+    pub(super) remote_as: u32,
+    pub(super) local_as: u32,
+    pub(super) remote_id: Ipv4Addr,
+    pub(super) ibgp: bool,
+    pub(super) rr_client: bool,
+    pub(super) ctx: CtxRepr,
+    pub(super) local_address: IpAddr,
+    pub(super) next_hop_v4: Option<Ipv4Addr>,
+    pub(super) next_hop_v6: Option<Ipv6Addr>,
+    pub(super) import: Vec<String>,
+    pub(super) export: Vec<String>,
+    pub(super) up: bool,
+    pub(super) warned: [bool; 2],
+    pub(super) v4: PeerFamRepr<(u32, u8)>,
+    pub(super) v6: PeerFamRepr<(u128, u8)>,
+}
+
+impl PeerRepr {
+    /// The neighbour's parameters (`import` and `export` moved out).
+    pub(super) fn info(&mut self) -> PeerInfo {
+        PeerInfo {
+            id: PeerId(self.id),
+            address: self.address,
+            remote_as: Asn(self.remote_as),
+            local_as: Asn(self.local_as),
+            remote_id: RouterId(self.remote_id),
+            ibgp: self.ibgp,
+            rr_client: self.rr_client,
+            ctx: self.ctx.ctx(),
+            local_address: self.local_address,
+            next_hop_v4: self.next_hop_v4,
+            next_hop_v6: self.next_hop_v6,
+            import: std::mem::take(&mut self.import),
+            export: std::mem::take(&mut self.export),
+        }
+    }
 }
 
 /// The serde form of a [`Rib`].
@@ -210,7 +231,7 @@ struct RibRepr {
     peers: Vec<PeerRepr>,
 }
 
-fn sync_code(s: Sync) -> u8 {
+pub(super) fn sync_code(s: Sync) -> u8 {
     match s {
         Sync::Changes => 0,
         Sync::Diff => 1,
@@ -218,7 +239,7 @@ fn sync_code(s: Sync) -> u8 {
     }
 }
 
-fn sync_of(c: u8) -> Sync {
+pub(super) fn sync_of(c: u8) -> Sync {
     match c {
         1 => Sync::Diff,
         2 => Sync::Resend,
@@ -362,22 +383,8 @@ impl Rib {
             Ok(id)
         };
         rib.core.attrs = store;
-        for p in r.peers {
-            let info = PeerInfo {
-                id: PeerId(p.id),
-                address: p.address,
-                remote_as: Asn(p.remote_as),
-                local_as: Asn(p.local_as),
-                remote_id: RouterId(p.remote_id),
-                ibgp: p.ibgp,
-                rr_client: p.rr_client,
-                ctx: p.ctx.ctx(),
-                local_address: p.local_address,
-                next_hop_v4: p.next_hop_v4,
-                next_hop_v6: p.next_hop_v6,
-                import: p.import,
-                export: p.export,
-            };
+        for mut p in r.peers {
+            let info = p.info();
             let (import, export) = rib.chains(&info)?;
             fn pf<K: PrefixRepr>(
                 r: PeerFamRepr<K::Repr>,

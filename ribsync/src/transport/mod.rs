@@ -16,7 +16,7 @@ pub use convert::{
 };
 pub use primary::{serve_primary, PrimaryHandle, PrimaryServerConfig};
 pub use standby::{run_standby, StandbyClientConfig, StandbyHandle, StandbyStatus};
-pub use tls::TlsPaths;
+pub use tls::{describe, TlsPaths};
 
 /// The largest message either side accepts, in octets: a flow checkpoint carries the
 /// application's whole state for that flow (for bgpd a full routing table, tens of

@@ -64,3 +64,40 @@ impl TlsPaths {
         Err(TransportError::NoTls)
     }
 }
+
+/// `e` with each of its causes (`gRPC transport: transport error: invalid peer
+/// certificate: UnknownIssuer`): tonic's own message says only "transport error". When a
+/// cause is a refused certificate, or the primary closed the connection at attach (how a
+/// TLS 1.3 client learns that its certificate was refused), a last sentence says which
+/// TLS setting to check.
+pub fn describe(e: &TransportError) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    let lower = text.to_ascii_lowercase();
+    if ["certificate", "unknownca", "unknown ca", "handshake"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
+        text.push_str(
+            " (mTLS refused: each node's certificate must be signed by the CA the other \
+             node's tls.ca names, and the primary's must carry the standby's server_name)",
+        );
+    } else if ["connection closed", "canceled", "cancelled", "reset"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
+        text.push_str(
+            " (the primary closed the connection at attach: with mTLS, check that the CA in \
+             the primary's tls.ca signed this node's certificate)",
+        );
+    }
+    text
+}

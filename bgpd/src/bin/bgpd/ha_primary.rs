@@ -6,7 +6,6 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,17 +71,9 @@ pub struct FlowIo {
     pub latency: Arc<WriteAheadLatency>,
 }
 
-/// The mTLS paths of the checkpoint channel.
+/// The mTLS paths of the checkpoint channel ([`HaTlsConfig::paths`]).
 pub fn tls_paths(tls: &HaTlsConfig) -> TlsPaths {
-    TlsPaths {
-        ca: PathBuf::from(&tls.ca),
-        cert: PathBuf::from(&tls.cert),
-        key: PathBuf::from(&tls.key),
-        server_name: tls
-            .server_name
-            .clone()
-            .unwrap_or_else(|| "understudy-primary".to_string()),
-    }
+    tls.paths()
 }
 
 /// The checkpoint engine's tuning from `[ha]`.

@@ -230,7 +230,7 @@ async fn attach(
     )
     .await
     .map_err(|_| "timed out".to_string())?
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| ribsync::transport::describe(&e))?;
     // The engine's clock starts as run_standby returns.
     let at = Instant::now();
     lock(&replica).set_feed_clock_origin(unix_ms());

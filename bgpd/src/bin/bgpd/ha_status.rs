@@ -4,12 +4,32 @@
 use std::net::IpAddr;
 
 use proto::admin as pb;
-use ribsync::checkpoint::{FlowId, SyncState};
+use ribsync::checkpoint::{FlowId, StandbyFlowView, SyncState};
 use ribsync::ha::HaRole;
 use ribsync::transport::{PrimaryHandle, StandbyHandle};
 use sha2::{Digest as _, Sha256};
 
 use crate::core::{Core, HaRuntime, TakeoverSummary};
+
+/// Why a standby shows a flow it follows as not protected when `[ha] protect` leaves its
+/// neighbour out (selective backup).
+pub const NOT_SELECTED: &str =
+    "not in [ha] protect: followed for the Loc-RIB, not taken over (its session restarts)";
+
+/// Why a standby does not protect `f` (empty: it does): left out by `[ha] protect`
+/// (`protect`, empty for every neighbour), reported by the checkpoint engine, not
+/// checkpointed yet, or the standby is not synchronised.
+pub fn standby_flow_reason(protect: &[IpAddr], f: &StandbyFlowView, synchronised: bool) -> String {
+    if !protect.is_empty() && !protect.contains(&peer_of(&f.flow)) {
+        return NOT_SELECTED.into();
+    }
+    match (&f.unprotected, f.restored, synchronised) {
+        (Some(why), _, _) => why.clone(),
+        (None, false, _) => "not checkpointed yet".into(),
+        (None, true, false) => "standby not synchronised".into(),
+        (None, true, true) => String::new(),
+    }
+}
 
 /// The core's part of the answer.
 #[derive(Debug)]
@@ -23,6 +43,8 @@ pub struct HaProbe {
     last_takeover: Option<TakeoverSummary>,
     loc_rib_digest: Vec<u8>,
     loc_rib_routes: u64,
+    /// `[ha] protect` (empty: every neighbour).
+    protect: Vec<IpAddr>,
 }
 
 /// SHA-256 of the Loc-RIB: every best route's prefix, attributes and neighbour, in prefix
@@ -67,6 +89,11 @@ pub fn probe(core: &Core) -> HaProbe {
         last_takeover: core.last_takeover,
         loc_rib_digest,
         loc_rib_routes,
+        protect: core
+            .ha_config
+            .as_ref()
+            .map(|h| h.protect.clone())
+            .unwrap_or_default(),
     };
     match &core.ha {
         HaRuntime::Standalone => {}
@@ -170,12 +197,7 @@ pub async fn status(p: HaProbe) -> pb::HaStatus {
             out.flows = flows
                 .into_iter()
                 .map(|f| {
-                    let reason = match (&f.unprotected, f.restored, st.synchronised) {
-                        (Some(why), _, _) => why.clone(),
-                        (None, false, _) => "not checkpointed yet".into(),
-                        (None, true, false) => "standby not synchronised".into(),
-                        (None, true, true) => String::new(),
-                    };
+                    let reason = standby_flow_reason(&p.protect, &f, st.synchronised);
                     pb::HaFlow {
                         peer: peer_of(&f.flow).to_string(),
                         protected: reason.is_empty(),
@@ -186,4 +208,44 @@ pub async fn status(p: HaProbe) -> pb::HaStatus {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(peer: [u8; 4], restored: bool, unprotected: Option<&str>) -> StandbyFlowView {
+        StandbyFlowView {
+            flow: FlowId {
+                local: std::net::SocketAddr::from(([192, 0, 2, 254], 179)),
+                remote: std::net::SocketAddr::from((peer, 40_000)),
+            },
+            restored,
+            fed_to: 0,
+            egress_backlog: 0,
+            unprotected: unprotected.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn selective_backup_shows_the_flows_left_out_with_the_reason() {
+        let protect: Vec<IpAddr> = vec![[192, 0, 2, 11].into()];
+        let kept = view([192, 0, 2, 11], true, None);
+        let left = view([192, 0, 2, 12], true, None);
+        assert_eq!(standby_flow_reason(&protect, &kept, true), "");
+        assert_eq!(standby_flow_reason(&protect, &left, true), NOT_SELECTED);
+        // Left out wins over any other reason; every flow is protected without the key.
+        let broken = view([192, 0, 2, 12], false, Some("gap"));
+        assert_eq!(standby_flow_reason(&protect, &broken, false), NOT_SELECTED);
+        assert_eq!(standby_flow_reason(&[], &left, true), "");
+        assert_eq!(standby_flow_reason(&[], &broken, true), "gap");
+        assert_eq!(
+            standby_flow_reason(&[], &view([192, 0, 2, 12], false, None), true),
+            "not checkpointed yet"
+        );
+        assert_eq!(
+            standby_flow_reason(&protect, &kept, false),
+            "standby not synchronised"
+        );
+    }
 }

@@ -442,6 +442,15 @@ async fn gather(input: &TakeoverInput) -> (Vec<(FlowTakeover, u64)>, Vec<(FlowId
         };
         let mirror = input.mirror.lock().ok();
         for flow in replica.flows() {
+            if input
+                .config
+                .ha
+                .as_ref()
+                .is_some_and(|h| !h.protects(flow.remote.ip()))
+            {
+                failed.push((flow, crate::ha_status::NOT_SELECTED.into()));
+                continue;
+            }
             if let Some(reason) = views
                 .iter()
                 .find(|v| v.flow == flow)
