@@ -62,7 +62,8 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_tls: Option<AdminTlsConfig>,
     /// Serve Prometheus metrics over HTTP on this address (`/metrics`); off when absent.
-    /// bgpd's `--metrics` flag overrides it.
+    /// bgpd's `--metrics` flag overrides it. Read at start only: a reload that changes it
+    /// (or `admin_address`, `admin_tls`) says it takes effect when bgpd restarts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_address: Option<SocketAddr>,
     /// The neighbours (`[[neighbor]]`).
