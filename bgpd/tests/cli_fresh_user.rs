@@ -272,7 +272,11 @@ fn loopback_daemon_refuses_what_it_cannot_do_and_logs_plain_text() {
     // Only /metrics is served.
     for path in ["/metrics/nope", "/"] {
         let text = http_get(&metrics, path);
-        assert!(text.starts_with("HTTP/1.1 404 Not Found"), "{path}: {text}");
+        let status_line = text.lines().next().unwrap_or("");
+        assert!(
+            status_line.starts_with("HTTP/1.") && status_line.ends_with(" 404 Not Found"),
+            "{path}: {text}"
+        );
     }
 
     // metrics_address applies at start only: a reload that changes it says so, and the

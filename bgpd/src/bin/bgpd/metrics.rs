@@ -4,12 +4,11 @@
 use crate::core::Core;
 use metrics::{gauge, Unit};
 use std::net::SocketAddr;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The exporter handle.
 pub struct Metrics;
 
-/// The one path served; any other answers 404.
+/// The one path served; any other answers 404 Not Found.
 const PATH: &str = "/metrics";
 
 impl Metrics {
@@ -25,16 +24,8 @@ impl Metrics {
             .install_recorder()
             .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
         tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((conn, _)) => {
-                        tokio::spawn(serve(conn, handle.clone()));
-                    }
-                    Err(e) => {
-                        tracing::warn!("metrics endpoint: accept failed: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                }
+            if let Err(e) = axum::serve(listener, router(handle)).await {
+                tracing::warn!("metrics endpoint stopped: {e}");
             }
         });
         metrics::describe_gauge!("bgp_sessions", Unit::Count, "BGP sessions by FSM state");
@@ -99,88 +90,59 @@ impl Metrics {
     }
 }
 
-/// The status line and body for a request head (`GET /metrics HTTP/1.1 ...`).
-fn respond(head: &str, render: impl FnOnce() -> String) -> (&'static str, String) {
-    let mut words = head.split_whitespace();
-    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    if path != PATH {
-        return (
-            "404 Not Found",
-            format!("not found: only {PATH} is served\n"),
-        );
-    }
-    match method {
-        "GET" | "HEAD" => ("200 OK", render()),
-        _ => (
-            "405 Method Not Allowed",
-            format!("{method} not allowed: GET {PATH}\n"),
-        ),
-    }
-}
-
-/// Answers one HTTP/1.x request and closes the connection.
-async fn serve(
-    mut conn: tokio::net::TcpStream,
-    handle: metrics_exporter_prometheus::PrometheusHandle,
-) {
-    let mut buf = Vec::with_capacity(1024);
-    let read = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        let mut chunk = [0u8; 1024];
-        while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
-            match conn.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+/// The router: `GET /metrics` (and HEAD, which axum answers from the GET route) renders
+/// the registry; any other path is 404 Not Found, another method 405 Method Not Allowed.
+fn router(handle: metrics_exporter_prometheus::PrometheusHandle) -> axum::Router {
+    axum::Router::new().route(
+        PATH,
+        axum::routing::get(move || {
+            let handle = handle.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    handle.render(),
+                )
             }
-        }
-    })
-    .await;
-    if read.is_err() {
-        return;
-    }
-    let head = String::from_utf8_lossy(&buf);
-    let (status, body) = respond(&head, || handle.render());
-    let head_only = head.starts_with("HEAD ");
-    let content_type = if status.starts_with("200") {
-        "text/plain; version=0.0.4"
-    } else {
-        "text/plain"
-    };
-    let mut out = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    if !head_only {
-        out.push_str(&body);
-    }
-    let _ = conn.write_all(out.as_bytes()).await;
-    let _ = conn.shutdown().await;
+        }),
+    )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::respond;
+    use super::router;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
 
-    #[test]
-    fn only_the_metrics_path_is_served() {
-        let body = || "bgp_sessions 1\n".to_string();
+    async fn status(method: &str, uri: &str) -> StatusCode {
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .build_recorder()
+            .handle();
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .expect("request");
+        router(handle)
+            .oneshot(request)
+            .await
+            .expect("infallible")
+            .status()
+    }
+
+    #[tokio::test]
+    async fn only_the_metrics_path_is_served() {
+        assert_eq!(status("GET", "/metrics").await, StatusCode::OK);
+        assert_eq!(status("GET", "/metrics?x=1").await, StatusCode::OK);
+        assert_eq!(status("HEAD", "/metrics").await, StatusCode::OK);
+        assert_eq!(status("GET", "/metrics/nope").await, StatusCode::NOT_FOUND);
+        assert_eq!(status("GET", "/").await, StatusCode::NOT_FOUND);
         assert_eq!(
-            respond("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", body),
-            ("200 OK", "bgp_sessions 1\n".to_string())
+            status("POST", "/metrics").await,
+            StatusCode::METHOD_NOT_ALLOWED
         );
-        assert_eq!(
-            respond("GET /metrics?x=1 HTTP/1.0\r\n\r\n", body).0,
-            "200 OK"
-        );
-        assert_eq!(
-            respond("GET /metrics/nope HTTP/1.1\r\n\r\n", body).0,
-            "404 Not Found"
-        );
-        assert_eq!(respond("GET / HTTP/1.1\r\n\r\n", body).0, "404 Not Found");
-        assert_eq!(
-            respond("POST /metrics HTTP/1.1\r\n\r\n", body).0,
-            "405 Method Not Allowed"
-        );
-        assert_eq!(respond("", body).0, "404 Not Found");
     }
 }
