@@ -32,7 +32,11 @@ impl Default for Failover {
     }
 }
 
-fn find<'a>(speakers: &'a mut [LabSpeaker], role: &str) -> Result<&'a mut LabSpeaker> {
+/// The understudy speaker labelled `understudy.ha: ROLE`.
+///
+/// # Errors
+/// A topology error when there is none.
+pub fn find<'a>(speakers: &'a mut [LabSpeaker], role: &str) -> Result<&'a mut LabSpeaker> {
     speakers
         .iter_mut()
         .find(|s| s.ha.as_deref() == Some(role))
@@ -45,14 +49,29 @@ fn find<'a>(speakers: &'a mut [LabSpeaker], role: &str) -> Result<&'a mut LabSpe
 /// Waits until the standby reports itself synchronised and connected, still a standby,
 /// with the primary's Loc-RIB (same route count and digest) for a second; returns them.
 fn wait_lockstep(speakers: &mut [LabSpeaker], timeout: Duration) -> Result<(u64, String)> {
+    wait_lockstep_of(speakers, "primary", "standby", timeout)
+}
+
+/// [`wait_lockstep`] between the nodes labelled `understudy.ha: LEADER` (the primary now)
+/// and `understudy.ha: FOLLOWER` (its standby now): after a switchover the labels name the
+/// roles the nodes started in.
+///
+/// # Errors
+/// A timeout, or the follower reporting itself primary (split brain).
+pub fn wait_lockstep_of(
+    speakers: &mut [LabSpeaker],
+    leader: &str,
+    follower: &str,
+    timeout: Duration,
+) -> Result<(u64, String)> {
     let mut since: Option<(Instant, String)> = None;
     poll_until(
         "the standby to be in lockstep with the primary (understudy ha: synchronised, same Loc-RIB digest)",
         timeout,
         Duration::from_millis(200),
         || {
-            let p = find(speakers, "primary")?.ha_status()?;
-            let s = find(speakers, "standby")?.ha_status()?;
+            let p = find(speakers, leader)?.ha_status()?;
+            let s = find(speakers, follower)?.ha_status()?;
             let role = s["role"].as_str().unwrap_or("");
             if role == "primary" {
                 return Err(LabError::Topology {

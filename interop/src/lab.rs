@@ -216,6 +216,9 @@ impl Lab {
         ns.tc(&[
             "filter", "add", "dev", from, "parent", "ffff:", "prio", "10", "protocol", "all",
             "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev", to,
+            // Classification goes on: a port mirrored to several destinations (one filter
+            // each) reaches every one of them.
+            "continue",
         ])?;
         Ok(())
     }

@@ -26,6 +26,7 @@ pub mod process;
 pub mod rawpeer;
 pub mod speaker;
 pub mod sweep;
+pub mod switchover;
 pub mod topology;
 
 pub use error::{LabError, Result};

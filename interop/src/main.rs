@@ -5,7 +5,8 @@
 //!   network namespaces and leave it running, or remove it.
 //! - `interop demo [--json] [--observe SECS] [--mrt FILE] [--mrt-limit N]`: the demo lab
 //!   (FRR and BIRD fed a real table, the understudy primary and standby; the primary dies
-//!   and the standby takes over, or with `--observe` nothing fails), always cleaned up
+//!   and the standby takes over, or with `--observe` nothing fails, or with `--switchover`
+//!   `understudy switchover` hands the sessions to the standby and back), always cleaned up
 //!   (also on Ctrl-C).
 //! - `interop bench [--prefixes N] [--mrt FILE] [--daemons LIST] [--runs N] [--quick] [--json]`:
 //!   bgpd, BIRD, FRR and GoBGP taking a full table, one table with the ratios.
@@ -81,6 +82,12 @@ enum Command {
         /// pictures (no failure).
         #[arg(long, value_name = "SECS")]
         observe: Option<f64>,
+        /// Instead of the failover, a planned switchover and failback: `understudy
+        /// switchover` on the primary, then on the new primary once the old one follows in
+        /// lockstep. With the default topology, topologies/switchover.clab.yml is used (both
+        /// nodes have a mirror port there).
+        #[arg(long, conflicts_with = "observe")]
+        switchover: bool,
         /// Seconds to watch after the takeover (longer than the neighbours' hold time, 9 s).
         #[arg(long, default_value_t = 12.0)]
         watch: f64,
@@ -294,6 +301,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             topology,
             prefix,
             observe,
+            switchover,
             watch,
             mrt,
             mrt_limit,
@@ -301,6 +309,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             timeout,
             json,
         } => {
+            let topology = if switchover && topology.ends_with("topologies/demo.clab.yml") {
+                topology.with_file_name("switchover.clab.yml")
+            } else {
+                topology
+            };
             let opts = DemoOptions {
                 topology,
                 prefix,
@@ -314,8 +327,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut failover_scenario = Failover {
                 watch: seconds(watch, "--watch")?,
             };
+            let mut switchover_scenario = interop::switchover::Switchover {
+                failback: true,
+                watch: seconds(watch, "--watch")?,
+                steps: Vec::new(),
+            };
             let scenario: &mut dyn demo::Scenario = if observe.is_some() {
                 &mut observe_scenario
+            } else if switchover {
+                &mut switchover_scenario
             } else {
                 &mut failover_scenario
             };

@@ -240,6 +240,30 @@ impl HaController {
         }
     }
 
+    /// Planned switchover: the primary stepped down and handed its sessions to `target`
+    /// (checkpoint endpoint `endpoint`). The target takes over at once (no detection; no
+    /// fencing, the primary stopped itself); any other standby attaches to the target.
+    /// Ignored unless this node is a standby.
+    pub fn on_handover(&mut self, now_ms: u64, target: NodeId, endpoint: String) {
+        if !matches!(self.role, HaRole::Standby { .. }) {
+            return;
+        }
+        self.declared_at_ms = now_ms;
+        if target == self.config.node {
+            self.role = HaRole::TakingOver;
+            self.actions.push_back(HaAction::TakeOver {
+                declared_at_ms: now_ms,
+            });
+        } else {
+            self.role = HaRole::AwaitingPrimary { winner: target };
+            self.await_deadline_ms = now_ms + self.config.reattach_timeout_ms;
+            self.actions.push_back(HaAction::AttachTo {
+                node: target,
+                endpoint,
+            });
+        }
+    }
+
     /// The fencing command finished: `ok` when it succeeded. A failed fence means no
     /// takeover (the old primary may still write).
     pub fn fencing_result(&mut self, ok: bool) {
@@ -430,6 +454,40 @@ mod tests {
         c.tick(720);
         // Not synchronised and the roster is empty: nobody can take over.
         assert!(matches!(c.role(), HaRole::Halted { .. }));
+    }
+
+    #[test]
+    fn handover_target_takes_over_at_once_others_follow_it() {
+        let mut target = standby(3, 20, true);
+        target.on_handover(150, NodeId(3), "192.0.2.3:50051".into());
+        assert_eq!(
+            target.role(),
+            &HaRole::TakingOver,
+            "no fencing: the primary stepped down"
+        );
+        assert_eq!(
+            target.poll_action(),
+            Some(HaAction::TakeOver {
+                declared_at_ms: 150
+            })
+        );
+        target.takeover_done();
+        assert_eq!(target.role(), &HaRole::Primary);
+        // A second handover (or one for a primary) changes nothing.
+        target.on_handover(200, NodeId(2), "x".into());
+        assert_eq!(target.role(), &HaRole::Primary);
+        assert_eq!(target.poll_action(), None);
+
+        let mut other = standby(2, 20, false);
+        other.on_handover(150, NodeId(3), "192.0.2.3:50051".into());
+        assert_eq!(other.role(), &HaRole::AwaitingPrimary { winner: NodeId(3) });
+        assert_eq!(
+            other.poll_action(),
+            Some(HaAction::AttachTo {
+                node: NodeId(3),
+                endpoint: "192.0.2.3:50051".into()
+            })
+        );
     }
 
     #[test]

@@ -427,7 +427,52 @@ pub fn to_standby_from_pb(m: pb::PrimaryMessage) -> Result<ToStandby, TransportE
                 .map(roster_from)
                 .collect::<Result<_, _>>()?,
         },
+        // Read by the driver itself (`handover_from_pb`), never by the engine.
+        Body::Handover(_) => return Err(TransportError::Malformed("handover for the engine")),
     })
+}
+
+/// A planned switchover's handover (`proto/ribsync.proto` `Handover`): the primary stepped
+/// down; `node` takes over now with the sessions' TCP states as the primary left them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handover {
+    /// The standby that takes over.
+    pub node: NodeId,
+    /// Its checkpoint endpoint (host:port), which every other node attaches to.
+    pub endpoint: String,
+    /// Each session's TCP state, peeked after the primary's last write.
+    pub tcp: Vec<TcpRepairState>,
+}
+
+/// A handover, for the wire.
+pub fn handover_to_pb(h: &Handover) -> pb::PrimaryMessage {
+    pb::PrimaryMessage {
+        body: Some(pb::primary_message::Body::Handover(pb::Handover {
+            node_id: h.node.0,
+            endpoint: h.endpoint.clone(),
+            tcp: h.tcp.iter().map(tcp).collect(),
+        })),
+    }
+}
+
+/// A handover from the wire; `Ok(None)` when `m` is another message.
+///
+/// # Errors
+/// [`TransportError::Malformed`] on a TCP state out of range.
+pub fn handover_from_pb(m: &pb::PrimaryMessage) -> Result<Option<Handover>, TransportError> {
+    let Some(pb::primary_message::Body::Handover(h)) = &m.body else {
+        return Ok(None);
+    };
+    Ok(Some(Handover {
+        node: NodeId(h.node_id),
+        endpoint: h.endpoint.clone(),
+        tcp: h
+            .tcp
+            .iter()
+            .cloned()
+            .map(tcp_from)
+            .collect::<Result<_, _>>()?,
+    }))
 }
 
 /// Standby to primary, to the wire.
@@ -699,6 +744,23 @@ mod tests {
             panic!("not a hello");
         };
         assert_eq!(hello_from_pb(pbh).unwrap(), h);
+    }
+
+    #[test]
+    fn handover_round_trips_and_is_not_an_engine_message() {
+        let h = Handover {
+            node: NodeId(2),
+            endpoint: "192.0.2.2:50052".into(),
+            tcp: vec![tcp_state()],
+        };
+        let m = handover_to_pb(&h);
+        assert_eq!(handover_from_pb(&m).unwrap(), Some(h));
+        assert!(to_standby_from_pb(m).is_err());
+        let hb = to_standby_pb(&ToStandby::Heartbeat {
+            now_ms: 1,
+            roster: vec![],
+        });
+        assert_eq!(handover_from_pb(&hb).unwrap(), None);
     }
 
     #[test]

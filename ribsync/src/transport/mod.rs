@@ -11,8 +11,8 @@ use std::future::Future;
 use std::time::Instant;
 
 pub use convert::{
-    hello_from_pb, hello_to_pb, to_primary_from_pb, to_primary_pb, to_standby_from_pb,
-    to_standby_pb,
+    handover_from_pb, handover_to_pb, hello_from_pb, hello_to_pb, to_primary_from_pb,
+    to_primary_pb, to_standby_from_pb, to_standby_pb, Handover,
 };
 pub use primary::{serve_primary, PrimaryHandle, PrimaryServerConfig};
 pub use standby::{run_standby, StandbyClientConfig, StandbyHandle, StandbyStatus};

@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_stream::wrappers::{TcpListenerStream, UnboundedReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::convert::{hello_from_pb, to_primary_from_pb, to_standby_pb};
+use super::convert::{handover_to_pb, hello_from_pb, to_primary_from_pb, to_standby_pb, Handover};
 use super::{lock, spawn_thread, Clock, TlsPaths, TransportError, WINDOW_BYTES};
 use crate::checkpoint::{
     FlowChange, FlowId, FlowView, Hello, PrimaryConfig, PrimaryEngine, PrimaryEvent, Replicated,
@@ -105,6 +105,13 @@ enum Input {
     },
     Views {
         reply: oneshot::Sender<(Vec<StandbyView>, Vec<FlowView>)>,
+    },
+    Roster {
+        reply: oneshot::Sender<Vec<RosterEntry>>,
+    },
+    Handover {
+        handover: Handover,
+        reply: oneshot::Sender<usize>,
     },
     Shutdown,
 }
@@ -246,6 +253,33 @@ impl PrimaryHandle {
         let (reply, wait) = oneshot::channel();
         self.tx
             .send(Input::Views { reply })
+            .map_err(|_| TransportError::DriverGone)?;
+        wait.await.map_err(|_| TransportError::DriverGone)
+    }
+
+    /// The standbys as the next heartbeat announces them (node, priority, synchronised,
+    /// checkpoint endpoint): the candidates of a planned switchover.
+    ///
+    /// # Errors
+    /// [`TransportError::DriverGone`] after shutdown.
+    pub async fn roster(&self) -> Result<Vec<RosterEntry>, TransportError> {
+        let (reply, wait) = oneshot::channel();
+        self.tx
+            .send(Input::Roster { reply })
+            .map_err(|_| TransportError::DriverGone)?;
+        wait.await.map_err(|_| TransportError::DriverGone)
+    }
+
+    /// Planned switchover: sends `handover` to every attached standby, after everything
+    /// queued for them before (write-ahead batches included). Returns how many standbys
+    /// it was sent to.
+    ///
+    /// # Errors
+    /// [`TransportError::DriverGone`] after shutdown.
+    pub async fn hand_over(&self, handover: Handover) -> Result<usize, TransportError> {
+        let (reply, wait) = oneshot::channel();
+        self.tx
+            .send(Input::Handover { handover, reply })
             .map_err(|_| TransportError::DriverGone)?;
         wait.await.map_err(|_| TransportError::DriverGone)
     }
@@ -440,6 +474,20 @@ impl<A: Replicated> Driver<A> {
             }
             Input::Views { reply } => {
                 let _ = reply.send((self.engine.standby_views(now), self.engine.flow_views()));
+            }
+            Input::Roster { reply } => {
+                let _ = reply.send(self.engine.roster());
+            }
+            Input::Handover { handover, reply } => {
+                // After everything the engine queued.
+                self.flush();
+                let msg = handover_to_pb(&handover);
+                let sent = lock(&self.beats)
+                    .links
+                    .values()
+                    .filter(|(_, out)| out.send(Ok(msg.clone())).is_ok())
+                    .count();
+                let _ = reply.send(sent);
             }
             Input::Shutdown => return false,
         }

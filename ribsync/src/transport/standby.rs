@@ -17,7 +17,7 @@ use proto::ribsync as pb;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
-use super::convert::{hello_to_pb, to_primary_pb, to_standby_from_pb};
+use super::convert::{handover_from_pb, hello_to_pb, to_primary_pb, to_standby_from_pb, Handover};
 use super::{lock, spawn_thread, Clock, TlsPaths, TransportError, WINDOW_BYTES};
 use crate::checkpoint::{
     EgressBacklog, FlowId, Hello, MirrorInput, MirrorMapper, Replicated, StandbyConfig,
@@ -63,6 +63,8 @@ enum Input {
     FromPrimary(Box<pb::PrimaryMessage>),
     /// Converted.
     Decoded(ToStandby),
+    /// A planned switchover's handover (read by the driver, not the engine).
+    Handover(Handover),
     StreamEnded(String),
     MirrorIngress {
         flow: FlowId,
@@ -138,9 +140,16 @@ pub struct StandbyHandle {
     status: watch::Receiver<StandbyStatus>,
     clock: Clock,
     liveness: Arc<Liveness>,
+    handover: Arc<Mutex<Option<Handover>>>,
 }
 
 impl StandbyHandle {
+    /// The planned switchover's handover, once the primary sent one (set before the
+    /// [`HaAction`] it causes comes out).
+    pub fn handover(&self) -> Option<Handover> {
+        self.handover.lock().ok().and_then(|h| h.clone())
+    }
+
     fn send(&self, input: Input) -> Result<(), TransportError> {
         self.tx.send(input).map_err(|_| TransportError::DriverGone)
     }
@@ -455,6 +464,7 @@ where
     };
     let (status_tx, status_rx) = watch::channel(initial);
     let (actions_tx, actions_rx) = mpsc::unbounded_channel();
+    let handover = Arc::new(Mutex::new(None));
     spawn_thread(
         "ribsync-standby",
         drive(
@@ -468,6 +478,7 @@ where
                 actions: actions_tx,
                 last_error: None,
                 mapper: MirrorMapper::new(config.engine.mirror_buffer_bytes),
+                handover: handover.clone(),
                 liveness: liveness.clone(),
                 beat: slot,
                 _io: stop_tx,
@@ -482,6 +493,7 @@ where
             status: status_rx,
             clock,
             liveness,
+            handover,
         },
         actions_rx,
     ))
@@ -497,6 +509,7 @@ struct Driver<A> {
     actions: mpsc::UnboundedSender<HaAction>,
     last_error: Option<String>,
     mapper: MirrorMapper,
+    handover: Arc<Mutex<Option<Handover>>>,
     liveness: Arc<Liveness>,
     /// What the heartbeat sender sends.
     beat: BeatSlot,
@@ -592,6 +605,18 @@ impl<A: Replicated> Driver<A> {
     fn input(&mut self, now: u64, input: Input) -> bool {
         // Converted before the application's lock is taken.
         let input = match input {
+            Input::FromPrimary(msg)
+                if matches!(msg.body, Some(pb::primary_message::Body::Handover(_))) =>
+            {
+                match handover_from_pb(&msg) {
+                    Ok(Some(h)) => Input::Handover(h),
+                    Ok(None) => return true,
+                    Err(e) => {
+                        tracing::error!(error = %e, "malformed handover from the primary");
+                        return true;
+                    }
+                }
+            }
             Input::FromPrimary(msg) => match to_standby_from_pb(*msg) {
                 Ok(msg) => Input::Decoded(msg),
                 Err(e) => {
@@ -617,6 +642,13 @@ impl<A: Replicated> Driver<A> {
                     tracing::error!(error = %e, "checkpoint stream unusable");
                     self.last_error = Some(e.to_string());
                     self.out = None;
+                }
+            }
+            Input::Handover(h) => {
+                tracing::info!(node = %h.node, endpoint = %h.endpoint, "handover from the primary");
+                self.ha.on_handover(now, h.node, h.endpoint.clone());
+                if let Ok(mut slot) = self.handover.lock() {
+                    *slot = Some(h);
                 }
             }
             Input::StreamEnded(reason) => {

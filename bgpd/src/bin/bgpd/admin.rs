@@ -204,6 +204,21 @@ impl Admin for Service {
         Ok(Response::new(crate::ha_status::status(probe).await))
     }
 
+    async fn switchover(
+        &self,
+        request: Request<pb::SwitchoverRequest>,
+    ) -> Result<Response<pb::SwitchoverReply>, Status> {
+        let to = request.into_inner().to;
+        let (reply, rx) = oneshot::channel();
+        self.core
+            .send(CoreMsg::Switchover { to, reply })
+            .map_err(|_| Status::unavailable("the daemon is shutting down"))?;
+        let r = rx
+            .await
+            .map_err(|_| Status::unavailable("the daemon is shutting down"))?;
+        r.map(Response::new)
+    }
+
     async fn reload(&self, _: Request<pb::ReloadRequest>) -> Result<Response<pb::Ack>, Status> {
         let (tx, rx) = oneshot::channel();
         self.core

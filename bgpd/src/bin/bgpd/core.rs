@@ -55,6 +55,11 @@ pub enum CoreMsg {
     },
     /// The standby took the primary's sessions over: serve them and become the primary.
     Promote(crate::takeover::TakeoverReport),
+    /// Planned switchover (admin API): hand the sessions to a standby, then follow it.
+    Switchover {
+        to: Option<u32>,
+        reply: oneshot::Sender<Result<pb::SwitchoverReply, tonic::Status>>,
+    },
     /// An admin API request.
     Admin(AdminReq),
     /// Re-read the configuration file (SIGHUP or the admin API).
@@ -109,11 +114,12 @@ pub struct Options {
     pub seed: Option<u64>,
 }
 
-struct ConnHandle {
-    writer: mpsc::UnboundedSender<WriterCmd>,
-    reader: tokio::task::JoinHandle<()>,
+/// A connection's reader and writer tasks.
+pub struct ConnHandle {
+    pub writer: mpsc::UnboundedSender<WriterCmd>,
+    pub reader: tokio::task::JoinHandle<()>,
     /// The replicated flow this connection carries (primary role).
-    flow: Option<FlowId>,
+    pub flow: Option<FlowId>,
 }
 
 /// The node's part in non-stop routing.
@@ -151,7 +157,11 @@ pub struct Core {
     clock_base_ms: u64,
     config_path: PathBuf,
     tx: mpsc::UnboundedSender<CoreMsg>,
-    conns: HashMap<(PeerId, ConnId), ConnHandle>,
+    pub conns: HashMap<(PeerId, ConnId), ConnHandle>,
+    /// The speaker's jitter seed (a fresh speaker after a switchover gets the same).
+    seed: u64,
+    /// The BGP listeners' accept tasks (none on a standby).
+    listeners: Vec<tokio::task::JoinHandle<()>>,
     next_incoming: u64,
     pub extra: BTreeMap<PeerId, PeerExtra>,
     events: broadcast::Sender<pb::Event>,
@@ -196,9 +206,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         .is_some_and(|h| h.role == HaRoleConfig::Standby);
 
     // Listeners (a standby listens only once it has taken over).
-    if !standby {
-        start_listeners(&opts.config, &tx, false)?;
-    }
+    let listeners = if standby {
+        Vec::new()
+    } else {
+        start_listeners(&opts.config, &tx, false)?
+    };
 
     // The kernel FIB.
     let fib = if opts.config.fib.enabled {
@@ -242,6 +254,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         config_path: opts.config_path,
         tx,
         conns: HashMap::new(),
+        seed,
+        listeners,
         next_incoming: 1,
         extra: BTreeMap::new(),
         events,
@@ -279,6 +293,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                             return Ok(());
                         }
                         CoreMsg::Promote(report) => core.promote(report).await,
+                        CoreMsg::Switchover { to, reply } => {
+                            let r = crate::switchover::run(&mut core, to).await;
+                            if let Err(e) = &r {
+                                tracing::warn!("{}", e.message());
+                            }
+                            let _ = reply.send(r);
+                        }
                         m => core.on_msg(m),
                     }
                     next = rx.try_recv().ok();
@@ -299,12 +320,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Listens on every `listen_addresses` for BGP connections.
+/// Listens on every `listen_addresses` for BGP connections; returns the accept tasks.
 fn start_listeners(
     config: &Config,
     tx: &mpsc::UnboundedSender<CoreMsg>,
     freebind: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let mut tasks = Vec::new();
     let md5: Vec<(IpAddr, String)> = config
         .neighbors
         .iter()
@@ -315,9 +337,9 @@ fn start_listeners(
         let listener =
             net::listen(sa, &md5, freebind).with_context(|| format!("cannot listen on {sa}"))?;
         tracing::info!(address = %sa, "listening for BGP connections");
-        tokio::spawn(net::accept_loop(listener, tx.clone()));
+        tasks.push(tokio::spawn(net::accept_loop(listener, tx.clone())));
     }
-    Ok(())
+    Ok(tasks)
 }
 
 fn spawn_signals(tx: mpsc::UnboundedSender<CoreMsg>) -> anyhow::Result<()> {
@@ -467,6 +489,9 @@ impl Core {
                 }
             }
             CoreMsg::Promote(_) => {}
+            CoreMsg::Switchover { reply, .. } => {
+                let _ = reply.send(Err(tonic::Status::internal("switchover not run")));
+            }
             CoreMsg::Admin(req) => crate::admin::answer(self, req),
             CoreMsg::Reload(reply) => {
                 let r = self.reload();
@@ -601,9 +626,22 @@ impl Core {
             .clone()
             .filter(|h| h.checkpoint_address.is_some())
         {
-            match ha_primary::start(&h, self.rep.clone()).await {
-                Ok(p) => self.ha = HaRuntime::Primary(p),
-                Err(e) => tracing::error!("cannot serve checkpoints after the takeover: {e:#}"),
+            // After a switchover the old primary's service may still hold the address
+            // for a moment (same host, or the old primary that hands back at failback).
+            let deadline = Instant::now() + Duration::from_secs(3);
+            loop {
+                match ha_primary::start(&h, self.rep.clone()).await {
+                    Ok(p) => self.ha = HaRuntime::Primary(p),
+                    Err(e) if Instant::now() < deadline => {
+                        tracing::debug!("checkpoint service not up yet: {e:#}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::error!("cannot serve checkpoints after the takeover: {e:#}")
+                    }
+                }
+                break;
             }
         }
         let (sessions, failed) = (report.sessions.len(), report.failed.len());
@@ -624,8 +662,9 @@ impl Core {
             tracing::warn!(%flow, "not taken over: {why}");
         }
         let config = self.lock().speaker().config().clone();
-        if let Err(e) = start_listeners(&config, &self.tx, true) {
-            tracing::error!("after the takeover: {e:#}");
+        match start_listeners(&config, &self.tx, true) {
+            Ok(l) => self.listeners = l,
+            Err(e) => tracing::error!("after the takeover: {e:#}"),
         }
         self.last_takeover = Some(TakeoverSummary {
             takeover_ms: report.takeover_ms,
@@ -633,12 +672,46 @@ impl Core {
             failed: failed as u32,
         });
         standby.takeover_done();
+        // The old stream must not feed the live speaker any more (after a switchover the
+        // old primary's service may still send a little).
+        standby.shutdown();
         tracing::info!(
             sessions,
             failed,
             takeover_ms = report.takeover_ms,
             "ha: takeover complete"
         );
+    }
+
+    /// After a planned switchover: this node follows the new primary as a standby with
+    /// `ha` (role standby, `primary` its endpoint), with a fresh speaker that the new
+    /// primary's checkpoints fill. The old sessions are already handed over.
+    ///
+    /// # Errors
+    /// When the speaker cannot be rebuilt or the mirror tap cannot be opened.
+    pub fn demote(&mut self, ha: HaSection) -> anyhow::Result<()> {
+        for l in self.listeners.drain(..) {
+            l.abort();
+        }
+        self.conns.clear();
+        self.extra.clear();
+        self.fib_batch.clear();
+        let mut config = self.lock().speaker().config().clone();
+        config.ha = Some(ha.clone());
+        let speaker = Speaker::new(Millis(0), config.clone(), self.seed)
+            .map_err(|e| anyhow::anyhow!("configuration refused by the speaker: {e}"))?;
+        self.rep = Arc::new(Mutex::new(SpeakerReplica::new(
+            speaker,
+            self.seed,
+            self.clock_base_ms,
+        )));
+        self.ha = HaRuntime::Standby(crate::ha_standby::start(
+            config,
+            self.rep.clone(),
+            self.tx.clone(),
+        )?);
+        self.ha_config = Some(ha);
+        Ok(())
     }
 
     fn peer_address(&self, peer: PeerId) -> String {

@@ -327,7 +327,11 @@ async fn attach_loop(
                 break None;
             };
             if !declared && matches!(action, HaAction::RunFencing | HaAction::TakeOver { .. }) {
-                tracing::warn!("ha: primary declared failed");
+                if a.handle.handover().is_some() {
+                    tracing::info!("ha: switchover: the primary handed over, taking over");
+                } else {
+                    tracing::warn!("ha: primary declared failed");
+                }
                 declared = true;
             }
             match action {

@@ -14,6 +14,7 @@ mod ha_standby;
 mod ha_status;
 mod metrics;
 mod net;
+mod switchover;
 mod takeover;
 mod view;
 

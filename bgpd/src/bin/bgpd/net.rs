@@ -21,6 +21,10 @@ pub enum WriterCmd {
     Bytes(Vec<u8>, Option<u64>),
     /// Flush what came before, then close our side.
     Close,
+    /// Planned switchover: write what came before, then stop without closing and answer
+    /// with a duplicate of the socket (for the last peek and the silent close); the
+    /// socket is closed only when that duplicate and the reader's half are gone.
+    Release(tokio::sync::oneshot::Sender<Option<std::os::fd::OwnedFd>>),
 }
 
 /// How long an outgoing connection attempt may take.
@@ -258,6 +262,17 @@ pub fn spawn_io(
                 WriterCmd::Close => {
                     let _ = wr.flush().await;
                     let _ = wr.shutdown().await;
+                    return;
+                }
+                WriterCmd::Release(reply) => {
+                    let _ = wr.flush().await;
+                    let fd = wr.as_ref().as_fd().try_clone_to_owned();
+                    if let Err(e) = &fd {
+                        tracing::warn!(peer = peer.0, "cannot duplicate the socket: {e}");
+                    }
+                    // No shutdown (FIN) when the half is dropped.
+                    wr.forget();
+                    let _ = reply.send(fd.ok());
                     return;
                 }
             }

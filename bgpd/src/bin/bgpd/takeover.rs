@@ -435,6 +435,14 @@ fn sent_offset(f: &FlowTakeover, plan: &SessionPlan, near: u64) -> u64 {
 async fn gather(input: &TakeoverInput) -> (Vec<(FlowTakeover, u64)>, Vec<(FlowId, String)>) {
     let mut flows = Vec::new();
     let mut failed = Vec::new();
+    // A planned switchover brings each session's TCP state as the primary left it.
+    let handover = input
+        .standby
+        .handover()
+        .map(|h| crate::switchover::states_by_flow(&h.tcp));
+    if let Some(fresh) = &handover {
+        wait_for_mirror(input, fresh).await;
+    }
     let views = input.standby.flow_views().await.unwrap_or_default();
     {
         let Ok(replica) = input.replica.lock() else {
@@ -472,18 +480,24 @@ async fn gather(input: &TakeoverInput) -> (Vec<(FlowTakeover, u64)>, Vec<(FlowId
                 .find(|n| n.address == flow.remote.ip())
                 .and_then(|n| n.md5_password.clone())
                 .map(String::into_bytes);
+            let seen = mirror.as_ref().and_then(|m| m.get(&flow));
+            let mut view = seen.map(MirrorTcpView::from).unwrap_or_default();
+            let mut tcp = tcp.clone();
+            if let Some(fresh) = handover.as_ref().and_then(|h| h.get(&flow)) {
+                // The primary's last state; the socket continues after every octet of the
+                // neighbour the replica was fed from the mirror (also any the primary no
+                // longer received once its address was gone).
+                tcp = fresh.clone();
+                view.primary_ack = seen.and_then(|v| v.peer_seq_next);
+            }
             flows.push((
                 FlowTakeover {
                     flow,
                     peer,
                     conn,
-                    tcp: tcp.clone(),
+                    tcp,
                     anchor: replica.snapshot_flow(&flow).and_then(|s| s.anchor),
-                    mirror: mirror
-                        .as_ref()
-                        .and_then(|m| m.get(&flow))
-                        .map(MirrorTcpView::from)
-                        .unwrap_or_default(),
+                    mirror: view,
                     backlog: None,
                     md5_key,
                     difference: Vec::new(),
@@ -493,9 +507,51 @@ async fn gather(input: &TakeoverInput) -> (Vec<(FlowTakeover, u64)>, Vec<(FlowId
         }
     }
     for (f, _) in &mut flows {
-        f.backlog = input.standby.egress_backlog(f.flow).await.ok().flatten();
+        // After a handover the primary's own send queue holds what the neighbour has not
+        // acknowledged; otherwise the write-ahead does.
+        if !handover.as_ref().is_some_and(|h| h.contains_key(&f.flow)) {
+            f.backlog = input.standby.egress_backlog(f.flow).await.ok().flatten();
+        }
     }
     (flows, failed)
+}
+
+/// How long a handover waits for the mirror to show what the primary received.
+const HANDOVER_MIRROR_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// After a handover: waits (bounded) until the mirror has shown every octet each
+/// neighbour sent up to the primary's last `rcv_nxt`, so the replica was fed them before
+/// the sockets are rebuilt after them.
+async fn wait_for_mirror(input: &TakeoverInput, fresh: &BTreeMap<FlowId, TcpRepairState>) {
+    let deadline = std::time::Instant::now() + HANDOVER_MIRROR_WAIT;
+    loop {
+        let behind: Vec<FlowId> = {
+            let Ok(m) = input.mirror.lock() else { return };
+            fresh
+                .iter()
+                .filter(|(flow, s)| {
+                    m.get(flow)
+                        .and_then(|v| v.peer_seq_next)
+                        .is_none_or(|next| s.rcv_nxt.is_after(next))
+                })
+                .map(|(flow, _)| *flow)
+                .collect()
+        };
+        if behind.is_empty() {
+            // The tap thread hands a frame's octets to the engine right after it updates
+            // the view; the engine's queue is then drained before the flow views answer.
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            tracing::warn!(
+                ?behind,
+                "handover: the mirror has not shown everything the primary received"
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
 }
 
 /// Takes over every protected session of the failed primary: addresses, TCP_REPAIR

@@ -86,6 +86,8 @@ pub enum Request {
     Reload,
     /// `ha`.
     Ha,
+    /// `switchover [--to NODE_ID]`.
+    Switchover(Option<u32>),
 }
 
 /// Runs one request against the daemon at `addr`.
@@ -332,6 +334,22 @@ async fn dispatch(a: &mut Admin, json: bool, req: Request) -> anyhow::Result<()>
                         e.text
                     );
                 }
+            }
+        }
+        Request::Switchover(to) => {
+            let r = a
+                .client
+                .switchover(pb::SwitchoverRequest { to })
+                .await
+                .map_err(|s| a.status(s))?
+                .into_inner();
+            if json {
+                print_json(&json!({
+                    "node_id": r.node_id, "endpoint": r.endpoint, "sessions": r.sessions,
+                    "stopped_ms": r.stopped_ms, "message": r.message,
+                }));
+            } else {
+                println!("{}", r.message);
             }
         }
         Request::Reload => {

@@ -98,6 +98,16 @@ enum Command {
     /// Non-stop routing: this node's HA role, its standbys (sync state, lag, digests,
     /// write-ahead latency) and whether each session is protected.
     Ha,
+    /// Planned switchover, run on the primary: hands every session to a synchronised
+    /// standby with no loss (the neighbours see nothing), then this node follows it as a
+    /// standby. Refused, with nothing changed, when this node is not the primary or no
+    /// standby is synchronised. Failback: run it again on the new primary.
+    Switchover {
+        /// The standby to hand over to ([ha] node_id); default: the highest priority, then
+        /// the lowest node_id, among the synchronised standbys.
+        #[arg(long, value_name = "NODE_ID")]
+        to: Option<u32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +191,7 @@ fn main() -> ExitCode {
         Command::Watch => admin::Request::Watch,
         Command::Reload => admin::Request::Reload,
         Command::Ha => admin::Request::Ha,
+        Command::Switchover { to } => admin::Request::Switchover(to),
     };
     finish(admin::run(&cli.admin, &cli.tls, cli.json, request))
 }

@@ -1,0 +1,133 @@
+//! Lab tests of the planned switchover and failback (issue 7), run as root by
+//! `cargo test --workspace --release`: FRR and BIRD neighbours of a bgpd primary and a bgpd
+//! standby, each with a mirror port (interop/topologies/switchover.clab.yml).
+//! `understudy switchover` on the primary hands the sessions to the standby; once the old
+//! primary follows in lockstep, `understudy switchover` on the new primary hands them back.
+//! Each neighbour must see nothing: no OPEN, NOTIFICATION, SYN, FIN or RST on its link
+//! (capture), its session uptime unbroken, its Adj-RIB-In identical before and after;
+//! `understudy ha --json` shows the roles swapped after each step, and the ping stream
+//! through the router goes on. The error path: with no synchronised standby the command
+//! fails with one line and nothing changes.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use interop::demo::{self, DemoOptions, DemoReport};
+use interop::switchover::{Refused, Switchover};
+
+mod common;
+use common::require_root;
+
+/// Prefixes of the dump fed (half to FRR, half to BIRD).
+const SLICE: usize = 1000;
+
+fn options(prefix: &str) -> DemoOptions {
+    DemoOptions {
+        topology: Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("topologies")
+            .join("switchover.clab.yml"),
+        prefix: prefix.to_string(),
+        timeout: Duration::from_secs(60),
+        mrt: Some(interop::feed::DEFAULT_MRT.into()).filter(|p: &std::path::PathBuf| p.exists()),
+        mrt_limit: Some(SLICE),
+        bgpd: None,
+        compare_routes: true,
+    }
+}
+
+fn assert_neighbours_saw_nothing(report: &DemoReport) {
+    assert_eq!(report.neighbors.len(), 2, "{report:?}");
+    for n in &report.neighbors {
+        assert!(n.established_before && n.established_after, "{n:?}");
+        let w = n.wire.unwrap();
+        assert_eq!(
+            (w.opens, w.notifications, w.syns, w.fins_rsts),
+            (0, 0, 0, 0),
+            "{}: OPEN, NOTIFICATION, SYN, FIN/RST on its link: {n:?}",
+            n.name
+        );
+        assert_eq!(n.uptime_unbroken, Some(true), "{n:?}");
+        assert_eq!(n.routes_unchanged, Some(true), "{n:?}");
+        assert_eq!(n.connections_dropped, Some(0), "{n:?}");
+        assert_eq!(n.notifications, Some(0), "{n:?}");
+        assert_eq!(n.prefixes_before, n.prefixes_after, "{n:?}");
+        assert!(n.prefixes_before.unwrap_or(0) > 0, "{n:?}");
+    }
+}
+
+#[test]
+fn switchover_then_failback_frr_bird_see_nothing() {
+    require_root();
+    let opts = options("usswa-");
+    let mut scenario = Switchover {
+        failback: true,
+        watch: Duration::from_secs(10),
+        steps: Vec::new(),
+    };
+    let report = demo::run(&opts, &mut scenario, &mut |s| eprintln!("{s}")).unwrap();
+    println!("{}", demo::render(&report));
+    assert_neighbours_saw_nothing(&report);
+
+    assert_eq!(scenario.steps.len(), 2);
+    let (there, back) = (&scenario.steps[0], &scenario.steps[1]);
+    assert_eq!(
+        (there.from.as_str(), there.to.as_str()),
+        ("primary", "standby")
+    );
+    assert_eq!(
+        (back.from.as_str(), back.to.as_str()),
+        ("standby", "primary")
+    );
+    for s in [there, back] {
+        // The command named the node that took over, and it took over every session.
+        let (old, new) = &s.ha_after;
+        assert_eq!(s.reply["node_id"], new["node_id"], "{s:?}");
+        assert_eq!(s.reply["sessions"], 2, "{s:?}");
+        assert_eq!(old["role"], "standby", "{s:?}");
+        assert_eq!(new["role"], "primary", "{s:?}");
+        let t = &new["last_takeover"];
+        assert_eq!(
+            (t["sessions"].as_u64(), t["failed"].as_u64()),
+            (Some(2), Some(0)),
+            "{s:?}"
+        );
+        assert!(s.takeover_ms.unwrap() > 0.0, "{s:?}");
+    }
+    assert_eq!(there.ha_after.1["node_id"], 2);
+    assert_eq!(back.ha_after.1["node_id"], 1);
+
+    // The data plane moved twice and came back each time.
+    let loss = report.dataplane_loss_ms.unwrap();
+    assert!(
+        loss < 2_000.0,
+        "ping stream loss {loss} ms over both switchovers"
+    );
+    println!(
+        "switchover takeover_ms {:.1} (command to takeover complete {:.0} ms), failback takeover_ms {:.1} ({:.0} ms), dataplane_loss_ms {loss:.0} over both",
+        there.takeover_ms.unwrap(),
+        there.wall.as_secs_f64() * 1000.0,
+        back.takeover_ms.unwrap(),
+        back.wall.as_secs_f64() * 1000.0,
+    );
+}
+
+#[test]
+fn switchover_without_synchronised_standby_is_refused() {
+    require_root();
+    let opts = options("usswb-");
+    // `Refused` runs no standby: the primary has none to hand over to.
+    let mut scenario = Refused::default();
+    let report = demo::run(&opts, &mut scenario, &mut |s| eprintln!("{s}")).unwrap();
+    let error = scenario.error.clone().expect("switchover must fail");
+    assert_eq!(error.lines().count(), 1, "one line: {error:?}");
+    assert!(
+        error.contains("switchover refused, nothing changed: no synchronised standby"),
+        "{error}"
+    );
+    let (before, after) = scenario.ha.clone().unwrap();
+    assert_eq!(before["role"], "primary");
+    assert_eq!(after["role"], "primary");
+    assert_eq!(after["loc_rib_digest"], before["loc_rib_digest"]);
+    assert_neighbours_saw_nothing(&report);
+}
