@@ -4,12 +4,17 @@
 //! the primary's and FRR's frames to the standby's `mon0`) and the checkpoint channel,
 //! reaches `synchronised` while FRR keeps announcing routes, and its Loc-RIB digest equals
 //! the primary's; the FRR session is not disturbed. Observed through `understudy ha --json`.
+//! One test feeds the largest real RIB dump (the MRT table, 112,988 prefixes), the others
+//! generated routes. Every test starts from the same [`Fixture`]: the lab, FRR with its
+//! table and the primary with its Loc-RIB full.
 //!
 //! The bgpd and understudy binaries are taken from the test executable's target directory
 //! (`target/<profile>/`); `cargo test --workspace` builds them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use interop::neighbor::frr::Frr;
@@ -24,7 +29,6 @@ const PREFIX: &str = "usha-";
 const TIMEOUT: Duration = Duration::from_secs(60);
 const FRR: &str = "192.0.2.1";
 const PRIM: &str = "192.0.2.2";
-const STBY: &str = "192.0.2.3";
 /// Routes FRR announces from the start, then routes it adds while the standby joins.
 const INITIAL: u32 = 2048;
 const ADDED: u32 = 1024;
@@ -38,102 +42,201 @@ fn route(i: u32) -> IpNetwork {
     IpNetwork::V4(Ipv4Network::new(Ipv4Addr::from(base + j * step), len).unwrap())
 }
 
-struct HaLab {
+/// What FRR originates from the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    /// Routes `route(0..n)`.
+    Generated(u32),
+    /// The unique IPv4 prefixes of the largest MRT RIB dump of the shared data
+    /// ([`interop::feed::DEFAULT_MRT`], 112,988 prefixes).
+    Mrt,
+    /// `n` IPv6 routes 2001:db8:1000::/48 onwards, over an IPv6 session.
+    V6(u32),
+}
+
+/// FRR's and the primary's IPv6 session addresses.
+const FRR6: &str = "2001:db8::1";
+const PRIM6: &str = "2001:db8::2";
+
+/// The lab every test starts from: FRR, the primary and the standbys on one bridge (in
+/// namespace `sw`), every frame the primary or FRR sends into the bridge mirrored to each
+/// standby's `mon0` (three in four, at random, when `lossy`); FRR originating its table and
+/// Established with the bgpd primary, whose Loc-RIB holds the whole table. The standbys'
+/// namespaces are ready; each test starts its standby daemons.
+struct Fixture {
     lab: Lab,
-    frr: Netns,
+    frr_ns: Netns,
     prim: Netns,
-    stby: Netns,
-    /// More standbys (`stby2`, `stby3`, ...: addresses 192.0.2.4, .5, ...).
-    more: Vec<Netns>,
+    /// Standby namespaces: `stby` (192.0.2.3), then `stby2`, `stby3`, ... (.4, .5, ...).
+    stbys: Vec<Netns>,
+    frr: Frr,
+    /// The primary's PID.
+    primary: u32,
+    /// The routes FRR originated from the start (the primary's Loc-RIB size then).
+    table: Vec<IpNetwork>,
+    v6: bool,
 }
 
-/// FRR, the primary and the standby on one bridge (in namespace `sw`); every frame the
-/// primary or FRR sends into the bridge is mirrored to the standby's `mon0` (three in four,
-/// at random, when `lossy`).
-fn ha_lab(lossy: bool) -> HaLab {
-    ha_lab_n(lossy, 1)
-}
+impl Fixture {
+    fn start(lossy: bool, standbys: u8, table: Table) -> Fixture {
+        require_root();
+        let mut lab = Lab::new(PREFIX).expect("lab");
+        let frr_ns = lab.add_namespace("frr").expect("namespace frr");
+        let prim = lab.add_namespace("prim").expect("namespace prim");
+        let sw = lab.add_namespace("sw").expect("namespace sw");
+        lab.add_bridge(&sw, "br0").unwrap();
+        let mut nodes = vec![
+            (frr_ns.clone(), "p-frr".to_string(), FRR.to_string()),
+            (prim.clone(), "p-prim".into(), PRIM.into()),
+        ];
+        let mut stbys = Vec::new();
+        let mut mons = Vec::new();
+        for i in 0..standbys {
+            let suffix = if i == 0 {
+                String::new()
+            } else {
+                (i + 1).to_string()
+            };
+            let ns = lab
+                .add_namespace(&format!("stby{suffix}"))
+                .expect("namespace stby");
+            nodes.push((
+                ns.clone(),
+                format!("p-stby{suffix}"),
+                format!("192.0.2.{}", 3 + i),
+            ));
+            let mon = format!("p-mon{suffix}");
+            lab.add_veth(&sw, &mon, &ns, "mon0").unwrap();
+            mons.push(mon);
+            stbys.push(ns);
+        }
+        let v6 = matches!(table, Table::V6(_));
+        for (i, (ns, port, addr)) in nodes.iter().enumerate() {
+            lab.add_veth(&sw, port, ns, "eth0").unwrap();
+            lab.set_master(&sw, port, "br0").unwrap();
+            lab.add_address(ns, "eth0", net(&format!("{addr}/24")))
+                .unwrap();
+            if v6 {
+                lab.add_address(ns, "eth0", net(&format!("2001:db8::{}/64", i + 1)))
+                    .unwrap();
+            }
+        }
+        let mons: Vec<&str> = mons.iter().map(String::as_str).collect();
+        mirror(&sw, "p-prim", lossy, &mons);
+        mirror(&sw, "p-frr", lossy, &mons);
 
-/// [`ha_lab`] with `standbys` standbys, each with its own mirror port.
-fn ha_lab_n(lossy: bool, standbys: u8) -> HaLab {
-    require_root();
-    let mut lab = Lab::new(PREFIX).expect("lab");
-    let frr = lab.add_namespace("frr").expect("namespace frr");
-    let prim = lab.add_namespace("prim").expect("namespace prim");
-    let sw = lab.add_namespace("sw").expect("namespace sw");
-    lab.add_bridge(&sw, "br0").unwrap();
-    let mut nodes = vec![(frr.clone(), "p-frr".to_string(), FRR.to_string())];
-    nodes.push((prim.clone(), "p-prim".into(), PRIM.into()));
-    let mut stbys = Vec::new();
-    let mut mons = Vec::new();
-    for i in 0..standbys {
-        let (node, suffix) = if i == 0 {
-            ("stby".to_string(), String::new())
-        } else {
-            (format!("stby{}", i + 1), (i + 1).to_string())
+        let routes: Vec<IpNetwork> = match table {
+            Table::Generated(n) => (0..n).map(route).collect(),
+            Table::Mrt => interop::feed::table_prefixes(Path::new(interop::feed::DEFAULT_MRT))
+                .expect("the MRT dump")
+                .into_iter()
+                .map(IpNetwork::V4)
+                .collect(),
+            Table::V6(n) => (0..n).map(|i| route_v6(0x1000 + i)).collect(),
         };
-        let ns = lab.add_namespace(&node).expect("namespace stby");
-        nodes.push((
-            ns.clone(),
-            format!("p-stby{suffix}"),
-            format!("192.0.2.{}", 3 + i),
+        let (peer, local) = if v6 { (PRIM6, FRR6) } else { (PRIM, FRR) };
+        let mut session = PeerConfig::new(ip(peer), 65002)
+            .local(ip(local))
+            .timers(Duration::from_secs(9), Duration::from_secs(3));
+        if v6 {
+            session = session.families(&[interop::neighbor::Family::Ipv6Unicast]);
+        }
+        let mut cfg = BgpConfig::new(65001, FRR.parse().unwrap()).peer(session);
+        for r in &routes {
+            cfg = cfg.network(*r);
+        }
+        let frr = Frr::start_without_zebra(&lab, "frr", &cfg).expect("start FRR");
+        let mut f = Fixture {
+            primary: 0,
+            lab,
+            frr_ns,
+            prim,
+            stbys,
+            frr,
+            table: routes,
+            v6,
+        };
+        let config = f.bgpd_config(&format!(
+            "role = \"primary\"\nnode_id = 1\ncheckpoint_address = \"{PRIM}:50052\"\n"
         ));
-        let mon = format!("p-mon{suffix}");
-        lab.add_veth(&sw, &mon, &ns, "mon0").unwrap();
-        mons.push(mon);
-        stbys.push(ns);
+        let prim = f.prim.clone();
+        f.primary = start_bgpd(&mut f.lab, &prim, "bgpd-prim", &config);
+        f.frr
+            .wait_established(ip(peer), TIMEOUT)
+            .expect("FRR Established with the primary");
+        let want = f.table.len() as u64;
+        wait_long("the primary's Loc-RIB full", TIMEOUT * 3, || {
+            let v = ha(&f.prim)?;
+            assert_eq!(v["role"], "primary");
+            Ok((routes_of(&v) == want).then_some(()))
+        });
+        f
     }
-    for (ns, port, addr) in &nodes {
-        lab.add_veth(&sw, port, ns, "eth0").unwrap();
-        lab.set_master(&sw, port, "br0").unwrap();
-        lab.add_address(ns, "eth0", net(&format!("{addr}/24")))
-            .unwrap();
+
+    /// The primary's address on the session.
+    fn peer(&self) -> &'static str {
+        if self.v6 {
+            PRIM6
+        } else {
+            PRIM
+        }
     }
-    let mons: Vec<&str> = mons.iter().map(String::as_str).collect();
-    mirror(&sw, "p-prim", lossy, &mons);
-    mirror(&sw, "p-frr", lossy, &mons);
-    let stby = stbys.remove(0);
-    HaLab {
-        lab,
-        frr,
-        prim,
-        stby,
-        more: stbys,
+
+    /// FRR's address on the session.
+    fn neighbour(&self) -> &'static str {
+        if self.v6 {
+            FRR6
+        } else {
+            FRR
+        }
+    }
+
+    /// bgpd's configuration (one neighbour, FRR) with `ha` as its `[ha]` section.
+    fn bgpd_config(&self, ha: &str) -> String {
+        let (family, local) = if self.v6 {
+            ("ipv6/unicast", format!("local_address = \"{PRIM6}\"\n"))
+        } else {
+            ("ipv4/unicast", String::new())
+        };
+        format!(
+            "router_id = \"{PRIM}\"\nlocal_as = 65002\n\
+             \n[[neighbor]]\naddress = \"{}\"\nremote_as = 65001\nhold_time = 9\n\
+             connect_retry = 2\n{local}families = [\"{family}\"]\n\
+             import = [\"all\"]\nexport = [\"all\"]\n\
+             \n[policy.policies.all]\ndefault = \"accept\"\n\n[ha]\n{ha}",
+            self.neighbour()
+        )
+    }
+
+    /// Starts standby `i` (0: `stby`) as node `node` with `priority`; returns its PID.
+    fn start_standby(&mut self, i: usize, node: u32, priority: u8) -> u32 {
+        let address = format!("192.0.2.{}", 3 + i);
+        let config = self.bgpd_config(&format!(
+            "role = \"standby\"\nnode_id = {node}\npriority = {priority}\n\
+             primary = \"http://{PRIM}:50052\"\nmirror_interface = \"mon0\"\n\
+             session_interface = \"eth0\"\ncheckpoint_address = \"{address}:50052\"\n"
+        ));
+        let ns = self.stbys[i].clone();
+        let name = if i == 0 {
+            "bgpd-stby".to_string()
+        } else {
+            format!("bgpd-stby{}", i + 1)
+        };
+        start_bgpd(&mut self.lab, &ns, &name, &config)
+    }
+
+    /// FRR's session with the primary: still its first connection, never dropped.
+    fn assert_frr_undisturbed(&mut self) {
+        let peer = ip(self.peer());
+        let st = self.frr.wait_established(peer, TIMEOUT).unwrap();
+        assert_eq!(st.established_count, Some(1), "{st:?}");
+        assert_eq!(st.dropped_count, Some(0), "{st:?}");
     }
 }
 
-fn bgpd_config(ha: &str) -> String {
-    format!(
-        "router_id = \"{PRIM}\"\nlocal_as = 65002\n\
-         \n[[neighbor]]\naddress = \"{FRR}\"\nremote_as = 65001\nhold_time = 9\n\
-         connect_retry = 2\nfamilies = [\"ipv4/unicast\"]\n\
-         import = [\"all\"]\nexport = [\"all\"]\n\
-         \n[policy.policies.all]\ndefault = \"accept\"\n\n[ha]\n{ha}"
-    )
-}
-
-/// Writes `config` into the lab's work directory, checks it and starts bgpd in `ns`.
-fn start_bgpd(lab: &mut Lab, ns: &Netns, name: &str, config: &str) -> u32 {
-    let path = lab.workdir().join(format!("{name}.toml"));
-    std::fs::write(&path, config).unwrap();
-    let bgpd = binary("bgpd");
-    let out = std::process::Command::new(&bgpd)
-        .arg("--check-config")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "bgpd --check-config: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    lab.spawn(
-        ns,
-        name,
-        bgpd.to_str().unwrap(),
-        &["--config", path.to_str().unwrap()],
-    )
-    .expect("start bgpd")
+/// IPv6 route number `n`: 2001:db8:N::/48.
+fn route_v6(n: u32) -> IpNetwork {
+    net(&format!("2001:db8:{n:x}::/48"))
 }
 
 /// `understudy --json ha` in `ns`.
@@ -148,8 +251,17 @@ fn ha(ns: &Netns) -> Result<Value, String> {
 }
 
 /// Polls `check` until it gives Some or `TIMEOUT` passes (then panics with the last state).
-fn wait<T>(what: &str, mut check: impl FnMut() -> Result<Option<T>, String>) -> T {
-    let deadline = Instant::now() + TIMEOUT;
+fn wait<T>(what: &str, check: impl FnMut() -> Result<Option<T>, String>) -> T {
+    wait_long(what, TIMEOUT, check)
+}
+
+/// [`wait`] with a deadline of `timeout`.
+fn wait_long<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<Option<T>, String>,
+) -> T {
+    let deadline = Instant::now() + timeout;
     let mut last = String::new();
     loop {
         match check() {
@@ -202,58 +314,53 @@ fn mirror(sw: &Netns, port: &str, lossy: bool, mons: &[&str]) {
     }
 }
 
+/// Writes `config` into the lab's work directory, checks it and starts bgpd in `ns`.
+fn start_bgpd(lab: &mut Lab, ns: &Netns, name: &str, config: &str) -> u32 {
+    let path = lab.workdir().join(format!("{name}.toml"));
+    std::fs::write(&path, config).unwrap();
+    let bgpd = binary("bgpd");
+    let out = std::process::Command::new(&bgpd)
+        .arg("--check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bgpd --check-config: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lab.spawn(
+        ns,
+        name,
+        bgpd.to_str().unwrap(),
+        &["--config", path.to_str().unwrap()],
+    )
+    .expect("start bgpd")
+}
+
+/// The largest real RIB dump (issue 6): FRR originates the whole MRT table to the primary,
+/// then a standby is introduced late while FRR keeps announcing; the standby reaches
+/// `synchronised` with the primary's Loc-RIB digest, and FRR's session is undisturbed.
 #[test]
-fn late_standby_synchronises_with_a_primary_fed_by_frr() {
-    run(false);
+fn late_standby_synchronises_with_a_primary_fed_a_full_table_by_frr() {
+    run(Fixture::start(false, 1, Table::Mrt), false);
 }
 
 #[test]
 fn standby_behind_a_lossy_mirror_recovers_by_gap_fill() {
-    run(true);
+    run(Fixture::start(true, 1, Table::Generated(INITIAL)), true);
 }
 
-fn run(lossy: bool) {
-    let HaLab {
-        mut lab,
-        frr: frr_ns,
-        prim,
-        stby,
-        ..
-    } = ha_lab(lossy);
-
-    let mut cfg = BgpConfig::new(65001, FRR.parse().unwrap()).peer(
-        PeerConfig::new(ip(PRIM), 65002)
-            .local(ip(FRR))
-            .timers(Duration::from_secs(9), Duration::from_secs(3)),
-    );
-    for i in 0..INITIAL {
-        cfg = cfg.network(route(i));
-    }
-    let mut frr = Frr::start_without_zebra(&lab, "frr", &cfg).expect("start FRR");
-    start_bgpd(
-        &mut lab,
-        &prim,
-        "bgpd-prim",
-        &bgpd_config(&format!(
-            "role = \"primary\"\nnode_id = 1\ncheckpoint_address = \"{PRIM}:50052\"\n"
-        )),
-    );
-    frr.wait_established(ip(PRIM), TIMEOUT)
-        .expect("FRR Established with the primary");
-    wait("the primary's Loc-RIB full", || {
-        let v = ha(&prim)?;
-        assert_eq!(v["role"], "primary");
-        Ok((routes_of(&v) == u64::from(INITIAL)).then_some(()))
-    });
-    let alone = ha(&prim).unwrap();
+fn run(mut f: Fixture, lossy: bool) {
+    let alone = ha(&f.prim).unwrap();
     assert_eq!(alone["standbys"], Value::Array(vec![]));
     assert_eq!(alone["flows"][0]["peer"], FRR);
     assert_eq!(alone["flows"][0]["protected"], false, "{alone}");
 
     // FRR keeps announcing while the standby is introduced.
     let feeder = {
-        let frr_dir = frr.dir().to_path_buf();
-        let ns = frr_ns.clone();
+        let frr_dir = f.frr.dir().to_path_buf();
+        let ns = f.frr_ns.clone();
         std::thread::spawn(move || {
             announce(
                 &frr_dir,
@@ -265,11 +372,12 @@ fn run(lossy: bool) {
         })
     };
     let started = Instant::now();
-    start_bgpd(&mut lab, &stby, "bgpd-stby", &standby_config(2, 50, STBY));
-    let synced: Value = wait("the standby synchronised", || {
+    f.start_standby(0, 2, 50);
+    let stby = f.stbys[0].clone();
+    let synced: Value = wait_long("the standby synchronised", TIMEOUT * 3, || {
         let v = ha(&stby)?;
         if v["synchronised"] != true || v["role"] != "standby" {
-            let p = ha(&prim)?;
+            let p = ha(&f.prim)?;
             return Err(format!("standby {v}; primary {p}"));
         }
         Ok(Some(v))
@@ -283,14 +391,21 @@ fn run(lossy: bool) {
         synced["role"],
         "standby",
         "{synced}\n{}",
-        log_tail(&lab, "bgpd-stby")
+        log_tail(&f.lab, "bgpd-stby")
     );
     assert_eq!(synced["connected"], true);
     assert_eq!(synced["primary"], format!("http://{PRIM}:50052"));
     feeder.join().expect("feeder");
-    let total = u64::from(INITIAL + ADDED);
-    let (_, s) = wait("equal Loc-RIB digests", || {
-        let p = ha(&prim)?;
+    let added: BTreeSet<IpNetwork> = (INITIAL..INITIAL + ADDED).map(route).collect();
+    let total = f
+        .table
+        .iter()
+        .copied()
+        .chain(added)
+        .collect::<BTreeSet<_>>()
+        .len() as u64;
+    let (_, s) = wait_long("equal Loc-RIB digests", TIMEOUT * 3, || {
+        let p = ha(&f.prim)?;
         let s = ha(&stby)?;
         Ok(
             (routes_of(&p) == total && p["loc_rib_digest"] == s["loc_rib_digest"])
@@ -302,7 +417,7 @@ fn run(lossy: bool) {
     assert_eq!(s["flows"][0]["protected"], true, "{s}");
     // The primary sees its standby synchronised and the session protected.
     let p = wait("maintenance digests matched", || {
-        let p2 = ha(&prim)?;
+        let p2 = ha(&f.prim)?;
         Ok((p2["standbys"][0]["digests_matched"].as_u64().unwrap_or(0) >= 2).then_some(p2))
     });
     let sb = &p["standbys"][0];
@@ -327,13 +442,12 @@ fn run(lossy: bool) {
     } else if after_sync >= 256 {
         assert!(filled < 5 * after_sync, "{p}");
     }
-
-    // FRR never noticed: one connection, still Established, every route accepted.
-    let st = frr.wait_established(ip(PRIM), TIMEOUT).unwrap();
-    assert_eq!(st.established_count, Some(1), "{st:?}");
-    assert_eq!(st.dropped_count, Some(0), "{st:?}");
-    let log = std::fs::read_to_string(lab.workdir().join("bgpd-stby.log")).unwrap();
+    // No false alarm while the primary ingested the table.
+    let log = std::fs::read_to_string(f.lab.workdir().join("bgpd-stby.log")).unwrap();
     assert!(log.contains("ha: synchronised"), "{log}");
+    assert!(!log.contains("ha: primary declared failed"), "{log}");
+    // FRR never noticed: one connection, still Established, every route accepted.
+    f.assert_frr_undisturbed();
 }
 
 /// FRR (its vty socket in `dir`) announces routes `range`, `batch` at a time through
@@ -376,41 +490,9 @@ fn announce(
 /// takeover.
 #[test]
 fn standby_declares_a_dead_primary_failed() {
-    let HaLab {
-        mut lab,
-        frr: _frr_ns,
-        prim,
-        stby,
-        ..
-    } = ha_lab(false);
-    let mut cfg = BgpConfig::new(65001, FRR.parse().unwrap()).peer(
-        PeerConfig::new(ip(PRIM), 65002)
-            .local(ip(FRR))
-            .timers(Duration::from_secs(9), Duration::from_secs(3)),
-    );
-    for i in 0..64 {
-        cfg = cfg.network(route(i));
-    }
-    let mut frr = Frr::start_without_zebra(&lab, "frr", &cfg).expect("start FRR");
-    let primary = start_bgpd(
-        &mut lab,
-        &prim,
-        "bgpd-prim",
-        &bgpd_config(&format!(
-            "role = \"primary\"\nnode_id = 1\ncheckpoint_address = \"{PRIM}:50052\"\n"
-        )),
-    );
-    frr.wait_established(ip(PRIM), TIMEOUT)
-        .expect("FRR Established with the primary");
-    start_bgpd(
-        &mut lab,
-        &stby,
-        "bgpd-stby",
-        &bgpd_config(&format!(
-            "role = \"standby\"\nnode_id = 2\nprimary = \"http://{PRIM}:50052\"\n\
-             mirror_interface = \"mon0\"\nsession_interface = \"eth0\"\n"
-        )),
-    );
+    let mut f = Fixture::start(false, 1, Table::Generated(64));
+    f.start_standby(0, 2, 50);
+    let stby = f.stbys[0].clone();
     wait("the standby synchronised", || {
         let v = ha(&stby)?;
         Ok(
@@ -418,7 +500,7 @@ fn standby_declares_a_dead_primary_failed() {
                 .then_some(()),
         )
     });
-    let log_path = lab.workdir().join("bgpd-stby.log");
+    let log_path = f.lab.workdir().join("bgpd-stby.log");
     let declared = || {
         std::fs::read_to_string(&log_path)
             .unwrap_or_default()
@@ -428,10 +510,10 @@ fn standby_declares_a_dead_primary_failed() {
     std::thread::sleep(Duration::from_secs(2));
     assert!(!declared(), "declared failed while alive");
 
-    let sw = lab.namespace("sw").expect("sw").clone();
-    lab.set_link(&sw, "p-prim", false).unwrap();
+    let sw = f.lab.namespace("sw").expect("sw").clone();
+    f.lab.set_link(&sw, "p-prim", false).unwrap();
     let cut = Instant::now();
-    assert!(lab.kill_process(primary));
+    assert!(f.lab.kill_process(f.primary));
     let deadline = cut + Duration::from_secs(10);
     while !declared() {
         assert!(
@@ -448,55 +530,23 @@ fn standby_declares_a_dead_primary_failed() {
     assert_ne!(v["role"], "standby", "{v}");
 }
 
-fn standby_config(node: u32, priority: u8, address: &str) -> String {
-    bgpd_config(&format!(
-        "role = \"standby\"\nnode_id = {node}\npriority = {priority}\n\
-         primary = \"http://{PRIM}:50052\"\nmirror_interface = \"mon0\"\n\
-         session_interface = \"eth0\"\ncheckpoint_address = \"{address}:50052\"\n"
-    ))
-}
-
 /// Several standbys: one introduced alone, then two at once, while FRR keeps announcing;
 /// all three reach `synchronised` with the primary's Loc-RIB digest, and the primary
 /// reports each of them synchronised with no digest mismatch.
 #[test]
 fn three_standbys_one_after_the_other_and_two_at_once() {
-    let HaLab {
-        mut lab,
-        frr: frr_ns,
-        prim,
-        stby,
-        more,
-    } = ha_lab_n(false, 3);
     let initial = 512u32;
-    let mut cfg = BgpConfig::new(65001, FRR.parse().unwrap()).peer(
-        PeerConfig::new(ip(PRIM), 65002)
-            .local(ip(FRR))
-            .timers(Duration::from_secs(9), Duration::from_secs(3)),
-    );
-    for i in 0..initial {
-        cfg = cfg.network(route(i));
-    }
-    let mut frr = Frr::start_without_zebra(&lab, "frr", &cfg).expect("start FRR");
-    start_bgpd(
-        &mut lab,
-        &prim,
-        "bgpd-prim",
-        &bgpd_config(&format!(
-            "role = \"primary\"\nnode_id = 1\ncheckpoint_address = \"{PRIM}:50052\"\n"
-        )),
-    );
-    frr.wait_established(ip(PRIM), TIMEOUT)
-        .expect("FRR Established with the primary");
-    start_bgpd(&mut lab, &stby, "bgpd-stby", &standby_config(2, 50, STBY));
+    let mut f = Fixture::start(false, 3, Table::Generated(initial));
+    f.start_standby(0, 2, 50);
+    let stby = f.stbys[0].clone();
     wait("the first standby synchronised", || {
         let v = ha(&stby)?;
         Ok((v["synchronised"] == true && v["role"] == "standby").then_some(()))
     });
 
     let feeder = {
-        let frr_dir = frr.dir().to_path_buf();
-        let ns = frr_ns.clone();
+        let frr_dir = f.frr.dir().to_path_buf();
+        let ns = f.frr_ns.clone();
         std::thread::spawn(move || {
             announce(
                 &frr_dir,
@@ -507,19 +557,9 @@ fn three_standbys_one_after_the_other_and_two_at_once() {
             );
         })
     };
-    start_bgpd(
-        &mut lab,
-        &more[0],
-        "bgpd-stby2",
-        &standby_config(3, 60, "192.0.2.4"),
-    );
-    start_bgpd(
-        &mut lab,
-        &more[1],
-        "bgpd-stby3",
-        &standby_config(4, 40, "192.0.2.5"),
-    );
-    let all: Vec<&Netns> = [&stby].into_iter().chain(more.iter()).collect();
+    f.start_standby(1, 3, 60);
+    f.start_standby(2, 4, 40);
+    let all = f.stbys.clone();
     wait("every standby synchronised", || {
         for ns in &all {
             let v = ha(ns)?;
@@ -532,7 +572,7 @@ fn three_standbys_one_after_the_other_and_two_at_once() {
     feeder.join().expect("feeder");
     let total = u64::from(initial + 512);
     wait("equal Loc-RIB digests everywhere", || {
-        let p = ha(&prim)?;
+        let p = ha(&f.prim)?;
         if routes_of(&p) != total {
             return Ok(None);
         }
@@ -545,7 +585,7 @@ fn three_standbys_one_after_the_other_and_two_at_once() {
         Ok(Some(()))
     });
     let p = wait("the primary sees three synchronised standbys", || {
-        let p = ha(&prim)?;
+        let p = ha(&f.prim)?;
         let sb = p["standbys"].as_array().cloned().unwrap_or_default();
         let ok = sb.len() == 3
             && sb.iter().all(|s| {
@@ -566,9 +606,7 @@ fn three_standbys_one_after_the_other_and_two_at_once() {
     nodes.sort_unstable();
     assert_eq!(nodes, vec![2, 3, 4]);
     assert_eq!(p["flows"][0]["protected"], true, "{p}");
-    let st = frr.wait_established(ip(PRIM), TIMEOUT).unwrap();
-    assert_eq!(st.established_count, Some(1), "{st:?}");
-    assert_eq!(st.dropped_count, Some(0), "{st:?}");
+    f.assert_frr_undisturbed();
 }
 
 /// The last lines of a daemon's log in the lab, for failure messages.
@@ -583,76 +621,24 @@ fn log_tail(lab: &Lab, name: &str) -> String {
 /// and the checkpoints work on IPv6 4-tuples too.
 #[test]
 fn late_standby_synchronises_over_ipv6() {
-    const FRR6: &str = "2001:db8::1";
-    const PRIM6: &str = "2001:db8::2";
-    let HaLab {
-        mut lab,
-        frr: frr_ns,
-        prim,
-        stby,
-        ..
-    } = ha_lab(false);
-    for (ns, a) in [(&frr_ns, FRR6), (&prim, PRIM6), (&stby, "2001:db8::3")] {
-        lab.add_address(ns, "eth0", net(&format!("{a}/64")))
-            .unwrap();
-    }
-    let mut cfg = BgpConfig::new(65001, FRR.parse().unwrap()).peer(
-        PeerConfig::new(ip(PRIM6), 65002)
-            .local(ip(FRR6))
-            .families(&[interop::neighbor::Family::Ipv6Unicast])
-            .timers(Duration::from_secs(9), Duration::from_secs(3)),
-    );
-    for i in 0..256u32 {
-        cfg = cfg.network(net(&format!("2001:db8:{:x}::/48", 0x1000 + i)));
-    }
-    let mut frr = Frr::start_without_zebra(&lab, "frr", &cfg).expect("start FRR");
-    let config = |ha: &str| {
-        format!(
-            "router_id = \"{PRIM}\"\nlocal_as = 65002\n\
-             \n[[neighbor]]\naddress = \"{FRR6}\"\nremote_as = 65001\nhold_time = 9\n\
-             connect_retry = 2\nlocal_address = \"{PRIM6}\"\nfamilies = [\"ipv6/unicast\"]\n\
-             import = [\"all\"]\nexport = [\"all\"]\n\
-             \n[policy.policies.all]\ndefault = \"accept\"\n\n[ha]\n{ha}"
-        )
-    };
-    start_bgpd(
-        &mut lab,
-        &prim,
-        "bgpd-prim",
-        &config(&format!(
-            "role = \"primary\"\nnode_id = 1\ncheckpoint_address = \"{PRIM}:50052\"\n"
-        )),
-    );
-    frr.wait_established(ip(PRIM6), TIMEOUT)
-        .expect("FRR Established with the primary over IPv6");
-    wait("the primary's Loc-RIB full", || {
-        Ok((routes_of(&ha(&prim)?) == 256).then_some(()))
-    });
-    start_bgpd(
-        &mut lab,
-        &stby,
-        "bgpd-stby",
-        &config(&format!(
-            "role = \"standby\"\nnode_id = 2\nprimary = \"http://{PRIM}:50052\"\n\
-             mirror_interface = \"mon0\"\nsession_interface = \"eth0\"\n"
-        )),
-    );
+    let mut f = Fixture::start(false, 1, Table::V6(256));
+    f.start_standby(0, 2, 50);
+    let stby = f.stbys[0].clone();
     wait("the standby synchronised", || {
         let v = ha(&stby)?;
         Ok((v["synchronised"] == true && v["role"] == "standby").then_some(()))
     });
     // Routes announced after synchronisation reach the standby from the mirror.
-    announce_v6(&frr, &frr_ns, 0x2000..0x2000 + 64);
+    announce_v6(&f.frr, &f.frr_ns, 0x2000..0x2000 + 64);
     let (p, s) = wait("equal Loc-RIB digests", || {
-        let p = ha(&prim)?;
+        let p = ha(&f.prim)?;
         let s = ha(&stby)?;
         Ok((routes_of(&p) == 320 && p["loc_rib_digest"] == s["loc_rib_digest"]).then_some((p, s)))
     });
     assert_eq!(s["flows"][0]["peer"], FRR6, "{s}");
     assert_eq!(s["flows"][0]["protected"], true, "{s}");
     assert_eq!(p["flows"][0]["protected"], true, "{p}");
-    let st = frr.wait_established(ip(PRIM6), TIMEOUT).unwrap();
-    assert_eq!(st.established_count, Some(1), "{st:?}");
+    f.assert_frr_undisturbed();
 }
 
 /// FRR announces 2001:db8:N::/48 for each N of `range`.
@@ -660,7 +646,7 @@ fn announce_v6(frr: &Frr, ns: &Netns, range: std::ops::Range<u32>) {
     let dir = frr.dir().to_path_buf();
     let mut conf = String::from("router bgp 65001\n address-family ipv6 unicast\n");
     for n in range {
-        conf.push_str(&format!("  network 2001:db8:{n:x}::/48\n"));
+        conf.push_str(&format!("  network {}\n", route_v6(n)));
     }
     conf.push_str(" exit-address-family\n");
     let file = dir.join("add-v6.conf");
