@@ -267,19 +267,32 @@ impl SpeakerReplica {
             .get_mut(flow)
             .ok_or(ReplicaError::UnknownFlow(*flow))?;
         self.now = self.now.max(now);
-        b.partial.extend_from_slice(bytes);
-        while b.partial.len() >= HEADER_LEN {
-            let len = usize::from(u16::from_be_bytes([b.partial[16], b.partial[17]]));
+        // Whole messages are handed over from a cursor; only the incomplete tail is kept
+        // (draining each message from the front would move the rest of the buffer every
+        // time: quadratic in the messages per read).
+        let held;
+        let buf: &[u8] = if b.partial.is_empty() {
+            bytes
+        } else {
+            b.partial.extend_from_slice(bytes);
+            held = std::mem::take(&mut b.partial);
+            &held
+        };
+        let mut at = 0;
+        while buf.len() - at >= HEADER_LEN {
+            let rest = &buf[at..];
+            let len = usize::from(u16::from_be_bytes([rest[16], rest[17]]));
             // A Length below the header size is a message header error the session reports
             // (RFC 4271 section 6.1); hand it everything so it does.
             let take = if len < HEADER_LEN {
-                b.partial.len()
-            } else if b.partial.len() < len {
+                rest.len()
+            } else if rest.len() < len {
                 break;
             } else {
                 len
             };
-            let data: Vec<u8> = b.partial.drain(..take).collect();
+            let data = rest[..take].to_vec();
+            at += take;
             b.consumed += take as u64;
             let mut h = Sha256::new();
             h.update(b.chain);
@@ -294,6 +307,7 @@ impl SpeakerReplica {
                 },
             );
         }
+        b.partial = buf[at..].to_vec();
         Ok(())
     }
 
