@@ -66,6 +66,9 @@ pub enum CoreMsg {
     Reload(Option<oneshot::Sender<Result<String, String>>>),
     /// The FIB writer reports failures.
     FibFailed(Vec<(bgpd::wire::Prefix, String)>),
+    /// Carry out the speaker's pending outputs now, then answer (the takeover's flush: a
+    /// standby's unsent UPDATEs go to the Adj-RIB-Out ledger).
+    Flush(oneshot::Sender<()>),
     /// SIGTERM / SIGINT.
     Shutdown,
 }
@@ -467,6 +470,13 @@ impl Core {
                             let _ = p.handle.on_ingress(flow, offset, data);
                         }
                     }
+                    // A taken-over flow without standbys of its own: still through the
+                    // replica, which holds the part of a message cut off at the takeover.
+                    (Some(flow), _) => {
+                        if let Err(e) = self.lock().receive(now, &flow, &data) {
+                            tracing::warn!(%flow, "replica refused bytes: {e}");
+                        }
+                    }
                     _ => self
                         .lock()
                         .speaker_mut()
@@ -509,6 +519,10 @@ impl Core {
                     g.speaker_mut()
                         .handle(now, Input::FibFailed { prefix, error });
                 }
+            }
+            CoreMsg::Flush(done) => {
+                self.drain();
+                let _ = done.send(());
             }
             CoreMsg::Shutdown => {}
         }
@@ -729,8 +743,18 @@ impl Core {
         let standby = self.is_standby();
         for out in outputs {
             match out {
-                Output::Connect { .. } | Output::Transmit { .. } | Output::Close { .. }
-                    if standby => {}
+                Output::Transmit { peer, conn, bytes } if standby => {
+                    // Not sent before takeover: the ledger matches it against what the
+                    // primary writes.
+                    let flow = self.lock().flow_of(peer, conn);
+                    if let (HaRuntime::Standby(s), Some(flow)) = (&self.ha, flow) {
+                        s.ledger()
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .generated(flow, &bytes);
+                    }
+                }
+                Output::Connect { .. } | Output::Close { .. } if standby => {}
                 Output::Connect { peer, conn } => self.connect(peer, conn),
                 Output::Transmit { peer, conn, bytes } => {
                     if let Some(h) = self.conns.get(&(peer, conn)) {

@@ -22,6 +22,7 @@ use ribsync::transport::{run_standby, StandbyClientConfig, StandbyHandle};
 use tokio::sync::mpsc;
 
 use crate::core::{unix_ms, CoreMsg};
+use crate::takeover::EgressLedger;
 
 /// What the mirror saw of one flow: the latest sequence and acknowledgement numbers both
 /// ways, the timestamps and the link-layer addresses (for the takeover).
@@ -68,6 +69,11 @@ pub struct TakeoverInput {
     pub declared_at_ms: u64,
     /// When the primary was declared failed, as an instant of this process.
     pub declared_at: std::time::Instant,
+    /// UPDATEs this node's speaker produced against what the primary wrote (the Adj-RIB-Out
+    /// difference); frozen by the takeover, which stops the mirror feeding the speaker.
+    pub ledger: Arc<Mutex<EgressLedger>>,
+    /// The core task (asked to drain the speaker's outputs into the ledger).
+    pub core: mpsc::UnboundedSender<CoreMsg>,
 }
 
 /// How long one attempt to attach to a primary may take.
@@ -87,6 +93,10 @@ struct Shared {
     stop: AtomicBool,
     /// Mirror gaps seen (octets the tap never delivered).
     gaps: AtomicU64,
+    /// The Adj-RIB-Out ledger: fed with the primary's egress here, with the speaker's
+    /// UPDATEs by the core; its lock also gates what the mirror hands on (frozen at
+    /// takeover).
+    ledger: Arc<Mutex<EgressLedger>>,
 }
 
 /// A running standby, as the core holds it.
@@ -104,6 +114,11 @@ impl StandbySide {
     /// The primary's checkpoint endpoint.
     pub fn primary(&self) -> String {
         lock(&self.shared.primary).clone()
+    }
+
+    /// The Adj-RIB-Out ledger (the core notes the speaker's unsent UPDATEs in it).
+    pub fn ledger(&self) -> &Mutex<EgressLedger> {
+        &self.shared.ledger
     }
 
     /// Stops reading the mirror.
@@ -169,6 +184,7 @@ pub fn start(
         mirror: Arc::new(Mutex::new(BTreeMap::new())),
         stop: AtomicBool::new(false),
         gaps: AtomicU64::new(0),
+        ledger: Arc::new(Mutex::new(EgressLedger::default())),
     });
     let neighbours: HashSet<IpAddr> = config.neighbors.iter().map(|n| n.address).collect();
     let s = shared.clone();
@@ -347,6 +363,8 @@ async fn attach_loop(
                         mirror: shared.mirror.clone(),
                         declared_at_ms,
                         declared_at: a.at + Duration::from_millis(declared_at_ms),
+                        ledger: shared.ledger.clone(),
+                        core: core.clone(),
                     };
                     match crate::takeover::run(input).await {
                         Ok(report) => {
@@ -550,6 +568,15 @@ fn mirror_loop(mut tap: MirrorTap, shared: &Shared, neighbours: &HashSet<IpAddr>
                         }
                     };
                     let seq = base.wrapping_add(offset as u32);
+                    // Under the ledger's lock: once the takeover froze it, nothing more
+                    // reaches the speaker (the taken-over sockets carry the octets).
+                    let mut ledger = lock(&shared.ledger);
+                    if ledger.is_frozen() {
+                        continue;
+                    }
+                    if dp {
+                        ledger.primary_sent(f, SeqNum(seq), &bytes);
+                    }
                     let _ = h.mirror_data(f, dp, seq, bytes);
                 }
                 StreamEvent::Gap { stream, range } => {

@@ -17,7 +17,7 @@
 //! first segments need no ARP round trip. [`run`] does it all and reports for
 //! `ha: takeover complete` and `GetHaStatus.last_takeover`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, TcpStream};
 use std::sync::Mutex;
 
@@ -41,10 +41,8 @@ pub const KEEPALIVE: [u8; 19] = [
     0, 19, 4,
 ];
 
-/// Octets of the BGP message header (RFC 4271 section 4.1).
-const HEADER_LEN: usize = 19;
-/// BGP message type UPDATE (RFC 4271 section 4.1).
-const UPDATE: u8 = 2;
+pub mod ledger;
+pub use ledger::EgressLedger;
 
 /// What the mirror port showed of one flow since its checkpoint (every field the latest
 /// value seen; `None` until seen).
@@ -137,6 +135,9 @@ pub struct FlowTakeover {
     pub md5_key: Option<Vec<u8>>,
     /// The Adj-RIB-Out difference: UPDATEs to send after the KEEPALIVE.
     pub difference: Vec<Vec<u8>>,
+    /// One past the last neighbour octet this node's speaker took in (whole messages and a
+    /// held-back partial one), as a sequence number; `None` when unknown.
+    pub received: Option<SeqNum>,
 }
 
 /// Why a flow cannot be planned.
@@ -151,6 +152,10 @@ pub enum PlanError {
     /// The backlog starts after the neighbour's last ACK: octets in between are unknown.
     #[error("the write-ahead starts {0} octets after the neighbour's last ACK")]
     BacklogStartsLate(u32),
+    /// The primary acknowledged neighbour octets this node never took in (a mirror gap
+    /// not filled before the failure): the neighbour will not send them again.
+    #[error("the primary acknowledged {0} neighbour octets this standby never received")]
+    IngressBehind(u32),
     /// The backlog's offsets cannot be mapped to sequence numbers.
     #[error("no sequence anchor for the write-ahead")]
     NoAnchor,
@@ -203,6 +208,17 @@ pub fn plan_session(f: &FlowTakeover) -> Result<SessionPlan, PlanError> {
             }
         }
     };
+    // The socket expects next the first octet this node has not taken in: octets the
+    // mirror delivered beyond the primary's last ACK (in flight when it died) are not taken
+    // twice when the neighbour retransmits them, and the rest of a message cut off at the
+    // failure joins the part the replica holds.
+    let rcv_nxt = match (f.mirror.primary_ack, f.received) {
+        (Some(acked), Some(received)) if acked.is_after(received) => {
+            return Err(PlanError::IngressBehind(acked.distance_from(received)));
+        }
+        (acked, Some(received)) => Some(acked.map_or(received, |a| a.later(received))),
+        (acked, None) => acked,
+    };
     let mut first_message = KEEPALIVE.to_vec();
     for u in &f.difference {
         first_message.extend_from_slice(u);
@@ -210,7 +226,7 @@ pub fn plan_session(f: &FlowTakeover) -> Result<SessionPlan, PlanError> {
     Ok(SessionPlan {
         state: f.tcp.clone(),
         overrides: RebuildOverrides {
-            rcv_nxt: f.mirror.primary_ack,
+            rcv_nxt,
             snd_una: Some(snd_una),
             unacked,
             last_tsval_seen: f.mirror.primary_tsval,
@@ -443,7 +459,15 @@ async fn gather(input: &TakeoverInput) -> (Vec<(FlowTakeover, u64)>, Vec<(FlowId
     if let Some(fresh) = &handover {
         wait_for_mirror(input, fresh).await;
     }
+    // The mirror hands on nothing more; the round trip through the engine's queue feeds
+    // the speaker everything handed on before; the core's drain notes every UPDATE the
+    // speaker produced from it in the ledger.
+    lock(&input.ledger).freeze();
     let views = input.standby.flow_views().await.unwrap_or_default();
+    let (done, flushed) = tokio::sync::oneshot::channel();
+    if input.core.send(crate::core::CoreMsg::Flush(done)).is_ok() {
+        let _ = flushed.await;
+    }
     {
         let Ok(replica) = input.replica.lock() else {
             return (flows, vec![]);
@@ -473,6 +497,10 @@ async fn gather(input: &TakeoverInput) -> (Vec<(FlowTakeover, u64)>, Vec<(FlowId
                 continue;
             };
             let near = replica.flow_offsets(&flow).map_or(0, |o| o.sent_to_peer);
+            let anchor = replica.anchor(&flow);
+            let received = anchor
+                .zip(replica.received(&flow))
+                .map(|(a, r)| SeqNum(a.peer_seq_at_zero).wrapping_add(r as u32));
             let md5_key = input
                 .config
                 .neighbors
@@ -496,11 +524,12 @@ async fn gather(input: &TakeoverInput) -> (Vec<(FlowTakeover, u64)>, Vec<(FlowId
                     peer,
                     conn,
                     tcp,
-                    anchor: replica.snapshot_flow(&flow).and_then(|s| s.anchor),
+                    anchor,
                     mirror: view,
                     backlog: None,
                     md5_key,
                     difference: Vec::new(),
+                    received,
                 },
                 near,
             ));
@@ -509,8 +538,26 @@ async fn gather(input: &TakeoverInput) -> (Vec<(FlowTakeover, u64)>, Vec<(FlowId
     for (f, _) in &mut flows {
         // After a handover the primary's own send queue holds what the neighbour has not
         // acknowledged; otherwise the write-ahead does.
-        if !handover.as_ref().is_some_and(|h| h.contains_key(&f.flow)) {
+        let handed_over = handover.as_ref().is_some_and(|h| h.contains_key(&f.flow));
+        if !handed_over {
             f.backlog = input.standby.egress_backlog(f.flow).await.ok().flatten();
+        }
+        let mut ledger = lock(&input.ledger);
+        // What the primary wrote ahead (possibly never on the wire, resent by the plan)
+        // counts as written.
+        if let (Some(b), Some(a)) = (&f.backlog, f.anchor) {
+            let seq = SeqNum(a.our_seq_at_zero).wrapping_add(b.offset as u32);
+            ledger.primary_sent(f.flow, seq, &b.bytes);
+        } else if handed_over {
+            ledger.primary_sent(f.flow, f.tcp.snd_una, &f.tcp.send_queue);
+        }
+        f.difference = ledger.difference(&f.flow);
+        if !f.difference.is_empty() {
+            tracing::info!(
+                flow = %f.flow,
+                updates = f.difference.len(),
+                "ha: takeover sends the Adj-RIB-Out difference"
+            );
         }
     }
     (flows, failed)
@@ -552,6 +599,10 @@ async fn wait_for_mirror(input: &TakeoverInput, fresh: &BTreeMap<FlowId, TcpRepa
         }
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Takes over every protected session of the failed primary: addresses, TCP_REPAIR
@@ -653,122 +704,10 @@ fn run_blocking(
     })
 }
 
-/// Per flow, the UPDATEs the standby's own speaker produced (and, before takeover, did not
-/// send) matched against what the primary actually wrote (write-ahead and mirror): what
-/// is left unmatched at takeover is the Adj-RIB-Out difference, the UPDATEs the neighbour
-/// never got. Both speakers run the same code over the same input, so their UPDATEs are
-/// byte-identical and come in the same order; KEEPALIVEs (timer-driven) are ignored.
-#[derive(Debug, Default)]
-#[allow(dead_code)] // fed by the standby driver once wired (ha-contract.md)
-pub struct EgressLedger {
-    flows: BTreeMap<FlowId, LedgerFlow>,
-}
-
-#[derive(Debug, Default)]
-struct LedgerFlow {
-    /// Ours, not (yet) seen from the primary.
-    ours: VecDeque<Vec<u8>>,
-    /// The primary's, not (yet) produced by us.
-    theirs: VecDeque<Vec<u8>>,
-    /// The primary's egress stream: next offset expected and a partial message.
-    next_offset: u64,
-    partial: Vec<u8>,
-}
-
-/// Splits whole BGP messages off `buf` (RFC 4271 section 4.1 Length field).
-fn whole_messages(buf: &mut Vec<u8>) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        if buf.len() < HEADER_LEN {
-            return out;
-        }
-        let len = usize::from(u16::from_be_bytes([buf[16], buf[17]])).max(HEADER_LEN);
-        if buf.len() < len {
-            return out;
-        }
-        let rest = buf.split_off(len);
-        out.push(std::mem::replace(buf, rest));
-    }
-}
-
-fn is_update(m: &[u8]) -> bool {
-    m.len() >= HEADER_LEN && m[18] == UPDATE
-}
-
-impl LedgerFlow {
-    fn ours(&mut self, m: Vec<u8>) {
-        if let Some(i) = self.theirs.iter().position(|t| *t == m) {
-            // Everything the primary wrote before it was produced earlier by us too, or
-            // never will be (order is the same on both); drop those older ones as well.
-            self.theirs.drain(..=i);
-        } else {
-            self.ours.push_back(m);
-        }
-    }
-
-    fn theirs(&mut self, m: Vec<u8>) {
-        if let Some(i) = self.ours.iter().position(|o| *o == m) {
-            self.ours.remove(i);
-        } else {
-            self.theirs.push_back(m);
-        }
-    }
-}
-
-#[allow(dead_code)]
-impl EgressLedger {
-    /// Octets our speaker produced for `flow` (whole messages, as `Output::Transmit`).
-    pub fn generated(&mut self, flow: FlowId, bytes: &[u8]) {
-        let f = self.flows.entry(flow).or_default();
-        let mut buf = bytes.to_vec();
-        for m in whole_messages(&mut buf) {
-            if is_update(&m) {
-                f.ours(m);
-            }
-        }
-    }
-
-    /// Octets the primary wrote on `flow` at egress stream `offset` (write-ahead or mirror;
-    /// repeats and overlaps are ignored, a hole resets the framing at the next message).
-    pub fn primary_sent(&mut self, flow: FlowId, offset: u64, bytes: &[u8]) {
-        let f = self.flows.entry(flow).or_default();
-        let end = offset + bytes.len() as u64;
-        if end <= f.next_offset {
-            return;
-        }
-        let new = if offset >= f.next_offset {
-            if offset > f.next_offset {
-                f.partial.clear();
-            }
-            bytes
-        } else {
-            &bytes[(f.next_offset - offset) as usize..]
-        };
-        f.next_offset = end;
-        f.partial.extend_from_slice(new);
-        let mut buf = std::mem::take(&mut f.partial);
-        for m in whole_messages(&mut buf) {
-            if is_update(&m) {
-                f.theirs(m);
-            }
-        }
-        f.partial = buf;
-    }
-
-    /// The UPDATEs our speaker produced for `flow` that the primary never wrote, in order.
-    pub fn difference(&self, flow: &FlowId) -> Vec<Vec<u8>> {
-        self.flows
-            .get(flow)
-            .map(|f| f.ours.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// Forgets a flow.
-    pub fn remove(&mut self, flow: &FlowId) {
-        self.flows.remove(flow);
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod difference_tests;

@@ -50,8 +50,8 @@ fn tcp_state(snd_una: u32, rcv_nxt: u32, send_queue: Vec<u8>) -> TcpRepairState 
 /// An UPDATE whose body is `n` octets of `fill` (only the framing matters here).
 fn update(n: usize, fill: u8) -> Vec<u8> {
     let mut m = vec![0xff; 16];
-    m.extend_from_slice(&((HEADER_LEN + n) as u16).to_be_bytes());
-    m.push(UPDATE);
+    m.extend_from_slice(&((19 + n) as u16).to_be_bytes());
+    m.push(2);
     m.extend(std::iter::repeat_n(fill, n));
     m
 }
@@ -67,6 +67,7 @@ fn takeover_of(tcp: TcpRepairState) -> FlowTakeover {
         backlog: None,
         md5_key: None,
         difference: Vec::new(),
+        received: None,
     }
 }
 
@@ -116,6 +117,30 @@ fn the_unacked_octets_start_at_the_neighbours_last_ack() {
         p.first_message,
         [KEEPALIVE.to_vec(), update(4, 0xcc)].concat()
     );
+}
+
+#[test]
+fn the_socket_expects_next_the_first_octet_the_standby_has_not_taken_in() {
+    // The mirror delivered 60 octets beyond the primary's last ACK (in flight when it died,
+    // and held as half a message by the replica): the neighbour's retransmission of them
+    // is not taken twice, and the rest of the message is what the socket reads first.
+    let mut f = takeover_of(tcp_state(1000, 5000, vec![]));
+    f.mirror.primary_ack = Some(SeqNum(5400));
+    f.received = Some(SeqNum(5460));
+    assert_eq!(
+        plan_session(&f).unwrap().overrides.rcv_nxt,
+        Some(SeqNum(5460))
+    );
+    // Without a mirror ACK the replica decides alone.
+    f.mirror.primary_ack = None;
+    assert_eq!(
+        plan_session(&f).unwrap().overrides.rcv_nxt,
+        Some(SeqNum(5460))
+    );
+    // The primary acknowledged octets the standby never got (an unfilled mirror gap): the
+    // neighbour will not resend them, so the session cannot be continued.
+    f.mirror.primary_ack = Some(SeqNum(5500));
+    assert_eq!(plan_session(&f).err(), Some(PlanError::IngressBehind(40)));
 }
 
 #[test]
@@ -309,14 +334,16 @@ fn the_difference_is_what_we_produced_and_the_primary_never_wrote() {
     // Ours: u1, a KEEPALIVE, u2, u3 (in one Transmit and two).
     l.generated(flow, &[u1.clone(), KEEPALIVE.to_vec(), u2.clone()].concat());
     l.generated(flow, &u3);
-    // The primary wrote KEEPALIVE, u1, u2, cut in odd places, with a repeat.
+    // The primary wrote KEEPALIVE, u1, u2, cut in odd places, with a repeat, from sequence
+    // number 2^32 - 20 (wrapping).
+    let base = SeqNum(u32::MAX - 19);
     let wire = [KEEPALIVE.to_vec(), u1.clone(), u2.clone()].concat();
-    l.primary_sent(flow, 0, &wire[..25]);
-    l.primary_sent(flow, 10, &wire[10..40]);
-    l.primary_sent(flow, 40, &wire[40..]);
+    l.primary_sent(flow, base, &wire[..25]);
+    l.primary_sent(flow, base.wrapping_add(10), &wire[10..40]);
+    l.primary_sent(flow, base.wrapping_add(40), &wire[40..]);
     assert_eq!(l.difference(&flow), vec![u3.clone()]);
     // The primary ran ahead: u3 and u4 written before we produced u4.
-    let at = wire.len() as u64;
+    let at = base.wrapping_add(wire.len() as u32);
     l.primary_sent(flow, at, &[u3.clone(), u4.clone()].concat());
     assert!(l.difference(&flow).is_empty());
     l.generated(flow, &u4);
@@ -327,4 +354,44 @@ fn the_difference_is_what_we_produced_and_the_primary_never_wrote() {
             remote: REMOTE.parse().unwrap()
         })
         .is_empty());
+}
+
+#[test]
+fn the_ledger_frames_from_the_next_marker_after_a_hole_or_a_late_start() {
+    let flow = flow_id();
+    let (u1, u2, u3) = (update(30, 1), update(40, 2), update(20, 3));
+    let mut l = EgressLedger::default();
+    for u in [&u1, &u2, &u3] {
+        l.generated(flow, u);
+    }
+    // The mirror starts in the middle of u1 (the standby attached late), sees u2, misses
+    // the start of u3 (a hole), then its end.
+    let wire = [u1.clone(), u2.clone(), u3.clone()].concat();
+    let base = SeqNum(1000);
+    l.primary_sent(flow, base.wrapping_add(7), &wire[7..60]);
+    l.primary_sent(flow, base.wrapping_add(60), &wire[60..u1.len() + u2.len()]);
+    assert_eq!(
+        l.difference(&flow),
+        vec![u3.clone()],
+        "u2 matched (and u1 before it)"
+    );
+    l.primary_sent(
+        flow,
+        base.wrapping_add(wire.len() as u32 - 5),
+        &wire[wire.len() - 5..],
+    );
+    assert_eq!(l.difference(&flow), vec![u3.clone()], "u3 never seen whole");
+    // The write-ahead brings all of u3 (overlapping what the mirror saw).
+    let u3_at = (u1.len() + u2.len()) as u32;
+    l.primary_sent(flow, base.wrapping_add(u3_at), &u3);
+    // It covers all the mirror held after the hole: framed again from there, u3 matched.
+    assert!(l.difference(&flow).is_empty());
+    // A repeat of what was framed already changes nothing.
+    l.primary_sent(flow, base, &wire);
+    l.generated(flow, &u2);
+    assert_eq!(
+        l.difference(&flow),
+        vec![u2],
+        "u2 produced again, not written again"
+    );
 }
