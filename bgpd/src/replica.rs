@@ -484,8 +484,20 @@ impl Replicated for SpeakerReplica {
         Ok(())
     }
 
+    /// The primary's connection of `flow` closed (FIG. 4 flow end): so does this copy of
+    /// it, and the session goes down here as it did there (a standby that takes over later
+    /// restarts it instead of serving a connection that no longer exists).
     fn end_flow(&mut self, flow: &FlowId) {
-        self.unbind_flow(flow);
+        if let Some(b) = self.flows.remove(flow) {
+            let now = self.now;
+            self.speaker.handle(
+                now,
+                Input::ConnectionClosed {
+                    peer: b.peer,
+                    conn: b.conn,
+                },
+            );
+        }
     }
 
     fn flow_offsets(&self, flow: &FlowId) -> Option<StreamOffsets> {

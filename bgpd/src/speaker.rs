@@ -387,6 +387,14 @@ impl Speaker {
         self.peers.get(&peer).map(|p| &p.session)
     }
 
+    /// Counts `n` messages sent to `peer` that this speaker did not produce (see
+    /// [`Session::count_messages_out`]).
+    pub fn count_messages_out(&mut self, peer: PeerId, n: u64) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.session.count_messages_out(n);
+        }
+    }
+
     /// Feeds one input at `now`.
     pub fn handle(&mut self, now: Millis, input: Input) {
         match input {

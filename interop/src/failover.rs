@@ -48,7 +48,10 @@ pub fn find<'a>(speakers: &'a mut [LabSpeaker], role: &str) -> Result<&'a mut La
 
 /// Waits until the standby reports itself synchronised and connected, still a standby,
 /// with the primary's Loc-RIB (same route count and digest) for a second; returns them.
-fn wait_lockstep(speakers: &mut [LabSpeaker], timeout: Duration) -> Result<(u64, String)> {
+///
+/// # Errors
+/// On timeout, or when the standby took over already (split brain).
+pub fn wait_lockstep(speakers: &mut [LabSpeaker], timeout: Duration) -> Result<(u64, String)> {
     wait_lockstep_of(speakers, "primary", "standby", timeout)
 }
 

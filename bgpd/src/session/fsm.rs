@@ -664,6 +664,7 @@ impl Session {
         let Some(i) = self.conn_index(id) else { return };
         self.conns[i].state = State::Established;
         self.stats.established_transitions += 1;
+        self.stats.established_since = Some(now);
         self.failures = 0;
         self.connect_retry = None;
         self.idle_hold = None;

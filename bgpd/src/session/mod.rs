@@ -316,6 +316,11 @@ pub struct SessionStats {
     pub messages_out: u64,
     /// UPDATEs received.
     pub updates_in: u64,
+    /// When the session last reached Established (replicated clock): a standby restored
+    /// from a checkpoint, and the node that took the session over, show the neighbour's
+    /// unbroken uptime from it.
+    #[serde(default)]
+    pub established_since: Option<Millis>,
 }
 
 /// The session of one neighbour. Everything but the output queue is part of the replicated
@@ -417,6 +422,12 @@ impl Session {
     /// Counters.
     pub fn stats(&self) -> &SessionStats {
         &self.stats
+    }
+
+    /// Counts `n` messages sent on the session that this copy of it did not produce: the
+    /// KEEPALIVEs a primary wrote (seen on the mirror) and the one a takeover writes.
+    pub fn count_messages_out(&mut self, n: u64) {
+        self.stats.messages_out += n;
     }
 
     /// The families with routes kept stale by the GR helper.

@@ -289,6 +289,17 @@ impl HaController {
         }
     }
 
+    /// The takeover failed (`reason`: e.g. the session addresses could not be added): this
+    /// node holds no session and is not the primary; it halts with the reason, as
+    /// `understudy ha` shows it.
+    pub fn takeover_failed(&mut self, reason: &str) {
+        if self.role == HaRole::TakingOver {
+            self.role = HaRole::Halted {
+                reason: format!("takeover failed: {reason}"),
+            };
+        }
+    }
+
     /// Attached to the new primary at `now_ms`: a standby again, not yet synchronised.
     pub fn attached(&mut self, now_ms: u64) {
         if let HaRole::AwaitingPrimary { .. } = self.role {
@@ -520,5 +531,24 @@ mod tests {
         // its own view wins: node 3 is elected.
         c.tick(400);
         assert_eq!(c.role(), &HaRole::AwaitingPrimary { winner: NodeId(3) });
+    }
+
+    #[test]
+    fn a_failed_takeover_halts_with_its_reason() {
+        let mut c = standby(2, 20, false);
+        c.tick(400);
+        assert_eq!(c.role(), &HaRole::TakingOver);
+        assert!(matches!(c.poll_action(), Some(HaAction::TakeOver { .. })));
+        c.takeover_failed("cannot add 192.0.2.1/24: Operation not permitted");
+        assert_eq!(
+            c.role(),
+            &HaRole::Halted {
+                reason: "takeover failed: cannot add 192.0.2.1/24: Operation not permitted".into()
+            }
+        );
+        // Late reports change nothing: not the primary.
+        c.takeover_done();
+        assert!(matches!(c.role(), HaRole::Halted { .. }));
+        assert_eq!(c.poll_action(), None);
     }
 }

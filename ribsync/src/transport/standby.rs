@@ -103,6 +103,7 @@ enum Input {
     PrimaryFrameSeen,
     FencingResult(bool),
     TakeoverDone,
+    TakeoverFailed(String),
     Backlog {
         flow: FlowId,
         reply: oneshot::Sender<Option<EgressBacklog>>,
@@ -289,6 +290,14 @@ impl StandbyHandle {
     /// [`TransportError::DriverGone`] after shutdown.
     pub fn takeover_done(&self) -> Result<(), TransportError> {
         self.send(Input::TakeoverDone)
+    }
+
+    /// The takeover failed, for `reason`: the role becomes `Halted` with it.
+    ///
+    /// # Errors
+    /// [`TransportError::DriverGone`] after shutdown.
+    pub fn takeover_failed(&self, reason: String) -> Result<(), TransportError> {
+        self.send(Input::TakeoverFailed(reason))
     }
 
     /// The egress octets the neighbour has not acknowledged on `flow`.
@@ -697,6 +706,7 @@ impl<A: Replicated> Driver<A> {
             Input::PrimaryFrameSeen => self.ha.on_primary_frame(now),
             Input::FencingResult(ok) => self.ha.fencing_result(ok),
             Input::TakeoverDone => self.ha.takeover_done(),
+            Input::TakeoverFailed(reason) => self.ha.takeover_failed(&reason),
             Input::Backlog { flow, reply } => {
                 let _ = reply.send(self.engine.egress_backlog(&flow));
             }

@@ -309,6 +309,12 @@ fn neighbors(core: &Core) -> Vec<pb::Neighbor> {
     let g = core.lock();
     let speaker = g.speaker();
     let rib = speaker.rib();
+    let standby = match &core.ha {
+        crate::core::HaRuntime::Standby(s) => Some(s),
+        _ => None,
+    };
+    // The replicated clock: the primary's, on a standby as after a takeover.
+    let now = crate::core::unix_ms().saturating_sub(g.clock_base_ms());
     speaker
         .peers()
         .into_iter()
@@ -317,21 +323,36 @@ fn neighbors(core: &Core) -> Vec<pb::Neighbor> {
             let s = speaker.session(peer)?;
             let extra = core.extra.get(&peer);
             let adj_in = rib.adj_rib_in(peer);
+            let established = state == bgpd::session::State::Established;
+            // A standby's copy of the session sends what the primary's produced, but not
+            // its KEEPALIVEs: those are counted from the mirror.
+            let mirrored_out = standby.map_or(0, |sb| {
+                let ledger = sb.ledger().lock().unwrap_or_else(|e| e.into_inner());
+                crate::takeover::primary_messages_out(&g, &ledger, peer)
+            });
             let accepted = adj_in.iter().filter(|e| e.accepted).count();
             Some(pb::Neighbor {
                 address: address.to_string(),
                 remote_as: n.remote_as,
                 description: n.description.clone().unwrap_or_default(),
-                state: state.name().to_string(),
+                // A standby holds no connection of its own: what it does not follow from
+                // the primary is Idle here, whatever its copy of the FSM would try.
+                state: if standby.is_some() && !established {
+                    "Idle".to_string()
+                } else {
+                    state.name().to_string()
+                },
                 admin_up: s.admin_up(),
                 ibgp: n.remote_as == speaker.config().local_as,
-                uptime_ms: extra
-                    .and_then(|e| e.established_at)
-                    .map(|t| t.elapsed().as_millis() as u64)
-                    .unwrap_or(0),
+                uptime_ms: uptime_ms(
+                    established,
+                    s.stats().established_since,
+                    now,
+                    extra.and_then(|e| e.established_at),
+                ),
                 established_transitions: s.stats().established_transitions,
                 messages_in: s.stats().messages_in,
-                messages_out: s.stats().messages_out,
+                messages_out: s.stats().messages_out + mirrored_out,
                 updates_in: s.stats().updates_in,
                 prefixes_received: adj_in.len() as u64,
                 prefixes_accepted: accepted as u64,
@@ -342,6 +363,25 @@ fn neighbors(core: &Core) -> Vec<pb::Neighbor> {
             })
         })
         .collect()
+}
+
+/// A neighbour's uptime in milliseconds: from the replicated instant its session reached
+/// Established (carried by checkpoints, so a standby and the node that took the session over
+/// show the neighbour's unbroken uptime), else from this process's own record; 0 when not
+/// Established.
+fn uptime_ms(
+    established: bool,
+    since: Option<bgpd::time::Millis>,
+    now: u64,
+    local: Option<std::time::Instant>,
+) -> u64 {
+    if !established {
+        return 0;
+    }
+    since
+        .map(|t| now.saturating_sub(t.0))
+        .or_else(|| local.map(|t| t.elapsed().as_millis() as u64))
+        .unwrap_or(0)
 }
 
 fn routes(core: &Core, r: &pb::ListRoutesRequest) -> Result<Vec<pb::Route>, Status> {
@@ -515,5 +555,22 @@ fn command(core: &mut Core, op: AdminOp) -> Result<String, Status> {
                 kind.as_str_name().to_lowercase()
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod uptime_tests {
+    use super::uptime_ms;
+    use bgpd::time::Millis;
+
+    #[test]
+    fn uptime_follows_the_replicated_instant_of_established() {
+        // Established at replicated 1,000 ms, now 61,000 ms: a minute, whatever this
+        // process saw (a standby restored it from a checkpoint a second ago).
+        let local = Some(std::time::Instant::now());
+        assert_eq!(uptime_ms(true, Some(Millis(1_000)), 61_000, local), 60_000);
+        assert_eq!(uptime_ms(false, Some(Millis(1_000)), 61_000, local), 0);
+        assert!(uptime_ms(true, None, 61_000, local) < 1_000);
+        assert_eq!(uptime_ms(true, None, 61_000, None), 0);
     }
 }

@@ -659,6 +659,15 @@ impl Core {
             }
         }
         let (sessions, failed) = (report.sessions.len(), report.failed.len());
+        // The primary's KEEPALIVEs since each flow's checkpoint, and the takeover's own.
+        for s in &report.sessions {
+            let mut g = self.lock();
+            let n = {
+                let ledger = standby.ledger().lock().unwrap_or_else(|e| e.into_inner());
+                crate::takeover::primary_messages_out(&g, &ledger, s.peer)
+            };
+            g.speaker_mut().count_messages_out(s.peer, n + 1);
+        }
         for s in report.sessions {
             let stream = s
                 .stream

@@ -46,6 +46,10 @@ pub struct MirrorFlowView {
     pub primary_mac: Option<[u8; 6]>,
     /// Kernel time of the last frame of the flow, since the Unix epoch.
     pub last_frame: Duration,
+    /// The primary closed the connection (FIN or RST seen from it).
+    pub primary_closed: bool,
+    /// The neighbour closed the connection (FIN or RST seen from it).
+    pub peer_closed: bool,
 }
 
 /// The mirror's view of every flow, updated by the tap thread.
@@ -370,7 +374,10 @@ async fn attach_loop(
                         Ok(report) => {
                             let _ = core.send(CoreMsg::Promote(report));
                         }
-                        Err(e) => tracing::error!("ha: takeover failed: {e:#}"),
+                        Err(e) => {
+                            tracing::error!("ha: takeover failed: {e:#}");
+                            let _ = a.handle.takeover_failed(format!("{e:#}"));
+                        }
                     }
                 }
                 HaAction::AttachTo { node, endpoint } => {
@@ -504,6 +511,9 @@ fn mirror_loop(mut tap: MirrorTap, shared: &Shared, neighbours: &HashSet<IpAddr>
             let m = views.entry(flow).or_default();
             let mut len = v.payload.len() as u32;
             if v.flags.has(TcpFlags::SYN) {
+                // A new connection on the same 4-tuple.
+                m.primary_closed = false;
+                m.peer_closed = false;
                 len += 1;
             }
             if v.flags.has(TcpFlags::FIN) {
@@ -522,6 +532,7 @@ fn mirror_loop(mut tap: MirrorTap, shared: &Shared, neighbours: &HashSet<IpAddr>
                     m.primary_tsval = Some(tsval);
                 }
                 m.primary_mac = mac.or(m.primary_mac);
+                m.primary_closed |= v.flags.has(TcpFlags::FIN) || v.flags.has(TcpFlags::RST);
             } else {
                 m.peer_seq_next = later(m.peer_seq_next, next);
                 if let Some(a) = ack {
@@ -531,6 +542,7 @@ fn mirror_loop(mut tap: MirrorTap, shared: &Shared, neighbours: &HashSet<IpAddr>
                     m.peer_tsval = Some(tsval);
                 }
                 m.peer_mac = mac.or(m.peer_mac);
+                m.peer_closed |= v.flags.has(TcpFlags::FIN) || v.flags.has(TcpFlags::RST);
             }
             m.last_frame = frame.timestamp;
         }

@@ -141,6 +141,7 @@ pub async fn status(p: HaProbe) -> pb::HaStatus {
         }),
         loc_rib_digest: p.loc_rib_digest,
         loc_rib_routes: p.loc_rib_routes,
+        role_reason: String::new(),
     };
     if let Some(h) = p.primary {
         if let Ok((standbys, flows)) = h.views().await {
@@ -191,6 +192,9 @@ pub async fn status(p: HaProbe) -> pb::HaStatus {
     if let Some(h) = p.standby {
         let st = h.status().borrow().clone();
         out.role = role_name(&st.role).to_string();
+        if let HaRole::Halted { reason } = &st.role {
+            out.role_reason = reason.clone();
+        }
         out.synchronised = st.synchronised;
         out.connected = st.connected;
         if let Ok(flows) = h.flow_views().await {

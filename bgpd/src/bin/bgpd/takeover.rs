@@ -237,20 +237,32 @@ pub fn plan_session(f: &FlowTakeover) -> Result<SessionPlan, PlanError> {
     })
 }
 
-/// The address plans: each distinct session address once on `session_ifindex` (prefix
-/// length from `prefix_len_of`), with the MAC of every neighbour reached through it that the
-/// mirror saw; then each of `extra` on its own interface.
+/// One session address seen on the mirror: the primary's address, the neighbour's, and
+/// the neighbour's MAC when seen.
+pub type Endpoint = (IpAddr, IpAddr, Option<[u8; 6]>);
+
+/// The session endpoints of `flows`.
+pub fn endpoints_of(flows: &[FlowTakeover]) -> Vec<Endpoint> {
+    flows
+        .iter()
+        .map(|f| (f.flow.local.ip(), f.flow.remote.ip(), f.mirror.peer_mac))
+        .collect()
+}
+
+/// The address plans: each distinct session address of `endpoints` once on
+/// `session_ifindex` (prefix length from `prefix_len_of`), with the MAC of every neighbour
+/// reached through it that the mirror saw; then each of `extra` on its own interface.
 pub fn plan_addresses(
-    flows: &[FlowTakeover],
+    endpoints: &[Endpoint],
     session_ifindex: u32,
     prefix_len_of: &dyn Fn(IpAddr) -> u8,
     extra: &[(u32, MovedAddress)],
 ) -> Vec<AddressPlan> {
     let mut by_addr: BTreeMap<IpAddr, Vec<(IpAddr, [u8; 6])>> = BTreeMap::new();
-    for f in flows {
-        let n = by_addr.entry(f.flow.local.ip()).or_default();
-        if let Some(mac) = f.mirror.peer_mac {
-            let peer = (f.flow.remote.ip(), mac);
+    for (local, remote, mac) in endpoints {
+        let n = by_addr.entry(*local).or_default();
+        if let Some(mac) = mac {
+            let peer = (*remote, *mac);
             if !n.contains(&peer) {
                 n.push(peer);
             }
@@ -444,11 +456,28 @@ fn sent_offset(f: &FlowTakeover, plan: &SessionPlan, near: u64) -> u64 {
     base + resent as u64 + plan.first_message.len() as u64
 }
 
+/// What [`gather`] found.
+#[derive(Debug, Default)]
+struct Gathered {
+    /// The flows to take over, with the egress offset of the flow's last write.
+    flows: Vec<(FlowTakeover, u64)>,
+    /// Flows that cannot be taken over, and why.
+    failed: Vec<(FlowId, String)>,
+    /// Flows the primary or the neighbour closed (FIN or RST on the mirror) before the
+    /// failure was declared: a primary that stopped cleanly (Cease on every session).
+    closed: Vec<FlowId>,
+    /// Every session address the mirror showed, also of closed flows: the new primary
+    /// owns them all (the neighbours of closed sessions connect to it again).
+    endpoints: Vec<Endpoint>,
+}
+
 /// Everything the standby holds about each protected flow, from the replica, the
 /// checkpoint engine and the mirror views (with the egress offset of the flow's last
 /// write, to place sequence numbers in the stream). Flows without a checkpointed TCP
-/// context or binding, or that the engine reports unprotected, are returned as failed.
-async fn gather(input: &TakeoverInput) -> (Vec<(FlowTakeover, u64)>, Vec<(FlowId, String)>) {
+/// context or binding, or that the engine reports unprotected, are returned as failed;
+/// flows closed on the mirror are ended in the replica (their sessions go down, to be
+/// started again once this node is the primary).
+async fn gather(input: &TakeoverInput) -> Gathered {
     let mut flows = Vec::new();
     let mut failed = Vec::new();
     // A planned switchover brings each session's TCP state as the primary left it.
@@ -459,6 +488,8 @@ async fn gather(input: &TakeoverInput) -> (Vec<(FlowTakeover, u64)>, Vec<(FlowId
     if let Some(fresh) = &handover {
         wait_for_mirror(input, fresh).await;
     }
+    let mut closed = Vec::new();
+    let mut endpoints = Vec::new();
     // The mirror hands on nothing more; the round trip through the engine's queue feeds
     // the speaker everything handed on before; the core's drain notes every UPDATE the
     // speaker produced from it in the ledger.
@@ -469,11 +500,23 @@ async fn gather(input: &TakeoverInput) -> (Vec<(FlowTakeover, u64)>, Vec<(FlowId
         let _ = flushed.await;
     }
     {
-        let Ok(replica) = input.replica.lock() else {
-            return (flows, vec![]);
-        };
+        let mut replica = lock(&input.replica);
         let mirror = input.mirror.lock().ok();
+        if let Some(m) = &mirror {
+            endpoints = m
+                .iter()
+                .map(|(f, v)| (f.local.ip(), f.remote.ip(), v.peer_mac))
+                .collect();
+        }
         for flow in replica.flows() {
+            if mirror
+                .as_ref()
+                .and_then(|m| m.get(&flow))
+                .is_some_and(|v| v.primary_closed || v.peer_closed)
+            {
+                closed.push(flow);
+                continue;
+            }
             if input
                 .config
                 .ha
@@ -534,6 +577,9 @@ async fn gather(input: &TakeoverInput) -> (Vec<(FlowTakeover, u64)>, Vec<(FlowId
                 near,
             ));
         }
+        for flow in &closed {
+            ribsync::checkpoint::Replicated::end_flow(&mut *replica, flow);
+        }
     }
     for (f, _) in &mut flows {
         // After a handover the primary's own send queue holds what the neighbour has not
@@ -560,7 +606,36 @@ async fn gather(input: &TakeoverInput) -> (Vec<(FlowTakeover, u64)>, Vec<(FlowId
             );
         }
     }
-    (flows, failed)
+    Gathered {
+        flows,
+        failed,
+        closed,
+        endpoints,
+    }
+}
+
+/// Messages the primary wrote to `peer` since the checkpoint of its flow that this node's
+/// speaker did not produce (KEEPALIVEs, from the mirror): what its `messages_out` lacks.
+pub fn primary_messages_out(
+    replica: &bgpd::replica::SpeakerReplica,
+    ledger: &EgressLedger,
+    peer: PeerId,
+) -> u64 {
+    let Some(conn) = replica
+        .speaker()
+        .session(peer)
+        .and_then(|s| s.established_conn())
+    else {
+        return 0;
+    };
+    let Some(flow) = replica.flow_of(peer, conn) else {
+        return 0;
+    };
+    let (Some(anchor), Some(o)) = (replica.anchor(&flow), replica.flow_offsets(&flow)) else {
+        return 0;
+    };
+    let from = SeqNum(anchor.our_seq_at_zero).wrapping_add(o.sent_to_peer as u32);
+    ledger.other_messages_since(&flow, from)
 }
 
 /// How long a handover waits for the mirror to show what the primary received.
@@ -615,17 +690,27 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// announced: then no session is brought live (the rebuilt sockets close silently, still
 /// in repair mode).
 pub async fn run(input: TakeoverInput) -> anyhow::Result<TakeoverReport> {
-    let (flows, failed) = gather(&input).await;
-    tokio::task::spawn_blocking(move || run_blocking(&input, flows, failed))
+    let g = gather(&input).await;
+    if !g.closed.is_empty() {
+        tracing::info!(
+            sessions = g.closed.len(),
+            "ha: the primary closed these sessions before it stopped (Cease, FIN or RST on \
+             the mirror): not taken over; this node takes the primary's role and addresses, \
+             the neighbours connect to it again"
+        );
+    }
+    tokio::task::spawn_blocking(move || run_blocking(&input, g))
         .await
         .context("the takeover task panicked")?
 }
 
-fn run_blocking(
-    input: &TakeoverInput,
-    flows: Vec<(FlowTakeover, u64)>,
-    mut failed: Vec<(FlowId, String)>,
-) -> anyhow::Result<TakeoverReport> {
+fn run_blocking(input: &TakeoverInput, g: Gathered) -> anyhow::Result<TakeoverReport> {
+    let Gathered {
+        flows,
+        mut failed,
+        endpoints,
+        ..
+    } = g;
     let mut planned = Vec::new();
     let mut plans = Vec::new();
     for (f, near) in flows {
@@ -659,9 +744,11 @@ fn run_blocking(
     }
     let prepared = slot.as_mut().context("takeover sockets not prepared")?;
     let only: Vec<FlowTakeover> = planned.iter().map(|(f, _)| f.clone()).collect();
+    let mut all = endpoints_of(&only);
+    all.extend(endpoints);
     let own = prepared.own_addresses.clone();
     let addresses = plan_addresses(
-        &only,
+        &all,
         prepared.session_ifindex,
         &|a| prefix_len_for(a, &own),
         &prepared.extra,

@@ -112,6 +112,7 @@ pub fn run(
 pub fn ha_json(h: &pb::HaStatus) -> Value {
     json!({
         "role": h.role,
+        "role_reason": h.role_reason,
         "node_id": h.node_id,
         "synchronised": h.synchronised,
         "connected": h.connected,
@@ -135,7 +136,11 @@ pub fn ha_json(h: &pb::HaStatus) -> Value {
 }
 
 fn print_ha(h: &pb::HaStatus) {
-    println!("role            {}", h.role);
+    if h.role_reason.is_empty() {
+        println!("role            {}", h.role);
+    } else {
+        println!("role            {} ({})", h.role, h.role_reason);
+    }
     println!("node id         {}", h.node_id);
     if h.role != "primary" && h.role != "standalone" {
         println!("primary         {}", h.primary);
@@ -594,5 +599,18 @@ mod tests {
         assert_eq!(v["standbys"][0]["sync_state"], "checkpointing 3/10");
         assert_eq!(v["standbys"][0]["synchronised"], false);
         assert_eq!(v["standbys"][0]["lag_bytes"], 40);
+    }
+
+    #[test]
+    fn ha_json_says_why_a_node_halted() {
+        let h = pb::HaStatus {
+            role: "halted".into(),
+            role_reason: "takeover failed: cannot add 192.0.2.1/24".into(),
+            ..Default::default()
+        };
+        let v = ha_json(&h);
+        assert_eq!(v["role"], "halted");
+        assert_eq!(v["role_reason"], "takeover failed: cannot add 192.0.2.1/24");
+        assert_eq!(ha_json(&pb::HaStatus::default())["role_reason"], "");
     }
 }

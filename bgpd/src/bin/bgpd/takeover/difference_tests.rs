@@ -255,3 +255,18 @@ fn nothing_is_resent_when_the_primary_wrote_everything() {
     assert!(s.difference.is_empty(), "{} resent", s.difference.len());
     assert_eq!(neighbour_view(&s.primary, &s.ctx), s.out);
 }
+
+#[test]
+fn a_restored_session_keeps_the_primarys_established_instant() {
+    let (p, sb) = pair();
+    for i in 0..2 {
+        let since = |r: &SpeakerReplica| {
+            r.speaker()
+                .session(peer_of(r, i))
+                .and_then(|s| s.stats().established_since)
+        };
+        // The neighbour's KEEPALIVE at replicated 6 ms made it Established on the primary.
+        assert_eq!(since(&p), Some(Millis(6)));
+        assert_eq!(since(&sb), since(&p), "restored on the standby");
+    }
+}

@@ -33,6 +33,8 @@ const UPDATE: u8 = 2;
 const MAX_THEIRS: usize = 4096;
 /// UPDATEs of ours kept unmatched (a mirror that shows nothing of the primary's egress).
 const MAX_OURS: usize = 1 << 16;
+/// Other messages of theirs remembered (for the message counters).
+const MAX_OTHERS: usize = 1 << 16;
 
 /// Per flow, the UPDATEs the standby produced and not yet seen written by the primary. See
 /// the module documentation.
@@ -55,6 +57,9 @@ struct LedgerFlow {
     partial: Vec<u8>,
     /// `partial` starts at a message boundary (false after a hole, until a marker).
     framed: bool,
+    /// Where each of the primary's other messages (KEEPALIVE, NOTIFICATION, ...) started:
+    /// this node's speaker does not produce them, its message counter adds them.
+    others: VecDeque<SeqNum>,
 }
 
 /// A plausible BGP header at the start of `b`: the all-ones marker (RFC 4271 section 4.1),
@@ -122,10 +127,18 @@ impl LedgerFlow {
             if self.partial.len() < len {
                 return;
             }
+            let start = self
+                .next
+                .map(|n| SeqNum(n.0.wrapping_sub(self.partial.len() as u32)));
             let rest = self.partial.split_off(len);
             let m = std::mem::replace(&mut self.partial, rest);
             if is_update(&m) {
                 self.theirs(m);
+            } else if let Some(start) = start {
+                if self.others.len() >= MAX_OTHERS {
+                    self.others.pop_front();
+                }
+                self.others.push_back(start);
             }
         }
     }
@@ -183,6 +196,17 @@ impl EgressLedger {
         f.next = Some(end);
         f.partial.extend_from_slice(new);
         f.frame();
+    }
+
+    /// How many messages other than UPDATEs (KEEPALIVEs mostly) the primary wrote on `flow`
+    /// from sequence number `from` on: what its message counter has and this node's lacks.
+    pub fn other_messages_since(&self, flow: &FlowId, from: SeqNum) -> u64 {
+        self.flows.get(flow).map_or(0, |f| {
+            f.others
+                .iter()
+                .filter(|s| **s == from || s.is_after(from))
+                .count() as u64
+        })
     }
 
     /// The UPDATEs our speaker produced for `flow` that the primary never wrote, in order.

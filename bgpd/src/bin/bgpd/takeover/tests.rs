@@ -296,7 +296,12 @@ fn each_session_address_moves_once_with_its_neighbours_macs() {
     c.mirror.peer_mac = None;
     let own = [("192.0.2.2".parse().unwrap(), 24u8)];
     let gw: MovedAddress = "198.51.100.1/25 eth2".parse().unwrap();
-    let plans = plan_addresses(&[a, b, c], 4, &|x| prefix_len_for(x, &own), &[(7, gw)]);
+    let plans = plan_addresses(
+        &endpoints_of(&[a, b, c]),
+        4,
+        &|x| prefix_len_for(x, &own),
+        &[(7, gw)],
+    );
     assert_eq!(plans.len(), 3);
     assert_eq!(plans[0].addr, "192.0.2.1".parse::<IpAddr>().unwrap());
     assert_eq!((plans[0].ifindex, plans[0].prefix_len), (4, 24));
@@ -394,4 +399,29 @@ fn the_ledger_frames_from_the_next_marker_after_a_hole_or_a_late_start() {
         vec![u2],
         "u2 produced again, not written again"
     );
+}
+
+#[test]
+fn the_primarys_keepalives_since_a_checkpoint_are_counted() {
+    let flow = flow_id();
+    let mut l = EgressLedger::default();
+    // KEEPALIVE at 100, UPDATE at 119, KEEPALIVE at 139, KEEPALIVE at 158.
+    let u = update(1, 9);
+    let wire = [
+        KEEPALIVE.to_vec(),
+        u.clone(),
+        KEEPALIVE.to_vec(),
+        KEEPALIVE.to_vec(),
+    ]
+    .concat();
+    l.primary_sent(flow, SeqNum(100), &wire[..50]);
+    l.primary_sent(flow, SeqNum(150), &wire[50..]);
+    assert_eq!(l.other_messages_since(&flow, SeqNum(100)), 3);
+    assert_eq!(l.other_messages_since(&flow, SeqNum(119)), 2);
+    assert_eq!(l.other_messages_since(&flow, SeqNum(139)), 2);
+    assert_eq!(l.other_messages_since(&flow, SeqNum(140)), 1);
+    assert_eq!(l.other_messages_since(&flow, SeqNum(177)), 0);
+    // The UPDATE is matched against ours, not counted.
+    l.generated(flow, &u);
+    assert!(l.difference(&flow).is_empty());
 }
