@@ -507,14 +507,15 @@ async fn gather(input: &TakeoverInput) -> Gathered {
                 .iter()
                 .map(|(f, v)| (f.local.ip(), f.remote.ip(), v.peer_mac))
                 .collect();
+            // Also those whose end the primary reported already (FIG. 4 flow end).
+            closed = m
+                .iter()
+                .filter(|(_, v)| v.primary_closed || v.peer_closed)
+                .map(|(f, _)| *f)
+                .collect();
         }
         for flow in replica.flows() {
-            if mirror
-                .as_ref()
-                .and_then(|m| m.get(&flow))
-                .is_some_and(|v| v.primary_closed || v.peer_closed)
-            {
-                closed.push(flow);
+            if closed.contains(&flow) {
                 continue;
             }
             if input
@@ -578,7 +579,9 @@ async fn gather(input: &TakeoverInput) -> Gathered {
             ));
         }
         for flow in &closed {
-            ribsync::checkpoint::Replicated::end_flow(&mut *replica, flow);
+            if replica.binding(flow).is_some() {
+                ribsync::checkpoint::Replicated::end_flow(&mut *replica, flow);
+            }
         }
     }
     for (f, _) in &mut flows {

@@ -270,3 +270,26 @@ fn a_restored_session_keeps_the_primarys_established_instant() {
         assert_eq!(since(&sb), since(&p), "restored on the standby");
     }
 }
+
+#[test]
+fn a_message_cut_off_at_takeover_joins_the_rest_read_from_the_rebuilt_socket() {
+    let (mut p, mut sb) = pair();
+    let m = feed_update(1);
+    let a = peer_of(&p, 0);
+    p.receive(Millis(20), &flow(0), &m).unwrap();
+    // The mirror showed the standby the first 23 octets before the primary failed; the
+    // rebuilt socket starts right after them (rcv_nxt = what the replica took in).
+    let at = sb.received(&flow(0)).unwrap();
+    sb.feed_peer_bytes(20, &flow(0), at, &m[..23]).unwrap();
+    assert_eq!(sb.received(&flow(0)), Some(at + 23), "held back, counted");
+    assert!(sb.speaker().rib().adj_rib_in(a).is_empty(), "not whole yet");
+    // The core reads the rest from the socket and hands it to the replica (CoreMsg::Bytes).
+    sb.receive(Millis(21), &flow(0), &m[23..]).unwrap();
+    assert_eq!(sb.received(&flow(0)), p.received(&flow(0)));
+    assert_eq!(
+        sb.speaker().rib().adj_rib_in(a),
+        p.speaker().rib().adj_rib_in(a)
+    );
+    assert_eq!(sb.speaker().rib().adj_rib_in(a).len(), 1);
+    assert_eq!(sb.flow_digest(&flow(0)), p.flow_digest(&flow(0)));
+}
