@@ -65,3 +65,5 @@ pub fn two_hosts(a: &str, b: &str) -> (Lab, Netns, Netns) {
     }
     (lab, na, nb)
 }
+
+pub mod nsr;
