@@ -160,8 +160,51 @@ pub fn controller_config(ha: &HaSection) -> HaConfig {
         missed_heartbeats: ha.detect_multiplier,
         mirror_silence_ms: ha.detection_ms(),
     };
-    c.fencing = ha.fencing_command.is_some();
+    // Always through the fencing step: it first checks that the primary is really gone
+    // (see `primary_answers`), then runs the configured command, if any.
+    c.fencing = true;
     c
+}
+
+/// How long the split-brain check waits for the primary's BGP listener to answer.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(50);
+
+/// Whether the primary still answers on one of its session addresses: a TCP connection to
+/// its BGP port completes (its listener is there). Heartbeats can stop while the primary is
+/// alive (the checkpoint link is cut) and its BGP traffic on the mirror may pause for a
+/// whole keepalive interval, so before a takeover the standby asks the session LAN
+/// directly: two writers on one session would kill it (issue 7, split brain). A refused
+/// connection (the box is up, bgpd is not) or no answer within [`PROBE_TIMEOUT`] counts as
+/// gone. The probe connection is closed at once (the primary logs a connection from an
+/// address that is not a neighbour).
+async fn primary_answers(addresses: &[IpAddr], port: u16) -> Option<IpAddr> {
+    let mut probes = tokio::task::JoinSet::new();
+    for a in addresses {
+        let sa = std::net::SocketAddr::new(*a, port);
+        probes.spawn(async move {
+            let answer = tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(sa));
+            matches!(answer.await, Ok(Ok(_))).then_some(sa.ip())
+        });
+    }
+    while let Some(r) = probes.join_next().await {
+        if let Ok(Some(a)) = r {
+            return Some(a);
+        }
+    }
+    None
+}
+
+/// The primary's session addresses: the local addresses of the replicated sessions.
+fn session_addresses(replica: &Mutex<SpeakerReplica>) -> Vec<IpAddr> {
+    use ribsync::checkpoint::Replicated;
+    let mut out: Vec<IpAddr> = lock(replica)
+        .flows()
+        .iter()
+        .map(|f| canonical(f.local.ip()))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Starts the standby: opens the mirror tap (errors here stop the daemon), then follows
@@ -346,7 +389,9 @@ async fn attach_loop(
             let Some(action) = action else {
                 break None;
             };
-            if !declared && matches!(action, HaAction::RunFencing | HaAction::TakeOver { .. }) {
+            // Declared only once the split-brain check found the primary gone (RunFencing
+            // comes first, see `controller_config`); a handover (switchover) is no failure.
+            if !declared && matches!(action, HaAction::TakeOver { .. }) {
                 if a.handle.handover().is_some() {
                     tracing::info!("ha: switchover: the primary handed over, taking over");
                 } else {
@@ -356,7 +401,20 @@ async fn attach_loop(
             }
             match action {
                 HaAction::RunFencing => {
-                    let ok = fence(&ha).await;
+                    let addresses = session_addresses(&replica);
+                    let ok = match primary_answers(&addresses, config.port).await {
+                        Some(addr) => {
+                            tracing::warn!(%addr, "ha: the primary still answers on its session address (checkpoint channel lost, primary alive): no takeover");
+                            false
+                        }
+                        None => {
+                            if !declared {
+                                tracing::warn!("ha: primary declared failed");
+                                declared = true;
+                            }
+                            fence(&ha).await
+                        }
+                    };
                     let _ = a.handle.fencing_result(ok);
                 }
                 HaAction::TakeOver { declared_at_ms } => {
