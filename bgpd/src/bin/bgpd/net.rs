@@ -92,8 +92,10 @@ pub fn listen(
     if freebind {
         crate::ha_primary::set_freebind(&sock, addr.is_ipv6());
     }
+    // Only the keys of the listener's family: an IPv6 listener is IPv6-only, and the kernel
+    // refuses an IPv4 key on it (EINVAL), which stopped bgpd with IPv4 and IPv6 neighbours.
     for (remote, password) in md5 {
-        if remote.is_ipv4() == addr.is_ipv4() || addr.is_ipv6() {
+        if remote.is_ipv4() == addr.is_ipv4() {
             set_md5(sock.as_fd(), *remote, password)?;
         }
     }
