@@ -60,6 +60,8 @@ fn takeover_bench_at_a_thousand_prefixes_measures_every_session() {
     assert!(g.error.is_none(), "{g:?}");
     let (est, relearn) = (g.reestablished_s.unwrap(), g.relearn_s.unwrap());
     assert!(est > 0.0 && relearn >= est, "{g:?}");
+    // Graceful Restart: FRR never dropped the router's routes while it restarted.
+    assert_ne!(g.route_kept_while_down, Some(false), "{g:?}");
     // No namespace of ours is left behind.
     let left = std::process::Command::new("ip")
         .args(["netns", "list"])

@@ -694,6 +694,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// in repair mode).
 pub async fn run(input: TakeoverInput) -> anyhow::Result<TakeoverReport> {
     let g = gather(&input).await;
+    tracing::debug!(
+        gathered_ms = input.declared_at.elapsed().as_secs_f64() * 1000.0,
+        flows = g.flows.len(),
+        "takeover inputs gathered"
+    );
     if !g.closed.is_empty() {
         tracing::info!(
             sessions = g.closed.len(),

@@ -30,6 +30,14 @@ pub fn end_of_rib_received(neighbor: &Value) -> bool {
         || gr["ipv4Unicast"]["endOfRibStatus"]["endOfRibRecv"] == true
 }
 
+/// Whether FRR holds a path for the server's prefix (fresh or stale).
+fn route_present(frr: &Frr) -> bool {
+    let (addr, len) = plan::SERVER_NET;
+    frr.vtysh_json(&format!("show bgp ipv4 unicast {addr}/{len} json"))
+        .map(|v| v["paths"].as_array().is_some_and(|p| !p.is_empty()))
+        .unwrap_or(false)
+}
+
 fn feeder(lab: &RouterLab, bytes: &Arc<Vec<u8>>, timeout: Duration) -> anyhow::Result<Feeder> {
     Feeder::start_with_keepalive(
         &lab.peers,
@@ -117,6 +125,10 @@ pub fn run(
                 min_prefixes = Some(min_prefixes.map_or(p, |m| m.min(p)));
             }
             let new_session = s.established && s.established_count > before.established_count;
+            if !s.established {
+                let kept = route_present(&frr);
+                out.route_kept_while_down = Some(out.route_kept_while_down.unwrap_or(true) && kept);
+            }
             if new_session && out.reestablished_s.is_none() {
                 out.reestablished_s = Some(failed.elapsed().as_secs_f64());
             }

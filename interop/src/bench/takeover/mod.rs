@@ -135,9 +135,12 @@ pub struct GrBaseline {
     /// s from the failure until FRR held the whole table fresh again (End-of-RIB received
     /// and every prefix).
     pub relearn_s: Option<f64>,
-    /// The fewest prefixes FRR held from the router while it restarted (Graceful Restart
-    /// keeps them stale).
+    /// The fewest prefixes FRR counted from the router while it restarted (FRR's count,
+    /// which it resets while the session is down even when it keeps the routes stale).
     pub min_prefixes_during: Option<u64>,
+    /// Whether FRR kept the server's route (as a stale path) on every probe while the
+    /// session was down (None: never probed while down).
+    pub route_kept_while_down: Option<bool>,
     /// Why it is incomplete, if it is.
     pub error: Option<String>,
 }

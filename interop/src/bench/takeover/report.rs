@@ -89,7 +89,7 @@ pub fn render(res: &TakeoverBenchResult) -> String {
     if let Some(g) = &res.graceful_restart {
         let _ = writeln!(
             s,
-            "Graceful Restart baseline: bgpd (no HA) killed and restarted; FRR Established again after {} s, the whole table ({} prefixes) fresh again after {} s; FRR held at least {} prefixes meanwhile{}",
+            "Graceful Restart baseline: bgpd (no HA) killed and restarted; FRR Established again after {} s, the whole table ({} prefixes) fresh again after {} s; the server's route kept while the session was down: {}{}",
             g.reestablished_s
                 .map(|v| format!("{v:.2}"))
                 .unwrap_or_else(|| "-".into()),
@@ -97,9 +97,11 @@ pub fn render(res: &TakeoverBenchResult) -> String {
             g.relearn_s
                 .map(|v| format!("{v:.2}"))
                 .unwrap_or_else(|| "-".into()),
-            g.min_prefixes_during
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "-".into()),
+            match g.route_kept_while_down {
+                Some(true) => "yes (stale)",
+                Some(false) => "NO",
+                None => "-",
+            },
             g.error
                 .as_ref()
                 .map(|e| format!(" ({e})"))
