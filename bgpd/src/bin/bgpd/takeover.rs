@@ -651,13 +651,33 @@ async fn wait_for_mirror(input: &TakeoverInput, fresh: &BTreeMap<FlowId, TcpRepa
     let deadline = std::time::Instant::now() + HANDOVER_MIRROR_WAIT;
     loop {
         let behind: Vec<FlowId> = {
+            // Fed so far: what the mirror showed, or (a neighbour silent since this
+            // standby opened its tap) what the replica consumed.
+            let consumed: BTreeMap<FlowId, SeqNum> = {
+                let Ok(r) = input.replica.lock() else { return };
+                fresh
+                    .keys()
+                    .filter_map(|flow| {
+                        let anchor = r.anchor(flow)?;
+                        let offsets = r.flow_offsets(flow)?;
+                        Some((
+                            *flow,
+                            SeqNum(anchor.peer_seq_at_zero)
+                                .wrapping_add(offsets.consumed_from_peer as u32),
+                        ))
+                    })
+                    .collect()
+            };
             let Ok(m) = input.mirror.lock() else { return };
             fresh
                 .iter()
                 .filter(|(flow, s)| {
-                    m.get(flow)
-                        .and_then(|v| v.peer_seq_next)
-                        .is_none_or(|next| s.rcv_nxt.is_after(next))
+                    let seen = m.get(flow).and_then(|v| v.peer_seq_next);
+                    let fed = match (seen, consumed.get(flow)) {
+                        (Some(a), Some(b)) => Some(a.later(*b)),
+                        (a, b) => a.or(b.copied()),
+                    };
+                    fed.is_none_or(|next| s.rcv_nxt.is_after(next))
                 })
                 .map(|(flow, _)| *flow)
                 .collect()
