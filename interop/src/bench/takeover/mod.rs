@@ -112,6 +112,8 @@ pub struct TakeoverRow {
     pub sessions_with_segment: usize,
     /// Sessions still up at the end (no SYN/FIN/RST, no close, FRR never dropped).
     pub sessions_survived: usize,
+    /// The standby still reported itself synchronised just before the failure.
+    pub synchronised_at_failure: Option<bool>,
     /// ms the `ip` cut took (the failure is timed at its start).
     pub cut_ms: f64,
     /// ms from the primary holding the table to the standby in lockstep.

@@ -300,6 +300,10 @@ pub fn run(
     // A steady stream before the failure.
     std::thread::sleep(Duration::from_millis(500));
     let load = loadavg();
+    let synchronised_at_failure = standby
+        .cli(&["ha"])
+        .ok()
+        .map(|s| s["synchronised"] == true && s["role"] == "standby");
     peers.mark();
     let cut = lab.cut_primary()?;
     primary.process.kill();
@@ -428,6 +432,7 @@ pub fn run(
         dataplane_loss_ms,
         sessions_with_segment: with_segment,
         sessions_survived: survived,
+        synchronised_at_failure,
         cut_ms: ms_between(cut.at, cut.done),
         lockstep_s: Some(lockstep_s),
         load,
@@ -438,8 +443,13 @@ pub fn run(
                 .take(5)
                 .map(|s| format!("{} ({})", s.peer, s.kind))
                 .collect();
+            let unsync = if synchronised_at_failure == Some(false) {
+                "the standby was NOT synchronised just before the failure; "
+            } else {
+                ""
+            };
             format!(
-                "{} of {} sessions sent a segment after the failure (none on {}), {} survived (logs: {})",
+                "{unsync}{} of {} sessions sent a segment after the failure (none on {}), {} survived (logs: {})",
                 with_segment,
                 per_session.len(),
                 missing.join(", "),
