@@ -478,38 +478,6 @@ impl HaSection {
         self.protect.is_empty() || self.protect.contains(&address)
     }
 
-    /// Keys of the other role that this node ignores (field path, message): on a primary,
-    /// the standby-only `mirror_interface`, `session_interface`, `move_addresses`,
-    /// `fencing_command` and `protect`. They are harmless (a node may keep one file for
-    /// both roles), so they are warnings; a primary given `primary` is refused instead
-    /// ([`HaSection::validate`]): it says this node was meant to follow another one, and
-    /// starting it as a second primary would hold the same sessions twice.
-    ///
-    /// On a standby every key has a use: `checkpoint_address` and `write_ahead` apply
-    /// once it has taken over and serves its own standbys.
-    pub fn warnings(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        if self.role != HaRoleConfig::Primary {
-            return out;
-        }
-        let given = [
-            ("mirror_interface", self.mirror_interface.is_some()),
-            ("session_interface", self.session_interface.is_some()),
-            ("move_addresses", !self.move_addresses.is_empty()),
-            ("fencing_command", self.fencing_command.is_some()),
-            ("protect", !self.protect.is_empty()),
-        ];
-        for (key, set) in given {
-            if set {
-                out.push((
-                    format!("ha.{key}"),
-                    "a standby-only key, ignored on a primary (role = \"primary\")".into(),
-                ));
-            }
-        }
-        out
-    }
-
     /// Checks that the TLS files exist and hold what they must (PEM): `ca` and `cert` at
     /// least one CERTIFICATE, `key` a private key. Returns the field (`ha.tls`) and the
     /// reason. Not part of [`HaSection::validate`]: a standby imports its primary's
@@ -852,9 +820,6 @@ impl Config {
                     ),
                 ));
             }
-        }
-        if let Some(ha) = &self.ha {
-            out.extend(ha.warnings());
         }
         out
     }
