@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lab::{in_ns, spawn_in, wait_for, Capture, Lab};
 use ribsync::takeover::{self, AddressControl, Announcer, RebuildOverrides};
@@ -178,7 +178,7 @@ fn run(v6: bool, primary_listens: bool, planned: bool) {
         },
     };
     // The standby already listens on the BGP port (wildcard), as a standby speaker does.
-    let _standby_listener = in_ns(&lab.stby, || {
+    let standby_listener = in_ns(&lab.stby, || {
         let any: IpAddr = if v6 {
             "::".parse().unwrap()
         } else {
@@ -334,6 +334,32 @@ fn run(v6: bool, primary_listens: bool, planned: bool) {
     server.send.send(b"peer-data-2;".to_vec()).expect("send");
     assert_eq!(read_exact_timeout(&mut standby, 12), b"peer-data-2;");
     assert_eq!(standby.local_addr().unwrap(), state.local);
+    // Once it has taken over, the standby listens for new sessions on the session address
+    // and the BGP port (as bgpd does, SO_REUSEADDR) while the taken-over session lives.
+    // The wildcard listener goes first (Linux refuses a specific bind beside a wildcard
+    // listener); a child process of a parallel test may hold a copy of its descriptor
+    // until its exec, so the bind is polled with a deadline.
+    drop(standby_listener);
+    in_ns(&lab.stby, || {
+        let at = SocketAddr::new(state.local.ip(), BGP_PORT);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let listener = socket2::Socket::new(
+                socket2::Domain::for_address(at),
+                socket2::Type::STREAM,
+                None,
+            )
+            .expect("socket");
+            listener.set_reuse_address(true).expect("SO_REUSEADDR");
+            match listener.bind(&at.into()).and_then(|()| listener.listen(16)) {
+                Ok(()) => break,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("no listener on {at} beside the taken-over session: {e}"),
+            }
+        }
+    });
     assert_eq!(standby.peer_addr().unwrap(), peer_addr);
     assert_eq!(
         server.accepts.load(Ordering::SeqCst),

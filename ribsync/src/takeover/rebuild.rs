@@ -107,6 +107,13 @@ impl RepairedSocket {
             sys::TCP_REPAIR_OFF,
         )
         .map_err(TakeoverError::sys("setsockopt(TCP_REPAIR, 0)"))?;
+        // Repair mode forced the bind through (SK_FORCE_REUSE) and leaving it cleared the
+        // socket's reuse flag. Set SO_REUSEADDR now, as an accepted socket inherits it from
+        // its listener: else the new primary's BGP listener (SO_REUSEADDR) cannot bind the
+        // session's address and port while this session lives (EADDRINUSE).
+        self.socket
+            .set_reuse_address(true)
+            .map_err(TakeoverError::sys("setsockopt(SO_REUSEADDR)"))?;
         let mut stream: TcpStream = self.socket.into();
         if !self.unacked.is_empty() {
             stream
