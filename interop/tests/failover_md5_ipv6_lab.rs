@@ -123,18 +123,7 @@ fn md5_and_ipv6_sessions_survive_an_unplanned_failover() {
     assert_eq!(report.neighbors.len(), 2);
     for n in &report.neighbors {
         assert_eq!(n.sessions.len(), 2, "an IPv4 and an IPv6 session: {n:?}");
-        assert!(n.established_before && n.established_after, "{n:?}");
-        let w = n.wire.unwrap();
-        assert_eq!(
-            (w.opens, w.notifications, w.syns, w.fins_rsts),
-            (0, 0, 0, 0),
-            "{}: OPEN, NOTIFICATION, SYN, FIN/RST on its link: {n:?}",
-            n.name
-        );
-        assert_eq!(n.uptime_unbroken, Some(true), "{n:?}");
-        assert_eq!(n.routes_unchanged, Some(true), "{n:?}");
-        assert_eq!(n.connections_dropped, Some(0), "{n:?}");
-        assert_eq!(n.notifications, Some(0), "{n:?}");
+        common::assert_saw_nothing(n);
         assert_eq!(n.prefixes_before, n.prefixes_after, "{n:?}");
         // The IPv6 session carries the other neighbour's 150 IPv6 prefixes.
         let v6 = n

@@ -39,18 +39,7 @@ fn options(prefix: &str) -> DemoOptions {
 fn assert_neighbours_saw_nothing(report: &DemoReport) {
     assert_eq!(report.neighbors.len(), 2, "{report:?}");
     for n in &report.neighbors {
-        assert!(n.established_before && n.established_after, "{n:?}");
-        let w = n.wire.unwrap();
-        assert_eq!(
-            (w.opens, w.notifications, w.syns, w.fins_rsts),
-            (0, 0, 0, 0),
-            "{}: OPEN, NOTIFICATION, SYN, FIN/RST on its link: {n:?}",
-            n.name
-        );
-        assert_eq!(n.uptime_unbroken, Some(true), "{n:?}");
-        assert_eq!(n.routes_unchanged, Some(true), "{n:?}");
-        assert_eq!(n.connections_dropped, Some(0), "{n:?}");
-        assert_eq!(n.notifications, Some(0), "{n:?}");
+        common::assert_saw_nothing(n);
         assert_eq!(n.prefixes_before, n.prefixes_after, "{n:?}");
         assert!(n.prefixes_before.unwrap_or(0) > 0, "{n:?}");
     }

@@ -67,3 +67,22 @@ pub fn two_hosts(a: &str, b: &str) -> (Lab, Netns, Netns) {
 }
 
 pub mod nsr;
+
+/// What a neighbour must have seen of a failover, a switchover or a cut checkpoint link:
+/// Established before and after, no OPEN, NOTIFICATION, SYN, FIN or RST on its link (from
+/// the capture), its session uptime unbroken, its Adj-RIB-In unchanged, no connection
+/// dropped and no NOTIFICATION counted.
+pub fn assert_saw_nothing(n: &interop::demo::NeighborReport) {
+    assert!(n.established_before && n.established_after, "{n:?}");
+    let w = n.wire.unwrap();
+    assert_eq!(
+        (w.opens, w.notifications, w.syns, w.fins_rsts),
+        (0, 0, 0, 0),
+        "{}: OPEN, NOTIFICATION, SYN, FIN/RST on its link: {n:?}",
+        n.name
+    );
+    assert_eq!(n.uptime_unbroken, Some(true), "{n:?}");
+    assert_eq!(n.routes_unchanged, Some(true), "{n:?}");
+    assert_eq!(n.connections_dropped, Some(0), "{n:?}");
+    assert_eq!(n.notifications, Some(0), "{n:?}");
+}
