@@ -612,6 +612,11 @@ impl HaSection {
                 }) {
                     return Err((f("primary"), format!("{p:?} is not {scheme}host:port")));
                 }
+                // The endpoint the standby will dial: it must parse as a URI (no space or
+                // other character a host cannot hold).
+                if let Err(e) = tonic::transport::Endpoint::from_shared(p.clone()) {
+                    return Err((f("primary"), format!("{p:?} is not a valid URI: {e}")));
+                }
                 if self.mirror_interface.is_none() {
                     return Err((
                         f("mirror_interface"),

@@ -105,3 +105,19 @@ fn protect_names_configured_neighbours() {
         "{e}"
     );
 }
+
+#[test]
+fn a_primary_endpoint_that_is_not_a_uri_is_an_error() {
+    let e = error(
+        "[ha]\nrole = \"standby\"\nnode_id = 2\nprimary = \"http://bad host:50052\"\n\
+         mirror_interface = \"mon0\"\n",
+    );
+    assert!(
+        e.starts_with(&format!(
+            "ha.primary = \"http://bad host:50052\" (line {}): \"http://bad host:50052\" is not a \
+             valid URI",
+            ha_line(3)
+        )),
+        "{e}"
+    );
+}

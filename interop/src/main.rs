@@ -112,7 +112,7 @@ enum Command {
     /// Benchmark: a pre-encoded full table fed to bgpd, BIRD, FRR and GoBGP in turn.
     Bench(bench_cli::BenchArgs),
     /// Benchmark: the standby's takeover with 1, 10 and 100 sessions and a full table, the
-    /// data-plane loss, and FRR re-learning the table after a Graceful Restart (issue 7).
+    /// data-plane loss, and FRR re-learning the table after a Graceful Restart.
     TakeoverBench(takeover_bench_cli::TakeoverBenchArgs),
 }
 
