@@ -4,7 +4,7 @@
 //! re-attach) are carried out here.
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use ribsync::capture::{parse_frame, LinkType, Reassembler, ReassemblerConfig, St
 use ribsync::checkpoint::{FlowId, FlowSelection, Hello, StandbyConfig};
 use ribsync::ha::{DetectorConfig, HaAction, HaConfig, HaRole, NodeId, Priority};
 use ribsync::takeover::SeqNum;
-use ribsync::tap::{MirrorTap, TapConfig, TcpFlags};
+use ribsync::tap::{MirrorTap, TapConfig, TapFrame, TcpFlags, TcpSegmentView};
 use ribsync::transport::{run_standby, StandbyClientConfig, StandbyHandle};
 
 use tokio::sync::mpsc;
@@ -519,6 +519,89 @@ fn from_primary(neighbours: &HashSet<IpAddr>, src: IpAddr, dst: IpAddr) -> Optio
     }
 }
 
+/// The flow a segment from `src` to `dst` belongs to (the primary's 4-tuple), and whether
+/// the primary sent it; `None` for a segment not between the primary and a neighbour.
+fn flow_of(
+    neighbours: &HashSet<IpAddr>,
+    src: SocketAddr,
+    dst: SocketAddr,
+) -> Option<(FlowId, bool)> {
+    let fp = from_primary(neighbours, src.ip(), dst.ip())?;
+    let (local, remote) = if fp { (src, dst) } else { (dst, src) };
+    Some((FlowId { local, remote }, fp))
+}
+
+impl MirrorFlowView {
+    /// Takes in one segment of the flow, sent by the primary (`from_primary`) or by the
+    /// neighbour, in a frame from `mac` received at `at`: sequence numbers, ACKs and TSvals
+    /// never move back (modulo 2^32, frames seen out of order), a SYN starts a new
+    /// connection on the 4-tuple, a FIN or RST marks its sender's end.
+    fn on_segment(
+        &mut self,
+        from_primary: bool,
+        seg: &TcpSegmentView<'_>,
+        mac: Option<[u8; 6]>,
+        at: Duration,
+    ) {
+        let mut len = seg.payload.len() as u32;
+        if seg.flags.has(TcpFlags::SYN) {
+            // A new connection on the same 4-tuple.
+            self.primary_closed = false;
+            self.peer_closed = false;
+            len += 1;
+        }
+        if seg.flags.has(TcpFlags::FIN) {
+            len += 1;
+        }
+        let next = SeqNum(seg.seq).wrapping_add(len);
+        let ack = seg.flags.has(TcpFlags::ACK).then_some(SeqNum(seg.ack));
+        let tsval = seg.timestamps.map(|(tsval, _)| SeqNum(tsval));
+        let closed = seg.flags.has(TcpFlags::FIN) || seg.flags.has(TcpFlags::RST);
+        let later = |old: Option<SeqNum>, new: SeqNum| Some(old.map_or(new, |o| o.later(new)));
+        let later_ts = |old: Option<u32>| match tsval {
+            Some(t) => later(old.map(SeqNum), t).map(|t| t.0),
+            None => old,
+        };
+        if from_primary {
+            self.primary_seq_next = later(self.primary_seq_next, next);
+            if let Some(a) = ack {
+                self.primary_ack = later(self.primary_ack, a);
+            }
+            self.primary_tsval = later_ts(self.primary_tsval);
+            self.primary_mac = mac.or(self.primary_mac);
+            self.primary_closed |= closed;
+        } else {
+            self.peer_seq_next = later(self.peer_seq_next, next);
+            if let Some(a) = ack {
+                self.peer_ack = later(self.peer_ack, a);
+            }
+            self.peer_tsval = later_ts(self.peer_tsval);
+            self.peer_mac = mac.or(self.peer_mac);
+            self.peer_closed |= closed;
+        }
+        self.last_frame = at;
+    }
+}
+
+/// Takes in one mirrored segment `seg` of `frame` (what the tap thread does with each):
+/// updates the [`MirrorFlowView`] of its flow in `views`. Returns the flow and whether the
+/// primary sent it; `None` (nothing noted) for a segment not between the primary and one
+/// of `neighbours`.
+pub fn note_segment(
+    views: &mut BTreeMap<FlowId, MirrorFlowView>,
+    neighbours: &HashSet<IpAddr>,
+    frame: &TapFrame,
+    seg: &TcpSegmentView<'_>,
+) -> Option<(FlowId, bool)> {
+    let (flow, fp) = flow_of(neighbours, seg.src, seg.dst)?;
+    let mac: Option<[u8; 6]> = frame.data.get(6..12).and_then(|m| m.try_into().ok());
+    views
+        .entry(flow)
+        .or_default()
+        .on_segment(fp, seg, mac, frame.timestamp);
+    Some((flow, fp))
+}
+
 /// Reads the mirror until stopped: every BGP segment updates the flow's [`MirrorFlowView`],
 /// signals the primary alive, and is reassembled; in-order octets go to the checkpoint
 /// engine by sequence number (it maps them to stream offsets once the flow's checkpoint
@@ -550,60 +633,10 @@ fn mirror_loop(mut tap: MirrorTap, shared: &Shared, neighbours: &HashSet<IpAddr>
             }
         };
         let Some(v) = frame.tcp() else { continue };
-        let Some(fp) = from_primary(neighbours, v.src.ip(), v.dst.ip()) else {
+        let Some((flow, fp)) = note_segment(&mut lock(&shared.mirror), neighbours, &frame, &v)
+        else {
             continue;
         };
-        let flow = if fp {
-            FlowId {
-                local: v.src,
-                remote: v.dst,
-            }
-        } else {
-            FlowId {
-                local: v.dst,
-                remote: v.src,
-            }
-        };
-        {
-            let mut views = lock(&shared.mirror);
-            let m = views.entry(flow).or_default();
-            let mut len = v.payload.len() as u32;
-            if v.flags.has(TcpFlags::SYN) {
-                // A new connection on the same 4-tuple.
-                m.primary_closed = false;
-                m.peer_closed = false;
-                len += 1;
-            }
-            if v.flags.has(TcpFlags::FIN) {
-                len += 1;
-            }
-            let next = SeqNum(v.seq).wrapping_add(len);
-            let mac: Option<[u8; 6]> = frame.data.get(6..12).and_then(|m| m.try_into().ok());
-            let ack = v.flags.has(TcpFlags::ACK).then_some(SeqNum(v.ack));
-            let later = |old: Option<SeqNum>, new: SeqNum| Some(old.map_or(new, |o| o.later(new)));
-            if fp {
-                m.primary_seq_next = later(m.primary_seq_next, next);
-                if let Some(a) = ack {
-                    m.primary_ack = later(m.primary_ack, a);
-                }
-                if let Some((tsval, _)) = v.timestamps {
-                    m.primary_tsval = Some(tsval);
-                }
-                m.primary_mac = mac.or(m.primary_mac);
-                m.primary_closed |= v.flags.has(TcpFlags::FIN) || v.flags.has(TcpFlags::RST);
-            } else {
-                m.peer_seq_next = later(m.peer_seq_next, next);
-                if let Some(a) = ack {
-                    m.peer_ack = later(m.peer_ack, a);
-                }
-                if let Some((tsval, _)) = v.timestamps {
-                    m.peer_tsval = Some(tsval);
-                }
-                m.peer_mac = mac.or(m.peer_mac);
-                m.peer_closed |= v.flags.has(TcpFlags::FIN) || v.flags.has(TcpFlags::RST);
-            }
-            m.last_frame = frame.timestamp;
-        }
         let Some(h) = &handle else { continue };
         if fp && last_alive.elapsed() >= Duration::from_millis(10) {
             last_alive = Instant::now();
@@ -622,20 +655,8 @@ fn mirror_loop(mut tap: MirrorTap, shared: &Shared, neighbours: &HashSet<IpAddr>
                     let Some(base) = reasm.stream(stream).and_then(|s| s.base_seq()) else {
                         continue;
                     };
-                    let Some(dp) = from_primary(neighbours, stream.src.ip(), stream.dst.ip())
-                    else {
+                    let Some((f, dp)) = flow_of(neighbours, stream.src, stream.dst) else {
                         continue;
-                    };
-                    let f = if dp {
-                        FlowId {
-                            local: stream.src,
-                            remote: stream.dst,
-                        }
-                    } else {
-                        FlowId {
-                            local: stream.dst,
-                            remote: stream.src,
-                        }
                     };
                     let seq = base.wrapping_add(offset as u32);
                     // Under the ledger's lock: once the takeover froze it, nothing more

@@ -30,8 +30,6 @@ use ribsync::takeover::{
     self, AddressControl, AddressPlan, Announcer, RebuildOverrides, SeqNum, SessionPlan,
     TcpRepairState,
 };
-#[cfg(test)]
-use ribsync::tap::{TapFrame, TcpFlags};
 
 use crate::ha_standby::{MirrorFlowView, TakeoverInput};
 
@@ -70,48 +68,6 @@ impl From<&MirrorFlowView> for MirrorTcpView {
             primary_seq_next: v.primary_seq_next,
         }
     }
-}
-
-#[cfg(test)]
-impl MirrorTcpView {
-    /// Takes in one mirrored frame of `flow` (frames of other 4-tuples are ignored): what
-    /// the standby's tap thread keeps in its `MirrorFlowView`, here for the tests.
-    pub fn on_frame(&mut self, flow: &FlowId, frame: &TapFrame) {
-        let Some(seg) = frame.tcp() else {
-            return;
-        };
-        if !seg.flags.has(TcpFlags::ACK) {
-            return;
-        }
-        if seg.src == flow.remote && seg.dst == flow.local {
-            self.peer_ack = Some(later(self.peer_ack, SeqNum(seg.ack)));
-            if let Some(mac) = frame
-                .data
-                .get(6..12)
-                .and_then(|m| <[u8; 6]>::try_from(m).ok())
-            {
-                self.peer_mac = Some(mac);
-            }
-        } else if seg.src == flow.local && seg.dst == flow.remote {
-            self.primary_ack = Some(later(self.primary_ack, SeqNum(seg.ack)));
-            if let Some((tsval, _)) = seg.timestamps {
-                self.primary_tsval = Some(self.primary_tsval.map_or(tsval, |t| {
-                    if SeqNum(tsval).is_after(SeqNum(t)) {
-                        tsval
-                    } else {
-                        t
-                    }
-                }));
-            }
-        }
-    }
-}
-
-/// The later of a known sequence number and a new one (modulo 2^32): ACKs seen out of order
-/// never move backwards.
-#[cfg(test)]
-fn later(known: Option<SeqNum>, new: SeqNum) -> SeqNum {
-    known.map_or(new, |k| k.later(new))
 }
 
 /// Everything the standby knows about one protected flow at takeover.

@@ -3,7 +3,8 @@
 
 use super::*;
 use ribsync::takeover::{MssState, RepairWindow};
-use ribsync::tap::Direction;
+use ribsync::tap::{Direction, TapFrame, TcpFlags};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -253,32 +254,28 @@ fn the_mirror_view_follows_both_directions_and_never_goes_back() {
     let flow = flow_id();
     let peer_mac = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55];
     let prim_mac = [0x02, 0xaa, 0, 0, 0, 1];
-    let mut v = MirrorTcpView::default();
-    v.on_frame(
-        &flow,
-        &frame(flow.remote, flow.local, peer_mac, 0xffff_fffe, None),
-    );
-    v.on_frame(
-        &flow,
-        &frame(flow.local, flow.remote, prim_mac, 500, Some(1_000)),
-    );
-    // Wrapped ACK from the neighbour (later), an older ACK and TSval seen out of order.
-    v.on_frame(&flow, &frame(flow.remote, flow.local, peer_mac, 3, None));
-    v.on_frame(
-        &flow,
-        &frame(flow.local, flow.remote, prim_mac, 400, Some(999)),
-    );
-    // Another 4-tuple is ignored.
     let other: SocketAddr = "192.0.2.12:179".parse().unwrap();
-    v.on_frame(&flow, &frame(other, flow.local, [9; 6], 77, Some(5)));
+    let neighbours = [flow.remote.ip(), other.ip()].into_iter().collect();
+    let mut views = BTreeMap::new();
+    let mut see = |f: TapFrame| {
+        crate::ha_standby::note_segment(&mut views, &neighbours, &f, &f.tcp().unwrap());
+    };
+    see(frame(flow.remote, flow.local, peer_mac, 0xffff_fffe, None));
+    see(frame(flow.local, flow.remote, prim_mac, 500, Some(1_000)));
+    // Wrapped ACK from the neighbour (later), an older ACK and TSval seen out of order.
+    see(frame(flow.remote, flow.local, peer_mac, 3, None));
+    see(frame(flow.local, flow.remote, prim_mac, 400, Some(999)));
+    // Another 4-tuple is ignored.
+    see(frame(other, flow.local, [9; 6], 77, Some(5)));
     assert_eq!(
-        v,
+        MirrorTcpView::from(&views[&flow]),
         MirrorTcpView {
             peer_ack: Some(SeqNum(3)),
             primary_ack: Some(SeqNum(500)),
             primary_tsval: Some(1_000),
             peer_mac: Some(peer_mac),
-            primary_seq_next: None,
+            // Every frame has sequence number 1 and no payload.
+            primary_seq_next: Some(SeqNum(1)),
         }
     );
 }
