@@ -327,8 +327,7 @@ fn neighbors(core: &Core) -> Vec<pb::Neighbor> {
             // A standby's copy of the session sends what the primary's produced, but not
             // its KEEPALIVEs: those are counted from the mirror.
             let mirrored_out = standby.map_or(0, |sb| {
-                let ledger = sb.ledger().lock().unwrap_or_else(|e| e.into_inner());
-                crate::takeover::primary_messages_out(&g, &ledger, peer)
+                crate::takeover::primary_messages_out(&g, &sb.ledger(), peer)
             });
             let accepted = adj_in.iter().filter(|e| e.accepted).count();
             Some(pb::Neighbor {

@@ -662,10 +662,7 @@ impl Core {
         // The primary's KEEPALIVEs since each flow's checkpoint, and the takeover's own.
         for s in &report.sessions {
             let mut g = self.lock();
-            let n = {
-                let ledger = standby.ledger().lock().unwrap_or_else(|e| e.into_inner());
-                crate::takeover::primary_messages_out(&g, &ledger, s.peer)
-            };
+            let n = crate::takeover::primary_messages_out(&g, &standby.ledger(), s.peer);
             g.speaker_mut().count_messages_out(s.peer, n + 1);
         }
         for s in report.sessions {
@@ -757,10 +754,7 @@ impl Core {
                     // primary writes.
                     let flow = self.lock().flow_of(peer, conn);
                     if let (HaRuntime::Standby(s), Some(flow)) = (&self.ha, flow) {
-                        s.ledger()
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .generated(flow, &bytes);
+                        s.ledger().generated(flow, &bytes);
                     }
                 }
                 Output::Connect { .. } | Output::Close { .. } if standby => {}

@@ -120,9 +120,9 @@ impl StandbySide {
         lock(&self.shared.primary).clone()
     }
 
-    /// The Adj-RIB-Out ledger (the core notes the speaker's unsent UPDATEs in it).
-    pub fn ledger(&self) -> &Mutex<EgressLedger> {
-        &self.shared.ledger
+    /// The Adj-RIB-Out ledger, locked (the core notes the speaker's unsent UPDATEs in it).
+    pub fn ledger(&self) -> std::sync::MutexGuard<'_, EgressLedger> {
+        lock(&self.shared.ledger)
     }
 
     /// Stops reading the mirror.
@@ -146,7 +146,8 @@ impl StandbySide {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks `m`, also when a thread panicked holding it (the data is still the latest).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

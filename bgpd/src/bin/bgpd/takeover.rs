@@ -31,7 +31,7 @@ use ribsync::takeover::{
     TcpRepairState,
 };
 
-use crate::ha_standby::{MirrorFlowView, TakeoverInput};
+use crate::ha_standby::{lock, MirrorFlowView, TakeoverInput};
 
 /// A BGP KEEPALIVE (RFC 4271 section 4.4): the 19-octet header alone, type 4.
 pub const KEEPALIVE: [u8; 19] = [
@@ -653,10 +653,6 @@ async fn wait_for_mirror(input: &TakeoverInput, fresh: &BTreeMap<FlowId, TcpRepa
         }
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Takes over every protected session of the failed primary: addresses, TCP_REPAIR
