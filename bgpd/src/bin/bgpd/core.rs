@@ -392,7 +392,7 @@ impl Core {
                 remote,
                 local,
             } => {
-                let remote_ip = canonical(remote.ip());
+                let remote_ip = remote.ip().to_canonical();
                 let (peer, ttl_security) = {
                     let g = self.lock();
                     let peer = g.speaker().peer_by_address(remote_ip);
@@ -417,13 +417,13 @@ impl Core {
                     Input::ConnectionConfirmed {
                         peer,
                         conn,
-                        local_address: canonical(local.ip()),
+                        local_address: local.ip().to_canonical(),
                     },
                 );
             }
             CoreMsg::Connected { peer, conn, result } => match result {
                 Ok(stream) => {
-                    let local = stream.local_addr().map(|a| canonical(a.ip()));
+                    let local = stream.local_addr().map(|a| a.ip().to_canonical());
                     match local {
                         Ok(local_address) => {
                             self.register(peer, conn, stream);
@@ -870,14 +870,6 @@ impl Core {
             h.reader.abort();
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-}
-
-/// IPv4-mapped IPv6 addresses (from a dual-stack socket) as IPv4.
-fn canonical(a: IpAddr) -> IpAddr {
-    match a {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(a),
-        v4 => v4,
     }
 }
 

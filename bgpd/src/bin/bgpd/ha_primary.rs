@@ -4,7 +4,7 @@
 //! write-ahead latency record.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -155,13 +155,12 @@ pub fn flow_of(stream: &tokio::net::TcpStream) -> std::io::Result<FlowId> {
     })
 }
 
+/// An IPv4-mapped IPv6 socket address (from a dual-stack socket) as IPv4; any other as is
+/// (an IPv6 one keeps its scope id).
 fn canonical(a: SocketAddr) -> SocketAddr {
-    match a {
-        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
-            None => a,
-        },
-        v4 => v4,
+    match a.ip().to_canonical() {
+        IpAddr::V4(v4) => SocketAddr::new(v4.into(), a.port()),
+        IpAddr::V6(_) => a,
     }
 }
 
@@ -179,8 +178,24 @@ pub fn anchor_of(state: &TcpRepairState) -> SeqAnchor {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mapped_address_is_ipv4_and_any_other_stays_as_it_is() {
+        let mapped: SocketAddr = "[::ffff:192.0.2.1]:179".parse().unwrap();
+        assert_eq!(canonical(mapped), "192.0.2.1:179".parse().unwrap());
+        let scoped = SocketAddr::V6(std::net::SocketAddrV6::new(
+            "fe80::1".parse().unwrap(),
+            179,
+            0,
+            7,
+        ));
+        assert_eq!(canonical(scoped), scoped);
+        let v4: SocketAddr = "192.0.2.1:179".parse().unwrap();
+        assert_eq!(canonical(v4), v4);
+    }
 
     #[test]
     fn latency_median() {

@@ -201,7 +201,7 @@ fn session_addresses(replica: &Mutex<SpeakerReplica>) -> Vec<IpAddr> {
     let mut out: Vec<IpAddr> = lock(replica)
         .flows()
         .iter()
-        .map(|f| canonical(f.local.ip()))
+        .map(|f| f.local.ip().to_canonical())
         .collect();
     out.sort();
     out.dedup();
@@ -500,19 +500,12 @@ async fn fence(ha: &HaSection) -> bool {
     }
 }
 
-fn canonical(a: IpAddr) -> IpAddr {
-    match a {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(a),
-        v4 => v4,
-    }
-}
-
 /// Which side of a session sent a segment: `Some(true)` the primary (its destination is a
 /// neighbour), `Some(false)` a neighbour; `None` for anything else.
 fn from_primary(neighbours: &HashSet<IpAddr>, src: IpAddr, dst: IpAddr) -> Option<bool> {
     match (
-        neighbours.contains(&canonical(src)),
-        neighbours.contains(&canonical(dst)),
+        neighbours.contains(&src.to_canonical()),
+        neighbours.contains(&dst.to_canonical()),
     ) {
         (false, true) => Some(true),
         (true, false) => Some(false),
