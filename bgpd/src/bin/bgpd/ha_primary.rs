@@ -14,7 +14,7 @@ use bgpd::config::{HaSection, HaTlsConfig, WriteAheadPolicy};
 use bgpd::replica::SpeakerReplica;
 use ribsync::checkpoint::{FlowId, PrimaryConfig, SeqAnchor, WriteAheadMode};
 use ribsync::takeover::TcpRepairState;
-use ribsync::transport::{serve_primary, PrimaryHandle, PrimaryServerConfig, TlsPaths};
+use ribsync::transport::{serve_primary, PrimaryHandle, PrimaryServerConfig};
 
 /// How often a connection's writer reads its socket's TCP state for the checkpoints.
 pub const TCP_PEEK_INTERVAL: Duration = Duration::from_secs(1);
@@ -71,11 +71,6 @@ pub struct FlowIo {
     pub latency: Arc<WriteAheadLatency>,
 }
 
-/// The mTLS paths of the checkpoint channel ([`HaTlsConfig::paths`]).
-pub fn tls_paths(tls: &HaTlsConfig) -> TlsPaths {
-    tls.paths()
-}
-
 /// The checkpoint engine's tuning from `[ha]`.
 pub fn engine_config(ha: &HaSection) -> PrimaryConfig {
     PrimaryConfig {
@@ -108,7 +103,7 @@ pub async fn start(
         bind_freebind(addr).with_context(|| format!("cannot listen for standbys on {addr}"))?;
     let config = PrimaryServerConfig {
         engine: engine_config(ha),
-        tls: ha.tls.as_ref().map(tls_paths),
+        tls: ha.tls.as_ref().map(HaTlsConfig::paths),
     };
     let handle = serve_primary(listener, config, replica)
         .await

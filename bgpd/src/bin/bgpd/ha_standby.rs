@@ -269,7 +269,7 @@ fn client_config(ha: &HaSection, primary: &str) -> StandbyClientConfig {
                 .unwrap_or_default(),
         },
         ha: controller_config(ha),
-        tls: ha.tls.as_ref().map(crate::ha_primary::tls_paths),
+        tls: ha.tls.as_ref().map(bgpd::config::HaTlsConfig::paths),
     }
 }
 
