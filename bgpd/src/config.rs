@@ -106,8 +106,8 @@ pub struct AdminTlsConfig {
 impl AdminTlsConfig {
     /// Checks that each file can be read and holds what it should (a PEM certificate, a
     /// PEM private key); returns the field (`admin_tls.NAME`) and the reason of the first
-    /// problem.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    /// problem. Not part of [`Config::validate`] (see [`Config::check_files`]).
+    pub fn check_files(&self) -> Result<(), (String, String)> {
         let files = [
             ("cert", Some(&self.cert), "CERTIFICATE"),
             ("key", Some(&self.key), "PRIVATE KEY"),
@@ -749,14 +749,17 @@ pub struct ConfigWarning {
 
 impl Config {
     /// Parses and validates a TOML configuration, checks the files it names for this node
-    /// ([`HaSection::check_files`]: `bgpd` and `--check-config` read configurations through
-    /// here), and lists what it probably does not mean ([`Config::warnings`]), with lines.
+    /// ([`Config::check_files`]: `bgpd`, its reload and `--check-config` read
+    /// configurations through here), and lists what it probably does not mean
+    /// ([`Config::warnings`]), with lines.
     pub fn from_toml_str_with_warnings(
         src: &str,
     ) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
         let cfg = Config::from_toml_str(src)?;
-        if let Some(Err((field, message))) = cfg.ha.as_ref().map(HaSection::check_files) {
-            let line = locate(src, &field);
+        if let Err((field, message)) = cfg.check_files() {
+            // A field of an inline table (`admin_tls = { cert = ... }`): the table's line.
+            let line = locate(src, &field)
+                .or_else(|| field.split_once('.').and_then(|(t, _)| locate(src, t)));
             return Err(ConfigError::Invalid {
                 value: None,
                 line,
@@ -778,6 +781,21 @@ impl Config {
             })
             .collect();
         Ok((cfg, warnings))
+    }
+
+    /// Checks the files this configuration names for the node that runs it
+    /// ([`AdminTlsConfig::check_files`], [`HaSection::check_files`]); returns the field and
+    /// the reason of the first problem. Not part of [`Config::validate`]: a standby imports
+    /// its primary's configuration ([`Config::from_toml_str`]), whose paths are the
+    /// primary's, and a speaker snapshot carries its configuration too.
+    pub fn check_files(&self) -> Result<(), (String, String)> {
+        if let Some(tls) = &self.admin_tls {
+            tls.check_files()?;
+        }
+        if let Some(ha) = &self.ha {
+            ha.check_files()?;
+        }
+        Ok(())
     }
 
     /// What a valid configuration probably does not mean (field path, message):
@@ -1018,9 +1036,6 @@ impl Config {
                     }
                 }
             }
-        }
-        if let Some(tls) = &self.admin_tls {
-            tls.validate()?;
         }
         if let Some(ha) = &self.ha {
             ha.validate()?;

@@ -121,3 +121,19 @@ fn policy_errors_name_the_line() {
         "{e}"
     );
 }
+
+#[test]
+fn admin_tls_files_are_checked_for_this_node_not_in_an_imported_configuration() {
+    let src = format!(
+        "{MINIMAL}admin_tls = {{ cert = \"/nonexistent/bgpd.pem\", key = \"/nonexistent/bgpd.key\" }}\n"
+    );
+    // A standby imports its primary's configuration: the paths are the primary's.
+    Config::from_toml_str(&src).expect("the files are not read when a configuration is imported");
+    let e = Config::from_toml_str_with_warnings(&src)
+        .expect_err("bgpd and --check-config read the files")
+        .to_string();
+    assert!(
+        e.starts_with("admin_tls.cert (line 3): cannot read /nonexistent/bgpd.pem"),
+        "{e}"
+    );
+}
