@@ -234,6 +234,17 @@ impl AttrStore {
         id
     }
 
+    /// Interns a canonical encoding read back (a RIB snapshot, a neighbour's part),
+    /// decoding it for its [`AttrInfo`] only when the set is new. One reference for the
+    /// caller.
+    pub(crate) fn intern_encoded(&mut self, bytes: &[u8]) -> AttrId {
+        self.intern_bytes(bytes, || {
+            let mut report = AttrReport::default();
+            let decoded = wattr::decode_attributes(bytes, &storage_ctx(), &mut report);
+            AttrInfo::from_attrs(&decoded, decoded.as_path())
+        })
+    }
+
     /// Interns decoded attributes (which must already be in canonical form: effective
     /// AS_PATH, no AS4 attributes). One reference for the caller.
     pub(crate) fn intern(&mut self, attrs: &PathAttributes) -> Result<AttrId, EncodeError> {

@@ -17,8 +17,8 @@
 //! hands out references by index: the cost per route is one table update and the decision
 //! process for that prefix, with no per-route hashing of attribute bytes.
 
-use super::attrs::{storage_ctx, AttrId, AttrInfo, AttrStore, NO_ATTR};
-use super::state::{sync_code, sync_of, CtxRepr, PeerFamRepr, PeerRepr, PrefixRepr};
+use super::attrs::{AttrId, AttrStore, NO_ATTR};
+use super::state::{sync_code, sync_of, PeerFamRepr, PeerRepr, PrefixRepr};
 use super::table::{Route, BEST};
 use super::{Fam, PeerFam, PeerId, PeerState, Rib, RibError, Sync, LOCAL_PEER};
 use crate::wire::{Ipv4Prefix, Ipv6Prefix};
@@ -132,26 +132,7 @@ fn take_fam<K: PrefixRepr>(pf: &PeerFam<K>, n: &mut Numbering<'_>) -> PeerFamRep
 }
 
 fn take_state(p: &PeerState, n: &mut Numbering<'_>) -> PeerRepr {
-    let i = &p.info;
-    PeerRepr {
-        id: i.id.0,
-        address: i.address,
-        remote_as: i.remote_as.0,
-        local_as: i.local_as.0,
-        remote_id: i.remote_id.0,
-        ibgp: i.ibgp,
-        rr_client: i.rr_client,
-        ctx: CtxRepr::of(&i.ctx),
-        local_address: i.local_address,
-        next_hop_v4: i.next_hop_v4,
-        next_hop_v6: i.next_hop_v6,
-        import: i.import.clone(),
-        export: i.export.clone(),
-        up: p.up,
-        warned: p.warned,
-        v4: take_fam(&p.v4, n),
-        v6: take_fam(&p.v6, n),
-    }
+    PeerRepr::of(p, take_fam(&p.v4, n), take_fam(&p.v6, n))
 }
 
 fn bad(what: &str) -> RibError {
@@ -377,14 +358,7 @@ impl Rib {
         let ids: Vec<AttrId> = part
             .attrs
             .iter()
-            .map(|b| {
-                self.core.attrs.intern_bytes(b, || {
-                    let mut report = crate::wire::attribute::AttrReport::default();
-                    let decoded =
-                        crate::wire::attribute::decode_attributes(b, &storage_ctx(), &mut report);
-                    AttrInfo::from_attrs(&decoded, decoded.as_path())
-                })
-            })
+            .map(|b| self.core.attrs.intern_encoded(b))
             .collect();
         // The neighbour's state first: the decision process reads its session parameters.
         if let Some(old) = self.core.peers.remove(&peer.0) {

@@ -130,14 +130,14 @@ pub(super) struct PeerFamRepr<P> {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub(super) struct CtxRepr {
-    pub(super) four_octet_as: bool,
-    pub(super) add_path_receive: Vec<(u16, u8)>,
-    pub(super) add_path_send: Vec<(u16, u8)>,
-    pub(super) extended_message: bool,
-    pub(super) ibgp: bool,
-    pub(super) afi_safis: Vec<(u16, u8)>,
-    pub(super) extended_next_hop: Vec<(u16, u8)>,
+struct CtxRepr {
+    four_octet_as: bool,
+    add_path_receive: Vec<(u16, u8)>,
+    add_path_send: Vec<(u16, u8)>,
+    extended_message: bool,
+    ibgp: bool,
+    afi_safis: Vec<(u16, u8)>,
+    extended_next_hop: Vec<(u16, u8)>,
 }
 
 fn fams(v: &[AfiSafi]) -> Vec<(u16, u8)> {
@@ -149,7 +149,7 @@ fn unfams(v: &[(u16, u8)]) -> Vec<AfiSafi> {
 }
 
 impl CtxRepr {
-    pub(super) fn of(c: &SessionContext) -> Self {
+    fn of(c: &SessionContext) -> Self {
         CtxRepr {
             four_octet_as: c.four_octet_as,
             add_path_receive: fams(&c.add_path_receive),
@@ -160,7 +160,7 @@ impl CtxRepr {
             extended_next_hop: fams(&c.extended_next_hop),
         }
     }
-    pub(super) fn ctx(&self) -> SessionContext {
+    fn ctx(&self) -> SessionContext {
         SessionContext {
             four_octet_as: self.four_octet_as,
             add_path_receive: unfams(&self.add_path_receive),
@@ -175,19 +175,19 @@ impl CtxRepr {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(super) struct PeerRepr {
-    pub(super) id: u32,
-    pub(super) address: IpAddr,
-    pub(super) remote_as: u32,
-    pub(super) local_as: u32,
-    pub(super) remote_id: Ipv4Addr,
-    pub(super) ibgp: bool,
-    pub(super) rr_client: bool,
-    pub(super) ctx: CtxRepr,
-    pub(super) local_address: IpAddr,
-    pub(super) next_hop_v4: Option<Ipv4Addr>,
-    pub(super) next_hop_v6: Option<Ipv6Addr>,
-    pub(super) import: Vec<String>,
-    pub(super) export: Vec<String>,
+    id: u32,
+    address: IpAddr,
+    remote_as: u32,
+    local_as: u32,
+    remote_id: Ipv4Addr,
+    ibgp: bool,
+    rr_client: bool,
+    ctx: CtxRepr,
+    local_address: IpAddr,
+    next_hop_v4: Option<Ipv4Addr>,
+    next_hop_v6: Option<Ipv6Addr>,
+    import: Vec<String>,
+    export: Vec<String>,
     pub(super) up: bool,
     pub(super) warned: [bool; 2],
     pub(super) v4: PeerFamRepr<(u32, u8)>,
@@ -195,6 +195,35 @@ pub(super) struct PeerRepr {
 }
 
 impl PeerRepr {
+    /// `p` with its families already in their serde form (`v4`, `v6`): the caller decides
+    /// how attribute sets are numbered and where log positions count from.
+    pub(super) fn of(
+        p: &PeerState,
+        v4: PeerFamRepr<(u32, u8)>,
+        v6: PeerFamRepr<(u128, u8)>,
+    ) -> Self {
+        let i = &p.info;
+        PeerRepr {
+            id: i.id.0,
+            address: i.address,
+            remote_as: i.remote_as.0,
+            local_as: i.local_as.0,
+            remote_id: i.remote_id.0,
+            ibgp: i.ibgp,
+            rr_client: i.rr_client,
+            ctx: CtxRepr::of(&i.ctx),
+            local_address: i.local_address,
+            next_hop_v4: i.next_hop_v4,
+            next_hop_v6: i.next_hop_v6,
+            import: i.import.clone(),
+            export: i.export.clone(),
+            up: p.up,
+            warned: p.warned,
+            v4,
+            v6,
+        }
+    }
+
     /// The neighbour's parameters (`import` and `export` moved out).
     pub(super) fn info(&mut self) -> PeerInfo {
         PeerInfo {
@@ -304,26 +333,11 @@ impl Rib {
             .peers
             .values()
             .map(|p| {
-                let i = &p.info;
-                PeerRepr {
-                    id: i.id.0,
-                    address: i.address,
-                    remote_as: i.remote_as.0,
-                    local_as: i.local_as.0,
-                    remote_id: i.remote_id.0,
-                    ibgp: i.ibgp,
-                    rr_client: i.rr_client,
-                    ctx: CtxRepr::of(&i.ctx),
-                    local_address: i.local_address,
-                    next_hop_v4: i.next_hop_v4,
-                    next_hop_v6: i.next_hop_v6,
-                    import: i.import.clone(),
-                    export: i.export.clone(),
-                    up: p.up,
-                    warned: p.warned,
-                    v4: peer_fam_repr(&p.v4, &self.v4.log, &ranks),
-                    v6: peer_fam_repr(&p.v6, &self.v6.log, &ranks),
-                }
+                PeerRepr::of(
+                    p,
+                    peer_fam_repr(&p.v4, &self.v4.log, &ranks),
+                    peer_fam_repr(&p.v6, &self.v6.log, &ranks),
+                )
             })
             .collect();
         RibRepr {
@@ -359,18 +373,7 @@ impl Rib {
         let mut store = AttrStore::default();
         let mut ids = Vec::with_capacity(r.attrs.len());
         for b in &r.attrs {
-            let decoded = {
-                let mut report = crate::wire::attribute::AttrReport::default();
-                crate::wire::attribute::decode_attributes(
-                    b,
-                    &super::attrs::storage_ctx(),
-                    &mut report,
-                )
-            };
-            let id = store.intern_bytes(b, || {
-                super::attrs::AttrInfo::from_attrs(&decoded, decoded.as_path())
-            });
-            ids.push(id);
+            ids.push(store.intern_encoded(b));
         }
         let id_of = |rank: u32, store: &mut AttrStore| -> Result<AttrId, RibError> {
             if rank == u32::MAX {
