@@ -100,7 +100,6 @@ enum Input {
         from_primary: bool,
         ack: u32,
     },
-    PrimaryFrameSeen,
     FencingResult(bool),
     TakeoverDone,
     TakeoverFailed(String),
@@ -266,14 +265,19 @@ impl StandbyHandle {
         })
     }
 
-    /// The tap saw a frame sent by the primary just now (failure detection).
+    /// The tap saw a frame sent by the primary just now (failure detection). Only stamped
+    /// (see `Liveness`): the driver reads the stamp before each verdict, so nothing is
+    /// queued for it.
     ///
     /// # Errors
     /// [`TransportError::DriverGone`] after shutdown.
     pub fn primary_frame_seen(&self) -> Result<(), TransportError> {
+        if self.tx.is_closed() {
+            return Err(TransportError::DriverGone);
+        }
         let now = self.clock.now_ms().max(1);
         self.liveness.frame_ms.fetch_max(now, Ordering::Relaxed);
-        self.send(Input::PrimaryFrameSeen)
+        Ok(())
     }
 
     /// The fencing command finished.
@@ -703,7 +707,6 @@ impl<A: Replicated> Driver<A> {
                     apply(&mut self.engine, now, input, &mut *app);
                 }
             }
-            Input::PrimaryFrameSeen => self.ha.on_primary_frame(now),
             Input::FencingResult(ok) => self.ha.fencing_result(ok),
             Input::TakeoverDone => self.ha.takeover_done(),
             Input::TakeoverFailed(reason) => self.ha.takeover_failed(&reason),
