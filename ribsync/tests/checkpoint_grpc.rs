@@ -482,3 +482,58 @@ async fn a_checkpoint_larger_than_four_mebibytes_synchronises() {
         papp.lock().unwrap().flow_digest(&f)
     );
 }
+
+/// Planned switchover over gRPC: the primary's `Handover` reaches every attached standby
+/// after what was queued before it; the target takes over at once and can read the
+/// handover (the sessions' TCP states), the other standby attaches to the target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handover_makes_its_target_take_over_and_the_other_standby_follow_it() {
+    let papp = Arc::new(Mutex::new(KvLog::new(sample_static())));
+    papp.lock().unwrap().open_flow(flow(1));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let primary = serve_primary(listener, PrimaryServerConfig::default(), papp.clone())
+        .await
+        .unwrap();
+    // Mirror silence long enough that nothing but the handover makes anyone act.
+    let mut target = standby_with(&primary, 2, 20, FlowSelection::All, 60_000).await;
+    let mut other = standby_with(&primary, 3, 10, FlowSelection::All, 60_000).await;
+    let start = Instant::now();
+    loop {
+        let (views, _) = primary.views().await.unwrap();
+        if views.len() == 2 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "both standbys attached: {views:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(target.handle.handover(), None);
+
+    let handover = ribsync::transport::Handover {
+        node: NodeId(2),
+        endpoint: "127.0.0.1:60002".to_string(),
+        tcp: vec![],
+    };
+    assert_eq!(primary.hand_over(handover.clone()).await.unwrap(), 2);
+
+    let action = tokio::time::timeout(Duration::from_secs(10), target.actions.recv())
+        .await
+        .expect("the target acts on the handover")
+        .expect("action");
+    assert!(matches!(action, HaAction::TakeOver { .. }), "{action:?}");
+    assert_eq!(target.handle.handover(), Some(handover));
+    let action = tokio::time::timeout(Duration::from_secs(10), other.actions.recv())
+        .await
+        .expect("the other standby acts on the handover")
+        .expect("action");
+    assert_eq!(
+        action,
+        HaAction::AttachTo {
+            node: NodeId(2),
+            endpoint: "127.0.0.1:60002".to_string()
+        }
+    );
+    assert_eq!(other.handle.handover().map(|h| h.node), Some(NodeId(2)));
+}
