@@ -59,12 +59,8 @@ pub struct StandbyStatus {
 }
 
 enum Input {
-    /// As it arrived (converted by the driver).
+    /// As it arrived (converted by the driver, before it takes the application's lock).
     FromPrimary(Box<pb::PrimaryMessage>),
-    /// Converted.
-    Decoded(ToStandby),
-    /// A planned switchover's handover (read by the driver, not the engine).
-    Handover(Handover),
     StreamEnded(String),
     MirrorIngress {
         flow: FlowId,
@@ -147,7 +143,7 @@ impl StandbyHandle {
     /// The planned switchover's handover, once the primary sent one (set before the
     /// [`HaAction`] it causes comes out).
     pub fn handover(&self) -> Option<Handover> {
-        self.handover.lock().ok().and_then(|h| h.clone())
+        lock(&self.handover).clone()
     }
 
     fn send(&self, input: Input) -> Result<(), TransportError> {
@@ -614,31 +610,50 @@ impl<A: Replicated> Driver<A> {
         });
     }
 
+    /// A message from the primary: converted before the application's lock is taken (a
+    /// full-table checkpoint takes a while); a handover is the driver's, the rest the
+    /// engine's. Returns false to stop.
+    fn on_primary_message(&mut self, now: u64, msg: pb::PrimaryMessage) -> bool {
+        match handover_from_pb(&msg) {
+            Ok(Some(h)) => {
+                tracing::info!(node = %h.node, endpoint = %h.endpoint, "handover from the primary");
+                self.ha.on_handover(now, h.node, h.endpoint.clone());
+                *lock(&self.handover) = Some(h);
+                return true;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "malformed handover from the primary");
+                return true;
+            }
+        }
+        let msg = match to_standby_from_pb(msg) {
+            Ok(msg) => msg,
+            Err(e) => {
+                tracing::error!(error = %e, "malformed message from the primary");
+                self.last_error = Some(format!("malformed message: {e}"));
+                self.out = None;
+                return true;
+            }
+        };
+        let Ok(mut app) = self.app.lock() else {
+            return false;
+        };
+        if let ToStandby::Heartbeat { roster, .. } = &msg {
+            self.ha.on_primary_heartbeat(now, roster.clone());
+        }
+        if let Err(e) = self.engine.handle(now, msg, &mut *app) {
+            tracing::error!(error = %e, "checkpoint stream unusable");
+            self.last_error = Some(e.to_string());
+            self.out = None;
+        }
+        true
+    }
+
     /// Returns false to stop.
     fn input(&mut self, now: u64, input: Input) -> bool {
-        // Converted before the application's lock is taken.
         let input = match input {
-            Input::FromPrimary(msg)
-                if matches!(msg.body, Some(pb::primary_message::Body::Handover(_))) =>
-            {
-                match handover_from_pb(&msg) {
-                    Ok(Some(h)) => Input::Handover(h),
-                    Ok(None) => return true,
-                    Err(e) => {
-                        tracing::error!(error = %e, "malformed handover from the primary");
-                        return true;
-                    }
-                }
-            }
-            Input::FromPrimary(msg) => match to_standby_from_pb(*msg) {
-                Ok(msg) => Input::Decoded(msg),
-                Err(e) => {
-                    tracing::error!(error = %e, "malformed message from the primary");
-                    self.last_error = Some(format!("malformed message: {e}"));
-                    self.out = None;
-                    return true;
-                }
-            },
+            Input::FromPrimary(msg) => return self.on_primary_message(now, *msg),
             other => other,
         };
         let mut app = match self.app.lock() {
@@ -646,24 +661,8 @@ impl<A: Replicated> Driver<A> {
             Err(_) => return false,
         };
         match input {
+            // Taken above.
             Input::FromPrimary(_) => {}
-            Input::Decoded(msg) => {
-                if let ToStandby::Heartbeat { roster, .. } = &msg {
-                    self.ha.on_primary_heartbeat(now, roster.clone());
-                }
-                if let Err(e) = self.engine.handle(now, msg, &mut *app) {
-                    tracing::error!(error = %e, "checkpoint stream unusable");
-                    self.last_error = Some(e.to_string());
-                    self.out = None;
-                }
-            }
-            Input::Handover(h) => {
-                tracing::info!(node = %h.node, endpoint = %h.endpoint, "handover from the primary");
-                self.ha.on_handover(now, h.node, h.endpoint.clone());
-                if let Ok(mut slot) = self.handover.lock() {
-                    *slot = Some(h);
-                }
-            }
             Input::StreamEnded(reason) => {
                 tracing::warn!(%reason, "checkpoint stream ended");
                 self.last_error = Some(reason);
