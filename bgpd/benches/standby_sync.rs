@@ -18,21 +18,18 @@
 //! `cargo bench -p bgpd --bench standby_sync`
 
 mod gen;
+#[path = "../tests/harness/replica.rs"]
+mod replica;
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bgpd::config::Config;
 use bgpd::replica::SpeakerReplica;
-use bgpd::session::ConnId;
-use bgpd::speaker::{Input, Speaker};
+use bgpd::speaker::Speaker;
 use bgpd::time::Millis;
-use bgpd::wire::{
-    encode_message, AfiSafi, Asn, Capability, HoldTime, Message, Open, RouterId, SessionContext,
-};
 use ribsync::checkpoint::{
-    FlowId, FlowSelection, Hello, PrimaryConfig, Replicated, StandbyConfig, WriteAheadMode,
+    FlowSelection, Hello, PrimaryConfig, Replicated, StandbyConfig, WriteAheadMode,
 };
 use ribsync::ha::{HaConfig, NodeId, Priority};
 use ribsync::transport::{
@@ -40,73 +37,21 @@ use ribsync::transport::{
     StandbyHandle,
 };
 
+use replica::{flow, lock, CONFIG};
+
 const PREFIXES: usize = 1_000_000;
 const READ: usize = 64 * 1024;
-
-const CONFIG: &str = "router_id = \"192.0.2.254\"\nlocal_as = 65001\n\
-    [policy.policies.all]\ndefault = \"accept\"\n\
-    [[neighbor]]\naddress = \"192.0.2.1\"\nremote_as = 64700\n\
-    local_address = \"192.0.2.254\"\nextended_message = true\n\
-    import = [\"all\"]\nexport = [\"all\"]\n";
-
-fn flow() -> FlowId {
-    FlowId {
-        local: SocketAddr::from(([192, 0, 2, 254], 179)),
-        remote: SocketAddr::from(([192, 0, 2, 1], 40_000)),
-    }
-}
-
-/// The neighbour's OPEN and KEEPALIVE (4-octet AS, Extended Message: what `gen::ctx` uses).
-fn handshake() -> Vec<u8> {
-    let o = Open::new(
-        Asn(64_700),
-        HoldTime::new(90).expect("hold"),
-        RouterId([192, 0, 2, 1].into()),
-        vec![
-            Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
-            Capability::FourOctetAs(Asn(64_700)),
-            Capability::ExtendedMessage,
-        ],
-    );
-    let mut b = encode_message(&Message::Open(o), &SessionContext::new()).expect("open");
-    b.extend_from_slice(&bgpd::wire::keepalive::KEEPALIVE);
-    b
-}
 
 /// A primary whose session with the neighbour is Established (no route yet).
 fn primary() -> Arc<Mutex<SpeakerReplica>> {
     let config = Config::from_toml_str(CONFIG).expect("config");
-    let speaker = Speaker::new(Millis(0), config, 5).expect("speaker");
-    let mut r = SpeakerReplica::new(speaker, 5, unix_ms());
-    let peer = r
-        .speaker()
-        .peer_by_address(IpAddr::from([192, 0, 2, 1]))
-        .expect("peer");
-    let conn = ConnId::incoming(1);
-    r.bind_flow(flow(), peer, conn);
-    r.speaker_mut().handle(
-        Millis(0),
-        Input::ConnectionConfirmed {
-            peer,
-            conn,
-            local_address: [192, 0, 2, 254].into(),
-        },
-    );
-    r.receive(Millis(1), &flow(), &handshake())
-        .expect("handshake");
-    r.drain_outputs();
-    assert_eq!(r.flows(), vec![flow()], "Established");
-    Arc::new(Mutex::new(r))
+    Arc::new(Mutex::new(replica::established(config, unix_ms())))
 }
 
 fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn lock(a: &Arc<Mutex<SpeakerReplica>>) -> std::sync::MutexGuard<'_, SpeakerReplica> {
-    a.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn serve(app: Arc<Mutex<SpeakerReplica>>) -> PrimaryHandle {

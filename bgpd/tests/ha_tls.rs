@@ -5,25 +5,25 @@
 //! exist or do not parse, naming the field and its line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bgpd::config::{Config, ConfigError};
 use bgpd::replica::SpeakerReplica;
-use bgpd::session::ConnId;
-use bgpd::speaker::{Input, Speaker};
+use bgpd::speaker::Speaker;
 use bgpd::time::Millis;
-use bgpd::wire::{
-    encode_message, AfiSafi, Asn, Capability, HoldTime, Message, Open, RouterId, SessionContext,
-};
+use bgpd::wire::SessionContext;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-use ribsync::checkpoint::{FlowId, FlowSelection, Hello, PrimaryConfig, Replicated, StandbyConfig};
+use ribsync::checkpoint::{FlowSelection, Hello, PrimaryConfig, Replicated, StandbyConfig};
 use ribsync::ha::{HaConfig, NodeId, Priority};
 use ribsync::transport::{
     describe, run_standby, serve_primary, PrimaryServerConfig, StandbyClientConfig,
 };
+
+#[path = "harness/replica.rs"]
+mod replica;
+use replica::{flow, lock, CONFIG as BASE};
 
 /// A scratch directory removed on drop.
 struct Scratch(PathBuf);
@@ -86,66 +86,22 @@ fn tls_line(dir: &Scratch, node: &str, ca: &Ca, signer: &Ca, name: &str) -> Stri
     format!("tls = {{ ca = \"{ca}\", cert = \"{cert}\", key = \"{key}\" }}\n")
 }
 
-const BASE: &str = "router_id = \"192.0.2.254\"\nlocal_as = 65001\n\
-    [policy.policies.all]\ndefault = \"accept\"\n\
-    [[neighbor]]\naddress = \"192.0.2.1\"\nremote_as = 64700\n\
-    local_address = \"192.0.2.254\"\nextended_message = true\n\
-    import = [\"all\"]\nexport = [\"all\"]\n";
-
 /// Parses like `bgpd` and `--check-config` do (files checked).
 fn load(src: &str) -> Result<Config, ConfigError> {
     Config::from_toml_str_with_warnings(src).map(|(c, _)| c)
 }
 
-fn flow() -> FlowId {
-    FlowId {
-        local: SocketAddr::from(([192, 0, 2, 254], 179)),
-        remote: SocketAddr::from(([192, 0, 2, 1], 40_000)),
-    }
-}
-
-fn lock(a: &Arc<Mutex<SpeakerReplica>>) -> std::sync::MutexGuard<'_, SpeakerReplica> {
-    a.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// A primary replica with its neighbour Established and 2,000 routes from it.
 fn primary_replica(config: Config) -> Arc<Mutex<SpeakerReplica>> {
-    let speaker = Speaker::new(Millis(0), config, 5).unwrap();
-    let mut r = SpeakerReplica::new(speaker, 5, 0);
-    let peer = r
-        .speaker()
-        .peer_by_address(IpAddr::from([192, 0, 2, 1]))
-        .unwrap();
-    let conn = ConnId::incoming(1);
-    r.bind_flow(flow(), peer, conn);
-    r.speaker_mut().handle(
-        Millis(0),
-        Input::ConnectionConfirmed {
-            peer,
-            conn,
-            local_address: [192, 0, 2, 254].into(),
-        },
-    );
-    let open = Open::new(
-        Asn(64_700),
-        HoldTime::new(90).unwrap(),
-        RouterId([192, 0, 2, 1].into()),
-        vec![
-            Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
-            Capability::FourOctetAs(Asn(64_700)),
-            Capability::ExtendedMessage,
-        ],
-    );
-    let mut bytes = encode_message(&Message::Open(open), &SessionContext::new()).unwrap();
-    bytes.extend_from_slice(&bgpd::wire::keepalive::KEEPALIVE);
+    let mut r = replica::established(config, 0);
     let ctx = SessionContext {
         ibgp: false,
         ..SessionContext::modern()
     };
     let table =
         bgpd::tablegen::internet_table(&bgpd::tablegen::TableSpec::new(2_000, 200), &ctx).unwrap();
-    bytes.extend(table.messages.concat());
-    r.receive(Millis(1), &flow(), &bytes).unwrap();
+    r.receive(Millis(1), &flow(), &table.messages.concat())
+        .unwrap();
     r.drain_outputs();
     assert_eq!(r.speaker().rib().stats().loc_rib, 2_000);
     Arc::new(Mutex::new(r))
