@@ -25,7 +25,7 @@ use super::{Core, Direction, Fam, PeerId, PeerState, Rib, RibEvent, Sync, LOCAL_
 use crate::policy::{NextHopAction, RouteInput};
 use crate::wire::{
     encode_message, type_code, AsPath, AttributeValue, Community, Ipv4Prefix, Ipv6Prefix, Message,
-    MpNextHop, Nlri, Prefix, Update, UpdateBuilder,
+    MpNextHop, Nlri, PathAttributes, Prefix, Update, UpdateBuilder,
 };
 use std::collections::HashMap;
 
@@ -253,23 +253,11 @@ fn export<K: Fam>(core: &mut Core, dst: &mut PeerState, r: &Route, key: K) -> Op
         return None;
     }
     let self_nh = self_address::<K>(&dst.info);
-    let needs_self = match nh_action {
-        Some(NextHopAction::Address(_)) => false,
-        Some(NextHopAction::SelfAddress) => true,
-        None if dst_ebgp => true,
-        None => {
-            let has = if K::AFI_SAFI == Ipv4Prefix::AFI_SAFI {
-                a.next_hop().is_some() || a.mp_reach().is_some()
-            } else {
-                a.mp_reach().is_some()
-            };
-            !has
-        }
-    };
-    let nh = match nh_action {
-        Some(NextHopAction::Address(ip)) => Some(ip),
-        _ if needs_self => self_nh,
-        _ => None,
+    // The next hop to set, and whether it is ours (next hop self).
+    let (needs_self, nh) = match nh_action {
+        Some(NextHopAction::Address(ip)) => (false, Some(ip)),
+        None if !dst_ebgp && has_next_hop::<K>(&a) => (false, None),
+        Some(NextHopAction::SelfAddress) | None => (true, self_nh),
     };
     // RFC 2545 section 3: the link-local address goes only beside a global one, never in
     // its place.
@@ -319,12 +307,7 @@ fn export<K: Fam>(core: &mut Core, dst: &mut PeerState, r: &Route, key: K) -> Op
             }
         }
     }
-    let has_nh = if K::AFI_SAFI == Ipv4Prefix::AFI_SAFI {
-        a.next_hop().is_some() || a.mp_reach().is_some()
-    } else {
-        a.mp_reach().is_some()
-    };
-    if !has_nh {
+    if !has_next_hop::<K>(&a) {
         core.events.push(RibEvent::NotAdvertised {
             peer: PeerId(dst_id),
             prefix: key.to_prefix(),
@@ -367,6 +350,16 @@ fn export<K: Fam>(core: &mut Core, dst: &mut PeerState, r: &Route, key: K) -> Op
     }
     a.sort();
     core.attrs.intern(&a).ok()
+}
+
+/// Whether `a` carries a next hop for family `K` (IPv4: NEXT_HOP or MP_REACH_NLRI; IPv6:
+/// MP_REACH_NLRI).
+fn has_next_hop<K: Fam>(a: &PathAttributes) -> bool {
+    if K::AFI_SAFI == Ipv4Prefix::AFI_SAFI {
+        a.next_hop().is_some() || a.mp_reach().is_some()
+    } else {
+        a.mp_reach().is_some()
+    }
 }
 
 /// Reports that `prefix` is not advertised to `dst_id`: one event for a run of prefixes
