@@ -57,7 +57,6 @@ pub type MirrorViews = Arc<Mutex<BTreeMap<FlowId, MirrorFlowView>>>;
 
 /// Everything [`crate::takeover::run`] gets.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // read by takeover::run (the `failover` work)
 pub struct TakeoverInput {
     /// The configuration (with its `[ha]` section).
     pub config: Config,
@@ -69,8 +68,6 @@ pub struct TakeoverInput {
     pub standby: StandbyHandle,
     /// What the mirror saw of each flow.
     pub mirror: MirrorViews,
-    /// When the primary was declared failed (the standby driver's clock, ms).
-    pub declared_at_ms: u64,
     /// When the primary was declared failed, as an instant of this process.
     pub declared_at: std::time::Instant,
     /// UPDATEs this node's speaker produced against what the primary wrote (the Adj-RIB-Out
@@ -424,7 +421,6 @@ async fn attach_loop(
                         replica: replica.clone(),
                         standby: a.handle.clone(),
                         mirror: shared.mirror.clone(),
-                        declared_at_ms,
                         declared_at: a.at + Duration::from_millis(declared_at_ms),
                         ledger: shared.ledger.clone(),
                         core: core.clone(),
