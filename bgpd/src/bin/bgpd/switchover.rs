@@ -104,37 +104,10 @@ fn list(roster: &[RosterEntry]) -> String {
 /// Where each of `addrs` is configured, from `ip -j addr show` output: (ifindex, address,
 /// prefix length). Addresses not found are left out.
 pub fn owners_in(ip_json: &[u8], addrs: &[IpAddr]) -> Vec<(u32, IpAddr, u8)> {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(ip_json) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for link in v.as_array().into_iter().flatten() {
-        let Some(ifindex) = link
-            .get("ifindex")
-            .and_then(|i| i.as_u64())
-            .and_then(|i| u32::try_from(i).ok())
-        else {
-            continue;
-        };
-        for a in link
-            .get("addr_info")
-            .and_then(|a| a.as_array())
-            .into_iter()
-            .flatten()
-        {
-            let ip = a
-                .get("local")
-                .and_then(|l| l.as_str())
-                .and_then(|l| l.parse::<IpAddr>().ok());
-            let len = a
-                .get("prefixlen")
-                .and_then(|l| l.as_u64())
-                .and_then(|l| u8::try_from(l).ok());
-            if let (Some(ip), Some(len)) = (ip, len) {
-                if addrs.contains(&ip) && !out.iter().any(|(_, o, _)| *o == ip) {
-                    out.push((ifindex, ip, len));
-                }
-            }
+    let mut out: Vec<(u32, IpAddr, u8)> = Vec::new();
+    for (ifindex, ip, len) in crate::takeover::addresses_in(ip_json) {
+        if addrs.contains(&ip) && !out.iter().any(|(_, o, _)| *o == ip) {
+            out.push((ifindex, ip, len));
         }
     }
     out

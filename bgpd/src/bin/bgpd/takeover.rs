@@ -353,20 +353,48 @@ fn interface_addresses(iface: &str) -> Vec<(IpAddr, u8)> {
     else {
         return Vec::new();
     };
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+    addresses_in(&out.stdout)
+        .into_iter()
+        .map(|(_, ip, len)| (ip, len))
+        .collect()
+}
+
+/// Every address in `ip -j addr show` output, in its order: (ifindex, address, prefix
+/// length). Entries that lack one of the three are left out; output that is not JSON gives
+/// none.
+pub fn addresses_in(ip_json: &[u8]) -> Vec<(u32, IpAddr, u8)> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(ip_json) else {
         return Vec::new();
     };
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.get("addr_info")?.as_array())
-        .flatten()
-        .filter_map(|a| {
-            let ip: IpAddr = a.get("local")?.as_str()?.parse().ok()?;
-            let len = u8::try_from(a.get("prefixlen")?.as_u64()?).ok()?;
-            Some((ip, len))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for link in v.as_array().into_iter().flatten() {
+        let Some(ifindex) = link
+            .get("ifindex")
+            .and_then(|i| i.as_u64())
+            .and_then(|i| u32::try_from(i).ok())
+        else {
+            continue;
+        };
+        for a in link
+            .get("addr_info")
+            .and_then(|a| a.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let ip = a
+                .get("local")
+                .and_then(|l| l.as_str())
+                .and_then(|l| l.parse::<IpAddr>().ok());
+            let len = a
+                .get("prefixlen")
+                .and_then(|l| l.as_u64())
+                .and_then(|l| u8::try_from(l).ok());
+            if let (Some(ip), Some(len)) = (ip, len) {
+                out.push((ifindex, ip, len));
+            }
+        }
+    }
+    out
 }
 
 /// One session now held by this node: the live socket, rebuilt with TCP_REPAIR and out of
