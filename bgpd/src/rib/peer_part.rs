@@ -18,7 +18,7 @@
 //! process for that prefix, with no per-route hashing of attribute bytes.
 
 use super::attrs::{AttrId, AttrStore, NO_ATTR};
-use super::state::{sync_code, sync_of, PeerFamRepr, PeerRepr, PrefixRepr};
+use super::state::{peer_fam_repr, sync_of, PeerFamRepr, PeerRepr, PrefixRepr};
 use super::table::{Route, BEST};
 use super::{Fam, PeerFam, PeerId, PeerState, Rib, RibError, Sync, LOCAL_PEER};
 use crate::wire::{Ipv4Prefix, Ipv6Prefix};
@@ -119,20 +119,11 @@ fn take_routes<K: Fam + PrefixRepr>(
         .collect()
 }
 
-fn take_fam<K: PrefixRepr>(pf: &PeerFam<K>, n: &mut Numbering<'_>) -> PeerFamRepr<K::Repr> {
-    let mut out: Vec<(K::Repr, AttrId)> = pf.out.iter().map(|(k, id)| (k.repr(), *id)).collect();
-    out.sort_unstable_by_key(|(k, _)| *k);
-    PeerFamRepr {
-        active: pf.active,
-        sync: sync_code(pf.sync),
-        eor: pf.eor,
-        pos: 0,
-        out: out.into_iter().map(|(k, id)| (k, n.of(id))).collect(),
-    }
-}
-
 fn take_state(p: &PeerState, n: &mut Numbering<'_>) -> PeerRepr {
-    PeerRepr::of(p, take_fam(&p.v4, n), take_fam(&p.v6, n))
+    // Log positions are not carried: the part is installed at the end of the log.
+    let v4 = peer_fam_repr(&p.v4, 0, |id| n.of(id));
+    let v6 = peer_fam_repr(&p.v6, 0, |id| n.of(id));
+    PeerRepr::of(p, v4, v6)
 }
 
 fn bad(what: &str) -> RibError {

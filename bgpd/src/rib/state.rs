@@ -6,7 +6,7 @@
 //! depends on). Events not yet taken with [`Rib::poll_events`] are not part of the state.
 
 use super::attrs::{AttrId, AttrStore, NO_ATTR};
-use super::table::{ChangeLog, Family, Route, Routes};
+use super::table::{Family, Route, Routes};
 use super::{
     Core, DecisionOptions, Fam, FamRib, PeerFam, PeerId, PeerInfo, PeerState, Rib, RibConfig,
     RibError, Sync,
@@ -260,7 +260,7 @@ struct RibRepr {
     peers: Vec<PeerRepr>,
 }
 
-pub(super) fn sync_code(s: Sync) -> u8 {
+fn sync_code(s: Sync) -> u8 {
     match s {
         Sync::Changes => 0,
         Sync::Diff => 1,
@@ -304,23 +304,21 @@ fn fam_repr<K: Fam + PrefixRepr>(rib: &Rib, ranks: &Ranks) -> FamRepr<K::Repr> {
     }
 }
 
-fn peer_fam_repr<K: PrefixRepr>(
+/// A neighbour's family in its serde form: `pos` its change-log position as stored,
+/// `number` names each attribute set of its Adj-RIB-Out (called in prefix order).
+pub(super) fn peer_fam_repr<K: PrefixRepr>(
     pf: &PeerFam<K>,
-    log: &ChangeLog<K>,
-    ranks: &Ranks,
+    pos: u64,
+    mut number: impl FnMut(AttrId) -> u32,
 ) -> PeerFamRepr<K::Repr> {
-    let mut out: Vec<(K::Repr, u32)> = pf
-        .out
-        .iter()
-        .map(|(k, id)| (k.repr(), ranks.of(*id)))
-        .collect();
-    out.sort_unstable();
+    let mut out: Vec<(K::Repr, AttrId)> = pf.out.iter().map(|(k, id)| (k.repr(), *id)).collect();
+    out.sort_unstable_by_key(|(k, _)| *k);
     PeerFamRepr {
         active: pf.active,
         sync: sync_code(pf.sync),
         eor: pf.eor,
-        pos: pf.pos.saturating_sub(log.base),
-        out,
+        pos,
+        out: out.into_iter().map(|(k, id)| (k, number(id))).collect(),
     }
 }
 
@@ -335,8 +333,12 @@ impl Rib {
             .map(|p| {
                 PeerRepr::of(
                     p,
-                    peer_fam_repr(&p.v4, &self.v4.log, &ranks),
-                    peer_fam_repr(&p.v6, &self.v6.log, &ranks),
+                    peer_fam_repr(&p.v4, p.v4.pos.saturating_sub(self.v4.log.base), |id| {
+                        ranks.of(id)
+                    }),
+                    peer_fam_repr(&p.v6, p.v6.pos.saturating_sub(self.v6.log.base), |id| {
+                        ranks.of(id)
+                    }),
                 )
             })
             .collect();
