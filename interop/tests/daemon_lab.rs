@@ -15,7 +15,7 @@ use interop::{BgpConfig, Lab, Neighbor, Netns, PeerConfig};
 use serde_json::Value;
 
 mod common;
-use common::{binary, ip, net, require_root};
+use common::{binary, ip, net, require_root, start_bgpd};
 
 const PREFIX: &str = "usdm-";
 const TIMEOUT: Duration = Duration::from_secs(45);
@@ -38,30 +38,6 @@ fn lab() -> (Lab, Netns, Netns) {
             .unwrap();
     }
     (lab, frr, dut)
-}
-
-/// Writes the bgpd configuration into the lab's work directory and starts bgpd in `dut`.
-fn start_bgpd(lab: &mut Lab, dut: &Netns, config: &str) -> u32 {
-    let path = lab.workdir().join("bgpd.toml");
-    std::fs::write(&path, config).unwrap();
-    let bgpd = binary("bgpd");
-    let out = std::process::Command::new(&bgpd)
-        .arg("--check-config")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "bgpd --check-config: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    lab.spawn(
-        dut,
-        "bgpd",
-        bgpd.to_str().unwrap(),
-        &["--config", path.to_str().unwrap()],
-    )
-    .expect("start bgpd")
 }
 
 /// Runs `understudy --json ARGS` in `dut` against the default admin address.
@@ -151,7 +127,7 @@ fn prefixes(routes: &[Value]) -> Vec<String> {
 fn ebgp_with_frr_routes_both_ways_and_into_the_kernel() {
     let (mut lab, _frr_ns, dut) = lab();
     let mut frr = Frr::start(&lab, "frr", &frr_config(65001)).expect("start FRR");
-    start_bgpd(&mut lab, &dut, &dut_config(65001, "", true));
+    start_bgpd(&mut lab, &dut, "bgpd", &dut_config(65001, "", true));
 
     for peer in [DUT4, DUT6] {
         let s = frr
@@ -239,7 +215,7 @@ fn ebgp_with_frr_routes_both_ways_and_into_the_kernel() {
 fn ibgp_with_frr_and_soft_reset_in_keeps_routes() {
     let (mut lab, _frr_ns, dut) = lab();
     let mut frr = Frr::start(&lab, "frr", &frr_config(65002)).expect("start FRR");
-    start_bgpd(&mut lab, &dut, &dut_config(65002, "", false));
+    start_bgpd(&mut lab, &dut, "bgpd", &dut_config(65002, "", false));
     frr.wait_established(ip(DUT4), TIMEOUT)
         .expect("FRR Established (iBGP)");
     frr.wait_routes(ip(DUT4), &[net("203.0.113.0/24")], TIMEOUT)
@@ -299,7 +275,7 @@ fn md5_session_with_frr_and_export_policy_denies_a_prefix() {
          \n[policy.policies.out]\ndefault = \"accept\"\n[[policy.policies.out.terms]]\n\
          match = {{ prefix_list = \"denied\" }}\naction = \"reject\"\n"
     );
-    start_bgpd(&mut lab, &dut, &config);
+    start_bgpd(&mut lab, &dut, "bgpd", &config);
     frr.wait_established(ip(DUT4), TIMEOUT)
         .expect("FRR Established over MD5");
     frr.wait_routes(ip(DUT4), &[net("203.0.113.0/25")], TIMEOUT)
@@ -357,7 +333,7 @@ fn ebgp_both_ways(neighbor: &mut dyn Neighbor, dut: &Netns) {
 fn ebgp_with_bird_routes_both_ways() {
     let (mut lab, _ns, dut) = lab();
     let mut bird = Bird::start(&lab, "frr", &frr_config(65001)).expect("start BIRD");
-    start_bgpd(&mut lab, &dut, &dut_config(65001, "", false));
+    start_bgpd(&mut lab, &dut, "bgpd", &dut_config(65001, "", false));
     ebgp_both_ways(&mut bird, &dut);
 }
 
@@ -365,7 +341,7 @@ fn ebgp_with_bird_routes_both_ways() {
 fn ebgp_with_gobgp_routes_both_ways() {
     let (mut lab, _ns, dut) = lab();
     let mut gobgp = Gobgp::start(&lab, "frr", &frr_config(65001)).expect("start GoBGP");
-    start_bgpd(&mut lab, &dut, &dut_config(65001, "", false));
+    start_bgpd(&mut lab, &dut, "bgpd", &dut_config(65001, "", false));
     ebgp_both_ways(&mut gobgp, &dut);
 }
 
@@ -382,7 +358,7 @@ fn frr_restarting_with_graceful_restart_keeps_stale_routes_until_end_of_rib() {
         .network(net("198.51.100.0/24"))
         .graceful_restart(true);
     let mut frr = Frr::start(&lab, "frr", &frr_cfg).expect("start FRR");
-    start_bgpd(&mut lab, &dut, &dut_config(65001, "", false));
+    start_bgpd(&mut lab, &dut, "bgpd", &dut_config(65001, "", false));
     frr.wait_established(ip(DUT4), TIMEOUT)
         .expect("FRR Established");
     let fresh = wait("FRR's prefix in our Loc-RIB", || {

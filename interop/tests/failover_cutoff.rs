@@ -22,7 +22,7 @@ use interop::{Lab, Netns};
 use serde_json::Value;
 
 mod common;
-use common::{binary, net, require_root};
+use common::{binary, net, require_root, start_bgpd};
 
 const PREFIX: &str = "useg-";
 const PEER: &str = "192.0.2.11";
@@ -39,29 +39,6 @@ fn config(ha: &str) -> String {
          import = [\"all\"]\nexport = [\"all\"]\n\
          \n[policy.policies.all]\ndefault = \"accept\"\n\n[ha]\n{ha}"
     )
-}
-
-fn start_bgpd(lab: &mut Lab, ns: &Netns, name: &str, config: &str) -> u32 {
-    let path = lab.workdir().join(format!("{name}.toml"));
-    std::fs::write(&path, config).unwrap();
-    let bgpd = binary("bgpd");
-    let out = std::process::Command::new(&bgpd)
-        .arg("--check-config")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "bgpd --check-config: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    lab.spawn(
-        ns,
-        name,
-        bgpd.to_str().unwrap(),
-        &["--config", path.to_str().unwrap()],
-    )
-    .expect("start bgpd")
 }
 
 /// `understudy --json ARGS` in `ns`.

@@ -23,7 +23,7 @@ use ipnetwork::{IpNetwork, Ipv4Network};
 use serde_json::Value;
 
 mod common;
-use common::{binary, ip, net, require_root};
+use common::{binary, ip, net, require_root, start_bgpd};
 
 const PREFIX: &str = "usha-";
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -312,30 +312,6 @@ fn mirror(sw: &Netns, port: &str, lossy: bool, mons: &[&str]) {
         }
         sw.tc(&args).unwrap();
     }
-}
-
-/// Writes `config` into the lab's work directory, checks it and starts bgpd in `ns`.
-fn start_bgpd(lab: &mut Lab, ns: &Netns, name: &str, config: &str) -> u32 {
-    let path = lab.workdir().join(format!("{name}.toml"));
-    std::fs::write(&path, config).unwrap();
-    let bgpd = binary("bgpd");
-    let out = std::process::Command::new(&bgpd)
-        .arg("--check-config")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "bgpd --check-config: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    lab.spawn(
-        ns,
-        name,
-        bgpd.to_str().unwrap(),
-        &["--config", path.to_str().unwrap()],
-    )
-    .expect("start bgpd")
 }
 
 /// The largest real RIB dump (issue 6): FRR originates the whole MRT table to the primary,

@@ -49,6 +49,32 @@ pub fn require_root() {
     );
 }
 
+/// Writes `config` to `NAME.toml` in the lab's work directory, checks it with
+/// `bgpd --check-config` (a refusal fails the test with bgpd's error) and starts bgpd in `ns`
+/// as process `name`; returns its PID.
+pub fn start_bgpd(lab: &mut Lab, ns: &Netns, name: &str, config: &str) -> u32 {
+    let path = lab.workdir().join(format!("{name}.toml"));
+    std::fs::write(&path, config).unwrap();
+    let bgpd = binary("bgpd");
+    let out = std::process::Command::new(&bgpd)
+        .arg("--check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bgpd --check-config: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lab.spawn(
+        ns,
+        name,
+        bgpd.to_str().unwrap(),
+        &["--config", path.to_str().unwrap()],
+    )
+    .expect("start bgpd")
+}
+
 /// A new lab with nodes `a` and `b` joined by a veth (`eth0` on both sides), addressed
 /// A4/A6 and B4/B6.
 pub fn two_hosts(a: &str, b: &str) -> (Lab, Netns, Netns) {
