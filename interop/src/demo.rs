@@ -19,7 +19,7 @@ use crate::capture::{analyze, Capture};
 use crate::error::{LabError, Result};
 use crate::feed;
 use crate::neighbor::{NeighborKind, SessionState};
-use crate::poll::{interrupted, poll_until};
+use crate::poll::poll_until;
 use crate::process::LabProcess;
 use crate::speaker::{start_speakers, LabSpeaker};
 use crate::topology::instantiate::{up_with, RunningTopology};
@@ -103,13 +103,7 @@ impl Scenario for Observe {
     }
 
     fn run(&mut self, _lab: &mut DemoLab<'_>) -> Result<ScenarioOutcome> {
-        let end = Instant::now() + self.0;
-        while Instant::now() < end {
-            if interrupted() {
-                return Err(LabError::Interrupted);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::poll::watch(self.0)?;
         Ok(ScenarioOutcome {
             takeover: None,
             summary: format!("observed {:?}, no failure injected", self.0),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::demo::{DemoLab, Scenario, ScenarioOutcome};
 use crate::error::{LabError, Result};
-use crate::poll::{interrupted, poll_until};
+use crate::poll::{poll_until, watch};
 use crate::speaker::{field_f64, LabSpeaker};
 
 /// The standby's log line once it follows the primary in lockstep.
@@ -148,13 +148,7 @@ impl Scenario for Failover {
             seen_after.as_secs_f64() * 1000.0
         ));
 
-        let end = Instant::now() + self.watch;
-        while Instant::now() < end {
-            if interrupted() {
-                return Err(LabError::Interrupted);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        watch(self.watch)?;
         Ok(ScenarioOutcome {
             takeover: takeover_ms.map(|m| Duration::from_secs_f64(m / 1000.0)),
             summary: format!(

@@ -18,6 +18,29 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
+/// Watches the lab until `until` (checking for Ctrl-C every 50 ms): a scenario's "nothing
+/// happens for a while" step.
+///
+/// # Errors
+/// [`LabError::Interrupted`] on Ctrl-C.
+pub fn watch_until(until: Instant) -> Result<()> {
+    while Instant::now() < until {
+        if interrupted() {
+            return Err(LabError::Interrupted);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// [`watch_until`] `d` from now.
+///
+/// # Errors
+/// [`LabError::Interrupted`] on Ctrl-C.
+pub fn watch(d: Duration) -> Result<()> {
+    watch_until(Instant::now() + d)
+}
+
 /// Calls `probe` every `interval` until it returns `Ok(Some(v))` (then `Ok(v)`), until
 /// `timeout` has passed ([`LabError::Timeout`] naming `what`, with the last probe error if
 /// any), or until Ctrl-C. Probe errors are treated as "not yet" (a daemon that is still

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::demo::{DemoLab, Scenario, ScenarioOutcome};
 use crate::error::{LabError, Result};
 use crate::failover::{find, wait_lockstep_of, SYNCHRONISED, TAKEOVER_COMPLETE};
-use crate::poll::{interrupted, poll_until};
+use crate::poll::{poll_until, watch};
 use crate::speaker::{field_f64, sibling_binary, LabSpeaker};
 
 /// One switchover as the lab saw it.
@@ -119,17 +119,6 @@ fn lockstep(lab: &mut DemoLab<'_>, leader: &str, follower: &str) -> Result<()> {
         "{f} in lockstep with {l}: {routes} Loc-RIB routes, digest {}",
         &digest[..digest.len().min(16)]
     ));
-    Ok(())
-}
-
-fn watch(d: Duration) -> Result<()> {
-    let end = Instant::now() + d;
-    while Instant::now() < end {
-        if interrupted() {
-            return Err(LabError::Interrupted);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
     Ok(())
 }
 

@@ -139,7 +139,7 @@ fn two_standbys(specs: [StandbySpec; 2], intro: Intro, winner: usize) {
             assert_eq!(np["role"], "primary", "{np}");
             assert_eq!(np["standbys"].as_array().unwrap().len(), 1, "{np}");
 
-            nsr::watch_until(cut_at + HOLD + Duration::from_secs(3))?;
+            interop::poll::watch_until(cut_at + HOLD + Duration::from_secs(3))?;
             let after = nsr::route_sets(lab)?;
             assert_eq!(
                 before, after,

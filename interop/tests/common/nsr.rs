@@ -410,17 +410,6 @@ pub fn wait_routes_settled(lab: &mut DemoLab<'_>, min: usize) -> Result<RouteSet
     )
 }
 
-/// Sleeps until `until`, giving up on Ctrl-C.
-pub fn watch_until(until: Instant) -> Result<()> {
-    while Instant::now() < until {
-        if interop::poll::interrupted() {
-            return Err(LabError::Interrupted);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
-}
-
 /// The messages of `node`'s JSON log lines that start with `prefix`.
 pub fn logged(speakers: &mut [LabSpeaker], node: &str, prefix: &str) -> Vec<Value> {
     speaker(speakers, node)

@@ -22,7 +22,7 @@ use crate::demo::{parse_ping_stream, ping_outage, PING_INTERVAL};
 use crate::failover::TAKEOVER_COMPLETE;
 use crate::neighbor::frr::Frr;
 use crate::neighbor::Neighbor as _;
-use crate::poll::{interrupted, poll_until};
+use crate::poll::{poll_until, watch_until};
 use crate::process::LabProcess;
 
 /// The standby's log line when it declares the primary failed.
@@ -246,12 +246,7 @@ pub fn run(
         },
     )?;
     // The feeder too (it keeps no count): one KEEPALIVE period since the standby joined.
-    while lockstep_started.elapsed() < KEEPALIVE_EVERY + Duration::from_millis(500) {
-        if interrupted() {
-            anyhow::bail!("interrupted");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    watch_until(lockstep_started + KEEPALIVE_EVERY + Duration::from_millis(500))?;
     let lockstep_s = loaded.elapsed().as_secs_f64();
     progress(&format!(
         "  standby in lockstep ({:.1} s after it started or the table was in)",
@@ -334,13 +329,7 @@ pub fn run(
                 .then_some(()))
         },
     );
-    let watch_end = cut.instant + opts.watch;
-    while Instant::now() < watch_end {
-        if interrupted() {
-            anyhow::bail!("interrupted");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    watch_until(cut.instant + opts.watch)?;
 
     ping.signal(libc::SIGINT);
     let _ = poll_until(
