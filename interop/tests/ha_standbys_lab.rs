@@ -164,17 +164,7 @@ fn two_standbys(specs: [StandbySpec; 2], intro: Intro, winner: usize) {
     println!("{}", demo::render(&report));
     assert_eq!(report.neighbors.len(), 2);
     for n in &report.neighbors {
-        assert!(n.established_before && n.established_after, "{n:?}");
-        let w = n.wire.unwrap();
-        assert_eq!(
-            (w.opens, w.notifications, w.syns, w.fins_rsts),
-            (0, 0, 0, 0),
-            "{}: OPEN, NOTIFICATION, SYN, FIN/RST on its link: {n:?}",
-            n.name
-        );
-        assert_eq!(n.uptime_unbroken, Some(true), "{n:?}");
-        assert_eq!(n.connections_dropped, Some(0), "{n:?}");
-        assert_eq!(n.notifications, Some(0), "{n:?}");
+        common::assert_session_unbroken(n);
         // Across the whole scenario: FRR got nothing new; BIRD got exactly FRR's additions.
         match n.name.as_str() {
             "frr" => assert_eq!(n.routes_unchanged, Some(true), "{n:?}"),
