@@ -93,14 +93,9 @@ mod tempdir {
 
 fn options(topology: PathBuf) -> DemoOptions {
     DemoOptions {
-        topology,
-        prefix: PREFIX.to_string(),
-        timeout: Duration::from_secs(60),
-        mrt: Some(interop::feed::DEFAULT_MRT.into()).filter(|p: &PathBuf| p.exists()),
-        mrt_limit: Some(SLICE),
-        bgpd: None,
         // The scenarios change the neighbours' routes on purpose; they check them.
         compare_routes: false,
+        ..common::demo_options(topology, PREFIX, SLICE)
     }
 }
 

@@ -8,10 +8,9 @@
 //! feeds it whole). The bgpd binary comes from the test executable's target directory.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
 use std::time::Duration;
 
-use interop::demo::{self, DemoOptions};
+use interop::demo;
 use interop::failover::Failover;
 
 mod common;
@@ -22,24 +21,10 @@ const PREFIX: &str = "usfo-";
 /// Prefixes of the dump fed (half to FRR, half to BIRD).
 const SLICE: usize = 1000;
 
-fn options(topology: &str) -> DemoOptions {
-    DemoOptions {
-        topology: Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("topologies")
-            .join(topology),
-        prefix: PREFIX.to_string(),
-        timeout: Duration::from_secs(60),
-        mrt: Some(interop::feed::DEFAULT_MRT.into()).filter(|p: &std::path::PathBuf| p.exists()),
-        mrt_limit: Some(SLICE),
-        bgpd: None,
-        compare_routes: true,
-    }
-}
-
 #[test]
 fn unplanned_failover_frr_bird_gobgp_see_nothing() {
     require_root();
-    let opts = options("failover.clab.yml");
+    let opts = common::demo_options("failover.clab.yml", PREFIX, SLICE);
     let mut steps = Vec::new();
     let mut scenario = Failover {
         watch: Duration::from_secs(10),

@@ -21,10 +21,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::Duration;
 
-use interop::demo::{self, DemoLab, DemoOptions, Scenario, ScenarioOutcome};
+use interop::demo::{self, DemoLab, Scenario, ScenarioOutcome};
 use interop::failover::Failover;
 use interop::Netns;
 
@@ -98,17 +97,7 @@ impl Scenario for CheckedFailover {
 #[test]
 fn md5_and_ipv6_sessions_survive_an_unplanned_failover() {
     require_root();
-    let opts = DemoOptions {
-        topology: Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("topologies")
-            .join("failover-md5-ipv6.clab.yml"),
-        prefix: PREFIX.to_string(),
-        timeout: Duration::from_secs(60),
-        mrt: Some(interop::feed::DEFAULT_MRT.into()).filter(|p: &std::path::PathBuf| p.exists()),
-        mrt_limit: Some(SLICE),
-        bgpd: None,
-        compare_routes: true,
-    };
+    let opts = common::demo_options("failover-md5-ipv6.clab.yml", PREFIX, SLICE);
     let mut scenario = CheckedFailover {
         inner: Failover {
             watch: Duration::from_secs(12),

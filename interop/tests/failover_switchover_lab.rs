@@ -10,7 +10,6 @@
 //! fails with one line and nothing changes.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
 use std::time::Duration;
 
 use interop::demo::{self, DemoOptions, DemoReport};
@@ -23,17 +22,7 @@ use common::require_root;
 const SLICE: usize = 1000;
 
 fn options(prefix: &str) -> DemoOptions {
-    DemoOptions {
-        topology: Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("topologies")
-            .join("switchover.clab.yml"),
-        prefix: prefix.to_string(),
-        timeout: Duration::from_secs(60),
-        mrt: Some(interop::feed::DEFAULT_MRT.into()).filter(|p: &std::path::PathBuf| p.exists()),
-        mrt_limit: Some(SLICE),
-        bgpd: None,
-        compare_routes: true,
-    }
+    common::demo_options("switchover.clab.yml", prefix, SLICE)
 }
 
 fn assert_neighbours_saw_nothing(report: &DemoReport) {

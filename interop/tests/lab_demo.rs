@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::require_root;
@@ -18,15 +17,7 @@ const PREFIX: &str = "usfo-";
 const SLICE: usize = 2000;
 
 fn options() -> DemoOptions {
-    DemoOptions {
-        topology: Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/demo.clab.yml"),
-        prefix: PREFIX.to_string(),
-        timeout: Duration::from_secs(60),
-        mrt: Some(interop::feed::DEFAULT_MRT.into()).filter(|p: &std::path::PathBuf| p.exists()),
-        mrt_limit: Some(SLICE),
-        bgpd: None,
-        compare_routes: true,
-    }
+    common::demo_options("demo.clab.yml", PREFIX, SLICE)
 }
 
 #[test]

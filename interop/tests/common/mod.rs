@@ -94,6 +94,28 @@ pub fn two_hosts(a: &str, b: &str) -> (Lab, Netns, Netns) {
 
 pub mod nsr;
 
+/// `interop demo`'s options for the lab tests: `topology` (a path, or a file name under
+/// `interop/topologies/`), namespaces named `prefix`..., 60 s to reach each state, the first
+/// `slice` prefixes of the shared MRT dump fed (no feed when the dump is missing), bgpd next
+/// to the test executable, every neighbour's Adj-RIB-In compared before and after.
+pub fn demo_options(
+    topology: impl AsRef<std::path::Path>,
+    prefix: &str,
+    slice: usize,
+) -> interop::demo::DemoOptions {
+    interop::demo::DemoOptions {
+        topology: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("topologies")
+            .join(topology),
+        prefix: prefix.to_string(),
+        timeout: std::time::Duration::from_secs(60),
+        mrt: Some(interop::feed::DEFAULT_MRT.into()).filter(|p: &PathBuf| p.exists()),
+        mrt_limit: Some(slice),
+        bgpd: None,
+        compare_routes: true,
+    }
+}
+
 /// What a neighbour must have seen of a failover, a switchover or a cut checkpoint link:
 /// its session unbroken ([`assert_session_unbroken`]) and its Adj-RIB-In unchanged.
 pub fn assert_saw_nothing(n: &interop::demo::NeighborReport) {

@@ -156,15 +156,7 @@ static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize:
 /// The demo options for `generated`, feeding `slice` prefixes of the MRT dump (half by
 /// FRR, half by BIRD).
 pub fn options(generated: &Generated, slice: usize) -> DemoOptions {
-    DemoOptions {
-        topology: generated.topology.clone(),
-        prefix: PREFIX.to_string(),
-        timeout: TIMEOUT,
-        mrt: Some(interop::feed::DEFAULT_MRT.into()).filter(|p: &PathBuf| p.exists()),
-        mrt_limit: Some(slice),
-        bgpd: None,
-        compare_routes: true,
-    }
+    super::demo_options(&generated.topology, PREFIX, slice)
 }
 
 /// A scenario made of a closure; `standbys` tells whether the demo starts the topology's
