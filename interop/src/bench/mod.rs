@@ -541,7 +541,8 @@ fn measure(
     Ok(out)
 }
 
-fn median_of(mut v: Vec<f64>) -> Option<f64> {
+/// The median of `v` (the mean of the middle two for an even count); None when empty.
+pub(crate) fn median_of(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
         return None;
     }

@@ -12,11 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::lab::{RouterBgpd, RouterLab};
-use super::peers::KEEPALIVE_EVERY;
 use super::plan::{self, Role, Sessions};
 use super::{GrBaseline, TakeoverBenchOptions};
-use crate::bench::feeder::Feeder;
-use crate::bench::speaker::Identity;
 use crate::neighbor::frr::Frr;
 use crate::neighbor::Neighbor as _;
 use crate::poll::poll_until;
@@ -36,20 +33,6 @@ fn route_present(frr: &Frr) -> bool {
     frr.vtysh_json(&format!("show bgp ipv4 unicast {addr}/{len} json"))
         .map(|v| v["paths"].as_array().is_some_and(|p| !p.is_empty()))
         .unwrap_or(false)
-}
-
-fn feeder(lab: &RouterLab, bytes: &Arc<Vec<u8>>, timeout: Duration) -> anyhow::Result<Feeder> {
-    Feeder::start_with_keepalive(
-        &lab.peers,
-        std::net::SocketAddr::from((plan::ROUTER, 179)),
-        Identity {
-            asn: plan::FEEDER_AS,
-            router_id: plan::FEEDER,
-        },
-        bytes.clone(),
-        timeout,
-        KEEPALIVE_EVERY,
-    )
 }
 
 /// Runs the baseline.
@@ -81,7 +64,7 @@ pub fn run(
         &plan::frr_config(true),
         false,
     )?;
-    let mut feed = feeder(&lab, bytes, timeout)?;
+    let mut feed = lab.start_feeder(bytes, timeout)?;
     feed.wait_established(timeout)?;
     let peer = IpAddr::V4(plan::ROUTER);
     let before = poll_until(
@@ -103,7 +86,7 @@ pub fn run(
     let failed = Instant::now();
     router.restart()?;
     let _ = feed.stop();
-    let mut feed = feeder(&lab, bytes, timeout)?;
+    let mut feed = lab.start_feeder(bytes, timeout)?;
     progress(&format!(
         "  router killed and started again ({:.2} s to its admin API)",
         failed.elapsed().as_secs_f64()

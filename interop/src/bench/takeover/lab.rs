@@ -172,6 +172,27 @@ impl RouterLab {
         })
     }
 
+    /// Starts the feeder (in the peers' namespace) towards the router's session address: it
+    /// writes `bytes` once Established and sends a KEEPALIVE every
+    /// [`super::peers::KEEPALIVE_EVERY`].
+    pub fn start_feeder(
+        &self,
+        bytes: &std::sync::Arc<Vec<u8>>,
+        timeout: Duration,
+    ) -> anyhow::Result<crate::bench::feeder::Feeder> {
+        crate::bench::feeder::Feeder::start_with_keepalive(
+            &self.peers,
+            std::net::SocketAddr::from((plan::ROUTER, 179)),
+            crate::bench::speaker::Identity {
+                asn: plan::FEEDER_AS,
+                router_id: plan::FEEDER,
+            },
+            bytes.clone(),
+            timeout,
+            super::peers::KEEPALIVE_EVERY,
+        )
+    }
+
     /// A directory of the lab.
     pub fn dir(&self, name: &str) -> anyhow::Result<PathBuf> {
         Ok(self.lab.subdir(name)?)

@@ -14,9 +14,7 @@ use super::peers::KEEPALIVE_EVERY;
 use super::plan::{self, Role, Sessions};
 use super::wire::{after_failure, event_time, AfterFailure};
 use super::{loadavg, SessionTiming, TakeoverBenchOptions, TakeoverRow};
-use crate::bench::feeder::Feeder;
 use crate::bench::procstat;
-use crate::bench::speaker::Identity;
 use crate::capture::Capture;
 use crate::demo::{parse_ping_stream, ping_outage, PING_INTERVAL};
 use crate::failover::TAKEOVER_COMPLETE;
@@ -39,19 +37,6 @@ fn ms_between(a: Duration, b: Duration) -> f64 {
     } else {
         -ms(a - b)
     }
-}
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let k = v.len() / 2;
-    Some(if v.len() % 2 == 1 {
-        v[k]
-    } else {
-        (v[k - 1] + v[k]) / 2.0
-    })
 }
 
 /// Kernel FIB prefixes (main table) of the namespace of process `pid`.
@@ -165,17 +150,7 @@ pub fn run(
         )?),
         None => None,
     };
-    let mut feeder = Feeder::start_with_keepalive(
-        &lab.peers,
-        std::net::SocketAddr::from((plan::ROUTER, 179)),
-        Identity {
-            asn: plan::FEEDER_AS,
-            router_id: plan::FEEDER,
-        },
-        bytes.clone(),
-        timeout,
-        KEEPALIVE_EVERY,
-    )?;
+    let mut feeder = lab.start_feeder(bytes, timeout)?;
     let t0 = feeder.wait_established(timeout)?;
     progress("  feeder Established, writing the table");
     poll_until(
@@ -405,7 +380,7 @@ pub fn run(
         loc_rib_routes: prefixes,
         declared_after_failure_ms: declared.map(|d| ms_between(cut.at, d)),
         first_session_ms: from_decl.iter().copied().min_by(f64::total_cmp),
-        median_session_ms: median(from_decl.clone()),
+        median_session_ms: crate::bench::median_of(from_decl.clone()),
         last_session_ms: if all_seen {
             from_decl.iter().copied().max_by(f64::total_cmp)
         } else {
