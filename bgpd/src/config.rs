@@ -116,14 +116,54 @@ impl AdminTlsConfig {
         for (name, path, label) in files {
             let Some(path) = path else { continue };
             let field = format!("admin_tls.{name}");
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| (field.clone(), format!("cannot read {path}: {e}")))?;
-            if !text.contains("-----BEGIN ") || !text.contains(label) {
-                return Err((field, format!("{path} holds no PEM {label}")));
+            match check_pem_file(path, name == "key") {
+                Ok(()) => {}
+                Err(PemFileError::Read(e)) => {
+                    return Err((field, format!("cannot read {path}: {e}")));
+                }
+                Err(PemFileError::Parse(_)) => {
+                    return Err((field, format!("{path} holds no PEM {label}")));
+                }
             }
         }
         Ok(())
     }
+}
+
+/// Why a TLS file is not what it must be ([`check_pem_file`]).
+#[derive(Debug)]
+enum PemFileError {
+    /// The file cannot be read.
+    Read(std::io::Error),
+    /// It holds no PEM item of the kind.
+    Parse(rustls_pki_types::pem::Error),
+}
+
+impl std::fmt::Display for PemFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PemFileError::Read(e) => e.fmt(f),
+            PemFileError::Parse(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Checks that the file at `path` holds a PEM private key (`key`) or at least one PEM
+/// certificate, as the TLS stacks will read it (the admin API's `admin_tls` and the
+/// checkpoint channel's `[ha] tls` alike).
+fn check_pem_file(path: &str, key: bool) -> Result<(), PemFileError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let bytes = std::fs::read(path).map_err(PemFileError::Read)?;
+    let parsed = if key {
+        PrivateKeyDer::from_pem_slice(&bytes).map(|_| ())
+    } else {
+        match CertificateDer::pem_slice_iter(&bytes).next() {
+            Some(c) => c.map(|_| ()),
+            None => Err(rustls_pki_types::pem::Error::NoItemsFound),
+        }
+    };
+    parsed.map_err(PemFileError::Parse)
 }
 
 /// A BGP Identifier read from a dotted-quad string.
@@ -483,8 +523,6 @@ impl HaSection {
     /// reason. Not part of [`HaSection::validate`]: a standby imports its primary's
     /// configuration, whose paths are the primary's.
     pub fn check_files(&self) -> Result<(), (String, String)> {
-        use rustls_pki_types::pem::PemObject;
-        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
         let Some(tls) = &self.tls else {
             return Ok(());
         };
@@ -493,15 +531,7 @@ impl HaSection {
             if let Err(e) = std::fs::metadata(path) {
                 return Err((field(), format!("{key} = {path:?}: {e}")));
             }
-            let parsed = if key == "key" {
-                PrivateKeyDer::from_pem_file(path).map(|_| ())
-            } else {
-                CertificateDer::pem_file_iter(path).and_then(|mut certs| match certs.next() {
-                    Some(c) => c.map(|_| ()),
-                    None => Err(rustls_pki_types::pem::Error::NoItemsFound),
-                })
-            };
-            if let Err(e) = parsed {
+            if let Err(e) = check_pem_file(path, key == "key") {
                 let what = if key == "key" {
                     "a PEM private key"
                 } else {

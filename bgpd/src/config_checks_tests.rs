@@ -137,3 +137,27 @@ fn admin_tls_files_are_checked_for_this_node_not_in_an_imported_configuration() 
         "{e}"
     );
 }
+
+#[test]
+fn an_admin_tls_file_with_a_pem_header_but_no_certificate_is_refused() {
+    let dir = std::env::temp_dir().join(format!("usrb-config-pem-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    let bad = dir.join("bad.pem");
+    std::fs::write(
+        &bad,
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
+    )
+    .expect("write");
+    let src = format!(
+        "{MINIMAL}admin_tls = {{ cert = \"{0}\", key = \"{0}\" }}\n",
+        bad.display()
+    );
+    let e = Config::from_toml_str_with_warnings(&src)
+        .expect_err("a header alone is no certificate")
+        .to_string();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        e.starts_with("admin_tls.cert (line 3):") && e.contains("holds no PEM CERTIFICATE"),
+        "{e}"
+    );
+}
