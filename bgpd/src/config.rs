@@ -22,6 +22,8 @@ use std::net::{IpAddr, SocketAddr};
 #[cfg(test)]
 #[path = "config_checks_tests.rs"]
 mod checks_tests;
+#[path = "config_inline.rs"]
+mod inline;
 
 /// The BGP port (RFC 4271 section 8.2.1: "TCP port 179").
 pub const BGP_PORT: u16 = 179;
@@ -787,9 +789,9 @@ impl Config {
     ) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
         let cfg = Config::from_toml_str(src)?;
         if let Err((field, message)) = cfg.check_files() {
-            // A field of an inline table (`admin_tls = { cert = ... }`): the table's line.
-            let line = locate(src, &field)
-                .or_else(|| field.split_once('.').and_then(|(t, _)| locate(src, t)));
+            let line = written(src, &field)
+                .map(|(l, _)| l)
+                .or_else(|| enclosing_line(src, &field));
             return Err(ConfigError::Invalid {
                 value: None,
                 line,
@@ -801,10 +803,10 @@ impl Config {
             .warnings()
             .into_iter()
             .map(|(field, message)| ConfigWarning {
-                line: locate(src, &field).or_else(|| {
+                line: written(src, &field).map(|(l, _)| l).or_else(|| {
                     // A field left out: point at its table.
                     let table = field.rsplit_once('.')?.0;
-                    locate_table(src, table)
+                    locate_table(src, table).or_else(|| enclosing_line(src, &field))
                 }),
                 field,
                 message,
@@ -883,15 +885,27 @@ impl Config {
             let line = e.span().map_or(0, |s| line_of(src, s.start));
             let message = e.message().to_string();
             let (line, field) = if message.starts_with("missing field") {
-                // The span is the table the field is missing from: name it by its header;
-                // at the top level no line says more than the message.
+                // The span is the table the field is missing from: name it by its header,
+                // or by its path when it is an inline table (`admin_tls = { cert = ... }`,
+                // `neighbor = [{ ... }]`); at the top level no line says more than the
+                // message.
                 let lines: Vec<&str> = src.lines().collect();
-                match line.checked_sub(1).and_then(|i| header_at(&lines, i)) {
+                let table = line.checked_sub(1).and_then(|i| header_at(&lines, i));
+                match table.or_else(|| {
+                    e.span()
+                        .and_then(|s| inline::value_at(src, s.start))
+                        .map(|w| w.path)
+                }) {
                     Some(table) => (line, Some(table)),
                     None => (0, None),
                 }
             } else {
-                (line, field_at(src, line))
+                // A value inside an inline table or array: its own path and text.
+                let nested = e
+                    .span()
+                    .and_then(|s| inline::nested_value_holding(src, s.start))
+                    .map(|w| format!("{} = {}", w.path, w.text(src)));
+                (line, nested.or_else(|| field_at(src, line)))
             };
             ConfigError::Parse {
                 line,
@@ -914,14 +928,18 @@ impl Config {
                     message,
                 };
             }
-            let line = locate(src, &field);
+            let (line, value) = match written(src, &field) {
+                Some((line, value)) => (Some(line), Some(value)),
+                // A missing field: the line of its section's header, or of the inline table
+                // it is missing from.
+                None => (
+                    locate_section(src, &field).or_else(|| enclosing_line(src, &field)),
+                    None,
+                ),
+            };
             ConfigError::Invalid {
-                value: line.and_then(|l| value_at(src, l)),
-                // A missing field: the line of its section's header; a field of an inline
-                // table (`admin_tls = { cert = ... }`): the line of the table.
-                line: line
-                    .or_else(|| locate_section(src, &field))
-                    .or_else(|| field.split_once('.').and_then(|(t, _)| locate(src, t))),
+                value,
+                line,
                 field,
                 message,
             }
@@ -1196,6 +1214,31 @@ fn value_at(src: &str, line: usize) -> Option<String> {
     let text = src.lines().nth(line.checked_sub(1)?)?;
     let (_, value) = text.split_once('=')?;
     Some(value.trim().to_string())
+}
+
+/// The line of `field` and its value as written: on a `key = value` line of its table
+/// ([`locate`]), else inside an inline table or array (`neighbor = [{ hold_time = 1 }]`).
+fn written(src: &str, field: &str) -> Option<(usize, String)> {
+    match locate(src, field) {
+        Some(line) => Some((line, value_at(src, line).unwrap_or_default())),
+        None => inline::value_of(src, field).map(|w| (w.line, w.text(src).to_string())),
+    }
+}
+
+/// The line of the nearest table that holds `field` (`admin_tls` for `admin_tls.key`,
+/// `neighbor[0]` for `neighbor[0].remote_as`), written as a header or inline.
+fn enclosing_line(src: &str, field: &str) -> Option<usize> {
+    let mut f = field;
+    while let Some(i) = f.rfind(['.', '[']) {
+        f = &f[..i];
+        if let Some(line) = locate_table(src, f)
+            .or_else(|| locate(src, f))
+            .or_else(|| inline::value_of(src, f).map(|w| w.line))
+        {
+            return Some(line);
+        }
+    }
+    None
 }
 
 /// The line of the `[[table]]` header of `table[i]`.

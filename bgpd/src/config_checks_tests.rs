@@ -161,3 +161,51 @@ fn an_admin_tls_file_with_a_pem_header_but_no_certificate_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn a_field_missing_from_an_inline_table_names_the_table_and_its_line() {
+    // A top-level inline table.
+    let e = error(&format!(
+        "{MINIMAL}admin_tls = {{ cert = \"/etc/bgpd.pem\" }}\n"
+    ));
+    assert_eq!(e, "line 3: admin_tls: missing field `key`");
+    // An inline table inside a section.
+    let e = error(&format!(
+        "{MINIMAL}\n[ha]\nrole = \"primary\"\nnode_id = 1\ntls = {{ ca = \"ca.pem\", cert = \"c.pem\" }}\n"
+    ));
+    assert_eq!(e, "line 7: ha.tls: missing field `key`");
+    // A section written as an inline table.
+    let e = error(&format!("{MINIMAL}ha = {{ role = \"primary\" }}\n"));
+    assert_eq!(e, "line 3: ha: missing field `node_id`");
+    // Neighbours written as an array of inline tables, over several lines.
+    let e = error(&format!(
+        "{MINIMAL}neighbor = [\n  {{ address = \"192.0.2.2\", remote_as = 65002 }},\n  \
+         {{ address = \"192.0.2.3\" }},\n]\n"
+    ));
+    assert_eq!(e, "line 5: neighbor[1]: missing field `remote_as`");
+    let e = error(&format!(
+        "{MINIMAL}neighbor = [{{ address = \"192.0.2.2\", description = \"a {{ b [\" }}, {{ remote_as = 1 }}]\n"
+    ));
+    assert_eq!(e, "line 3: neighbor[0]: missing field `remote_as`");
+    // A value of the wrong type inside an inline table: its own path and text.
+    let e = error(&format!(
+        "{MINIMAL}neighbor = [ {{ address = \"192.0.2.2\", remote_as = \"x\" }} ]\n"
+    ));
+    assert_eq!(
+        e,
+        "line 3: neighbor[0].remote_as = \"x\": invalid type: string \"x\", expected u32"
+    );
+    // A value refused by the validation, written in an inline neighbour.
+    let e = error(&format!(
+        "{MINIMAL}neighbor = [\n  {{ address = \"192.0.2.2\", remote_as = 65001 }},\n  \
+         {{ address = \"192.0.2.3\", remote_as = 65001, hold_time = 1 }},\n]\n"
+    ));
+    assert_eq!(
+        e,
+        "neighbor[1].hold_time = 1 (line 5): must be 0 or at least 3 seconds (RFC 4271 section \
+         4.2)"
+    );
+    // A missing field of a `[[neighbor]]` table still names its header.
+    let e = error(&format!("{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\n"));
+    assert_eq!(e, "line 3: neighbor[0]: missing field `remote_as`");
+}
