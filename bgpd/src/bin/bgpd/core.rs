@@ -807,7 +807,7 @@ impl Core {
     }
 
     fn on_event(&mut self, ev: SpeakerEvent) {
-        let (neighbor, kind, text) = view::describe_event(&ev);
+        let (neighbor, kind, text) = view::describe_event(&ev, self.is_standby());
         match &ev {
             SpeakerEvent::Session { peer, event, .. } => {
                 let extra = self.extra.entry(*peer).or_default();

@@ -1,7 +1,7 @@
 //! How the speaker's state and events look in the admin API (proto messages) and logs.
 
 use bgpd::rib::RouteEntry;
-use bgpd::session::{DownReason, Negotiated, SessionEvent};
+use bgpd::session::{DownReason, Negotiated, SessionEvent, State};
 use bgpd::speaker::SpeakerEvent;
 use bgpd::wire::attribute::{AsPath, SegmentType};
 use bgpd::wire::{MpNextHop, Notification, PathAttributes};
@@ -120,13 +120,33 @@ pub fn notification_text(n: &Notification) -> String {
     }
 }
 
-/// (neighbour, kind, text) of a speaker event, for logs and the event stream.
-pub fn describe_event(ev: &SpeakerEvent) -> (String, &'static str, String) {
+/// A session's state change as logged. On a standby (`standby`) the session is a copy that
+/// follows the primary's through checkpoints and the mirror, and opens no connection and
+/// listens on no socket before a takeover: its ManualStart (Idle to Connect, or Active for
+/// a passive neighbour) is said as following the primary, not as a connection attempt.
+pub fn state_change_text(from: State, to: State, standby: bool) -> String {
+    match (standby, to) {
+        (false, _) => format!("{} -> {}", from.name(), to.name()),
+        (true, State::Connect | State::Active) => "following the primary's session: a \
+                                                    standby opens no connection of its own \
+                                                    before a takeover"
+            .to_string(),
+        (true, _) => format!(
+            "followed session {} -> {} (the primary's, seen through checkpoints and the mirror)",
+            from.name(),
+            to.name()
+        ),
+    }
+}
+
+/// (neighbour, kind, text) of a speaker event, for logs and the event stream; `standby`:
+/// this node is a standby, whose sessions follow the primary's ([`state_change_text`]).
+pub fn describe_event(ev: &SpeakerEvent, standby: bool) -> (String, &'static str, String) {
     match ev {
         SpeakerEvent::Session { address, event, .. } => {
             let (kind, text) = match event {
                 SessionEvent::StateChange { from, to } => {
-                    ("state", format!("{} -> {}", from.name(), to.name()))
+                    ("state", state_change_text(*from, *to, standby))
                 }
                 SessionEvent::Established { negotiated } => (
                     "established",
@@ -211,6 +231,38 @@ pub fn describe_event(ev: &SpeakerEvent) -> (String, &'static str, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bgpd::rib::PeerId;
+
+    fn logged(from: State, to: State, standby: bool) -> String {
+        let ev = SpeakerEvent::Session {
+            peer: PeerId(0),
+            address: std::net::Ipv4Addr::new(192, 0, 2, 2).into(),
+            event: SessionEvent::StateChange { from, to },
+        };
+        describe_event(&ev, standby).2
+    }
+
+    #[test]
+    fn a_standby_does_not_log_a_connect_it_does_not_make() {
+        assert_eq!(
+            logged(State::Idle, State::Connect, false),
+            "Idle -> Connect"
+        );
+        for to in [State::Connect, State::Active] {
+            let text = logged(State::Idle, to, true);
+            assert!(!text.contains("Idle -> "), "{text}");
+            assert!(
+                text.starts_with("following the primary's session"),
+                "{text}"
+            );
+            assert!(text.contains("opens no connection"), "{text}");
+        }
+        assert_eq!(
+            logged(State::OpenConfirm, State::Established, true),
+            "followed session OpenConfirm -> Established (the primary's, seen through \
+             checkpoints and the mirror)"
+        );
+    }
 
     #[test]
     fn notification_text_decodes_a_shutdown_communication() {
