@@ -135,34 +135,46 @@ pub fn ha_json(h: &pb::HaStatus) -> Value {
     })
 }
 
-fn print_ha(h: &pb::HaStatus) {
+/// `understudy ha` as a table: the role, then (on a primary) its standbys, `none` when no
+/// standby is attached, then the sessions and whether a standby protects them.
+fn ha_text(h: &pb::HaStatus) -> String {
+    use std::fmt::Write;
+    // Writing to a String cannot fail: the results are dropped.
+    let mut o = String::new();
     if h.role_reason.is_empty() {
-        println!("role            {}", h.role);
+        let _ = writeln!(o, "role            {}", h.role);
     } else {
-        println!("role            {} ({})", h.role, h.role_reason);
+        let _ = writeln!(o, "role            {} ({})", h.role, h.role_reason);
     }
-    println!("node id         {}", h.node_id);
+    let _ = writeln!(o, "node id         {}", h.node_id);
     if h.role != "primary" && h.role != "standalone" {
-        println!("primary         {}", h.primary);
-        println!("connected       {}", h.connected);
-        println!("synchronised    {}", h.synchronised);
+        let _ = writeln!(o, "primary         {}", h.primary);
+        let _ = writeln!(o, "connected       {}", h.connected);
+        let _ = writeln!(o, "synchronised    {}", h.synchronised);
     }
-    println!("Loc-RIB routes  {}", h.loc_rib_routes);
-    println!("Loc-RIB digest  {}", hex::encode(&h.loc_rib_digest));
+    let _ = writeln!(o, "Loc-RIB routes  {}", h.loc_rib_routes);
+    let _ = writeln!(o, "Loc-RIB digest  {}", hex::encode(&h.loc_rib_digest));
     if let Some(t) = &h.last_takeover {
-        println!(
+        let _ = writeln!(
+            o,
             "last takeover   {:.1} ms, {} sessions, {} failed",
             t.takeover_ms, t.sessions, t.failed
         );
     }
-    if !h.standbys.is_empty() {
-        println!();
-        println!(
+    if h.standbys.is_empty() {
+        if h.role == "primary" {
+            let _ = writeln!(o, "standbys        none");
+        }
+    } else {
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
             "{:<8} {:<18} {:>10} {:>8} {:>8} {:>10} {:>8}",
             "STANDBY", "STATE", "LAG-BYTES", "LAG-MS", "MATCHED", "MISMATCHED", "WAL-P50"
         );
         for s in &h.standbys {
-            println!(
+            let _ = writeln!(
+                o,
                 "{:<8} {:<18} {:>10} {:>8} {:>8} {:>10} {:>6}us",
                 s.node_id,
                 s.sync_state,
@@ -175,10 +187,11 @@ fn print_ha(h: &pb::HaStatus) {
         }
     }
     if !h.flows.is_empty() {
-        println!();
-        println!("{:<40} {:<10} REASON", "SESSION", "PROTECTED");
+        let _ = writeln!(o);
+        let _ = writeln!(o, "{:<40} {:<10} REASON", "SESSION", "PROTECTED");
         for f in &h.flows {
-            println!(
+            let _ = writeln!(
+                o,
                 "{:<40} {:<10} {}",
                 f.peer,
                 if f.protected { "yes" } else { "no" },
@@ -186,6 +199,7 @@ fn print_ha(h: &pb::HaStatus) {
             );
         }
     }
+    o
 }
 
 async fn dispatch(a: &mut Admin, json: bool, req: Request) -> anyhow::Result<()> {
@@ -200,7 +214,7 @@ async fn dispatch(a: &mut Admin, json: bool, req: Request) -> anyhow::Result<()>
             if json {
                 print_json(&ha_json(&h));
             } else {
-                print_ha(&h);
+                print!("{}", ha_text(&h));
             }
         }
         Request::Info => {
@@ -599,6 +613,35 @@ mod tests {
         assert_eq!(v["standbys"][0]["sync_state"], "checkpointing 3/10");
         assert_eq!(v["standbys"][0]["synchronised"], false);
         assert_eq!(v["standbys"][0]["lag_bytes"], 40);
+    }
+
+    #[test]
+    fn a_lone_primary_says_it_has_no_standby() {
+        let lone = pb::HaStatus {
+            role: "primary".into(),
+            node_id: 1,
+            ..Default::default()
+        };
+        let text = ha_text(&lone);
+        assert!(text.contains("\nstandbys        none\n"), "{text}");
+        assert_eq!(ha_json(&lone)["standbys"], json!([]));
+        let with = pb::HaStatus {
+            standbys: vec![pb::HaStandby {
+                node_id: 2,
+                sync_state: "synchronised".into(),
+                ..Default::default()
+            }],
+            ..lone
+        };
+        let text = ha_text(&with);
+        assert!(!text.contains("none"), "{text}");
+        assert!(text.contains("\n2        synchronised"), "{text}");
+        // A standby has no standbys of its own to speak of.
+        let standby = pb::HaStatus {
+            role: "standby".into(),
+            ..Default::default()
+        };
+        assert!(!ha_text(&standby).contains("standbys"));
     }
 
     #[test]
