@@ -154,18 +154,27 @@ impl std::fmt::Display for PemFileError {
 /// certificate, as the TLS stacks will read it (the admin API's `admin_tls` and the
 /// checkpoint channel's `[ha] tls` alike).
 fn check_pem_file(path: &str, key: bool) -> Result<(), PemFileError> {
+    let bytes = std::fs::read(path).map_err(PemFileError::Read)?;
+    check_pem(&bytes, key).map_err(PemFileError::Parse)
+}
+
+/// Checks that `bytes` hold a PEM private key (`key`) or at least one PEM certificate, as
+/// the TLS stacks will read them (bgpd's `admin_tls` and `[ha] tls`, the `understudy`
+/// CLI's `--tls-*` files).
+///
+/// Errors: [`rustls_pki_types::pem::Error::NoItemsFound`] when there is no such item, or
+/// the PEM error of the first malformed one.
+pub fn check_pem(bytes: &[u8], key: bool) -> Result<(), rustls_pki_types::pem::Error> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let bytes = std::fs::read(path).map_err(PemFileError::Read)?;
-    let parsed = if key {
-        PrivateKeyDer::from_pem_slice(&bytes).map(|_| ())
+    if key {
+        PrivateKeyDer::from_pem_slice(bytes).map(|_| ())
     } else {
-        match CertificateDer::pem_slice_iter(&bytes).next() {
+        match CertificateDer::pem_slice_iter(bytes).next() {
             Some(c) => c.map(|_| ()),
             None => Err(rustls_pki_types::pem::Error::NoItemsFound),
         }
-    };
-    parsed.map_err(PemFileError::Parse)
+    }
 }
 
 /// A BGP Identifier read from a dotted-quad string.

@@ -256,3 +256,78 @@ fn admin_api_over_tls_with_client_certificates() {
     ));
     assert!(err.contains("need --tls-ca"), "{err}");
 }
+
+#[test]
+fn tls_files_that_are_not_pem_are_refused_before_connecting() {
+    let dir = Lab {
+        dir: std::env::temp_dir().join(format!("understudy-tls-not-pem-{}", std::process::id())),
+        daemon: None,
+    };
+    std::fs::create_dir_all(&dir.dir).unwrap();
+    let (ca_pem, ca) = make_ca("understudy test CA");
+    let ca_file = dir.write("ca.pem", &ca_pem);
+    let (cert, key) = leaf(&ca, &["cli"], ExtendedKeyUsagePurpose::ClientAuth);
+    let cert_file = dir.write("cli.pem", &cert);
+    let key_file = dir.write("cli.key", &key);
+    let junk = dir.write("junk.der", "this is not PEM\n");
+    // Nothing listens there: an error about the files must come before any connection.
+    let admin = format!("127.0.0.1:{}", free_port());
+    let path = |p: &PathBuf| p.to_str().unwrap().to_string();
+    for (args, flag, what) in [
+        (
+            vec!["--tls-ca", &path(&junk)],
+            "--tls-ca",
+            "a PEM certificate",
+        ),
+        (
+            vec![
+                "--tls-ca",
+                &path(&ca_file),
+                "--tls-cert",
+                &path(&junk),
+                "--tls-key",
+                &path(&key_file),
+            ],
+            "--tls-cert",
+            "a PEM certificate",
+        ),
+        (
+            vec![
+                "--tls-ca",
+                &path(&ca_file),
+                "--tls-cert",
+                &path(&cert_file),
+                "--tls-key",
+                &path(&cert_file),
+            ],
+            "--tls-key",
+            "a PEM private key",
+        ),
+    ] {
+        let args: Vec<&str> = args.iter().map(|s| s.as_ref()).chain(["info"]).collect();
+        let err = one_line_error(&understudy(&admin, &args, &[]));
+        let file = if flag == "--tls-key" {
+            path(&cert_file)
+        } else {
+            path(&junk)
+        };
+        assert!(
+            err.starts_with(&format!("understudy: error: {flag} {file}: not {what} (")),
+            "{err}"
+        );
+        assert!(!err.contains("cannot reach"), "{err}");
+    }
+    // The same file given through the environment is named the same way.
+    let err = one_line_error(&understudy(
+        &admin,
+        &["info"],
+        &[("UNDERSTUDY_TLS_CA", &junk)],
+    ));
+    assert!(
+        err.starts_with(&format!(
+            "understudy: error: --tls-ca {}: not a PEM certificate",
+            path(&junk)
+        )),
+        "{err}"
+    );
+}

@@ -50,8 +50,18 @@ pub struct TlsArgs {
 impl TlsArgs {
     /// The client TLS configuration, or None for plain gRPC (no TLS option given).
     fn client(&self, host: &str) -> anyhow::Result<Option<ClientTlsConfig>> {
+        // Each file is read and parsed here, before any connection: a file that is not
+        // PEM is named with its flag rather than found out as a TLS failure.
         let read = |flag: &str, p: &PathBuf| {
-            std::fs::read(p).map_err(|e| anyhow!("{flag} {}: {e}", p.display()))
+            let bytes = std::fs::read(p).map_err(|e| anyhow!("{flag} {}: {e}", p.display()))?;
+            let (key, what) = if flag == "--tls-key" {
+                (true, "a PEM private key")
+            } else {
+                (false, "a PEM certificate")
+            };
+            bgpd::config::check_pem(&bytes, key)
+                .map_err(|e| anyhow!("{flag} {}: not {what} ({e})", p.display()))?;
+            Ok::<_, anyhow::Error>(bytes)
         };
         let Some(ca) = &self.tls_ca else {
             if self.tls_cert.is_some() || self.tls_key.is_some() {
