@@ -109,19 +109,47 @@ impl Lab {
         let ns = Netns::from_name(self.ns_name(node));
         crate::cmd::run("ip", &["netns", "add", ns.name()])?;
         self.namespaces.push(ns.clone());
-        ns.ip(&["link", "set", "lo", "up"])?;
-        // No IPv6 duplicate address detection on the interfaces created later: their
-        // link-local addresses are usable at once (FRR resets an IPv6 session while its
-        // interface's link-local address is still tentative).
-        ns.exec(
-            "sysctl",
-            &[
-                "-q",
-                "-w",
-                "net.ipv6.conf.default.accept_dad=0",
-                "net.ipv6.conf.all.accept_dad=0",
-            ],
-        )?;
+        init_namespace(&ns)?;
+        Ok(ns)
+    }
+
+    /// The box of node `node` is switched off and boots again: every interface of its
+    /// namespace is deleted (a veth takes its far end with it, so its links are gone on the
+    /// other side too), every process inside it ended (by PID), the namespace deleted, and a
+    /// fresh one of the same name created (loopback up, as [`Lab::add_namespace`]).
+    ///
+    /// What the old kernel held dies with it: its TCP sockets, orphaned ones included (a
+    /// killed process's sockets in FIN_WAIT1 with a FIN queued, which `ss -K` cannot
+    /// destroy), can no longer send anything, as no interface is left to them (the old
+    /// namespace may live on, unnamed, until they time out). The new namespace holds no
+    /// socket, address, route or link: the caller re-creates its links.
+    ///
+    /// # Errors
+    /// The node is not part of this lab, or `ip` fails.
+    pub fn renew_namespace(&self, node: &str) -> Result<Netns> {
+        let ns = self
+            .namespace(node)
+            .cloned()
+            .ok_or_else(|| LabError::Topology {
+                file: "<lab>".into(),
+                detail: format!("no namespace for node {node:?}"),
+            })?;
+        for iface in ns.interfaces()? {
+            if iface != "lo" {
+                // The far end of a veth may already be gone with an earlier one.
+                let _ = ns.ip(&["link", "del", &iface]);
+            }
+        }
+        let left: Vec<String> = ns.interfaces()?.into_iter().filter(|i| i != "lo").collect();
+        if !left.is_empty() {
+            return Err(LabError::Topology {
+                file: "<lab>".into(),
+                detail: format!("{}: interfaces {left:?} could not be deleted", ns.name()),
+            });
+        }
+        sweep::remove_namespace(ns.name());
+        crate::cmd::run("ip", &["netns", "add", ns.name()])?;
+        init_namespace(&ns)?;
         Ok(ns)
     }
 
@@ -288,6 +316,24 @@ impl Drop for Lab {
     fn drop(&mut self) {
         self.teardown();
     }
+}
+
+/// A namespace just created: loopback up, no IPv6 duplicate address detection.
+fn init_namespace(ns: &Netns) -> Result<()> {
+    ns.ip(&["link", "set", "lo", "up"])?;
+    // No IPv6 duplicate address detection on the interfaces created later: their
+    // link-local addresses are usable at once (FRR resets an IPv6 session while its
+    // interface's link-local address is still tentative).
+    ns.exec(
+        "sysctl",
+        &[
+            "-q",
+            "-w",
+            "net.ipv6.conf.default.accept_dad=0",
+            "net.ipv6.conf.all.accept_dad=0",
+        ],
+    )?;
+    Ok(())
 }
 
 fn ns_ip_veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> Result<()> {

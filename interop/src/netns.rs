@@ -59,6 +59,20 @@ impl Netns {
         cmd::run("tc", &full)
     }
 
+    /// The names of the namespace's interfaces (`ip -j link show`), loopback included.
+    pub fn interfaces(&self) -> Result<Vec<String>> {
+        let text = self.ip(&["-j", "link", "show"])?;
+        let v: serde_json::Value =
+            serde_json::from_str(text.trim()).map_err(|e| LabError::parse("ip -j link show", e))?;
+        Ok(v.as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|l| l.get("ifname").and_then(|n| n.as_str()))
+            .map(str::to_string)
+            .collect())
+    }
+
     /// Runs `program args` inside the namespace (`ip netns exec`); returns stdout, or
     /// [`LabError::Command`] on a non-zero exit.
     pub fn exec(&self, program: &str, args: &[&str]) -> Result<String> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{parse_mirrors, Node, Role, Topology};
+use super::{parse_mirrors, Endpoint, Mirror, Node, Role, Topology};
 use crate::error::{LabError, Result};
 use crate::lab::Lab;
 use crate::neighbor::bird::Bird;
@@ -97,29 +97,16 @@ pub fn up_with(
                 detail: format!("unknown node {name:?}"),
             })
     };
-    let role_of = |name: &str| nodes.iter().find(|n| n.name == name).map(|n| n.role);
-    let mut mirror_ports = Vec::new();
+    let mirror_ports = mirror_ports(topology, &nodes)?;
     for n in &nodes {
         if n.role == Role::Bridge {
             lab.add_bridge(&ns_of(&n.name)?, &n.name)?;
-            if let Some(m) = n.def.labels.get("understudy.mirror") {
-                let mirrors = parse_mirrors(m).map_err(|detail| LabError::Topology {
-                    file: topology.name.clone(),
-                    detail,
-                })?;
-                for m in mirrors {
-                    mirror_ports.push((n.name.clone(), m));
-                }
-            }
         }
     }
     for [a, b] in &links {
         lab.add_veth(&ns_of(&a.node)?, &a.iface, &ns_of(&b.node)?, &b.iface)?;
         for e in [a, b] {
-            let is_mirror_dst = mirror_ports
-                .iter()
-                .any(|(br, m)| br == &e.node && m.destination == e.iface);
-            if role_of(&e.node) == Some(Role::Bridge) && !is_mirror_dst {
+            if is_bridge_port(&nodes, &mirror_ports, e) {
                 lab.set_master(&ns_of(&e.node)?, &e.iface, &e.node)?;
             }
         }
@@ -159,6 +146,42 @@ pub fn up_with(
         }
     }
     Ok(running)
+}
+
+/// The mirrors of every bridge node (label `understudy.mirror`), with the bridge's name.
+fn mirror_ports(topology: &Topology, nodes: &[Node]) -> Result<Vec<(String, Mirror)>> {
+    let mut out = Vec::new();
+    for n in nodes.iter().filter(|n| n.role == Role::Bridge) {
+        if let Some(m) = n.def.labels.get("understudy.mirror") {
+            let mirrors = parse_mirrors(m).map_err(|detail| LabError::Topology {
+                file: topology.name.clone(),
+                detail,
+            })?;
+            out.extend(mirrors.into_iter().map(|m| (n.name.clone(), m)));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether link end `e` is a port of its node's bridge (a bridge node's end that is not a
+/// mirror destination).
+fn is_bridge_port(nodes: &[Node], mirrors: &[(String, Mirror)], e: &Endpoint) -> bool {
+    let bridge = nodes
+        .iter()
+        .any(|n| n.name == e.node && n.role == Role::Bridge);
+    let mirror_dst = mirrors
+        .iter()
+        .any(|(br, m)| br == &e.node && m.destination == e.iface);
+    bridge && !mirror_dst
+}
+
+/// Whether an `exec` line configures interface `iface` (`... dev IFACE ...` or
+/// `ip link set IFACE ...`).
+fn configures(line: &str, iface: &str) -> bool {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    words
+        .windows(2)
+        .any(|w| (w[0] == "dev" || w[0] == "set") && w[1] == iface)
 }
 
 fn start_daemon(
@@ -259,6 +282,84 @@ impl RunningTopology {
         Ok(())
     }
 
+    /// The box of `node` dies and boots again, as after a power cycle: its namespace is
+    /// destroyed with every interface, process and socket in it and made anew
+    /// ([`Lab::renew_namespace`]); its links are re-created as the topology has them
+    /// (bridge ports enslaved, the mirrors that read or feed a re-created bridge port set up
+    /// again, forwarding and the node's `exec` lines applied, and on a direct link to another
+    /// node the far end's `exec` lines for that interface re-run, since its veth end went
+    /// with the pair). The links come back cut, as [`RunningTopology::cut_links`] leaves
+    /// them: nothing of the new box reaches anyone until [`RunningTopology::restore_links`]
+    /// with the pairs returned, so the caller can change its configuration first (remove
+    /// the service addresses a fenced box must not hold).
+    ///
+    /// # Errors
+    /// Unknown node, or `ip`/`tc`/`sh` fails.
+    pub fn reboot_node(&self, node: &str) -> Result<Vec<(String, String)>> {
+        let ns = self.lab.renew_namespace(node)?;
+        let mirrors = mirror_ports(&self.topology, &self.nodes)?;
+        let def = self
+            .nodes
+            .iter()
+            .find(|n| n.name == node)
+            .map(|n| n.def.clone())
+            .unwrap_or_default();
+        let mut cut = Vec::new();
+        let mut ports = Vec::new();
+        for [a, b] in self.topology.links()? {
+            let (mine, other) = if a.node == node {
+                (&a, &b)
+            } else if b.node == node {
+                (&b, &a)
+            } else {
+                continue;
+            };
+            self.lab
+                .add_veth(self.ns(&a.node)?, &a.iface, self.ns(&b.node)?, &b.iface)?;
+            if is_bridge_port(&self.nodes, &mirrors, other) {
+                self.lab
+                    .set_master(self.ns(&other.node)?, &other.iface, &other.node)?;
+            }
+            // Cut at once where cut_links cuts: the bridge's end, else this node's end.
+            let other_is_bridge = self
+                .nodes
+                .iter()
+                .any(|n| n.name == other.node && n.role == Role::Bridge);
+            let (n, i) = if other_is_bridge {
+                (other.node.clone(), other.iface.clone())
+            } else {
+                (mine.node.clone(), mine.iface.clone())
+            };
+            self.lab.set_link(self.ns(&n)?, &i, false)?;
+            cut.push((n, i));
+            let far = self.nodes.iter().find(|n| n.name == other.node);
+            if let Some(far) = far.filter(|f| f.role != Role::Bridge) {
+                let far_ns = self.ns(&far.name)?;
+                for line in far.def.exec.iter().filter(|l| configures(l, &other.iface)) {
+                    far_ns.sh(line)?;
+                }
+            }
+            ports.push(other.clone());
+        }
+        // Mirrors from or to a re-created port (its filters went with the old device).
+        for (bridge, m) in &mirrors {
+            let touched = |iface: &str| ports.iter().any(|p| &p.node == bridge && p.iface == iface);
+            let br_ns = self.ns(bridge)?;
+            for src in &m.sources {
+                if touched(src) || touched(&m.destination) {
+                    self.lab.add_mirror(br_ns, src, &m.destination)?;
+                }
+            }
+        }
+        if def.labels.get("understudy.forwarding").map(String::as_str) == Some("true") {
+            self.lab.enable_forwarding(&ns)?;
+        }
+        for line in &def.exec {
+            ns.sh(line)?;
+        }
+        Ok(cut)
+    }
+
     /// Leaves everything running after this value is gone (for `interop lab up`): the
     /// daemons are detached and the lab is not removed; its state is written to
     /// [`state_file`] so that [`down`] can remove it. Returns the state.
@@ -324,4 +425,18 @@ pub fn down(project_prefix: &str, topology: &str) -> Result<LabState> {
     }
     std::fs::remove_file(&path).map_err(|e| LabError::io(&path, e))?;
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::configures;
+
+    #[test]
+    fn exec_lines_that_configure_an_interface() {
+        assert!(configures("ip addr add 198.51.100.254/30 dev eth3", "eth3"));
+        assert!(configures("ip link set mon0 promisc on", "mon0"));
+        assert!(!configures("ip addr add 198.51.100.2/25 dev eth2", "eth3"));
+        assert!(!configures("ip route add default via 198.51.100.1", "eth3"));
+        assert!(!configures("ip addr add 192.0.2.2/24 dev eth30", "eth3"));
+    }
 }
