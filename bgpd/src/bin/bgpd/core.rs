@@ -208,6 +208,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         .as_ref()
         .is_some_and(|h| h.role == HaRoleConfig::Standby);
 
+    if ha_config
+        .as_ref()
+        .is_some_and(|h| h.role == HaRoleConfig::Primary)
+    {
+        ha_primary::refuse_if_sessions_held(&opts.config).await?;
+    }
+
     // Listeners (a standby listens only once it has taken over).
     let listeners = if standby {
         Vec::new()

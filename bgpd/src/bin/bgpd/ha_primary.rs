@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use bgpd::config::{HaSection, HaTlsConfig, WriteAheadPolicy};
+use bgpd::config::{Config, HaSection, HaTlsConfig, WriteAheadPolicy};
 use bgpd::replica::SpeakerReplica;
 use ribsync::checkpoint::{FlowId, PrimaryConfig, SeqAnchor, WriteAheadMode};
 use ribsync::takeover::TcpRepairState;
@@ -115,6 +115,77 @@ pub async fn start(
     })
 }
 
+/// How long a node starting as primary waits for another node to answer on a session
+/// address (not time-critical: it runs once, before any session).
+const START_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The session addresses of `config`: its listen addresses and the neighbours' local
+/// addresses, unspecified ones left out, sorted, each once.
+fn session_addresses(config: &Config) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = config
+        .listen_addresses
+        .iter()
+        .copied()
+        .chain(config.neighbors.iter().filter_map(|n| n.local_address))
+        .filter(|a| !a.is_unspecified())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether `addr` is an address of this host: a TCP socket binds to it without
+/// IP_FREEBIND (EADDRNOTAVAIL otherwise).
+fn is_local(addr: IpAddr) -> bool {
+    std::net::TcpListener::bind(SocketAddr::new(addr, 0)).is_ok()
+}
+
+/// Refuses to start as primary while the sessions belong to another node (split brain,
+/// DESIGN.md section 4: a primary that comes back after a failover must not take back its
+/// old sessions; it rejoins as a standby). A node of `[ha] role = "primary"` that finds a
+/// session address missing from this host (a fenced box comes back without it) looks
+/// whether something answers on it on the BGP port: the node that took over. Either way it
+/// stops with one line saying what to do, before it listens, connects or sends anything.
+///
+/// Not detected: a session address that is on this host *and* on another (both boxes
+/// hold it; only an ARP/ND probe would tell).
+///
+/// # Errors
+/// A session address is not on this host (the error says whether another node answers on
+/// it).
+pub async fn refuse_if_sessions_held(config: &Config) -> anyhow::Result<()> {
+    let missing: Vec<IpAddr> = session_addresses(config)
+        .into_iter()
+        .filter(|a| !is_local(*a))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let answered =
+        crate::ha_standby::primary_answers(&missing, config.port, START_PROBE_TIMEOUT).await;
+    let what = match answered {
+        Some(a) => format!(
+            "another node answers on session address {a} port {}: it holds the sessions (it \
+             took over)",
+            config.port
+        ),
+        None => format!(
+            "session address {} is not on this host",
+            missing
+                .iter()
+                .map(IpAddr::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    anyhow::bail!(
+        "refusing to start as primary: {what}. Start this node as a standby of the node \
+         that holds the sessions ([ha] role = \"standby\", primary = \"http://ADDR:PORT\", \
+         that node's checkpoint_address); once it is synchronised, `understudy switchover` \
+         there gives the role back. If no node holds them, add the address first"
+    )
+}
+
 /// A TCP listener that may bind an address not (yet) on this host (IP_FREEBIND): a
 /// standby that took over listens on the primary's address.
 pub fn bind_freebind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
@@ -190,6 +261,30 @@ mod tests {
         assert_eq!(canonical(scoped), scoped);
         let v4: SocketAddr = "192.0.2.1:179".parse().unwrap();
         assert_eq!(canonical(v4), v4);
+    }
+
+    #[test]
+    fn session_addresses_are_listen_and_local_addresses_once() {
+        let config = Config::from_toml_str(
+            "router_id = \"192.0.2.1\"\nlocal_as = 65000\n\
+             listen_addresses = [\"192.0.2.1\", \"0.0.0.0\"]\n\
+             [[neighbor]]\naddress = \"192.0.2.11\"\nremote_as = 65011\n\
+             local_address = \"192.0.2.1\"\n\
+             [[neighbor]]\naddress = \"2001:db8::11\"\nremote_as = 65011\n\
+             local_address = \"2001:db8::1\"\n\
+             [[neighbor]]\naddress = \"192.0.2.12\"\nremote_as = 65012\n",
+        )
+        .unwrap();
+        assert_eq!(
+            session_addresses(&config),
+            vec![
+                "192.0.2.1".parse::<IpAddr>().unwrap(),
+                "2001:db8::1".parse().unwrap()
+            ]
+        );
+        assert!(is_local("127.0.0.1".parse().unwrap()));
+        // A documentation address no test host holds in its own namespace.
+        assert!(!is_local("203.0.113.254".parse().unwrap()));
     }
 
     #[test]

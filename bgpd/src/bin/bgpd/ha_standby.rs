@@ -165,22 +165,22 @@ pub fn controller_config(ha: &HaSection) -> HaConfig {
 }
 
 /// How long the split-brain check waits for the primary's BGP listener to answer.
-const PROBE_TIMEOUT: Duration = Duration::from_millis(50);
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(50);
 
 /// Whether the primary still answers on one of its session addresses: a TCP connection to
 /// its BGP port completes (its listener is there). Heartbeats can stop while the primary is
 /// alive (the checkpoint link is cut) and its BGP traffic on the mirror may pause for a
 /// whole keepalive interval, so before a takeover the standby asks the session LAN
 /// directly: two writers on one session would kill it (issue 7, split brain). A refused
-/// connection (the box is up, bgpd is not) or no answer within [`PROBE_TIMEOUT`] counts as
-/// gone. The probe connection is closed at once (the primary logs a connection from an
-/// address that is not a neighbour).
-async fn primary_answers(addresses: &[IpAddr], port: u16) -> Option<IpAddr> {
+/// connection (the box is up, bgpd is not) or no answer within `wait` ([`PROBE_TIMEOUT`]
+/// here) counts as gone. The probe connection is closed at once (the primary logs a
+/// connection from an address that is not a neighbour).
+pub async fn primary_answers(addresses: &[IpAddr], port: u16, wait: Duration) -> Option<IpAddr> {
     let mut probes = tokio::task::JoinSet::new();
     for a in addresses {
         let sa = std::net::SocketAddr::new(*a, port);
         probes.spawn(async move {
-            let answer = tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(sa));
+            let answer = tokio::time::timeout(wait, tokio::net::TcpStream::connect(sa));
             matches!(answer.await, Ok(Ok(_))).then_some(sa.ip())
         });
     }
@@ -400,7 +400,7 @@ async fn attach_loop(
             match action {
                 HaAction::RunFencing => {
                     let addresses = session_addresses(&replica);
-                    let ok = match primary_answers(&addresses, config.port).await {
+                    let ok = match primary_answers(&addresses, config.port, PROBE_TIMEOUT).await {
                         Some(addr) => {
                             tracing::warn!(%addr, "ha: the primary still answers on its session address (checkpoint channel lost, primary alive): no takeover");
                             false
