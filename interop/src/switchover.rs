@@ -6,7 +6,8 @@
 //! around it shows what the neighbours saw and the ping stream's loss.
 //!
 //! [`Refused`] is the error path: `understudy switchover` with no synchronised standby
-//! fails with one line and changes nothing.
+//! fails with one line and changes nothing. [`RejoinAfterFailover`] is failback after an
+//! unplanned failover: the killed primary comes back as a standby and takes the role back.
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,8 @@ use crate::demo::{DemoLab, Scenario, ScenarioOutcome};
 use crate::error::{LabError, Result};
 use crate::failover::{find, wait_lockstep_of, SYNCHRONISED, TAKEOVER_COMPLETE};
 use crate::poll::{poll_until, watch};
-use crate::speaker::{field_f64, sibling_binary, LabSpeaker};
+use crate::process::LabProcess;
+use crate::speaker::{field_f64, sibling_binary, LabSpeaker, CONFIG_NAMES};
 
 /// One switchover as the lab saw it.
 #[derive(Debug, Clone)]
@@ -201,6 +203,172 @@ impl Scenario for Refused {
         Ok(ScenarioOutcome {
             takeover: None,
             summary: "switchover refused, nothing changed".into(),
+        })
+    }
+}
+
+/// Failback after an unplanned failover: the primary's box dies (links cut, bgpd killed),
+/// the standby takes over; the box comes back as after a power cycle
+/// ([`RunningTopology::reboot_node`]: a fresh namespace, so none of the dead bgpd's
+/// sockets, whose FINs would otherwise reach the neighbours when the links return), without
+/// the service addresses (`fenced_addresses`, which a fenced box must not hold); then its
+/// bgpd is started with `rejoin_config` (`role = "standby"`, `primary` the new primary's
+/// endpoint); once it is in lockstep, `understudy switchover` on the new primary gives it
+/// the role back.
+///
+/// [`RunningTopology::reboot_node`]: crate::topology::instantiate::RunningTopology::reboot_node
+#[derive(Debug, Clone, Default)]
+pub struct RejoinAfterFailover {
+    /// The old primary's configuration as a standby.
+    pub rejoin_config: std::path::PathBuf,
+    /// The addresses removed from the rebooted box before its links come back
+    /// (`ADDR/LEN`, device), as `ip addr del` takes them.
+    pub fenced_addresses: Vec<(String, String)>,
+    /// How long to watch at the end.
+    pub watch: Duration,
+    /// The failover's `takeover_ms` (standby's own measure).
+    pub failover_ms: Option<f64>,
+    /// TCP sockets on port 179 in the rebooted box before its bgpd started (`ss -tan`
+    /// lines; a rebooted box has none).
+    pub sockets_after_reboot: Vec<String>,
+    /// What bgpd said when started first with the box's old configuration (`role =
+    /// "primary"`, the topology's bind) while the other node is primary: it must refuse
+    /// and exit (None: it did not exit within the timeout and was killed).
+    pub old_config_refusal: Option<String>,
+    /// `understudy ha --json` of the rejoined node and of the new primary once in lockstep.
+    pub ha_rejoined: Option<(Value, Value)>,
+    /// The failback.
+    pub failback: Option<SwitchStep>,
+}
+
+impl Scenario for RejoinAfterFailover {
+    fn name(&self) -> &str {
+        "unplanned failover, the old primary reboots and rejoins as a standby, failback by switchover"
+    }
+
+    fn wants_standby(&self) -> bool {
+        true
+    }
+
+    fn run(&mut self, lab: &mut DemoLab<'_>) -> Result<ScenarioOutcome> {
+        let timeout = lab.timeout;
+        find(lab.speakers, "standby")?.wait_log(SYNCHRONISED, timeout)?;
+        lockstep(lab, "primary", "standby")?;
+        // The box dies.
+        let node = find(lab.speakers, "primary")?.node.clone();
+        lab.rt.cut_links(&node)?;
+        find(lab.speakers, "primary")?.process.kill();
+        let done = find(lab.speakers, "standby")?.wait_log(TAKEOVER_COMPLETE, timeout)?;
+        self.failover_ms = field_f64(&done, "takeover_ms");
+        (lab.progress)(&format!(
+            "{node} died; the standby took over in {} ms",
+            self.failover_ms.map_or("?".into(), |m| format!("{m:.1}"))
+        ));
+        // It boots again: a fresh kernel (namespace), links still cut.
+        let cut = lab.rt.reboot_node(&node)?;
+        let ns = find(lab.speakers, "primary")?.ns.clone();
+        for (addr, dev) in &self.fenced_addresses {
+            ns.exec("ip", &["addr", "del", addr, "dev", dev])?;
+        }
+        self.sockets_after_reboot = ns
+            .exec("ss", &["-Htan", "( sport = :179 or dport = :179 )"])?
+            .lines()
+            .map(str::to_string)
+            .collect();
+        lab.rt.restore_links(&cut)?;
+        (lab.progress)(&format!(
+            "{node} rebooted (fresh namespace, {} TCP sockets on port 179), links back, without {:?}",
+            self.sockets_after_reboot.len(),
+            self.fenced_addresses
+                .iter()
+                .map(|(a, _)| a.as_str())
+                .collect::<Vec<_>>()
+        ));
+        let bgpd = sibling_binary("bgpd").ok_or_else(|| LabError::Topology {
+            file: "<lab>".into(),
+            detail: "bgpd is missing next to this executable".into(),
+        })?;
+        // An operator's likely first move: the box's unchanged configuration, as primary.
+        // It must not take the sessions the other node holds.
+        let old_conf = lab
+            .rt
+            .nodes
+            .iter()
+            .find(|n| n.name == node)
+            .and_then(|n| lab.rt.topology.bind_source(n, CONFIG_NAMES))
+            .ok_or_else(|| LabError::Topology {
+                file: lab.rt.topology.name.clone(),
+                detail: format!("{node} binds no bgpd configuration"),
+            })?;
+        let old_conf = old_conf.to_string_lossy().into_owned();
+        let mut attempt = LabProcess::spawn(
+            &ns,
+            &format!("bgpd on {node} (old configuration)"),
+            &bgpd.to_string_lossy(),
+            &["--config", &old_conf],
+            &[("RUST_LOG", "info")],
+            &lab.rt.lab.subdir(&node)?.join("bgpd-old-config.log"),
+        )?;
+        let exited = poll_until(
+            &format!("bgpd on {node} with its old primary configuration to refuse and exit"),
+            timeout,
+            Duration::from_millis(50),
+            || Ok(attempt.check_running().is_err().then_some(())),
+        );
+        self.old_config_refusal = match exited {
+            Ok(()) => attempt
+                .log_tail(2000)
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("bgpd: "))
+                .map(str::to_string),
+            Err(LabError::Timeout { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        attempt.kill();
+        (lab.progress)(&format!(
+            "{node} started with its old configuration ({old_conf}): {}",
+            self.old_config_refusal
+                .as_deref()
+                .unwrap_or("did not refuse (killed)")
+        ));
+        let log = lab.rt.lab.subdir(&node)?.join("bgpd-rejoin.log");
+        let conf = self.rejoin_config.to_string_lossy().into_owned();
+        let process = LabProcess::spawn(
+            &ns,
+            &format!("bgpd on {node} (rejoined)"),
+            &bgpd.to_string_lossy(),
+            &["--config", &conf, "--log-json"],
+            &[("RUST_LOG", "info")],
+            &log,
+        )?;
+        find(lab.speakers, "primary")?.process = process;
+        (lab.progress)(&format!("{node} back as a standby ({conf})"));
+        find(lab.speakers, "primary")?.wait_log(SYNCHRONISED, timeout)?;
+        lockstep(lab, "standby", "primary")?;
+        self.ha_rejoined = Some((
+            find(lab.speakers, "primary")?.ha_status()?,
+            find(lab.speakers, "standby")?.ha_status()?,
+        ));
+        let step = switch(lab, "standby", "primary")?;
+        self.failback = Some(step);
+        lockstep(lab, "primary", "standby")?;
+        watch(self.watch)?;
+        Ok(ScenarioOutcome {
+            takeover: self
+                .failback
+                .as_ref()
+                .and_then(|s| s.takeover_ms)
+                .map(|m| Duration::from_secs_f64(m / 1000.0)),
+            summary: format!(
+                "failover in {} ms, failback by switchover in {} ms; watched {:?} after",
+                self.failover_ms.map_or("?".into(), |m| format!("{m:.1}")),
+                self.failback
+                    .as_ref()
+                    .and_then(|s| s.takeover_ms)
+                    .map_or("?".into(), |m| format!("{m:.1}")),
+                self.watch
+            ),
         })
     }
 }
