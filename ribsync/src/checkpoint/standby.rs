@@ -376,16 +376,33 @@ impl StandbyEngine {
         f.requested_ingress_to = at;
         f.history.clear();
         f.pending = None;
+        let mut egress_holes = Vec::new();
         if let Some(tcp) = &snapshot.tcp {
-            // The send queue starts at the neighbour's last ACK (snd_una) and ends at the
-            // egress offset the application has written (write_seq).
-            let start = snapshot
-                .offsets
-                .sent_to_peer
-                .saturating_sub(tcp.send_queue.len() as u64);
+            // The send queue starts at the neighbour's last ACK (snd_una) and ends at
+            // write_seq. The peek is the primary's latest, which may be older than the
+            // snapshot (the primary peeks once a second): octets written since then are in
+            // `sent_to_peer` but not in the queue, so the queue's end is placed by its
+            // sequence number, not at `sent_to_peer`.
+            let sent = snapshot.offsets.sent_to_peer;
+            let peek_end = snapshot
+                .anchor
+                .and_then(|a| SeqAnchor::offset_of(tcp.write_seq.0, a.our_seq_at_zero, sent))
+                .filter(|end| *end <= sent)
+                .unwrap_or(sent);
+            let start = peek_end.saturating_sub(tcp.send_queue.len() as u64);
             f.egress.lower_floor(start);
             f.egress.insert(start, &tcp.send_queue);
             f.peer_acked_egress = f.peer_acked_egress.max(start);
+            // What was written after the peek and not (yet) seen in a write-ahead: the
+            // primary retains it.
+            egress_holes = f.egress.missing(peek_end..sent);
+        }
+        for range in egress_holes {
+            self.out.push_back(ToPrimary::GapRequest {
+                flow,
+                direction: StreamDirection::Egress,
+                range,
+            });
         }
         self.events.push_back(StandbyEvent::FlowRestored {
             flow,

@@ -485,6 +485,86 @@ fn write_ahead_waits_for_synchronised_standbys() {
     );
 }
 
+/// The primary's TCP context of flow `a` as a peek reads it: `queue` octets written and not
+/// yet acknowledged, ending at sequence number `write_seq`.
+fn peeked(write_seq: u32, queue: &[u8]) -> crate::takeover::TcpRepairState {
+    use crate::takeover::{MssState, RepairWindow, SeqNum};
+    let snd_una = SeqNum(write_seq.wrapping_sub(queue.len() as u32));
+    crate::takeover::TcpRepairState {
+        local: flow(1).local,
+        remote: flow(1).remote,
+        snd_una,
+        snd_nxt: SeqNum(write_seq),
+        write_seq: SeqNum(write_seq),
+        rcv_nxt: SeqNum(5000),
+        mss: MssState {
+            peer: 1460,
+            ours: 1460,
+            effective: 1448,
+        },
+        window_scale: None,
+        sack_permitted: true,
+        timestamps: None,
+        window: RepairWindow {
+            snd_wl1: SeqNum(5000),
+            snd_wnd: 65535,
+            max_window: 65535,
+            rcv_wnd: 65535,
+            rcv_wup: SeqNum(5000),
+        },
+        send_queue: queue.to_vec(),
+        recv_queue: Vec::new(),
+        md5_key_ref: None,
+        peeked_at_unix_us: 0,
+    }
+}
+
+/// The checkpoint's TCP context comes from the primary's last socket peek, which may be
+/// older than its last write (it peeks once a second). A standby that joins then must still
+/// place the send queue at the neighbour's last ACK (by sequence number), and fetch what was
+/// written after the peek from the primary. Before, the queue was placed to end at the
+/// snapshot's egress offset: the backlog started `written since the peek` octets after the
+/// neighbour's last ACK (the takeover refused the session: "the write-ahead starts 23 octets
+/// after the neighbour's last ACK") and held the queue's octets at the wrong offsets.
+#[test]
+fn a_checkpoint_peeked_before_the_last_write_places_the_send_queue_by_sequence_number() {
+    let a = flow(1);
+    let mut net = Net::new(PrimaryConfig::default(), &[a]);
+    let isn_plus_one = 0xffff_fff0_u32; // the sequence space wraps inside the stream
+    net.app.set_anchor(
+        a,
+        SeqAnchor {
+            peer_seq_at_zero: 5000,
+            our_seq_at_zero: isn_plus_one,
+        },
+    );
+    // 100 octets written; the neighbour acknowledged 90 of them when the primary peeked.
+    let first: Vec<u8> = (0..100u8).collect();
+    net.app.note_sent(&a, 100);
+    net.primary.write_ahead(0, a, 0, &first);
+    net.app
+        .set_tcp(a, peeked(isn_plus_one.wrapping_add(100), &first[90..]));
+    // Then a 23-octet message (an End-of-RIB) written after the peek.
+    let eor = [0xeeu8; 23];
+    net.app.note_sent(&a, 23);
+    net.primary.write_ahead(1, a, 100, &eor);
+    // The standby joins now; the neighbour sends nothing (no ACK on the mirror).
+    net.add_standby(2, hello(1, FlowSelection::All));
+    net.settle(3);
+    let n = &net.standbys[&NodeId(1)];
+    assert!(n.engine.is_synchronised());
+    let mut expected = first[90..].to_vec();
+    expected.extend_from_slice(&eor);
+    assert_eq!(
+        n.engine.egress_backlog(&a),
+        Some(EgressBacklog {
+            offset: 90,
+            bytes: expected,
+            complete: true
+        })
+    );
+}
+
 #[test]
 fn write_ahead_timeout_releases_and_demotes() {
     let a = flow(1);

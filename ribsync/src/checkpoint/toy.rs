@@ -12,6 +12,7 @@ use sha2::{Digest as _, Sha256};
 use super::app::{
     Digest, FlowId, FlowSnapshot, Replicated, SeqAnchor, StaticContext, StreamOffsets,
 };
+use crate::takeover::TcpRepairState;
 
 /// Errors of the toy application.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,6 +86,7 @@ pub struct KvLog {
     config: StaticContext,
     flows: BTreeMap<FlowId, ToyFlow>,
     anchors: BTreeMap<FlowId, SeqAnchor>,
+    tcp: BTreeMap<FlowId, TcpRepairState>,
 }
 
 /// One record on the wire.
@@ -102,7 +104,14 @@ impl KvLog {
             config,
             flows: BTreeMap::new(),
             anchors: BTreeMap::new(),
+            tcp: BTreeMap::new(),
         }
+    }
+
+    /// The flow's TCP context as its last socket peek read it, exported in snapshots (a
+    /// real application peeks its socket now and then, so it may predate the last write).
+    pub fn set_tcp(&mut self, flow: FlowId, tcp: TcpRepairState) {
+        self.tcp.insert(flow, tcp);
     }
 
     /// The sequence numbers of the flow's offset 0 (a real application reads them from
@@ -174,7 +183,7 @@ impl Replicated for KvLog {
             },
             anchor: self.anchors.get(flow).copied(),
             state: f.encode(),
-            tcp: None,
+            tcp: self.tcp.get(flow).cloned(),
             digest: f.digest(),
         })
     }
