@@ -27,8 +27,8 @@ pub struct BenchArgs {
     /// Daemons, comma-separated.
     #[arg(long, default_value = "bgpd,bird,frr,gobgp", value_delimiter = ',')]
     daemons: Vec<DaemonKind>,
-    /// Runs per measurement; the table shows medians.
-    #[arg(long, default_value_t = 1)]
+    /// Runs per measurement (at least 1); the table shows medians.
+    #[arg(long, default_value = "1", value_parser = crate::cli_values::at_least_one)]
     runs: usize,
     /// Quick look: 100,000 prefixes, free mode only, no MRT dump (unless given).
     #[arg(long)]
@@ -36,9 +36,10 @@ pub struct BenchArgs {
     /// Modes, comma-separated: free, pinned (one core), kernel (routes into the kernel FIB).
     #[arg(long, value_delimiter = ',')]
     modes: Vec<String>,
-    /// Seconds one run may take from Established (default 60 + 1 per 5,000 prefixes).
-    #[arg(long)]
-    timeout: Option<f64>,
+    /// Seconds one run may take from Established, above 0 (default 60 + 1 per 5,000
+    /// prefixes).
+    #[arg(long, value_name = "SECS", value_parser = crate::cli_values::timeout)]
+    timeout: Option<Duration>,
     /// Namespace project prefix.
     #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
     prefix: String,
@@ -85,20 +86,21 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     } else {
         Some(default_dump().context("no RIB dump under shared/data/mrt; give --mrt or --no-mrt")?)
     };
+    let prefixes = a
+        .prefixes
+        .unwrap_or(if a.quick { 100_000 } else { 1_000_000 });
+    anyhow::ensure!(
+        prefixes > 0 || mrt.is_some(),
+        "nothing to feed: --prefixes 0 and no MRT dump (give --prefixes N or --mrt FILE)"
+    );
     let opts = BenchOptions {
-        prefixes: a
-            .prefixes
-            .unwrap_or(if a.quick { 100_000 } else { 1_000_000 }),
+        prefixes,
         mrt,
         daemons: a.daemons,
         modes,
         runs: a.runs,
         ns_prefix: a.prefix,
-        timeout: a
-            .timeout
-            .map(Duration::try_from_secs_f64)
-            .transpose()
-            .context("--timeout")?,
+        timeout: a.timeout,
     };
     let result = bench::run(&opts, &mut |line| eprintln!("{line}"))?;
     if a.json {

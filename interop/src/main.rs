@@ -23,6 +23,7 @@ use interop::topology::instantiate;
 use interop::topology::Topology;
 
 mod bench_cli;
+mod cli_values;
 mod takeover_bench_cli;
 
 #[derive(Debug, Parser)]
@@ -80,8 +81,8 @@ enum Command {
         prefix: String,
         /// Instead of the failover, only watch the lab for this many seconds between the
         /// pictures (no failure).
-        #[arg(long, value_name = "SECS")]
-        observe: Option<f64>,
+        #[arg(long, value_name = "SECS", value_parser = cli_values::seconds)]
+        observe: Option<Duration>,
         /// Instead of the failover, a planned switchover and failback: `understudy
         /// switchover` on the primary, then on the new primary once the old one follows in
         /// lockstep. With the default topology, topologies/switchover.clab.yml is used (both
@@ -89,8 +90,8 @@ enum Command {
         #[arg(long, conflicts_with = "observe")]
         switchover: bool,
         /// Seconds to watch after the takeover (longer than the neighbours' hold time, 9 s).
-        #[arg(long, default_value_t = 12.0)]
-        watch: f64,
+        #[arg(long, value_name = "SECS", default_value = "12", value_parser = cli_values::seconds)]
+        watch: Duration,
         /// The MRT RIB dump whose prefixes FRR and BIRD originate ("none": no table).
         #[arg(long, default_value = interop::feed::DEFAULT_MRT)]
         mrt: String,
@@ -102,9 +103,9 @@ enum Command {
         /// The bgpd binary (default: next to this executable).
         #[arg(long)]
         bgpd: Option<PathBuf>,
-        /// Seconds to wait for sessions and routes.
-        #[arg(long, default_value_t = 60.0)]
-        timeout: f64,
+        /// Seconds to wait for sessions and routes (above 0).
+        #[arg(long, value_name = "SECS", default_value = "60", value_parser = cli_values::timeout)]
+        timeout: Duration,
         /// Print the report as one JSON object on the last line.
         #[arg(long)]
         json: bool,
@@ -157,11 +158,6 @@ enum CasesAgainst {
     Understudy,
     /// FRR bgpd (without zebra).
     Frr,
-}
-
-fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(s)
-        .with_context(|| format!("{what}: {s} is not a duration in seconds"))
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -317,19 +313,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let opts = DemoOptions {
                 topology,
                 prefix,
-                timeout: seconds(timeout, "--timeout")?,
+                timeout,
                 mrt: (mrt != "none").then(|| PathBuf::from(mrt)),
                 mrt_limit: (mrt_limit > 0).then_some(mrt_limit),
                 bgpd,
                 compare_routes: true,
             };
-            let mut observe_scenario = Observe(seconds(observe.unwrap_or(0.0), "--observe")?);
-            let mut failover_scenario = Failover {
-                watch: seconds(watch, "--watch")?,
-            };
+            let mut observe_scenario = Observe(observe.unwrap_or_default());
+            let mut failover_scenario = Failover { watch };
             let mut switchover_scenario = interop::switchover::Switchover {
                 failback: true,
-                watch: seconds(watch, "--watch")?,
+                watch,
                 steps: Vec::new(),
             };
             let scenario: &mut dyn demo::Scenario = if observe.is_some() {

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Args;
 use interop::bench::takeover::{self, TakeoverBenchOptions};
 
@@ -24,14 +23,14 @@ pub struct TakeoverBenchArgs {
     #[arg(long)]
     early_standby: bool,
     /// Seconds to watch the sessions after the failure (FRR's Hold Time is 9 s).
-    #[arg(long, default_value_t = 10.0)]
-    watch: f64,
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = crate::cli_values::seconds)]
+    watch: Duration,
     /// Skip the Graceful Restart baseline (FRR re-learning the table).
     #[arg(long)]
     no_gr: bool,
-    /// Seconds each wait may take (sessions, table, lockstep, FRR re-learning).
-    #[arg(long, default_value_t = 300.0)]
-    timeout: f64,
+    /// Seconds each wait may take (sessions, table, lockstep, FRR re-learning), above 0.
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = crate::cli_values::timeout)]
+    timeout: Duration,
     /// Namespace project prefix.
     #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
     prefix: String,
@@ -40,19 +39,15 @@ pub struct TakeoverBenchArgs {
     json: bool,
 }
 
-fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(v).with_context(|| format!("{what} {v}"))
-}
-
 /// Runs `interop takeover-bench`.
 pub fn run(a: TakeoverBenchArgs) -> anyhow::Result<()> {
     let opts = TakeoverBenchOptions {
         sessions: a.sessions,
         routes: a.routes,
         ns_prefix: a.prefix,
-        timeout: secs(a.timeout, "--timeout")?,
+        timeout: a.timeout,
         late_standby: !a.early_standby,
-        watch: secs(a.watch, "--watch")?,
+        watch: a.watch,
         graceful_restart: !a.no_gr,
     };
     let result = takeover::run(&opts, &mut |line| eprintln!("{line}"))?;
