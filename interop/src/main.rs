@@ -140,13 +140,22 @@ enum LabAction {
     },
 }
 
+/// The exit status of an interrupted run: 128 + SIGINT (2).
+const INTERRUPTED_EXIT: u8 = 128 + 2;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("interop: {e:#}");
-            ExitCode::FAILURE
+            if interop::poll::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+                // Interrupted (the lab is cleaned up by then): 128 + SIGINT, as shells
+                // expect of a command stopped by Ctrl-C.
+                ExitCode::from(INTERRUPTED_EXIT)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

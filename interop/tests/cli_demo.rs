@@ -1,8 +1,12 @@
-//! `interop demo`, `bench` and `takeover-bench` from the command line, as a fresh user meets
-//! them: numbers that cannot work are refused before anything is built.
+//! `interop demo` from the command line, as a fresh user meets it: numbers that cannot work
+//! are refused, and an interrupted demo cleans up and exits 130 (128 + SIGINT).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 fn interop(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_interop"))
@@ -10,6 +14,18 @@ fn interop(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap()
+}
+
+/// The namespaces whose name starts with `prefix`.
+fn namespaces(prefix: &str) -> Vec<String> {
+    std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[test]
@@ -45,4 +61,78 @@ fn durations_that_cannot_work_are_refused_with_the_option_named() {
         "interop: nothing to feed: --prefixes 0 and no MRT dump (give --prefixes N or --mrt \
          FILE)\n"
     );
+}
+
+#[test]
+fn an_interrupted_demo_cleans_up_and_exits_130() {
+    if !nix_is_root() {
+        eprintln!("SKIPPED: needs root (network namespaces)");
+        return;
+    }
+    let prefix = format!("ust3i{}-", std::process::id() % 10_000);
+    let topology: PathBuf = [env!("CARGO_MANIFEST_DIR"), "topologies", "small.clab.yml"]
+        .iter()
+        .collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_interop"))
+        .args([
+            "demo",
+            "--mrt",
+            "none",
+            "--observe",
+            "60",
+            "--prefix",
+            &prefix,
+        ])
+        .arg("--topology")
+        .arg(&topology)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // Interrupt once the lab is up (its namespaces exist).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no `lab ... up` line within 60 s: {seen:?}"));
+        let up = line.starts_with("lab ") && line.contains(" up: ");
+        seen.push(line);
+        if up {
+            break;
+        }
+    }
+    assert!(!namespaces(&prefix).is_empty(), "the lab is up: {seen:?}");
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on the pid of the child this test started and has not reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the demo did not stop within 60 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(namespaces(&prefix).is_empty(), "cleaned up");
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
+    unsafe { libc::geteuid() == 0 }
 }
