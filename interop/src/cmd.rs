@@ -24,17 +24,28 @@ pub fn search_path() -> OsString {
     std::env::join_paths(dirs).unwrap_or_else(|_| OsString::from("/usr/sbin:/usr/bin:/sbin:/bin"))
 }
 
+/// Whether `path` is a regular file (after symlinks) with an execute permission bit.
+pub fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Where `program` runs from: itself when it names a path (contains a `/`), else the first
+/// executable file of that name in [`search_path`]. None when that is no executable file.
+pub fn find_program(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return is_executable(&p).then_some(p);
+    }
+    std::env::split_paths(&search_path())
+        .map(|d| d.join(program))
+        .find(|p| is_executable(p))
+}
+
 /// A command for `program`, looked up in [`search_path`], with that `PATH` in its environment.
 pub fn command(program: &str) -> Command {
     let path = search_path();
-    let resolved = if program.contains('/') {
-        PathBuf::from(program)
-    } else {
-        std::env::split_paths(&path)
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-            .unwrap_or_else(|| PathBuf::from(program))
-    };
+    let resolved = find_program(program).unwrap_or_else(|| PathBuf::from(program));
     let mut c = Command::new(resolved);
     c.env("PATH", path);
     c

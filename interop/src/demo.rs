@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ipnetwork::Ipv4Network;
@@ -445,6 +445,31 @@ fn first_iface(rt: &RunningTopology, node: &str) -> Option<String> {
         .map(|e| e.iface)
 }
 
+/// The `bgpd` the understudy nodes run: `given` (`--bgpd`), else the one beside this
+/// executable; it must be an executable file.
+///
+/// # Errors
+/// [`LabError::MissingProgram`] naming the path (or `bgpd`) and how to get one.
+fn speaker_binary(given: Option<&Path>) -> Result<PathBuf> {
+    let missing = |program: String, how: &str| LabError::MissingProgram {
+        program,
+        needed_by: format!("the understudy nodes run it ({how})"),
+    };
+    match given {
+        Some(p) if crate::cmd::is_executable(p) => Ok(p.to_path_buf()),
+        Some(p) => Err(missing(p.display().to_string(), "--bgpd")),
+        None => crate::speaker::sibling_binary("bgpd")
+            .filter(|p| crate::cmd::is_executable(p))
+            .ok_or_else(|| {
+                missing(
+                    "bgpd".into(),
+                    "not beside this executable: build it with `cargo build -p bgpd`, or give \
+                     --bgpd PATH",
+                )
+            }),
+    }
+}
+
 /// Runs the demo with `scenario`; `progress` receives human-readable steps.
 pub fn run(
     opts: &DemoOptions,
@@ -453,6 +478,29 @@ pub fn run(
 ) -> Result<DemoReport> {
     let topology = Topology::from_file(&opts.topology)?;
     let nodes = topology.nodes()?;
+    // Every program is checked before anything is read or built.
+    let bgpd = if nodes
+        .iter()
+        .any(|n| n.role == crate::topology::Role::Understudy)
+    {
+        let bgpd = speaker_binary(opts.bgpd.as_deref())?;
+        if scenario.wants_standby() {
+            // The scenario asks the speakers their HA state with the CLI.
+            crate::speaker::sibling_binary("understudy")
+                .filter(|p| crate::cmd::is_executable(p))
+                .ok_or_else(|| LabError::MissingProgram {
+                    program: "understudy".into(),
+                    needed_by: "the demo asks the understudy nodes their HA state with this CLI; \
+                                it is not beside this executable: build it with `cargo build -p \
+                                bgpd`"
+                        .into(),
+                })?;
+        }
+        Some(bgpd)
+    } else {
+        None
+    };
+    crate::topology::instantiate::check_programs(&nodes)?;
     let prefixes = match &opts.mrt {
         Some(path) => {
             let p = feed::table_prefixes(path)?;
@@ -500,20 +548,8 @@ pub fn run(
         rt.lab.namespaces().len(),
         rt.neighbors.len()
     ));
-    let has_speakers = rt
-        .nodes
-        .iter()
-        .any(|n| n.role == crate::topology::Role::Understudy);
-    let mut speakers = if has_speakers {
-        let bgpd = opts
-            .bgpd
-            .clone()
-            .or_else(|| crate::speaker::sibling_binary("bgpd"))
-            .ok_or_else(|| LabError::Topology {
-                file: topology.name.clone(),
-                detail: "the understudy nodes need bgpd: build it (`cargo build --release -p bgpd`) or pass --bgpd".into(),
-            })?;
-        let s = start_speakers(&rt, &bgpd, scenario.wants_standby())?;
+    let mut speakers = if let Some(bgpd) = &bgpd {
+        let s = start_speakers(&rt, bgpd, scenario.wants_standby())?;
         progress(&format!(
             "understudy bgpd started on {}",
             s.iter()

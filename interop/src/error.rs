@@ -74,6 +74,15 @@ pub enum LabError {
         /// The tail of its log.
         log: String,
     },
+    /// A program the lab needs is not there, or is not executable (checked before anything
+    /// is built).
+    #[error("{program}: not found or not executable; {needed_by}")]
+    MissingProgram {
+        /// The program as it would be run (a path, or a name looked up on `PATH`).
+        program: String,
+        /// Who needs it and how to get it (`node frr1 runs FRR: apt-get install frr`).
+        needed_by: String,
+    },
     /// The operation was interrupted (Ctrl-C).
     #[error("interrupted")]
     Interrupted,

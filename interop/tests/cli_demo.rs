@@ -1,5 +1,6 @@
 //! `interop demo` from the command line, as a fresh user meets it: numbers that cannot work
-//! are refused, and an interrupted demo cleans up and exits 130 (128 + SIGINT).
+//! are refused, a missing bgpd is said before any lab is built, and an interrupted demo
+//! cleans up and exits 130 (128 + SIGINT).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
@@ -61,6 +62,40 @@ fn durations_that_cannot_work_are_refused_with_the_option_named() {
         "interop: nothing to feed: --prefixes 0 and no MRT dump (give --prefixes N or --mrt \
          FILE)\n"
     );
+}
+
+#[test]
+fn a_missing_bgpd_is_said_before_the_lab_is_built() {
+    let prefix = format!("ust3b{}-", std::process::id() % 10_000);
+    // A file that is there but not executable.
+    let plain = std::env::temp_dir().join(format!("ust3-not-executable-{}", std::process::id()));
+    std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&plain, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let plain = plain.to_str().unwrap().to_string();
+    for bgpd in ["/nonexistent/bgpd", plain.as_str()] {
+        // An MRT dump that does not exist either: the programs are checked first.
+        let out = interop(&[
+            "demo",
+            "--prefix",
+            &prefix,
+            "--bgpd",
+            bgpd,
+            "--mrt",
+            "/nonexistent/rib.mrt",
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(out.stdout.is_empty(), "nothing was brought up: {out:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(
+            err,
+            format!(
+                "interop: {bgpd}: not found or not executable; the understudy nodes run it \
+                 (--bgpd)\n"
+            )
+        );
+        assert!(namespaces(&prefix).is_empty());
+    }
+    let _ = std::fs::remove_file(&plain);
 }
 
 #[test]

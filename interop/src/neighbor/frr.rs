@@ -22,8 +22,10 @@ use crate::netns::Netns;
 use crate::poll::poll_until;
 use crate::process::LabProcess;
 
-const BGPD: &str = "/usr/lib/frr/bgpd";
-const ZEBRA: &str = "/usr/lib/frr/zebra";
+/// FRR's bgpd as Debian installs it.
+pub(crate) const BGPD: &str = "/usr/lib/frr/bgpd";
+/// FRR's zebra as Debian installs it.
+pub(crate) const ZEBRA: &str = "/usr/lib/frr/zebra";
 
 /// A running FRR instance.
 #[derive(Debug)]

@@ -72,6 +72,27 @@ impl std::fmt::Display for NeighborKind {
     }
 }
 
+impl NeighborKind {
+    /// The programs a node of this kind runs (the daemon, its control client; FRR's zebra
+    /// with `zebra`), as [`crate::cmd::command`] runs them, and the Debian package that has
+    /// them. understudy's own `bgpd` is found by [`bgpd::binary`] instead: none here.
+    pub fn programs(self, zebra: bool) -> (Vec<&'static str>, &'static str) {
+        match self {
+            NeighborKind::Frr => {
+                let mut p = vec![frr::BGPD, "vtysh"];
+                if zebra {
+                    p.push(frr::ZEBRA);
+                }
+                (p, "frr")
+            }
+            NeighborKind::Bird => (vec!["bird", "birdc"], "bird2"),
+            NeighborKind::Gobgp => (vec!["gobgpd", "gobgp"], "gobgpd"),
+            NeighborKind::Exabgp => (vec!["exabgp"], "exabgp"),
+            NeighborKind::Understudy => (Vec::new(), ""),
+        }
+    }
+}
+
 /// An address family a session carries (AFI/SAFI, RFC 4760 section 6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Family {

@@ -73,7 +73,49 @@ pub fn up(
 /// feed it a routing table): called with the node, its kind and the bound text.
 pub type ConfigRewrite<'a> = dyn FnMut(&Node, NeighborKind, String) -> Result<String> + 'a;
 
-/// [`up`], with each neighbour daemon's configuration passed through `rewrite` first.
+/// Whether the node's FRR runs zebra (label `understudy.zebra: "true"`).
+fn runs_zebra(node: &Node) -> bool {
+    node.def.labels.get("understudy.zebra").map(String::as_str) == Some("true")
+}
+
+/// Checks that every program the neighbour daemons of `nodes` run is there and executable
+/// (FRR's bgpd and vtysh, bird and birdc, gobgpd and gobgp, exabgp; understudy's bgpd for
+/// a `kind: understudy` neighbour), so that a missing one is said before anything is built.
+///
+/// # Errors
+/// [`LabError::MissingProgram`] naming the first missing program, the node and the package.
+pub fn check_programs(nodes: &[Node]) -> Result<()> {
+    for n in nodes {
+        let Role::Daemon(kind) = n.role else { continue };
+        if kind == NeighborKind::Understudy {
+            crate::neighbor::bgpd::binary("bgpd").map_err(|e| LabError::MissingProgram {
+                program: "bgpd".into(),
+                needed_by: format!(
+                    "node {} runs understudy's bgpd ({e}; build it: cargo build -p bgpd, or set \
+                     US_BIN_DIR)",
+                    n.name
+                ),
+            })?;
+            continue;
+        }
+        let (programs, package) = kind.programs(runs_zebra(n));
+        for program in programs {
+            if crate::cmd::find_program(program).is_none() {
+                return Err(LabError::MissingProgram {
+                    program: program.into(),
+                    needed_by: format!(
+                        "node {} runs {kind} (Debian package {package}: apt-get install {package})",
+                        n.name
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`up`], with each neighbour daemon's configuration passed through `rewrite` first. With
+/// `start_daemons`, their programs are checked first ([`check_programs`]).
 pub fn up_with(
     topology: &Topology,
     project_prefix: &str,
@@ -81,6 +123,9 @@ pub fn up_with(
     rewrite: &mut ConfigRewrite<'_>,
 ) -> Result<RunningTopology> {
     let nodes = topology.nodes()?;
+    if start_daemons {
+        check_programs(&nodes)?;
+    }
     let links = topology.links()?;
     let mut lab = Lab::new(project_prefix)?;
     let mut spaces = Vec::new();
@@ -207,10 +252,13 @@ fn start_daemon(
     let dir = rt.lab.subdir(&node.name)?;
     let name = node.name.as_str();
     Ok(match kind {
-        NeighborKind::Frr => {
-            let zebra = node.def.labels.get("understudy.zebra").map(String::as_str) == Some("true");
-            Box::new(Frr::start_with_config(&ns, &dir, name, &text, zebra)?)
-        }
+        NeighborKind::Frr => Box::new(Frr::start_with_config(
+            &ns,
+            &dir,
+            name,
+            &text,
+            runs_zebra(node),
+        )?),
         NeighborKind::Bird => Box::new(Bird::start_with_config(&ns, &dir, name, &text)?),
         NeighborKind::Gobgp => Box::new(Gobgp::start_with_config(&ns, &dir, name, &text)?),
         NeighborKind::Understudy => Box::new(crate::neighbor::bgpd::Bgpd::start_with_config(
