@@ -445,6 +445,46 @@ fn first_iface(rt: &RunningTopology, node: &str) -> Option<String> {
         .map(|e| e.iface)
 }
 
+/// The demo topology `name` (`demo.clab.yml`, `switchover.clab.yml`) when no `--topology`
+/// is given, relative to `cwd` when found there: `interop/topologies/NAME` (`cargo run`
+/// from the root of a clone), `topologies/NAME` (from `interop/`), else the source tree
+/// this crate was built from.
+///
+/// # Errors
+/// [`LabError::Topology`] when none of these exists.
+pub fn find_topology(name: &str, cwd: &Path) -> Result<PathBuf> {
+    let relative = [
+        Path::new("interop/topologies").join(name),
+        Path::new("topologies").join(name),
+    ];
+    if let Some(p) = relative.iter().find(|p| cwd.join(p).is_file()) {
+        return Ok(if cwd == Path::new(".") {
+            p.clone()
+        } else {
+            cwd.join(p)
+        });
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("topologies")
+        .join(name);
+    if built.is_file() {
+        return Ok(built);
+    }
+    Err(LabError::Topology {
+        file: format!("topologies/{name}"),
+        detail: format!(
+            "not found in {}/interop/, {}/ or {}; give --topology FILE",
+            cwd.display(),
+            cwd.display(),
+            built
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(&built)
+                .display()
+        ),
+    })
+}
+
 /// The `bgpd` the understudy nodes run: `given` (`--bgpd`), else the one beside this
 /// executable; it must be an executable file.
 ///

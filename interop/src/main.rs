@@ -11,7 +11,7 @@
 //! - `interop bench [--prefixes N] [--mrt FILE] [--daemons LIST] [--runs N] [--quick] [--json]`:
 //!   bgpd, BIRD, FRR and GoBGP taking a full table, one table with the ratios.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -73,9 +73,11 @@ enum Command {
     /// The demo: FRR and BIRD neighbours of the understudy speaker, fed a real routing table;
     /// their sessions, prefixes and a ping stream before and after the scenario.
     Demo {
-        /// The containerlab topology.
-        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/topologies/demo.clab.yml"))]
-        topology: PathBuf,
+        /// The containerlab topology [default: topologies/demo.clab.yml, or
+        /// topologies/switchover.clab.yml with --switchover; looked up in ./interop/ (the
+        /// root of a clone), ./, then the source tree interop was built from].
+        #[arg(long, value_name = "FILE")]
+        topology: Option<PathBuf>,
         /// Namespace project prefix.
         #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
         prefix: String,
@@ -314,10 +316,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             timeout,
             json,
         } => {
-            let topology = if switchover && topology.ends_with("topologies/demo.clab.yml") {
-                topology.with_file_name("switchover.clab.yml")
-            } else {
-                topology
+            let topology = match topology {
+                Some(t) => t,
+                None => {
+                    let name = if switchover {
+                        "switchover.clab.yml"
+                    } else {
+                        "demo.clab.yml"
+                    };
+                    demo::find_topology(name, Path::new("."))?
+                }
             };
             let opts = DemoOptions {
                 topology,

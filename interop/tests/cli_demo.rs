@@ -1,10 +1,11 @@
 //! `interop demo` from the command line, as a fresh user meets it: numbers that cannot work
-//! are refused, a missing bgpd is said before any lab is built, and an interrupted demo
+//! are refused, a missing bgpd is said before any lab is built, the `--topology` default is
+//! a path a user understands and is found from a clone's root, and an interrupted demo
 //! cleans up and exits 130 (128 + SIGINT).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -96,6 +97,41 @@ fn a_missing_bgpd_is_said_before_the_lab_is_built() {
         assert!(namespaces(&prefix).is_empty());
     }
     let _ = std::fs::remove_file(&plain);
+}
+
+#[test]
+fn the_topology_default_is_a_relative_path_found_from_a_clone_root() {
+    let help = String::from_utf8(interop(&["demo", "--help"]).stdout).unwrap();
+    assert!(
+        !help.contains(env!("CARGO_MANIFEST_DIR")),
+        "the build's source path: {help}"
+    );
+    assert!(
+        help.contains("[default: topologies/demo.clab.yml"),
+        "{help}"
+    );
+    assert!(help.contains("./interop/ (the root of a clone)"), "{help}");
+
+    // A clone: its root holds interop/topologies/; `cargo run` runs there.
+    let root = std::env::temp_dir().join(format!("ust3-clone-{}", std::process::id()));
+    let topologies = root.join("interop/topologies");
+    std::fs::create_dir_all(&topologies).unwrap();
+    std::fs::write(topologies.join("demo.clab.yml"), "name: demo\n").unwrap();
+    let found = interop::demo::find_topology("demo.clab.yml", &root);
+    let inner = interop::demo::find_topology("demo.clab.yml", &root.join("interop"));
+    let _ = std::fs::remove_dir_all(&root);
+    assert_eq!(found.unwrap(), topologies.join("demo.clab.yml"));
+    assert_eq!(inner.unwrap(), topologies.join("demo.clab.yml"));
+    // Run from the workspace root, the demo finds it as interop/topologies/demo.clab.yml and
+    // goes on to check bgpd.
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_interop"))
+        .args(["demo", "--bgpd", "/nonexistent/bgpd"])
+        .current_dir(workspace)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("interop: /nonexistent/bgpd: "), "{err}");
 }
 
 #[test]
