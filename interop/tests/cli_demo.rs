@@ -1,7 +1,7 @@
 //! `interop demo` from the command line, as a fresh user meets it: numbers that cannot work
-//! are refused, a missing bgpd is said before any lab is built, the `--topology` default is
-//! a path a user understands and is found from a clone's root, and an interrupted demo
-//! cleans up and exits 130 (128 + SIGINT).
+//! are refused, a missing bgpd is said before any lab is built (by the benches too), the
+//! `--topology` default is a path a user understands and is found from a clone's root, and
+//! an interrupted demo cleans up and exits 130 (128 + SIGINT).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
@@ -206,4 +206,54 @@ fn an_interrupted_demo_cleans_up_and_exits_130() {
 fn nix_is_root() -> bool {
     // SAFETY: geteuid(2) cannot fail and touches no memory.
     unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn the_benches_check_their_daemons_before_encoding_a_table() {
+    // understudy's binaries are looked for in $US_BIN_DIR when it is set.
+    let empty = std::env::temp_dir().join(format!("ust3-no-bins-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    for (args, who) in [
+        (
+            vec![
+                "bench",
+                "--daemons",
+                "bgpd",
+                "--prefixes",
+                "1000",
+                "--no-mrt",
+            ],
+            "the bench (bgpd under test)",
+        ),
+        (
+            vec![
+                "takeover-bench",
+                "--sessions",
+                "1",
+                "--routes",
+                "1000",
+                "--no-gr",
+            ],
+            "the takeover bench",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_interop"))
+            .args(&args)
+            .env("US_BIN_DIR", &empty)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        // One line: nothing was encoded or built before it.
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with(&format!(
+                "interop: bgpd: not found or not executable; {who} runs understudy's bgpd ({}",
+                empty.join("bgpd").display()
+            )),
+            "{args:?}: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&empty);
 }

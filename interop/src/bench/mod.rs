@@ -218,6 +218,12 @@ fn loadavg() -> String {
 /// Runs the benchmark; `progress` gets one line per step.
 pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> anyhow::Result<BenchResult> {
     anyhow::ensure!(opts.runs >= 1, "--runs must be at least 1");
+    // Every daemon's programs, before the feeds are encoded and a lab is built.
+    let kernel = opts.modes.iter().any(|m| m.kernel);
+    for &d in &opts.daemons {
+        d.neighbor_kind()
+            .check_installed(kernel, &format!("the bench ({d} under test)"))?;
+    }
     let removed = crate::sweep::sweep(&opts.ns_prefix, false)?;
     if !removed.is_empty() {
         progress(&format!("removed {} stale namespace(s)", removed.len()));

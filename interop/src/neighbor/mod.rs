@@ -15,7 +15,7 @@ use std::time::Duration;
 use ipnetwork::IpNetwork;
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{LabError, Result};
 use crate::poll::poll_until;
 use crate::process::LabProcess;
 
@@ -90,6 +90,40 @@ impl NeighborKind {
             NeighborKind::Exabgp => (vec!["exabgp"], "exabgp"),
             NeighborKind::Understudy => (Vec::new(), ""),
         }
+    }
+
+    /// Checks that every program a daemon of this kind runs is there and executable (the
+    /// [`NeighborKind::programs`]; understudy's `bgpd` and `understudy` as [`bgpd::binary`]
+    /// finds them), so that a missing one is said before a lab is built. `who` names who
+    /// runs it in the error (`node frr1`, `the bench`).
+    ///
+    /// # Errors
+    /// [`LabError::MissingProgram`] naming the first missing program and how to get it.
+    pub fn check_installed(self, zebra: bool, who: &str) -> Result<()> {
+        if self == NeighborKind::Understudy {
+            for name in ["bgpd", "understudy"] {
+                bgpd::binary(name).map_err(|e| LabError::MissingProgram {
+                    program: name.into(),
+                    needed_by: format!(
+                        "{who} runs understudy's {name} ({e}; build it: cargo build -p bgpd, or \
+                         set US_BIN_DIR)"
+                    ),
+                })?;
+            }
+            return Ok(());
+        }
+        let (programs, package) = self.programs(zebra);
+        for program in programs {
+            if crate::cmd::find_program(program).is_none() {
+                return Err(LabError::MissingProgram {
+                    program: program.into(),
+                    needed_by: format!(
+                        "{who} runs {self} (Debian package {package}: apt-get install {package})"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 }
 

@@ -79,36 +79,15 @@ fn runs_zebra(node: &Node) -> bool {
 }
 
 /// Checks that every program the neighbour daemons of `nodes` run is there and executable
-/// (FRR's bgpd and vtysh, bird and birdc, gobgpd and gobgp, exabgp; understudy's bgpd for
-/// a `kind: understudy` neighbour), so that a missing one is said before anything is built.
+/// ([`NeighborKind::check_installed`]), so that a missing one is said before anything is
+/// built.
 ///
 /// # Errors
 /// [`LabError::MissingProgram`] naming the first missing program, the node and the package.
 pub fn check_programs(nodes: &[Node]) -> Result<()> {
     for n in nodes {
-        let Role::Daemon(kind) = n.role else { continue };
-        if kind == NeighborKind::Understudy {
-            crate::neighbor::bgpd::binary("bgpd").map_err(|e| LabError::MissingProgram {
-                program: "bgpd".into(),
-                needed_by: format!(
-                    "node {} runs understudy's bgpd ({e}; build it: cargo build -p bgpd, or set \
-                     US_BIN_DIR)",
-                    n.name
-                ),
-            })?;
-            continue;
-        }
-        let (programs, package) = kind.programs(runs_zebra(n));
-        for program in programs {
-            if crate::cmd::find_program(program).is_none() {
-                return Err(LabError::MissingProgram {
-                    program: program.into(),
-                    needed_by: format!(
-                        "node {} runs {kind} (Debian package {package}: apt-get install {package})",
-                        n.name
-                    ),
-                });
-            }
+        if let Role::Daemon(kind) = n.role {
+            kind.check_installed(runs_zebra(n), &format!("node {}", n.name))?;
         }
     }
     Ok(())

@@ -63,6 +63,18 @@ impl DaemonKind {
         DaemonKind::Gobgp,
     ];
 
+    /// The neighbour kind whose programs this daemon runs
+    /// ([`crate::neighbor::NeighborKind::check_installed`]).
+    pub fn neighbor_kind(self) -> crate::neighbor::NeighborKind {
+        use crate::neighbor::NeighborKind;
+        match self {
+            DaemonKind::Bgpd => NeighborKind::Understudy,
+            DaemonKind::Bird => NeighborKind::Bird,
+            DaemonKind::Frr => NeighborKind::Frr,
+            DaemonKind::Gobgp => NeighborKind::Gobgp,
+        }
+    }
+
     /// Whether the daemon can install its routes into the kernel.
     pub fn has_kernel_fib(self) -> bool {
         self != DaemonKind::Gobgp

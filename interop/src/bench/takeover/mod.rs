@@ -207,6 +207,12 @@ pub fn run(
             plan::MAX_SESSIONS
         );
     }
+    // The programs, before the table is encoded and a lab is built: understudy's bgpd and
+    // CLI, and FRR (neighbours from 2 sessions on, and the Graceful Restart baseline).
+    crate::neighbor::NeighborKind::Understudy.check_installed(false, "the takeover bench")?;
+    if opts.graceful_restart || opts.sessions.iter().any(|&n| n >= 2) {
+        crate::neighbor::NeighborKind::Frr.check_installed(false, "the takeover bench")?;
+    }
     let removed = crate::sweep::sweep(&opts.ns_prefix, false)?;
     if !removed.is_empty() {
         progress(&format!("removed {} stale namespace(s)", removed.len()));
