@@ -9,15 +9,63 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bgpd::mrt::{MrtReader, RecordBody};
 use ipnetwork::Ipv4Network;
 
 use crate::error::{LabError, Result};
 
-/// The largest RIB dump of the shared data set (TABLE_DUMP, 115,521 IPv4 records).
+/// The largest RIB dump of the shared data set (TABLE_DUMP, 115,521 IPv4 records), where it
+/// sits on the project machine ([`default_mrt`] finds it elsewhere too).
 pub const DEFAULT_MRT: &str = "/work/shared/data/mrt/bgpdump/bview.20020722.2337.gz";
+
+/// [`DEFAULT_MRT`] inside the shared folder.
+pub const DEFAULT_MRT_IN_SHARED: &str = "data/mrt/bgpdump/bview.20020722.2337.gz";
+
+/// The shared folder's candidates, in order: `shared_dir` (`$US_SHARED_DIR`), `shared/`
+/// beside the repository the user runs in (`cwd/../shared`, `cwd` its root), beside the
+/// source tree this crate was built from, and `/work/shared` (the project machine).
+pub fn shared_dirs(shared_dir: Option<&Path>, cwd: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = shared_dir.map(Path::to_path_buf).into_iter().collect();
+    dirs.push(cwd.join("../shared"));
+    dirs.extend(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .skip(1)
+            .map(|a| a.join("shared")),
+    );
+    dirs.push(PathBuf::from("/work/shared"));
+    dirs
+}
+
+/// The demo's RIB dump ([`DEFAULT_MRT_IN_SHARED`]) in the first of [`shared_dirs`] that
+/// holds it.
+///
+/// # Errors
+/// [`LabError::Io`] (not found) naming the places looked at.
+pub fn default_mrt(shared_dir: Option<&Path>, cwd: &Path) -> Result<PathBuf> {
+    let dirs = shared_dirs(shared_dir, cwd);
+    if let Some(p) = dirs
+        .iter()
+        .map(|d| d.join(DEFAULT_MRT_IN_SHARED))
+        .find(|p| p.is_file())
+    {
+        return Ok(p);
+    }
+    let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    Err(LabError::io(
+        DEFAULT_MRT_IN_SHARED,
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "the demo's RIB dump is in none of the shared folders ({}); give --mrt FILE, \
+                 --mrt none for no table, or US_SHARED_DIR=DIR",
+                looked.join(", ")
+            ),
+        ),
+    ))
+}
 
 /// The prefixes the lab uses for its own addresses (RFC 5737), never fed.
 const LAB_PREFIXES: [(Ipv4Addr, u8); 3] = [
@@ -177,6 +225,33 @@ mod tests {
             "router bgp 1\n address-family ipv4 unicast\n  network 10.0.0.0/8\n  neighbor x activate\n"
         );
         assert_eq!(frr_insert("router bgp 1\n", "x"), None);
+    }
+
+    #[test]
+    fn the_default_dump_is_found_in_the_shared_folder_beside_a_clone() {
+        let root = std::env::temp_dir().join(format!("ust3-shared-{}", std::process::id()));
+        let clone = root.join("understudy");
+        let dump = root.join("shared").join(DEFAULT_MRT_IN_SHARED);
+        std::fs::create_dir_all(dump.parent().unwrap()).unwrap();
+        std::fs::create_dir_all(&clone).unwrap();
+        std::fs::write(&dump, b"").unwrap();
+        let beside = default_mrt(None, &clone);
+        let elsewhere = root.join("elsewhere");
+        let given = default_mrt(Some(&root.join("shared")), Path::new("/nonexistent"));
+        let _ = std::fs::remove_dir_all(&root);
+        assert_eq!(
+            beside.unwrap(),
+            clone.join("../shared").join(DEFAULT_MRT_IN_SHARED)
+        );
+        assert_eq!(
+            given.unwrap(),
+            root.join("shared").join(DEFAULT_MRT_IN_SHARED)
+        );
+        // Nowhere (unless this machine has it where the fallbacks look).
+        if !Path::new(DEFAULT_MRT).exists() {
+            let e = default_mrt(None, &elsewhere).unwrap_err().to_string();
+            assert!(e.contains("give --mrt FILE"), "{e}");
+        }
     }
 
     #[test]

@@ -94,9 +94,11 @@ enum Command {
         /// Seconds to watch after the takeover (longer than the neighbours' hold time, 9 s).
         #[arg(long, value_name = "SECS", default_value = "12", value_parser = cli_values::seconds)]
         watch: Duration,
-        /// The MRT RIB dump whose prefixes FRR and BIRD originate ("none": no table).
-        #[arg(long, default_value = interop::feed::DEFAULT_MRT)]
-        mrt: String,
+        /// The MRT RIB dump whose prefixes FRR and BIRD originate ("none": no table)
+        /// [default: data/mrt/bgpdump/bview.20020722.2337.gz of the shared folder:
+        /// $US_SHARED_DIR, else ../shared beside the repository, else /work/shared].
+        #[arg(long, value_name = "FILE")]
+        mrt: Option<String>,
         /// Feed only the first N prefixes of the dump (0, the default: the whole table,
         /// 112,988 prefixes of the default dump, half from each neighbour; about 1-2 minutes
         /// on a loaded 2-core machine). A slice such as 2000 gives a quicker run.
@@ -331,7 +333,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 topology,
                 prefix,
                 timeout,
-                mrt: (mrt != "none").then(|| PathBuf::from(mrt)),
+                mrt: match mrt.as_deref() {
+                    Some("none") => None,
+                    Some(file) => Some(PathBuf::from(file)),
+                    None => Some(interop::feed::default_mrt(
+                        std::env::var_os("US_SHARED_DIR").as_deref().map(Path::new),
+                        Path::new("."),
+                    )?),
+                },
                 mrt_limit: (mrt_limit > 0).then_some(mrt_limit),
                 bgpd,
                 compare_routes: true,

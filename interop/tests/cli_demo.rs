@@ -111,6 +111,8 @@ fn the_topology_default_is_a_relative_path_found_from_a_clone_root() {
         "{help}"
     );
     assert!(help.contains("./interop/ (the root of a clone)"), "{help}");
+    // No default is an absolute path of the machine that built interop.
+    assert!(!help.contains("[default: /"), "{help}");
 
     // A clone: its root holds interop/topologies/; `cargo run` runs there.
     let root = std::env::temp_dir().join(format!("ust3-clone-{}", std::process::id()));
