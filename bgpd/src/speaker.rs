@@ -93,6 +93,15 @@ pub enum AdminCommand {
         /// The text sent to the neighbour.
         communication: Option<String>,
     },
+    /// Hard reset: the session is closed with Cease / Administrative Reset (RFC 4486
+    /// section 4, with an optional shutdown communication, RFC 9003) and started again
+    /// ([`crate::session::Session::manual_reset`]).
+    Reset {
+        /// The neighbour.
+        peer: PeerId,
+        /// The text sent to the neighbour.
+        communication: Option<String>,
+    },
     /// Soft reset in: import policy again over the Adj-RIB-In, and a ROUTE-REFRESH to the
     /// neighbour for every negotiated family when it supports it.
     SoftResetIn {
@@ -501,6 +510,15 @@ impl Speaker {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.session.set_shutdown_communication(communication);
                     p.session.handle_event(now, Event::ManualStop, None);
+                }
+            }
+            AdminCommand::Reset {
+                peer,
+                communication,
+            } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.session.set_shutdown_communication(communication);
+                    p.session.manual_reset(now);
                 }
             }
             AdminCommand::SoftResetIn { peer } => {

@@ -67,6 +67,7 @@ fn step_strategy() -> impl Strategy<Value = (u64, Input)> {
         1 => prop_oneof![
             Just(AdminCommand::Start { peer: P }),
             Just(AdminCommand::Stop { peer: P, communication: Some("x".into()) }),
+            Just(AdminCommand::Reset { peer: P, communication: None }),
             Just(AdminCommand::SoftResetIn { peer: P }),
             Just(AdminCommand::SoftResetOut { peer: P }),
             (any::<u8>()).prop_map(|a| AdminCommand::Originate {

@@ -238,6 +238,60 @@ fn graceful_restart_helper_keeps_routes_stale() {
     assert!(n.nodes[0].s.rib().best(prefix("198.51.100.0/24")).is_none());
 }
 
+/// The (code, subcode, data) of every NOTIFICATION node `i` transmitted from output `from` on.
+fn notifications_sent(n: &Net, i: usize, from: usize) -> Vec<(u8, u8, Vec<u8>)> {
+    n.nodes[i].outputs[from..]
+        .iter()
+        .filter_map(|(_, o)| match o {
+            // Header: marker (16), length (2), type 3 = NOTIFICATION (RFC 4271 section 4.5).
+            Output::Transmit { bytes, .. } if bytes.len() >= 21 && bytes[18] == 3 => {
+                Some((bytes[19], bytes[20], bytes[21..].to_vec()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_hard_reset_sends_cease_administrative_reset_and_a_stop_administrative_shutdown() {
+    let mut n = net();
+    n.advance_to(Millis::from_secs(10));
+    let from = n.nodes[0].outputs.len();
+    n.input(
+        0,
+        Input::Admin(AdminCommand::Reset {
+            peer: P,
+            communication: Some("hard reset by the operator".into()),
+        }),
+    );
+    // RFC 4486 section 4: Cease (6) / Administrative Reset (4), with the RFC 9003 shutdown
+    // communication: its length, then the UTF-8 text.
+    let mut data = vec![26];
+    data.extend_from_slice(b"hard reset by the operator");
+    assert_eq!(notifications_sent(&n, 0, from), vec![(6, 4, data)]);
+    // The session comes back by itself.
+    n.advance_to(Millis::from_secs(100));
+    assert_eq!(
+        n.nodes[0].s.session(P).map(|s| s.state()),
+        Some(State::Established)
+    );
+    // A stop is Administrative Shutdown (2), and the session stays down.
+    let from = n.nodes[0].outputs.len();
+    n.input(
+        0,
+        Input::Admin(AdminCommand::Stop {
+            peer: P,
+            communication: None,
+        }),
+    );
+    assert_eq!(notifications_sent(&n, 0, from), vec![(6, 2, Vec::new())]);
+    n.advance_to(Millis::from_secs(200));
+    assert_eq!(
+        n.nodes[0].s.session(P).map(|s| s.state()),
+        Some(State::Idle)
+    );
+}
+
 /// Replays a node's log into a fresh speaker and checks the outputs and the digest.
 fn replay(n: &Net, i: usize) {
     let node = &n.nodes[i];

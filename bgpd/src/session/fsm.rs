@@ -75,6 +75,43 @@ impl Session {
         self.report_state();
     }
 
+    /// An operator's hard reset: ManualStop then ManualStart, but the Cease sent is
+    /// Administrative Reset (RFC 4486 section 4: subcode 4, "a BGP speaker administratively
+    /// resets the peering"; subcode 2, Administrative Shutdown, is for a peering taken
+    /// down), with the shutdown communication of [`Session::set_shutdown_communication`]
+    /// (RFC 9003 allows it on both).
+    pub fn manual_reset(&mut self, now: Millis) {
+        self.manual_stop(now, true);
+        self.fire(now, Event::ManualStart, None);
+        self.report_state();
+    }
+
+    /// ManualStop (RFC 4271 section 8.2.2): Cease to every connection, down until a
+    /// ManualStart; Administrative Reset instead of Shutdown with `reset`.
+    fn manual_stop(&mut self, now: Millis, reset: bool) {
+        self.admin_up = false;
+        // RFC 9003: Cease / Administrative Shutdown (or Reset) with the shutdown
+        // communication.
+        let n = match self.shutdown_communication.as_deref() {
+            Some(text) => Notification::shutdown(text, reset),
+            None => Notification::new(
+                code::CEASE,
+                if reset {
+                    cease_subcode::ADMINISTRATIVE_RESET
+                } else {
+                    cease_subcode::ADMINISTRATIVE_SHUTDOWN
+                },
+                Vec::new(),
+            ),
+        };
+        self.close_all(now, n);
+        // A stopped neighbour keeps no stale routes.
+        if self.gr.restart_deadline.is_some() || !self.gr.stale.is_empty() {
+            self.gr = Default::default();
+            self.push_event(SessionEvent::GracefulRestartExpired);
+        }
+    }
+
     /// Feeds raw stream bytes received on `conn`. Whole messages are decoded and handled in
     /// order; an incomplete tail is kept for the next call. Bytes of an unknown connection
     /// are ignored.
@@ -362,24 +399,7 @@ impl Session {
                     self.start(now, event == AutomaticStart_with_PassiveTcpEstablishment);
                 }
             }
-            ManualStop => {
-                self.admin_up = false;
-                // RFC 9003: Cease / Administrative Shutdown with the shutdown communication.
-                let n = match self.shutdown_communication.as_deref() {
-                    Some(text) => Notification::shutdown(text, false),
-                    None => Notification::new(
-                        code::CEASE,
-                        cease_subcode::ADMINISTRATIVE_SHUTDOWN,
-                        Vec::new(),
-                    ),
-                };
-                self.close_all(now, n);
-                // A stopped neighbour keeps no stale routes.
-                if self.gr.restart_deadline.is_some() || !self.gr.stale.is_empty() {
-                    self.gr = Default::default();
-                    self.push_event(SessionEvent::GracefulRestartExpired);
-                }
-            }
+            ManualStop => self.manual_stop(now, false),
             AutomaticStop => {
                 let n = Notification::new(
                     code::CEASE,

@@ -539,13 +539,10 @@ fn command(core: &mut Core, op: AdminOp) -> Result<String, Status> {
                 )));
             }
             match kind {
-                pb::ResetKind::Hard => {
-                    core.command(AdminCommand::Stop {
-                        peer,
-                        communication: Some("hard reset by the operator".into()),
-                    });
-                    core.command(AdminCommand::Start { peer });
-                }
+                pb::ResetKind::Hard => core.command(AdminCommand::Reset {
+                    peer,
+                    communication: Some("hard reset by the operator".into()),
+                }),
                 pb::ResetKind::SoftIn => core.command(AdminCommand::SoftResetIn { peer }),
                 pb::ResetKind::SoftOut => core.command(AdminCommand::SoftResetOut { peer }),
             }
