@@ -225,3 +225,124 @@ fn cutting_a_nodes_links_stops_its_traffic_until_restored() {
     )
     .unwrap();
 }
+
+/// A box and a peer on a switch, for [`a_rebooted_box_sends_nothing_of_its_dead_sockets`].
+const BOX_AND_PEER: &str = r#"
+name: reboot
+topology:
+  nodes:
+    switch:
+      kind: bridge
+    box:
+      kind: linux
+      exec:
+        - ip addr add 192.0.2.1/24 dev eth1
+    peer:
+      kind: linux
+      exec:
+        - ip addr add 192.0.2.11/24 dev eth1
+  links:
+    - endpoints: ["box:eth1", "switch:sw-box"]
+    - endpoints: ["peer:eth1", "switch:sw-peer"]
+"#;
+
+/// The TCP states of the box's connections to the peer's port 179 (`ss -Htan`), by local port.
+fn box_states(rt: &interop::topology::instantiate::RunningTopology) -> Vec<(u16, String)> {
+    let out = rt
+        .ns("box")
+        .unwrap()
+        .exec("ss", &["-Htan", "( dport = :179 )"])
+        .unwrap();
+    out.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let port = f.get(3)?.rsplit(':').next()?.parse().ok()?;
+            Some((port, f.first()?.to_string()))
+        })
+        .collect()
+}
+
+/// What `RunningTopology::reboot_node` is for: a box whose process died while its links were
+/// cut keeps that process's sockets, orphaned and closing (FIN_WAIT1, FIN queued), and they
+/// send their FIN when the links return (the control connection, first). After a reboot (its
+/// namespace destroyed and made anew, links re-created) the second connection's orphan sends
+/// nothing: the peer's capture shows no FIN or RST of it, and the new box holds no socket.
+#[test]
+fn a_rebooted_box_sends_nothing_of_its_dead_sockets() {
+    use std::net::{TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+
+    use interop::capture::{analyze, Capture};
+    use interop::poll::{poll_until, watch};
+
+    require_root();
+    let t = Topology::from_str_named(BOX_AND_PEER, "reboot.clab.yml").unwrap();
+    let rt = up(&t, "ust2-", false).unwrap();
+    let (boxns, peer) = (
+        rt.ns("box").unwrap().clone(),
+        rt.ns("peer").unwrap().clone(),
+    );
+    let listener = peer
+        .enter(|| TcpListener::bind("192.0.2.11:179"))
+        .unwrap()
+        .unwrap();
+    let connect = || {
+        let c = boxns
+            .enter(|| TcpStream::connect("192.0.2.11:179"))
+            .unwrap()
+            .unwrap();
+        let accepted = listener.accept().unwrap().0;
+        (c, accepted)
+    };
+    let capture =
+        Capture::start(&peer, "eth1", "tcp port 179", rt.lab.workdir(), "wire-peer").unwrap();
+
+    // Control: the process dies while the links are cut; they come back; its FIN arrives.
+    let (c1, _a1) = connect();
+    let control = c1.local_addr().unwrap();
+    let cut = rt.cut_links("box").unwrap();
+    drop(c1);
+    assert!(box_states(&rt).contains(&(control.port(), "FIN-WAIT-1".into())));
+    rt.restore_links(&cut).unwrap();
+    poll_until(
+        "the orphaned socket's FIN to reach the peer",
+        Duration::from_secs(15),
+        Duration::from_millis(50),
+        || Ok((!box_states(&rt).contains(&(control.port(), "FIN-WAIT-1".into()))).then_some(())),
+    )
+    .unwrap();
+
+    // The same, but the box reboots before its links come back.
+    let (c2, _a2) = connect();
+    let rebooted = c2.local_addr().unwrap();
+    let cut = rt.cut_links("box").unwrap();
+    drop(c2);
+    assert!(box_states(&rt).contains(&(rebooted.port(), "FIN-WAIT-1".into())));
+    let cut_after_reboot = rt.reboot_node("box").unwrap();
+    assert_eq!(
+        cut_after_reboot, cut,
+        "the links come back cut where cut_links cut them"
+    );
+    assert_eq!(
+        box_states(&rt),
+        Vec::new(),
+        "a rebooted box holds no socket"
+    );
+    rt.restore_links(&cut_after_reboot).unwrap();
+    // The new box is on the wire again.
+    assert!(boxns.ping("192.0.2.11".parse().unwrap(), 5).unwrap());
+    // The orphan's retransmission timer (0.2 s doubling, links cut for well under 1 s)
+    // would have fired several times within this.
+    let since = Instant::now();
+    watch(Duration::from_secs(5)).unwrap();
+    let w = analyze(&capture.stop().unwrap()).unwrap();
+    let peer_addr: std::net::SocketAddr = "192.0.2.11:179".parse().unwrap();
+    assert!(w.fin.contains(&(control, peer_addr)), "{:?}", w.fin);
+    assert!(
+        !w.fin.contains(&(rebooted, peer_addr)) && !w.rst.contains(&(rebooted, peer_addr)),
+        "the rebooted box's dead socket sent {:?} {:?} within {:?}",
+        w.fin,
+        w.rst,
+        since.elapsed()
+    );
+}
