@@ -173,3 +173,128 @@ async fn busy_applications_keep_the_heartbeats_flowing_both_ways() {
         .expect("action");
     assert!(matches!(action, HaAction::TakeOver { .. }), "{action:?}");
 }
+
+/// The standby's application lock held for [`BUSY`] by another thread (bgpd's core digests
+/// or restores a full table under it), and its driver stuck behind it feeding a neighbour's
+/// message from the mirror, while the primary writes ahead: each batch is acknowledged on
+/// receipt, so the primary's writes are released by the standby (not by its 100 ms
+/// time-out, which would demote it and checkpoint every flow again), and once the lock is
+/// free the standby's engine holds every octet for a takeover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_standby_acknowledges_write_ahead_and_stays_synchronised() {
+    let papp = Arc::new(Mutex::new(KvLog::new(sample_static())));
+    papp.lock().unwrap().open_flow(flow());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = PrimaryServerConfig {
+        engine: PrimaryConfig::default(),
+        tls: None,
+    };
+    assert_eq!(config.engine.write_ahead_timeout_ms, 100);
+    let primary = serve_primary(listener, config, papp.clone()).await.unwrap();
+    let mut events = primary.subscribe();
+    let sapp = Arc::new(Mutex::new(KvLog::default()));
+    let node = NodeId(1);
+    let (handle, _actions) = run_standby(
+        StandbyClientConfig {
+            primary: format!("http://{}", primary.local_addr()),
+            engine: StandbyConfig::default(),
+            hello: Hello {
+                node,
+                priority: Priority(1),
+                selection: FlowSelection::All,
+                endpoint: "127.0.0.1:60002".to_string(),
+            },
+            ha: HaConfig::new(node),
+            tls: None,
+        },
+        sapp.clone(),
+    )
+    .await
+    .unwrap();
+    let status = handle.status();
+    wait_for("synchronised", Duration::from_secs(20), || {
+        status.borrow().synchronised
+    })
+    .await;
+    let (views, _) = primary.views().await.unwrap();
+    assert_eq!(views[0].sync, SyncState::Synchronised);
+
+    // The standby's application is busy on a thread of its own.
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let holder = {
+        let sapp = sapp.clone();
+        std::thread::spawn(move || {
+            let _guard = sapp.lock().unwrap();
+            held_tx.send(()).unwrap();
+            std::thread::sleep(BUSY);
+        })
+    };
+    held_rx.recv().unwrap();
+    // A neighbour's message, received by the primary and seen on the mirror: the
+    // standby's driver waits for the lock to feed it.
+    let bytes = record("busy", "path");
+    let at = {
+        let mut app = papp.lock().unwrap();
+        let at = app.received(&flow());
+        app.feed_peer_bytes(0, &flow(), at, &bytes).unwrap();
+        at
+    };
+    primary.on_ingress(flow(), at, bytes.clone()).unwrap();
+    handle.mirror_ingress(flow(), at, bytes).unwrap();
+    let start = papp
+        .lock()
+        .unwrap()
+        .flow_offsets(&flow())
+        .unwrap()
+        .sent_to_peer;
+    let mut offset = start;
+    let mut written = Vec::new();
+    for i in 0..5u8 {
+        let batch = vec![i; 100];
+        primary
+            .write_ahead(flow(), offset, batch.clone())
+            .await
+            .unwrap();
+        offset += batch.len() as u64;
+        written.extend(batch);
+    }
+    assert!(
+        !holder.is_finished(),
+        "the batches went out while the standby's application was still busy"
+    );
+    holder.join().unwrap();
+    while let Ok(event) = events.try_recv() {
+        assert!(
+            !matches!(
+                event,
+                PrimaryEvent::StandbyLost { .. } | PrimaryEvent::StandbyDemoted { .. }
+            ),
+            "the primary dropped a busy standby: {event:?}"
+        );
+    }
+    let (views, _) = primary.views().await.unwrap();
+    assert_eq!(views[0].sync, SyncState::Synchronised);
+    assert_eq!(
+        status.borrow().role,
+        HaRole::Standby {
+            synchronised: true,
+            channel_lost: false
+        }
+    );
+    // Every octet written ahead is held for a takeover (the neighbour acknowledged none).
+    let taken = handle.takeover_views().await.unwrap();
+    let (view, backlog) = taken
+        .iter()
+        .find(|(v, _)| v.flow == flow())
+        .expect("the flow");
+    assert!(view.restored);
+    assert_eq!(backlog.offset, start);
+    assert_eq!(backlog.bytes, written);
+    assert!(backlog.complete);
+    assert_eq!(view.fed_to, at + record("busy", "path").len() as u64);
+    assert_eq!(
+        sapp.lock().unwrap().flow_digest(&flow()),
+        papp.lock().unwrap().flow_digest(&flow())
+    );
+    primary.shutdown();
+}

@@ -29,6 +29,10 @@ pub struct StandbyConfig {
     /// Octets of egress (write-ahead and mirrored) kept per flow until the neighbour
     /// acknowledges them.
     pub egress_buffer_bytes: usize,
+    /// The transport acknowledges each write-ahead batch as it receives it (this process
+    /// holds the octets from then on, queued for the engine): the engine sends no
+    /// `WriteAheadAck` of its own. False: the engine acknowledges each batch it takes.
+    pub write_ahead_acked_on_receipt: bool,
 }
 
 impl Default for StandbyConfig {
@@ -38,6 +42,7 @@ impl Default for StandbyConfig {
             digest_history: 32,
             mirror_buffer_bytes: 16 * 1024 * 1024,
             egress_buffer_bytes: 16 * 1024 * 1024,
+            write_ahead_acked_on_receipt: false,
         }
     }
 }
@@ -227,6 +232,9 @@ impl StandbyEngine {
         msg: ToStandby,
         app: &mut A,
     ) -> Result<(), StandbyError> {
+        let Some(msg) = self.handle_without_app(now_ms, msg) else {
+            return Ok(());
+        };
         match msg {
             ToStandby::Static { context, mode } => {
                 app.import_static(&context)
@@ -259,30 +267,10 @@ impl StandbyEngine {
                 app.end_flow(&flow);
                 self.events.push_back(StandbyEvent::FlowEnded { flow });
             }
-            ToStandby::SyncDeclaration { .. } => {
-                if !self.synchronised {
-                    self.synchronised = true;
-                    self.events.push_back(StandbyEvent::Synchronised);
-                }
-            }
             ToStandby::Maintenance { digests } => {
                 for d in digests {
                     self.compare_at(now_ms, d.flow, d.consumed_from_peer, d.digest, None, app);
                 }
-            }
-            ToStandby::WriteAhead {
-                id,
-                flow,
-                offset,
-                bytes,
-            } => {
-                let config = self.config;
-                let f = self
-                    .flows
-                    .entry(flow)
-                    .or_insert_with(|| StandbyFlow::new(&config));
-                f.egress.insert(offset, &bytes);
-                self.out.push_back(ToPrimary::WriteAheadAck { id });
             }
             ToStandby::GapFill {
                 flow,
@@ -298,6 +286,54 @@ impl StandbyEngine {
                 }
                 if direction == StreamDirection::Ingress {
                     self.feed(now_ms, flow, app);
+                }
+            }
+            // Taken by `handle_without_app`.
+            ToStandby::SyncDeclaration { .. }
+            | ToStandby::WriteAhead { .. }
+            | ToStandby::GapUnavailable { .. }
+            | ToStandby::Heartbeat { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Takes a message from the primary that does not touch the application (write-ahead,
+    /// egress gap fill, heartbeat, synchronisation declaration, unavailable gap) and returns
+    /// `None`; gives any other back, for [`StandbyEngine::handle`]. A driver can so take
+    /// the frequent ones without waiting for the application's lock (bgpd's is held for
+    /// seconds while a full table is restored or digested).
+    pub fn handle_without_app(&mut self, _now_ms: u64, msg: ToStandby) -> Option<ToStandby> {
+        match msg {
+            ToStandby::SyncDeclaration { .. } => {
+                if !self.synchronised {
+                    self.synchronised = true;
+                    self.events.push_back(StandbyEvent::Synchronised);
+                }
+            }
+            ToStandby::WriteAhead {
+                id,
+                flow,
+                offset,
+                bytes,
+            } => {
+                let config = self.config;
+                let f = self
+                    .flows
+                    .entry(flow)
+                    .or_insert_with(|| StandbyFlow::new(&config));
+                f.egress.insert(offset, &bytes);
+                if !config.write_ahead_acked_on_receipt {
+                    self.out.push_back(ToPrimary::WriteAheadAck { id });
+                }
+            }
+            ToStandby::GapFill {
+                flow,
+                direction: StreamDirection::Egress,
+                offset,
+                bytes,
+            } => {
+                if let Some(f) = self.flows.get_mut(&flow) {
+                    f.egress.insert(offset, &bytes);
                 }
             }
             ToStandby::GapUnavailable {
@@ -325,8 +361,9 @@ impl StandbyEngine {
                 }
                 self.roster = roster;
             }
+            other => return Some(other),
         }
-        Ok(())
+        None
     }
 
     fn unprotect(&mut self, flow: FlowId, reason: String) {
@@ -732,6 +769,19 @@ impl StandbyEngine {
                 fed_to: f.fed_to,
                 egress_backlog: f.egress.held(),
                 unprotected: f.unprotected.clone(),
+            })
+            .collect()
+    }
+
+    /// Every flow as [`StandbyEngine::flow_views`] shows it, with the egress octets its
+    /// neighbour has not acknowledged ([`StandbyEngine::egress_backlog`]): what a takeover
+    /// needs of the engine, in one answer.
+    pub fn takeover_views(&self) -> Vec<(StandbyFlowView, EgressBacklog)> {
+        self.flow_views()
+            .into_iter()
+            .filter_map(|v| {
+                let backlog = self.egress_backlog(&v.flow)?;
+                Some((v, backlog))
             })
             .collect()
     }

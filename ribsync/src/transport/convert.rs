@@ -257,6 +257,15 @@ pub fn hello_from_pb(h: pb::Hello) -> Result<Hello, TransportError> {
     })
 }
 
+/// The identifier of a write-ahead batch, when `m` is one (read without converting the
+/// message, so the stream's reader can acknowledge it as it arrives).
+pub fn write_ahead_id(m: &pb::PrimaryMessage) -> Option<u64> {
+    match &m.body {
+        Some(pb::primary_message::Body::WriteAhead(w)) => Some(w.id),
+        _ => None,
+    }
+}
+
 /// Primary to standby, to the wire.
 pub fn to_standby_pb(m: &ToStandby) -> pb::PrimaryMessage {
     use pb::primary_message::Body;

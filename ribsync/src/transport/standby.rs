@@ -17,7 +17,9 @@ use proto::ribsync as pb;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
-use super::convert::{handover_from_pb, hello_to_pb, to_primary_pb, to_standby_from_pb, Handover};
+use super::convert::{
+    handover_from_pb, hello_to_pb, to_primary_pb, to_standby_from_pb, write_ahead_id, Handover,
+};
 use super::{lock, spawn_thread, Clock, TlsPaths, TransportError, WINDOW_BYTES};
 use crate::checkpoint::{
     EgressBacklog, FlowId, Hello, MirrorInput, MirrorMapper, Replicated, StandbyConfig,
@@ -105,6 +107,9 @@ enum Input {
     },
     FlowViews {
         reply: oneshot::Sender<Vec<StandbyFlowView>>,
+    },
+    TakeoverViews {
+        reply: oneshot::Sender<Vec<(StandbyFlowView, EgressBacklog)>>,
     },
     Shutdown,
 }
@@ -323,6 +328,21 @@ impl StandbyHandle {
         wait.await.map_err(|_| TransportError::DriverGone)
     }
 
+    /// Every flow as the standby sees it, with the egress octets its neighbour has not
+    /// acknowledged: everything a takeover needs of the engine, in one round trip. The
+    /// answer comes after every input handed to the driver before (mirror octets and
+    /// acknowledgements, checkpoint messages), so it covers all of them.
+    ///
+    /// # Errors
+    /// [`TransportError::DriverGone`] after shutdown.
+    pub async fn takeover_views(
+        &self,
+    ) -> Result<Vec<(StandbyFlowView, EgressBacklog)>, TransportError> {
+        let (reply, wait) = oneshot::channel();
+        self.send(Input::TakeoverViews { reply })?;
+        wait.await.map_err(|_| TransportError::DriverGone)
+    }
+
     /// Stop the driver.
     pub fn shutdown(&self) {
         let _ = self.tx.send(Input::Shutdown);
@@ -396,6 +416,7 @@ async fn open(
         .attach(UnboundedReceiverStream::new(out_rx))
         .await?
         .into_inner();
+    let acks = out_tx.clone();
     tokio::spawn(async move {
         let reason = loop {
             match inbound.message().await {
@@ -403,6 +424,14 @@ async fn open(
                     // Stamped here, as it arrives: the driver may be busy for seconds.
                     let now = clock.now_ms().max(1);
                     liveness.message_ms.fetch_max(now, Ordering::Relaxed);
+                    // A write-ahead batch is acknowledged on receipt: from now on this
+                    // process holds its octets (queued for the driver, which takes them
+                    // before any request made later, a takeover's included). The
+                    // primary's write so never waits for a driver busy with a full
+                    // table, and a busy standby is not demoted for it.
+                    if let Some(id) = write_ahead_id(&m) {
+                        let _ = acks.send(to_primary_pb(&ToPrimary::WriteAheadAck { id }));
+                    }
                     // Converted by the driver: a full-table checkpoint takes a while.
                     if driver.send(Input::FromPrimary(Box::new(m))).is_err() {
                         return;
@@ -462,7 +491,14 @@ where
     }
     let opened = opened_rx.await.map_err(|_| TransportError::DriverGone)??;
     let ha = HaController::new(config.ha.clone(), clock.now_ms());
-    let engine = StandbyEngine::new(config.engine, config.hello.clone());
+    // The stream's reader acknowledges write-ahead batches (see `open`).
+    let engine = StandbyEngine::new(
+        StandbyConfig {
+            write_ahead_acked_on_receipt: true,
+            ..config.engine
+        },
+        config.hello.clone(),
+    );
     let initial = StandbyStatus {
         connected: true,
         synchronised: false,
@@ -569,11 +605,7 @@ impl<A: Replicated> Driver<A> {
                         offsets.consumed_from_peer,
                         offsets.sent_to_peer,
                     );
-                    if let Ok(mut app) = self.app.lock() {
-                        for input in inputs {
-                            apply(&mut self.engine, now, input, &mut *app);
-                        }
-                    }
+                    self.apply_all(now, inputs);
                 }
                 StandbyEvent::FlowEnded { flow } => self.mapper.remove(flow),
                 StandbyEvent::DigestMismatch { .. } | StandbyEvent::FlowUnprotected { .. } => {
@@ -636,12 +668,16 @@ impl<A: Replicated> Driver<A> {
                 return true;
             }
         };
-        let Ok(mut app) = self.app.lock() else {
-            return false;
-        };
         if let ToStandby::Heartbeat { roster, .. } = &msg {
             self.ha.on_primary_heartbeat(now, roster.clone());
         }
+        // Write-ahead batches, heartbeats and the like never wait for the application.
+        let Some(msg) = self.engine.handle_without_app(now, msg) else {
+            return true;
+        };
+        let Ok(mut app) = self.app.lock() else {
+            return false;
+        };
         if let Err(e) = self.engine.handle(now, msg, &mut *app) {
             tracing::error!(error = %e, "checkpoint stream unusable");
             self.last_error = Some(e.to_string());
@@ -650,19 +686,41 @@ impl<A: Replicated> Driver<A> {
         true
     }
 
-    /// Returns false to stop.
+    /// Mirror inputs in stream offsets: the application's lock is taken only when one of
+    /// them feeds it (neighbour-to-primary octets). Returns false to stop.
+    fn apply_all(&mut self, now: u64, inputs: Vec<MirrorInput>) -> bool {
+        if !inputs
+            .iter()
+            .any(|i| matches!(i, MirrorInput::Ingress { .. }))
+        {
+            for input in inputs {
+                apply_without_app(&mut self.engine, input);
+            }
+            return true;
+        }
+        let Ok(mut app) = self.app.lock() else {
+            return false;
+        };
+        for input in inputs {
+            if let Some(MirrorInput::Ingress {
+                flow,
+                offset,
+                bytes,
+            }) = apply_without_app(&mut self.engine, input)
+            {
+                self.engine
+                    .on_mirror_ingress(now, flow, offset, &bytes, &mut *app);
+            }
+        }
+        true
+    }
+
+    /// Returns false to stop. Only inputs that feed the application take its lock (bgpd
+    /// holds it for seconds while it restores or digests a full table): mirrored egress,
+    /// acknowledgements and the takeover's requests never wait for it.
     fn input(&mut self, now: u64, input: Input) -> bool {
-        let input = match input {
-            Input::FromPrimary(msg) => return self.on_primary_message(now, *msg),
-            other => other,
-        };
-        let mut app = match self.app.lock() {
-            Ok(app) => app,
-            Err(_) => return false,
-        };
         match input {
-            // Taken above.
-            Input::FromPrimary(_) => {}
+            Input::FromPrimary(msg) => return self.on_primary_message(now, *msg),
             Input::StreamEnded(reason) => {
                 tracing::warn!(%reason, "checkpoint stream ended");
                 self.last_error = Some(reason);
@@ -672,9 +730,16 @@ impl<A: Replicated> Driver<A> {
                 flow,
                 offset,
                 bytes,
-            } => self
-                .engine
-                .on_mirror_ingress(now, flow, offset, &bytes, &mut *app),
+            } => {
+                return self.apply_all(
+                    now,
+                    vec![MirrorInput::Ingress {
+                        flow,
+                        offset,
+                        bytes,
+                    }],
+                )
+            }
             Input::MirrorEgress {
                 flow,
                 offset,
@@ -693,9 +758,8 @@ impl<A: Replicated> Driver<A> {
                 seq,
                 bytes,
             } => {
-                for input in self.mapper.on_data(flow, from_primary, seq, &bytes) {
-                    apply(&mut self.engine, now, input, &mut *app);
-                }
+                let inputs = self.mapper.on_data(flow, from_primary, seq, &bytes);
+                return self.apply_all(now, inputs);
             }
             Input::MirrorAck {
                 flow,
@@ -703,7 +767,7 @@ impl<A: Replicated> Driver<A> {
                 ack,
             } => {
                 if let Some(input) = self.mapper.on_ack(flow, from_primary, ack) {
-                    apply(&mut self.engine, now, input, &mut *app);
+                    apply_without_app(&mut self.engine, input);
                 }
             }
             Input::FencingResult(ok) => self.ha.fencing_result(ok),
@@ -715,19 +779,19 @@ impl<A: Replicated> Driver<A> {
             Input::FlowViews { reply } => {
                 let _ = reply.send(self.engine.flow_views());
             }
+            Input::TakeoverViews { reply } => {
+                let _ = reply.send(self.engine.takeover_views());
+            }
             Input::Shutdown => return false,
         }
         true
     }
 }
 
-fn apply<A: Replicated>(engine: &mut StandbyEngine, now: u64, input: MirrorInput, app: &mut A) {
+/// Takes `input` unless it feeds the application (neighbour-to-primary octets), which is
+/// given back.
+fn apply_without_app(engine: &mut StandbyEngine, input: MirrorInput) -> Option<MirrorInput> {
     match input {
-        MirrorInput::Ingress {
-            flow,
-            offset,
-            bytes,
-        } => engine.on_mirror_ingress(now, flow, offset, &bytes, app),
         MirrorInput::Egress {
             flow,
             offset,
@@ -735,7 +799,9 @@ fn apply<A: Replicated>(engine: &mut StandbyEngine, now: u64, input: MirrorInput
         } => engine.on_mirror_egress(flow, offset, &bytes),
         MirrorInput::PeerAck { flow, acked_to } => engine.on_peer_ack(flow, acked_to),
         MirrorInput::PrimaryAck { flow, acked_to } => engine.on_primary_ack(flow, acked_to),
+        ingress @ MirrorInput::Ingress { .. } => return Some(ingress),
     }
+    None
 }
 
 async fn drive<A: Replicated + Send + 'static>(

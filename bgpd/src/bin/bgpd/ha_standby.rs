@@ -63,8 +63,8 @@ pub struct TakeoverInput {
     /// The replicated speaker: flows with their `TcpRepairState` (`tcp()`) and bindings
     /// (`binding()`, `flow_of()`); `Replicated::flows()` lists the established ones.
     pub replica: Arc<Mutex<SpeakerReplica>>,
-    /// The checkpoint engine: `egress_backlog(flow)` (the write-ahead and mirrored egress
-    /// the neighbour has not acknowledged), `flow_views()` (protected or not).
+    /// The checkpoint engine: `takeover_views()` (each flow, protected or not, with the
+    /// write-ahead and mirrored egress its neighbour has not acknowledged).
     pub standby: StandbyHandle,
     /// What the mirror saw of each flow.
     pub mirror: MirrorViews,

@@ -478,7 +478,20 @@ async fn gather(input: &TakeoverInput) -> Gathered {
     // the speaker everything handed on before; the core's drain notes every UPDATE the
     // speaker produced from it in the ledger.
     lock(&input.ledger).freeze();
-    let views = input.standby.flow_views().await.unwrap_or_default();
+    // One request for every flow's view and egress backlog: the driver answers it after
+    // everything queued before (one round trip, not one per flow).
+    let mut backlogs = BTreeMap::new();
+    let views: Vec<_> = input
+        .standby
+        .takeover_views()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(view, backlog)| {
+            backlogs.insert(view.flow, backlog);
+            view
+        })
+        .collect();
     let (done, flushed) = tokio::sync::oneshot::channel();
     if input.core.send(crate::core::CoreMsg::Flush(done)).is_ok() {
         let _ = flushed.await;
@@ -573,7 +586,7 @@ async fn gather(input: &TakeoverInput) -> Gathered {
         // acknowledged; otherwise the write-ahead does.
         let handed_over = handover.as_ref().is_some_and(|h| h.contains_key(&f.flow));
         if !handed_over {
-            f.backlog = input.standby.egress_backlog(f.flow).await.ok().flatten();
+            f.backlog = backlogs.remove(&f.flow);
         }
         let mut ledger = lock(&input.ledger);
         // What the primary wrote ahead (possibly never on the wire, resent by the plan)
