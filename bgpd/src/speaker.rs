@@ -779,6 +779,17 @@ impl Speaker {
                     address: p.neighbor.address,
                 }));
             }
+            // Routes originated through the admin API (not [[network]]s of the old
+            // configuration) are the operator's: they survive the new RIB.
+            let api_routes: Vec<(Prefix, PathAttributes)> = self
+                .rib
+                .loc_rib()
+                .into_iter()
+                .filter(|e| {
+                    e.peer.is_none() && !self.config.networks.iter().any(|n| n.prefix == e.prefix)
+                })
+                .map(|e| (e.prefix, e.attributes))
+                .collect();
             match Rib::new(rib_config(&new)) {
                 Ok(r) => self.rib = r,
                 Err(e) => {
@@ -792,6 +803,11 @@ impl Speaker {
             self.config = new.clone();
             for n in &new.networks {
                 self.originate_network(n.prefix, n.next_hop);
+            }
+            for (prefix, attributes) in api_routes {
+                if !new.networks.iter().any(|n| n.prefix == prefix) {
+                    self.admin(now, AdminCommand::Originate { prefix, attributes });
+                }
             }
             for n in new.neighbors {
                 let address = n.address;

@@ -238,6 +238,49 @@ fn graceful_restart_helper_keeps_routes_stale() {
     assert!(n.nodes[0].s.rib().best(prefix("198.51.100.0/24")).is_none());
 }
 
+#[test]
+fn routes_added_through_the_admin_api_survive_a_reload_that_changes_the_identity() {
+    let mut n = net();
+    n.advance_to(Millis::from_secs(10));
+    n.input(
+        0,
+        Input::Admin(AdminCommand::Originate {
+            prefix: prefix("203.0.113.128/25"),
+            attributes: Default::default(),
+        }),
+    );
+    n.advance_to(Millis::from_secs(20));
+    assert!(n.nodes[1]
+        .s
+        .rib()
+        .best(prefix("203.0.113.128/25"))
+        .is_some());
+    let before = n.nodes[0]
+        .s
+        .rib()
+        .best(prefix("203.0.113.128/25"))
+        .map(|r| r.attributes);
+    // A new router id (and, the same way, a new local AS) rebuilds the RIB and every session.
+    let mut cfg = n.nodes[0].s.config().clone();
+    cfg.router_id = bgpd::config::RouterIdField(bgpd::wire::RouterId([192, 0, 2, 11].into()));
+    n.input(0, Input::Config(Box::new(cfg)));
+    let rib = n.nodes[0].s.rib();
+    assert!(
+        rib.is_originated(prefix("203.0.113.128/25")),
+        "the API route"
+    );
+    assert!(
+        rib.is_originated(prefix("203.0.113.0/24")),
+        "the [[network]]"
+    );
+    // With the attributes it had (the harness does not reconnect a neighbour whose id
+    // changed, as every neighbour's does here, so the announcement itself is not checked).
+    assert_eq!(
+        rib.best(prefix("203.0.113.128/25")).map(|r| r.attributes),
+        before
+    );
+}
+
 /// The (code, subcode, data) of every NOTIFICATION node `i` transmitted from output `from` on.
 fn notifications_sent(n: &Net, i: usize, from: usize) -> Vec<(u8, u8, Vec<u8>)> {
     n.nodes[i].outputs[from..]

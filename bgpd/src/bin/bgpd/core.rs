@@ -545,6 +545,7 @@ impl Core {
         let before = g.speaker().peers().len();
         // The metrics endpoint (like admin_address) is bound once, at start.
         let restart = restart_only_changes(g.speaker().config(), &config);
+        let identity = identity_change(g.speaker().config(), &config);
         g.speaker_mut().handle(now, Input::Config(Box::new(config)));
         let mut msg = format!(
             "configuration reloaded from {} ({} neighbours before, {} now)",
@@ -552,6 +553,14 @@ impl Core {
             before,
             g.speaker().peers().len()
         );
+        if let Some(what) = identity {
+            let text = format!(
+                "{what} changed: every session was restarted (its counters start again); \
+                 routes added with `understudy route add` are kept"
+            );
+            tracing::warn!("reload: {text}");
+            msg.push_str(&format!("; {text}"));
+        }
         if !restart.is_empty() {
             tracing::warn!("reload: {restart} changed: takes effect only when bgpd restarts");
             msg.push_str(&format!(
@@ -882,6 +891,19 @@ impl Core {
 
 /// The fields of `new` that differ from `old` but apply only at start (the listeners of the
 /// admin API and the metrics endpoint), comma-separated; empty when none.
+/// `router_id` and/or `local_as` when a reload changes them: the speaker then restarts
+/// every session (bgpd::speaker, Input::Config).
+fn identity_change(old: &bgpd::config::Config, new: &bgpd::config::Config) -> Option<String> {
+    let mut v = Vec::new();
+    if old.router_id != new.router_id {
+        v.push("router_id");
+    }
+    if old.local_as != new.local_as {
+        v.push("local_as");
+    }
+    (!v.is_empty()).then(|| v.join(" and "))
+}
+
 fn restart_only_changes(old: &bgpd::config::Config, new: &bgpd::config::Config) -> String {
     let mut v = Vec::new();
     if old.metrics_address != new.metrics_address {
