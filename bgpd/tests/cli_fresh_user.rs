@@ -376,3 +376,64 @@ fn a_fatal_start_error_is_one_line() {
         "bgpd: cannot read configuration /nonexistent/understudy-bgpd.toml: No such file or directory (os error 2)\n"
     );
 }
+
+#[test]
+fn a_session_that_fails_before_established_says_why_in_last_error() {
+    let dir = TempDir::new("lasterror");
+    let admin = format!("127.0.0.1:{}", free_port());
+    // The neighbour 127.0.0.1 is this test: it takes the connection, reads, and closes
+    // without a NOTIFICATION. Nothing listens at 127.0.0.3: connect is refused.
+    let neighbour = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = neighbour.local_addr().unwrap().port();
+    let config = dir.write(
+        "bgpd.toml",
+        &format!(
+            "router_id = \"192.0.2.1\"\nlocal_as = 65001\nlisten_addresses = [\"127.0.0.2\"]\n\
+             port = {port}\nadmin_address = \"{admin}\"\n\n\
+             [[neighbor]]\naddress = \"127.0.0.1\"\nremote_as = 65002\nlocal_address = \"127.0.0.2\"\n\
+             [[neighbor]]\naddress = \"127.0.0.3\"\nremote_as = 65003\nlocal_address = \"127.0.0.2\"\n"
+        ),
+    );
+    let _daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_bgpd"))
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bgpd"),
+    );
+    wait_admin(&admin);
+    let (mut conn, _) = neighbour.accept().unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut open = [0u8; 19];
+    conn.read_exact(&mut open).unwrap();
+    assert_eq!(open[18], 1, "bgpd sends its OPEN first");
+    drop(conn);
+    let last_error = |addr: &str| {
+        let out = understudy(&admin, &["--json", "neighbor", addr]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        v["last_error"].as_str().unwrap_or_default().to_string()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (closed, refused) = loop {
+        let (a, b) = (last_error("127.0.0.1"), last_error("127.0.0.3"));
+        if !a.is_empty() && !b.is_empty() {
+            break (a, b);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "last_error stays empty: {a:?} {b:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        closed,
+        "connection closed by the neighbour in OpenSent (no NOTIFICATION)"
+    );
+    assert!(
+        refused.starts_with("connect failed: Connection refused"),
+        "{refused}"
+    );
+}

@@ -9,7 +9,7 @@ use crate::view;
 use anyhow::Context;
 use bgpd::config::{Config, HaRoleConfig, HaSection};
 use bgpd::replica::SpeakerReplica;
-use bgpd::session::{ConnId, SessionEvent};
+use bgpd::session::{ConnId, DownReason, SessionEvent, State};
 use bgpd::speaker::{AdminCommand, Input, Output, PeerId, Speaker, SpeakerEvent};
 use bgpd::time::Millis;
 use proto::admin as pb;
@@ -453,7 +453,9 @@ impl Core {
                 }
                 Err(e) => {
                     let addr = self.peer_address(peer);
-                    tracing::info!(neighbor = %addr, "connect failed: {e}");
+                    let text = format!("connect failed: {e}");
+                    tracing::info!(neighbor = %addr, "{text}");
+                    self.extra.entry(peer).or_default().last_error = text;
                     self.lock()
                         .speaker_mut()
                         .handle(now, Input::ConnectionClosed { peer, conn });
@@ -492,6 +494,23 @@ impl Core {
             }
             CoreMsg::Closed { peer, conn } => {
                 if let Some(h) = self.conns.remove(&(peer, conn)) {
+                    // The neighbour closed a connection the session still holds, before it
+                    // was Established and without a NOTIFICATION (one would have dropped
+                    // the connection already): nothing else says why the session failed.
+                    let state = self.lock().speaker().session(peer).and_then(|s| {
+                        s.connections()
+                            .into_iter()
+                            .find(|(c, _)| *c == conn)
+                            .map(|(_, st)| st)
+                    });
+                    if let Some(st) = state.filter(|st| *st != State::Established) {
+                        let text = format!(
+                            "connection closed by the neighbour in {} (no NOTIFICATION)",
+                            st.name()
+                        );
+                        tracing::warn!(neighbor = %self.peer_address(peer), "{text}");
+                        self.extra.entry(peer).or_default().last_error = text;
+                    }
                     h.reader.abort();
                     let _ = h.writer.send(WriterCmd::Close);
                     self.end_flow(h.flow);
@@ -832,8 +851,15 @@ impl Core {
                         extra.established_at = Some(Instant::now());
                         tracing::info!(neighbor = %neighbor, "{text}");
                     }
-                    SessionEvent::Down { .. } => {
+                    SessionEvent::Down { reason, .. } => {
                         extra.established_at = None;
+                        // A NOTIFICATION set last_error when it was sent or received.
+                        if !matches!(
+                            reason,
+                            DownReason::NotificationSent(_) | DownReason::NotificationReceived(_)
+                        ) {
+                            extra.last_error = text.clone();
+                        }
                         tracing::warn!(neighbor = %neighbor, "{text}");
                     }
                     SessionEvent::NotificationSent(_) | SessionEvent::NotificationReceived(_) => {
