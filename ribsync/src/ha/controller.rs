@@ -264,21 +264,26 @@ impl HaController {
         }
     }
 
-    /// The fencing command finished: `ok` when it succeeded. A failed fence means no
-    /// takeover (the old primary may still write).
-    pub fn fencing_result(&mut self, ok: bool) {
+    /// The fencing step finished: `Ok` when the old primary is fenced, `Err(why)` when it
+    /// is not (the fencing command failed, or the primary still answers). A failed fence
+    /// means no takeover (the old primary may still write): the node halts with
+    /// `"{why}: no takeover"` as its reason.
+    pub fn fencing_result(&mut self, outcome: Result<(), String>) {
         if self.role != HaRole::Fencing {
             return;
         }
-        if ok {
-            self.role = HaRole::TakingOver;
-            self.actions.push_back(HaAction::TakeOver {
-                declared_at_ms: self.declared_at_ms,
-            });
-        } else {
-            self.role = HaRole::Halted {
-                reason: "fencing command failed: no takeover".into(),
-            };
+        match outcome {
+            Ok(()) => {
+                self.role = HaRole::TakingOver;
+                self.actions.push_back(HaAction::TakeOver {
+                    declared_at_ms: self.declared_at_ms,
+                });
+            }
+            Err(why) => {
+                self.role = HaRole::Halted {
+                    reason: format!("{why}: no takeover"),
+                };
+            }
         }
     }
 
@@ -507,7 +512,7 @@ mod tests {
         ok.tick(400);
         assert_eq!(ok.role(), &HaRole::Fencing);
         assert_eq!(ok.poll_action(), Some(HaAction::RunFencing));
-        ok.fencing_result(true);
+        ok.fencing_result(Ok(()));
         assert_eq!(
             ok.poll_action(),
             Some(HaAction::TakeOver {
@@ -518,8 +523,13 @@ mod tests {
         let mut failed = standby(2, 20, true);
         failed.tick(400);
         assert_eq!(failed.poll_action(), Some(HaAction::RunFencing));
-        failed.fencing_result(false);
-        assert!(matches!(failed.role(), HaRole::Halted { .. }));
+        failed.fencing_result(Err("the primary still answers on 192.0.2.1:179".into()));
+        assert_eq!(
+            failed.role(),
+            &HaRole::Halted {
+                reason: "the primary still answers on 192.0.2.1:179: no takeover".into()
+            }
+        );
         assert_eq!(failed.poll_action(), None);
     }
 

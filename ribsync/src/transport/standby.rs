@@ -98,7 +98,7 @@ enum Input {
         from_primary: bool,
         ack: u32,
     },
-    FencingResult(bool),
+    FencingResult(Result<(), String>),
     TakeoverDone,
     TakeoverFailed(String),
     Backlog {
@@ -281,12 +281,13 @@ impl StandbyHandle {
         Ok(())
     }
 
-    /// The fencing command finished.
+    /// The fencing step finished: `Ok`, or why the old primary is not fenced
+    /// ([`crate::ha::HaController::fencing_result`]).
     ///
     /// # Errors
     /// [`TransportError::DriverGone`] after shutdown.
-    pub fn fencing_result(&self, ok: bool) -> Result<(), TransportError> {
-        self.send(Input::FencingResult(ok))
+    pub fn fencing_result(&self, outcome: Result<(), String>) -> Result<(), TransportError> {
+        self.send(Input::FencingResult(outcome))
     }
 
     /// Every protected session was taken over.
@@ -770,7 +771,7 @@ impl<A: Replicated> Driver<A> {
                     apply_without_app(&mut self.engine, input);
                 }
             }
-            Input::FencingResult(ok) => self.ha.fencing_result(ok),
+            Input::FencingResult(outcome) => self.ha.fencing_result(outcome),
             Input::TakeoverDone => self.ha.takeover_done(),
             Input::TakeoverFailed(reason) => self.ha.takeover_failed(&reason),
             Input::Backlog { flow, reply } => {

@@ -400,10 +400,15 @@ async fn attach_loop(
             match action {
                 HaAction::RunFencing => {
                     let addresses = session_addresses(&replica);
-                    let ok = match primary_answers(&addresses, config.port, PROBE_TIMEOUT).await {
+                    let outcome = match primary_answers(&addresses, config.port, PROBE_TIMEOUT)
+                        .await
+                    {
                         Some(addr) => {
                             tracing::warn!(%addr, "ha: the primary still answers on its session address (checkpoint channel lost, primary alive): no takeover");
-                            false
+                            Err(format!(
+                                "the primary still answers on its session address {addr} \
+                                 (checkpoint channel lost, primary alive)"
+                            ))
                         }
                         None => {
                             if !declared {
@@ -413,7 +418,7 @@ async fn attach_loop(
                             fence(&ha).await
                         }
                     };
-                    let _ = a.handle.fencing_result(ok);
+                    let _ = a.handle.fencing_result(outcome);
                 }
                 HaAction::TakeOver { declared_at_ms } => {
                     let input = TakeoverInput {
@@ -471,9 +476,9 @@ async fn report_sync(handle: StandbyHandle) {
 }
 
 /// Runs `[ha] fencing_command` (with `sh -c`); true when it exits 0.
-async fn fence(ha: &HaSection) -> bool {
+async fn fence(ha: &HaSection) -> Result<(), String> {
     let Some(cmd) = &ha.fencing_command else {
-        return true;
+        return Ok(());
     };
     match tokio::process::Command::new("sh")
         .arg("-c")
@@ -483,15 +488,15 @@ async fn fence(ha: &HaSection) -> bool {
     {
         Ok(status) if status.success() => {
             tracing::info!(command = %cmd, "ha: fencing done");
-            true
+            Ok(())
         }
         Ok(status) => {
             tracing::error!(command = %cmd, %status, "ha: fencing failed: no takeover");
-            false
+            Err(format!("fencing command failed ({status})"))
         }
         Err(e) => {
             tracing::error!(command = %cmd, "ha: fencing command did not run: {e}");
-            false
+            Err(format!("fencing command did not run: {e}"))
         }
     }
 }
