@@ -941,5 +941,48 @@ fn restart_only_changes(old: &bgpd::config::Config, new: &bgpd::config::Config) 
     if old.admin_tls != new.admin_tls {
         v.push("admin_tls");
     }
+    // The HA role, the checkpoint server or client and the mirror are set up at start.
+    if old.ha != new.ha {
+        v.push("[ha]");
+    }
     v.join(", ")
+}
+
+#[cfg(test)]
+mod reload_tests {
+    use super::{identity_change, restart_only_changes};
+    use bgpd::config::Config;
+
+    fn config(extra: &str) -> Config {
+        let src = format!("router_id = \"192.0.2.1\"\nlocal_as = 65001\n{extra}");
+        match Config::from_toml_str(&src) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}: {src}"),
+        }
+    }
+
+    #[test]
+    fn a_reload_says_what_takes_effect_only_at_restart() {
+        let plain = config("");
+        let ha =
+            "[ha]\nrole = \"primary\"\nnode_id = 1\ncheckpoint_address = \"127.0.0.1:50052\"\n";
+        // Adding [ha], or changing it.
+        assert_eq!(restart_only_changes(&plain, &config(ha)), "[ha]");
+        let other = ha.replace("node_id = 1", "node_id = 2");
+        assert_eq!(restart_only_changes(&config(ha), &config(&other)), "[ha]");
+        assert_eq!(restart_only_changes(&config(ha), &config(ha)), "");
+        assert_eq!(
+            restart_only_changes(&plain, &config("admin_address = \"127.0.0.1:50099\"\n")),
+            "admin_address"
+        );
+        assert_eq!(identity_change(&plain, &plain), None);
+        let other_as = Config {
+            local_as: 65002,
+            ..plain.clone()
+        };
+        assert_eq!(
+            identity_change(&plain, &other_as).as_deref(),
+            Some("local_as")
+        );
+    }
 }
