@@ -10,7 +10,6 @@ use anyhow::Context as _;
 
 use super::lab::{RouterBgpd, RouterLab};
 use super::peers::KeepalivePeers;
-use super::peers::KEEPALIVE_EVERY;
 use super::plan::{self, Role, Sessions};
 use super::wire::{after_failure, event_time, AfterFailure};
 use super::{loadavg, SessionTiming, TakeoverBenchOptions, TakeoverRow};
@@ -202,26 +201,7 @@ pub fn run(
         )?,
     };
     let lockstep_started = Instant::now();
-    let sent_at_join = peers.keepalives_sent();
     wait_lockstep(&primary, &standby, sessions.total(), timeout)?;
-    // A neighbour that has sent nothing since the standby joined cannot be taken over yet
-    // (the standby has seen none of its ACKs on the mirror): wait for one KEEPALIVE from
-    // each, as a real neighbour sends every Hold Time / 3.
-    poll_until(
-        "every keepalive peer to send a KEEPALIVE the standby saw",
-        timeout,
-        Duration::from_millis(100),
-        || {
-            Ok(peers
-                .keepalives_sent()
-                .iter()
-                .zip(&sent_at_join)
-                .all(|(now, then)| now > then)
-                .then_some(()))
-        },
-    )?;
-    // The feeder too (it keeps no count): one KEEPALIVE period since the standby joined.
-    watch_until(lockstep_started + KEEPALIVE_EVERY + Duration::from_millis(500))?;
     let lockstep_s = loaded.elapsed().as_secs_f64();
     progress(&format!(
         "  standby in lockstep ({:.1} s after it started or the table was in)",
