@@ -128,7 +128,30 @@ impl AdminTlsConfig {
                 }
             }
         }
-        Ok(())
+        check_key_pair(&self.cert, &self.key).map_err(|why| ("admin_tls.key".to_string(), why))
+    }
+}
+
+/// Checks that the private key at `key` belongs to the first certificate at `cert` (both PEM
+/// files already checked to hold one) and is of a kind the TLS stack signs with, as it
+/// will be loaded at start (rustls with ring: its public key is compared with the
+/// certificate's SubjectPublicKeyInfo).
+///
+/// Errors: why not, naming both files.
+fn check_key_pair(cert: &str, key: &str) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| format!("{cert}: {e}"))?;
+    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{key}: {e}"))?;
+    let provider = rustls::crypto::ring::default_provider();
+    match rustls::sign::CertifiedKey::from_der(chain, private, &provider) {
+        Ok(_) => Ok(()),
+        Err(rustls::Error::InconsistentKeys(_)) => Err(format!(
+            "{key} is not the private key of the certificate in {cert} (their public keys differ)"
+        )),
+        Err(e) => Err(format!("{key} with {cert}: {e}")),
     }
 }
 
@@ -551,7 +574,7 @@ impl HaSection {
                 return Err((field(), format!("{key} = {path:?} is not {what} ({e})")));
             }
         }
-        Ok(())
+        check_key_pair(&tls.cert, &tls.key).map_err(|why| (field(), why))
     }
 
     /// Milliseconds of heartbeat silence after which the primary counts as failed

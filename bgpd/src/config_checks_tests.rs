@@ -209,3 +209,53 @@ fn a_field_missing_from_an_inline_table_names_the_table_and_its_line() {
     let e = error(&format!("{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\n"));
     assert_eq!(e, "line 3: neighbor[0]: missing field `remote_as`");
 }
+
+#[test]
+fn a_tls_key_that_is_not_the_certificates_is_refused() {
+    let dir = std::env::temp_dir().join(format!("ust3-config-keypair-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write");
+        p.display().to_string()
+    };
+    let pair = |name: &str| {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("certificate");
+        (cert.pem(), key.serialize_pem())
+    };
+    let (cert_a, key_a) = pair("a");
+    let (_, key_b) = pair("b");
+    let (cert, key, other) = (
+        write("a.pem", &cert_a),
+        write("a.key", &key_a),
+        write("b.key", &key_b),
+    );
+    let admin =
+        |key: &str| format!("{MINIMAL}admin_tls = {{ cert = \"{cert}\", key = \"{key}\" }}\n");
+    let good = Config::from_toml_str_with_warnings(&admin(&key));
+    let bad = Config::from_toml_str_with_warnings(&admin(&other));
+    let ha = Config::from_toml_str_with_warnings(&format!(
+        "{MINIMAL}[ha]\nrole = \"primary\"\nnode_id = 1\ncheckpoint_address = \"127.0.0.1:50052\"\n\
+         tls = {{ ca = \"{cert}\", cert = \"{cert}\", key = \"{other}\" }}\n"
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(good.is_ok(), "{good:?}");
+    let e = bad.expect_err("another key").to_string();
+    assert_eq!(
+        e,
+        format!(
+            "admin_tls.key (line 3): {other} is not the private key of the certificate in {cert} \
+             (their public keys differ)"
+        )
+    );
+    let e = ha.expect_err("another key").to_string();
+    assert!(
+        e.starts_with("ha.tls (line 7): ")
+            && e.contains("is not the private key of the certificate"),
+        "{e}"
+    );
+}

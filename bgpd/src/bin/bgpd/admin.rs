@@ -29,7 +29,8 @@ pub async fn spawn(
     if let Some(tls) = tls {
         server = server
             .tls_config(server_tls(tls)?)
-            .map_err(|e| anyhow::anyhow!("admin_tls: {e}"))?;
+            // The cause is in the error's sources ("transport error" alone says nothing).
+            .map_err(|e| anyhow::Error::new(e).context("admin_tls"))?;
     }
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let reflection = tonic_reflection::server::Builder::configure()
