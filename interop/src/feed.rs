@@ -100,18 +100,26 @@ pub fn table_prefixes(path: &Path) -> Result<Vec<Ipv4Network>> {
         },
     })?;
     let mut set = BTreeSet::new();
+    let (mut rib_records, mut first_error) = (0usize, None);
     loop {
         let record = match reader.next_record() {
             Ok(Some(r)) => r,
             Ok(None) => break,
-            Err(e) if e.is_recoverable() => continue,
-            Err(_) => break,
+            Err(e) if e.is_recoverable() => {
+                first_error.get_or_insert_with(|| e.to_string());
+                continue;
+            }
+            Err(e) => {
+                first_error.get_or_insert_with(|| e.to_string());
+                break;
+            }
         };
         let prefix = match record.body {
             RecordBody::TableDump(e) => e.prefix,
             RecordBody::Rib(r) => r.prefix,
             _ => continue,
         };
+        rib_records += 1;
         let IpAddr::V4(addr) = prefix.addr else {
             continue;
         };
@@ -122,6 +130,15 @@ pub fn table_prefixes(path: &Path) -> Result<Vec<Ipv4Network>> {
         if feedable(net) {
             set.insert(net);
         }
+    }
+    // A file that is no MRT RIB dump (a text file, a pcap, an UPDATES dump) feeds nothing:
+    // say so rather than run a lab without a table.
+    if rib_records == 0 {
+        let why = match first_error {
+            Some(e) => format!("not an MRT RIB dump: {e}"),
+            None => "holds no MRT RIB entries (TABLE_DUMP or TABLE_DUMP_V2 RIB records)".into(),
+        };
+        return Err(LabError::io(path, std::io::Error::other(why)));
     }
     Ok(set.into_iter().collect())
 }
@@ -252,6 +269,30 @@ mod tests {
             let e = default_mrt(None, &elsewhere).unwrap_err().to_string();
             assert!(e.contains("give --mrt FILE"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_file_that_is_no_rib_dump_is_refused() {
+        let dir = std::env::temp_dir().join(format!("ust3-not-mrt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = dir.join("notes.txt");
+        std::fs::write(&text, "this is not an MRT dump at all\n").unwrap();
+        let empty = dir.join("empty.mrt");
+        std::fs::write(&empty, b"").unwrap();
+        let (a, b) = (table_prefixes(&text), table_prefixes(&empty));
+        let _ = std::fs::remove_dir_all(&dir);
+        let a = a.unwrap_err().to_string();
+        assert!(
+            a.starts_with(&format!("{}: not an MRT RIB dump: ", text.display())),
+            "{a}"
+        );
+        assert_eq!(
+            b.unwrap_err().to_string(),
+            format!(
+                "{}: holds no MRT RIB entries (TABLE_DUMP or TABLE_DUMP_V2 RIB records)",
+                empty.display()
+            )
+        );
     }
 
     #[test]
