@@ -939,6 +939,12 @@ impl Config {
                     .map(|w| format!("{} = {}", w.path, w.text(src)));
                 (line, nested.or_else(|| field_at(src, line)))
             };
+            // A table written in the other form (`[neighbor]` for `[[neighbor]]`, `[[ha]]`
+            // for `[ha]`): say which form is expected.
+            let (field, message) = match table_form_error(src, line, &message) {
+                Some((name, fix)) => (Some(name), fix),
+                None => (field, message),
+            };
             ConfigError::Parse {
                 line,
                 field,
@@ -1246,6 +1252,37 @@ fn value_at(src: &str, line: usize) -> Option<String> {
     let text = src.lines().nth(line.checked_sub(1)?)?;
     let (_, value) = text.split_once('=')?;
     Some(value.trim().to_string())
+}
+
+/// When toml's `message` about 1-based `line` comes from a table header written in the
+/// wrong form: the table's name and what to write instead. `[NAME]` where a list of tables
+/// is expected reads as one map ("invalid type: map, expected a sequence"); `[[NAME]]`
+/// where one table is expected reads as a list (any other error on that header line).
+fn table_form_error(src: &str, line: usize, message: &str) -> Option<(String, String)> {
+    let header = src.lines().nth(line.checked_sub(1)?)?.trim();
+    if message.starts_with("missing field") {
+        return None;
+    }
+    if let Some(name) = header.strip_prefix("[[").and_then(|h| h.strip_suffix("]]")) {
+        let name = name.trim();
+        return Some((
+            name.to_string(),
+            format!(
+                "`[[{name}]]` starts a list of tables, but {name} is one table: write `[{name}]` \
+                 (toml: {message})"
+            ),
+        ));
+    }
+    let name = header.strip_prefix('[')?.strip_suffix(']')?.trim();
+    message.contains("expected a sequence").then(|| {
+        (
+            name.to_string(),
+            format!(
+                "`[{name}]` is one table, but {name} is a list of tables: write `[[{name}]]`, \
+                 once for each (toml: {message})"
+            ),
+        )
+    })
 }
 
 /// The line of `field` and its value as written: on a `key = value` line of its table

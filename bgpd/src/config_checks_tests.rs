@@ -259,3 +259,35 @@ fn a_tls_key_that_is_not_the_certificates_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn a_table_written_in_the_other_form_says_which_form_is_expected() {
+    let e = error(&format!(
+        "{MINIMAL}[neighbor]\naddress = \"192.0.2.2\"\nremote_as = 65002\n"
+    ));
+    assert_eq!(
+        e,
+        "line 3: neighbor: `[neighbor]` is one table, but neighbor is a list of tables: write \
+         `[[neighbor]]`, once for each (toml: invalid type: map, expected a sequence)"
+    );
+    let e = error(&format!(
+        "{MINIMAL}[network]\nprefix = \"203.0.113.0/24\"\n"
+    ));
+    assert!(
+        e.starts_with("line 3: network: `[network]` is one table"),
+        "{e}"
+    );
+    for (table, body) in [
+        ("ha", "role = \"primary\"\nnode_id = 1\n"),
+        ("fib", "enabled = true\n"),
+    ] {
+        let e = error(&format!("{MINIMAL}[[{table}]]\n{body}"));
+        assert!(
+            e.starts_with(&format!(
+                "line 3: {table}: `[[{table}]]` starts a list of tables, but {table} is one \
+                 table: write `[{table}]` (toml: "
+            )),
+            "{e}"
+        );
+    }
+}
