@@ -287,7 +287,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     state.workdir.display()
                 );
             }
-            println!("remove it with: interop lab down {}", file.display());
+            // The prefix the lab was brought up under is needed to find it again.
+            let with_prefix = if prefix == interop::DEFAULT_PROJECT_PREFIX {
+                String::new()
+            } else {
+                format!("--prefix {prefix} ")
+            };
+            println!(
+                "remove it with: interop lab down {with_prefix}{}",
+                file.display()
+            );
         }
         Command::Lab {
             action: LabAction::Down { file, prefix },

@@ -259,3 +259,28 @@ fn the_benches_check_their_daemons_before_encoding_a_table() {
     }
     let _ = std::fs::remove_dir_all(&empty);
 }
+
+#[test]
+fn lab_up_says_how_to_remove_the_lab_under_its_prefix() {
+    if !nix_is_root() {
+        eprintln!("SKIPPED: needs root (network namespaces)");
+        return;
+    }
+    let prefix = format!("ust3l{}-", std::process::id() % 10_000);
+    let topology: PathBuf = [env!("CARGO_MANIFEST_DIR"), "topologies", "small.clab.yml"]
+        .iter()
+        .collect();
+    let t = topology.to_str().unwrap();
+    let up = interop(&["lab", "up", "--prefix", &prefix, "--no-daemons", t]);
+    let down = interop(&["lab", "down", "--prefix", &prefix, t]);
+    assert!(up.status.success(), "{up:?}");
+    assert!(down.status.success(), "{down:?}");
+    let out = String::from_utf8(up.stdout).unwrap();
+    assert!(
+        out.contains(&format!(
+            "remove it with: interop lab down --prefix {prefix} {t}\n"
+        )),
+        "{out}"
+    );
+    assert!(namespaces(&prefix).is_empty());
+}
