@@ -437,3 +437,18 @@ fn a_session_that_fails_before_established_says_why_in_last_error() {
         "{refused}"
     );
 }
+
+#[test]
+fn watch_help_says_what_it_streams_and_what_not() {
+    let out = Command::new(env!("CARGO_BIN_EXE_understudy"))
+        .args(["watch", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("session state changes"), "{help}");
+    assert!(
+        help.contains("Route changes one by one are not streamed: `rib` shows the tables"),
+        "{help}"
+    );
+}

@@ -91,7 +91,11 @@ enum Command {
         #[arg(long)]
         message: Option<String>,
     },
-    /// Print session and RIB events as they happen (until interrupted).
+    /// Print events as they happen, until interrupted: session state changes, sessions
+    /// Established or down (with the reason), NOTIFICATIONs, End-of-RIB, route refresh,
+    /// neighbours added or removed, and RIB notices (no policy under RFC 8212, a route not
+    /// advertised, a kernel FIB refusal). Route changes one by one are not streamed: `rib`
+    /// shows the tables.
     Watch,
     /// Re-read the daemon's configuration file (as SIGHUP does).
     Reload,
