@@ -1020,10 +1020,19 @@ impl Config {
         if self.local_as == 0 {
             return Err(("local_as".into(), "AS 0 is reserved (RFC 7607)".into()));
         }
+        if self.local_as == AS_TRANS {
+            return Err(("local_as".into(), AS_TRANS_REASON.into()));
+        }
         if let Err(e) = self.policy.compile() {
             return Err(("policy".into(), e.to_string()));
         }
         for (i, n) in self.networks.iter().enumerate() {
+            if let Some(j) = self.networks[..i].iter().position(|o| o.prefix == n.prefix) {
+                return Err((
+                    format!("network[{i}].prefix"),
+                    format!("{} is already network[{j}]", n.prefix),
+                ));
+            }
             if let Some(nh) = n.next_hop {
                 if nh.is_ipv4() != matches!(n.prefix, Prefix::V4(_)) {
                     return Err((
@@ -1038,6 +1047,16 @@ impl Config {
                     ));
                 }
             }
+        }
+        if self.metrics_address == Some(self.admin_address) {
+            return Err((
+                "metrics_address".into(),
+                format!(
+                    "{} is also admin_address: the metrics endpoint and the admin API each need \
+                     their own address or port",
+                    self.admin_address
+                ),
+            ));
         }
         if self.port == 0 {
             return Err((
@@ -1055,6 +1074,12 @@ impl Config {
             }
             if n.remote_as == 0 {
                 return Err((f("remote_as"), "AS 0 is reserved (RFC 7607)".into()));
+            }
+            if n.remote_as == AS_TRANS {
+                return Err((f("remote_as"), AS_TRANS_REASON.into()));
+            }
+            if let Some(why) = not_a_neighbour_address(n.address) {
+                return Err((f("address"), why));
             }
             if HoldTime::new(n.hold_time).is_none() {
                 return Err((
@@ -1088,6 +1113,13 @@ impl Config {
             if let Some(fam) = &n.families {
                 if fam.is_empty() {
                     return Err((f("families"), "at least one address family".into()));
+                }
+                if let Some(dup) = fam
+                    .iter()
+                    .enumerate()
+                    .find_map(|(j, a)| fam[..j].contains(a).then_some(a))
+                {
+                    return Err((f("families"), format!("{dup} is listed twice")));
                 }
                 if let Some(bad) = fam.iter().find(|a| !a.is_decoded()) {
                     return Err((
@@ -1125,6 +1157,16 @@ impl Config {
         }
         if let Some(ha) = &self.ha {
             ha.validate()?;
+            if ha.checkpoint_address == Some(self.admin_address) {
+                return Err((
+                    "ha.checkpoint_address".into(),
+                    format!(
+                        "{} is also admin_address: the admin API and the checkpoint channel \
+                         each need their own address or port",
+                        self.admin_address
+                    ),
+                ));
+            }
             if let Some(a) = ha
                 .protect
                 .iter()
@@ -1210,6 +1252,35 @@ impl Config {
     /// The policy names the `[policy]` section defines (`[policy.policies.NAME]`).
     pub fn policy_names(&self) -> Option<BTreeSet<&str>> {
         Some(self.policy.policies.keys().map(String::as_str).collect())
+    }
+}
+
+/// AS_TRANS (RFC 6793 section 2): the 2-octet AS a 4-octet AS shows as to an old speaker.
+const AS_TRANS: u32 = 23456;
+/// Why [`AS_TRANS`] is refused as an AS of a session.
+const AS_TRANS_REASON: &str = "23456 is AS_TRANS (RFC 6793), which stands in for a 4-octet AS \
+                               towards 2-octet speakers: it is no AS of its own";
+
+/// Why `a` cannot be a neighbour's address, if it cannot: not a unicast host address, an
+/// IPv4-mapped IPv6 address (the IPv4 address is meant), or an IPv6 link-local address (it
+/// needs an interface scope, which a neighbour cannot be given).
+fn not_a_neighbour_address(a: IpAddr) -> Option<String> {
+    match a {
+        IpAddr::V4(v4) if v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast() => {
+            Some(format!("{a} is not a unicast host address"))
+        }
+        IpAddr::V6(v6) if v6.is_unspecified() || v6.is_multicast() => {
+            Some(format!("{a} is not a unicast host address"))
+        }
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => Some(format!(
+            "{a} is an IPv4-mapped IPv6 address: write the IPv4 address {}",
+            a.to_canonical()
+        )),
+        IpAddr::V6(v6) if v6.is_unicast_link_local() => Some(format!(
+            "{a} is link-local: it needs an interface scope, which a neighbour cannot be given \
+             (no %zone or interface key); use a global or unique local address"
+        )),
+        _ => None,
     }
 }
 

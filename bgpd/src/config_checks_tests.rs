@@ -291,3 +291,65 @@ fn a_table_written_in_the_other_form_says_which_form_is_expected() {
         );
     }
 }
+
+#[test]
+fn addresses_ases_and_duplicates_that_cannot_work_are_refused() {
+    for (address, why) in [
+        ("0.0.0.0", "0.0.0.0 is not a unicast host address"),
+        ("224.0.0.5", "224.0.0.5 is not a unicast host address"),
+        (
+            "255.255.255.255",
+            "255.255.255.255 is not a unicast host address",
+        ),
+        ("ff02::5", "ff02::5 is not a unicast host address"),
+        (
+            "::ffff:192.0.2.2",
+            "::ffff:192.0.2.2 is an IPv4-mapped IPv6 address: write the IPv4 address 192.0.2.2",
+        ),
+        (
+            "fe80::1",
+            "fe80::1 is link-local: it needs an interface scope",
+        ),
+    ] {
+        let e = error(&format!(
+            "{MINIMAL}[[neighbor]]\naddress = \"{address}\"\nremote_as = 65002\n"
+        ));
+        assert!(
+            e.starts_with(&format!(
+                "neighbor[0].address = \"{address}\" (line 4): {why}"
+            )),
+            "{e}"
+        );
+    }
+    let e = error("router_id = \"192.0.2.1\"\nlocal_as = 23456\n");
+    assert!(
+        e.starts_with("local_as = 23456 (line 2): 23456 is AS_TRANS (RFC 6793)"),
+        "{e}"
+    );
+    let e = error(&neighbor("").replace("remote_as = 65001", "remote_as = 23456"));
+    assert!(
+        e.starts_with("neighbor[0].remote_as = 23456 (line 5): 23456 is AS_TRANS"),
+        "{e}"
+    );
+    let e = error(&neighbor(
+        "families = [\"ipv4/unicast\", \"ipv6/unicast\", \"ipv4/unicast\"]\n",
+    ));
+    assert!(e.contains("(line 6): ipv4/unicast is listed twice"), "{e}");
+    let e = error(&format!(
+        "{MINIMAL}[[network]]\nprefix = \"203.0.113.0/24\"\n[[network]]\nprefix = \"203.0.113.0/24\"\n"
+    ));
+    assert_eq!(
+        e,
+        "network[1].prefix = \"203.0.113.0/24\" (line 6): 203.0.113.0/24 is already network[0]"
+    );
+    let e = error(&format!(
+        "{MINIMAL}admin_address = \"127.0.0.1:50051\"\n[ha]\nrole = \"primary\"\nnode_id = 1\n\
+         checkpoint_address = \"127.0.0.1:50051\"\n"
+    ));
+    assert!(
+        e.starts_with("ha.checkpoint_address = \"127.0.0.1:50051\" (line 7): 127.0.0.1:50051 is also admin_address"),
+        "{e}"
+    );
+    let e = error(&format!("{MINIMAL}metrics_address = \"127.0.0.1:50051\"\n"));
+    assert!(e.contains("is also admin_address"), "{e}");
+}
