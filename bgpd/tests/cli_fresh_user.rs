@@ -258,6 +258,42 @@ fn loopback_daemon_refuses_what_it_cannot_do_and_logs_plain_text() {
         &["route", "add", "2001:db8:6::/48", "--next-hop", "192.0.2.5"],
     ));
     assert!(err.contains("not of the family"), "{err}");
+    // Multicast space and a broadcast next hop are refused; adding a route again says so.
+    let err = one_line_error(&understudy(&admin, &["route", "add", "224.0.0.0/4"]));
+    assert_eq!(
+        err,
+        "understudy: error: 224.0.0.0/4 is multicast address space, not a unicast route\n"
+    );
+    let err = one_line_error(&understudy(&admin, &["route", "add", "ff05::/16"]));
+    assert!(err.contains("multicast address space"), "{err}");
+    let err = one_line_error(&understudy(
+        &admin,
+        &[
+            "route",
+            "add",
+            "198.51.100.0/24",
+            "--next-hop",
+            "255.255.255.255",
+        ],
+    ));
+    assert!(
+        err.contains("255.255.255.255 is not a usable host address"),
+        "{err}"
+    );
+    let again = understudy(
+        &admin,
+        &[
+            "route",
+            "add",
+            "2001:db8:5::/48",
+            "--next-hop",
+            "2001:db8::5",
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("was originated already"),
+        "{again:?}"
+    );
 
     // metrics_address from the TOML serves Prometheus text.
     let deadline = Instant::now() + Duration::from_secs(20);

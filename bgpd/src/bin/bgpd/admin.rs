@@ -459,12 +459,20 @@ fn command(core: &mut Core, op: AdminOp) -> Result<String, Status> {
     match op {
         AdminOp::AddRoute { prefix, next_hop } => {
             let prefix = parse_exact_prefix(&prefix)?;
+            // Multicast space (224.0.0.0/4, ff00::/8) is not routed as unicast.
+            let multicast_len = if prefix.addr().is_ipv4() { 4 } else { 8 };
+            if prefix.addr().is_multicast() && prefix.len() >= multicast_len {
+                return Err(Status::invalid_argument(format!(
+                    "{prefix} is multicast address space, not a unicast route"
+                )));
+            }
             let mut attributes = PathAttributes::new();
             if !next_hop.trim().is_empty() {
                 let nh = parse_addr(&next_hop)?;
+                let broadcast = matches!(nh, IpAddr::V4(v4) if v4.is_broadcast());
                 // RFC 4271 section 6.3: a NEXT_HOP must be a valid host address; a receiver
                 // treats a loopback, unspecified or multicast one as withdrawn.
-                if nh.is_loopback() || nh.is_unspecified() || nh.is_multicast() {
+                if nh.is_loopback() || nh.is_unspecified() || nh.is_multicast() || broadcast {
                     return Err(Status::invalid_argument(format!(
                         "next hop {nh} is not a usable host address (RFC 4271 section 6.3)"
                     )));
@@ -475,8 +483,13 @@ fn command(core: &mut Core, op: AdminOp) -> Result<String, Status> {
                     )));
                 }
             }
+            let again = core.lock().speaker().rib().is_originated(prefix);
             core.command(AdminCommand::Originate { prefix, attributes });
-            Ok(format!("{prefix} originated"))
+            Ok(if again {
+                format!("{prefix} was originated already: its attributes are replaced")
+            } else {
+                format!("{prefix} originated")
+            })
         }
         AdminOp::DeleteRoute { prefix } => {
             let prefix = parse_exact_prefix(&prefix)?;
