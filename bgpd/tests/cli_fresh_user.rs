@@ -210,6 +210,13 @@ fn loopback_daemon_refuses_what_it_cannot_do_and_logs_plain_text() {
     }
 
     // A hard reset would enable a disabled neighbour: refused.
+    // A hard reset of an enabled neighbour, said in words.
+    let out = understudy(&admin, &["reset", "192.0.2.9"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "192.0.2.9: hard reset (any connection closed with Cease / Administrative Reset; the session starts again)\n"
+    );
     let err = one_line_error(&understudy(&admin, &["reset", "192.0.2.10"]));
     assert_eq!(
         err,

@@ -561,8 +561,12 @@ fn command(core: &mut Core, op: AdminOp) -> Result<String, Status> {
                 pb::ResetKind::SoftOut => core.command(AdminCommand::SoftResetOut { peer }),
             }
             Ok(format!(
-                "{address}: {} reset",
-                kind.as_str_name().to_lowercase()
+                "{address}: {}",
+                match kind {
+                    pb::ResetKind::Hard => "hard reset (any connection closed with Cease / Administrative Reset; the session starts again)",
+                    pb::ResetKind::SoftIn => "soft reset in (import policy applied again; routes asked for again with ROUTE-REFRESH when the neighbour supports it)",
+                    pb::ResetKind::SoftOut => "soft reset out (every route sent again)",
+                }
             ))
         }
     }
