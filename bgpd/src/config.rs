@@ -687,6 +687,18 @@ impl HaSection {
                         "a standby needs the interface its BGP traffic is mirrored to".into(),
                     ));
                 }
+                // Without it the takeover of every session fails when the primary dies
+                // (the standby has nowhere to add the session addresses), after the
+                // standby reported the sessions protected all along.
+                if self.session_interface.is_none() {
+                    return Err((
+                        f("session_interface"),
+                        "a standby needs the interface where it adds the session addresses \
+                         when it takes over (e.g. session_interface = \"eth1\"): without it \
+                         no session can be taken over"
+                            .into(),
+                    ));
+                }
             }
         }
         Ok(())
@@ -1839,6 +1851,16 @@ mod tests {
             )),
             ("ha.mirror_interface".into(), Some(7))
         );
+        // A standby that could never take a session over is refused, not found out at the
+        // failure: the field, and the line of its section.
+        let src = ha(
+            "role = \"standby\"\nnode_id = 2\nprimary = \"http://192.0.2.254:50052\"\nmirror_interface = \"mon0\"\n",
+        );
+        assert_eq!(invalid(&src), ("ha.session_interface".into(), Some(3)));
+        assert!(Config::from_toml_str(&src)
+            .expect_err("no session_interface")
+            .to_string()
+            .starts_with("ha.session_interface (line 3): a standby needs the interface"),);
         for bad in [
             "role = \"leader\"\nnode_id = 1\n",
             "role = \"primary\"\nnode_id = 1\nwrite_ahead = \"maybe\"\n",
@@ -1855,7 +1877,7 @@ mod tests {
     fn ha_moved_addresses_parse_and_errors_name_the_field() {
         let src = format!(
             "{MINIMAL}[ha]\nrole = \"standby\"\nnode_id = 2\nprimary = \"http://p:1\"\n\
-             mirror_interface = \"mon0\"\nmove_addresses = [\"198.51.100.1/25 eth2\", \"2001:db8::1/64 eth1\"]\n"
+             mirror_interface = \"mon0\"\nsession_interface = \"eth1\"\nmove_addresses = [\"198.51.100.1/25 eth2\", \"2001:db8::1/64 eth1\"]\n"
         );
         let ha = Config::from_toml_str(&src)
             .expect("parses")

@@ -15,7 +15,7 @@ fn ha_line(n: usize) -> usize {
 
 const PRIMARY: &str =
     "[ha]\nrole = \"primary\"\nnode_id = 1\ncheckpoint_address = \"192.0.2.254:50052\"\n";
-const STANDBY: &str = "[ha]\nrole = \"standby\"\nnode_id = 2\nprimary = \"http://192.0.2.254:50052\"\nmirror_interface = \"mon0\"\n";
+const STANDBY: &str = "[ha]\nrole = \"standby\"\nnode_id = 2\nprimary = \"http://192.0.2.254:50052\"\nmirror_interface = \"mon0\"\nsession_interface = \"eth1\"\n";
 
 fn warnings(ha: &str) -> Vec<String> {
     let (_, w) = Config::from_toml_str_with_warnings(&format!("{BASE}{ha}")).expect("valid");
@@ -66,7 +66,7 @@ fn every_key_of_a_standby_has_a_use() {
     // checkpoint_address: where it serves its own standbys once it has taken over.
     let w = warnings(&format!(
         "{STANDBY}checkpoint_address = \"192.0.2.253:50052\"\nwrite_ahead = \"async\"\n\
-         session_interface = \"eth1\"\nprotect = [\"192.0.2.2\"]\n"
+         protect = [\"192.0.2.2\"]\n"
     ));
     assert!(w.is_empty(), "{w:?}");
 }
@@ -94,14 +94,14 @@ fn protect_names_configured_neighbours() {
         format!(
             "ha.protect = [\"192.0.2.2\", \"192.0.2.9\"] (line {}): 192.0.2.9 is not the \
              address of a [[neighbor]]",
-            ha_line(5)
+            ha_line(6)
         )
     );
     let e = Config::from_toml_str(&format!("{BASE}{STANDBY}protect = [\"not-an-address\"]\n"))
         .expect_err("not an address")
         .to_string();
     assert!(
-        e.starts_with(&format!("line {}: ha.protect", ha_line(5))),
+        e.starts_with(&format!("line {}: ha.protect", ha_line(6))),
         "{e}"
     );
 }
@@ -110,7 +110,7 @@ fn protect_names_configured_neighbours() {
 fn a_primary_endpoint_that_is_not_a_uri_is_an_error() {
     let e = error(
         "[ha]\nrole = \"standby\"\nnode_id = 2\nprimary = \"http://bad host:50052\"\n\
-         mirror_interface = \"mon0\"\n",
+         mirror_interface = \"mon0\"\nsession_interface = \"eth1\"\n",
     );
     assert!(
         e.starts_with(&format!(

@@ -171,7 +171,7 @@ async fn primary_and_standby_synchronise_over_mtls_and_a_foreign_ca_is_refused()
     let standby_src = |tls: String| {
         format!(
             "{BASE}[ha]\nrole = \"standby\"\nnode_id = 2\nprimary = \"https://127.0.0.1:{port}\"\n\
-             mirror_interface = \"mon0\"\n{tls}"
+             mirror_interface = \"mon0\"\nsession_interface = \"eth0\"\n{tls}"
         )
     };
 

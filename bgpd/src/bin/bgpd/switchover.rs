@@ -5,7 +5,7 @@
 //! 1. the target: the requested standby, or the election rule (highest priority, then the
 //!    lowest node_id, among the synchronised standbys); refused, with nothing changed, when
 //!    there is none, or when this node could not follow a primary afterwards (no
-//!    `[ha] mirror_interface`);
+//!    `[ha] mirror_interface`) or take the sessions back (no `[ha] session_interface`);
 //! 2. every session stops: its reader is aborted and its writer writes what the speaker
 //!    had queued (each batch written ahead to the standbys first) and hands back a
 //!    duplicate of the socket without closing it;
@@ -162,6 +162,12 @@ pub async fn run(core: &mut Core, to: Option<u32>) -> Result<pb::SwitchoverReply
     if ha.mirror_interface.is_none() {
         return Err(refused(
             "[ha] mirror_interface is not set: this node could not follow the new primary",
+        ));
+    }
+    if ha.session_interface.is_none() {
+        return Err(refused(
+            "[ha] session_interface is not set: this node, once the new primary's standby, \
+             could take no session back",
         ));
     }
     let roster = handle
