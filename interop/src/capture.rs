@@ -3,11 +3,12 @@
 //! `ribsync::capture`, framed by the BGP header, RFC 4271 section 4.1). This is how a
 //! failover test checks that no OPEN, NOTIFICATION or RST reached a neighbour.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bgpd::wire::{decode_message, Message, Prefix, SessionContext};
 use ribsync::capture::{parse_frame, PcapReader, Reassembler, ReassemblerConfig, StreamEvent};
 
 use crate::error::{LabError, Result};
@@ -126,6 +127,55 @@ impl WireSummary {
     }
 }
 
+/// What one speaker sent in UPDATEs on a capture, from an instant on (see [`tally_updates`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpdateTally {
+    /// UPDATE messages (End-of-RIB markers included).
+    pub updates: u64,
+    /// Prefixes withdrawn, summed over the UPDATEs (Withdrawn Routes and MP_UNREACH_NLRI).
+    pub withdrawn: u64,
+    /// Prefixes announced, summed over the UPDATEs (NLRI and MP_REACH_NLRI).
+    pub announced: u64,
+    /// Prefixes withdrawn and then announced again on the same session: a route flap the
+    /// receiver saw (RFC 4271 section 9.1.4 counts it as two changes).
+    pub flapped: BTreeSet<Prefix>,
+    /// UPDATEs that did not decode (their prefixes are not counted).
+    pub undecoded: u64,
+}
+
+/// Counts the UPDATEs of `summary` sent by `sender` (any session) captured at or after
+/// `since` (time since the Unix epoch), and the prefixes they withdraw and announce. The
+/// UPDATEs are decoded with 4-octet AS numbers and without ADD-PATH (what FRR, BIRD and
+/// understudy negotiate in the labs).
+pub fn tally_updates(summary: &WireSummary, sender: IpAddr, since: Duration) -> UpdateTally {
+    let ctx = SessionContext::modern();
+    let mut tally = UpdateTally::default();
+    // Per session (sender, receiver): the prefixes withdrawn so far and not announced since.
+    let mut withdrawn: BTreeSet<(SocketAddr, SocketAddr, Prefix)> = BTreeSet::new();
+    for m in summary
+        .messages
+        .iter()
+        .filter(|m| m.src.ip() == sender && m.time >= since && m.kind() == msg_type::UPDATE)
+    {
+        tally.updates += 1;
+        let Some(Message::Update(u)) = decode_message(&m.bytes, &ctx).message else {
+            tally.undecoded += 1;
+            continue;
+        };
+        for (_, n) in u.withdrawals() {
+            tally.withdrawn += 1;
+            withdrawn.insert((m.src, m.dst, n.prefix));
+        }
+        for (_, n) in u.announced() {
+            tally.announced += 1;
+            if withdrawn.remove(&(m.src, m.dst, n.prefix)) {
+                tally.flapped.insert(n.prefix);
+            }
+        }
+    }
+    tally
+}
+
 /// Splits BGP messages off the front of `buf`. When the front is not a header (the capture
 /// started inside a message), skips to the next all-ones marker.
 fn frame_messages(buf: &mut Vec<u8>) -> Vec<Vec<u8>> {
@@ -223,6 +273,67 @@ pub fn analyze(path: &Path) -> Result<WireSummary> {
 mod tests {
     use super::*;
     use crate::rawpeer::keepalive_bytes;
+
+    fn update(withdrawn: &[[u8; 4]], nlri: &[[u8; 4]]) -> Vec<u8> {
+        use bgpd::wire::builder::attributes;
+        use bgpd::wire::{encode_message, AsPath, Asn, AttributeValue, Ipv4Prefix, Nlri, Origin};
+        let n = |a: &[u8; 4]| Nlri::new(Ipv4Prefix::new((*a).into(), 24).unwrap());
+        let u = bgpd::wire::Update {
+            withdrawn: withdrawn.iter().map(n).collect(),
+            attributes: if nlri.is_empty() {
+                Default::default()
+            } else {
+                attributes([
+                    AttributeValue::Origin(Origin::Igp),
+                    AttributeValue::AsPath(AsPath::sequence([Asn(65000)])),
+                    AttributeValue::NextHop([192, 0, 2, 1].into()),
+                ])
+            },
+            nlri: nlri.iter().map(n).collect(),
+        };
+        encode_message(&Message::Update(u), &SessionContext::modern()).unwrap()
+    }
+
+    #[test]
+    fn updates_after_an_instant_are_counted_and_a_withdrawal_announced_again_is_a_flap() {
+        let router: SocketAddr = "192.0.2.1:179".parse().unwrap();
+        let peer: SocketAddr = "192.0.2.12:40000".parse().unwrap();
+        let at = |s: u64, src, dst, bytes| WireMessage {
+            src,
+            dst,
+            time: Duration::from_secs(s),
+            bytes,
+        };
+        let (p1, p2, p3) = ([203, 0, 113, 0], [198, 51, 100, 0], [192, 0, 2, 0]);
+        let summary = WireSummary {
+            messages: vec![
+                // Before the instant: not counted (nor is its withdrawal remembered).
+                at(9, router, peer, update(&[p3], &[])),
+                at(10, router, peer, keepalive_bytes()),
+                at(10, router, peer, update(&[p1, p2], &[])),
+                // The neighbour's own UPDATE: not the router's.
+                at(11, peer, router, update(&[], &[p1])),
+                at(11, router, peer, update(&[], &[p1, p3])),
+                // An UPDATE too short to hold its two length fields.
+                at(12, router, peer, [vec![0xff; 16], vec![0, 19, 2]].concat()),
+            ],
+            ..WireSummary::default()
+        };
+        let t = tally_updates(&summary, router.ip(), Duration::from_secs(10));
+        assert_eq!(t.updates, 3);
+        assert_eq!((t.withdrawn, t.announced), (2, 2));
+        let p = |a: [u8; 4]| Prefix::V4(bgpd::wire::Ipv4Prefix::new(a.into(), 24).unwrap());
+        assert_eq!(t.flapped, BTreeSet::from([p(p1)]));
+        assert_eq!(t.undecoded, 1);
+        // From the start: p3 was withdrawn at 9 and announced at 11, a flap too.
+        let t = tally_updates(&summary, router.ip(), Duration::ZERO);
+        assert_eq!(t.updates, 4);
+        assert_eq!(t.flapped, BTreeSet::from([p(p1), p(p3)]));
+        // Nothing from the neighbour's side but its one UPDATE.
+        let t = tally_updates(&summary, peer.ip(), Duration::ZERO);
+        assert_eq!((t.updates, t.withdrawn, t.announced), (1, 0, 1));
+        assert!(t.flapped.is_empty());
+    }
 
     #[test]
     fn framing_resynchronises_after_a_partial_message() {

@@ -10,12 +10,12 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ipnetwork::Ipv4Network;
 use serde::Serialize;
 
-use crate::capture::{analyze, Capture};
+use crate::capture::{analyze, tally_updates, Capture};
 use crate::error::{LabError, Result};
 use crate::feed;
 use crate::neighbor::{NeighborKind, SessionState};
@@ -57,6 +57,11 @@ pub struct ScenarioOutcome {
     pub takeover: Option<Duration>,
     /// A one-line description for the reader.
     pub summary: String,
+    /// When the failure was injected (the wire report counts the UPDATEs sent from then
+    /// on; None: from the start of the scenario).
+    pub failed_at: Option<SystemTime>,
+    /// Sessions the standby took over, and sessions it could not (None: no takeover).
+    pub sessions: Option<(u64, u64)>,
 }
 
 /// The live lab a scenario acts on.
@@ -107,6 +112,7 @@ impl Scenario for Observe {
         Ok(ScenarioOutcome {
             takeover: None,
             summary: format!("observed {:?}, no failure injected", self.0),
+            ..ScenarioOutcome::default()
         })
     }
 }
@@ -122,6 +128,16 @@ pub struct WireReport {
     pub syns: u64,
     /// TCP FIN or RST segments (a connection closed).
     pub fins_rsts: u64,
+    /// UPDATEs the router sent the neighbour after the failure (or during the scenario
+    /// without one).
+    pub updates_after: u64,
+    /// Prefixes those UPDATEs withdrew.
+    pub withdrawn_after: u64,
+    /// Prefixes those UPDATEs announced.
+    pub announced_after: u64,
+    /// Prefixes withdrawn and then announced again by those UPDATEs: a route flap the
+    /// neighbour saw, whatever its Adj-RIB-In looks like afterwards.
+    pub flapped_after: u64,
 }
 
 /// One neighbour daemon in the report (its sessions summed).
@@ -177,6 +193,8 @@ pub struct DemoReport {
     pub pings_sent: Option<u64>,
     /// Echo replies received.
     pub pings_received: Option<u64>,
+    /// Sessions the standby took over, and sessions it could not (None: no takeover).
+    pub sessions: Option<(u64, u64)>,
 }
 
 /// The keys of one neighbour in [`DemoReport::summary_json`].
@@ -190,6 +208,12 @@ struct NeighborSummary<'a> {
     notifications: Option<u64>,
     prefixes_before: Option<u64>,
     prefixes_after: Option<u64>,
+    uptime_unbroken: Option<bool>,
+    adj_rib_in_unchanged: Option<bool>,
+    updates_after: Option<u64>,
+    withdrawn_after: Option<u64>,
+    announced_after: Option<u64>,
+    flapped_after: Option<u64>,
 }
 
 /// The object `interop demo --json` prints as its last line (issue 7).
@@ -198,13 +222,21 @@ struct Summary<'a> {
     neighbors: Vec<NeighborSummary<'a>>,
     takeover_ms: Option<f64>,
     dataplane_loss_ms: Option<f64>,
+    ping_sent: Option<u64>,
+    ping_received: Option<u64>,
+    sessions_taken_over: Option<u64>,
+    sessions_failed: Option<u64>,
 }
 
 impl DemoReport {
-    /// The one-line JSON object of issue 7, exactly these keys:
+    /// The one-line JSON object of issue 7:
     /// `{"neighbors":[{"name","kind","established_before","established_after",
-    /// "connections_dropped","notifications","prefixes_before","prefixes_after"}],
-    /// "takeover_ms","dataplane_loss_ms"}`.
+    /// "connections_dropped","notifications","prefixes_before","prefixes_after", ...}],
+    /// "takeover_ms","dataplane_loss_ms", ...}`, with these keys added per neighbour:
+    /// `uptime_unbroken`, `adj_rib_in_unchanged`, `updates_after`, `withdrawn_after`,
+    /// `announced_after`, `flapped_after` (see [`WireReport`]), and at the top:
+    /// `ping_sent`, `ping_received`, `sessions_taken_over`, `sessions_failed`
+    /// (null when not known).
     pub fn summary_json(&self) -> String {
         let s = Summary {
             neighbors: self
@@ -219,10 +251,20 @@ impl DemoReport {
                     notifications: n.notifications,
                     prefixes_before: n.prefixes_before,
                     prefixes_after: n.prefixes_after,
+                    uptime_unbroken: n.uptime_unbroken,
+                    adj_rib_in_unchanged: n.routes_unchanged,
+                    updates_after: n.wire.map(|w| w.updates_after),
+                    withdrawn_after: n.wire.map(|w| w.withdrawn_after),
+                    announced_after: n.wire.map(|w| w.announced_after),
+                    flapped_after: n.wire.map(|w| w.flapped_after),
                 })
                 .collect(),
             takeover_ms: self.takeover_ms,
             dataplane_loss_ms: self.dataplane_loss_ms,
+            ping_sent: self.pings_sent,
+            ping_received: self.pings_received,
+            sessions_taken_over: self.sessions.map(|s| s.0),
+            sessions_failed: self.sessions.map(|s| s.1),
         };
         serde_json::to_string(&s).unwrap_or_default()
     }
@@ -648,6 +690,7 @@ pub fn run(
 
     progress(&format!("scenario: {}", scenario.name()));
     let started = Instant::now();
+    let started_wall = SystemTime::now();
     let outcome = {
         let mut lab = DemoLab {
             rt: &mut rt,
@@ -680,18 +723,38 @@ pub fn run(
         None => None,
     };
     let mut wires = BTreeMap::new();
+    // The UPDATEs the router sent from the failure on (the neighbours' clocks are this
+    // host's: the captures' timestamps compare with it).
+    let since = outcome
+        .failed_at
+        .unwrap_or(started_wall)
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    // The router as each session of a neighbour sees it.
+    let routers: BTreeMap<&str, std::collections::BTreeSet<IpAddr>> = rt
+        .neighbors
+        .iter()
+        .zip(&after)
+        .map(|((name, _), list)| (name.as_str(), list.iter().filter_map(|s| s.peer).collect()))
+        .collect();
     for (name, c) in captures {
         let file = c.stop()?;
         let w = analyze(&file)?;
-        wires.insert(
-            name,
-            WireReport {
-                opens: w.opens().len() as u64,
-                notifications: w.notifications().len() as u64,
-                syns: w.syn.len() as u64,
-                fins_rsts: (w.fin.len() + w.rst.len()) as u64,
-            },
-        );
+        let mut report = WireReport {
+            opens: w.opens().len() as u64,
+            notifications: w.notifications().len() as u64,
+            syns: w.syn.len() as u64,
+            fins_rsts: (w.fin.len() + w.rst.len()) as u64,
+            ..WireReport::default()
+        };
+        for router in routers.get(name.as_str()).into_iter().flatten() {
+            let t = tally_updates(&w, *router, since);
+            report.updates_after += t.updates;
+            report.withdrawn_after += t.withdrawn;
+            report.announced_after += t.announced;
+            report.flapped_after += t.flapped.len() as u64;
+        }
+        wires.insert(name, report);
     }
 
     let mut neighbors = Vec::new();
@@ -737,6 +800,7 @@ pub fn run(
         }),
         pings_sent: pings.map(|p| p.0),
         pings_received: pings.map(|p| p.1),
+        sessions: outcome.sessions,
     };
     progress(&format!("tearing down lab {}", rt.lab.id()));
     drop(speakers);
@@ -788,6 +852,21 @@ pub fn render(report: &DemoReport) -> String {
                 )
             })
             .unwrap_or_default();
+        let updates = n
+            .wire
+            .map(|w| {
+                format!(
+                    "\n    UPDATEs from the router after the failure: {} ({} prefixes withdrawn, {} announced); {}",
+                    w.updates_after,
+                    w.withdrawn_after,
+                    w.announced_after,
+                    match w.flapped_after {
+                        0 => "no prefix flapped".to_string(),
+                        f => format!("{f} prefixes FLAPPED (withdrawn, then announced again)"),
+                    }
+                )
+            })
+            .unwrap_or_default();
         let rib = match n.routes_unchanged {
             Some(true) => "; Adj-RIB-In unchanged",
             Some(false) => "; Adj-RIB-In CHANGED",
@@ -795,7 +874,7 @@ pub fn render(report: &DemoReport) -> String {
         };
         let _ = writeln!(
             s,
-            "    uptime unbroken: {}{wire}{rib}",
+            "    uptime unbroken: {}{wire}{rib}{updates}",
             yn(n.uptime_unbroken)
         );
         for sess in &n.sessions {
@@ -837,6 +916,9 @@ pub fn render(report: &DemoReport) -> String {
         _ => {
             let _ = writeln!(s, "ping stream: none");
         }
+    }
+    if let Some((taken, failed)) = report.sessions {
+        let _ = writeln!(s, "sessions taken over: {taken} ({failed} failed)");
     }
     s
 }

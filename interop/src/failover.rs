@@ -126,6 +126,7 @@ impl Scenario for Failover {
         ));
 
         let primary_node = find(lab.speakers, "primary")?.node.clone();
+        let failed_at = std::time::SystemTime::now();
         let cut = lab.rt.cut_links(&primary_node)?;
         let cut_at = Instant::now();
         let primary = find(lab.speakers, "primary")?;
@@ -155,6 +156,8 @@ impl Scenario for Failover {
                 "primary killed; standby took over {sessions} sessions ({failed} failed); watched {:?} after",
                 self.watch
             ),
+            failed_at: Some(failed_at),
+            sessions: Some((sessions as u64, failed as u64)),
         })
     }
 }

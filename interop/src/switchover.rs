@@ -169,6 +169,7 @@ impl Scenario for Switchover {
                     .join(", then "),
                 self.watch
             ),
+            ..ScenarioOutcome::default()
         })
     }
 }
@@ -203,6 +204,7 @@ impl Scenario for Refused {
         Ok(ScenarioOutcome {
             takeover: None,
             summary: "switchover refused, nothing changed".into(),
+            ..ScenarioOutcome::default()
         })
     }
 }
@@ -256,6 +258,7 @@ impl Scenario for RejoinAfterFailover {
         lockstep(lab, "primary", "standby")?;
         // The box dies.
         let node = find(lab.speakers, "primary")?.node.clone();
+        let failed_at = std::time::SystemTime::now();
         lab.rt.cut_links(&node)?;
         find(lab.speakers, "primary")?.process.kill();
         let done = find(lab.speakers, "standby")?.wait_log(TAKEOVER_COMPLETE, timeout)?;
@@ -369,6 +372,8 @@ impl Scenario for RejoinAfterFailover {
                     .map_or("?".into(), |m| format!("{m:.1}")),
                 self.watch
             ),
+            failed_at: Some(failed_at),
+            ..ScenarioOutcome::default()
         })
     }
 }

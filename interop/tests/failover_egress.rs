@@ -234,6 +234,7 @@ impl Scenario for EgressWindow {
         Ok(ScenarioOutcome {
             takeover: demo_takeover(&done),
             summary: "primary stopped, new route, box died, standby took over".into(),
+            ..ScenarioOutcome::default()
         })
     }
 }
@@ -339,6 +340,7 @@ impl Scenario for CleanStop {
         Ok(ScenarioOutcome {
             takeover: demo_takeover(&done),
             summary: "clean stop; the standby took the role and addresses".into(),
+            ..ScenarioOutcome::default()
         })
     }
 }

@@ -106,6 +106,7 @@ fn cutting_only_the_checkpoint_link_makes_no_second_writer() {
                 takeover: None,
                 summary: "checkpoint link cut and restored: no takeover, standby resynchronised"
                     .into(),
+                ..ScenarioOutcome::default()
             })
         },
     };

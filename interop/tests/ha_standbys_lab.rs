@@ -157,6 +157,7 @@ fn two_standbys(specs: [StandbySpec; 2], intro: Intro, winner: usize) {
                 summary: format!(
                     "{win_node} took over; {lose_node} re-attached and resynchronised"
                 ),
+                ..ScenarioOutcome::default()
             })
         },
     };

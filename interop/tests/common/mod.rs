@@ -123,9 +123,23 @@ pub fn assert_saw_nothing(n: &interop::demo::NeighborReport) {
     assert_eq!(n.routes_unchanged, Some(true), "{n:?}");
 }
 
+/// No prefix flapped on the neighbour's link: the router withdrew no prefix it then
+/// announced again after the failure (an Adj-RIB-In compared only before and after does
+/// not show it).
+pub fn assert_no_flap(n: &interop::demo::NeighborReport) {
+    let w = n.wire.unwrap();
+    assert_eq!(
+        w.flapped_after, 0,
+        "{}: the router withdrew {} prefixes and announced {} in {} UPDATEs after the failure; \
+         {} of them withdrawn, then announced again: {n:?}",
+        n.name, w.withdrawn_after, w.announced_after, w.updates_after, w.flapped_after
+    );
+}
+
 /// A neighbour's session survived the scenario: Established before and after, no OPEN,
 /// NOTIFICATION, SYN, FIN or RST on its link (from the capture), its session uptime
-/// unbroken, no connection dropped and no NOTIFICATION counted. Its routes may have changed
+/// unbroken, no connection dropped and no NOTIFICATION counted, and no prefix flapped
+/// ([`assert_no_flap`]). Its routes may have changed
 /// (the scenario announced some).
 pub fn assert_session_unbroken(n: &interop::demo::NeighborReport) {
     assert!(n.established_before && n.established_after, "{n:?}");
@@ -139,4 +153,5 @@ pub fn assert_session_unbroken(n: &interop::demo::NeighborReport) {
     assert_eq!(n.uptime_unbroken, Some(true), "{n:?}");
     assert_eq!(n.connections_dropped, Some(0), "{n:?}");
     assert_eq!(n.notifications, Some(0), "{n:?}");
+    assert_no_flap(n);
 }
