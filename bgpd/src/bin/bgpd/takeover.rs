@@ -40,6 +40,7 @@ pub const KEEPALIVE: [u8; 19] = [
 ];
 
 pub mod ledger;
+pub mod netting;
 pub use ledger::EgressLedger;
 
 /// What the mirror port showed of one flow since its checkpoint (every field the latest
@@ -474,6 +475,8 @@ async fn gather(input: &TakeoverInput) -> Gathered {
     }
     let mut closed = Vec::new();
     let mut endpoints = Vec::new();
+    // Each flow's negotiated codec context (to net the Adj-RIB-Out difference).
+    let mut contexts = BTreeMap::new();
     // The mirror hands on nothing more; the round trip through the engine's queue feeds
     // the speaker everything handed on before; the core's drain notes every UPDATE the
     // speaker produced from it in the ledger.
@@ -537,6 +540,9 @@ async fn gather(input: &TakeoverInput) -> Gathered {
                 failed.push((flow, "no checkpointed TCP context".into()));
                 continue;
             };
+            if let Some(n) = replica.speaker().session(peer).and_then(|s| s.negotiated()) {
+                contexts.insert(flow, n.ctx.clone());
+            }
             let near = replica.flow_offsets(&flow).map_or(0, |o| o.sent_to_peer);
             let anchor = replica.anchor(&flow);
             let received = anchor
@@ -597,11 +603,17 @@ async fn gather(input: &TakeoverInput) -> Gathered {
         } else if handed_over {
             ledger.primary_sent(f.flow, f.tcp.snd_una, &f.tcp.send_queue);
         }
-        f.difference = ledger.difference(&f.flow);
+        let difference = ledger.difference(&f.flow);
+        let produced = difference.len();
+        f.difference = match contexts.get(&f.flow) {
+            Some(ctx) => netting::without_flaps(difference, ctx),
+            None => difference,
+        };
         if !f.difference.is_empty() {
             tracing::info!(
                 flow = %f.flow,
                 updates = f.difference.len(),
+                produced,
                 "ha: takeover sends the Adj-RIB-Out difference"
             );
         }

@@ -293,3 +293,197 @@ fn a_message_cut_off_at_takeover_joins_the_rest_read_from_the_rebuilt_socket() {
     assert_eq!(sb.speaker().rib().adj_rib_in(a).len(), 1);
     assert_eq!(sb.flow_digest(&flow(0)), p.flow_digest(&flow(0)));
 }
+
+/// The prefixes withdrawn and then announced again by `msgs` (a flap the neighbour sees).
+fn flapped(msgs: &[Vec<u8>], ctx: &SessionContext) -> Vec<Prefix> {
+    let mut withdrawn = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for m in msgs {
+        let Some(Message::Update(u)) = decode_message(m, ctx).message else {
+            panic!("not an UPDATE: {m:?}");
+        };
+        for (_, w) in u.withdrawals() {
+            withdrawn.insert(w.prefix);
+        }
+        for (_, n) in u.announced() {
+            if withdrawn.remove(&n.prefix) {
+                out.push(n.prefix);
+            }
+        }
+    }
+    out
+}
+
+/// A standby that joins while A is still sending its routes: A's flow is checkpointed
+/// after A's 3rd UPDATE, B's after A's 8th (B's Adj-RIB-Out as sent then holds 8 routes).
+/// Restored in that order, the standby's Loc-RIB lags B's Adj-RIB-Out: its speaker withdraws
+/// 5 routes from B, and announces them again as the mirror feeds A's 4th to 8th UPDATEs. The
+/// primary wrote nothing after the checkpoints, so all of that is "the difference"; sent as
+/// is, B sees 5 prefixes withdrawn and announced again though nothing changed. Netted, B is
+/// sent no withdrawal, and ends with the standby's Adj-RIB-Out.
+#[test]
+fn a_standby_restored_mid_feed_sends_no_flap_in_its_difference() {
+    let (mut p, _) = pair();
+    let announce = |k: usize| {
+        let u = Update {
+            withdrawn: vec![],
+            attributes: attributes([
+                AttributeValue::Origin(Origin::Igp),
+                AttributeValue::AsPath(AsPath::sequence([Asn(65002)])),
+                AttributeValue::NextHop(addr(0)),
+            ]),
+            nlri: vec![Nlri::new(
+                Ipv4Prefix::new([10, 1, k as u8, 0].into(), 24).unwrap(),
+            )],
+        };
+        let mut ctx = SessionContext::modern();
+        ctx.extended_message = false;
+        encode_message(&Message::Update(u), &ctx).unwrap()
+    };
+    let feed: Vec<Vec<u8>> = (0..8).map(announce).collect();
+    for (k, m) in feed.iter().enumerate().take(3) {
+        p.receive(Millis(10 + k as u64), &flow(0), m).unwrap();
+    }
+    let snap_a = p.snapshot_flow(&flow(0)).unwrap();
+    for (k, m) in feed.iter().enumerate().skip(3) {
+        p.receive(Millis(10 + k as u64), &flow(0), m).unwrap();
+    }
+    p.drain_outputs();
+    let snap_b = p.snapshot_flow(&flow(1)).unwrap();
+    assert_eq!(p.speaker().rib().adj_rib_out(peer_of(&p, 1)).len(), 8);
+
+    let other = "router_id = \"198.51.100.9\"\nlocal_as = 64999\n";
+    let speaker = Speaker::new(Millis(0), Config::from_toml_str(other).unwrap(), 1).unwrap();
+    let mut sb = SpeakerReplica::new(speaker, 1, 0);
+    sb.import_static(&p.export_static()).unwrap();
+    let mut ledger = EgressLedger::default();
+    let fb = flow(1);
+    sb.restore_flow(&snap_a).unwrap();
+    sb.restore_flow(&snap_b).unwrap();
+    for u in to_b(&mut sb) {
+        ledger.generated(fb, &u);
+    }
+    for (k, m) in feed.iter().enumerate().skip(3) {
+        let at = sb.received(&flow(0)).unwrap();
+        sb.feed_peer_bytes(10 + k as u64, &flow(0), at, m).unwrap();
+        for u in to_b(&mut sb) {
+            ledger.generated(fb, &u);
+        }
+    }
+    let out: BTreeMap<Prefix, PathAttributes> = sb
+        .speaker()
+        .rib()
+        .adj_rib_out(peer_of(&sb, 1))
+        .into_iter()
+        .collect();
+    let ctx = p
+        .speaker()
+        .session(peer_of(&p, 1))
+        .and_then(|s| s.negotiated())
+        .map(|n| n.ctx.clone())
+        .unwrap();
+    // What the ledger holds: the restore's withdrawals, then the same routes again.
+    let raw = ledger.difference(&fb);
+    assert_eq!(
+        flapped(&raw, &ctx).len(),
+        5,
+        "the artefact this test is about"
+    );
+    let sent = netting::without_flaps(raw.clone(), &ctx);
+    assert!(flapped(&sent, &ctx).is_empty(), "no flap left");
+    for m in &sent {
+        let Some(Message::Update(u)) = decode_message(m, &ctx).message else {
+            panic!("not an UPDATE");
+        };
+        assert_eq!(u.withdrawn_count(), 0, "nothing withdrawn");
+    }
+    // B held the primary's 8 routes; it ends with the standby's Adj-RIB-Out either way.
+    let held = snap_b_view(&p, &ctx);
+    assert_eq!(neighbour_view(&[&held[..], &sent[..]].concat(), &ctx), out);
+    assert_eq!(neighbour_view(&[&held[..], &raw[..]].concat(), &ctx), out);
+    assert_eq!(out.len(), 8);
+}
+
+/// The UPDATEs that give B the primary's Adj-RIB-Out of B (what B holds at the failure).
+fn snap_b_view(p: &SpeakerReplica, ctx: &SessionContext) -> Vec<Vec<u8>> {
+    p.speaker()
+        .rib()
+        .adj_rib_out(peer_of(p, 1))
+        .into_iter()
+        .map(|(prefix, attributes)| {
+            let Prefix::V4(v4) = prefix else {
+                panic!("IPv4 only here")
+            };
+            let u = Update {
+                withdrawn: vec![],
+                attributes,
+                nlri: vec![Nlri::new(v4)],
+            };
+            encode_message(&Message::Update(u), ctx).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn netting_keeps_withdrawals_nothing_replaces_and_every_final_state() {
+    let ctx = SessionContext::modern();
+    let p = |k: u8| Nlri::new(Ipv4Prefix::new([10, 2, k, 0].into(), 24).unwrap());
+    let attrs = |asn: u32| {
+        attributes([
+            AttributeValue::Origin(Origin::Igp),
+            AttributeValue::AsPath(AsPath::sequence([Asn(asn)])),
+            AttributeValue::NextHop(addr(0)),
+        ])
+    };
+    let enc = |u: Update| encode_message(&Message::Update(u), &ctx).unwrap();
+    let w12 = enc(Update {
+        withdrawn: vec![p(1), p(2)],
+        ..Update::default()
+    });
+    let a1 = enc(Update {
+        withdrawn: vec![],
+        attributes: attrs(65010),
+        nlri: vec![p(1)],
+    });
+    let w3a3 = enc(Update {
+        withdrawn: vec![p(3)],
+        attributes: attrs(65011),
+        nlri: vec![p(3)],
+    });
+    let eor = enc(Update::default());
+    let sent = netting::without_flaps(
+        vec![w12.clone(), a1.clone(), w3a3.clone(), eor.clone()],
+        &ctx,
+    );
+    // p1's withdrawal goes (announced later), p2's stays; p3 withdrawn and announced in the
+    // same UPDATE: announced only; the End-of-RIB marker stays as it was.
+    let w2 = enc(Update {
+        withdrawn: vec![p(2)],
+        ..Update::default()
+    });
+    let a3 = enc(Update {
+        withdrawn: vec![],
+        attributes: attrs(65011),
+        nlri: vec![p(3)],
+    });
+    assert_eq!(sent, vec![w2, a1.clone(), a3, eor.clone()]);
+    // A withdrawal wholly replaced is dropped; nothing to net leaves the bytes alone.
+    let w1 = enc(Update {
+        withdrawn: vec![p(1)],
+        ..Update::default()
+    });
+    assert_eq!(
+        netting::without_flaps(vec![w1, a1.clone()], &ctx),
+        vec![a1.clone()]
+    );
+    assert_eq!(
+        netting::without_flaps(vec![a1.clone(), w12.clone()], &ctx),
+        vec![a1, w12]
+    );
+    // Something that does not decode: left exactly as it was.
+    let junk = [vec![0xff; 16], vec![0, 23, 2, 0, 9, 0, 0]].concat();
+    assert_eq!(
+        netting::without_flaps(vec![junk.clone(), eor.clone()], &ctx),
+        vec![junk, eor]
+    );
+}
