@@ -314,6 +314,9 @@ fn neighbors(core: &Core) -> Vec<pb::Neighbor> {
         crate::core::HaRuntime::Standby(s) => Some(s),
         _ => None,
     };
+    // A halted standby (its takeover failed, fencing failed, ...) follows no session any
+    // more and holds none: its copies of the primary's sessions are stale.
+    let halted = standby.and_then(halted_reason);
     // The replicated clock: the primary's, on a standby as after a takeover.
     let now = crate::core::unix_ms().saturating_sub(g.clock_base_ms());
     speaker
@@ -324,7 +327,7 @@ fn neighbors(core: &Core) -> Vec<pb::Neighbor> {
             let s = speaker.session(peer)?;
             let extra = core.extra.get(&peer);
             let adj_in = rib.adj_rib_in(peer);
-            let established = state == bgpd::session::State::Established;
+            let (state_name, established) = shown_state(state, standby.is_some(), halted.is_some());
             // A standby's copy of the session sends what the primary's produced, but not
             // its KEEPALIVEs: those are counted from the mirror.
             let mirrored_out = standby.map_or(0, |sb| {
@@ -335,13 +338,7 @@ fn neighbors(core: &Core) -> Vec<pb::Neighbor> {
                 address: address.to_string(),
                 remote_as: n.remote_as,
                 description: n.description.clone().unwrap_or_default(),
-                // A standby holds no connection of its own: what it does not follow from
-                // the primary is Idle here, whatever its copy of the FSM would try.
-                state: if standby.is_some() && !established {
-                    "Idle".to_string()
-                } else {
-                    state.name().to_string()
-                },
+                state: state_name,
                 admin_up: s.admin_up(),
                 ibgp: n.remote_as == speaker.config().local_as,
                 uptime_ms: uptime_ms(
@@ -358,11 +355,40 @@ fn neighbors(core: &Core) -> Vec<pb::Neighbor> {
                 prefixes_accepted: accepted as u64,
                 prefixes_sent: rib.adj_rib_out(peer).len() as u64,
                 negotiated: s.negotiated().map(view::negotiated),
-                last_error: extra.map(|e| e.last_error.clone()).unwrap_or_default(),
+                last_error: match &halted {
+                    Some(reason) => format!("this standby holds no session: {reason}"),
+                    None => extra.map(|e| e.last_error.clone()).unwrap_or_default(),
+                },
                 stale_families: s.stale_families().iter().map(|f| f.to_string()).collect(),
             })
         })
         .collect()
+}
+
+/// The state `understudy neighbors` shows of a session whose FSM copy is in `state`, and
+/// whether it counts as Established (uptime). A standby (`standby`) holds no connection of
+/// its own: what it does not follow from the primary is Idle, whatever its copy of the FSM
+/// would try; a halted one (`halted`: its takeover or fencing failed) follows nothing any
+/// more and holds nothing, so every session is Idle there.
+fn shown_state(state: bgpd::session::State, standby: bool, halted: bool) -> (String, bool) {
+    let established = state == bgpd::session::State::Established && !halted;
+    if standby && !established {
+        ("Idle".to_string(), false)
+    } else {
+        (state.name().to_string(), established)
+    }
+}
+
+/// Why `standby` is halted (`ha_status` shows the same as `role_reason`); `None` while it
+/// follows the primary or takes over.
+fn halted_reason(standby: &crate::ha_standby::StandbySide) -> Option<String> {
+    let h = standby.handle()?;
+    let status = h.status();
+    let role = &status.borrow().role;
+    match role {
+        ribsync::ha::HaRole::Halted { reason } => Some(format!("halted ({reason})")),
+        _ => None,
+    }
 }
 
 /// A neighbour's uptime in milliseconds: from the replicated instant its session reached
@@ -569,6 +595,36 @@ fn command(core: &mut Core, op: AdminOp) -> Result<String, Status> {
                 }
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod shown_state_tests {
+    use super::shown_state;
+    use bgpd::session::State;
+
+    #[test]
+    fn a_halted_standby_shows_no_session_established() {
+        let shown = |s, standby, halted| shown_state(s, standby, halted);
+        assert_eq!(
+            shown(State::Established, false, false),
+            ("Established".into(), true)
+        );
+        assert_eq!(
+            shown(State::Connect, false, false),
+            ("Connect".into(), false)
+        );
+        // A standby following the primary's session shows it as the primary holds it.
+        assert_eq!(
+            shown(State::Established, true, false),
+            ("Established".into(), true)
+        );
+        assert_eq!(shown(State::Connect, true, false), ("Idle".into(), false));
+        // Halted (e.g. "takeover failed: ..."): nothing is held here.
+        assert_eq!(
+            shown(State::Established, true, true),
+            ("Idle".into(), false)
+        );
     }
 }
 
