@@ -111,7 +111,10 @@ impl Scenario for Observe {
         crate::poll::watch(self.0)?;
         Ok(ScenarioOutcome {
             takeover: None,
-            summary: format!("observed {:?}, no failure injected", self.0),
+            summary: format!(
+                "observed {}, no failure injected",
+                crate::poll::secs_text(self.0)
+            ),
             ..ScenarioOutcome::default()
         })
     }
@@ -670,7 +673,8 @@ pub fn run(
             &log,
         )?;
         progress(&format!(
-            "ping stream {node} -> {target} every {PING_INTERVAL:?}"
+            "ping stream {node} -> {target} every {} ms",
+            PING_INTERVAL.as_millis()
         ));
         stream = Some(p);
     }

@@ -153,8 +153,8 @@ impl Scenario for Failover {
         Ok(ScenarioOutcome {
             takeover: takeover_ms.map(|m| Duration::from_secs_f64(m / 1000.0)),
             summary: format!(
-                "primary killed; standby took over {sessions} sessions ({failed} failed); watched {:?} after",
-                self.watch
+                "primary killed; standby took over {sessions} sessions ({failed} failed); watched {} after",
+                crate::poll::secs_text(self.watch)
             ),
             failed_at: Some(failed_at),
             sessions: Some((sessions as u64, failed as u64)),

@@ -33,6 +33,12 @@ pub fn watch_until(until: Instant) -> Result<()> {
     Ok(())
 }
 
+/// A duration for people: seconds with one decimal (`12.0 s`), not `Debug`'s `12s` or
+/// `1.018671571s`.
+pub fn secs_text(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
 /// [`watch_until`] `d` from now.
 ///
 /// # Errors
@@ -74,5 +80,17 @@ pub fn poll_until<T>(
             });
         }
         std::thread::sleep(interval);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_seconds() {
+        assert_eq!(secs_text(Duration::from_secs(12)), "12.0 s");
+        assert_eq!(secs_text(Duration::from_nanos(1_018_671_571)), "1.0 s");
+        assert_eq!(secs_text(Duration::ZERO), "0.0 s");
     }
 }

@@ -96,7 +96,7 @@ fn switch(lab: &mut DemoLab<'_>, leader: &str, follower: &str) -> Result<SwitchS
         },
     )?;
     (lab.progress)(&format!(
-        "switchover {from} -> {to}: {} ; {to} took over in {} ms ({:.0} ms from the command)",
+        "switchover {from} -> {to}: {}; {to} took over in {} ms ({:.0} ms from the command)",
         reply["message"].as_str().unwrap_or(""),
         takeover_ms.map_or("?".into(), |m| format!("{m:.1}")),
         wall.as_secs_f64() * 1000.0
@@ -156,7 +156,7 @@ impl Scenario for Switchover {
         Ok(ScenarioOutcome {
             takeover: last.map(|m| Duration::from_secs_f64(m / 1000.0)),
             summary: format!(
-                "{}; watched {:?} after",
+                "{}; watched {} after",
                 self.steps
                     .iter()
                     .map(|s| format!(
@@ -167,7 +167,7 @@ impl Scenario for Switchover {
                     ))
                     .collect::<Vec<_>>()
                     .join(", then "),
-                self.watch
+                crate::poll::secs_text(self.watch)
             ),
             ..ScenarioOutcome::default()
         })
@@ -364,13 +364,13 @@ impl Scenario for RejoinAfterFailover {
                 .and_then(|s| s.takeover_ms)
                 .map(|m| Duration::from_secs_f64(m / 1000.0)),
             summary: format!(
-                "failover in {} ms, failback by switchover in {} ms; watched {:?} after",
+                "failover in {} ms, failback by switchover in {} ms; watched {} after",
                 self.failover_ms.map_or("?".into(), |m| format!("{m:.1}")),
                 self.failback
                     .as_ref()
                     .and_then(|s| s.takeover_ms)
                     .map_or("?".into(), |m| format!("{m:.1}")),
-                self.watch
+                crate::poll::secs_text(self.watch)
             ),
             failed_at: Some(failed_at),
             ..ScenarioOutcome::default()
