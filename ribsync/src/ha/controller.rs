@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, VecDeque};
 
 use super::detector::{DetectorConfig, FailureDetector, Verdict};
 use super::election::{elect, Candidate, RosterEntry};
+use super::probe::{EarlyProbe, ProbeAnswer};
 use super::{NodeId, Priority};
 
 /// The role of this node.
@@ -38,9 +39,18 @@ pub enum HaRole {
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HaAction {
-    /// Run the configured fencing command and report with
-    /// [`HaController::fencing_result`].
-    RunFencing,
+    /// The primary's heartbeats stopped (the failure is not declared yet): probe it now
+    /// (bgpd: a connection to its session address) and report with
+    /// [`HaController::probe_result`], so the answer is ready at the declaration. Only with
+    /// [`HaConfig::probe_after_ms`] and fencing.
+    Probe,
+    /// Run the fencing step (check the primary is gone, then the configured command) and
+    /// report with [`HaController::fencing_result`].
+    RunFencing {
+        /// The early probe ([`HaAction::Probe`]) found the primary gone after its last sign
+        /// of life: the check need not run again. False: check it now.
+        primary_gone: bool,
+    },
     /// Take over every protected session, then report with
     /// [`HaController::takeover_done`].
     TakeOver {
@@ -71,6 +81,9 @@ pub struct HaConfig {
     /// Milliseconds to wait for the elected standby to accept us before electing again
     /// without it.
     pub reattach_timeout_ms: u64,
+    /// Milliseconds of heartbeat silence after which [`HaAction::Probe`] asks for the
+    /// split-brain probe, ahead of the declaration (`None`: the fencing step probes).
+    pub probe_after_ms: Option<u64>,
 }
 
 impl HaConfig {
@@ -82,6 +95,7 @@ impl HaConfig {
             detector: DetectorConfig::default(),
             fencing: false,
             reattach_timeout_ms: 2000,
+            probe_after_ms: None,
         }
     }
 }
@@ -98,6 +112,10 @@ pub struct HaController {
     await_deadline_ms: u64,
     declared_at_ms: u64,
     actions: VecDeque<HaAction>,
+    /// The split-brain probe of the current silence of the primary.
+    probe: EarlyProbe,
+    /// Elected, fencing waits for the early probe's answer until then.
+    fencing_waits_until_ms: Option<u64>,
 }
 
 impl HaController {
@@ -105,7 +123,6 @@ impl HaController {
     pub fn new(config: HaConfig, now_ms: u64) -> Self {
         let detector = FailureDetector::new(config.detector, now_ms);
         HaController {
-            config,
             role: HaRole::Standby {
                 synchronised: false,
                 channel_lost: false,
@@ -117,6 +134,9 @@ impl HaController {
             await_deadline_ms: 0,
             declared_at_ms: 0,
             actions: VecDeque::new(),
+            probe: EarlyProbe::new(config.probe_after_ms),
+            fencing_waits_until_ms: None,
+            config,
         }
     }
 
@@ -140,6 +160,7 @@ impl HaController {
     /// A heartbeat from the primary, with its roster.
     pub fn on_primary_heartbeat(&mut self, now_ms: u64, roster: Vec<RosterEntry>) {
         self.detector.on_heartbeat(now_ms);
+        self.probe.on_heartbeat(now_ms);
         self.roster = roster;
     }
 
@@ -147,6 +168,7 @@ impl HaController {
     /// whatever the driver has yet to process.
     pub fn on_primary_alive(&mut self, at_ms: u64) {
         self.detector.on_heartbeat(at_ms);
+        self.probe.on_heartbeat(at_ms);
     }
 
     /// The tap last saw a frame from the primary at `seen_ms`.
@@ -167,7 +189,21 @@ impl HaController {
 
     /// Advance to `now_ms`.
     pub fn tick(&mut self, now_ms: u64) {
+        if matches!(self.role, HaRole::Standby { .. })
+            && self.config.fencing
+            && self.probe.due(now_ms, self.detector.last_heartbeat_ms())
+        {
+            self.actions.push_back(HaAction::Probe);
+        }
         match self.role.clone() {
+            // The early probe never answered: the fencing step probes itself.
+            HaRole::Fencing
+                if self
+                    .fencing_waits_until_ms
+                    .is_some_and(|until| now_ms >= until) =>
+            {
+                self.run_fencing(false);
+            }
             HaRole::Standby { synchronised, .. } => match self.detector.verdict(now_ms) {
                 Verdict::Alive => {
                     self.role = HaRole::Standby {
@@ -212,7 +248,15 @@ impl HaController {
             Some(node) if node == self.config.node => {
                 if self.config.fencing {
                     self.role = HaRole::Fencing;
-                    self.actions.push_back(HaAction::RunFencing);
+                    match self.probe.answer(self.detector.last_sign_of_life_ms()) {
+                        ProbeAnswer::Gone => self.run_fencing(true),
+                        ProbeAnswer::Unknown => self.run_fencing(false),
+                        // Due within the probe's own time-out; bounded here too.
+                        ProbeAnswer::Pending => {
+                            self.fencing_waits_until_ms =
+                                Some(now_ms + self.config.detector.heartbeat_interval_ms);
+                        }
+                    }
                 } else {
                     self.role = HaRole::TakingOver;
                     self.actions.push_back(HaAction::TakeOver {
@@ -237,6 +281,22 @@ impl HaController {
                     reason: "primary failed and no standby is synchronised".into(),
                 };
             }
+        }
+    }
+
+    fn run_fencing(&mut self, primary_gone: bool) {
+        self.fencing_waits_until_ms = None;
+        self.actions
+            .push_back(HaAction::RunFencing { primary_gone });
+    }
+
+    /// The early probe ([`HaAction::Probe`]) finished: `answered` when the primary accepted
+    /// the connection. When the fencing step waits for it, it runs now.
+    pub fn probe_result(&mut self, answered: bool) {
+        self.probe.result(answered);
+        if self.role == HaRole::Fencing && self.fencing_waits_until_ms.is_some() {
+            let gone = self.probe.answer(self.detector.last_sign_of_life_ms()) == ProbeAnswer::Gone;
+            self.run_fencing(gone);
         }
     }
 
@@ -309,6 +369,7 @@ impl HaController {
     pub fn attached(&mut self, now_ms: u64) {
         if let HaRole::AwaitingPrimary { .. } = self.role {
             self.detector = FailureDetector::new(self.config.detector, now_ms);
+            self.probe.reset();
             self.excluded.clear();
             self.synchronised = false;
             self.roster.clear();
@@ -327,8 +388,16 @@ impl HaController {
     /// When [`HaController::tick`] should next run without new input.
     pub fn poll_timeout(&self, now_ms: u64) -> Option<u64> {
         match self.role {
-            HaRole::Standby { .. } => Some(self.detector.next_deadline(now_ms)),
+            HaRole::Standby { .. } => {
+                let detector = self.detector.next_deadline(now_ms);
+                let probe = self
+                    .probe
+                    .next_due(self.detector.last_heartbeat_ms())
+                    .filter(|t| *t > now_ms && self.config.fencing);
+                Some(probe.map_or(detector, |p| p.min(detector)))
+            }
             HaRole::AwaitingPrimary { .. } => Some(self.await_deadline_ms),
+            HaRole::Fencing => self.fencing_waits_until_ms,
             _ => None,
         }
     }
@@ -506,12 +575,161 @@ mod tests {
         );
     }
 
+    /// Fencing with the early probe after 150 ms of heartbeat silence; last heartbeat at
+    /// 100, so the probe falls due at 250 and the failure is declared at 400.
+    fn probing_standby() -> HaController {
+        let mut cfg = HaConfig::new(NodeId(2));
+        cfg.priority = Priority(20);
+        cfg.fencing = true;
+        cfg.probe_after_ms = Some(150);
+        let mut c = HaController::new(cfg, 0);
+        c.set_synchronised(true);
+        c.on_primary_heartbeat(100, roster());
+        c
+    }
+
+    #[test]
+    fn the_probe_starts_when_heartbeats_stop_and_is_answered_by_the_declaration() {
+        let mut c = probing_standby();
+        assert_eq!(c.poll_timeout(120), Some(250));
+        c.tick(249);
+        assert_eq!(c.poll_action(), None);
+        c.tick(250);
+        assert_eq!(c.poll_action(), Some(HaAction::Probe));
+        assert!(
+            matches!(c.role(), HaRole::Standby { .. }),
+            "nothing declared yet"
+        );
+        c.probe_result(false);
+        c.tick(399);
+        assert_eq!(c.poll_action(), None);
+        c.tick(400);
+        assert_eq!(c.role(), &HaRole::Fencing);
+        assert_eq!(
+            c.poll_action(),
+            Some(HaAction::RunFencing { primary_gone: true })
+        );
+        c.fencing_result(Ok(()));
+        assert_eq!(
+            c.poll_action(),
+            Some(HaAction::TakeOver {
+                declared_at_ms: 400
+            })
+        );
+    }
+
+    #[test]
+    fn a_probe_still_running_at_the_declaration_is_waited_for() {
+        let mut c = probing_standby();
+        c.tick(250);
+        assert_eq!(c.poll_action(), Some(HaAction::Probe));
+        c.tick(400);
+        assert_eq!(c.role(), &HaRole::Fencing);
+        assert_eq!(c.poll_action(), None, "waits for the probe's answer");
+        assert_eq!(c.poll_timeout(400), Some(500));
+        c.probe_result(false);
+        assert_eq!(
+            c.poll_action(),
+            Some(HaAction::RunFencing { primary_gone: true })
+        );
+
+        // No answer within a heartbeat interval: the fencing step probes itself.
+        let mut c = probing_standby();
+        c.tick(250);
+        assert_eq!(c.poll_action(), Some(HaAction::Probe));
+        c.tick(400);
+        c.tick(499);
+        assert_eq!(c.poll_action(), None);
+        c.tick(500);
+        assert_eq!(
+            c.poll_action(),
+            Some(HaAction::RunFencing {
+                primary_gone: false
+            })
+        );
+        // A late answer changes nothing.
+        c.probe_result(false);
+        assert_eq!(c.poll_action(), None);
+    }
+
+    #[test]
+    fn a_primary_that_answered_or_showed_life_after_the_probe_is_probed_again() {
+        let mut c = probing_standby();
+        c.tick(250);
+        assert_eq!(c.poll_action(), Some(HaAction::Probe));
+        c.probe_result(true);
+        c.tick(400);
+        assert_eq!(
+            c.poll_action(),
+            Some(HaAction::RunFencing {
+                primary_gone: false
+            })
+        );
+
+        // Gone at the probe, but a frame from the primary on the mirror after it started.
+        let mut c = probing_standby();
+        c.tick(250);
+        assert_eq!(c.poll_action(), Some(HaAction::Probe));
+        c.probe_result(false);
+        c.on_primary_frame(260);
+        c.tick(400);
+        assert_eq!(c.poll_action(), None, "the mirror still shows the primary");
+        c.tick(560);
+        assert_eq!(
+            c.poll_action(),
+            Some(HaAction::RunFencing {
+                primary_gone: false
+            })
+        );
+    }
+
+    #[test]
+    fn each_silence_of_the_heartbeats_gets_its_own_probe() {
+        let mut c = probing_standby();
+        c.tick(250);
+        assert_eq!(c.poll_action(), Some(HaAction::Probe));
+        c.tick(260);
+        assert_eq!(c.poll_action(), None, "once per silence");
+        c.probe_result(true);
+        // The heartbeats come back: no declaration; the next silence probes again.
+        c.on_primary_heartbeat(270, roster());
+        c.tick(419);
+        assert_eq!(c.poll_action(), None);
+        c.tick(420);
+        assert_eq!(c.poll_action(), Some(HaAction::Probe));
+        c.probe_result(false);
+        c.tick(570);
+        assert_eq!(
+            c.poll_action(),
+            Some(HaAction::RunFencing { primary_gone: true })
+        );
+    }
+
+    #[test]
+    fn no_early_probe_without_fencing_or_a_delay() {
+        let mut c = standby(2, 20, true);
+        c.tick(250);
+        assert_eq!(c.poll_action(), None);
+        let mut cfg = HaConfig::new(NodeId(2));
+        cfg.probe_after_ms = Some(150);
+        let mut c = HaController::new(cfg, 0);
+        c.set_synchronised(true);
+        c.on_primary_heartbeat(100, roster());
+        c.tick(250);
+        assert_eq!(c.poll_action(), None);
+    }
+
     #[test]
     fn fencing_gates_takeover() {
         let mut ok = standby(2, 20, true);
         ok.tick(400);
         assert_eq!(ok.role(), &HaRole::Fencing);
-        assert_eq!(ok.poll_action(), Some(HaAction::RunFencing));
+        assert_eq!(
+            ok.poll_action(),
+            Some(HaAction::RunFencing {
+                primary_gone: false
+            })
+        );
         ok.fencing_result(Ok(()));
         assert_eq!(
             ok.poll_action(),
@@ -522,7 +740,12 @@ mod tests {
 
         let mut failed = standby(2, 20, true);
         failed.tick(400);
-        assert_eq!(failed.poll_action(), Some(HaAction::RunFencing));
+        assert_eq!(
+            failed.poll_action(),
+            Some(HaAction::RunFencing {
+                primary_gone: false
+            })
+        );
         failed.fencing_result(Err("the primary still answers on 192.0.2.1:179".into()));
         assert_eq!(
             failed.role(),

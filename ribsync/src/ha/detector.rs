@@ -78,6 +78,16 @@ impl FailureDetector {
         self.last_mirror_ms = Some(self.last_mirror_ms.map_or(seen_ms, |t| t.max(seen_ms)));
     }
 
+    /// When the last heartbeat (or any message) of the primary arrived.
+    pub fn last_heartbeat_ms(&self) -> u64 {
+        self.last_heartbeat_ms
+    }
+
+    /// The primary's last sign of life: a heartbeat, a message or a mirrored frame.
+    pub fn last_sign_of_life_ms(&self) -> u64 {
+        self.last_heartbeat_ms.max(self.last_mirror_ms.unwrap_or(0))
+    }
+
     /// The verdict at `now_ms`.
     pub fn verdict(&self, now_ms: u64) -> Verdict {
         let hb_deadline = self.last_heartbeat_ms + self.config.heartbeat_timeout_ms();

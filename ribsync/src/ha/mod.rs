@@ -8,6 +8,7 @@
 mod controller;
 mod detector;
 mod election;
+mod probe;
 
 pub use controller::{HaAction, HaConfig, HaController, HaRole};
 pub use detector::{DetectorConfig, FailureDetector, Verdict};

@@ -99,6 +99,7 @@ enum Input {
         ack: u32,
     },
     FencingResult(Result<(), String>),
+    ProbeResult(bool),
     TakeoverDone,
     TakeoverFailed(String),
     Backlog {
@@ -288,6 +289,15 @@ impl StandbyHandle {
     /// [`TransportError::DriverGone`] after shutdown.
     pub fn fencing_result(&self, outcome: Result<(), String>) -> Result<(), TransportError> {
         self.send(Input::FencingResult(outcome))
+    }
+
+    /// The early split-brain probe ([`HaAction::Probe`]) finished: `answered` when the
+    /// primary accepted the connection.
+    ///
+    /// # Errors
+    /// [`TransportError::DriverGone`] after shutdown.
+    pub fn probe_result(&self, answered: bool) -> Result<(), TransportError> {
+        self.send(Input::ProbeResult(answered))
     }
 
     /// Every protected session was taken over.
@@ -772,6 +782,7 @@ impl<A: Replicated> Driver<A> {
                 }
             }
             Input::FencingResult(outcome) => self.ha.fencing_result(outcome),
+            Input::ProbeResult(answered) => self.ha.probe_result(answered),
             Input::TakeoverDone => self.ha.takeover_done(),
             Input::TakeoverFailed(reason) => self.ha.takeover_failed(&reason),
             Input::Backlog { flow, reply } => {

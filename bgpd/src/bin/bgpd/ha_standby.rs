@@ -161,7 +161,20 @@ pub fn controller_config(ha: &HaSection) -> HaConfig {
     // Always through the fencing step: it first checks that the primary is really gone
     // (see `primary_answers`), then runs the configured command, if any.
     c.fencing = true;
+    c.probe_after_ms = probe_after_ms(ha);
     c
+}
+
+/// After how long a heartbeat silence the split-brain probe starts (`HaAction::Probe`):
+/// one and a half heartbeat intervals (the next heartbeat is overdue), early enough that
+/// the probe's answer (at most [`PROBE_TIMEOUT`]) is in before the failure is declared.
+/// `None` when detection is too short for that: the fencing step probes then.
+fn probe_after_ms(ha: &HaSection) -> Option<u64> {
+    let latest = ha
+        .detection_ms()
+        .checked_sub(PROBE_TIMEOUT.as_millis() as u64)?;
+    let after = (ha.heartbeat_interval_ms + ha.heartbeat_interval_ms / 2).min(latest);
+    (after > 0).then_some(after)
 }
 
 /// How long the split-brain check waits for the primary's BGP listener to answer.
@@ -398,11 +411,29 @@ async fn attach_loop(
                 declared = true;
             }
             match action {
-                HaAction::RunFencing => {
+                HaAction::Probe => {
+                    // The heartbeats stopped: probe now, so that the answer is in when the
+                    // failure is declared (the controller waits for it if need be).
                     let addresses = session_addresses(&replica);
-                    let outcome = match primary_answers(&addresses, config.port, PROBE_TIMEOUT)
-                        .await
-                    {
+                    let handle = a.handle.clone();
+                    let port = config.port;
+                    tracing::debug!(
+                        "ha: the primary's heartbeats stopped: probing its session address"
+                    );
+                    tokio::spawn(async move {
+                        let answer = primary_answers(&addresses, port, PROBE_TIMEOUT).await;
+                        let _ = handle.probe_result(answer.is_some());
+                    });
+                }
+                HaAction::RunFencing { primary_gone } => {
+                    let addresses = session_addresses(&replica);
+                    // Gone at the early probe, with no sign of life since: not asked again.
+                    let answer = if primary_gone {
+                        None
+                    } else {
+                        primary_answers(&addresses, config.port, PROBE_TIMEOUT).await
+                    };
+                    let outcome = match answer {
                         Some(addr) => {
                             tracing::warn!(%addr, "ha: the primary still answers on its session address (checkpoint channel lost, primary alive): no takeover");
                             Err(format!(
@@ -679,5 +710,44 @@ fn mirror_loop(mut tap: MirrorTap, shared: &Shared, neighbours: &HashSet<IpAddr>
             last_cleanup = Instant::now();
             reasm.remove_closed();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(extra: &str) -> HaSection {
+        toml::from_str(&format!("role = \"standby\"\nnode_id = 2\n{extra}"))
+            .expect("a valid [ha] section")
+    }
+
+    #[test]
+    fn the_probe_starts_once_a_heartbeat_is_overdue_and_answers_before_the_declaration() {
+        // Defaults: 3 x 100 ms; the probe at 150 ms, its answer by 200 ms.
+        let c = controller_config(&section(""));
+        assert!(c.fencing);
+        assert_eq!(c.probe_after_ms, Some(150));
+        // 3 x 50 ms: 75 ms, answered by 125 of 150.
+        assert_eq!(
+            controller_config(&section("heartbeat_interval_ms = 50")).probe_after_ms,
+            Some(75)
+        );
+        // 2 x 60 ms: 90 would leave no time for the 50 ms probe; at 70 it still fits.
+        assert_eq!(
+            controller_config(&section(
+                "heartbeat_interval_ms = 60\ndetect_multiplier = 2"
+            ))
+            .probe_after_ms,
+            Some(70)
+        );
+        // Detection no longer than the probe itself: the fencing step probes.
+        assert_eq!(
+            controller_config(&section(
+                "heartbeat_interval_ms = 50\ndetect_multiplier = 1"
+            ))
+            .probe_after_ms,
+            None
+        );
     }
 }
