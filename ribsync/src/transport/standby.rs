@@ -146,6 +146,12 @@ pub struct StandbyHandle {
 }
 
 impl StandbyHandle {
+    /// The instant of `ms` on the driver's clock (the milliseconds of its [`HaAction`]s,
+    /// e.g. `TakeOver::declared_at_ms`).
+    pub fn instant_of(&self, ms: u64) -> std::time::Instant {
+        self.clock.instant(ms)
+    }
+
     /// The planned switchover's handover, once the primary sent one (set before the
     /// [`HaAction`] it causes comes out).
     pub fn handover(&self) -> Option<Handover> {

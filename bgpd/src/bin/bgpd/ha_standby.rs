@@ -287,8 +287,6 @@ fn client_config(ha: &HaSection, primary: &str) -> StandbyClientConfig {
 struct Attached {
     handle: StandbyHandle,
     actions: mpsc::UnboundedReceiver<HaAction>,
-    /// When its driver's clock started.
-    at: Instant,
 }
 
 /// Attaches once to `primary` (giving up after [`ATTACH_TIMEOUT`]).
@@ -305,15 +303,9 @@ async fn attach(
     .await
     .map_err(|_| "timed out".to_string())?
     .map_err(|e| ribsync::transport::describe(&e))?;
-    // The engine's clock starts as run_standby returns.
-    let at = Instant::now();
     lock(&replica).set_feed_clock_origin(unix_ms());
     tracing::info!(%primary, "ha: standby attached to the primary");
-    Ok(Attached {
-        handle,
-        actions,
-        at,
-    })
+    Ok(Attached { handle, actions })
 }
 
 /// Makes `a` the stream the tap and the admin API talk to.
@@ -457,7 +449,10 @@ async fn attach_loop(
                         replica: replica.clone(),
                         standby: a.handle.clone(),
                         mirror: shared.mirror.clone(),
-                        declared_at: a.at + Duration::from_millis(declared_at_ms),
+                        // On the driver's own clock: the instant `attach` noted comes a
+                        // little after its origin, which put the declaration in the future
+                        // (takeover_ms 0.0) once no 50 ms probe came before the takeover.
+                        declared_at: a.handle.instant_of(declared_at_ms),
                         ledger: shared.ledger.clone(),
                         core: core.clone(),
                     };
