@@ -133,11 +133,18 @@ pub struct Node {
 }
 
 impl Topology {
-    /// Reads and validates a topology file.
+    /// Reads and validates a topology file. Its [`Topology::base_dir`] is absolute (the
+    /// file's directory, canonical), so the files it names resolve the same from any
+    /// working directory: the daemons started in the lab run elsewhere.
+    ///
+    /// # Errors
+    /// [`LabError::Io`] when the file cannot be read; [`LabError::Topology`] when it is
+    /// not a valid topology.
     pub fn from_file(path: &Path) -> Result<Topology> {
         let text = std::fs::read_to_string(path).map_err(|e| LabError::io(path, e))?;
         let mut t = Topology::from_str_named(&text, &path.display().to_string())?;
-        t.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let absolute = std::fs::canonicalize(path).map_err(|e| LabError::io(path, e))?;
+        t.base_dir = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(t)
     }
 

@@ -154,3 +154,17 @@ fn failover_topology_has_three_neighbours_and_both_speakers() {
     let m = parse_mirrors(&node(&nodes, "switch").def.labels["understudy.mirror"]).unwrap();
     assert_eq!(m[0].sources.len(), 4);
 }
+
+#[test]
+fn a_topology_read_by_a_relative_path_names_its_files_absolutely() {
+    // Unit tests run in the crate's directory; the daemons a lab starts run elsewhere, so
+    // a config path relative to the user's working directory would not be found by them
+    // (`interop demo` from a clone's root found topologies/demo.clab.yml and bgpd then
+    // could not read interop/topologies/demo/primary.toml).
+    let t = Topology::from_file(Path::new("topologies/demo.clab.yml")).expect("demo topology");
+    let expected = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("topologies")
+        .canonicalize()
+        .expect("topologies directory");
+    assert_eq!(t.base_dir, expected);
+}
