@@ -342,6 +342,18 @@ impl StandbyEngine {
                 range,
                 reason,
             } => {
+                // Egress octets the neighbour has acknowledged (its ACK seen on the mirror)
+                // are never sent again, so the primary not retaining them loses nothing: e.g.
+                // the OPEN and KEEPALIVE written before the flow was registered, asked for
+                // because the checkpoint's TCP peek predates them.
+                let acknowledged = direction == StreamDirection::Egress
+                    && self
+                        .flows
+                        .get(&flow)
+                        .is_some_and(|f| range.end <= f.peer_acked_egress);
+                if acknowledged {
+                    return None;
+                }
                 let reason = format!(
                     "{direction:?} octets {}..{} missed by the mirror: {reason}",
                     range.start, range.end
