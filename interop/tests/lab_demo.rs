@@ -120,21 +120,39 @@ fn demo_binary_prints_one_json_object_last() {
     assert_eq!(kinds, vec!["bird", "frr"]);
     let mut top: Vec<&String> = v.as_object().unwrap().keys().collect();
     top.sort();
-    assert_eq!(top, ["dataplane_loss_ms", "neighbors", "takeover_ms"]);
+    // The README's keys, and the evidence added beside them (README, "--json").
+    assert_eq!(
+        top,
+        [
+            "dataplane_loss_ms",
+            "neighbors",
+            "ping_received",
+            "ping_sent",
+            "sessions_failed",
+            "sessions_taken_over",
+            "takeover_ms",
+        ]
+    );
     for n in v["neighbors"].as_array().unwrap() {
         let mut keys: Vec<&String> = n.as_object().unwrap().keys().collect();
         keys.sort();
         assert_eq!(
             keys,
             [
+                "adj_rib_in_unchanged",
+                "announced_after",
                 "connections_dropped",
                 "established_after",
                 "established_before",
+                "flapped_after",
                 "kind",
                 "name",
                 "notifications",
                 "prefixes_after",
                 "prefixes_before",
+                "updates_after",
+                "uptime_unbroken",
+                "withdrawn_after",
             ],
             "{n}"
         );
@@ -142,6 +160,8 @@ fn demo_binary_prints_one_json_object_last() {
         assert_eq!(n["notifications"], 0, "{n}");
     }
     assert!(v["takeover_ms"].is_null());
+    // Observed, not failed over: nothing was taken over.
+    assert!(v["sessions_taken_over"].is_null(), "{v}");
     assert!(v["dataplane_loss_ms"].is_number());
 }
 
