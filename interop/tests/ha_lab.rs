@@ -383,10 +383,19 @@ fn run(mut f: Fixture, lossy: bool) {
     let (_, s) = wait_long("equal Loc-RIB digests", TIMEOUT * 3, || {
         let p = ha(&f.prim)?;
         let s = ha(&stby)?;
-        Ok(
-            (routes_of(&p) == total && p["loc_rib_digest"] == s["loc_rib_digest"])
-                .then_some((p, s)),
-        )
+        if routes_of(&p) == total && p["loc_rib_digest"] == s["loc_rib_digest"] {
+            return Ok(Some((p, s)));
+        }
+        // What the time-out reports if it never comes.
+        Err(format!(
+            "{total} routes expected; primary {} routes, digest {}; standby {} routes, digest {}, synchronised {}, role {}",
+            routes_of(&p),
+            p["loc_rib_digest"],
+            routes_of(&s),
+            s["loc_rib_digest"],
+            s["synchronised"],
+            s["role"]
+        ))
     });
     assert_eq!(routes_of(&s), total);
     assert_eq!(s["flows"][0]["peer"], FRR);
