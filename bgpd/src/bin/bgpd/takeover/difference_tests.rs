@@ -198,21 +198,8 @@ fn scenario(n: usize, unsent: usize) -> Scenario {
         .and_then(|s| s.negotiated())
         .map(|n| n.ctx.clone())
         .unwrap();
-    let out: BTreeMap<Prefix, PathAttributes> = sb
-        .speaker()
-        .rib()
-        .adj_rib_out(peer_of(&sb, 1))
-        .into_iter()
-        .collect();
-    assert_eq!(
-        out,
-        p.speaker()
-            .rib()
-            .adj_rib_out(peer_of(&p, 1))
-            .into_iter()
-            .collect(),
-        "in lockstep"
-    );
+    let out = adj_rib_out_of(&sb, 1);
+    assert_eq!(out, adj_rib_out_of(&p, 1), "in lockstep");
     Scenario {
         primary: primary_msgs,
         written,
@@ -370,12 +357,7 @@ fn a_standby_restored_mid_feed_sends_no_flap_in_its_difference() {
             ledger.generated(fb, &u);
         }
     }
-    let out: BTreeMap<Prefix, PathAttributes> = sb
-        .speaker()
-        .rib()
-        .adj_rib_out(peer_of(&sb, 1))
-        .into_iter()
-        .collect();
+    let out = adj_rib_out_of(&sb, 1);
     let ctx = p
         .speaker()
         .session(peer_of(&p, 1))
@@ -402,6 +384,15 @@ fn a_standby_restored_mid_feed_sends_no_flap_in_its_difference() {
     assert_eq!(neighbour_view(&[&held[..], &sent[..]].concat(), &ctx), out);
     assert_eq!(neighbour_view(&[&held[..], &raw[..]].concat(), &ctx), out);
     assert_eq!(out.len(), 8);
+}
+
+/// `r`'s Adj-RIB-Out towards its neighbour number `n`, by prefix.
+fn adj_rib_out_of(r: &SpeakerReplica, n: usize) -> BTreeMap<Prefix, PathAttributes> {
+    r.speaker()
+        .rib()
+        .adj_rib_out(peer_of(r, n))
+        .into_iter()
+        .collect()
 }
 
 /// The UPDATEs that give B the primary's Adj-RIB-Out of B (what B holds at the failure).
