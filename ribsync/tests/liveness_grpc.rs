@@ -30,6 +30,23 @@ fn flow() -> FlowId {
     }
 }
 
+/// The standby's configuration: node `ha.node`, priority 1, every flow, its checkpoint
+/// endpoint on loopback `port`, no TLS.
+fn client_config(primary: SocketAddr, port: u16, ha: HaConfig) -> StandbyClientConfig {
+    StandbyClientConfig {
+        primary: format!("http://{primary}"),
+        engine: StandbyConfig::default(),
+        hello: Hello {
+            node: ha.node,
+            priority: Priority(1),
+            selection: FlowSelection::All,
+            endpoint: format!("127.0.0.1:{port}"),
+        },
+        ha,
+        tls: None,
+    }
+}
+
 async fn wait_for(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
@@ -92,23 +109,10 @@ async fn busy_applications_keep_the_heartbeats_flowing_both_ways() {
         300,
         "the default detection"
     );
-    let (handle, mut actions) = run_standby(
-        StandbyClientConfig {
-            primary: format!("http://{}", primary.local_addr()),
-            engine: StandbyConfig::default(),
-            hello: Hello {
-                node,
-                priority: Priority(1),
-                selection: FlowSelection::All,
-                endpoint: "127.0.0.1:60001".to_string(),
-            },
-            ha,
-            tls: None,
-        },
-        sapp.clone(),
-    )
-    .await
-    .unwrap();
+    let (handle, mut actions) =
+        run_standby(client_config(primary.local_addr(), 60001, ha), sapp.clone())
+            .await
+            .unwrap();
     let status = handle.status();
     wait_for("synchronised", Duration::from_secs(20), || {
         status.borrow().synchronised
@@ -195,18 +199,7 @@ async fn a_busy_standby_acknowledges_write_ahead_and_stays_synchronised() {
     let sapp = Arc::new(Mutex::new(KvLog::default()));
     let node = NodeId(1);
     let (handle, _actions) = run_standby(
-        StandbyClientConfig {
-            primary: format!("http://{}", primary.local_addr()),
-            engine: StandbyConfig::default(),
-            hello: Hello {
-                node,
-                priority: Priority(1),
-                selection: FlowSelection::All,
-                endpoint: "127.0.0.1:60002".to_string(),
-            },
-            ha: HaConfig::new(node),
-            tls: None,
-        },
+        client_config(primary.local_addr(), 60002, HaConfig::new(node)),
         sapp.clone(),
     )
     .await
