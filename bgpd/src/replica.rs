@@ -50,6 +50,7 @@ use crate::config::Config;
 use crate::session::{ConnId, State};
 use crate::speaker::{Input, Output, PeerId, Speaker, SpeakerError};
 use crate::time::Millis;
+use crate::wire::{decode_message, Message, Outcome, SessionContext};
 
 /// Octets of the BGP message header (RFC 4271 section 4.1): Marker, Length, Type.
 const HEADER_LEN: usize = 19;
@@ -94,6 +95,9 @@ struct Binding {
     tcp: Option<TcpRepairState>,
     /// Hash chain over every message consumed: `chain = SHA-256(chain || message)`.
     chain: [u8; 32],
+    /// Egress offset up to which the primary's messages were noted in what the neighbour
+    /// holds ([`SpeakerReplica::note_primary_egress`]; a standby).
+    as_sent_to: u64,
 }
 
 /// The session context of one flow as a checkpoint carries it (postcard). Its parts are
@@ -130,6 +134,8 @@ pub struct SpeakerReplica {
     /// The instant of the last bytes handed to the speaker (a restored flow's RIB changes
     /// are moved on at this instant).
     now: Millis,
+    /// Flow checkpoints restored so far.
+    restores: u64,
 }
 
 impl SpeakerReplica {
@@ -143,6 +149,7 @@ impl SpeakerReplica {
             feed_origin_unix_ms: None,
             flows: BTreeMap::new(),
             now: Millis(0),
+            restores: 0,
         }
     }
 
@@ -213,6 +220,7 @@ impl SpeakerReplica {
                 anchor: None,
                 tcp: None,
                 chain: [0; 32],
+                as_sent_to: 0,
             },
         );
     }
@@ -320,6 +328,78 @@ impl SpeakerReplica {
         Some(at)
     }
 
+    /// How many flow checkpoints were restored so far (a standby re-reads the primary's
+    /// egress of a flow from its checkpoint's offset after each).
+    pub fn restores(&self) -> u64 {
+        self.restores
+    }
+
+    /// The egress offset of the primary's next message on `flow` to hand to
+    /// [`SpeakerReplica::note_primary_egress`] (the checkpoint's offset at first), when the
+    /// flow is bound.
+    pub fn primary_egress_from(&self, flow: &FlowId) -> Option<u64> {
+        self.flows.get(flow).map(|b| b.as_sent_to)
+    }
+
+    /// One whole message `message` that the primary wrote on `flow` at egress offset
+    /// `offset` (a standby: from the mirror or the write-ahead). An UPDATE changes what the
+    /// neighbour holds ([`crate::rib::Rib::note_as_sent`]), decoded as the neighbour decodes
+    /// it (with the session's negotiated parameters; Path Identifiers where we send them).
+    /// Messages before [`SpeakerReplica::primary_egress_from`] are in the checkpoint or
+    /// were noted already: ignored, and false is returned (also for an unbound flow). An
+    /// UPDATE that does not decode cleanly changes nothing.
+    pub fn note_primary_egress(&mut self, flow: &FlowId, offset: u64, message: &[u8]) -> bool {
+        let Some(b) = self.flows.get_mut(flow) else {
+            return false;
+        };
+        if offset < b.as_sent_to {
+            return false;
+        }
+        b.as_sent_to = offset + message.len() as u64;
+        let peer = b.peer;
+        if message.get(18) != Some(&2) {
+            return true;
+        }
+        let Some(ctx) = self
+            .speaker
+            .session(peer)
+            .and_then(|s| s.negotiated())
+            .map(|n| SessionContext {
+                add_path_receive: n.ctx.add_path_send.clone(),
+                ..n.ctx.clone()
+            })
+        else {
+            return true;
+        };
+        let d = decode_message(message, &ctx);
+        if let (Outcome::Accept, Some(Message::Update(u))) = (d.outcome, d.message) {
+            if let Err(e) = self.speaker.rib_mut().note_as_sent(peer, &u) {
+                tracing::debug!(%flow, "an UPDATE of the primary's not noted: {e}");
+            }
+        }
+        true
+    }
+
+    /// The UPDATEs that bring the neighbour of `flow` from what it holds (the checkpoint's
+    /// Adj-RIB-Out and every UPDATE the primary wrote since) to this node's Adj-RIB-Out
+    /// ([`crate::rib::Rib::as_sent_difference`]): the takeover sends them after its
+    /// KEEPALIVE. Empty for an unbound flow.
+    pub fn as_sent_difference(&mut self, flow: &FlowId) -> Vec<Vec<u8>> {
+        match self.flows.get(flow) {
+            Some(b) => {
+                let peer = b.peer;
+                self.speaker.rib_mut().as_sent_difference(peer)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// This node writes to the neighbours from now on (after a takeover): nothing more is
+    /// recorded of what they hold.
+    pub fn stop_tracking_as_sent(&mut self) {
+        self.speaker.rib_mut().track_as_sent(false);
+    }
+
     /// Forgets a flow (its connection closed).
     pub fn unbind_flow(&mut self, flow: &FlowId) {
         self.flows.remove(flow);
@@ -393,8 +473,10 @@ impl Replicated for SpeakerReplica {
             Config::from_toml_str(text).map_err(|e| ReplicaError::Config(e.to_string()))?;
         let seed = context.rng_seeds.first().copied().unwrap_or_default();
         self.speaker = Speaker::new(Millis(0), config, seed)?;
-        // A standby's speaker does not act on the network until takeover.
+        // A standby's speaker does not act on the network until takeover; what each
+        // neighbour holds is what the primary writes.
         self.drain_outputs();
+        self.speaker.rib_mut().track_as_sent(true);
         self.seed = seed;
         self.clock_base_ms = context.clock_base_ms;
         self.flows.clear();
@@ -479,8 +561,12 @@ impl Replicated for SpeakerReplica {
                 anchor: snapshot.anchor,
                 tcp: snapshot.tcp.clone(),
                 chain: state.chain,
+                // The checkpoint's Adj-RIB-Out is as sent up to its egress offset; the
+                // primary's messages from there on move what the neighbour holds.
+                as_sent_to: snapshot.offsets.sent_to_peer,
             },
         );
+        self.restores += 1;
         Ok(())
     }
 

@@ -369,6 +369,13 @@ impl Speaker {
         &self.rib
     }
 
+    /// The RIBs, for what does not go through the speaker's inputs and outputs: a standby's
+    /// record of what each neighbour holds ([`Rib::track_as_sent`], [`Rib::note_as_sent`],
+    /// [`Rib::as_sent_difference`]). Changing routes here bypasses the speaker.
+    pub fn rib_mut(&mut self) -> &mut Rib {
+        &mut self.rib
+    }
+
     /// The neighbours: id, address, session state.
     pub fn peers(&self) -> Vec<(PeerId, IpAddr, State)> {
         self.peers

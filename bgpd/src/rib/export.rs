@@ -110,6 +110,7 @@ fn poll_family<K: Fam>(rib: &mut Rib, peer: u32, out: &mut Vec<Vec<u8>>) {
             }
             continue;
         }
+        super::as_sent::note_out_change(core, peer, k.to_prefix(), cur, desired);
         match desired {
             None => {
                 if let Some(c) = pf.out.remove(&k) {
@@ -164,6 +165,8 @@ fn poll_family<K: Fam>(rib: &mut Rib, peer: u32, out: &mut Vec<Vec<u8>>) {
             let pf = K::pf_mut(&mut ps);
             for n in &nlri {
                 if let Some(k) = K::from_prefix(n.prefix) {
+                    let cur = pf.out.get(&k).copied();
+                    super::as_sent::note_out_change(core, peer, n.prefix, cur, None);
                     if let Some(c) = pf.out.remove(&k) {
                         core.attrs.release(c);
                     }

@@ -284,6 +284,7 @@ impl Rib {
         let v4 = info.ctx.negotiated(AfiSafi::IPV4_UNICAST);
         let v6 = info.ctx.negotiated(AfiSafi::IPV6_UNICAST);
         // A neighbour coming back keeps its (stale) routes but nothing of its Adj-RIB-Out.
+        super::as_sent::forget(&mut self.core, id);
         if let Some(old) = self.core.peers.remove(&id) {
             release_out(&mut self.core, old);
         }
@@ -312,6 +313,7 @@ impl Rib {
 
     /// The session went down (not gracefully): every route learned from it is removed.
     pub fn peer_down(&mut self, peer: PeerId) {
+        super::as_sent::forget(&mut self.core, peer.0);
         let Some(ps) = self.core.peers.get_mut(&peer.0) else {
             return;
         };
@@ -330,6 +332,7 @@ impl Rib {
     /// receiving speaker): its routes are kept, marked stale, until [`Rib::end_of_rib`] or
     /// [`Rib::flush_stale`] (restart time over).
     pub fn peer_down_graceful(&mut self, peer: PeerId) {
+        super::as_sent::forget(&mut self.core, peer.0);
         let Some(ps) = self.core.peers.get_mut(&peer.0) else {
             return;
         };

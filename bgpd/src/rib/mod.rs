@@ -16,6 +16,7 @@
 //! [`Rib::poll_updates`] per established neighbour (when its MinRouteAdvertisementInterval
 //! allows), [`Rib::poll_fib`], and [`Rib::poll_events`].
 
+mod as_sent;
 mod attrs;
 pub mod decision;
 mod export;
@@ -385,6 +386,8 @@ pub(crate) struct Core {
     pub attrs: AttrStore,
     pub peers: BTreeMap<u32, PeerState>,
     pub events: Vec<RibEvent>,
+    /// What each neighbour holds where it differs from its Adj-RIB-Out (a standby).
+    pub as_sent: as_sent::AsSent,
 }
 
 /// The RIBs of the speaker. See the module documentation.
@@ -444,6 +447,7 @@ impl Rib {
                 attrs: AttrStore::default(),
                 peers: BTreeMap::new(),
                 events: Vec::new(),
+                as_sent: Default::default(),
             },
             v4: FamRib::default(),
             v6: FamRib::default(),

@@ -352,6 +352,8 @@ impl Rib {
             .map(|b| self.core.attrs.intern_encoded(b))
             .collect();
         // The neighbour's state first: the decision process reads its session parameters.
+        // Its Adj-RIB-Out is installed as sent: what it holds is that, nothing tracked before.
+        super::as_sent::forget(&mut self.core, peer.0);
         if let Some(old) = self.core.peers.remove(&peer.0) {
             release_fam(&mut self.core.attrs, old.v4);
             release_fam(&mut self.core.attrs, old.v6);

@@ -66,8 +66,8 @@ pub enum CoreMsg {
     Reload(Option<oneshot::Sender<Result<String, String>>>),
     /// The FIB writer reports failures.
     FibFailed(Vec<(bgpd::wire::Prefix, String)>),
-    /// Carry out the speaker's pending outputs now, then answer (the takeover's flush: a
-    /// standby's unsent UPDATEs go to the Adj-RIB-Out ledger).
+    /// Carry out the speaker's pending outputs now, then answer (the takeover's flush: the
+    /// primary's egress seen so far is noted in what each neighbour holds).
     Flush(oneshot::Sender<()>),
     /// SIGTERM / SIGINT.
     Shutdown,
@@ -784,14 +784,9 @@ impl Core {
         let standby = self.is_standby();
         for out in outputs {
             match out {
-                Output::Transmit { peer, conn, bytes } if standby => {
-                    // Not sent before takeover: the ledger matches it against what the
-                    // primary writes.
-                    let flow = self.lock().flow_of(peer, conn);
-                    if let (HaRuntime::Standby(s), Some(flow)) = (&self.ha, flow) {
-                        s.ledger().generated(flow, &bytes);
-                    }
-                }
+                // Not sent before takeover: what each neighbour holds follows the primary's
+                // egress instead (below).
+                Output::Transmit { .. } if standby => {}
                 Output::Connect { .. } | Output::Close { .. } if standby => {}
                 Output::Connect { peer, conn } => self.connect(peer, conn),
                 Output::Transmit { peer, conn, bytes } => {
@@ -812,6 +807,9 @@ impl Core {
                 Output::Fib(change) => self.fib_batch.push(change),
                 Output::Event(ev) => self.on_event(ev),
             }
+        }
+        if let HaRuntime::Standby(s) = &self.ha {
+            crate::takeover::feed_all_primary_egress(&mut self.lock(), &mut s.ledger());
         }
         if !self.fib_batch.is_empty() {
             let batch = std::mem::take(&mut self.fib_batch);

@@ -70,10 +70,12 @@ pub struct TakeoverInput {
     pub mirror: MirrorViews,
     /// When the primary was declared failed, as an instant of this process.
     pub declared_at: std::time::Instant,
-    /// UPDATEs this node's speaker produced against what the primary wrote (the Adj-RIB-Out
-    /// difference); frozen by the takeover, which stops the mirror feeding the speaker.
+    /// The primary's egress as whole messages (what each neighbour holds follows it: the
+    /// Adj-RIB-Out difference); frozen by the takeover, which stops the mirror feeding the
+    /// speaker.
     pub ledger: Arc<Mutex<EgressLedger>>,
-    /// The core task (asked to drain the speaker's outputs into the ledger).
+    /// The core task (asked to drain the speaker's outputs and feed the ledger's messages to
+    /// the replica).
     pub core: mpsc::UnboundedSender<CoreMsg>,
 }
 
@@ -94,8 +96,8 @@ struct Shared {
     stop: AtomicBool,
     /// Mirror gaps seen (octets the tap never delivered).
     gaps: AtomicU64,
-    /// The Adj-RIB-Out ledger: fed with the primary's egress here, with the speaker's
-    /// UPDATEs by the core; its lock also gates what the mirror hands on (frozen at
+    /// The primary's egress framed into messages: fed here from the mirror, taken by the
+    /// core into the replica; its lock also gates what the mirror hands on (frozen at
     /// takeover).
     ledger: Arc<Mutex<EgressLedger>>,
 }
@@ -117,7 +119,7 @@ impl StandbySide {
         lock(&self.shared.primary).clone()
     }
 
-    /// The Adj-RIB-Out ledger, locked (the core notes the speaker's unsent UPDATEs in it).
+    /// The primary's egress ledger, locked (the core feeds its messages to the replica).
     pub fn ledger(&self) -> std::sync::MutexGuard<'_, EgressLedger> {
         lock(&self.shared.ledger)
     }

@@ -11,8 +11,10 @@
 //! a [`SessionPlan`]: the socket starts at the primary's last ACK (what the neighbour will not
 //! resend) and the neighbour's last ACK, resends every unacknowledged octet (so a message cut
 //! off on the wire is completed byte for byte), then a KEEPALIVE at once (RFC 4271 section
-//! 4.4) and the Adj-RIB-Out difference ([`EgressLedger`]: UPDATEs the standby's Loc-RIB
-//! produced that the primary never wrote). [`plan_addresses`] moves each session address
+//! 4.4) and the Adj-RIB-Out difference: the UPDATEs that turn what the neighbour holds (the
+//! flow's checkpointed Adj-RIB-Out and every UPDATE the primary wrote since, from the
+//! [`EgressLedger`]) into this node's Adj-RIB-Out ([`feed_primary_egress`],
+//! `SpeakerReplica::as_sent_difference`). [`plan_addresses`] moves each session address
 //! (and the configured extra ones, e.g. a gateway) with the neighbours' MACs installed, so the
 //! first segments need no ARP round trip. [`run`] does it all and reports for
 //! `ha: takeover complete` and `GetHaStatus.last_takeover`.
@@ -40,8 +42,54 @@ pub const KEEPALIVE: [u8; 19] = [
 ];
 
 pub mod ledger;
-pub mod netting;
 pub use ledger::EgressLedger;
+
+/// Hands `replica` the messages the primary wrote on `flow` (from `ledger`) from where what
+/// the neighbour holds stands in the replica (the flow's checkpoint offset at first, then
+/// each message taken): see `SpeakerReplica::note_primary_egress`. Returns how many were
+/// taken. Nothing before the flow is bound and anchored.
+pub fn feed_primary_egress(
+    replica: &mut bgpd::replica::SpeakerReplica,
+    ledger: &mut EgressLedger,
+    flow: &FlowId,
+) -> usize {
+    let (Some(anchor), Some(from)) = (replica.anchor(flow), replica.primary_egress_from(flow))
+    else {
+        return 0;
+    };
+    let seq = SeqNum(anchor.our_seq_at_zero).wrapping_add(from as u32);
+    if ledger.starts_after(flow, seq) {
+        tracing::debug!(%flow, from, "the primary's egress from this offset is not all known");
+    }
+    let mut taken = 0;
+    for (s, m) in ledger.messages_from(flow, seq) {
+        let at = replica.primary_egress_from(flow).unwrap_or(from);
+        let Some(offset) = SeqAnchor::offset_of(s.0, anchor.our_seq_at_zero, at) else {
+            continue;
+        };
+        if replica.note_primary_egress(flow, offset, &m) {
+            taken += 1;
+        }
+    }
+    taken
+}
+
+/// [`feed_primary_egress`] for every flow the ledger holds messages of, when the ledger
+/// framed new messages or the replica restored a checkpoint since the last call (the
+/// standby's core calls it after each drain of its speaker).
+pub fn feed_all_primary_egress(
+    replica: &mut bgpd::replica::SpeakerReplica,
+    ledger: &mut EgressLedger,
+) {
+    let now = (ledger.generation(), replica.restores());
+    if ledger.fed_at() == Some(now) {
+        return;
+    }
+    for flow in ledger.flows() {
+        feed_primary_egress(replica, ledger, &flow);
+    }
+    ledger.set_fed_at(now);
+}
 
 /// What the mirror port showed of one flow since its checkpoint (every field the latest
 /// value seen; `None` until seen).
@@ -475,11 +523,9 @@ async fn gather(input: &TakeoverInput) -> Gathered {
     }
     let mut closed = Vec::new();
     let mut endpoints = Vec::new();
-    // Each flow's negotiated codec context (to net the Adj-RIB-Out difference).
-    let mut contexts = BTreeMap::new();
     // The mirror hands on nothing more; the round trip through the engine's queue feeds
-    // the speaker everything handed on before; the core's drain notes every UPDATE the
-    // speaker produced from it in the ledger.
+    // the speaker everything handed on before; the core's drain then has the speaker's
+    // Adj-RIB-Out follow it.
     lock(&input.ledger).freeze();
     // One request for every flow's view and egress backlog: the driver answers it after
     // everything queued before (one round trip, not one per flow).
@@ -540,9 +586,6 @@ async fn gather(input: &TakeoverInput) -> Gathered {
                 failed.push((flow, "no checkpointed TCP context".into()));
                 continue;
             };
-            if let Some(n) = replica.speaker().session(peer).and_then(|s| s.negotiated()) {
-                contexts.insert(flow, n.ctx.clone());
-            }
             let near = replica.flow_offsets(&flow).map_or(0, |o| o.sent_to_peer);
             let anchor = replica.anchor(&flow);
             let received = anchor
@@ -594,30 +637,31 @@ async fn gather(input: &TakeoverInput) -> Gathered {
         if !handed_over {
             f.backlog = backlogs.remove(&f.flow);
         }
-        let mut ledger = lock(&input.ledger);
-        // What the primary wrote ahead (possibly never on the wire, resent by the plan)
-        // counts as written.
-        if let (Some(b), Some(a)) = (&f.backlog, f.anchor) {
-            let seq = SeqNum(a.our_seq_at_zero).wrapping_add(b.offset as u32);
-            ledger.primary_sent(f.flow, seq, &b.bytes);
-        } else if handed_over {
-            ledger.primary_sent(f.flow, f.tcp.snd_una, &f.tcp.send_queue);
+        let mut replica = lock(&input.replica);
+        {
+            let mut ledger = lock(&input.ledger);
+            // What the primary wrote ahead (possibly never on the wire, resent by the plan)
+            // counts as written.
+            if let (Some(b), Some(a)) = (&f.backlog, f.anchor) {
+                let seq = SeqNum(a.our_seq_at_zero).wrapping_add(b.offset as u32);
+                ledger.primary_sent(f.flow, seq, &b.bytes);
+            } else if handed_over {
+                ledger.primary_sent(f.flow, f.tcp.snd_una, &f.tcp.send_queue);
+            }
+            feed_primary_egress(&mut replica, &mut ledger, &f.flow);
         }
-        let difference = ledger.difference(&f.flow);
-        let produced = difference.len();
-        f.difference = match contexts.get(&f.flow) {
-            Some(ctx) => netting::without_flaps(difference, ctx),
-            None => difference,
-        };
+        // RFC 4271 section 9.2: what the neighbour lacks of the Adj-RIB-Out, nothing it holds.
+        f.difference = replica.as_sent_difference(&f.flow);
         if !f.difference.is_empty() {
             tracing::info!(
                 flow = %f.flow,
                 updates = f.difference.len(),
-                produced,
                 "ha: takeover sends the Adj-RIB-Out difference"
             );
         }
     }
+    // This node writes to the neighbours from now on.
+    lock(&input.replica).stop_tracking_as_sent();
     Gathered {
         flows,
         failed,

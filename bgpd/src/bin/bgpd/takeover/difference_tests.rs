@@ -1,7 +1,8 @@
 //! The Adj-RIB-Out difference with real speakers: a primary and a standby restored from its
 //! checkpoints, fed the same neighbour messages; the primary "dies" after computing UPDATEs
-//! it never wrote. The ledger must give exactly those (nothing the neighbour already has, and
-//! what it gets then is the standby's Adj-RIB-Out).
+//! it never wrote. The difference (what the neighbour holds, from the checkpoint and the
+//! primary's egress, against the standby's Adj-RIB-Out) must give exactly those: nothing the
+//! neighbour already has, and what it holds then is the standby's Adj-RIB-Out.
 
 use super::*;
 use bgpd::config::Config;
@@ -116,7 +117,8 @@ fn pair() -> (SpeakerReplica, SpeakerReplica) {
             &flow(i),
             SeqAnchor {
                 peer_seq_at_zero: 1000,
-                our_seq_at_zero: 2000,
+                // Our stream wraps around 2^32 a little after offset 0.
+                our_seq_at_zero: u32::MAX - 50,
             },
         );
         p.speaker_mut().handle(
@@ -160,38 +162,50 @@ fn neighbour_view(msgs: &[Vec<u8>], ctx: &SessionContext) -> BTreeMap<Prefix, Pa
 }
 
 /// Runs `n` of A's UPDATEs through both; the primary writes (mirror, then a write-ahead
-/// completing its last message) all of its messages to B but the last `unsent`.
-/// Returns (the primary's messages to B, the difference, the standby's Adj-RIB-Out of B,
-/// B's codec context).
-fn scenario(n: usize, unsent: usize) -> Scenario {
+/// completing its last message) all of its messages to B but the last `unsent`. With
+/// `egress_first`, the standby sees the primary's egress before it is fed A's UPDATEs (its
+/// mirror ran ahead of its speaker). Returns (the primary's messages to B, the difference,
+/// the standby's Adj-RIB-Out of B, B's codec context).
+fn scenario(n: usize, unsent: usize, egress_first: bool) -> Scenario {
     let (mut p, mut sb) = pair();
     let mut ledger = EgressLedger::default();
     let mut primary_msgs = Vec::new();
     let fb = flow(1);
-    for k in 0..n {
-        let m = feed_update(k);
-        let at = sb.received(&flow(0)).unwrap();
-        p.receive(Millis(10 + k as u64), &flow(0), &m).unwrap();
-        sb.feed_peer_bytes(10 + k as u64, &flow(0), at, &m).unwrap();
+    let feed: Vec<Vec<u8>> = (0..n).map(feed_update).collect();
+    for (k, m) in feed.iter().enumerate() {
+        p.receive(Millis(10 + k as u64), &flow(0), m).unwrap();
         primary_msgs.extend(to_b(&mut p));
-        for u in to_b(&mut sb) {
-            ledger.generated(fb, &u);
-        }
     }
     let written = primary_msgs.len() - unsent;
-    // On the wire from 2^32 - 50: KEEPALIVEs between the UPDATEs, the last written one
-    // cut in half on the mirror (the primary died while writing it) ...
+    // On the wire from B's checkpoint on (offset 0): KEEPALIVEs between the UPDATEs, the
+    // last written one cut in half on the mirror (the primary died while writing it) ...
     let mut wire = Vec::new();
     for m in &primary_msgs[..written] {
         wire.extend_from_slice(&KEEPALIVE);
         wire.extend_from_slice(m);
     }
-    let base = SeqNum(u32::MAX - 50);
+    let base = SeqNum(sb.anchor(&fb).unwrap().our_seq_at_zero);
     let cut = wire.len() - primary_msgs[written - 1].len() / 2;
-    ledger.primary_sent(fb, base, &wire[..cut]);
-    // ... and the write-ahead holding everything the neighbour had not acknowledged.
-    let acked = wire.len() - primary_msgs[written - 1].len() - 40;
-    ledger.primary_sent(fb, base.wrapping_add(acked as u32), &wire[acked..]);
+    let mut egress = |sb: &mut SpeakerReplica| {
+        ledger.primary_sent(fb, base, &wire[..cut]);
+        feed_primary_egress(sb, &mut ledger, &fb);
+        // ... and the write-ahead holding everything the neighbour had not acknowledged.
+        let acked = wire.len() - primary_msgs[written - 1].len() - 40;
+        ledger.primary_sent(fb, base.wrapping_add(acked as u32), &wire[acked..]);
+        feed_primary_egress(sb, &mut ledger, &fb);
+    };
+    if egress_first {
+        egress(&mut sb);
+    }
+    for (k, m) in feed.iter().enumerate() {
+        let at = sb.received(&flow(0)).unwrap();
+        sb.feed_peer_bytes(10 + k as u64, &flow(0), at, m).unwrap();
+        // The standby's own UPDATEs are never sent.
+        to_b(&mut sb);
+    }
+    if !egress_first {
+        egress(&mut sb);
+    }
     let ctx = p
         .speaker()
         .session(peer_of(&p, 1))
@@ -203,7 +217,7 @@ fn scenario(n: usize, unsent: usize) -> Scenario {
     Scenario {
         primary: primary_msgs,
         written,
-        difference: ledger.difference(&fb),
+        difference: sb.as_sent_difference(&fb),
         out,
         ctx,
     }
@@ -219,10 +233,21 @@ struct Scenario {
 
 #[test]
 fn updates_the_primary_computed_but_never_wrote_are_the_difference() {
-    let s = scenario(40, 3);
+    for egress_first in [false, true] {
+        let s = scenario(40, 3, egress_first);
+        the_unwritten_three_are_the_difference(&s);
+    }
+}
+
+fn the_unwritten_three_are_the_difference(s: &Scenario) {
     assert!(s.written > 10, "{} messages written", s.written);
-    // Exactly the three unwritten ones, in order: nothing the neighbour already has.
-    assert_eq!(s.difference, s.primary[s.written..].to_vec());
+    // Exactly the three unwritten ones (one prefix each, so packed alike; a state
+    // difference sends its withdrawals first): nothing the neighbour already has.
+    let mut got = s.difference.clone();
+    got.sort();
+    let mut unwritten = s.primary[s.written..].to_vec();
+    unwritten.sort();
+    assert_eq!(got, unwritten);
     for d in &s.difference {
         assert!(!s.primary[..s.written].contains(d), "sent twice");
     }
@@ -238,9 +263,11 @@ fn updates_the_primary_computed_but_never_wrote_are_the_difference() {
 
 #[test]
 fn nothing_is_resent_when_the_primary_wrote_everything() {
-    let s = scenario(25, 0);
-    assert!(s.difference.is_empty(), "{} resent", s.difference.len());
-    assert_eq!(neighbour_view(&s.primary, &s.ctx), s.out);
+    for egress_first in [false, true] {
+        let s = scenario(25, 0, egress_first);
+        assert!(s.difference.is_empty(), "{} resent", s.difference.len());
+        assert_eq!(neighbour_view(&s.primary, &s.ctx), s.out);
+    }
 }
 
 #[test]
@@ -301,89 +328,148 @@ fn flapped(msgs: &[Vec<u8>], ctx: &SessionContext) -> Vec<Prefix> {
     out
 }
 
+/// A's UPDATE announcing 10.1.`k`.0/24 with a one-ASN path.
+fn announce(k: usize) -> Vec<u8> {
+    let u = Update {
+        withdrawn: vec![],
+        attributes: attributes([
+            AttributeValue::Origin(Origin::Igp),
+            AttributeValue::AsPath(AsPath::sequence([Asn(65002)])),
+            AttributeValue::NextHop(addr(0)),
+        ]),
+        nlri: vec![Nlri::new(
+            Ipv4Prefix::new([10, 1, k as u8, 0].into(), 24).unwrap(),
+        )],
+    };
+    let mut ctx = SessionContext::modern();
+    ctx.extended_message = false;
+    encode_message(&Message::Update(u), &ctx).unwrap()
+}
+
 /// A standby that joins while A is still sending its routes: A's flow is checkpointed
 /// after A's 3rd UPDATE, B's after A's 8th (B's Adj-RIB-Out as sent then holds 8 routes).
 /// Restored in that order, the standby's Loc-RIB lags B's Adj-RIB-Out: its speaker withdraws
-/// 5 routes from B, and announces them again as the mirror feeds A's 4th to 8th UPDATEs. The
-/// primary wrote nothing after the checkpoints, so all of that is "the difference"; sent as
-/// is, B sees 5 prefixes withdrawn and announced again though nothing changed. Netted, B is
-/// sent no withdrawal, and ends with the standby's Adj-RIB-Out.
-#[test]
-fn a_standby_restored_mid_feed_sends_no_flap_in_its_difference() {
+/// 5 routes from B, and announces them again as the mirror feeds A's 4th to 8th UPDATEs.
+/// The primary wrote nothing after the checkpoints. With `extra_unwritten`, the primary
+/// also computed (and never wrote) B's UPDATE for A's 9th route.
+fn restored_mid_feed(extra_unwritten: bool) -> MidFeed {
     let (mut p, _) = pair();
-    let announce = |k: usize| {
-        let u = Update {
-            withdrawn: vec![],
-            attributes: attributes([
-                AttributeValue::Origin(Origin::Igp),
-                AttributeValue::AsPath(AsPath::sequence([Asn(65002)])),
-                AttributeValue::NextHop(addr(0)),
-            ]),
-            nlri: vec![Nlri::new(
-                Ipv4Prefix::new([10, 1, k as u8, 0].into(), 24).unwrap(),
-            )],
-        };
-        let mut ctx = SessionContext::modern();
-        ctx.extended_message = false;
-        encode_message(&Message::Update(u), &ctx).unwrap()
-    };
-    let feed: Vec<Vec<u8>> = (0..8).map(announce).collect();
+    let feed: Vec<Vec<u8>> = (0..9).map(announce).collect();
     for (k, m) in feed.iter().enumerate().take(3) {
         p.receive(Millis(10 + k as u64), &flow(0), m).unwrap();
     }
     let snap_a = p.snapshot_flow(&flow(0)).unwrap();
-    for (k, m) in feed.iter().enumerate().skip(3) {
+    for (k, m) in feed.iter().enumerate().take(8).skip(3) {
         p.receive(Millis(10 + k as u64), &flow(0), m).unwrap();
     }
     p.drain_outputs();
     let snap_b = p.snapshot_flow(&flow(1)).unwrap();
     assert_eq!(p.speaker().rib().adj_rib_out(peer_of(&p, 1)).len(), 8);
-
-    let other = "router_id = \"198.51.100.9\"\nlocal_as = 64999\n";
-    let speaker = Speaker::new(Millis(0), Config::from_toml_str(other).unwrap(), 1).unwrap();
-    let mut sb = SpeakerReplica::new(speaker, 1, 0);
-    sb.import_static(&p.export_static()).unwrap();
-    let mut ledger = EgressLedger::default();
-    let fb = flow(1);
-    sb.restore_flow(&snap_a).unwrap();
-    sb.restore_flow(&snap_b).unwrap();
-    for u in to_b(&mut sb) {
-        ledger.generated(fb, &u);
-    }
-    for (k, m) in feed.iter().enumerate().skip(3) {
-        let at = sb.received(&flow(0)).unwrap();
-        sb.feed_peer_bytes(10 + k as u64, &flow(0), at, m).unwrap();
-        for u in to_b(&mut sb) {
-            ledger.generated(fb, &u);
-        }
-    }
-    let out = adj_rib_out_of(&sb, 1);
     let ctx = p
         .speaker()
         .session(peer_of(&p, 1))
         .and_then(|s| s.negotiated())
         .map(|n| n.ctx.clone())
         .unwrap();
-    // What the ledger holds: the restore's withdrawals, then the same routes again.
-    let raw = ledger.difference(&fb);
+    let held = snap_b_view(&p, &ctx);
+    let fed = if extra_unwritten {
+        // A's 9th UPDATE: the primary computes its UPDATE to B and dies before writing it.
+        p.receive(Millis(30), &flow(0), &feed[8]).unwrap();
+        assert_eq!(to_b(&mut p).len(), 1, "computed, never written");
+        9
+    } else {
+        8
+    };
+
+    let other = "router_id = \"198.51.100.9\"\nlocal_as = 64999\n";
+    let speaker = Speaker::new(Millis(0), Config::from_toml_str(other).unwrap(), 1).unwrap();
+    let mut sb = SpeakerReplica::new(speaker, 1, 0);
+    sb.import_static(&p.export_static()).unwrap();
+    sb.restore_flow(&snap_a).unwrap();
+    sb.restore_flow(&snap_b).unwrap();
+    let mut produced = to_b(&mut sb);
+    for (k, m) in feed.iter().enumerate().take(fed).skip(3) {
+        let at = sb.received(&flow(0)).unwrap();
+        sb.feed_peer_bytes(10 + k as u64, &flow(0), at, m).unwrap();
+        produced.extend(to_b(&mut sb));
+    }
+    assert_eq!(adj_rib_out_of(&sb, 1), adj_rib_out_of(&p, 1), "in lockstep");
+    MidFeed {
+        sb,
+        produced,
+        held,
+        ctx,
+    }
+}
+
+/// What [`restored_mid_feed`] gives.
+struct MidFeed {
+    /// The standby, fed every UPDATE of A.
+    sb: SpeakerReplica,
+    /// What its speaker produced for B (never sent).
+    produced: Vec<Vec<u8>>,
+    /// What B holds at the failure, as UPDATEs.
+    held: Vec<Vec<u8>>,
+    /// B's codec context.
+    ctx: SessionContext,
+}
+
+/// The restore's artefact (5 routes withdrawn and announced again by the standby's own
+/// speaker) is no part of the difference: B held the primary's 8 routes, the standby's
+/// Adj-RIB-Out holds the same 8, so nothing is sent at all.
+#[test]
+fn a_standby_restored_mid_feed_sends_no_flap_in_its_difference() {
+    let MidFeed {
+        mut sb,
+        produced,
+        held,
+        ctx,
+    } = restored_mid_feed(false);
     assert_eq!(
-        flapped(&raw, &ctx).len(),
+        flapped(&produced, &ctx).len(),
         5,
         "the artefact this test is about"
     );
-    let sent = netting::without_flaps(raw.clone(), &ctx);
-    assert!(flapped(&sent, &ctx).is_empty(), "no flap left");
-    for m in &sent {
-        let Some(Message::Update(u)) = decode_message(m, &ctx).message else {
-            panic!("not an UPDATE");
-        };
-        assert_eq!(u.withdrawn_count(), 0, "nothing withdrawn");
-    }
-    // B held the primary's 8 routes; it ends with the standby's Adj-RIB-Out either way.
-    let held = snap_b_view(&p, &ctx);
-    assert_eq!(neighbour_view(&[&held[..], &sent[..]].concat(), &ctx), out);
-    assert_eq!(neighbour_view(&[&held[..], &raw[..]].concat(), &ctx), out);
+    let sent = sb.as_sent_difference(&flow(1));
+    assert!(flapped(&sent, &ctx).is_empty(), "no flap");
+    assert!(sent.is_empty(), "{} UPDATEs for routes B holds", sent.len());
+    let out = adj_rib_out_of(&sb, 1);
+    assert_eq!(neighbour_view(&held, &ctx), out);
     assert_eq!(out.len(), 8);
+}
+
+/// As above, and the primary died after computing (not writing) B's UPDATE for A's 9th
+/// route: the difference is that one announcement, nothing B already holds. (The ledger and
+/// netting of 9e6d7da sent it with the 5 restored routes announced again.)
+#[test]
+fn a_standby_restored_mid_feed_sends_nothing_the_neighbour_already_holds() {
+    let MidFeed {
+        mut sb, held, ctx, ..
+    } = restored_mid_feed(true);
+    let sent = sb.as_sent_difference(&flow(1));
+    let out = adj_rib_out_of(&sb, 1);
+    assert_eq!(out.len(), 9);
+    assert_eq!(neighbour_view(&[&held[..], &sent[..]].concat(), &ctx), out);
+    let announced: Vec<Prefix> = sent
+        .iter()
+        .flat_map(|m| {
+            let Some(Message::Update(u)) = decode_message(m, &ctx).message else {
+                panic!("not an UPDATE");
+            };
+            assert_eq!(u.withdrawn_count(), 0, "nothing withdrawn");
+            u.announced().map(|(_, n)| n.prefix).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        announced,
+        vec![Prefix::V4(
+            Ipv4Prefix::new([10, 1, 8, 0].into(), 24).unwrap()
+        )],
+        "nothing B already holds is announced again"
+    );
+    assert_eq!(sent.len(), 1);
+    // Sent: the next difference is empty.
+    assert!(sb.as_sent_difference(&flow(1)).is_empty());
 }
 
 /// `r`'s Adj-RIB-Out towards its neighbour number `n`, by prefix.
@@ -413,68 +499,4 @@ fn snap_b_view(p: &SpeakerReplica, ctx: &SessionContext) -> Vec<Vec<u8>> {
             encode_message(&Message::Update(u), ctx).unwrap()
         })
         .collect()
-}
-
-#[test]
-fn netting_keeps_withdrawals_nothing_replaces_and_every_final_state() {
-    let ctx = SessionContext::modern();
-    let p = |k: u8| Nlri::new(Ipv4Prefix::new([10, 2, k, 0].into(), 24).unwrap());
-    let attrs = |asn: u32| {
-        attributes([
-            AttributeValue::Origin(Origin::Igp),
-            AttributeValue::AsPath(AsPath::sequence([Asn(asn)])),
-            AttributeValue::NextHop(addr(0)),
-        ])
-    };
-    let enc = |u: Update| encode_message(&Message::Update(u), &ctx).unwrap();
-    let w12 = enc(Update {
-        withdrawn: vec![p(1), p(2)],
-        ..Update::default()
-    });
-    let a1 = enc(Update {
-        withdrawn: vec![],
-        attributes: attrs(65010),
-        nlri: vec![p(1)],
-    });
-    let w3a3 = enc(Update {
-        withdrawn: vec![p(3)],
-        attributes: attrs(65011),
-        nlri: vec![p(3)],
-    });
-    let eor = enc(Update::default());
-    let sent = netting::without_flaps(
-        vec![w12.clone(), a1.clone(), w3a3.clone(), eor.clone()],
-        &ctx,
-    );
-    // p1's withdrawal goes (announced later), p2's stays; p3 withdrawn and announced in the
-    // same UPDATE: announced only; the End-of-RIB marker stays as it was.
-    let w2 = enc(Update {
-        withdrawn: vec![p(2)],
-        ..Update::default()
-    });
-    let a3 = enc(Update {
-        withdrawn: vec![],
-        attributes: attrs(65011),
-        nlri: vec![p(3)],
-    });
-    assert_eq!(sent, vec![w2, a1.clone(), a3, eor.clone()]);
-    // A withdrawal wholly replaced is dropped; nothing to net leaves the bytes alone.
-    let w1 = enc(Update {
-        withdrawn: vec![p(1)],
-        ..Update::default()
-    });
-    assert_eq!(
-        netting::without_flaps(vec![w1, a1.clone()], &ctx),
-        vec![a1.clone()]
-    );
-    assert_eq!(
-        netting::without_flaps(vec![a1.clone(), w12.clone()], &ctx),
-        vec![a1, w12]
-    );
-    // Something that does not decode: left exactly as it was.
-    let junk = [vec![0xff; 16], vec![0, 23, 2, 0, 9, 0, 0]].concat();
-    assert_eq!(
-        netting::without_flaps(vec![junk.clone(), eor.clone()], &ctx),
-        vec![junk, eor]
-    );
 }

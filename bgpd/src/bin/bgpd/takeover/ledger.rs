@@ -1,21 +1,19 @@
-//! The Adj-RIB-Out difference at takeover (issue 7: "then only the Adj-RIB-Out difference
-//! (what Loc-RIB now says minus what the neighbour was already sent)").
+//! The primary's egress as whole BGP messages, per flow (DESIGN.md section 3: "Primary->peer
+//! bytes ... tell it what the neighbour has been sent").
 //!
-//! The standby's speaker runs in lockstep with the primary's: fed the same neighbour
-//! messages in the same order, it produces the same UPDATEs (RFC 4271 section 9.2) for each
-//! neighbour. Before takeover it sends none of them: each is noted here as *ours*. What the
-//! primary really wrote on each flow (the primary-to-neighbour octets on the mirror, and at
-//! takeover the write-ahead backlog) is framed into messages and noted as *theirs*. An UPDATE
-//! of ours matched by one of theirs was sent; what is left of ours at takeover is exactly
-//! what the neighbour never got (the primary computed it but died before writing it, or the
-//! primary never got that far), and is sent after the KEEPALIVE. Nothing is sent twice:
-//! every UPDATE the primary wrote (or wrote ahead, and the takeover resends from the
-//! backlog) removes ours.
+//! The standby's mirror port shows every octet the primary writes to each neighbour; at
+//! takeover the write-ahead backlog adds what the mirror missed or the primary wrote ahead.
+//! Both are handed here ([`EgressLedger::primary_sent`]) by sequence number, framed into
+//! whole messages (RFC 4271 section 4.1), and kept for a while by the sequence number they
+//! start at. The replica takes them from there ([`super::feed_primary_egress`]): every UPDATE
+//! written after a flow's checkpoint moves what the neighbour holds
+//! (`SpeakerReplica::note_primary_egress`), which is what the takeover's Adj-RIB-Out
+//! difference starts from. The other messages (KEEPALIVEs mostly) are counted for the
+//! message counters: this node's speaker does not produce them.
 //!
-//! Order is the same on both nodes, so when one of theirs matches ours at position `i`,
-//! ours before `i` were written too (in another packing: e.g. two neighbours' messages
-//! interleaved differently), and the other way round. KEEPALIVEs, OPENs, NOTIFICATIONs and
-//! ROUTE-REFRESHes are not part of the Adj-RIB-Out and are ignored.
+//! Messages are kept after the replica took them (up to [`KEEP_BEHIND`] octets): a flow
+//! checkpointed again starts over from the checkpoint's offset, which may lie a little
+//! behind what the mirror showed.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -28,29 +26,31 @@ const HEADER_LEN: usize = 19;
 const MAX_LEN: usize = 65535;
 /// BGP message type UPDATE (RFC 4271 section 4.1).
 const UPDATE: u8 = 2;
-/// Messages of theirs kept unmatched: the standby follows within a few messages, older
-/// ones will not be matched any more.
-const MAX_THEIRS: usize = 4096;
-/// UPDATEs of ours kept unmatched (a mirror that shows nothing of the primary's egress).
-const MAX_OURS: usize = 1 << 16;
-/// Other messages of theirs remembered (for the message counters).
+/// Octets of messages kept per flow, taken or not (the oldest go first).
+const MAX_KEPT: usize = 8 << 20;
+/// Octets of messages kept behind what the replica took (see the module documentation).
+pub const KEEP_BEHIND: u32 = 256 << 10;
+/// Other messages of the primary remembered (for the message counters).
 const MAX_OTHERS: usize = 1 << 16;
 
-/// Per flow, the UPDATEs the standby produced and not yet seen written by the primary. See
-/// the module documentation.
+/// Per flow, the primary's egress as whole messages. See the module documentation.
 #[derive(Debug, Default)]
 pub struct EgressLedger {
     flows: BTreeMap<FlowId, LedgerFlow>,
     /// Set at takeover: the mirror stops feeding the standby (see [`EgressLedger::freeze`]).
     frozen: bool,
+    /// Bumped with every message framed.
+    generation: u64,
+    /// (generation, replica restores) at the last feed of every flow.
+    fed_at: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Default)]
 struct LedgerFlow {
-    /// Ours, not (yet) seen from the primary.
-    ours: VecDeque<Vec<u8>>,
-    /// The primary's, not (yet) produced by us.
-    theirs: VecDeque<Vec<u8>>,
+    /// Whole messages by the sequence number of their first octet, in stream order.
+    messages: VecDeque<(SeqNum, Vec<u8>)>,
+    /// Octets in `messages`.
+    kept: usize,
     /// One past the last octet of the primary's egress seen.
     next: Option<SeqNum>,
     /// Octets after the last whole message.
@@ -73,36 +73,28 @@ fn header_at(b: &[u8]) -> Option<usize> {
     ((HEADER_LEN..=MAX_LEN).contains(&len) && (1..=5).contains(&h[18])).then_some(len)
 }
 
-fn is_update(m: &[u8]) -> bool {
-    m.len() >= HEADER_LEN && m[18] == UPDATE
-}
-
 impl LedgerFlow {
-    fn ours(&mut self, m: Vec<u8>) {
-        if let Some(i) = self.theirs.iter().position(|t| *t == m) {
-            self.theirs.drain(..=i);
-        } else {
-            if self.ours.len() >= MAX_OURS {
-                self.ours.pop_front();
+    fn keep(&mut self, start: SeqNum, m: Vec<u8>) {
+        if m.get(18) != Some(&UPDATE) {
+            if self.others.len() >= MAX_OTHERS {
+                self.others.pop_front();
             }
-            self.ours.push_back(m);
+            self.others.push_back(start);
         }
-    }
-
-    fn theirs(&mut self, m: Vec<u8>) {
-        if let Some(i) = self.ours.iter().position(|o| *o == m) {
-            self.ours.drain(..=i);
-        } else {
-            if self.theirs.len() >= MAX_THEIRS {
-                self.theirs.pop_front();
-            }
-            self.theirs.push_back(m);
+        self.kept += m.len();
+        self.messages.push_back((start, m));
+        while self.kept > MAX_KEPT {
+            let Some((_, old)) = self.messages.pop_front() else {
+                break;
+            };
+            self.kept -= old.len();
         }
     }
 
     /// Frames `partial` into whole messages; resynchronises on the next marker when the
-    /// octets do not start with a header (after a hole).
-    fn frame(&mut self) {
+    /// octets do not start with a header (after a hole). Returns how many were framed.
+    fn frame(&mut self) -> u64 {
+        let mut framed = 0;
         loop {
             if !self.framed {
                 let Some(i) =
@@ -111,13 +103,13 @@ impl LedgerFlow {
                     // Keep what may be the start of a header.
                     let keep = self.partial.len().min(HEADER_LEN - 1);
                     self.partial.drain(..self.partial.len() - keep);
-                    return;
+                    return framed;
                 };
                 self.partial.drain(..i);
                 self.framed = true;
             }
             if self.partial.len() < HEADER_LEN {
-                return;
+                return framed;
             }
             let Some(len) = header_at(&self.partial) else {
                 self.framed = false;
@@ -125,42 +117,21 @@ impl LedgerFlow {
                 continue;
             };
             if self.partial.len() < len {
-                return;
+                return framed;
             }
-            let start = self
-                .next
-                .map(|n| SeqNum(n.0.wrapping_sub(self.partial.len() as u32)));
+            let Some(next) = self.next else {
+                return framed;
+            };
+            let start = SeqNum(next.0.wrapping_sub(self.partial.len() as u32));
             let rest = self.partial.split_off(len);
             let m = std::mem::replace(&mut self.partial, rest);
-            if is_update(&m) {
-                self.theirs(m);
-            } else if let Some(start) = start {
-                if self.others.len() >= MAX_OTHERS {
-                    self.others.pop_front();
-                }
-                self.others.push_back(start);
-            }
+            self.keep(start, m);
+            framed += 1;
         }
     }
 }
 
 impl EgressLedger {
-    /// Octets our speaker produced for `flow` and did not send (whole messages, as one
-    /// `Output::Transmit`).
-    pub fn generated(&mut self, flow: FlowId, bytes: &[u8]) {
-        let f = self.flows.entry(flow).or_default();
-        let mut at = 0;
-        while let Some(len) = bytes.get(at..).and_then(header_at) {
-            let Some(m) = bytes.get(at..at + len) else {
-                break;
-            };
-            if is_update(m) {
-                f.ours(m.to_vec());
-            }
-            at += len;
-        }
-    }
-
     /// Octets the primary wrote on `flow` starting at sequence number `seq` (mirror or
     /// write-ahead): repeats and overlaps are ignored; after a hole, framing starts again at
     /// the next BGP marker.
@@ -195,7 +166,63 @@ impl EgressLedger {
         };
         f.next = Some(end);
         f.partial.extend_from_slice(new);
-        f.frame();
+        self.generation += f.frame();
+    }
+
+    /// Bumped with every message framed: nothing new for [`EgressLedger::messages_from`]
+    /// while it stays the same.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// What [`EgressLedger::set_fed_at`] recorded.
+    pub fn fed_at(&self) -> Option<(u64, u64)> {
+        self.fed_at
+    }
+
+    /// Records that every flow was fed at `at` ((generation, replica restores)).
+    pub fn set_fed_at(&mut self, at: (u64, u64)) {
+        self.fed_at = Some(at);
+    }
+
+    /// The flows with messages.
+    pub fn flows(&self) -> Vec<FlowId> {
+        self.flows.keys().copied().collect()
+    }
+
+    /// The whole messages the primary wrote on `flow` that start at sequence number `from`
+    /// or later, in stream order, each with its first octet's sequence number; messages
+    /// older than [`KEEP_BEHIND`] octets before `from` are dropped.
+    pub fn messages_from(&mut self, flow: &FlowId, from: SeqNum) -> Vec<(SeqNum, Vec<u8>)> {
+        let Some(f) = self.flows.get_mut(flow) else {
+            return Vec::new();
+        };
+        let keep_from = SeqNum(from.0.wrapping_sub(KEEP_BEHIND));
+        while let Some((s, m)) = f.messages.front() {
+            if !keep_from.is_after(*s) {
+                break;
+            }
+            f.kept -= m.len();
+            f.messages.pop_front();
+        }
+        f.messages
+            .iter()
+            .rev()
+            .take_while(|(s, _)| *s == from || s.is_after(from))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .map(|(s, m)| (*s, m.clone()))
+            .collect()
+    }
+
+    /// Whether the oldest message kept for `flow` starts after `seq`: messages between
+    /// were dropped (or never seen).
+    pub fn starts_after(&self, flow: &FlowId, seq: SeqNum) -> bool {
+        self.flows
+            .get(flow)
+            .and_then(|f| f.messages.front())
+            .is_some_and(|(s, _)| s.is_after(seq))
     }
 
     /// How many messages other than UPDATEs (KEEPALIVEs mostly) the primary wrote on `flow`
@@ -207,14 +234,6 @@ impl EgressLedger {
                 .filter(|s| **s == from || s.is_after(from))
                 .count() as u64
         })
-    }
-
-    /// The UPDATEs our speaker produced for `flow` that the primary never wrote, in order.
-    pub fn difference(&self, flow: &FlowId) -> Vec<Vec<u8>> {
-        self.flows
-            .get(flow)
-            .map(|f| f.ours.iter().cloned().collect())
-            .unwrap_or_default()
     }
 
     /// Takeover begins: from now on the mirror feeds nothing more to the standby (the

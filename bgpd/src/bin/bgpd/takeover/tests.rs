@@ -329,13 +329,10 @@ fn prefix_length_comes_from_our_own_address_in_the_subnet() {
 }
 
 #[test]
-fn the_difference_is_what_we_produced_and_the_primary_never_wrote() {
+fn the_ledger_frames_the_primarys_egress_by_sequence_number() {
     let flow = flow_id();
     let (u1, u2, u3, u4) = (update(5, 1), update(6, 2), update(7, 3), update(8, 4));
     let mut l = EgressLedger::default();
-    // Ours: u1, a KEEPALIVE, u2, u3 (in one Transmit and two).
-    l.generated(flow, &[u1.clone(), KEEPALIVE.to_vec(), u2.clone()].concat());
-    l.generated(flow, &u3);
     // The primary wrote KEEPALIVE, u1, u2, cut in odd places, with a repeat, from sequence
     // number 2^32 - 20 (wrapping).
     let base = SeqNum(u32::MAX - 19);
@@ -343,19 +340,32 @@ fn the_difference_is_what_we_produced_and_the_primary_never_wrote() {
     l.primary_sent(flow, base, &wire[..25]);
     l.primary_sent(flow, base.wrapping_add(10), &wire[10..40]);
     l.primary_sent(flow, base.wrapping_add(40), &wire[40..]);
-    assert_eq!(l.difference(&flow), vec![u3.clone()]);
-    // The primary ran ahead: u3 and u4 written before we produced u4.
+    let at_u1 = base.wrapping_add(19);
+    let at_u2 = at_u1.wrapping_add(u1.len() as u32);
+    assert_eq!(
+        l.messages_from(&flow, base),
+        vec![
+            (base, KEEPALIVE.to_vec()),
+            (at_u1, u1.clone()),
+            (at_u2, u2.clone())
+        ]
+    );
+    assert_eq!(l.messages_from(&flow, at_u2), vec![(at_u2, u2.clone())]);
+    let generation = l.generation();
     let at = base.wrapping_add(wire.len() as u32);
     l.primary_sent(flow, at, &[u3.clone(), u4.clone()].concat());
-    assert!(l.difference(&flow).is_empty());
-    l.generated(flow, &u4);
-    assert!(l.difference(&flow).is_empty(), "u4 was written already");
-    assert!(l
-        .difference(&FlowId {
-            local: "192.0.2.1:1".parse().unwrap(),
-            remote: REMOTE.parse().unwrap()
-        })
-        .is_empty());
+    assert_eq!(l.generation(), generation + 2);
+    let at_u4 = at.wrapping_add(u3.len() as u32);
+    assert_eq!(
+        l.messages_from(&flow, at_u2),
+        vec![(at_u2, u2), (at, u3), (at_u4, u4)]
+    );
+    assert!(!l.starts_after(&flow, base));
+    let other = FlowId {
+        local: "192.0.2.1:1".parse().unwrap(),
+        remote: REMOTE.parse().unwrap(),
+    };
+    assert!(l.messages_from(&other, base).is_empty());
 }
 
 #[test]
@@ -363,39 +373,31 @@ fn the_ledger_frames_from_the_next_marker_after_a_hole_or_a_late_start() {
     let flow = flow_id();
     let (u1, u2, u3) = (update(30, 1), update(40, 2), update(20, 3));
     let mut l = EgressLedger::default();
-    for u in [&u1, &u2, &u3] {
-        l.generated(flow, u);
-    }
     // The mirror starts in the middle of u1 (the standby attached late), sees u2, misses
     // the start of u3 (a hole), then its end.
     let wire = [u1.clone(), u2.clone(), u3.clone()].concat();
     let base = SeqNum(1000);
+    let at_u2 = base.wrapping_add(u1.len() as u32);
+    let at_u3 = at_u2.wrapping_add(u2.len() as u32);
     l.primary_sent(flow, base.wrapping_add(7), &wire[7..60]);
     l.primary_sent(flow, base.wrapping_add(60), &wire[60..u1.len() + u2.len()]);
-    assert_eq!(
-        l.difference(&flow),
-        vec![u3.clone()],
-        "u2 matched (and u1 before it)"
-    );
+    assert_eq!(l.messages_from(&flow, base), vec![(at_u2, u2.clone())]);
+    assert!(l.starts_after(&flow, base), "u1 never seen whole");
     l.primary_sent(
         flow,
         base.wrapping_add(wire.len() as u32 - 5),
         &wire[wire.len() - 5..],
     );
-    assert_eq!(l.difference(&flow), vec![u3.clone()], "u3 never seen whole");
-    // The write-ahead brings all of u3 (overlapping what the mirror saw).
-    let u3_at = (u1.len() + u2.len()) as u32;
-    l.primary_sent(flow, base.wrapping_add(u3_at), &u3);
-    // It covers all the mirror held after the hole: framed again from there, u3 matched.
-    assert!(l.difference(&flow).is_empty());
+    assert_eq!(l.messages_from(&flow, at_u3), vec![], "u3 never seen whole");
+    // The write-ahead brings all of u3 (overlapping what the mirror saw): framed again
+    // from there.
+    l.primary_sent(flow, at_u3, &u3);
+    assert_eq!(l.messages_from(&flow, at_u3), vec![(at_u3, u3.clone())]);
     // A repeat of what was framed already changes nothing.
+    let generation = l.generation();
     l.primary_sent(flow, base, &wire);
-    l.generated(flow, &u2);
-    assert_eq!(
-        l.difference(&flow),
-        vec![u2],
-        "u2 produced again, not written again"
-    );
+    assert_eq!(l.generation(), generation);
+    assert_eq!(l.messages_from(&flow, base), vec![(at_u2, u2), (at_u3, u3)]);
 }
 
 #[test]
@@ -418,7 +420,9 @@ fn the_primarys_keepalives_since_a_checkpoint_are_counted() {
     assert_eq!(l.other_messages_since(&flow, SeqNum(139)), 2);
     assert_eq!(l.other_messages_since(&flow, SeqNum(140)), 1);
     assert_eq!(l.other_messages_since(&flow, SeqNum(177)), 0);
-    // The UPDATE is matched against ours, not counted.
-    l.generated(flow, &u);
-    assert!(l.difference(&flow).is_empty());
+    // The UPDATE is kept for the replica, not counted.
+    assert_eq!(
+        l.messages_from(&flow, SeqNum(119)).first(),
+        Some(&(SeqNum(119), u))
+    );
 }
