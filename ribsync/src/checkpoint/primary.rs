@@ -196,7 +196,19 @@ struct Link {
 struct PrimaryFlow {
     ingress: RetainedStream,
     egress: RetainedStream,
+    /// The application has listed the flow as live ([`Replicated::flows`]). A flow is
+    /// registered at its first octet, before that (a BGP session's OPEN and KEEPALIVE are
+    /// written before it is Established), and its streams are retained from offset 0; only
+    /// a flow that was live ends when the application no longer lists it.
+    live: bool,
+    /// When the flow was registered.
+    registered_ms: u64,
 }
+
+/// How long a flow the application never listed as live is kept without an explicit
+/// [`FlowChange::Ended`] (a connection that never reached the state the application
+/// replicates; RFC 4271 section 8's largest OpenSent hold time is 4 minutes).
+const NEVER_LIVE_MS: u64 = 10 * 60 * 1000;
 
 #[derive(Debug)]
 struct Ticket {
@@ -246,7 +258,10 @@ impl PrimaryEngine {
         let node = hello.node;
         self.detach_inner(node, None);
         for flow in app.flows() {
-            self.register_flow(flow);
+            self.register_flow(now_ms, flow);
+            if let Some(f) = self.flows.get_mut(&flow) {
+                f.live = true;
+            }
         }
         let flows = self
             .flows
@@ -324,7 +339,7 @@ impl PrimaryEngine {
         }
     }
 
-    fn register_flow(&mut self, flow: FlowId) {
+    fn register_flow(&mut self, now_ms: u64, flow: FlowId) {
         if self.flows.contains_key(&flow) {
             return;
         }
@@ -334,6 +349,8 @@ impl PrimaryEngine {
             PrimaryFlow {
                 ingress: RetainedStream::new(cap),
                 egress: RetainedStream::new(cap),
+                live: false,
+                registered_ms: now_ms,
             },
         );
     }
@@ -341,7 +358,7 @@ impl PrimaryEngine {
     /// Bytes read from the neighbour on `flow` at stream `offset` (retained for gap fill),
     /// then consumed by the application: a [`FlowChange::Traffic`].
     pub fn on_ingress(&mut self, now_ms: u64, flow: FlowId, offset: u64, bytes: &[u8]) {
-        self.register_flow(flow);
+        self.register_flow(now_ms, flow);
         if let Some(f) = self.flows.get_mut(&flow) {
             f.ingress.push(now_ms, offset, bytes);
         }
@@ -366,7 +383,7 @@ impl PrimaryEngine {
             return;
         }
         if !self.flows.contains_key(&flow) {
-            self.register_flow(flow);
+            self.register_flow(now_ms, flow);
         }
         let voids = match (self.config.void_policy, change) {
             (VoidPolicy::AnyChange, _) => true,
@@ -374,11 +391,14 @@ impl PrimaryEngine {
             (VoidPolicy::Unmirrored, _) => false,
         };
         let delay = self.config.reorigination_delay_ms;
+        // Only a live flow is checkpointed (one registered by its first octets waits).
+        let live = self.flows.get(&flow).is_some_and(|f| f.live);
         for (node, link) in self.links.iter_mut() {
             if !link.hello.selection.covers(&flow) {
                 continue;
             }
             match link.flows.get(&flow) {
+                None if !live => {}
                 None => {
                     // A flow born after the standby was introduced.
                     link.flows.insert(
@@ -413,7 +433,7 @@ impl PrimaryEngine {
         offset: u64,
         bytes: &[u8],
     ) -> WriteAheadTicket {
-        self.register_flow(flow);
+        self.register_flow(now_ms, flow);
         if let Some(f) = self.flows.get_mut(&flow) {
             f.egress.push(now_ms, offset, bytes);
         }
@@ -659,20 +679,28 @@ impl PrimaryEngine {
                 self.stop_waiting_for(node);
             }
         }
-        // Flows the application has that the engine does not know yet, and flows gone.
+        // Flows the application has that the engine does not know yet, and flows gone: once
+        // live and no longer listed (a flow registered by its first octets before it was
+        // live keeps them), or never live for too long.
         let live: BTreeSet<FlowId> = app.flows().into_iter().collect();
         let gone: Vec<FlowId> = self
             .flows
-            .keys()
-            .filter(|f| !live.contains(f))
-            .copied()
+            .iter()
+            .filter(|(id, f)| {
+                !live.contains(id)
+                    && (f.live || now_ms >= f.registered_ms.saturating_add(NEVER_LIVE_MS))
+            })
+            .map(|(id, _)| *id)
             .collect();
         for flow in gone {
             self.on_flow_change(now_ms, flow, FlowChange::Ended);
         }
         for flow in &live {
             if !self.flows.contains_key(flow) {
-                self.register_flow(*flow);
+                self.register_flow(now_ms, *flow);
+            }
+            if let Some(f) = self.flows.get_mut(flow) {
+                f.live = true;
             }
             for link in self.links.values_mut() {
                 if link.hello.selection.covers(flow) && !link.flows.contains_key(flow) {

@@ -343,9 +343,9 @@ impl StandbyEngine {
                 reason,
             } => {
                 // Egress octets the neighbour has acknowledged (its ACK seen on the mirror)
-                // are never sent again, so the primary not retaining them loses nothing: e.g.
-                // the OPEN and KEEPALIVE written before the flow was registered, asked for
-                // because the checkpoint's TCP peek predates them.
+                // are never sent again, so the primary not retaining them loses nothing:
+                // octets beyond the primary's retention (a table written between two TCP
+                // peeks), asked for because the checkpoint's TCP peek predates them.
                 let acknowledged = direction == StreamDirection::Egress
                     && self
                         .flows

@@ -565,11 +565,53 @@ fn a_checkpoint_peeked_before_the_last_write_places_the_send_queue_by_sequence_n
     );
 }
 
-/// A checkpoint whose TCP peek predates the session's first octets (the OPEN and
-/// KEEPALIVE, written before the primary registered the flow, so it never retained them)
-/// makes the standby ask for them; the primary cannot give them. Once the mirror has shown
-/// the neighbour acknowledging them they are never needed, and the flow stays protected
-/// (the takeover bench at 100 sessions had 17 idle flows unprotected by this). Without that
+/// A flow's first octets are written before the application lists it as live (a BGP
+/// session's OPEN and KEEPALIVE, before Established), and its checkpoint's TCP peek may
+/// predate them (the primary peeks when it registers the connection, then once a second):
+/// the standby asks for them, and the primary retained them from offset 0. Before, the
+/// primary's poll ended the not-yet-live flow and dropped its retained octets, then
+/// registered it again at its next write ("Egress octets 0..68 missed by the mirror: no
+/// longer retained (oldest retained offset 68)"; 17 idle flows unprotected in the takeover
+/// bench at 100 sessions).
+#[test]
+fn octets_written_before_a_flow_is_live_are_retained_for_the_standby() {
+    let a = flow(1);
+    let mut net = Net::new(PrimaryConfig::default(), &[]);
+    let isn_plus_one = 7000u32;
+    let hello_octets: Vec<u8> = (0..68u8).collect();
+    net.primary.write_ahead(0, a, 0, &hello_octets);
+    // The application does not list the flow yet (not Established).
+    net.poll(1);
+    net.app.set_anchor(
+        a,
+        SeqAnchor {
+            peer_seq_at_zero: 5000,
+            our_seq_at_zero: isn_plus_one,
+        },
+    );
+    net.app.set_tcp(a, peeked(isn_plus_one, &[]));
+    net.app.note_sent(&a, 68);
+    net.add_standby(2, hello(1, FlowSelection::All));
+    net.settle(3);
+    let n = &net.standbys[&NodeId(1)];
+    let v = n.engine.flow_views();
+    assert!(v[0].restored, "{v:?}");
+    assert_eq!(v[0].unprotected, None);
+    assert!(n.engine.is_synchronised());
+    assert_eq!(
+        n.engine.egress_backlog(&a),
+        Some(EgressBacklog {
+            offset: 0,
+            bytes: hello_octets,
+            complete: true
+        })
+    );
+}
+
+/// Egress octets the primary no longer retains (beyond `retained_bytes_per_stream`, e.g. a
+/// full table written between two once-a-second TCP peeks) make a standby that joins then
+/// ask for octets the primary cannot give. Once the mirror has shown the neighbour
+/// acknowledging them they are never needed, and the flow stays protected. Without that
 /// acknowledgement the flow is not protected.
 #[test]
 fn octets_the_neighbour_acknowledged_are_no_loss_when_the_primary_no_longer_has_them() {
@@ -584,7 +626,7 @@ fn octets_the_neighbour_acknowledged_are_no_loss_when_the_primary_no_longer_has_
                 our_seq_at_zero: isn_plus_one,
             },
         );
-        // The peek: nothing written yet. Then 68 octets the primary never retained.
+        // The peek: nothing written yet. Then 68 octets the primary no longer retains.
         net.app.set_tcp(a, peeked(isn_plus_one, &[]));
         net.app.note_sent(&a, 68);
         net.add_standby(0, hello(1, FlowSelection::All));
