@@ -366,6 +366,10 @@ pub struct FibConfig {
     pub protocol: u8,
     /// Route metric (default 20).
     pub metric: u32,
+    /// Routes refer to kernel nexthop objects (Linux 5.3+; default true, with a
+    /// fallback to plain routes on a kernel without them); false: routes carry their
+    /// gateways. See `fib::FibConfig::nexthop_objects`.
+    pub nexthop_objects: bool,
 }
 
 impl Default for FibConfig {
@@ -375,6 +379,7 @@ impl Default for FibConfig {
             table: 254,
             protocol: 186,
             metric: 20,
+            nexthop_objects: true,
         }
     }
 }
@@ -1512,6 +1517,7 @@ mod tests {
         assert_eq!(c.admin_address, "127.0.0.1:50051".parse().expect("addr"));
         assert!(!c.fib.enabled);
         assert_eq!(c.fib.table, 254);
+        assert!(c.fib.nexthop_objects);
         assert!(c.neighbors.is_empty());
     }
 

@@ -1,16 +1,18 @@
 //! Install then remove 1,000,000 IPv4 and 220,000 IPv6 routes with `fib::Fib` and,
 //! in the same run and the same namespace, with `ip -batch` doing the same work
 //! (batch files generated before timing). Prints routes/s for both and the ratio,
-//! for fib in both modes: routes carrying their gateways (the default), and routes
-//! through kernel nexthop objects (`nexthop_objects = true`; there the removal of
-//! every route of an object is one RTM_DELNEXTHOP).
+//! for fib in both modes: routes carrying their gateways (`nexthop_objects = false`,
+//! the fallback on kernels without nexthop objects), and routes through kernel
+//! nexthop objects (the default; there the removal of every route of an object is
+//! one RTM_DELNEXTHOP).
 //!
-//! Needs root; runs in a namespace of its own (`usfib-bench-PID`, removed at the
-//! end) with one veth pair. Run:
+//! Needs root; runs in a namespace of its own (`usfib-bench-PID`, the prefix taken
+//! from `FIB_TEST_NETNS_PREFIX` when set; removed at the end) with one veth pair. Run:
 //!
 //! ```text
 //! cargo bench -p fib --bench fib_vs_ip_batch
 //! FIB_BENCH_V4=200000 FIB_BENCH_V6=50000 cargo bench -p fib --bench fib_vs_ip_batch
+//! FIB_BENCH_BATCH=256,8 FIB_BENCH_NO_IP=1 FIB_BENCH_ONLY=plain cargo bench -p fib --bench fib_vs_ip_batch
 //! ```
 //!
 //! The IPv6 prefixes are /56s inside 2001:db8::/32. A million distinct IPv4 prefixes
@@ -162,8 +164,24 @@ fn run_family(
             .expect("open fib")
         }
     };
-    let plain = time_fib(fib, &open(false), &installs, &withdraws, n);
-    let nh = time_fib(fib_nh, &open(true), &installs, &withdraws, n);
+    // FIB_BENCH_ONLY=plain or =nh runs one mode of fib (for profiling).
+    let only = std::env::var("FIB_BENCH_ONLY").unwrap_or_default();
+    let skipped = || FibTimes {
+        add: f64::NAN,
+        del: f64::NAN,
+        adopt: f64::NAN,
+        reapply: f64::NAN,
+    };
+    let plain = if only == "nh" {
+        skipped()
+    } else {
+        time_fib(fib, &open(false), &installs, &withdraws, n)
+    };
+    let nh = if only == "plain" {
+        skipped()
+    } else {
+        time_fib(fib_nh, &open(true), &installs, &withdraws, n)
+    };
     takeovers.push((family, n, plain.adopt, plain.reapply, nh.adopt, nh.reapply));
     let (fib_add, fib_del, nh_add, nh_del) = (plain.add, plain.del, nh.add, nh.del);
     rows.push(Row {
@@ -260,7 +278,15 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(220_000);
-    let name = format!("usfib-bench-{}", std::process::id());
+    let prefix = std::env::var("FIB_TEST_NETNS_PREFIX")
+        .ok()
+        .filter(|p| {
+            p.ends_with('-')
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+        .unwrap_or_else(|| "usfib-".to_string());
+    let name = format!("{prefix}bench-{}", std::process::id());
     let ok = Command::new("ip")
         .args(["netns", "add", &name])
         .status()
@@ -286,11 +312,26 @@ fn main() {
         },
     )
     .expect("open fib in bench namespace");
+    assert!(
+        fib_nh.config().nexthop_objects,
+        "this kernel refuses nexthop objects"
+    );
     let mut fib = Fib::open_in_netns(
-        &PathBuf::from(format!("/run/netns/{}", ns.0)),
-        FibConfig::default(),
+        &netns_path,
+        FibConfig {
+            nexthop_objects: false,
+            ..FibConfig::default()
+        },
     )
     .expect("open fib in bench namespace");
+    // FIB_BENCH_BATCH=REQUESTS,DATAGRAMS sets the batching (default 64,32).
+    if let Some((per, window)) = std::env::var("FIB_BENCH_BATCH").ok().and_then(|v| {
+        let (a, b) = v.split_once(',')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    }) {
+        fib.set_batching(per, window);
+        fib_nh.set_batching(per, window);
+    }
     let mut rows = Vec::new();
     let mut takeovers = Vec::new();
     run_family(
@@ -318,7 +359,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 
     println!();
-    println!("| family | routes | operation | ip -batch routes/s | fib routes/s | ratio | fib + nexthop objects routes/s | ratio |");
+    println!("| family | routes | operation | ip -batch routes/s | fib, plain routes, routes/s | ratio | fib, nexthop objects (default), routes/s | ratio |");
     println!("|---|---:|---|---:|---:|---:|---:|---:|");
     for r in &rows {
         let rate = |s: f64| r.routes as f64 / s;

@@ -18,7 +18,7 @@ pub const RT_TABLE_MAIN: u32 = 254;
 /// protocol = 186   # rtm_protocol marking our routes (RTPROT_BGP)
 /// metric = 20      # RTA_PRIORITY of our routes
 /// install = true   # false: compute everything, touch nothing
-/// nexthop_objects = false  # true: routes refer to kernel nexthop objects
+/// nexthop_objects = true  # routes refer to kernel nexthop objects (false: carry gateways)
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -34,9 +34,18 @@ pub struct FibConfig {
     /// [`crate::Outcome::NotInstalled`] but sends nothing to the kernel.
     pub install: bool,
     /// Install routes through kernel nexthop objects (RTM_NEWNEXTHOP, Linux 5.3+):
-    /// one object per distinct path set, routes refer to it by id. Faster installs,
-    /// and a withdrawal of every route using an object deletes the object instead
-    /// (one operation). Default: false (routes carry their gateways).
+    /// one object per distinct path set, routes refer to it by id (RTA_NH_ID). The
+    /// kernel validates a path once per object instead of once per route (faster
+    /// installs, IPv6 above all), and a withdrawal of every route using an object
+    /// deletes the object instead (one operation for all of them).
+    ///
+    /// Default: true. [`crate::Fib::open`] probes the kernel once (a dump of the
+    /// nexthop objects); a kernel that refuses them (older than 5.3, or a sandbox
+    /// without the message type) makes the writer fall back to plain routes, which
+    /// carry their gateways (RTA_GATEWAY, RTA_MULTIPATH), with one warning logged;
+    /// [`crate::Fib::config`] then says `false`. Set false to always use plain routes.
+    /// Either way, routes of ours already in the kernel (in the other form) that match
+    /// are adopted as they are, never rewritten.
     pub nexthop_objects: bool,
 }
 
@@ -47,7 +56,7 @@ impl Default for FibConfig {
             protocol: RTPROT_BGP,
             metric: 20,
             install: true,
-            nexthop_objects: false,
+            nexthop_objects: true,
         }
     }
 }
@@ -62,13 +71,15 @@ mod tests {
         assert_eq!(c, FibConfig::default());
         assert_eq!(c.protocol, 186);
         assert_eq!(c.table, 254);
+        assert!(c.nexthop_objects, "nexthop objects by default");
     }
 
     #[test]
     fn fields_from_toml() {
-        let c: FibConfig =
-            toml::from_str("table = 100\nprotocol = 200\nmetric = 5\ninstall = false\n")
-                .expect("config parses");
+        let c: FibConfig = toml::from_str(
+            "table = 100\nprotocol = 200\nmetric = 5\ninstall = false\nnexthop_objects = false\n",
+        )
+        .expect("config parses");
         assert_eq!(
             c,
             FibConfig {

@@ -19,7 +19,7 @@ use crate::codec::{
 use crate::config::FibConfig;
 use crate::intern::Interner;
 use crate::netns::in_netns;
-use crate::nexthop::{self, Registry, RTM_NEWNEXTHOP};
+use crate::nexthop::{self, nexthop_objects_unsupported, Registry, RTM_NEWNEXTHOP};
 use crate::outcome::{FibError, Outcome, RouteError, RouteResult};
 use crate::pipeline::{Done, Pipeline, DEFAULT_BATCH, DEFAULT_WINDOW};
 use crate::plan::{plan, plan_route, Action, Op};
@@ -100,6 +100,10 @@ pub struct Fib {
     nexthops: Registry,
     /// The nexthop object each of our routes uses, where it uses one.
     route_nh: HashMap<RouteKey, u32, FxBuildHasher>,
+    /// Nexthop objects whose creation the kernel refused in the current call, with
+    /// its errno: the routes that refer to them report that errno (the route's own
+    /// would only say that the object does not exist).
+    nh_failed: HashMap<u32, i32, FxBuildHasher>,
     adopting: bool,
     adopt_deadline: Option<Instant>,
 }
@@ -109,8 +113,35 @@ impl Fib {
     /// requests, one for dumps and lookups, and a subscription to route changes.
     /// Does not read the kernel: call [`Fib::adopt`] (or [`Fib::reconcile`]) next.
     ///
-    /// Errors: [`FibError::Io`] when a netlink socket cannot be opened.
+    ///
+    /// With `nexthop_objects` (the default) and `install`, probes the kernel once: a
+    /// dump of its nexthop objects (which also learns the ids of other owners). A
+    /// kernel that refuses it ([`crate::nexthop_objects_unsupported`]: older than
+    /// Linux 5.3, or a sandbox without the message type) makes the writer install
+    /// plain routes instead, with one warning logged; [`Fib::config`] then says so.
+    ///
+    /// Errors: [`FibError::Io`] when a netlink socket cannot be opened;
+    /// [`FibError::Query`] when the probe fails for another reason.
     pub fn open(config: FibConfig) -> Result<Self, FibError> {
+        let mut fib = Self::open_sockets(config)?;
+        if fib.config.nexthop_objects && fib.config.install {
+            match fib.load_nexthops() {
+                Ok(()) => fib.nexthops.index(),
+                Err(FibError::Query { errno }) if nexthop_objects_unsupported(errno) => {
+                    tracing::warn!(
+                        errno,
+                        "kernel refuses nexthop objects (RTM_GETNEXTHOP: {}): installing plain routes (fib.nexthop_objects = false)",
+                        std::io::Error::from_raw_os_error(errno)
+                    );
+                    fib.config.nexthop_objects = false;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(fib)
+    }
+
+    fn open_sockets(config: FibConfig) -> Result<Self, FibError> {
         Ok(Self {
             config,
             tx: NlSocket::open()?,
@@ -126,6 +157,7 @@ impl Fib {
             path_sets: Interner::default(),
             nexthops: Registry::default(),
             route_nh: HashMap::default(),
+            nh_failed: HashMap::default(),
             adopting: false,
             adopt_deadline: None,
         })
@@ -374,10 +406,17 @@ impl Fib {
     /// Errors: [`FibError`] only when the socket itself fails; per-route failures are
     /// in the results.
     pub fn apply(&mut self, updates: &[RouteUpdate]) -> Result<Vec<RouteResult>, FibError> {
+        self.nh_failed.clear();
         let mut results = Vec::with_capacity(updates.len());
         let mut done = Vec::new();
-        self.desired.reserve(updates.len());
-        self.installed.reserve(updates.len());
+        // Room for a first full table at once, but no more: reserving for every
+        // update would double both maps (a rehash of a million entries and about
+        // 300 MB for nothing) when a full table is re-applied or withdrawn.
+        let adds = updates.iter().filter(|u| !u.next_hops.is_empty()).count();
+        self.desired
+            .reserve(adds.saturating_sub(self.desired.len()));
+        self.installed
+            .reserve(adds.saturating_sub(self.installed.len()));
         let mut doomed = self.doomed_nexthops(updates);
         for (index, u) in updates.iter().enumerate() {
             let wanted = if u.next_hops.is_empty() {
@@ -628,8 +667,17 @@ impl Fib {
                             // in place; we no longer know which: forget it, so the
                             // next change sends a replace again.
                             self.installed.remove(&key);
+                            let mut errno = errno;
                             if let Some(new) = nhid {
                                 self.nexthops.drop_ref(new);
+                                match self.nh_failed.get(&new) {
+                                    Some(e) => errno = *e,
+                                    // "Nexthop id does not exist": the kernel deleted
+                                    // the object (it does when its device goes down);
+                                    // the next route with these paths gets a new one.
+                                    None if errno == libc::EINVAL => self.nexthops.retire(new),
+                                    None => {}
+                                }
                             }
                             Outcome::Failed(RouteError::Kernel { errno })
                         }
@@ -640,8 +688,15 @@ impl Fib {
                 }
                 Tag::NewNexthop { id } => {
                     if d.errno != 0 {
-                        // The routes that refer to it fail on their own.
+                        // The routes that refer to it fail on their own, with this
+                        // errno.
+                        self.nh_failed.insert(id, d.errno);
                         self.nexthops.forget(id);
+                        if d.errno == libc::EEXIST {
+                            // Someone else took the id meanwhile (we create with
+                            // NLM_F_EXCL, never replacing an object we do not own).
+                            self.nexthops.avoid(id);
+                        }
                     }
                 }
                 Tag::DelNexthop { id, routes } => {
@@ -669,6 +724,7 @@ impl Fib {
 
     /// Runs a list of operations, one result per operation, in order.
     fn execute(&mut self, ops: Vec<Op>) -> Result<Vec<RouteResult>, FibError> {
+        self.nh_failed.clear();
         let mut results = Vec::with_capacity(ops.len());
         let mut done = Vec::new();
         for (index, op) in ops.into_iter().enumerate() {

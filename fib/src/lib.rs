@@ -30,6 +30,7 @@ mod watch;
 pub use config::{FibConfig, RTPROT_BGP, RT_TABLE_MAIN};
 pub use fib::{Fib, Reconciled};
 pub use netns::in_netns;
+pub use nexthop::nexthop_objects_unsupported;
 pub use outcome::{FibError, Outcome, RouteError, RouteResult};
 pub use pipeline::{DEFAULT_BATCH, DEFAULT_WINDOW};
 pub use prefix::{Prefix, PrefixError};

@@ -14,7 +14,26 @@ use rustc_hash::FxBuildHasher;
 
 use crate::codec::nlmsg_align;
 use crate::route::Path;
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NLM_F_REQUEST};
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST};
+
+/// Whether `errno` (positive), the answer to a dump of nexthop objects
+/// (RTM_GETNEXTHOP), means that the kernel has no nexthop objects at all, so that
+/// routes must carry their gateways:
+///
+/// - `EOPNOTSUPP`: rtnetlink has no handler for the message type (Linux before 5.3,
+///   where RTM_GETNEXTHOP is past RTM_MAX; also gVisor-like sandboxes);
+/// - `EINVAL`: the message type or header is not understood;
+/// - `EAFNOSUPPORT`, `EPROTONOSUPPORT`, `ENOSYS`: no handler for the family, or the
+///   facility is missing.
+///
+/// Any other errno (`EPERM`, `ENOBUFS`, ...) is a failure of the request itself, not
+/// an absent feature, and is reported as such.
+pub fn nexthop_objects_unsupported(errno: i32) -> bool {
+    matches!(
+        errno,
+        libc::EOPNOTSUPP | libc::EINVAL | libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT | libc::ENOSYS
+    )
+}
 
 /// `RTM_NEWNEXTHOP`, `RTM_DELNEXTHOP`, `RTM_GETNEXTHOP` from `<linux/rtnetlink.h>`.
 pub(crate) const RTM_NEWNEXTHOP: u16 = 104;
@@ -62,7 +81,9 @@ fn finish(buf: &mut [u8], start: usize) {
     buf[start..start + 4].copy_from_slice(&len.to_ne_bytes());
 }
 
-/// Appends RTM_NEWNEXTHOP (NLM_F_CREATE | NLM_F_REPLACE) for object `id`.
+/// Appends RTM_NEWNEXTHOP (NLM_F_CREATE | NLM_F_EXCL) for object `id`: a new object
+/// only, so that an id someone else took since we read the kernel's objects fails
+/// with EEXIST instead of replacing their object.
 pub(crate) fn push_new(
     buf: &mut Vec<u8>,
     protocol: u8,
@@ -70,7 +91,7 @@ pub(crate) fn push_new(
     obj: &NexthopObject,
     seq: u32,
 ) -> usize {
-    let flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE;
+    let flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL;
     match obj {
         NexthopObject::Single { v6, path } => {
             let family = match path.gateway {
@@ -406,6 +427,11 @@ impl Registry {
         id
     }
 
+    /// Never uses `id` again (another owner holds it).
+    pub fn avoid(&mut self, id: u32) {
+        self.foreign.insert(id);
+    }
+
     pub fn add_ref(&mut self, id: u32) {
         if let Some(e) = self.objects.get_mut(&id) {
             e.refs += 1;
@@ -483,7 +509,8 @@ mod tests {
         assert_eq!(
             buf,
             [
-                48, 0, 0, 0, 104, 0, 0x01, 0x05, 5, 0, 0, 0, 0, 0, 0, 0, // nlmsghdr
+                48, 0, 0, 0, 104, 0, 0x01, 0x06, 5, 0, 0, 0, 0, 0, 0,
+                0, // nlmsghdr, CREATE|EXCL
                 2, 0, 186, 0, 0, 0, 0, 0, // nhmsg: AF_INET, scope, proto 186
                 8, 0, 1, 0, 77, 0, 0, 0, // NHA_ID
                 8, 0, 5, 0, 3, 0, 0, 0, // NHA_OIF
@@ -545,6 +572,32 @@ mod tests {
     }
 
     #[test]
+    fn errnos_of_a_kernel_without_nexthop_objects() {
+        // What kernels without RTM_GETNEXTHOP answer: fall back to plain routes.
+        for errno in [
+            libc::EOPNOTSUPP,
+            libc::ENOTSUP,
+            libc::EINVAL,
+            libc::EAFNOSUPPORT,
+            libc::EPROTONOSUPPORT,
+            libc::ENOSYS,
+        ] {
+            assert!(nexthop_objects_unsupported(errno), "errno {errno}");
+        }
+        // Failures of the request, not a missing feature: reported, no fallback.
+        for errno in [
+            0,
+            libc::EPERM,
+            libc::EACCES,
+            libc::ENOBUFS,
+            libc::ENOMEM,
+            libc::EBUSY,
+        ] {
+            assert!(!nexthop_objects_unsupported(errno), "errno {errno}");
+        }
+    }
+
+    #[test]
     fn foreign_ids_are_never_allocated() {
         let mut r = Registry::default();
         r.learn(
@@ -559,5 +612,10 @@ mod tests {
         let mut create = Vec::new();
         let a = r.ensure(false, &[path("192.0.2.2", 3)], &mut create);
         assert_eq!(a, FIRST_ID + 1);
+        // An id found taken at creation (EEXIST) is avoided from then on.
+        r.forget(a);
+        r.avoid(FIRST_ID + 2);
+        let b = r.ensure(false, &[path("192.0.2.3", 3)], &mut create);
+        assert_eq!(b, FIRST_ID + 3);
     }
 }

@@ -1,6 +1,8 @@
 //! Adopt after a crash: a first process (fib-hold) installs routes and is killed; a
 //! second adopts them. A route watcher proves that no route that stays was deleted
-//! or re-added, and that stale routes go only at convergence.
+//! or re-added, and that stale routes go only at convergence. With nexthop objects
+//! (the default), with plain routes, and across the change of default (plain routes
+//! adopted by a writer with nexthop objects).
 
 mod support;
 
@@ -8,8 +10,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fib::{FibConfig, NextHop, Outcome, RouteUpdate};
-use support::{a, p, Lab, Watcher};
+use fib::{NextHop, Outcome, RouteUpdate};
+use support::{a, config, p, Lab, Watcher};
 
 /// Kills the child by PID on drop (also when an assertion fails).
 struct Child(std::process::Child);
@@ -27,24 +29,37 @@ fn install(prefix: &str, gw: &str) -> RouteUpdate {
 
 #[test]
 fn adopt_after_crash_never_flaps_a_route_that_stays() {
-    adopt_after_crash(false);
+    adopt_after_crash(false, false);
 }
 
 #[test]
 fn adopt_after_crash_with_nexthop_objects() {
-    adopt_after_crash(true);
+    adopt_after_crash(true, true);
 }
 
-fn adopt_after_crash(nexthop_objects: bool) {
-    let lab = Lab::new(if nexthop_objects { "adoptnh" } else { "adopt" });
-    let config = FibConfig {
-        nexthop_objects,
-        ..FibConfig::default()
-    };
+/// An upgrade to the default of nexthop objects: the routes a plain-route writer left
+/// are kept as they are where they match, not rewritten into objects.
+#[test]
+fn adopt_plain_routes_with_nexthop_objects() {
+    adopt_after_crash(false, true);
+}
+
+fn adopt_after_crash(first_nh: bool, nexthop_objects: bool) {
+    let lab = Lab::new(match (first_nh, nexthop_objects) {
+        (false, false) => "adopt",
+        (true, true) => "adoptnh",
+        (false, true) => "adoptup",
+        (true, false) => "adoptdown",
+    });
+    let config = config(nexthop_objects);
     let mut first = Child(
         Command::new("ip")
             .args(["netns", "exec", &lab.name, env!("CARGO_BIN_EXE_fib-hold")])
-            .args(nexthop_objects.then_some("--nexthop-objects"))
+            .arg(if first_nh {
+                "--nexthop-objects"
+            } else {
+                "--plain"
+            })
             .args([
                 "198.51.100.0/26=192.0.2.2",
                 "198.51.100.64/26=192.0.2.2",
@@ -133,19 +148,8 @@ fn adopt_after_crash(nexthop_objects: bool) {
             (false, "198.51.100.192/26".to_string()),
         ]
     );
-    let without_nhid: Vec<String> = lab
-        .routes()
-        .iter()
-        .map(|l| {
-            let mut w: Vec<&str> = l.split_whitespace().collect();
-            if let Some(i) = w.iter().position(|x| *x == "nhid") {
-                w.drain(i..i + 2);
-            }
-            w.join(" ")
-        })
-        .collect();
     assert_eq!(
-        without_nhid,
+        lab.routes(),
         vec![
             "198.51.100.0/26 via 192.0.2.2 dev veth0 metric 20",
             "198.51.100.64/26 via 192.0.2.3 dev veth0 metric 20",
@@ -153,23 +157,38 @@ fn adopt_after_crash(nexthop_objects: bool) {
             "203.0.113.0/24 via 192.0.2.2 dev veth0 metric 20",
         ]
     );
-    if nexthop_objects {
-        assert_eq!(
-            lab.routes().iter().filter(|l| l.contains("nhid")).count(),
-            4
-        );
-        // No object is left without a route: 192.0.2.2, 192.0.2.3, the two IPv6
-        // members and their group.
-        assert_eq!(lab.ip("nexthop show proto 186").lines().count(), 5);
+    match (first_nh, nexthop_objects) {
+        (true, true) => {
+            assert_eq!(lab.routes_with_nhid(), 4);
+            // No object is left without a route: 192.0.2.2, 192.0.2.3, the two IPv6
+            // members and their group.
+            assert_eq!(lab.objects().len(), 5);
+        }
+        (false, true) => {
+            // Only the moved and the new route were written, through objects
+            // (192.0.2.3 and 192.0.2.2); the kept ones still carry their gateways.
+            assert_eq!(lab.routes_with_nhid(), 2);
+            assert_eq!(lab.objects().len(), 2);
+        }
+        _ => assert_eq!(lab.routes_with_nhid(), 0),
     }
 }
 
 #[test]
 fn adopt_deadline_deletes_stale_routes() {
-    let lab = Lab::new("deadline");
+    adopt_deadline(false);
+}
+
+#[test]
+fn adopt_deadline_deletes_stale_routes_with_nexthop_objects() {
+    adopt_deadline(true);
+}
+
+fn adopt_deadline(nh: bool) {
+    let lab = Lab::new(&support::tag("deadline", nh));
     lab.ip("route add 198.51.100.0/26 via 192.0.2.2 proto 186 metric 20");
     lab.ip("route add 198.51.100.64/26 via 192.0.2.2 proto 186 metric 20");
-    let mut fib = lab.fib(FibConfig::default());
+    let mut fib = lab.fib(config(nh));
     let deadline = Instant::now() + Duration::from_secs(60);
     assert_eq!(fib.adopt(Some(deadline)).expect("adopt"), 2);
     fib.apply(&[install("198.51.100.0/26", "192.0.2.2")])

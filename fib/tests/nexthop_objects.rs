@@ -8,25 +8,18 @@ use fib::{FibConfig, NextHop, Outcome, RouteUpdate};
 use support::{a, p, Lab, Watcher};
 
 fn config() -> FibConfig {
-    FibConfig {
-        nexthop_objects: true,
-        ..FibConfig::default()
-    }
+    let c = FibConfig::default();
+    assert!(c.nexthop_objects, "nexthop objects are the default");
+    c
 }
 
 fn via(prefix: &str, gws: &[&str]) -> RouteUpdate {
     RouteUpdate::install(p(prefix), gws.iter().map(|g| NextHop::via(a(g))).collect())
 }
 
-/// `ip nexthop show` lines of protocol 186, ids replaced by their order.
+/// `ip nexthop show` lines of protocol 186.
 fn objects(lab: &Lab) -> Vec<String> {
-    let mut v: Vec<String> = lab
-        .ip("nexthop show proto 186")
-        .lines()
-        .map(|l| l.trim().to_string())
-        .collect();
-    v.sort();
-    v
+    lab.objects()
 }
 
 #[test]
@@ -107,14 +100,14 @@ fn withdrawing_every_route_of_an_object_deletes_the_object() {
     let r = fib.apply(&withdraw).expect("apply");
     assert!(r.iter().all(|x| x.outcome == Outcome::Removed));
     assert_eq!(
-        lab.routes(),
-        vec![format!(
+        lab.ip("route show proto 186").trim(),
+        format!(
             "203.0.113.0/24 nhid {} via 192.0.2.3 dev veth0 metric 20",
             lab.ip("nexthop show proto 186")
                 .split_whitespace()
                 .nth(1)
                 .expect("one object left")
-        )]
+        )
     );
     assert_eq!(objects(&lab).len(), 1);
     assert_eq!(fib.installed_len(), 1);
@@ -187,4 +180,53 @@ fn re_resolution_moves_routes_to_a_new_object_and_drops_the_old() {
     let after = objects(&lab);
     assert_eq!(after.len(), 1, "the old object went: {after:?}");
     assert!(after[0].contains("via 192.0.2.3 dev veth0"), "{after:?}");
+}
+
+/// The kernel deletes the nexthop objects of a device that goes down, and the routes
+/// that use them. When the link comes back, re-resolution installs the routes again
+/// through new objects, and nothing of ours is left dangling.
+#[test]
+fn link_down_and_up_restores_routes_through_new_objects() {
+    use std::time::Duration;
+    let lab = Lab::new("nhflap");
+    // Keep the IPv6 address across the flap, as IPv4 does.
+    let ok = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.name, "sysctl", "-qw"])
+        .arg("net.ipv6.conf.veth0.keep_addr_on_down=1")
+        .status()
+        .expect("sysctl runs");
+    assert!(ok.success());
+    let mut fib = lab.fib(config());
+    let r = fib
+        .apply(&[
+            via("198.51.100.0/26", &["192.0.2.2"]),
+            via("198.51.100.64/26", &["192.0.2.2", "192.0.2.3"]),
+            via("2001:db8:9::/48", &["2001:db8:ffff::2"]),
+        ])
+        .expect("apply");
+    assert!(r.iter().all(|x| x.outcome == Outcome::Installed), "{r:?}");
+    let want = lab.routes();
+    assert_eq!(want.len(), 3);
+    let refresh = |fib: &mut fib::Fib| {
+        if fib
+            .wait_route_change(Duration::from_millis(100))
+            .expect("poll")
+        {
+            fib.refresh_next_hops().expect("refresh");
+        }
+    };
+    lab.ip("link set veth0 down");
+    assert!(support::wait_for(Duration::from_secs(20), || {
+        refresh(&mut fib);
+        lab.routes().is_empty() && objects(&lab).is_empty()
+    }));
+    lab.ip("link set veth0 up");
+    assert!(support::wait_for(Duration::from_secs(20), || {
+        refresh(&mut fib);
+        lab.routes() == want
+    }));
+    assert_eq!(lab.routes_with_nhid(), 3);
+    // 192.0.2.2, 192.0.2.3, their group, 2001:db8:ffff::2.
+    assert_eq!(objects(&lab).len(), 4, "{:?}", objects(&lab));
+    assert_eq!(fib.installed_len(), 3);
 }

@@ -1,19 +1,21 @@
 //! Reconciliation against a real kernel, in a namespace of our own: from empty, from
-//! a superset, from a conflicting set; ECMP; IPv6; withdrawals; errors.
+//! a superset, from a conflicting set; ECMP; IPv6; withdrawals; errors. Each test runs
+//! with nexthop objects (the default) and with plain routes.
 
+#[macro_use]
 mod support;
 
 use fib::{FibConfig, NextHop, Outcome, RouteError, RouteUpdate};
-use support::{a, p, Lab, Watcher};
+use support::{a, config, p, tag, Lab, Watcher};
 
 fn v4(prefix: &str, gws: &[&str]) -> RouteUpdate {
     RouteUpdate::install(p(prefix), gws.iter().map(|g| NextHop::via(a(g))).collect())
 }
 
-#[test]
-fn reconcile_from_empty_then_idempotent() {
-    let lab = Lab::new("empty");
-    let mut fib = lab.fib(FibConfig::default());
+both_modes!(reconcile_from_empty_then_idempotent);
+fn reconcile_from_empty_then_idempotent(nh: bool) {
+    let lab = Lab::new(&tag("empty", nh));
+    let mut fib = lab.fib(config(nh));
     let desired = vec![
         v4("198.51.100.0/26", &["192.0.2.2"]),
         v4("198.51.100.64/26", &["192.0.2.3"]),
@@ -30,6 +32,8 @@ fn reconcile_from_empty_then_idempotent() {
             "2001:db8:1::/48 via 2001:db8:ffff::2 dev veth0 metric 20 pref medium",
         ]
     );
+    assert_eq!(lab.routes_with_nhid(), if nh { 3 } else { 0 });
+    assert_eq!(lab.objects().len(), if nh { 3 } else { 0 });
     // Second run: nothing to do, and nothing is sent.
     let mut watch = Watcher::new(&lab);
     let r = fib.reconcile(&desired).expect("reconcile");
@@ -37,9 +41,9 @@ fn reconcile_from_empty_then_idempotent() {
     assert_eq!(watch.events(), vec![]);
 }
 
-#[test]
-fn reconcile_from_superset_deletes_only_the_extra_of_ours() {
-    let lab = Lab::new("superset");
+both_modes!(reconcile_from_superset_deletes_only_the_extra_of_ours);
+fn reconcile_from_superset_deletes_only_the_extra_of_ours(nh: bool) {
+    let lab = Lab::new(&tag("superset", nh));
     for (dst, gw) in [
         ("198.51.100.0/26", "192.0.2.2"),
         ("198.51.100.64/26", "192.0.2.2"),
@@ -51,7 +55,7 @@ fn reconcile_from_superset_deletes_only_the_extra_of_ours() {
     // Not ours: another protocol in the same table.
     lab.ip("route add 198.51.100.192/26 via 192.0.2.2 proto static metric 20");
     let mut watch = Watcher::new(&lab);
-    let mut fib = lab.fib(FibConfig::default());
+    let mut fib = lab.fib(config(nh));
     let r = fib
         .reconcile(&[v4("198.51.100.0/26", &["192.0.2.2"])])
         .expect("reconcile");
@@ -78,15 +82,15 @@ fn reconcile_from_superset_deletes_only_the_extra_of_ours() {
     );
 }
 
-#[test]
-fn reconcile_from_conflicting_set_replaces_in_place() {
-    let lab = Lab::new("conflict");
+both_modes!(reconcile_from_conflicting_set_replaces_in_place);
+fn reconcile_from_conflicting_set_replaces_in_place(nh: bool) {
+    let lab = Lab::new(&tag("conflict", nh));
     lab.ip("route add 198.51.100.0/26 via 192.0.2.2 proto 186 metric 20");
     lab.ip("route add 198.51.100.64/26 via 192.0.2.2 proto 186 metric 20");
     lab.ip("route add 198.51.100.128/26 via 192.0.2.2 proto 186 metric 99");
     lab.ip("-6 route add 2001:db8:3::/48 via 2001:db8:ffff::2 proto 186 metric 20");
     let mut watch = Watcher::new(&lab);
-    let mut fib = lab.fib(FibConfig::default());
+    let mut fib = lab.fib(config(nh));
     let r = fib
         .reconcile(&[
             v4("198.51.100.0/26", &["192.0.2.3"]),
@@ -118,10 +122,10 @@ fn reconcile_from_conflicting_set_replaces_in_place() {
     assert!(events.iter().all(|e| e.prefix != p("198.51.100.64/26")));
 }
 
-#[test]
-fn ecmp_ipv4_and_ipv6() {
-    let lab = Lab::new("ecmp");
-    let mut fib = lab.fib(FibConfig::default());
+both_modes!(ecmp_ipv4_and_ipv6);
+fn ecmp_ipv4_and_ipv6(nh: bool) {
+    let lab = Lab::new(&tag("ecmp", nh));
+    let mut fib = lab.fib(config(nh));
     let res = fib
         .apply(&[
             v4("198.51.100.0/24", &["192.0.2.2", "192.0.2.3"]),
@@ -142,10 +146,18 @@ fn ecmp_ipv4_and_ipv6() {
         v6lines,
         vec!["2001:db8:4::/48 metric 20 pref medium nexthop via 2001:db8:ffff::2 dev veth0 weight 1 nexthop via 2001:db8:ffff::3 dev veth0 weight 1"]
     );
+    assert_eq!(lab.routes_with_nhid(), if nh { 2 } else { 0 });
+    // Two groups of two single-path objects each.
+    let objects = lab.objects();
+    assert_eq!(objects.len(), if nh { 6 } else { 0 }, "{objects:?}");
+    assert_eq!(
+        objects.iter().filter(|l| l.contains(" group ")).count(),
+        if nh { 2 } else { 0 }
+    );
     // The kernel's view reads back equal to ours: a second writer adopting finds
     // nothing to change.
     let mut watch = Watcher::new(&lab);
-    let mut second = lab.fib(FibConfig::default());
+    let mut second = lab.fib(config(nh));
     assert_eq!(second.adopt(None).expect("adopt"), 2);
     let res = second
         .apply(&[
@@ -164,12 +176,19 @@ fn ecmp_ipv4_and_ipv6() {
         vec!["198.51.100.0/24 via 192.0.2.3 dev veth0 metric 20"]
     );
     assert!(watch.events().iter().all(|e| e.added));
+    // The IPv4 group and its member 192.0.2.2 are no longer used and went.
+    let objects = lab.objects();
+    assert_eq!(objects.len(), if nh { 4 } else { 0 }, "{objects:?}");
+    assert!(
+        objects.iter().all(|l| !l.contains("192.0.2.2")),
+        "{objects:?}"
+    );
 }
 
-#[test]
-fn withdraw_counts_esrch_as_done_and_errors_are_typed() {
-    let lab = Lab::new("errors");
-    let mut fib = lab.fib(FibConfig::default());
+both_modes!(withdraw_counts_esrch_as_done_and_errors_are_typed);
+fn withdraw_counts_esrch_as_done_and_errors_are_typed(nh: bool) {
+    let lab = Lab::new(&tag("errors", nh));
+    let mut fib = lab.fib(config(nh));
     fib.apply(&[v4("198.51.100.0/28", &["192.0.2.2"])])
         .expect("apply");
     // Someone else deletes it behind our back: our withdrawal gets ESRCH = done.
@@ -227,12 +246,12 @@ fn withdraw_counts_esrch_as_done_and_errors_are_typed() {
         .contains("198.51.100.64/28 via 192.0.2.3 dev veth0 metric 20"));
 }
 
-#[test]
-fn install_off_touches_nothing() {
-    let lab = Lab::new("off");
+both_modes!(install_off_touches_nothing);
+fn install_off_touches_nothing(nh: bool) {
+    let lab = Lab::new(&tag("off", nh));
     let mut fib = lab.fib(FibConfig {
         install: false,
-        ..FibConfig::default()
+        ..config(nh)
     });
     let r = fib
         .apply(&[v4("198.51.100.0/28", &["192.0.2.2"])])
@@ -242,13 +261,13 @@ fn install_off_touches_nothing() {
     assert_eq!(fib.desired_len(), 1);
 }
 
-#[test]
-fn other_table_and_many_routes() {
-    let lab = Lab::new("table");
+both_modes!(other_table_and_many_routes);
+fn other_table_and_many_routes(nh: bool) {
+    let lab = Lab::new(&tag("table", nh));
     let config = FibConfig {
         table: 1000,
         metric: 7,
-        ..FibConfig::default()
+        ..config(nh)
     };
     let mut fib = lab.fib(config);
     // 256 /32s and 300 IPv6 /64s: several datagrams, several in flight.
@@ -264,8 +283,8 @@ fn other_table_and_many_routes() {
     let v6n = lab.ip("-6 route show table 1000 proto 186").lines().count();
     assert_eq!((v4n, v6n), (256, 300));
     assert!(lab
-        .ip("route show table 1000 proto 186")
-        .contains("198.51.100.77 via 192.0.2.2 dev veth0 metric 7"));
+        .route_lines("route show table 1000 proto 186")
+        .contains(&"198.51.100.77 via 192.0.2.2 dev veth0 metric 7".to_string()));
     assert_eq!(fib.kernel_routes().expect("dump").len(), 556);
     // Withdraw all of them.
     let w: Vec<RouteUpdate> = updates

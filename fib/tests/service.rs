@@ -5,15 +5,24 @@ mod support;
 
 use std::time::Duration;
 
-use fib::{FibConfig, FibService, NextHop, Outcome, RouteUpdate};
-use support::{a, p, Lab};
+use fib::{FibService, NextHop, Outcome, RouteUpdate};
+use support::{a, config, p, tag, Lab};
 
 #[tokio::test]
-async fn service_applies_adopts_and_reports_re_resolution() {
-    let lab = Lab::new("service");
+async fn service_with_plain_routes() {
+    service_applies_adopts_and_reports_re_resolution(false).await
+}
+
+#[tokio::test]
+async fn service_with_nexthop_objects() {
+    service_applies_adopts_and_reports_re_resolution(true).await
+}
+
+async fn service_applies_adopts_and_reports_re_resolution(nh: bool) {
+    let lab = Lab::new(&tag("service", nh));
     lab.ip("route add 203.0.113.0/24 via 192.0.2.2 proto static");
     lab.ip("route add 198.51.100.128/25 via 192.0.2.2 proto 186 metric 20");
-    let (svc, mut events) = FibService::spawn(lab.fib(FibConfig::default())).expect("spawn");
+    let (svc, mut events) = FibService::spawn(lab.fib(config(nh))).expect("spawn");
     // Adopt with a short deadline: the stale .128/25 goes by itself.
     assert_eq!(
         svc.adopt(Some(Duration::from_millis(300)))

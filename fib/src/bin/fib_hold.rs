@@ -7,8 +7,9 @@
 //! ```
 //!
 //! Each argument is `PREFIX=NEXTHOP[,NEXTHOP...]`; next hops are resolved through the
-//! kernel. Default configuration (main table, protocol 186, metric 20); with
-//! `--nexthop-objects` as the first argument, routes go through kernel nexthop objects.
+//! kernel. Default configuration (main table, protocol 186, metric 20, routes through
+//! kernel nexthop objects); `--plain` installs plain routes (gateways in the route),
+//! `--nexthop-objects` says the default explicitly.
 
 use std::io::Write;
 
@@ -19,8 +20,8 @@ fn main() -> anyhow::Result<()> {
     let mut updates = Vec::new();
     let mut config = FibConfig::default();
     for arg in std::env::args().skip(1) {
-        if arg == "--nexthop-objects" {
-            config.nexthop_objects = true;
+        if arg == "--nexthop-objects" || arg == "--plain" {
+            config.nexthop_objects = arg == "--nexthop-objects";
             continue;
         }
         let (p, hops) = arg
@@ -35,6 +36,9 @@ fn main() -> anyhow::Result<()> {
         updates.push(RouteUpdate::install(prefix, next_hops));
     }
     let mut fib = Fib::open(config)?;
+    if fib.config().nexthop_objects != config.nexthop_objects {
+        bail!("this kernel refuses nexthop objects");
+    }
     fib.adopt(None)?;
     for r in fib.apply(&updates)? {
         if r.outcome != Outcome::Installed {

@@ -1,6 +1,10 @@
-//! Test lab: a network namespace of our own (prefix `usfib-`), a veth pair with
-//! documentation addresses, a route event watcher. Everything is removed on drop;
-//! stale namespaces of dead test processes are swept first.
+//! Test lab: a network namespace of our own (prefix `usfib-`, or the value of
+//! `FIB_TEST_NETNS_PREFIX`), a veth pair with documentation addresses, a route event
+//! watcher. Everything is removed on drop; stale namespaces of dead test processes
+//! are swept first.
+//!
+//! Most lab tests run twice (`both_modes!`): with kernel nexthop objects (the
+//! default) and with plain routes (the fallback on kernels without them).
 #![allow(dead_code)]
 
 use std::io::ErrorKind;
@@ -14,16 +18,66 @@ use netlink_packet_core::{NetlinkBuffer, Parseable};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
 
-pub const PREFIX: &str = "usfib-";
+/// The namespace name prefix: `FIB_TEST_NETNS_PREFIX` (lowercase letters, digits and
+/// `-`, ending in `-`), else `usfib-`.
+pub fn prefix() -> String {
+    match std::env::var("FIB_TEST_NETNS_PREFIX") {
+        Ok(p)
+            if p.ends_with('-')
+                && p.len() > 1
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+        {
+            p
+        }
+        _ => "usfib-".to_string(),
+    }
+}
 
-/// Removes `usfib-*-PID` namespaces whose PID is gone.
+/// `#[test]`s `plain_routes` and `nexthop_objects` in a module named after `f`, which
+/// takes `nexthop_objects: bool`.
+#[macro_export]
+macro_rules! both_modes {
+    ($f:ident) => {
+        mod $f {
+            #[test]
+            fn plain_routes() {
+                super::$f(false)
+            }
+            #[test]
+            fn nexthop_objects() {
+                super::$f(true)
+            }
+        }
+    };
+}
+
+/// The default configuration, in the mode given.
+pub fn config(nexthop_objects: bool) -> FibConfig {
+    FibConfig {
+        nexthop_objects,
+        ..FibConfig::default()
+    }
+}
+
+/// A lab tag that differs between the two modes of one test.
+pub fn tag(name: &str, nexthop_objects: bool) -> String {
+    if nexthop_objects {
+        format!("{name}nh")
+    } else {
+        name.to_string()
+    }
+}
+
+/// Removes `PREFIX*-PID` namespaces whose PID is gone.
 pub fn sweep() {
     let Ok(dir) = std::fs::read_dir("/run/netns") else {
         return;
     };
+    let prefix = prefix();
     for e in dir.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
-        let Some(rest) = name.strip_prefix(PREFIX) else {
+        let Some(rest) = name.strip_prefix(prefix.as_str()) else {
             continue;
         };
         let Some(pid) = rest.rsplit('-').next().and_then(|p| p.parse::<u32>().ok()) else {
@@ -60,7 +114,7 @@ pub struct Lab {
 impl Lab {
     pub fn new(tag: &str) -> Lab {
         sweep();
-        let name = format!("{PREFIX}{tag}-{}", std::process::id());
+        let name = format!("{}{tag}-{}", prefix(), std::process::id());
         let _ = Command::new("ip")
             .args(["netns", "del", &name])
             .stderr(std::process::Stdio::null())
@@ -88,12 +142,39 @@ impl Lab {
         run(&v)
     }
 
+    /// A writer in the lab; this kernel (6.x) must take nexthop objects when asked
+    /// (no fallback).
     pub fn fib(&self, config: FibConfig) -> Fib {
-        Fib::open_in_netns(&self.path, config).expect("fib opens in lab")
+        let fib = Fib::open_in_netns(&self.path, config).expect("fib opens in lab");
+        assert_eq!(
+            fib.config().nexthop_objects,
+            config.nexthop_objects,
+            "the probe for nexthop objects"
+        );
+        fib
+    }
+
+    /// How many of our routes (IPv4 and IPv6) refer to a nexthop object (`nhid`).
+    pub fn routes_with_nhid(&self) -> usize {
+        let v4 = self.ip("route show proto 186");
+        let v6 = self.ip("-6 route show proto 186");
+        v4.matches(" nhid ").count() + v6.matches(" nhid ").count()
+    }
+
+    /// Our nexthop objects, as `ip nexthop show proto 186` lines.
+    pub fn objects(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .ip("nexthop show proto 186")
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect();
+        v.sort();
+        v
     }
 
     /// Our routes (IPv4 then IPv6) as `ip` shows them, ECMP next hops folded onto
-    /// the route's line, sorted.
+    /// the route's line, `nhid N` left out (the kernel shows the object's paths
+    /// either way), sorted.
     pub fn routes(&self) -> Vec<String> {
         let mut v = self.route_lines("route show proto 186");
         v.extend(self.route_lines("-6 route show proto 186"));
@@ -102,7 +183,7 @@ impl Lab {
     }
 
     /// Our routes with their next hops folded into one line each (ECMP routes span
-    /// several lines in `ip` output).
+    /// several lines in `ip` output), `nhid N` left out.
     pub fn route_lines(&self, args: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for l in self.ip(args).lines() {
@@ -114,6 +195,13 @@ impl Lab {
             } else {
                 out.push(l.trim().to_string());
             }
+        }
+        for l in &mut out {
+            let mut w: Vec<&str> = l.split_whitespace().collect();
+            if let Some(i) = w.iter().position(|x| *x == "nhid") {
+                w.drain(i..(i + 2).min(w.len()));
+            }
+            *l = w.join(" ");
         }
         out.sort();
         out

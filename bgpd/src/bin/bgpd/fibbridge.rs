@@ -25,7 +25,7 @@ impl FibBridge {
             protocol: cfg.protocol,
             metric: cfg.metric,
             install: cfg.enabled,
-            ..fib::FibConfig::default()
+            nexthop_objects: cfg.nexthop_objects,
         };
         let writer = fib::Fib::open(fib_cfg)?;
         let (service, mut results) = FibService::spawn(writer)?;
