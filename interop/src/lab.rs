@@ -41,8 +41,12 @@ pub struct Lab {
 
 impl Lab {
     /// Creates an empty lab under `project_prefix` (e.g. `"us-"` or `"uslab-"`: lowercase
-    /// letters and digits ending in `-`) with a work directory `/tmp/{id}`.
+    /// letters and digits ending in `-`) with a work directory `/tmp/{id}`. The
+    /// environment variable `US_LAB_PREFIX`, when set, replaces `project_prefix` (so
+    /// that one session's labs all carry its own prefix).
     pub fn new(project_prefix: &str) -> Result<Lab> {
+        let from_env = std::env::var("US_LAB_PREFIX").ok();
+        let project_prefix = from_env.as_deref().unwrap_or(project_prefix);
         sweep::validate_prefix(project_prefix)?;
         let n = LAB_COUNTER.fetch_add(1, Ordering::SeqCst);
         let id = format!("{project_prefix}{}{}", std::process::id(), base26(n));
