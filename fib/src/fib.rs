@@ -417,6 +417,10 @@ impl Fib {
             .reserve(adds.saturating_sub(self.desired.len()));
         self.installed
             .reserve(adds.saturating_sub(self.installed.len()));
+        if self.config.nexthop_objects && self.config.install {
+            self.route_nh
+                .reserve(adds.saturating_sub(self.route_nh.len()));
+        }
         let mut doomed = self.doomed_nexthops(updates);
         for (index, u) in updates.iter().enumerate() {
             let wanted = if u.next_hops.is_empty() {
