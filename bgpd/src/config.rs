@@ -782,11 +782,17 @@ fn de_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<Prefix, D::Error> {
 /// Why a configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    /// The TOML does not parse or a field has the wrong type or an unknown name.
+    /// The TOML does not parse or a field has the wrong type or an unknown name. Shown in
+    /// the same form as [`ConfigError::Invalid`]: `FIELD = VALUE (line N): MESSAGE`, or
+    /// `line N: MESSAGE` when the line assigns no field.
     #[error(
-        "{}{}{message}",
-        if *line > 0 { format!("line {line}: ") } else { String::new() },
-        field.as_ref().map(|f| format!("{f}: ")).unwrap_or_default()
+        "{}{message}",
+        match (field, *line) {
+            (Some(f), 0) => format!("{f}: "),
+            (Some(f), l) => format!("{f} (line {l}): "),
+            (None, 0) => String::new(),
+            (None, l) => format!("line {l}: "),
+        }
     )]
     Parse {
         /// 1-based line of the error (0 when no line says more than the message).
@@ -794,7 +800,7 @@ pub enum ConfigError {
         /// The field and the value as written on that line (`neighbor[0].address =
         /// "192.0.2.300"`), when the line holds one.
         field: Option<String>,
-        /// toml's message.
+        /// toml's message, its Rust type names put in words ([`in_words`]).
         message: String,
     },
     /// A value parses but is not acceptable.
@@ -960,7 +966,10 @@ impl Config {
             // for `[ha]`): say which form is expected.
             let (field, message) = match table_form_error(src, line, &message) {
                 Some((name, fix)) => (Some(name), fix),
-                None => (field, message),
+                None => {
+                    let message = in_words(&message, field.as_deref());
+                    (field, message)
+                }
             };
             ConfigError::Parse {
                 line,
@@ -1301,6 +1310,76 @@ fn not_a_neighbour_address(a: IpAddr) -> Option<String> {
     }
 }
 
+/// serde's message about a value in words an operator reads without knowing Rust: "invalid
+/// type: string \"x\", expected u32" becomes "expected an AS number from 1 to 4294967295,
+/// found the string \"x\"" (for `remote_as`; other u32 fields "a whole number from 0 to
+/// 4294967295"), "missing field `key`" "the required field `key` is missing". `field` is the
+/// field's path (and value as written); other messages are returned unchanged.
+pub fn in_words(message: &str, field: Option<&str>) -> String {
+    if let Some(name) = message
+        .strip_prefix("missing field `")
+        .and_then(|r| r.strip_suffix('`'))
+    {
+        return format!("the required field `{name}` is missing");
+    }
+    let Some((found, expected)) = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+        .and_then(|r| r.split_once(", expected "))
+    else {
+        return message.to_string();
+    };
+    // The key the value belongs to: `neighbor[0].remote_as = "x"` -> `remote_as`.
+    let key = field
+        .map(|f| f.split(" = ").next().unwrap_or(f))
+        .and_then(|path| path.rsplit('.').next())
+        .map(|k| k.split('[').next().unwrap_or(k))
+        .unwrap_or("");
+    let as_number = matches!(
+        key,
+        "local_as" | "remote_as" | "prepend_as" | "origin_as" | "neighbor_as" | "as_path_contains"
+    );
+    let range = |max: &str| {
+        if as_number {
+            "an AS number from 1 to 4294967295".to_string()
+        } else if key.ends_with("_time") || key == "connect_retry" || key.ends_with("_interval") {
+            format!("a number of seconds from 0 to {max}")
+        } else if key.ends_with("_ms") {
+            format!("a number of milliseconds from 0 to {max}")
+        } else {
+            format!("a whole number from 0 to {max}")
+        }
+    };
+    let expected = match expected {
+        "u8" => range("255"),
+        "u16" => range("65535"),
+        "u32" => range("4294967295"),
+        "u64" | "usize" => range("18446744073709551615"),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".into(),
+        "f32" | "f64" => "a number".into(),
+        "a boolean" => "true or false".into(),
+        "a string" => "a string in quotes".into(),
+        "a sequence" => "a list ([...])".into(),
+        "a map" => "a table".into(),
+        e if e.starts_with("struct ") => "a table".into(),
+        e => e.to_string(),
+    };
+    // What was written: `string "x"` stays a string, an integer `-1` becomes -1.
+    let found = match found.split_once(' ') {
+        Some(("string", text)) => format!("the string {text}"),
+        Some(("integer" | "boolean" | "floating", text)) => text
+            .trim_start_matches("point ")
+            .trim_matches('`')
+            .to_string(),
+        _ => match found {
+            "sequence" => "a list".into(),
+            "map" => "a table".into(),
+            other => other.to_string(),
+        },
+    };
+    format!("expected {expected}, found {found}")
+}
+
 /// The field assigned on 1-based `line` with its table path and the value as written:
 /// `neighbor[1].address = "192.0.2.300"`, `network[0].prefix = "203.0.113.1/24"`. None when
 /// the line assigns nothing (a table header, or the error is not on one line).
@@ -1551,7 +1630,10 @@ mod tests {
             }) => {
                 assert_eq!(line, 5, "{message}");
                 assert_eq!(field.as_deref(), Some("neighbor[0].remote_as = \"x\""));
-                assert!(message.contains("invalid type"), "{message}");
+                assert_eq!(
+                    message,
+                    "expected an AS number from 1 to 4294967295, found the string \"x\""
+                );
             }
             other => panic!("expected a parse error, got {other:?}"),
         }
@@ -1622,19 +1704,19 @@ mod tests {
         );
         let e = parse_error(&src);
         assert!(
-            e.starts_with("line 6: network[1].prefix = \"198.51.100.0/33\": invalid prefix"),
+            e.starts_with("network[1].prefix = \"198.51.100.0/33\" (line 6): invalid prefix"),
             "{e}"
         );
         // A bad neighbour address.
         let src = format!("{MINIMAL}[[neighbor]]\naddress = \"192.0.2.300\"\nremote_as = 2\n");
         let e = parse_error(&src);
         assert!(
-            e.starts_with("line 4: neighbor[0].address = \"192.0.2.300\": "),
+            e.starts_with("neighbor[0].address = \"192.0.2.300\" (line 4): "),
             "{e}"
         );
         // A top-level field.
         let e = parse_error("router_id = \"192.0.2\"\nlocal_as = 1\n");
-        assert!(e.starts_with("line 1: router_id = \"192.0.2\": "), "{e}");
+        assert!(e.starts_with("router_id = \"192.0.2\" (line 1): "), "{e}");
         assert!(e.contains("invalid router id \"192.0.2\""), "{e}");
     }
 
@@ -1660,12 +1742,12 @@ mod tests {
         let src = format!("{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 2\n[[neighbor]]\naddress = \"192.0.2.3\"\n");
         assert_eq!(
             parse_error(&src),
-            "line 6: neighbor[1]: missing field `remote_as`"
+            "neighbor[1] (line 6): the required field `remote_as` is missing"
         );
         // At the top level: no misleading line or field.
         assert_eq!(
             parse_error("local_as = 65001\n"),
-            "missing field `router_id`"
+            "the required field `router_id` is missing"
         );
     }
 
@@ -1675,7 +1757,7 @@ mod tests {
         let e = parse_error(&src);
         assert_eq!(
             e,
-            "line 4: network[0].prefix = \"203.0.113.1/24\": \"203.0.113.1/24\" has host bits \
+            "network[0].prefix = \"203.0.113.1/24\" (line 4): \"203.0.113.1/24\" has host bits \
              set beyond /24: did you mean 203.0.113.0/24?"
         );
         let src = format!("{MINIMAL}[[network]]\nprefix = \"2001:db8::1/48\"\n");

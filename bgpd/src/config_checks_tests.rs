@@ -168,32 +168,39 @@ fn a_field_missing_from_an_inline_table_names_the_table_and_its_line() {
     let e = error(&format!(
         "{MINIMAL}admin_tls = {{ cert = \"/etc/bgpd.pem\" }}\n"
     ));
-    assert_eq!(e, "line 3: admin_tls: missing field `key`");
+    assert_eq!(e, "admin_tls (line 3): the required field `key` is missing");
     // An inline table inside a section.
     let e = error(&format!(
         "{MINIMAL}\n[ha]\nrole = \"primary\"\nnode_id = 1\ntls = {{ ca = \"ca.pem\", cert = \"c.pem\" }}\n"
     ));
-    assert_eq!(e, "line 7: ha.tls: missing field `key`");
+    assert_eq!(e, "ha.tls (line 7): the required field `key` is missing");
     // A section written as an inline table.
     let e = error(&format!("{MINIMAL}ha = {{ role = \"primary\" }}\n"));
-    assert_eq!(e, "line 3: ha: missing field `node_id`");
+    assert_eq!(e, "ha (line 3): the required field `node_id` is missing");
     // Neighbours written as an array of inline tables, over several lines.
     let e = error(&format!(
         "{MINIMAL}neighbor = [\n  {{ address = \"192.0.2.2\", remote_as = 65002 }},\n  \
          {{ address = \"192.0.2.3\" }},\n]\n"
     ));
-    assert_eq!(e, "line 5: neighbor[1]: missing field `remote_as`");
+    assert_eq!(
+        e,
+        "neighbor[1] (line 5): the required field `remote_as` is missing"
+    );
     let e = error(&format!(
         "{MINIMAL}neighbor = [{{ address = \"192.0.2.2\", description = \"a {{ b [\" }}, {{ remote_as = 1 }}]\n"
     ));
-    assert_eq!(e, "line 3: neighbor[0]: missing field `remote_as`");
+    assert_eq!(
+        e,
+        "neighbor[0] (line 3): the required field `remote_as` is missing"
+    );
     // A value of the wrong type inside an inline table: its own path and text.
     let e = error(&format!(
         "{MINIMAL}neighbor = [ {{ address = \"192.0.2.2\", remote_as = \"x\" }} ]\n"
     ));
     assert_eq!(
         e,
-        "line 3: neighbor[0].remote_as = \"x\": invalid type: string \"x\", expected u32"
+        "neighbor[0].remote_as = \"x\" (line 3): expected an AS number from 1 to 4294967295, \
+         found the string \"x\""
     );
     // A value refused by the validation, written in an inline neighbour.
     let e = error(&format!(
@@ -207,7 +214,10 @@ fn a_field_missing_from_an_inline_table_names_the_table_and_its_line() {
     );
     // A missing field of a `[[neighbor]]` table still names its header.
     let e = error(&format!("{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\n"));
-    assert_eq!(e, "line 3: neighbor[0]: missing field `remote_as`");
+    assert_eq!(
+        e,
+        "neighbor[0] (line 3): the required field `remote_as` is missing"
+    );
 }
 
 #[test]
@@ -267,14 +277,14 @@ fn a_table_written_in_the_other_form_says_which_form_is_expected() {
     ));
     assert_eq!(
         e,
-        "line 3: neighbor: `[neighbor]` is one table, but neighbor is a list of tables: write \
+        "neighbor (line 3): `[neighbor]` is one table, but neighbor is a list of tables: write \
          `[[neighbor]]`, once for each (toml: invalid type: map, expected a sequence)"
     );
     let e = error(&format!(
         "{MINIMAL}[network]\nprefix = \"203.0.113.0/24\"\n"
     ));
     assert!(
-        e.starts_with("line 3: network: `[network]` is one table"),
+        e.starts_with("network (line 3): `[network]` is one table"),
         "{e}"
     );
     for (table, body) in [
@@ -284,7 +294,7 @@ fn a_table_written_in_the_other_form_says_which_form_is_expected() {
         let e = error(&format!("{MINIMAL}[[{table}]]\n{body}"));
         assert!(
             e.starts_with(&format!(
-                "line 3: {table}: `[[{table}]]` starts a list of tables, but {table} is one \
+                "{table} (line 3): `[[{table}]]` starts a list of tables, but {table} is one \
                  table: write `[{table}]` (toml: "
             )),
             "{e}"
@@ -352,4 +362,47 @@ fn addresses_ases_and_duplicates_that_cannot_work_are_refused() {
     );
     let e = error(&format!("{MINIMAL}metrics_address = \"127.0.0.1:50051\"\n"));
     assert!(e.contains("is also admin_address"), "{e}");
+}
+
+#[test]
+fn a_value_of_the_wrong_type_says_what_is_expected_in_words() {
+    // neighbor(): MINIMAL (2 lines), [[neighbor]] on line 3, the extra field on line 6.
+    for (extra, expect) in [
+        (
+            "hold_time = -1\n",
+            "neighbor[0].hold_time = -1 (line 6): expected a number of seconds from 0 to \
+             65535, found -1",
+        ),
+        (
+            "hold_time = 70000\n",
+            "neighbor[0].hold_time = 70000 (line 6): expected a number of seconds from 0 to \
+             65535, found 70000",
+        ),
+        (
+            "passive = 1\n",
+            "neighbor[0].passive = 1 (line 6): expected true or false, found 1",
+        ),
+        (
+            "description = 5\n",
+            "neighbor[0].description = 5 (line 6): expected a string in quotes, found 5",
+        ),
+    ] {
+        assert_eq!(error(&neighbor(extra)), expect);
+    }
+    let e = error(&format!("{MINIMAL}\n[fib]\ntable = \"main\"\n"));
+    assert_eq!(
+        e,
+        "fib.table = \"main\" (line 5): expected a whole number from 0 to 4294967295, found \
+         the string \"main\""
+    );
+    let e = error("router_id = \"192.0.2.1\"\nlocal_as = 4294967296\n");
+    assert_eq!(
+        e,
+        "local_as = 4294967296 (line 2): expected an AS number from 1 to 4294967295, found \
+         4294967296"
+    );
+    // No Rust type names are left in any of them.
+    for t in ["u8", "u16", "u32", "u64", "invalid type"] {
+        assert!(!e.contains(t), "{e}");
+    }
 }

@@ -105,15 +105,15 @@ fn check_config_refuses_host_bits_and_names_field_and_value() {
     for (text, expect) in [
         (
             format!("{HEAD}\n[[network]]\nprefix = \"203.0.113.1/24\"\n"),
-            "line 5: network[0].prefix = \"203.0.113.1/24\": \"203.0.113.1/24\" has host bits set beyond /24: did you mean 203.0.113.0/24?",
+            "network[0].prefix = \"203.0.113.1/24\" (line 5): \"203.0.113.1/24\" has host bits set beyond /24: did you mean 203.0.113.0/24?",
         ),
         (
             format!("{HEAD}\n[[network]]\nprefix = \"203.0.113.0/33\"\n"),
-            "line 5: network[0].prefix = \"203.0.113.0/33\": invalid prefix \"203.0.113.0/33\"",
+            "network[0].prefix = \"203.0.113.0/33\" (line 5): invalid prefix \"203.0.113.0/33\"",
         ),
         (
             format!("{HEAD}\n[[neighbor]]\naddress = \"192.0.2.256\"\nremote_as = 65002\n"),
-            "line 5: neighbor[0].address = \"192.0.2.256\": ",
+            "neighbor[0].address = \"192.0.2.256\" (line 5): ",
         ),
     ] {
         let path = dir.write("bad.toml", &text);

@@ -101,7 +101,10 @@ fn protect_names_configured_neighbours() {
         .expect_err("not an address")
         .to_string();
     assert!(
-        e.starts_with(&format!("line {}: ha.protect", ha_line(6))),
+        e.starts_with(&format!(
+            "ha.protect[0] = \"not-an-address\" (line {}): ",
+            ha_line(6)
+        )),
         "{e}"
     );
 }
