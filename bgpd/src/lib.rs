@@ -26,4 +26,5 @@ pub mod session;
 pub mod speaker;
 pub mod tablegen;
 pub mod time;
+pub mod tls_text;
 pub mod wire;

@@ -495,3 +495,82 @@ fn watch_help_says_what_it_streams_and_what_not() {
         "{help}"
     );
 }
+
+#[test]
+fn a_watch_whose_daemon_stops_says_so_without_a_tls_hint() {
+    let dir = TempDir::new("watchstop");
+    let admin = format!("127.0.0.1:{}", free_port());
+    let config = dir.write(
+        "bgpd.toml",
+        &format!(
+            "router_id = \"192.0.2.1\"\nlocal_as = 65001\nlisten_addresses = [\"127.0.0.1\"]\n\
+             port = {}\nadmin_address = \"{admin}\"\n\n\
+             [[neighbor]]\naddress = \"192.0.2.9\"\nremote_as = 65009\npassive = true\n",
+            free_port()
+        ),
+    );
+    let daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_bgpd"))
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bgpd"),
+    );
+    wait_admin(&admin);
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_understudy"))
+        .args(["--admin", &admin, "watch"])
+        .env_remove("UNDERSTUDY_ADMIN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    // The watch is streaming once it prints an event: disabling and enabling the
+    // neighbour changes its session state.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut disable = true;
+    loop {
+        let verb = if disable { "disable" } else { "enable" };
+        assert!(understudy(&admin, &[verb, "192.0.2.9"]).status.success());
+        disable = !disable;
+        if rx.recv_timeout(Duration::from_millis(500)).is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "watch printed no event");
+    }
+    drop(daemon);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = watch.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = watch.kill();
+            panic!("watch did not end within 30 s of bgpd stopping");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut watch.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "understudy: error: the bgpd admin API at {admin} ended the watch: "
+        )) && err.ends_with("bgpd stopped or restarted\n"),
+        "{err}"
+    );
+    assert!(!err.contains("TLS") && !err.contains("--tls"), "{err}");
+}

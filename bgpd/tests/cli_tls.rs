@@ -158,12 +158,13 @@ fn admin_api_over_tls_with_client_certificates() {
         "{err}"
     );
 
+    let log_path = lab.dir.join("bgpd.log");
     lab.daemon = Some(
         Command::new(env!("CARGO_BIN_EXE_bgpd"))
             .arg("--config")
             .arg(&config)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
             .spawn()
             .expect("start bgpd"),
     );
@@ -208,13 +209,20 @@ fn admin_api_over_tls_with_client_certificates() {
     // of another CA, and a bgpd certificate checked against another CA.
     let err = one_line_error(&understudy(&admin, &["info"], &[]));
     assert!(
-        err.contains(&format!("bgpd admin API at {admin}")) && err.contains("--tls-ca"),
+        err.contains(&format!("bgpd admin API at {admin}"))
+            && err.contains("it probably speaks TLS")
+            && err.contains("--tls-ca"),
         "{err}"
     );
     let err = one_line_error(&understudy(&admin, &["--tls-ca", ca_s, "info"], &[]));
     // One line naming the daemon; how the refusal surfaces (the TLS 1.3 alert after the
     // handshake, or the connection closed) varies, the hint with it.
-    assert!(err.contains(&format!("bgpd admin API at {admin}")), "{err}");
+    assert!(
+        err.contains(&format!("bgpd admin API at {admin}"))
+            && err.contains("client certificate")
+            && err.contains("--tls-cert"),
+        "{err}"
+    );
     let err = one_line_error(&understudy(
         &admin,
         &[
@@ -230,7 +238,11 @@ fn admin_api_over_tls_with_client_certificates() {
     ));
     // One line naming the daemon; how the refusal surfaces (the TLS 1.3 alert after the
     // handshake, or the connection closed) varies, the hint with it.
-    assert!(err.contains(&format!("bgpd admin API at {admin}")), "{err}");
+    assert!(
+        err.contains(&format!("bgpd admin API at {admin}"))
+            && err.contains(&format!("refused --tls-cert {}", bad_cert_file.display())),
+        "{err}"
+    );
     let wrong_ca: Vec<&str> = tls_args
         .iter()
         .copied()
@@ -244,10 +256,49 @@ fn admin_api_over_tls_with_client_certificates() {
         .chain(["info"])
         .collect();
     let err = one_line_error(&understudy(&admin, &wrong_ca, &[]));
-    assert!(
-        err.contains("invalid peer certificate: UnknownIssuer"),
-        "{err}"
+    // Said in words, naming the CA file: not rustls's debug output, nor "peer".
+    assert_eq!(
+        err,
+        format!(
+            "understudy: error: the certificate of {admin} is not trusted by --tls-ca {}: \
+             another CA signed it\n",
+            other_file.display()
+        )
     );
+    // bgpd logged each refused client once, with its address and the reason.
+    let reasons = [
+        "the client does not speak TLS",
+        "the client gave no certificate",
+        &format!(
+            "the client's certificate is not signed by admin_tls.ca {}",
+            ca_file.display()
+        ),
+        "the client refused bgpd's certificate (unknown CA)",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        let refused: Vec<String> = log
+            .lines()
+            .filter(|l| l.contains("admin API: TLS client refused: "))
+            .map(str::to_string)
+            .collect();
+        if reasons
+            .iter()
+            .all(|r| refused.iter().any(|l| l.contains(r)))
+        {
+            break refused;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bgpd did not log every refused client: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for line in &refused {
+        assert!(line.contains("WARN"), "{line}");
+        assert!(line.contains("client=127.0.0.1:"), "{line}");
+    }
     // A client certificate without the CA to check bgpd against: a usage error.
     let err = one_line_error(&understudy(
         &admin,
@@ -329,5 +380,51 @@ fn tls_files_that_are_not_pem_are_refused_before_connecting() {
             path(&junk)
         )),
         "{err}"
+    );
+}
+
+#[test]
+fn tls_towards_a_daemon_without_tls_says_so() {
+    let mut dir = Lab {
+        dir: std::env::temp_dir().join(format!("understudy-tls-plain-{}", std::process::id())),
+        daemon: None,
+    };
+    std::fs::create_dir_all(&dir.dir).unwrap();
+    let (ca_pem, _) = make_ca("understudy test CA");
+    let ca_file = dir.write("ca.pem", &ca_pem);
+    let admin = format!("127.0.0.1:{}", free_port());
+    let config = dir.write(
+        "bgpd.toml",
+        &format!(
+            "router_id = \"192.0.2.1\"\nlocal_as = 65001\nlisten_addresses = [\"127.0.0.1\"]\n\
+             port = {}\nadmin_address = \"{admin}\"\n",
+            free_port()
+        ),
+    );
+    dir.daemon = Some(
+        Command::new(env!("CARGO_BIN_EXE_bgpd"))
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bgpd"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !understudy(&admin, &["info"], &[]).status.success() {
+        assert!(Instant::now() < deadline, "bgpd admin API never answered");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let err = one_line_error(&understudy(
+        &admin,
+        &["--tls-ca", ca_file.to_str().unwrap(), "info"],
+        &[],
+    ));
+    assert_eq!(
+        err,
+        format!(
+            "understudy: error: the bgpd admin API at {admin} does not speak TLS (no \
+             admin_tls in bgpd's configuration): leave out --tls-ca\n"
+        )
     );
 }

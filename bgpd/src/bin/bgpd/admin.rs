@@ -18,55 +18,144 @@ struct Service {
     events: broadcast::Sender<pb::Event>,
 }
 
-/// Binds the admin address and serves it in a task.
+/// How long a client may take for its TLS handshake before it is dropped.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Binds the admin address and serves it in a task. With `admin_tls`, the TLS handshakes
+/// are done here rather than inside tonic, so that a refused client is logged: one
+/// warning with its address and the reason.
 pub async fn spawn(
     addr: SocketAddr,
     tls: Option<&bgpd::config::AdminTlsConfig>,
     core: mpsc::UnboundedSender<CoreMsg>,
     events: broadcast::Sender<pb::Event>,
 ) -> anyhow::Result<()> {
-    let mut server = tonic::transport::Server::builder();
-    if let Some(tls) = tls {
-        server = server
-            .tls_config(server_tls(tls)?)
-            // The cause is in the error's sources ("transport error" alone says nothing).
-            .map_err(|e| anyhow::Error::new(e).context("admin_tls"))?;
-    }
+    let acceptor = match tls {
+        Some(tls) => Some((
+            tokio_rustls::TlsAcceptor::from(server_tls(tls)?),
+            tls.ca.clone(),
+        )),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let svc = AdminServer::new(Service { core, events });
+    let router = tonic::transport::Server::builder()
+        .add_service(reflection)
+        .add_service(svc);
     tokio::spawn(async move {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-        if let Err(e) = server
-            .add_service(reflection)
-            .add_service(svc)
-            .serve_with_incoming(incoming)
-            .await
-        {
+        let served = match acceptor {
+            None => {
+                router
+                    .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                    .await
+            }
+            Some((acceptor, ca)) => {
+                let (tx, rx) = mpsc::channel(16);
+                tokio::spawn(accept_tls(listener, acceptor, ca, tx));
+                router
+                    .serve_with_incoming(tokio_stream::wrappers::ReceiverStream::new(rx))
+                    .await
+            }
+        };
+        if let Err(e) = served {
             tracing::error!("admin API stopped: {e}");
         }
     });
     Ok(())
 }
 
-/// The admin API's TLS: the server identity, and with `ca` a required client certificate
-/// signed by it.
+type TlsConn = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
+/// Accepts admin clients and does their TLS handshakes, each in its own task; a finished
+/// one goes to the server through `tx`, a refused one is logged with the client's address
+/// and why ([`bgpd::tls_text::refused_client`]).
+async fn accept_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    ca: Option<String>,
+    tx: mpsc::Sender<std::io::Result<TlsConn>>,
+) {
+    while !tx.is_closed() {
+        let (stream, client) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("admin API: accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (acceptor, ca, tx) = (acceptor.clone(), ca.clone(), tx.clone());
+        tokio::spawn(async move {
+            let why =
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(conn)) => {
+                        let _ = tx.send(Ok(conn)).await;
+                        return;
+                    }
+                    Ok(Err(e)) => match bgpd::tls_text::find_tls_error(&e) {
+                        Some(t) => bgpd::tls_text::refused_client(t, ca.as_deref()),
+                        None if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                            "the client closed the connection during the TLS handshake".into()
+                        }
+                        None => e.to_string(),
+                    },
+                    Err(_) => format!(
+                        "no TLS handshake within {} s",
+                        TLS_HANDSHAKE_TIMEOUT.as_secs()
+                    ),
+                };
+            tracing::warn!(%client, "admin API: TLS client refused: {why}");
+        });
+    }
+}
+
+/// The admin API's TLS (rustls with ring, HTTP/2 by ALPN): the server identity, and with
+/// `ca` a required client certificate signed by it.
 fn server_tls(
     tls: &bgpd::config::AdminTlsConfig,
-) -> anyhow::Result<tonic::transport::ServerTlsConfig> {
+) -> anyhow::Result<std::sync::Arc<rustls::ServerConfig>> {
     use anyhow::Context as _;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
     let read = |what: &str, path: &str| {
         std::fs::read(path).with_context(|| format!("admin_tls.{what}: cannot read {path}"))
     };
-    let mut cfg = tonic::transport::ServerTlsConfig::new().identity(
-        tonic::transport::Identity::from_pem(read("cert", &tls.cert)?, read("key", &tls.key)?),
-    );
-    if let Some(ca) = &tls.ca {
-        cfg = cfg.client_ca_root(tonic::transport::Certificate::from_pem(read("ca", ca)?));
-    }
-    Ok(cfg)
+    let certs = CertificateDer::pem_slice_iter(&read("cert", &tls.cert)?)
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("admin_tls.cert {}", tls.cert))?;
+    let key = PrivateKeyDer::from_pem_slice(&read("key", &tls.key)?)
+        .with_context(|| format!("admin_tls.key {}", tls.key))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .context("admin_tls")?;
+    let builder = match &tls.ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_slice_iter(&read("ca", ca)?) {
+                roots
+                    .add(c.with_context(|| format!("admin_tls.ca {ca}"))?)
+                    .with_context(|| format!("admin_tls.ca {ca}"))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .with_context(|| format!("admin_tls.ca {ca}"))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut cfg = builder
+        .with_single_cert(certs, key)
+        .context("admin_tls: cert and key")?;
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(cfg))
 }
 
 impl Service {

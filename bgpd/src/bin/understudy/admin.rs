@@ -338,7 +338,11 @@ async fn dispatch(a: &mut Admin, json: bool, req: Request) -> anyhow::Result<()>
                 .await
                 .map_err(|s| a.status(s))?
                 .into_inner();
-            while let Some(e) = stream.message().await.map_err(|s| a.status(s))? {
+            while let Some(e) = stream
+                .message()
+                .await
+                .map_err(|s| a.stream_broken("the watch", s))?
+            {
                 if json {
                     print_json(&json!({
                         "time_ms": e.time_ms, "neighbor": e.neighbor,
@@ -354,6 +358,11 @@ async fn dispatch(a: &mut Admin, json: bool, req: Request) -> anyhow::Result<()>
                     );
                 }
             }
+            // The stream has no end of its own: bgpd closed it.
+            anyhow::bail!(
+                "the bgpd admin API at {} ended the watch: bgpd stopped or restarted",
+                a.addr
+            );
         }
         Request::Switchover(to) => {
             let r = a
@@ -412,7 +421,11 @@ async fn rib(a: &mut Admin, json: bool, r: RibArgs) -> anyhow::Result<()> {
             "prefix", "neighbor", "next hop", "lpref", "med", "orig"
         );
     }
-    while let Some(route) = stream.message().await.map_err(|s| a.status(s))? {
+    while let Some(route) = stream
+        .message()
+        .await
+        .map_err(|s| a.stream_broken("the route listing", s))?
+    {
         if json {
             print_json(&route_json(&route));
         } else {

@@ -20,8 +20,8 @@ pub struct Admin {
     pub client: AdminClient<Channel>,
     /// `host:port` as given by the operator.
     pub addr: String,
-    /// Whether the connection is TLS.
-    pub tls: bool,
+    /// The TLS options the connection was made with (none: plain gRPC).
+    pub tls: TlsArgs,
 }
 
 /// TLS towards bgpd's admin API (its `admin_tls`): the CA that signed bgpd's certificate,
@@ -96,15 +96,10 @@ impl TlsArgs {
 /// when `tls` names a CA.
 ///
 /// Errors: "cannot reach the bgpd admin API at ADDR: CAUSE" when nothing answers.
-pub async fn connect(addr: &str, tls: &TlsArgs) -> anyhow::Result<Admin> {
+pub async fn connect(addr: &str, tls_args: &TlsArgs) -> anyhow::Result<Admin> {
     let host_port = addr.split_once("://").map_or(addr, |(_, rest)| rest);
-    let host = host_port
-        .rsplit_once(':')
-        .map_or(host_port, |(h, _)| h)
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let tls = tls.client(&host)?;
+    let host = host_of(addr);
+    let tls = tls_args.client(&host)?;
     if tls.is_none() && addr.starts_with("https://") {
         anyhow::bail!("{addr}: https needs --tls-ca (the CA of bgpd's certificate)");
     }
@@ -113,62 +108,204 @@ pub async fn connect(addr: &str, tls: &TlsArgs) -> anyhow::Result<Admin> {
     let mut endpoint = Endpoint::from_shared(uri)
         .map_err(|e| anyhow!("invalid admin address {addr:?}: {e}"))?
         .connect_timeout(CONNECT_TIMEOUT);
-    let with_tls = tls.is_some();
     if let Some(tls) = tls {
         endpoint = endpoint
             .tls_config(tls)
             .map_err(|e| anyhow!("TLS towards {addr}: {}", chain(&e)))?;
     }
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| anyhow!("cannot reach the bgpd admin API at {addr}: {}", chain(&e)))?;
-    Ok(Admin {
-        client: AdminClient::new(channel),
-        addr: addr.to_string(),
-        tls: with_tls,
-    })
+    match endpoint.connect().await {
+        Ok(channel) => Ok(Admin {
+            client: AdminClient::new(channel),
+            addr: addr.to_string(),
+            tls: tls_args.clone(),
+        }),
+        // Over TLS the handshake happens here: a refused certificate, or a daemon that
+        // does not speak TLS, is named as such rather than as unreachable.
+        Err(e) => Err(match tls_failure(addr, tls_args, Some(&e), &chain(&e)) {
+            Some(line) => anyhow!("{line}"),
+            None => anyhow!("cannot reach the bgpd admin API at {addr}: {}", chain(&e)),
+        }),
+    }
 }
 
 impl Admin {
-    /// Turns an RPC status into one line: unreachable daemons keep the "cannot reach"
-    /// wording; a refused request (bad argument, unknown neighbour, wrong state) is bgpd's
-    /// message alone, which says what is wrong; other statuses give their code too.
+    /// Turns an RPC status into one line: a TLS failure (or plain gRPC towards a TLS
+    /// listener) names its likely cause ([`tls_failure`]); unreachable daemons keep the
+    /// "cannot reach" wording; a refused request (bad argument, unknown neighbour, wrong
+    /// state) is bgpd's message alone, which says what is wrong; other statuses give their
+    /// code in words too. A bad argument is a [`crate::BadInput`] (exit status 2).
     pub fn status(&self, s: tonic::Status) -> anyhow::Error {
         use tonic::Code;
+        let text = format!("{}{}", s.message(), source_chain(&s));
+        if let Some(line) = tls_failure(&self.addr, &self.tls, Some(&s), &text).filter(|_| {
+            matches!(
+                s.code(),
+                Code::Unavailable | Code::Internal | Code::Unknown | Code::Cancelled
+            )
+        }) {
+            return anyhow!("{line}");
+        }
         match s.code() {
             Code::Unavailable => anyhow!(
                 "cannot reach the bgpd admin API at {}: {}",
                 self.addr,
                 s.message()
             ),
-            Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition
-                if !s.message().is_empty() =>
-            {
+            Code::InvalidArgument if !s.message().is_empty() => {
+                anyhow::Error::new(crate::BadInput(s.message().to_string()))
+            }
+            Code::NotFound | Code::FailedPrecondition if !s.message().is_empty() => {
                 anyhow!("{}", s.message())
             }
-            // The server dropped the connection: plain HTTP/2 spoken to a TLS listener, or
-            // a TLS client without the certificate bgpd asks for.
-            code @ (Code::Internal | Code::Unknown | Code::Cancelled)
-                if code == Code::Cancelled
-                    || ["protocol error", "transport error"]
-                        .iter()
-                        .any(|m| s.message().contains(m)) =>
-            {
-                let hint = if self.tls {
-                    "bgpd's admin_tls has a ca: give --tls-cert and --tls-key signed by it"
-                } else {
-                    "with admin_tls in bgpd's configuration, give --tls-ca"
-                };
-                anyhow!(
-                    "the bgpd admin API at {} closed the connection: {} ({hint})",
-                    self.addr,
-                    s.message()
-                )
-            }
-            code => anyhow!("{code:?}: {}", s.message()),
+            code => anyhow!("{}: {}", code.description(), s.message()),
         }
     }
+
+    /// A stream (`watch`, `rib`) that broke after it had started: the connection worked,
+    /// so TLS is not the cause; bgpd went away (stopped, restarted) or the network did.
+    pub fn stream_broken(&self, what: &str, s: tonic::Status) -> anyhow::Error {
+        use tonic::Code;
+        match s.code() {
+            Code::Unavailable | Code::Internal | Code::Unknown | Code::Cancelled => anyhow!(
+                "the bgpd admin API at {} ended {what}: the connection closed ({}): bgpd \
+                 stopped or restarted",
+                self.addr,
+                if s.message().is_empty() {
+                    s.code().description()
+                } else {
+                    s.message()
+                }
+            ),
+            _ => self.status(s),
+        }
+    }
+}
+
+/// One line for a connection that failed, when TLS, or TLS missing on one side, is the
+/// likely cause; None when nothing points at TLS. `text` is the failure with its causes.
+///
+/// - a TLS client and a daemon without admin_tls: "does not speak TLS";
+/// - bgpd's certificate refused here: "not trusted by --tls-ca FILE" (or what else is
+///   wrong with it);
+/// - our certificate refused by bgpd, or none given when it asks for one;
+/// - a plain client and a TLS daemon: the daemon closes the connection.
+pub fn tls_failure(
+    addr: &str,
+    tls: &TlsArgs,
+    err: Option<&(dyn std::error::Error + 'static)>,
+    text: &str,
+) -> Option<String> {
+    use bgpd::tls_text::{alert_text, certificate_problem, find_tls_error, not_tls};
+    use rustls::{AlertDescription, CertificateError, Error as TlsError};
+    let lower = text.to_ascii_lowercase();
+    // Closed by the other end after the TCP connection was made (not refused, not
+    // unanswered: those are no TLS matter).
+    let closed = [
+        "protocol error",
+        // tonic's word for a connection that broke under an RPC.
+        "transport error",
+        "connection closed",
+        "connection reset",
+        "broken pipe",
+        "operation was canceled",
+        "cancelled",
+        "eof",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+        && !["connection refused", "timed out", "no route"]
+            .iter()
+            .any(|w| lower.contains(w));
+    let Some(ca) = &tls.tls_ca else {
+        return closed.then(|| {
+            format!(
+                "the bgpd admin API at {addr} closed the connection: it probably speaks TLS \
+                 (admin_tls in bgpd's configuration): give --tls-ca FILE, the CA of its \
+                 certificate"
+            )
+        });
+    };
+    let ca = ca.display();
+    let cert = tls
+        .tls_cert
+        .as_ref()
+        .map(|c| format!("--tls-cert {}", c.display()));
+    let Some(e) = err.and_then(find_tls_error) else {
+        return closed.then(|| match &cert {
+            None => format!(
+                "the bgpd admin API at {addr} closed the TLS connection: it probably asks for \
+                 a client certificate (admin_tls has a ca): give --tls-cert and --tls-key"
+            ),
+            Some(cert) => format!(
+                "the bgpd admin API at {addr} closed the TLS connection: it probably refused \
+                 {cert} (it must be signed by the CA of bgpd's admin_tls.ca)"
+            ),
+        });
+    };
+    Some(match e {
+        e if not_tls(e) => format!(
+            "the bgpd admin API at {addr} does not speak TLS (no admin_tls in bgpd's \
+             configuration): leave out --tls-ca"
+        ),
+        TlsError::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
+            "the certificate of {addr} is not trusted by --tls-ca {ca}: another CA signed it"
+        ),
+        TlsError::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => {
+            let host = host_of(addr);
+            let name = tls.tls_server_name.as_deref().unwrap_or(&host);
+            format!(
+                "the certificate of {addr} is not made out to {name}: give --tls-server-name \
+                 with a name it carries"
+            )
+        }
+        TlsError::InvalidCertificate(c) => {
+            format!("the certificate of {addr} {}", certificate_problem(c))
+        }
+        TlsError::AlertReceived(AlertDescription::CertificateRequired) => format!(
+            "the bgpd admin API at {addr} asks for a client certificate (admin_tls has a ca): \
+             give --tls-cert and --tls-key"
+        ),
+        TlsError::AlertReceived(a) => match &cert {
+            Some(cert) => format!(
+                "the bgpd admin API at {addr} refused {cert} ({}): it must be signed by the \
+                 CA of bgpd's admin_tls.ca",
+                alert_text(a)
+            ),
+            None => format!(
+                "the bgpd admin API at {addr} refused the TLS connection ({})",
+                alert_text(a)
+            ),
+        },
+        other => format!(
+            "TLS with the bgpd admin API at {addr} failed: {}",
+            bgpd::tls_text::words(&other.to_string())
+        ),
+    })
+}
+
+/// The host part of `host:port` (brackets of an IPv6 address removed).
+fn host_of(addr: &str) -> String {
+    let host_port = addr.split_once("://").map_or(addr, |(_, rest)| rest);
+    host_port
+        .rsplit_once(':')
+        .map_or(host_port, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string()
+}
+
+/// The sources of `e`, each after ": ".
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut out = String::new();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// The error and its causes on one line.

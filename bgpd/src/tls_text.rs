@@ -1,0 +1,180 @@
+//! TLS failures of the admin API in words, for both of its ends: `understudy`'s error line
+//! and bgpd's warning when it refuses a client.
+//!
+//! rustls's own texts are Rust debug output (`invalid peer certificate:
+//! Other(OtherError(UnsupportedCertVersion))`) and say "peer" for whichever side is
+//! speaking; these say what is wrong with which certificate.
+
+use rustls::{AlertDescription, CertificateError, Error as TlsError};
+
+/// The first rustls error among `e` and its sources, also when one of them is an
+/// `io::Error` wrapping it (as tokio-rustls reports handshake failures).
+pub fn find_tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a TlsError> {
+    let mut cur: Option<&'a (dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(t) = c.downcast_ref::<TlsError>() {
+            return Some(t);
+        }
+        if let Some(inner) = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            let inner: &(dyn std::error::Error + 'static) = inner;
+            if let Some(t) = find_tls_error(inner) {
+                return Some(t);
+            }
+        }
+        cur = c.source();
+    }
+    None
+}
+
+/// What is wrong with a certificate, as the end of a sentence that names it ("the
+/// certificate of 127.0.0.1:50051 ..."): `is not signed by a CA trusted here`, `has
+/// expired`, ...
+pub fn certificate_problem(e: &CertificateError) -> String {
+    use CertificateError as C;
+    match e {
+        C::BadEncoding => "is not a readable X.509 certificate".into(),
+        C::Expired | C::ExpiredContext { .. } => "has expired".into(),
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "is not valid yet (check the clocks)".into()
+        }
+        C::Revoked => "is revoked".into(),
+        C::UnhandledCriticalExtension => "carries a critical extension not supported here".into(),
+        C::UnknownIssuer => "is not signed by a CA trusted here".into(),
+        C::BadSignature => "has a signature that does not verify".into(),
+        C::UnsupportedSignatureAlgorithmContext { .. }
+        | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            "is signed with an algorithm not supported here".into()
+        }
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "does not carry the name asked for".into()
+        }
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+            "is not made for this use (its extended key usage)".into()
+        }
+        C::Other(other) => format!("cannot be used: {}", words(&other.to_string())),
+        other => format!("cannot be used: {}", words(&format!("{other:?}"))),
+    }
+}
+
+/// A TLS alert in words (`unknown CA`, `certificate required`).
+pub fn alert_text(a: &AlertDescription) -> String {
+    match a {
+        AlertDescription::UnknownCA => "unknown CA".into(),
+        other => words(&format!("{other:?}")),
+    }
+}
+
+/// Whether the failure says the other end does not speak TLS at all: what it sent is no
+/// TLS record (a plain HTTP/2 server or client).
+pub fn not_tls(e: &TlsError) -> bool {
+    matches!(e, TlsError::InvalidMessage(_))
+}
+
+/// Why bgpd's admin API refused a TLS client, for its warning.
+pub fn refused_client(e: &TlsError, ca: Option<&str>) -> String {
+    match e {
+        e if not_tls(e) => {
+            "the client does not speak TLS (plain gRPC: `understudy` needs --tls-ca)".into()
+        }
+        TlsError::NoCertificatesPresented => format!(
+            "the client gave no certificate (admin_tls.ca {} asks for one: `understudy` needs \
+             --tls-cert and --tls-key)",
+            ca.unwrap_or("-")
+        ),
+        TlsError::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
+            "the client's certificate is not signed by admin_tls.ca {}",
+            ca.unwrap_or("-")
+        ),
+        TlsError::InvalidCertificate(c) => {
+            format!("the client's certificate {}", certificate_problem(c))
+        }
+        TlsError::AlertReceived(a) => format!(
+            "the client refused bgpd's certificate ({}): its --tls-ca must be the CA that \
+             signed admin_tls.cert",
+            alert_text(a)
+        ),
+        other => words(&other.to_string()),
+    }
+}
+
+/// `UnsupportedCertVersion` as `unsupported cert version`; text with spaces unchanged.
+pub fn words(s: &str) -> String {
+    if s.contains(' ') {
+        return s.to_string();
+    }
+    // `Other(OtherError(UnsupportedCertVersion))`: the innermost name.
+    let name = s.rsplit('(').next().unwrap_or(s).trim_end_matches(')');
+    let mut out = String::with_capacity(name.len() + 8);
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let prev_lower = i > 0 && chars[i - 1].is_lowercase();
+        let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+        let prev_upper = i > 0 && chars[i - 1].is_uppercase();
+        if c.is_uppercase() && i > 0 && (prev_lower || (prev_upper && next_lower)) {
+            out.push(' ');
+        }
+        // Keep acronyms (CA, OCSP) upper case; lower the first letter of a word.
+        if c.is_uppercase()
+            && !next_lower
+            && (prev_upper || chars.get(i + 1).is_some_and(|n| n.is_uppercase()))
+        {
+            out.push(c);
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_names_become_words() {
+        assert_eq!(
+            words("Other(OtherError(UnsupportedCertVersion))"),
+            "unsupported cert version"
+        );
+        assert_eq!(words("UnknownCA"), "unknown CA");
+        assert_eq!(words("CertificateRequired"), "certificate required");
+        assert_eq!(
+            words("peer sent no certificates"),
+            "peer sent no certificates"
+        );
+    }
+
+    #[test]
+    fn an_unknown_issuer_is_said_in_words() {
+        assert_eq!(
+            certificate_problem(&CertificateError::UnknownIssuer),
+            "is not signed by a CA trusted here"
+        );
+        let text = refused_client(
+            &TlsError::InvalidCertificate(CertificateError::UnknownIssuer),
+            Some("/etc/ca.pem"),
+        );
+        assert_eq!(
+            text,
+            "the client's certificate is not signed by admin_tls.ca /etc/ca.pem"
+        );
+        assert!(!text.contains("UnknownIssuer"));
+    }
+
+    #[test]
+    fn a_tls_error_is_found_inside_an_io_error() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            TlsError::NoCertificatesPresented,
+        );
+        assert_eq!(
+            find_tls_error(&io),
+            Some(&TlsError::NoCertificatesPresented)
+        );
+        let plain = std::io::Error::other("nothing");
+        assert_eq!(find_tls_error(&plain), None);
+    }
+}
