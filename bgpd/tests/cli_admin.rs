@@ -185,7 +185,7 @@ fn info_and_route_add_del_against_a_loopback_daemon() {
     assert_eq!(prefixes(&routes), vec!["198.51.100.0/24", "203.0.113.0/24"]);
     assert!(routes
         .iter()
-        .all(|r| r["neighbor"] == "" && r["best"] == true));
+        .all(|r| r["neighbor"].is_null() && r["next_hop"].is_null() && r["best"] == true));
     assert_eq!(
         prefixes(&rib(&admin, &["198.51.100.0/24"])),
         vec!["198.51.100.0/24"]

@@ -269,3 +269,89 @@ fn closed_stdout_ends_quietly() {
     assert!(!stderr.contains("panicked"), "stderr: {stderr}");
     assert!(!out.status.success());
 }
+
+#[test]
+fn empty_or_malformed_hex_is_bad_input_exit_2() {
+    // Bad input exits 2 as clap's usage errors do; an unreadable file is a failure at run
+    // time (1).
+    for (args, want) in [
+        (vec!["--hex", ""], "understudy: error: --hex is empty"),
+        (vec!["--hex", "  0x "], "understudy: error: --hex is empty"),
+        (
+            vec!["--hex", "not-hex"],
+            "understudy: error: --hex is not hex: ",
+        ),
+        (
+            vec!["--add-path", "ipv9/unicast", "--hex", KEEPALIVE],
+            "understudy: ",
+        ),
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with(want), "{args:?}: {err}");
+    }
+    let out = run(&["--mrt", "/nonexistent/understudy-test.mrt"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+}
+
+#[test]
+fn a_shutdown_communication_is_decoded() {
+    // NOTIFICATION Cease (6) / Administrative Shutdown (2) with the RFC 9003 communication
+    // "maintenance" (length 11), and Administrative Reset (4) with "reset now" (9).
+    let shutdown = concat!(
+        "ffffffffffffffffffffffffffffffff",
+        "0021",
+        "03",
+        "0602",
+        "0b",
+        "6d61696e74656e616e6365"
+    );
+    let l = lines(&run(&["--hex", shutdown]));
+    assert_eq!(l[0]["type"], "notification", "{}", l[0]);
+    assert_eq!(l[0]["message"]["code"], 6);
+    assert_eq!(l[0]["message"]["subcode"], 2);
+    assert_eq!(l[0]["message"]["shutdown_communication"], "maintenance");
+    let reset = concat!(
+        "ffffffffffffffffffffffffffffffff",
+        "001f",
+        "03",
+        "0604",
+        "09",
+        "7265736574206e6f77"
+    );
+    let l = lines(&run(&["--hex", reset]));
+    assert_eq!(l[0]["message"]["shutdown_communication"], "reset now");
+    // A length past the data: said, not guessed at.
+    let cut = concat!(
+        "ffffffffffffffffffffffffffffffff",
+        "0018",
+        "03",
+        "0602",
+        "14",
+        "6869"
+    );
+    let l = lines(&run(&["--hex", cut]));
+    assert!(
+        l[0]["message"]["shutdown_communication"].is_null(),
+        "{}",
+        l[0]
+    );
+    assert_eq!(
+        l[0]["message"]["shutdown_communication_error"],
+        "shutdown communication length exceeds the data"
+    );
+    // Another Cease subcode (Peer De-configured, 3) carries no communication.
+    let other = concat!("ffffffffffffffffffffffffffffffff", "0015", "03", "0603");
+    let l = lines(&run(&["--hex", other]));
+    assert!(
+        l[0]["message"].get("shutdown_communication").is_none(),
+        "{}",
+        l[0]
+    );
+    assert!(l[0]["message"]
+        .get("shutdown_communication_error")
+        .is_none());
+}

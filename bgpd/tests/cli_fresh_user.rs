@@ -260,6 +260,31 @@ fn loopback_daemon_refuses_what_it_cannot_do_and_logs_plain_text() {
     assert_eq!(routes.len(), 1, "{routes:?}");
     assert_eq!(routes[0]["prefix"], "2001:db8:5::/48");
     assert_eq!(routes[0]["next_hop"], "2001:db8::5");
+    // Originated here: no neighbour, said as null rather than "".
+    assert!(routes[0]["neighbor"].is_null(), "{routes:?}");
+
+    // Exit status: 2 for bad input, whether clap or bgpd finds it; 1 for a failure at run
+    // time (the request is well formed, the daemon's state refuses it).
+    for args in [
+        &["route", "add", "10.0.0.1/8"][..],
+        &["route", "add", "224.0.0.0/4"],
+        &["rib", "198.51.100.0/33"],
+        &["rib", "not-a-prefix"],
+        &["neighbor", "192.0.2.300"],
+    ] {
+        let out = understudy(&admin, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        one_line_error(&out);
+    }
+    for args in [
+        &["neighbor", "192.0.2.99"][..],
+        &["reset", "192.0.2.10"],
+        &["route", "del", "192.0.2.0/24"],
+    ] {
+        let out = understudy(&admin, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        one_line_error(&out);
+    }
     let err = one_line_error(&understudy(
         &admin,
         &["route", "add", "2001:db8:6::/48", "--next-hop", "192.0.2.5"],
@@ -396,6 +421,36 @@ fn help_is_written_for_a_new_user() {
     let out = run(understudy, &["reset", "--help"]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("needs the session Established"), "{text}");
+    // The exit statuses are written down.
+    let out = run(understudy, &["--help"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Exit status: 0 success; 1 a failure at run time")
+            && text.contains("2 bad usage or bad input"),
+        "{text}"
+    );
+    // `decode` needs no daemon: its help leaves out the admin API's flags, which the
+    // other subcommands keep.
+    let out = run(understudy, &["decode", "--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("--hex <HEX>"), "{text}");
+    for flag in [
+        "--admin",
+        "--json",
+        "--tls-ca",
+        "--tls-cert",
+        "--tls-key",
+        "--tls-server-name",
+    ] {
+        assert!(!text.contains(flag), "decode --help shows {flag}: {text}");
+    }
+    let out = run(understudy, &["rib", "--help"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    for flag in ["--admin", "--json", "--tls-ca"] {
+        assert!(text.contains(flag), "rib --help lacks {flag}: {text}");
+    }
+    assert!(text.contains("`neighbor` is null"), "{text}");
 
     // No subcommand: the help on stderr and a usage failure, not success.
     for args in [&[][..], &["route"]] {

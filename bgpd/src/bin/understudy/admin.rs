@@ -108,15 +108,19 @@ pub fn run(
 }
 
 /// `understudy ha --json`: the object of /work/coord/ha-contract.md (plus the Loc-RIB
-/// digest and size, for comparing nodes).
+/// digest and size, for comparing nodes). `connected`, `synchronised` and `primary` are a
+/// follower's view of its primary: null on a node that follows none (a primary, whose
+/// standbys and their state are in `standbys`, or a standalone node).
 pub fn ha_json(h: &pb::HaStatus) -> Value {
+    let follower = !matches!(h.role.as_str(), "primary" | "standalone");
+    let of_follower = |v: Value| if follower { v } else { Value::Null };
     json!({
         "role": h.role,
         "role_reason": h.role_reason,
         "node_id": h.node_id,
-        "synchronised": h.synchronised,
-        "connected": h.connected,
-        "primary": h.primary,
+        "synchronised": of_follower(json!(h.synchronised)),
+        "connected": of_follower(json!(h.connected)),
+        "primary": of_follower(json!(h.primary)),
         "standbys": h.standbys.iter().map(|s| json!({
             "node_id": s.node_id, "synchronised": s.synchronised, "sync_state": s.sync_state,
             "lag_bytes": s.lag_bytes, "lag_ms": s.lag_ms,
@@ -442,7 +446,11 @@ async fn rib(a: &mut Admin, json: bool, r: RibArgs) -> anyhow::Result<()> {
                 } else {
                     &route.neighbor
                 },
-                route.next_hop,
+                if route.next_hop.is_empty() {
+                    "self"
+                } else {
+                    &route.next_hop
+                },
                 opt(route.local_pref),
                 opt(route.med),
                 route.origin,
@@ -484,9 +492,19 @@ fn duration(ms: u64) -> String {
     }
 }
 
+/// One route of `rib --json`. `neighbor` is null for a route this node originates (a
+/// `[[network]]` or `route add`), `next_hop` null when it is next hop self (bgpd's own
+/// address on each session): the JSON says "none" rather than an empty string.
 fn route_json(r: &pb::Route) -> Value {
+    let or_null = |s: &str| {
+        if s.is_empty() {
+            Value::Null
+        } else {
+            json!(s)
+        }
+    };
     json!({
-        "prefix": r.prefix, "neighbor": r.neighbor, "next_hop": r.next_hop,
+        "prefix": r.prefix, "neighbor": or_null(&r.neighbor), "next_hop": or_null(&r.next_hop),
         "as_path": r.as_path, "origin": r.origin, "local_pref": r.local_pref,
         "med": r.med, "communities": r.communities,
         "large_communities": r.large_communities, "best": r.best,
@@ -655,6 +673,64 @@ mod tests {
             ..Default::default()
         };
         assert!(!ha_text(&standby).contains("standbys"));
+    }
+
+    #[test]
+    fn a_primary_shows_its_standbys_not_a_followers_fields() {
+        // What bgpd sends a primary's CLI: the follower fields at their zero values.
+        let primary = pb::HaStatus {
+            role: "primary".into(),
+            node_id: 1,
+            standbys: vec![pb::HaStandby {
+                node_id: 2,
+                synchronised: true,
+                sync_state: "synchronised".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let v = ha_json(&primary);
+        assert_eq!(v["role"], "primary");
+        for key in ["connected", "synchronised", "primary"] {
+            assert!(v[key].is_null(), "{key} on a primary: {v}");
+        }
+        assert_eq!(v["standbys"][0]["node_id"], 2);
+        assert_eq!(v["standbys"][0]["synchronised"], true);
+        assert_eq!(v["standbys"][0]["sync_state"], "synchronised");
+        let standalone = ha_json(&pb::HaStatus {
+            role: "standalone".into(),
+            ..Default::default()
+        });
+        assert!(standalone["connected"].is_null(), "{standalone}");
+        // A standby keeps its view of its primary, false included.
+        let standby = ha_json(&pb::HaStatus {
+            role: "standby".into(),
+            primary: "http://192.0.2.254:50052".into(),
+            connected: true,
+            synchronised: false,
+            ..Default::default()
+        });
+        assert_eq!(standby["connected"], true);
+        assert_eq!(standby["synchronised"], false);
+        assert_eq!(standby["primary"], "http://192.0.2.254:50052");
+    }
+
+    #[test]
+    fn a_local_route_has_null_neighbour_and_next_hop_in_json() {
+        let local = route_json(&pb::Route {
+            prefix: "203.0.113.0/24".into(),
+            ..Default::default()
+        });
+        assert!(local["neighbor"].is_null(), "{local}");
+        assert!(local["next_hop"].is_null(), "{local}");
+        let learned = route_json(&pb::Route {
+            prefix: "203.0.113.0/24".into(),
+            neighbor: "192.0.2.2".into(),
+            next_hop: "192.0.2.2".into(),
+            ..Default::default()
+        });
+        assert_eq!(learned["neighbor"], "192.0.2.2");
+        assert_eq!(learned["next_hop"], "192.0.2.2");
     }
 
     #[test]

@@ -8,9 +8,12 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use bgpd::capture::{decode_pcap, CapturedItem, ContextOverrides, PortFilter};
 use bgpd::mrt::{MrtError, MrtReader, RecordBody};
-use bgpd::wire::{decode_message, AfiSafi, Message, Outcome, SessionContext};
+use bgpd::wire::notification::ShutdownCommunicationError;
+use bgpd::wire::{decode_message, AfiSafi, Message, Notification, Outcome, SessionContext};
 use clap::{ArgGroup, Args};
 use serde_json::{json, Map, Value};
+
+use crate::BadInput;
 
 /// Arguments of `understudy decode`.
 #[derive(Debug, Args)]
@@ -93,7 +96,12 @@ fn decode_hex(
         .strip_prefix("0x")
         .or_else(|| cleaned.strip_prefix("0X"))
         .unwrap_or(&cleaned);
-    let bytes = hex::decode(cleaned).context("invalid hex")?;
+    if cleaned.is_empty() {
+        return Err(
+            BadInput("--hex is empty: give one BGP message, header included".into()).into(),
+        );
+    }
+    let bytes = hex::decode(cleaned).map_err(|e| BadInput(format!("--hex is not hex: {e}")))?;
     out.message(&bytes, &overrides.base_context(), Map::new())?;
     Ok(())
 }
@@ -332,6 +340,11 @@ impl<W: Write> Output<W> {
             Ok(Value::Object(m)) => m,
             _ => Map::new(),
         };
+        if let (Some(Message::Notification(n)), Some(Value::Object(m))) =
+            (&decoded.message, obj.get_mut("message"))
+        {
+            shutdown_communication(n, m);
+        }
         obj.insert("type".into(), json!(type_name));
         obj.insert("outcome".into(), decoded.outcome.to_json());
         obj.insert("length".into(), json!(bytes.len()));
@@ -373,6 +386,22 @@ impl<W: Write> Output<W> {
         }
         self.w.flush()?;
         Ok(())
+    }
+}
+
+/// The shutdown communication of a Cease / Administrative Shutdown or Reset (RFC 9003
+/// section 2; subcodes 2 and 4), added to the NOTIFICATION's JSON as
+/// `shutdown_communication` (the UTF-8 text); data that is not a well-formed communication
+/// gives `shutdown_communication_error` instead. Other NOTIFICATIONs are left as they are.
+fn shutdown_communication(n: &Notification, json: &mut Map<String, Value>) {
+    match n.shutdown_communication() {
+        Ok(Some(text)) => {
+            json.insert("shutdown_communication".into(), json!(text));
+        }
+        Ok(None) | Err(ShutdownCommunicationError::NotShutdown) => {}
+        Err(e) => {
+            json.insert("shutdown_communication_error".into(), json!(e.to_string()));
+        }
     }
 }
 

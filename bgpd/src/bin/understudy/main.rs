@@ -12,7 +12,7 @@ mod decode;
 use std::net::IpAddr;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// The understudy admin CLI: ask a running bgpd about its neighbours and routes, change
 /// originated routes, reset or stop sessions; or decode BGP messages offline.
@@ -31,7 +31,12 @@ use clap::{Parser, Subcommand};
                   understudy route add 2001:db8:1::/48 --next-hop 2001:db8::1\n  \
                   understudy reset 192.0.2.2 --soft in\n  \
                   understudy --json rib | jq .prefix\n  \
-                  understudy decode --hex ffffffffffffffffffffffffffffffff001304"
+                  understudy decode --hex ffffffffffffffffffffffffffffffff001304\n\n\
+                  Exit status: 0 success; 1 a failure at run time (the daemon unreachable, a \
+                  request refused in the daemon's current state, an unreadable file); 2 bad \
+                  usage or bad input (an unknown flag, a malformed address, prefix or hex, a \
+                  prefix or next hop bgpd refuses); 141 when the reader of the output goes \
+                  away."
 )]
 struct Cli {
     /// The bgpd admin API address (host:port).
@@ -61,7 +66,9 @@ enum Command {
         address: IpAddr,
     },
     /// Routes of the Loc-RIB, or of a neighbour's Adj-RIB-In (--in) or Adj-RIB-Out (--out).
-    /// `--json` prints JSON lines: one object per route.
+    /// `--json` prints JSON lines: one object per route, whose `neighbor` is null for a
+    /// route originated here (the table says `local`) and `next_hop` null for next hop self
+    /// (bgpd's own address on each session; the table says `self`).
     Rib(admin::RibArgs),
     /// Add or delete an originated route.
     #[command(subcommand)]
@@ -100,7 +107,9 @@ enum Command {
     /// Re-read the daemon's configuration file (as SIGHUP does).
     Reload,
     /// Non-stop routing: this node's HA role, its standbys (sync state, lag, digests,
-    /// write-ahead latency) and whether each session is protected.
+    /// write-ahead latency) and whether each session is protected. `--json`: a follower's
+    /// `primary`, `connected` and `synchronised` are null on a primary or standalone node,
+    /// which follows nobody; a primary's standbys are in `standbys`.
     Ha,
     /// Planned switchover, run on the primary: hands every session to a synchronised
     /// standby with no loss (the neighbours see nothing), then this node follows it as a
@@ -125,6 +134,18 @@ enum RouteCommand {
     },
 }
 
+/// The command line: [`Cli`], with `decode`'s help leaving out the global flags of the
+/// admin API (--admin, --json, --tls-*), which `decode` accepts but does not use (it needs
+/// no daemon and always prints JSON).
+fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    // Built first, so the global flags have been copied into every subcommand.
+    cmd.build();
+    cmd.mut_subcommand("decode", |sc| {
+        sc.mut_args(|a| if a.is_global_set() { a.hide(true) } else { a })
+    })
+}
+
 fn main() -> ExitCode {
     // `understudy ha | head -3`: a reader that goes away ends us quietly (exit status 141,
     // as a shell reports a command ended by SIGPIPE) instead of `println!` panicking on
@@ -143,7 +164,10 @@ fn main() -> ExitCode {
         }
         default_hook(info);
     }));
-    let cli = match Cli::try_parse() {
+    let cli = match command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -155,7 +179,7 @@ fn main() -> ExitCode {
                 // No subcommand: the help, on stderr, and a usage failure (a script that
                 // forgot the subcommand must not see success).
                 let _ = e.print();
-                return ExitCode::from(2);
+                return ExitCode::from(EXIT_BAD_INPUT);
             }
             // One line, as for every other error: clap's first line names the problem.
             let text = e.to_string();
@@ -176,7 +200,7 @@ fn main() -> ExitCode {
                 "understudy: {} (see --help)",
                 first.trim_start_matches("error: ")
             );
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
     let request = match cli.command {
@@ -200,13 +224,35 @@ fn main() -> ExitCode {
     finish(admin::run(&cli.admin, &cli.tls, cli.json, request))
 }
 
+/// Input refused after the command line was parsed: a prefix or address bgpd refuses,
+/// hex that is no message. Exit status 2, as clap gives for a malformed argument; every
+/// other failure (the daemon unreachable or refusing in its current state, a file that
+/// cannot be read) exits 1.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// Exit status of bad usage or bad input (as clap's).
+const EXIT_BAD_INPUT: u8 = 2;
+
 fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the error and its causes.
             eprintln!("understudy: error: {e:#}");
-            ExitCode::FAILURE
+            if e.chain().any(|c| c.is::<BadInput>()) {
+                ExitCode::from(EXIT_BAD_INPUT)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
