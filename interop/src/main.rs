@@ -13,6 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering::SeqCst};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -144,8 +145,32 @@ enum LabAction {
     },
 }
 
-/// The exit status of an interrupted run: 128 + SIGINT (2).
-const INTERRUPTED_EXIT: u8 = 128 + 2;
+/// The signal that stopped the run (SIGINT, SIGTERM or SIGHUP; 0 while none came).
+static STOPPED_BY: AtomicI32 = AtomicI32::new(0);
+
+/// Ctrl-C, SIGTERM and SIGHUP: every wait in the library gives up
+/// ([`interop::poll::INTERRUPTED`]), the guards remove the lab, and the run exits with
+/// 128 + the signal's number, as shells report a command a signal ended.
+fn install_stop_handlers() -> anyhow::Result<()> {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the action only stores into two atomics, which is async-signal-safe; it
+        // allocates nothing and takes no lock.
+        unsafe {
+            signal_hook_registry::register(signal, move || {
+                let _ = STOPPED_BY.compare_exchange(0, signal, SeqCst, SeqCst);
+                interop::poll::INTERRUPTED.store(true, SeqCst);
+            })
+        }
+        .with_context(|| format!("installing the handler of signal {signal}"))?;
+    }
+    Ok(())
+}
+
+/// The exit status of a run a signal stopped: 128 + its number (130 for Ctrl-C, 143 for
+/// SIGTERM, 129 for SIGHUP).
+fn stopped_exit(signal: i32) -> ExitCode {
+    u8::try_from(128 + signal).map_or(ExitCode::FAILURE, ExitCode::from)
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -153,12 +178,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("interop: {e:#}");
-            if interop::poll::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
-                // Interrupted (the lab is cleaned up by then): 128 + SIGINT, as shells
-                // expect of a command stopped by Ctrl-C.
-                ExitCode::from(INTERRUPTED_EXIT)
-            } else {
-                ExitCode::FAILURE
+            match STOPPED_BY.load(SeqCst) {
+                // Interrupted (the lab is cleaned up by then).
+                0 => ExitCode::FAILURE,
+                signal => stopped_exit(signal),
             }
         }
     }
@@ -174,12 +197,7 @@ enum CasesAgainst {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    // Ctrl-C, SIGTERM or SIGHUP (the `termination` feature): every wait in the library
-    // gives up, and the guards remove the lab.
-    ctrlc::set_handler(|| {
-        interop::poll::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst)
-    })
-    .context("installing the Ctrl-C / SIGTERM handler")?;
+    install_stop_handlers()?;
     match cli.command {
         Command::Sweep { prefix, all } => {
             let removed = interop::sweep::sweep(&prefix, all)?;

@@ -1,7 +1,8 @@
 //! `interop demo` from the command line, as a fresh user meets it: numbers that cannot work
 //! are refused, a missing bgpd is said before any lab is built (by the benches too), the
 //! `--topology` default is a path a user understands and is found from a clone's root, and
-//! an interrupted demo cleans up and exits 130 (128 + SIGINT).
+//! an interrupted demo cleans up and exits 128 + the signal (130 for SIGINT, 143 for SIGTERM,
+//! 129 for SIGHUP).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
@@ -138,11 +139,29 @@ fn the_topology_default_is_a_relative_path_found_from_a_clone_root() {
 
 #[test]
 fn an_interrupted_demo_cleans_up_and_exits_130() {
+    a_demo_stopped_by_a_signal_cleans_up_and_exits_128_plus_it(libc::SIGINT, "i");
+}
+
+#[test]
+fn a_demo_sent_sigterm_cleans_up_and_exits_143() {
+    a_demo_stopped_by_a_signal_cleans_up_and_exits_128_plus_it(libc::SIGTERM, "t");
+}
+
+#[test]
+fn a_demo_sent_sighup_cleans_up_and_exits_129() {
+    a_demo_stopped_by_a_signal_cleans_up_and_exits_128_plus_it(libc::SIGHUP, "h");
+}
+
+/// Starts a demo, sends `signal` once its lab is up, and checks that it exits with 128 +
+/// `signal` (as a shell reports a command the signal ended) and leaves no namespace. `tag`
+/// keeps the namespace prefixes of the tests apart.
+fn a_demo_stopped_by_a_signal_cleans_up_and_exits_128_plus_it(signal: i32, tag: &str) {
     if !nix_is_root() {
         eprintln!("SKIPPED: needs root (network namespaces)");
         return;
     }
-    let prefix = format!("ust3i{}-", std::process::id() % 10_000);
+    // The lab allows letters and digits before its one dash.
+    let prefix = format!("ust3{tag}{}-", std::process::id() % 10_000);
     let topology: PathBuf = [env!("CARGO_MANIFEST_DIR"), "topologies", "small.clab.yml"]
         .iter()
         .collect();
@@ -186,7 +205,7 @@ fn an_interrupted_demo_cleans_up_and_exits_130() {
     assert!(!namespaces(&prefix).is_empty(), "the lab is up: {seen:?}");
     let pid = i32::try_from(child.id()).unwrap();
     // SAFETY: kill(2) on the pid of the child this test started and has not reaped.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -194,13 +213,13 @@ fn an_interrupted_demo_cleans_up_and_exits_130() {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("the demo did not stop within 60 s of SIGINT");
+            panic!("the demo did not stop within 60 s of signal {signal}");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-    assert_eq!(status.code(), Some(130), "{err}");
+    assert_eq!(status.code(), Some(128 + signal), "{err}");
     assert!(err.contains("interrupted"), "{err}");
     assert!(namespaces(&prefix).is_empty(), "cleaned up");
 }
