@@ -144,8 +144,8 @@ impl Scenario for Failover {
         let sessions = field_f64(&done, "sessions").unwrap_or(0.0);
         let failed = field_f64(&done, "failed").unwrap_or(0.0);
         (lab.progress)(&format!(
-            "standby: takeover complete, {sessions} sessions ({failed} failed), takeover {} ms; seen {:.0} ms after the links were cut",
-            takeover_ms.map_or("?".into(), |m| format!("{m:.1}")),
+            "standby: takeover complete, {sessions} sessions ({failed} failed), takeover {}; seen {:.0} ms after the links were cut",
+            crate::poll::ms_text(takeover_ms),
             seen_after.as_secs_f64() * 1000.0
         ));
 

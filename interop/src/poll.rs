@@ -33,6 +33,12 @@ pub fn watch_until(until: Instant) -> Result<()> {
     Ok(())
 }
 
+/// A takeover time for people: `12.3 ms`, or when the log gave none (its `takeover_ms`
+/// missing) `an unmeasured time`, never a made-up figure.
+pub fn ms_text(ms: Option<f64>) -> String {
+    ms.map_or_else(|| "an unmeasured time".into(), |m| format!("{m:.1} ms"))
+}
+
 /// A duration for people: seconds with one decimal (`12.0 s`), not `Debug`'s `12s` or
 /// `1.018671571s`.
 pub fn secs_text(d: Duration) -> String {

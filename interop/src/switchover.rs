@@ -96,9 +96,9 @@ fn switch(lab: &mut DemoLab<'_>, leader: &str, follower: &str) -> Result<SwitchS
         },
     )?;
     (lab.progress)(&format!(
-        "switchover {from} -> {to}: {}; {to} took over in {} ms ({:.0} ms from the command)",
+        "switchover {from} -> {to}: {}; {to} took over in {} ({:.0} ms from the command)",
         reply["message"].as_str().unwrap_or(""),
-        takeover_ms.map_or("?".into(), |m| format!("{m:.1}")),
+        crate::poll::ms_text(takeover_ms),
         wall.as_secs_f64() * 1000.0
     ));
     Ok(SwitchStep {
@@ -160,10 +160,10 @@ impl Scenario for Switchover {
                 self.steps
                     .iter()
                     .map(|s| format!(
-                        "{} -> {} in {} ms",
+                        "{} -> {} in {}",
                         s.from,
                         s.to,
-                        s.takeover_ms.map_or("?".into(), |m| format!("{m:.1}"))
+                        crate::poll::ms_text(s.takeover_ms)
                     ))
                     .collect::<Vec<_>>()
                     .join(", then "),
@@ -264,8 +264,8 @@ impl Scenario for RejoinAfterFailover {
         let done = find(lab.speakers, "standby")?.wait_log(TAKEOVER_COMPLETE, timeout)?;
         self.failover_ms = field_f64(&done, "takeover_ms");
         (lab.progress)(&format!(
-            "{node} died; the standby took over in {} ms",
-            self.failover_ms.map_or("?".into(), |m| format!("{m:.1}"))
+            "{node} died; the standby took over in {}",
+            crate::poll::ms_text(self.failover_ms)
         ));
         // It boots again: a fresh kernel (namespace), links still cut.
         let cut = lab.rt.reboot_node(&node)?;
@@ -364,12 +364,9 @@ impl Scenario for RejoinAfterFailover {
                 .and_then(|s| s.takeover_ms)
                 .map(|m| Duration::from_secs_f64(m / 1000.0)),
             summary: format!(
-                "failover in {} ms, failback by switchover in {} ms; watched {} after",
-                self.failover_ms.map_or("?".into(), |m| format!("{m:.1}")),
-                self.failback
-                    .as_ref()
-                    .and_then(|s| s.takeover_ms)
-                    .map_or("?".into(), |m| format!("{m:.1}")),
+                "failover in {}, failback by switchover in {}; watched {} after",
+                crate::poll::ms_text(self.failover_ms),
+                crate::poll::ms_text(self.failback.as_ref().and_then(|s| s.takeover_ms)),
                 crate::poll::secs_text(self.watch)
             ),
             failed_at: Some(failed_at),
