@@ -70,7 +70,9 @@ pub struct TermDef {
     /// Modifications applied when the conditions hold (also with `action = "next"`).
     #[serde(default)]
     pub set: SetDef,
-    /// The action when the conditions hold (default `accept`).
+    /// The action when the conditions hold. Default `accept`: a term without `action`
+    /// accepts what it matches (bgpd/examples/bgpd.toml, the configuration reference,
+    /// says so), so a term that drops routes must say `action = "reject"`.
     #[serde(default = "PolicyAction::accept")]
     pub action: PolicyAction,
 }
