@@ -75,7 +75,22 @@ fn batch_file(dir: &std::path::Path, name: &str, lines: impl Iterator<Item = Str
     path
 }
 
-fn time_ip_batch(ns: &str, file: &std::path::Path) -> f64 {
+/// CPU seconds (user + system) used so far by `who` (RUSAGE_THREAD: the calling
+/// thread, where fib does its work and the kernel processes its requests;
+/// RUSAGE_CHILDREN: the children waited for, i.e. `ip -batch`). Unlike wall-clock
+/// time, it does not count the time other processes held the CPUs.
+fn cpu_s(who: libc::c_int) -> f64 {
+    // SAFETY: getrusage writes one rusage into the zeroed value we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `ru` is valid for writes.
+    unsafe { libc::getrusage(who, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Wall-clock and CPU seconds of one `ip -batch` run.
+fn time_ip_batch(ns: &str, file: &std::path::Path) -> (f64, f64) {
+    let cpu = cpu_s(libc::RUSAGE_CHILDREN);
     let t = Instant::now();
     let st = Command::new("ip")
         .args(["-n", ns, "-batch"])
@@ -85,7 +100,7 @@ fn time_ip_batch(ns: &str, file: &std::path::Path) -> f64 {
         .expect("run ip -batch");
     let dt = t.elapsed().as_secs_f64();
     assert!(st.success(), "ip -batch {} failed", file.display());
-    dt
+    (dt, cpu_s(libc::RUSAGE_CHILDREN) - cpu)
 }
 
 struct Row {
@@ -95,6 +110,9 @@ struct Row {
     ip_s: f64,
     fib_s: f64,
     nh_s: f64,
+    ip_cpu: f64,
+    fib_cpu: f64,
+    nh_cpu: f64,
 }
 
 /// family, routes, adopt s, re-apply s (plain), adopt s, re-apply s (nexthop objects)
@@ -135,7 +153,7 @@ fn run_family(
 
     // FIB_BENCH_NO_IP=1 skips the `ip -batch` side (for profiling fib alone).
     let (ip_add, ip_del) = if std::env::var_os("FIB_BENCH_NO_IP").is_some() {
-        (f64::NAN, f64::NAN)
+        ((f64::NAN, f64::NAN), (f64::NAN, f64::NAN))
     } else {
         let ip_add = time_ip_batch(ns, &add);
         assert_eq!(
@@ -169,6 +187,8 @@ fn run_family(
     let skipped = || FibTimes {
         add: f64::NAN,
         del: f64::NAN,
+        add_cpu: f64::NAN,
+        del_cpu: f64::NAN,
         adopt: f64::NAN,
         reapply: f64::NAN,
     };
@@ -188,17 +208,23 @@ fn run_family(
         family,
         routes: n,
         op: "install",
-        ip_s: ip_add,
+        ip_s: ip_add.0,
         fib_s: fib_add,
         nh_s: nh_add,
+        ip_cpu: ip_add.1,
+        fib_cpu: plain.add_cpu,
+        nh_cpu: nh.add_cpu,
     });
     rows.push(Row {
         family,
         routes: n,
         op: "remove",
-        ip_s: ip_del,
+        ip_s: ip_del.0,
         fib_s: fib_del,
         nh_s: nh_del,
+        ip_cpu: ip_del.1,
+        fib_cpu: plain.del_cpu,
+        nh_cpu: nh.del_cpu,
     });
 }
 
@@ -208,6 +234,9 @@ fn run_family(
 struct FibTimes {
     add: f64,
     del: f64,
+    /// CPU seconds of the install and of the removal (see [`cpu_s`]).
+    add_cpu: f64,
+    del_cpu: f64,
     adopt: f64,
     reapply: f64,
 }
@@ -219,9 +248,11 @@ fn time_fib(
     withdraws: &[RouteUpdate],
     n: usize,
 ) -> FibTimes {
+    let cpu = cpu_s(libc::RUSAGE_THREAD);
     let t = Instant::now();
     let r = fib.apply(installs).expect("fib apply");
     let add = t.elapsed().as_secs_f64();
+    let add_cpu = cpu_s(libc::RUSAGE_THREAD) - cpu;
     let bad = r.iter().filter(|x| x.outcome != Outcome::Installed).count();
     assert_eq!(bad, 0, "fib failed to install {bad} routes");
     drop(r);
@@ -242,9 +273,11 @@ fn time_fib(
         assert_eq!(second.converged().expect("converged").len(), 0);
         (adopt, reapply)
     };
+    let cpu = cpu_s(libc::RUSAGE_THREAD);
     let t = Instant::now();
     let r = fib.apply(withdraws).expect("fib apply");
     let del = t.elapsed().as_secs_f64();
+    let del_cpu = cpu_s(libc::RUSAGE_THREAD) - cpu;
     let bad = r.iter().filter(|x| x.outcome != Outcome::Removed).count();
     assert_eq!(bad, 0, "fib failed to remove {bad} routes");
     assert_eq!(
@@ -255,6 +288,8 @@ fn time_fib(
     FibTimes {
         add,
         del,
+        add_cpu,
+        del_cpu,
         adopt,
         reapply,
     }
@@ -376,6 +411,28 @@ fn main() {
             rate(r.nh_s),
             r.nh_s,
             rate(r.nh_s) / rate(r.ip_s),
+        );
+    }
+    println!();
+    println!("The same by CPU time (user + system of the thread or process doing the work, the kernel's processing of the requests included): routes per CPU second, unaffected by other load on the machine.");
+    println!();
+    println!("| family | routes | operation | ip -batch routes/CPU s | fib, plain routes | ratio | fib, nexthop objects (default) | ratio |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        let rate = |s: f64| r.routes as f64 / s;
+        println!(
+            "| {} | {} | {} | {:.0} ({:.2} s) | {:.0} ({:.2} s) | {:.2}x | {:.0} ({:.2} s) | {:.2}x |",
+            r.family,
+            r.routes,
+            r.op,
+            rate(r.ip_cpu),
+            r.ip_cpu,
+            rate(r.fib_cpu),
+            r.fib_cpu,
+            rate(r.fib_cpu) / rate(r.ip_cpu),
+            rate(r.nh_cpu),
+            r.nh_cpu,
+            rate(r.nh_cpu) / rate(r.ip_cpu),
         );
     }
     println!();
