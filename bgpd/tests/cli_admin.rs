@@ -2,11 +2,13 @@
 //! non-zero exit) and against a real bgpd on loopback (no neighbours, no root needed).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod harness;
+
 use std::io::Write;
-use std::net::TcpListener;
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use harness::daemon::{free_port, Daemon};
 use serde_json::Value;
 
 fn understudy(admin: &str, args: &[&str]) -> Output {
@@ -17,12 +19,6 @@ fn understudy(admin: &str, args: &[&str]) -> Output {
         .env_remove("UNDERSTUDY_ADMIN")
         .output()
         .expect("runs")
-}
-
-/// A loopback port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 #[test]
@@ -84,16 +80,6 @@ fn help_lists_the_admin_subcommands() {
     }
 }
 
-/// Kills the daemon when the test ends, also on panic.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn rib(admin: &str, extra: &[&str]) -> Vec<Value> {
     let mut args = vec!["--json", "rib"];
     args.extend_from_slice(extra);
@@ -132,15 +118,7 @@ fn info_and_route_add_del_against_a_loopback_daemon() {
     )
     .unwrap();
     drop(f);
-    let _daemon = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_bgpd"))
-            .arg("--config")
-            .arg(&config)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start bgpd"),
-    );
+    let _daemon = Daemon::start(&config, std::process::Stdio::null(), &[]);
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let info: Value = loop {

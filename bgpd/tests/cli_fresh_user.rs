@@ -5,12 +5,15 @@
 //! metrics address comes from the TOML, and `route add` takes an IPv6 next hop.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod harness;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use harness::daemon::{free_port, Daemon, TempDir};
 use serde_json::Value;
 
 fn understudy(admin: &str, args: &[&str]) -> Output {
@@ -21,33 +24,6 @@ fn understudy(admin: &str, args: &[&str]) -> Output {
         .env_remove("UNDERSTUDY_ADMIN")
         .output()
         .expect("runs")
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// A fresh directory under the temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("understudy-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn check_config(path: &Path) -> Output {
@@ -128,16 +104,6 @@ fn check_config_refuses_host_bits_and_names_field_and_value() {
     }
 }
 
-/// Kills the daemon when the test ends, also on panic.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn wait_admin(admin: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -187,16 +153,7 @@ fn loopback_daemon_refuses_what_it_cannot_do_and_logs_plain_text() {
         ),
     );
     let log = std::fs::File::create(dir.0.join("bgpd.log")).unwrap();
-    let _daemon = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_bgpd"))
-            .arg("--config")
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start bgpd"),
-    );
+    let _daemon = Daemon::start(&config, log, &[("RUST_LOG", "info")]);
     wait_admin(&admin);
 
     // Soft reset of a session that is not Established: an error naming the state.
@@ -492,15 +449,7 @@ fn a_session_that_fails_before_established_says_why_in_last_error() {
              [[neighbor]]\naddress = \"127.0.0.3\"\nremote_as = 65003\nlocal_address = \"127.0.0.2\"\n"
         ),
     );
-    let _daemon = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_bgpd"))
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start bgpd"),
-    );
+    let _daemon = Daemon::start(&config, Stdio::null(), &[]);
     wait_admin(&admin);
     let (mut conn, _) = neighbour.accept().unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10)))
@@ -564,15 +513,7 @@ fn a_watch_whose_daemon_stops_says_so_without_a_tls_hint() {
             free_port()
         ),
     );
-    let daemon = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_bgpd"))
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start bgpd"),
-    );
+    let daemon = Daemon::start(&config, Stdio::null(), &[]);
     wait_admin(&admin);
     let mut watch = Command::new(env!("CARGO_BIN_EXE_understudy"))
         .args(["--admin", &admin, "watch"])

@@ -5,44 +5,17 @@
 //! trusting another CA it gets one error line. `--check-config` names a missing file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
+mod harness;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use harness::daemon::{free_port, Daemon, TempDir};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair,
 };
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// A fresh directory under the temp dir, removed on drop; ends the daemon first.
-struct Lab {
-    dir: PathBuf,
-    daemon: Option<Child>,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if let Some(mut d) = self.daemon.take() {
-            let _ = d.kill();
-            let _ = d.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Lab {
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
 
 /// A CA: its PEM certificate and the issuer that signs with it.
 fn make_ca(name: &str) -> (String, CertifiedIssuer<'static, KeyPair>) {
@@ -94,9 +67,7 @@ fn one_line_error(out: &Output) -> String {
 
 #[test]
 fn admin_api_over_tls_with_client_certificates() {
-    let dir = std::env::temp_dir().join(format!("understudy-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut lab = Lab { dir, daemon: None };
+    let lab = TempDir::new("tls");
     let (ca_pem, ca) = make_ca("understudy test CA");
     let (other_pem, other) = make_ca("another CA");
     let (srv_cert, srv_key) = leaf(&ca, &["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
@@ -158,16 +129,8 @@ fn admin_api_over_tls_with_client_certificates() {
         "{err}"
     );
 
-    let log_path = lab.dir.join("bgpd.log");
-    lab.daemon = Some(
-        Command::new(env!("CARGO_BIN_EXE_bgpd"))
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log_path).unwrap())
-            .spawn()
-            .expect("start bgpd"),
-    );
+    let log_path = lab.0.join("bgpd.log");
+    let _daemon = Daemon::start(&config, std::fs::File::create(&log_path).unwrap(), &[]);
     let ca_s = ca_file.to_str().unwrap();
     let tls_args = [
         "--tls-ca",
@@ -310,11 +273,7 @@ fn admin_api_over_tls_with_client_certificates() {
 
 #[test]
 fn tls_files_that_are_not_pem_are_refused_before_connecting() {
-    let dir = Lab {
-        dir: std::env::temp_dir().join(format!("understudy-tls-not-pem-{}", std::process::id())),
-        daemon: None,
-    };
-    std::fs::create_dir_all(&dir.dir).unwrap();
+    let dir = TempDir::new("tls-not-pem");
     let (ca_pem, ca) = make_ca("understudy test CA");
     let ca_file = dir.write("ca.pem", &ca_pem);
     let (cert, key) = leaf(&ca, &["cli"], ExtendedKeyUsagePurpose::ClientAuth);
@@ -385,11 +344,7 @@ fn tls_files_that_are_not_pem_are_refused_before_connecting() {
 
 #[test]
 fn tls_towards_a_daemon_without_tls_says_so() {
-    let mut dir = Lab {
-        dir: std::env::temp_dir().join(format!("understudy-tls-plain-{}", std::process::id())),
-        daemon: None,
-    };
-    std::fs::create_dir_all(&dir.dir).unwrap();
+    let dir = TempDir::new("tls-plain");
     let (ca_pem, _) = make_ca("understudy test CA");
     let ca_file = dir.write("ca.pem", &ca_pem);
     let admin = format!("127.0.0.1:{}", free_port());
@@ -401,15 +356,7 @@ fn tls_towards_a_daemon_without_tls_says_so() {
             free_port()
         ),
     );
-    dir.daemon = Some(
-        Command::new(env!("CARGO_BIN_EXE_bgpd"))
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start bgpd"),
-    );
+    let _daemon = Daemon::start(&config, Stdio::null(), &[]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !understudy(&admin, &["info"], &[]).status.success() {
         assert!(Instant::now() < deadline, "bgpd admin API never answered");

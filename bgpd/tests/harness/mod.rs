@@ -2,6 +2,7 @@
 //! clock; every step happens at an explicit `Millis`.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod messages;
 pub mod speakers;
 
