@@ -94,6 +94,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_takeover_time_the_log_did_not_give_is_said_to_be_unmeasured() {
+        assert_eq!(ms_text(Some(9.24)), "9.2 ms");
+        assert_eq!(ms_text(None), "an unmeasured time");
+    }
+
+    #[test]
     fn durations_read_as_seconds() {
         assert_eq!(secs_text(Duration::from_secs(12)), "12.0 s");
         assert_eq!(secs_text(Duration::from_nanos(1_018_671_571)), "1.0 s");
