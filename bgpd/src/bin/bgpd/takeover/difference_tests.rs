@@ -500,3 +500,65 @@ fn snap_b_view(p: &SpeakerReplica, ctx: &SessionContext) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// The mirror runs ahead of the checkpoint: the standby's ledger holds B's egress from the
+/// session's start before B's checkpoint (taken after A's 10th UPDATE, at an egress offset
+/// past the first UPDATEs) is restored. What B holds is the checkpoint's Adj-RIB-Out moved by
+/// the primary's UPDATEs from the checkpoint's offset on; the UPDATE the primary computed for
+/// A's 20th and never wrote is the whole difference.
+#[test]
+fn egress_seen_before_the_checkpoint_is_restored_counts_from_its_offset() {
+    let (mut p, _) = pair();
+    let fb = flow(1);
+    let base = SeqNum(p.anchor(&fb).unwrap().our_seq_at_zero);
+    let feed: Vec<Vec<u8>> = (0..20).map(feed_update).collect();
+    let mut wire = Vec::new();
+    let (mut snap_a, mut snap_b) = (None, None);
+    let mut unwritten = Vec::new();
+    for (k, m) in feed.iter().enumerate() {
+        p.receive(Millis(10 + k as u64), &flow(0), m).unwrap();
+        let msgs = to_b(&mut p);
+        if k == 19 {
+            unwritten = msgs;
+            continue;
+        }
+        for b in msgs {
+            p.note_sent(&fb, b.len() as u64);
+            wire.extend_from_slice(&b);
+        }
+        if k == 9 {
+            snap_a = p.snapshot_flow(&flow(0));
+            snap_b = p.snapshot_flow(&fb);
+        }
+    }
+    let (snap_a, snap_b) = (snap_a.unwrap(), snap_b.unwrap());
+    assert!(
+        snap_b.offsets.sent_to_peer > 0,
+        "the checkpoint is past some UPDATEs"
+    );
+    assert_eq!(unwritten.len(), 1);
+
+    let other = "router_id = \"198.51.100.9\"\nlocal_as = 64999\n";
+    let speaker = Speaker::new(Millis(0), Config::from_toml_str(other).unwrap(), 1).unwrap();
+    let mut sb = SpeakerReplica::new(speaker, 1, 0);
+    sb.import_static(&p.export_static()).unwrap();
+    sb.restore_flow(&snap_a).unwrap();
+    let mut ledger = EgressLedger::default();
+    ledger.primary_sent(fb, base, &wire);
+    assert_eq!(
+        feed_primary_egress(&mut sb, &mut ledger, &fb),
+        0,
+        "B not restored"
+    );
+    sb.restore_flow(&snap_b).unwrap();
+    to_b(&mut sb);
+    for (k, m) in feed.iter().enumerate().skip(10) {
+        let at = sb.received(&flow(0)).unwrap();
+        sb.feed_peer_bytes(10 + k as u64, &flow(0), at, m).unwrap();
+        to_b(&mut sb);
+    }
+    let taken = feed_primary_egress(&mut sb, &mut ledger, &fb);
+    assert!(taken > 0, "the UPDATEs after the checkpoint's offset");
+    assert_eq!(adj_rib_out_of(&sb, 1), adj_rib_out_of(&p, 1), "in lockstep");
+    assert_eq!(sb.as_sent_difference(&fb), unwritten);
+}
