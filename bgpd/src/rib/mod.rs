@@ -22,11 +22,13 @@ pub mod decision;
 mod export;
 mod hash;
 mod ingest;
+mod loc_rib_image;
 mod peer_part;
 mod state;
 mod table;
 
 pub use decision::{Candidate, DecisionOptions, DecisionStep};
+pub use loc_rib_image::LocRibImage;
 
 use crate::policy::{Chain, Policies, PolicyConfig, PolicyError};
 use crate::wire::{
