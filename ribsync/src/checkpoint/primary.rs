@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::admin::{FlowView, LatencyStats, StandbyView, SyncState};
 use super::app::{FlowId, Replicated};
-use super::buffer::RetainedStream;
+use super::buffer::{RetainedError, RetainedStream};
 use super::message::{
     DigestOutcome, FlowDigest, Hello, StreamDirection, SyncMode, ToPrimary, ToStandby,
 };
@@ -203,12 +203,24 @@ struct PrimaryFlow {
     live: bool,
     /// When the flow was registered.
     registered_ms: u64,
+    /// Ingress gap requests for octets this node has not read yet: answered once they are
+    /// (see [`PrimaryEngine::on_ingress`]), at most [`MAX_DEFERRED_GAPS`].
+    deferred: Vec<(NodeId, std::ops::Range<u64>)>,
 }
 
 /// How long a flow the application never listed as live is kept without an explicit
 /// [`FlowChange::Ended`] (a connection that never reached the state the application
 /// replicates; RFC 4271 section 8's largest OpenSent hold time is 4 minutes).
 const NEVER_LIVE_MS: u64 = 10 * 60 * 1000;
+
+/// Ingress gap requests kept per flow until the octets are read. A standby asks for octets
+/// the primary's kernel acknowledged (it saw the ACK on the mirror) and the mirror did not
+/// show it; the primary's application may not have read them yet (it is busy, e.g.
+/// checkpointing a full table): they come soon, so the request waits for them instead of
+/// being refused, which left the flow unprotected for good (seen with 100 sessions under
+/// load: 45 keepalive flows "Ingress octets 62..138 missed by the mirror: not received
+/// yet").
+const MAX_DEFERRED_GAPS: usize = 16;
 
 #[derive(Debug)]
 struct Ticket {
@@ -351,6 +363,7 @@ impl PrimaryEngine {
                 egress: RetainedStream::new(cap),
                 live: false,
                 registered_ms: now_ms,
+                deferred: Vec::new(),
             },
         );
     }
@@ -359,10 +372,54 @@ impl PrimaryEngine {
     /// then consumed by the application: a [`FlowChange::Traffic`].
     pub fn on_ingress(&mut self, now_ms: u64, flow: FlowId, offset: u64, bytes: &[u8]) {
         self.register_flow(now_ms, flow);
+        let mut answers = Vec::new();
         if let Some(f) = self.flows.get_mut(&flow) {
             f.ingress.push(now_ms, offset, bytes);
+            let end = f.ingress.end();
+            let ingress = &f.ingress;
+            f.deferred.retain(|(node, range)| {
+                if range.end > end {
+                    return true;
+                }
+                answers.push((*node, range.clone(), ingress.read(range.clone())));
+                false
+            });
+        }
+        for (node, range, read) in answers {
+            self.answer_gap(node, flow, StreamDirection::Ingress, range, read);
         }
         self.on_flow_change(now_ms, flow, FlowChange::Traffic);
+    }
+
+    /// Replies to a gap request of `node`: the octets, or why they cannot be had.
+    fn answer_gap(
+        &mut self,
+        node: NodeId,
+        flow: FlowId,
+        direction: StreamDirection,
+        range: std::ops::Range<u64>,
+        read: Result<Vec<u8>, RetainedError>,
+    ) {
+        let reply = match read {
+            Ok(bytes) => {
+                if let Some(link) = self.links.get_mut(&node) {
+                    link.gap_fill_bytes += bytes.len() as u64;
+                }
+                ToStandby::GapFill {
+                    flow,
+                    direction,
+                    offset: range.start,
+                    bytes,
+                }
+            }
+            Err(e) => ToStandby::GapUnavailable {
+                flow,
+                direction,
+                range,
+                reason: e.to_string(),
+            },
+        };
+        self.out.push_back((node, reply));
     }
 
     /// A state change of `flow` (FIG. 4 step 408).
@@ -517,34 +574,38 @@ impl PrimaryEngine {
                 direction,
                 range,
             } => {
-                let answer = match self.flows.get(&flow) {
-                    None => Err("flow unknown to the primary".to_string()),
+                let read = match self.flows.get_mut(&flow) {
+                    None => {
+                        self.out.push_back((
+                            node,
+                            ToStandby::GapUnavailable {
+                                flow,
+                                direction,
+                                range,
+                                reason: "flow unknown to the primary".to_string(),
+                            },
+                        ));
+                        return;
+                    }
                     Some(f) => {
                         let stream = match direction {
                             StreamDirection::Ingress => &f.ingress,
                             StreamDirection::Egress => &f.egress,
                         };
-                        stream.read(range.clone()).map_err(|e| e.to_string())
+                        match stream.read(range.clone()) {
+                            // Not read from the socket yet: answered when it is.
+                            Err(RetainedError::NotYet { .. })
+                                if direction == StreamDirection::Ingress
+                                    && f.deferred.len() < MAX_DEFERRED_GAPS =>
+                            {
+                                f.deferred.push((node, range));
+                                return;
+                            }
+                            read => read,
+                        }
                     }
                 };
-                if let Ok(bytes) = &answer {
-                    link.gap_fill_bytes += bytes.len() as u64;
-                }
-                let reply = match answer {
-                    Ok(bytes) => ToStandby::GapFill {
-                        flow,
-                        direction,
-                        offset: range.start,
-                        bytes,
-                    },
-                    Err(reason) => ToStandby::GapUnavailable {
-                        flow,
-                        direction,
-                        range,
-                        reason,
-                    },
-                };
-                self.out.push_back((node, reply));
+                self.answer_gap(node, flow, direction, range, read);
             }
             ToPrimary::FlowUnprotected { flow, reason } => {
                 link.unprotected.insert(flow, reason.clone());

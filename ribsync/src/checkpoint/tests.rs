@@ -773,6 +773,47 @@ fn gap_fill_makes_the_flow_whole() {
     );
 }
 
+/// The mirror saw the primary's kernel acknowledge octets (the standby asks for them, the
+/// mirror did not show them) that the primary's application has not read yet: the answer
+/// waits until it has, instead of "not received yet", which left the flow unprotected for
+/// good (100 sessions under load: 45 keepalive flows never protected, no lockstep).
+#[test]
+fn octets_the_primary_has_not_read_yet_are_sent_once_it_has() {
+    let a = flow(1);
+    let mut net = Net::new(PrimaryConfig::default(), &[a]);
+    net.add_standby(0, hello(1, FlowSelection::All));
+    net.settle(1);
+    let r1 = record("a", "1");
+    net.ingest(2, a, &r1);
+    let start = net.app.received(&a);
+    // The neighbour sent r2; the primary's kernel acknowledged it (seen on the mirror), the
+    // mirror lost the segment, the application has not read it.
+    let r2 = record("b", "2");
+    let end = start + r2.len() as u64;
+    let n = net.standbys.get_mut(&NodeId(1)).expect("standby");
+    n.engine.on_primary_ack(a, end);
+    let gap = ToPrimary::GapRequest {
+        flow: a,
+        direction: StreamDirection::Ingress,
+        range: start..end,
+    };
+    assert_eq!(n.engine.poll_transmit(), Some(gap.clone()));
+    n.outbox.push_back(gap);
+    net.deliver_primary(3, 1);
+    assert_eq!(net.inbox_kinds(1), Vec::<&str>::new(), "no answer yet");
+    // The application reads r2 (the mirror stays blind): the answer goes out now.
+    net.mirror_blind.insert(NodeId(1));
+    net.ingest(4, a, &r2);
+    net.mirror_blind.clear();
+    assert_eq!(net.inbox_kinds(1), vec!["gap-fill"]);
+    net.deliver_standby(5, 1);
+    assert!(net.digests_equal(1, &a));
+    assert!(net.standbys[&NodeId(1)].engine.flow_views()[0]
+        .unprotected
+        .is_none());
+    assert_eq!(net.view(6, 1).gap_fill_bytes, r2.len() as u64);
+}
+
 #[test]
 fn gap_beyond_the_retained_buffer_leaves_the_flow_unprotected() {
     let a = flow(1);
