@@ -115,9 +115,34 @@ enum Input {
     Shutdown,
 }
 
+impl Input {
+    /// What kind of input this is (for the driver's slow-input log).
+    fn kind(&self) -> &'static str {
+        match self {
+            Input::FromPrimary(_) => "message from the primary",
+            Input::StreamEnded(_) => "stream ended",
+            Input::MirrorIngress { .. } => "mirror ingress",
+            Input::MirrorEgress { .. } => "mirror egress",
+            Input::PeerAck { .. } => "peer ack",
+            Input::PrimaryAck { .. } => "primary ack",
+            Input::MirrorGap { .. } => "mirror gap",
+            Input::MirrorData { .. } => "mirror data",
+            Input::MirrorAck { .. } => "mirror ack",
+            Input::FencingResult(_) => "fencing result",
+            Input::ProbeResult(_) => "probe result",
+            Input::TakeoverDone => "takeover done",
+            Input::TakeoverFailed(_) => "takeover failed",
+            Input::Backlog { .. } => "backlog request",
+            Input::FlowViews { .. } => "flow views request",
+            Input::TakeoverViews { .. } => "takeover views request",
+            Input::Shutdown => "shutdown",
+        }
+    }
+}
+
 impl std::fmt::Debug for Input {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Input")
+        f.write_str(self.kind())
     }
 }
 
@@ -836,7 +861,7 @@ async fn drive<A: Replicated + Send + 'static>(
         while budget.elapsed() < DRAIN_BUDGET {
             let Ok(more) = rx.try_recv() else { break };
             let now = d.clock.now_ms();
-            if !d.input(now, more) {
+            if !timed_input(&mut d, now, more) {
                 return;
             }
         }
@@ -855,10 +880,30 @@ async fn drive<A: Replicated + Send + 'static>(
             break;
         };
         let now = d.clock.now_ms();
-        if !d.input(now, input) {
+        if !timed_input(&mut d, now, input) {
             break;
         }
     }
+}
+
+/// An input that held the driver longer than this is logged (debug): everything queued
+/// behind it, the takeover's requests included, waited that long.
+const SLOW_INPUT: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// [`Driver::input`], logging the inputs that held the driver for [`SLOW_INPUT`] or more.
+fn timed_input<A: Replicated>(d: &mut Driver<A>, now: u64, input: Input) -> bool {
+    let kind = input.kind();
+    let started = std::time::Instant::now();
+    let go_on = d.input(now, input);
+    let took = started.elapsed();
+    if took >= SLOW_INPUT {
+        tracing::debug!(
+            input = kind,
+            took_ms = took.as_secs_f64() * 1000.0,
+            "standby driver: slow input"
+        );
+    }
+    go_on
 }
 
 /// How long the driver takes queued inputs before each step.

@@ -709,6 +709,13 @@ impl Core {
                 Ok(stream) => {
                     self.lock().set_sent_offset(&s.flow, s.sent_offset);
                     self.attach_io(s.peer, s.conn, stream, Some(s.flow));
+                    // The Adj-RIB-Out difference, before anything the speaker sends.
+                    if !s.difference.is_empty() {
+                        let offset = self.lock().note_sent(&s.flow, s.difference.len() as u64);
+                        if let Some(h) = self.conns.get(&(s.peer, s.conn)) {
+                            let _ = h.writer.send(WriterCmd::Bytes(s.difference, offset));
+                        }
+                    }
                 }
                 Err(e) => tracing::error!(flow = %s.flow, "taken-over socket unusable: {e}"),
             }

@@ -11,7 +11,8 @@
 //! a [`SessionPlan`]: the socket starts at the primary's last ACK (what the neighbour will not
 //! resend) and the neighbour's last ACK, resends every unacknowledged octet (so a message cut
 //! off on the wire is completed byte for byte), then a KEEPALIVE at once (RFC 4271 section
-//! 4.4) and the Adj-RIB-Out difference: the UPDATEs that turn what the neighbour holds (the
+//! 4.4). Once every session is live, the Adj-RIB-Out difference is computed and handed to the
+//! core, which writes it before anything else ([`TakenSession::difference`]): the UPDATEs that turn what the neighbour holds (the
 //! flow's checkpointed Adj-RIB-Out and every UPDATE the primary wrote since, from the
 //! [`EgressLedger`]) into this node's Adj-RIB-Out ([`feed_primary_egress`],
 //! `SpeakerReplica::as_sent_difference`). [`plan_addresses`] moves each session address
@@ -138,8 +139,6 @@ pub struct FlowTakeover {
     pub backlog: Option<EgressBacklog>,
     /// The neighbour's TCP-MD5 key (RFC 2385), from the configuration.
     pub md5_key: Option<Vec<u8>>,
-    /// The Adj-RIB-Out difference: UPDATEs to send after the KEEPALIVE.
-    pub difference: Vec<Vec<u8>>,
     /// One past the last neighbour octet this node's speaker took in (whole messages and a
     /// held-back partial one), as a sequence number; `None` when unknown.
     pub received: Option<SeqNum>,
@@ -224,10 +223,6 @@ pub fn plan_session(f: &FlowTakeover) -> Result<SessionPlan, PlanError> {
         (acked, Some(received)) => Some(acked.map_or(received, |a| a.later(received))),
         (acked, None) => acked,
     };
-    let mut first_message = KEEPALIVE.to_vec();
-    for u in &f.difference {
-        first_message.extend_from_slice(u);
-    }
     Ok(SessionPlan {
         state: f.tcp.clone(),
         overrides: RebuildOverrides {
@@ -238,7 +233,9 @@ pub fn plan_session(f: &FlowTakeover) -> Result<SessionPlan, PlanError> {
             md5_key: f.md5_key.clone(),
             ..RebuildOverrides::default()
         },
-        first_message,
+        // The KEEPALIVE alone: the Adj-RIB-Out difference follows once every session is
+        // live ([`TakenSession::difference`]), so no session's first segment waits for it.
+        first_message: KEEPALIVE.to_vec(),
     })
 }
 
@@ -461,6 +458,10 @@ pub struct TakenSession {
     /// Octets of our stream written to the neighbour so far (the egress offset the next
     /// write starts at), for the replica's accounting.
     pub sent_offset: u64,
+    /// The Adj-RIB-Out difference (whole UPDATEs), to be written at `sent_offset`, before
+    /// anything else the speaker sends. Computed once every session is live, so that no
+    /// session's first segment waits for any session's difference.
+    pub difference: Vec<u8>,
 }
 
 /// What [`run`] did.
@@ -523,6 +524,8 @@ async fn gather(input: &TakeoverInput) -> Gathered {
     }
     let mut closed = Vec::new();
     let mut endpoints = Vec::new();
+    let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
+    let started = std::time::Instant::now();
     // The mirror hands on nothing more; the round trip through the engine's queue feeds
     // the speaker everything handed on before; the core's drain then has the speaker's
     // Adj-RIB-Out follow it.
@@ -541,12 +544,20 @@ async fn gather(input: &TakeoverInput) -> Gathered {
             view
         })
         .collect();
+    let viewed = ms(started);
     let (done, flushed) = tokio::sync::oneshot::channel();
     if input.core.send(crate::core::CoreMsg::Flush(done)).is_ok() {
         let _ = flushed.await;
     }
+    let drained = ms(started);
     {
         let mut replica = lock(&input.replica);
+        tracing::debug!(
+            views_ms = viewed,
+            flushed_ms = drained,
+            replica_locked_ms = ms(started),
+            "takeover gather steps (ms from its start)"
+        );
         let mirror = input.mirror.lock().ok();
         if let Some(m) = &mirror {
             endpoints = m
@@ -618,7 +629,6 @@ async fn gather(input: &TakeoverInput) -> Gathered {
                     mirror: view,
                     backlog: None,
                     md5_key,
-                    difference: Vec::new(),
                     received,
                 },
                 near,
@@ -650,24 +660,28 @@ async fn gather(input: &TakeoverInput) -> Gathered {
             }
             feed_primary_egress(&mut replica, &mut ledger, &f.flow);
         }
-        // RFC 4271 section 9.2: what the neighbour lacks of the Adj-RIB-Out, nothing it holds.
-        f.difference = replica.as_sent_difference(&f.flow);
-        if !f.difference.is_empty() {
-            tracing::info!(
-                flow = %f.flow,
-                updates = f.difference.len(),
-                "ha: takeover sends the Adj-RIB-Out difference"
-            );
-        }
     }
-    // This node writes to the neighbours from now on.
-    lock(&input.replica).stop_tracking_as_sent();
     Gathered {
         flows,
         failed,
         closed,
         endpoints,
     }
+}
+
+/// The Adj-RIB-Out difference of `flow` as the bytes to write after its KEEPALIVE (RFC 4271
+/// section 9.2: what the neighbour lacks of the Adj-RIB-Out, nothing it holds; see
+/// `SpeakerReplica::as_sent_difference`).
+pub fn difference_of(replica: &mut bgpd::replica::SpeakerReplica, flow: &FlowId) -> Vec<u8> {
+    let difference = replica.as_sent_difference(flow);
+    if !difference.is_empty() {
+        tracing::info!(
+            %flow,
+            updates = difference.len(),
+            "ha: takeover sends the Adj-RIB-Out difference"
+        );
+    }
+    difference.concat()
 }
 
 /// Messages the primary wrote to `peer` since the checkpoint of its flow that this node's
@@ -762,6 +776,10 @@ async fn wait_for_mirror(input: &TakeoverInput, fresh: &BTreeMap<FlowId, TcpRepa
 /// announced: then no session is brought live (the rebuilt sockets close silently, still
 /// in repair mode).
 pub async fn run(input: TakeoverInput) -> anyhow::Result<TakeoverReport> {
+    tracing::debug!(
+        since_declared_ms = input.declared_at.elapsed().as_secs_f64() * 1000.0,
+        "takeover starts"
+    );
     let g = gather(&input).await;
     tracing::debug!(
         gathered_ms = input.declared_at.elapsed().as_secs_f64() * 1000.0,
@@ -846,6 +864,7 @@ fn run_blocking(input: &TakeoverInput, g: Gathered) -> anyhow::Result<TakeoverRe
         "takeover phases"
     );
     let mut sessions = Vec::new();
+    let mut replica = lock(&input.replica);
     for (((f, near), plan), r) in planned.into_iter().zip(&plans).zip(outcome.sessions) {
         match r {
             Ok(stream) => sessions.push(TakenSession {
@@ -854,10 +873,14 @@ fn run_blocking(input: &TakeoverInput, g: Gathered) -> anyhow::Result<TakeoverRe
                 conn: f.conn,
                 stream,
                 sent_offset: sent_offset(&f, plan, near),
+                difference: difference_of(&mut replica, &f.flow),
             }),
             Err(e) => failed.push((f.flow, e.to_string())),
         }
     }
+    // This node writes to the neighbours from now on.
+    replica.stop_tracking_as_sent();
+    drop(replica);
     for (flow, reason) in &failed {
         tracing::warn!(%flow, "ha: session not taken over: {reason}");
     }

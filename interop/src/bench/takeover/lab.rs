@@ -239,6 +239,19 @@ fn gateway_addr() -> String {
         .to_string()
 }
 
+/// The environment variable whose `RUST_LOG` directives are added to the routers' filter.
+pub const EXTRA_LOG: &str = "US_TAKEOVER_BENCH_LOG";
+
+/// The routers' `RUST_LOG`: info, the takeover's phases at debug, then `extra` (empty or
+/// unset: nothing added).
+pub fn log_filter(extra: Option<&str>) -> String {
+    let base = "info,bgpd::takeover=debug";
+    match extra.map(str::trim) {
+        Some(e) if !e.is_empty() => format!("{base},{e}"),
+        _ => base.to_string(),
+    }
+}
+
 /// One bgpd of the lab, started with `--log-json` (the `ha:` lines are read from its log).
 #[derive(Debug)]
 pub struct RouterBgpd {
@@ -302,8 +315,10 @@ impl RouterBgpd {
         let log = config.with_file_name("bgpd.log");
         let (b, c) = (bgpd.to_string_lossy(), config.to_string_lossy());
         let args = ["--config", &*c, "--log-json"];
-        // The takeover's phase timings are logged at debug level.
-        let env = [("RUST_LOG", "info,bgpd::takeover=debug")];
+        // The takeover's phase timings are logged at debug level; `US_TAKEOVER_BENCH_LOG`
+        // adds directives (e.g. `ribsync=debug` for the standby driver's slow inputs).
+        let filter = log_filter(std::env::var(EXTRA_LOG).ok().as_deref());
+        let env = [("RUST_LOG", filter.as_str())];
         Ok(if append {
             LabProcess::spawn_appending(ns, name, &b, &args, &env, &log)?
         } else {

@@ -67,7 +67,6 @@ fn takeover_of(tcp: TcpRepairState) -> FlowTakeover {
         mirror: MirrorTcpView::default(),
         backlog: None,
         md5_key: None,
-        difference: Vec::new(),
         received: None,
     }
 }
@@ -107,17 +106,13 @@ fn the_unacked_octets_start_at_the_neighbours_last_ack() {
         bytes: msg.clone(),
         complete: true,
     });
-    f.difference = vec![update(4, 0xcc)];
     let p = plan_session(&f).unwrap();
     assert_eq!(p.overrides.snd_una, Some(SeqNum(0x72)));
     assert_eq!(p.overrides.unacked.as_deref(), Some(&msg[30..]));
     assert_eq!(p.overrides.rcv_nxt, Some(SeqNum(5400)));
     assert_eq!(p.overrides.last_tsval_seen, Some(77));
     assert_eq!(p.overrides.md5_key.as_deref(), Some(&b"k"[..]));
-    assert_eq!(
-        p.first_message,
-        [KEEPALIVE.to_vec(), update(4, 0xcc)].concat()
-    );
+    assert_eq!(p.first_message, KEEPALIVE.to_vec());
 }
 
 #[test]
@@ -366,6 +361,26 @@ fn the_ledger_frames_the_primarys_egress_by_sequence_number() {
         remote: REMOTE.parse().unwrap(),
     };
     assert!(l.messages_from(&other, base).is_empty());
+}
+
+/// Each session's first segment is the unacknowledged octets and the KEEPALIVE, nothing
+/// more: the Adj-RIB-Out difference is computed once every session is live and written by
+/// the core ([`TakenSession::difference`]). Before, the plan's first message carried the
+/// difference, computed for every flow before the first socket was rebuilt: every session's
+/// first segment waited for all of them (about 150 ms with 100 sessions when one held
+/// 30,008 UPDATEs, netted by decoding each), and a multi-megabyte first write went out while
+/// the other sessions were still being brought live.
+#[test]
+fn the_first_message_is_the_keepalive_and_the_difference_comes_after() {
+    let mut f = takeover_of(tcp_state(1000, 5000, vec![9; 40]));
+    f.mirror.peer_ack = Some(SeqNum(1010));
+    let p = plan_session(&f).unwrap();
+    assert_eq!(p.first_message, KEEPALIVE.to_vec());
+    assert_eq!(p.overrides.snd_una, Some(SeqNum(1010)));
+    assert_eq!(
+        p.overrides.unacked, None,
+        "the checkpoint's queue, trimmed at the rebuild"
+    );
 }
 
 #[test]
