@@ -854,8 +854,9 @@ impl Config {
                 message,
             });
         }
-        let warnings = cfg
-            .warnings()
+        let mut warnings = cfg.warnings();
+        warnings.extend(terms_without_action(src));
+        let warnings = warnings
             .into_iter()
             .map(|(field, message)| ConfigWarning {
                 line: written(src, &field).map(|(l, _)| l).or_else(|| {
@@ -1308,6 +1309,37 @@ fn not_a_neighbour_address(a: IpAddr) -> Option<String> {
         )),
         _ => None,
     }
+}
+
+/// Policy terms written without `action` (the path of the missing action, and why it
+/// matters): such a term accepts what it matches (the default action), which a term that
+/// only matches, meant to filter, rarely means. The parsed [`TermDef`] cannot tell a
+/// default from a written `accept`, so the TOML is read again.
+///
+/// [`TermDef`]: crate::policy::TermDef
+fn terms_without_action(src: &str) -> Vec<(String, String)> {
+    let Ok(doc) = src.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    let policies = doc
+        .get("policy")
+        .and_then(|p| p.get("policies"))
+        .and_then(toml::Value::as_table);
+    let mut out = Vec::new();
+    for (name, def) in policies.into_iter().flatten() {
+        let terms = def.get("terms").and_then(toml::Value::as_array);
+        for (i, term) in terms.into_iter().flatten().enumerate() {
+            if term.as_table().is_some_and(|t| !t.contains_key("action")) {
+                out.push((
+                    format!("policy.policies.{name}.terms[{i}].action"),
+                    "no action: this term accepts the routes it matches (action defaults to \
+                     \"accept\"); write action = \"accept\" to say so, or \"reject\" or \"next\""
+                        .into(),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// serde's message about a value in words an operator reads without knowing Rust: "invalid

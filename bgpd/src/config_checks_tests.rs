@@ -406,3 +406,32 @@ fn a_value_of_the_wrong_type_says_what_is_expected_in_words() {
         assert!(!e.contains(t), "{e}");
     }
 }
+
+#[test]
+fn a_policy_term_without_action_is_warned_about_with_its_line() {
+    let src = format!(
+        "{MINIMAL}\n[policy.prefix_lists]\nbogons = [\"10.0.0.0/8 le 32\"]\n\
+         [policy.policies.in]\ndefault = \"accept\"\n\
+         [[policy.policies.in.terms]]\nmatch = {{ prefix_list = \"bogons\" }}\n\
+         [[policy.policies.in.terms]]\nmatch = {{ prefix_list = \"bogons\" }}\naction = \"reject\"\n"
+    );
+    let (_, warnings) = Config::from_toml_str_with_warnings(&src).expect("valid");
+    let texts: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        texts,
+        vec![
+            "warning: policy.policies.in.terms[0].action (line 8): no action: this term accepts \
+             the routes it matches (action defaults to \"accept\"); write action = \"accept\" \
+             to say so, or \"reject\" or \"next\""
+                .to_string()
+        ]
+    );
+    // Written out, no warning.
+    let src = src.replacen(
+        "match = { prefix_list = \"bogons\" }\n",
+        "match = { prefix_list = \"bogons\" }\naction = \"accept\"\n",
+        1,
+    );
+    let (_, warnings) = Config::from_toml_str_with_warnings(&src).expect("valid");
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
