@@ -192,6 +192,7 @@ impl Scenario for EgressWindow {
         // The standby took FRR's UPDATE in from the mirror.
         let standby = find(lab.speakers, "standby")?;
         let mut last = serde_json::Value::Null;
+        eprintln!("network command done at {:?}", std::time::SystemTime::now());
         let got = poll(
             "the standby's Loc-RIB to hold the new prefix",
             Duration::from_secs(10),
@@ -200,6 +201,29 @@ impl Scenario for EgressWindow {
                 (last["loc_rib_routes"].as_u64()? == routes + 1).then_some(())
             },
         );
+        if got.is_err() {
+            for e in standby.events().iter().rev().take(30).rev() {
+                eprintln!("standby: {e}");
+            }
+            let shown = interop::cmd::run(
+                "vtysh",
+                &[
+                    "--vty_socket",
+                    &d,
+                    "-d",
+                    "bgpd",
+                    "-c",
+                    "show bgp neighbors 192.0.2.1",
+                    "-c",
+                    &format!("show bgp ipv4 unicast {NEW_PREFIX}"),
+                ],
+            );
+            eprintln!("frr: {shown:?}");
+            // What the stopped primary's kernel holds unread from each neighbour.
+            if let Ok(ns) = lab.rt.ns("primary") {
+                eprintln!("primary sockets: {:?}", ns.exec("ss", &["-tn"]));
+            }
+        }
         assert!(got.is_ok(), "{got:?}: standby {last}");
         assert_eq!(last["role"], "standby", "declared failed too early: {last}");
         (lab.progress)("the standby has the new route; the primary never sent it");
@@ -243,8 +267,19 @@ fn demo_takeover(done: &serde_json::Value) -> Option<Duration> {
     interop::speaker::field_f64(done, "takeover_ms").map(|m| Duration::from_secs_f64(m / 1000.0))
 }
 
+/// Cannot pass as designed (2026-11-30: three runs, the socket queues read in the last): FRR never sends the new
+/// route to the stopped primary. The standby takes in every neighbour message from the
+/// mirror while the primary is stopped (it processed each neighbour's NOTIFICATION), and the
+/// stopped primary's kernel holds unread from FRR exactly KEEPALIVEs and the NOTIFICATION
+/// (Recv-Q 116 = 5 x 19 + 21, no UPDATE), although FRR's advertisement interval to it is 0.
+/// About 8 s after the stop the neighbours' 9 s hold timers expire (the stopped primary sends
+/// no KEEPALIVE) and all three sessions end; the standby rightly does not take over a
+/// primary whose kernel still answers its probe. The difference itself ("UPDATEs the primary
+/// computed but never wrote") is covered with two speakers in bgpd's
+/// `takeover::difference_tests`; a lab version needs a primary that computes without writing
+/// (a test hook), not a stopped one.
 #[test]
-#[ignore = "FRR's new route did not reach the stopped primary's mirror within 10 s in the first runs: under investigation"]
+#[ignore = "FRR never sends the route to a SIGSTOPped primary before the 9 s hold timers end every session (see the doc comment)"]
 fn updates_the_dead_primary_never_sent_reach_the_neighbours_once() {
     require_root();
     let (yml, _dir) = topology();

@@ -3,8 +3,9 @@
 //! mirror port (interop/topologies/failover.clab.yml). The primary's box dies (links cut,
 //! process killed by PID); the standby takes the sessions over. Each neighbour must see
 //! nothing: no OPEN, NOTIFICATION, SYN, FIN or RST on its link (capture), its session
-//! uptime unbroken, its Adj-RIB-In identical before and after, and the ping stream through
-//! the router must carry on. FRR and BIRD feed a slice of the largest MRT dump (the demo
+//! uptime unbroken, its Adj-RIB-In identical before and after, no UPDATE after the failure
+//! (the primary wrote all it computed: the Adj-RIB-Out difference is empty), and the ping
+//! stream through the router must carry on. FRR and BIRD feed a slice of the largest MRT dump (the demo
 //! feeds it whole). The bgpd binary comes from the test executable's target directory.
 #![allow(clippy::unwrap_used)]
 
@@ -39,6 +40,14 @@ fn unplanned_failover_frr_bird_gobgp_see_nothing() {
     for n in &report.neighbors {
         common::assert_saw_nothing(n);
         assert_eq!(n.prefixes_before, n.prefixes_after, "{n:?}");
+        // The primary wrote everything it computed before it died: the Adj-RIB-Out
+        // difference is empty, and nothing a neighbour holds is sent again.
+        let w = n.wire.unwrap();
+        assert_eq!(
+            w.updates_after, 0,
+            "{}: {} UPDATEs after the failure ({} prefixes announced, {} withdrawn)",
+            n.name, w.updates_after, w.announced_after, w.withdrawn_after
+        );
     }
     let takeover = report
         .takeover_ms
