@@ -8,10 +8,6 @@ use bgpd::wire::Prefix;
 use fib::{FibService, NextHop, RouteUpdate};
 use tokio::sync::mpsc;
 
-/// Changes gathered into one apply of the FIB writer, about (a full table arrives faster than
-/// the kernel takes it).
-const APPLY_MAX: usize = 1 << 15;
-
 /// The FIB writer task's inbox.
 pub struct FibBridge {
     tx: mpsc::UnboundedSender<Vec<FibChange>>,
@@ -43,14 +39,9 @@ impl FibBridge {
         });
         tokio::spawn(async move {
             while let Some(mut batch) = rx.recv().await {
-                // Coalesce what queued up meanwhile: one large apply beats many small ones,
-                // up to a bound (the apply's working memory grows with it; the rest waits
-                // in the queue, compact).
-                while batch.len() < APPLY_MAX {
-                    match rx.try_recv() {
-                        Ok(more) => batch.extend(more),
-                        Err(_) => break,
-                    }
+                // Coalesce what queued up meanwhile: one large apply beats many small ones.
+                while let Ok(more) = rx.try_recv() {
+                    batch.extend(more);
                 }
                 let updates: Vec<RouteUpdate> = batch
                     .into_iter()
