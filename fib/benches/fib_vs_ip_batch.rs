@@ -115,6 +115,28 @@ struct Row {
     nh_cpu: f64,
 }
 
+/// Prints one Markdown table of `rows`: routes/s of `ip -batch`, plain fib and fib with
+/// nexthop objects from the seconds `secs` picks (wall or CPU), with the ratios to `ip -batch`.
+fn print_rates(rows: &[Row], columns: &str, secs: impl Fn(&Row) -> (f64, f64, f64)) {
+    println!("| family | routes | operation | {columns} | ratio |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let (ip, fib, nh) = secs(r);
+        let rate = |s: f64| r.routes as f64 / s;
+        println!(
+            "| {} | {} | {} | {:.0} ({ip:.2} s) | {:.0} ({fib:.2} s) | {:.2}x | {:.0} ({nh:.2} s) | {:.2}x |",
+            r.family,
+            r.routes,
+            r.op,
+            rate(ip),
+            rate(fib),
+            rate(fib) / rate(ip),
+            rate(nh),
+            rate(nh) / rate(ip),
+        );
+    }
+}
+
 /// family, routes, adopt s, re-apply s (plain), adopt s, re-apply s (nexthop objects)
 type Takeover = (&'static str, usize, f64, f64, f64, f64);
 
@@ -394,47 +416,19 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 
     println!();
-    println!("| family | routes | operation | ip -batch routes/s | fib, plain routes, routes/s | ratio | fib, nexthop objects (default), routes/s | ratio |");
-    println!("|---|---:|---|---:|---:|---:|---:|---:|");
-    for r in &rows {
-        let rate = |s: f64| r.routes as f64 / s;
-        println!(
-            "| {} | {} | {} | {:.0} ({:.2} s) | {:.0} ({:.2} s) | {:.2}x | {:.0} ({:.2} s) | {:.2}x |",
-            r.family,
-            r.routes,
-            r.op,
-            rate(r.ip_s),
-            r.ip_s,
-            rate(r.fib_s),
-            r.fib_s,
-            rate(r.fib_s) / rate(r.ip_s),
-            rate(r.nh_s),
-            r.nh_s,
-            rate(r.nh_s) / rate(r.ip_s),
-        );
-    }
+    print_rates(
+        &rows,
+        "ip -batch routes/s | fib, plain routes, routes/s | ratio | fib, nexthop objects (default), routes/s",
+        |r| (r.ip_s, r.fib_s, r.nh_s),
+    );
     println!();
     println!("The same by CPU time (user + system of the thread or process doing the work, the kernel's processing of the requests included): routes per CPU second, unaffected by other load on the machine.");
     println!();
-    println!("| family | routes | operation | ip -batch routes/CPU s | fib, plain routes | ratio | fib, nexthop objects (default) | ratio |");
-    println!("|---|---:|---|---:|---:|---:|---:|---:|");
-    for r in &rows {
-        let rate = |s: f64| r.routes as f64 / s;
-        println!(
-            "| {} | {} | {} | {:.0} ({:.2} s) | {:.0} ({:.2} s) | {:.2}x | {:.0} ({:.2} s) | {:.2}x |",
-            r.family,
-            r.routes,
-            r.op,
-            rate(r.ip_cpu),
-            r.ip_cpu,
-            rate(r.fib_cpu),
-            r.fib_cpu,
-            rate(r.fib_cpu) / rate(r.ip_cpu),
-            rate(r.nh_cpu),
-            r.nh_cpu,
-            rate(r.nh_cpu) / rate(r.ip_cpu),
-        );
-    }
+    print_rates(
+        &rows,
+        "ip -batch routes/CPU s | fib, plain routes | ratio | fib, nexthop objects (default)",
+        |r| (r.ip_cpu, r.fib_cpu, r.nh_cpu),
+    );
     println!();
     println!("Takeover by a fresh writer with the table installed: adopt (dump + parse), then re-apply of the unchanged table (no netlink writes), then converged.");
     println!();
