@@ -42,6 +42,15 @@ fn peer_of(r: &SpeakerReplica, i: usize) -> PeerId {
 }
 
 /// Neighbour `i`'s OPEN and KEEPALIVE.
+/// The codec context negotiated on `r`'s session with neighbour `i` (it must be Established).
+fn negotiated_ctx(r: &SpeakerReplica, i: usize) -> SessionContext {
+    r.speaker()
+        .session(peer_of(r, i))
+        .and_then(|s| s.negotiated())
+        .map(|n| n.ctx.clone())
+        .unwrap()
+}
+
 fn hello(i: usize) -> Vec<u8> {
     let o = Open::new(
         Asn(65002 + i as u32),
@@ -206,12 +215,7 @@ fn scenario(n: usize, unsent: usize, egress_first: bool) -> Scenario {
     if !egress_first {
         egress(&mut sb);
     }
-    let ctx = p
-        .speaker()
-        .session(peer_of(&p, 1))
-        .and_then(|s| s.negotiated())
-        .map(|n| n.ctx.clone())
-        .unwrap();
+    let ctx = negotiated_ctx(&p, 1);
     let out = adj_rib_out_of(&sb, 1);
     assert_eq!(out, adj_rib_out_of(&p, 1), "in lockstep");
     Scenario {
@@ -365,12 +369,7 @@ fn restored_mid_feed(extra_unwritten: bool) -> MidFeed {
     p.drain_outputs();
     let snap_b = p.snapshot_flow(&flow(1)).unwrap();
     assert_eq!(p.speaker().rib().adj_rib_out(peer_of(&p, 1)).len(), 8);
-    let ctx = p
-        .speaker()
-        .session(peer_of(&p, 1))
-        .and_then(|s| s.negotiated())
-        .map(|n| n.ctx.clone())
-        .unwrap();
+    let ctx = negotiated_ctx(&p, 1);
     let held = snap_b_view(&p, &ctx);
     let fed = if extra_unwritten {
         // A's 9th UPDATE: the primary computes its UPDATE to B and dies before writing it.
