@@ -66,7 +66,9 @@ pub enum Input {
     /// An operator command.
     Admin(AdminCommand),
     /// A new configuration: neighbours added, removed or changed, policies, networks.
-    /// Unchanged sessions are not reset; policy changes apply without a reset.
+    /// Unchanged sessions are not reset; policy changes apply without a reset. The
+    /// originated `[[network]]`s become the new configuration's: one it drops is withdrawn,
+    /// one it lists is originated (also when `route del` withdrew it since).
     Config(Box<Config>),
     /// The kernel refused a FIB change (reported as [`SpeakerEvent::FibFailed`]).
     FibFailed {
@@ -920,8 +922,10 @@ impl Speaker {
                 self.rib.withdraw_originated(n.prefix);
             }
         }
+        // A network the file lists is originated after the reload, also one the operator
+        // withdrew with `understudy route del` since: the file says what is originated.
         for n in &new.networks {
-            if !old_cfg.networks.contains(n) {
+            if !old_cfg.networks.contains(n) || !self.rib.is_originated(n.prefix) {
                 self.originate_network(n.prefix, n.next_hop);
             }
         }

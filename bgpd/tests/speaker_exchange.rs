@@ -441,3 +441,52 @@ fn min_route_advertisement_interval_holds_updates_back() {
         .map(|(t, _)| *t);
     assert_eq!(removed_at, Some(deadline));
 }
+
+/// A reload makes the originated routes those of the configuration's `[[network]]`s: one
+/// removed from the file is withdrawn, one added back is announced again, and one the
+/// operator withdrew with `route del` (`WithdrawOriginated`) is announced again by a reload
+/// of a file that still lists it. Node 1 (the neighbour) sees each change.
+#[test]
+fn a_reload_withdraws_removed_networks_and_restores_configured_ones() {
+    let mut n = net();
+    n.advance_to(Millis::from_secs(10));
+    let p = prefix("198.51.100.0/24");
+    let learned = |n: &Net| n.nodes[0].s.rib().best(p).is_some();
+    assert!(learned(&n), "node 0 learned node 1's network");
+    let configured = n.nodes[1].s.config().clone();
+
+    // Removed from the configuration: withdrawn.
+    let mut without = configured.clone();
+    without.networks.retain(|x| x.prefix != p);
+    n.input(1, Input::Config(Box::new(without)));
+    n.advance_to(Millis::from_secs(20));
+    assert!(!n.nodes[1].s.rib().is_originated(p));
+    assert!(!learned(&n), "the neighbour saw the withdrawal");
+
+    // Written back: announced again.
+    n.input(1, Input::Config(Box::new(configured.clone())));
+    n.advance_to(Millis::from_secs(30));
+    assert!(n.nodes[1].s.rib().is_originated(p));
+    assert!(learned(&n), "the neighbour saw the announcement");
+
+    // Withdrawn by the operator, then a reload of the same file: the file wins.
+    n.input(
+        1,
+        Input::Admin(AdminCommand::WithdrawOriginated { prefix: p }),
+    );
+    n.advance_to(Millis::from_secs(40));
+    assert!(!learned(&n));
+    n.input(1, Input::Config(Box::new(configured)));
+    n.advance_to(Millis::from_secs(50));
+    assert!(
+        n.nodes[1].s.rib().is_originated(p),
+        "the reload originates the configured network again"
+    );
+    assert!(learned(&n), "and the neighbour has it again");
+    // The other network was never touched.
+    assert!(n.nodes[0]
+        .s
+        .rib()
+        .best(prefix("198.51.100.128/25"))
+        .is_some());
+}
