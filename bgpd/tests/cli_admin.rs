@@ -44,6 +44,38 @@ fn unreachable_daemon_gives_one_line_error_and_failure() {
     }
 }
 
+/// `--admin` with a name that does not resolve is said as such (it read as a TLS refusal),
+/// and `--admin` without a port is refused with what to write (it quietly used port 80).
+#[test]
+fn an_admin_name_that_does_not_resolve_or_has_no_port_is_said_as_such() {
+    // .invalid never resolves (RFC 6761 section 6.4).
+    let out = understudy("nosuchhost.invalid:50051", &["info"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(
+        err.starts_with(
+            "understudy: error: cannot reach the bgpd admin API at nosuchhost.invalid:50051: \
+             the host name nosuchhost.invalid does not resolve"
+        ),
+        "{err:?}"
+    );
+    assert!(!err.contains("TLS"), "{err:?}");
+
+    for (admin, example) in [("127.0.0.1", "127.0.0.1:50051"), ("::1", "[::1]:50051")] {
+        let out = understudy(admin, &["info"]);
+        assert_eq!(out.status.code(), Some(2), "bad usage");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(
+            err,
+            format!(
+                "understudy: error: --admin {admin} has no port: write HOST:PORT, e.g. \
+                 {example} (bgpd's admin_address; its default port is 50051)\n"
+            )
+        );
+    }
+}
+
 #[test]
 fn help_lists_the_admin_subcommands() {
     let out = Command::new(env!("CARGO_BIN_EXE_understudy"))

@@ -98,7 +98,17 @@ impl TlsArgs {
 /// Errors: "cannot reach the bgpd admin API at ADDR: CAUSE" when nothing answers.
 pub async fn connect(addr: &str, tls_args: &TlsArgs) -> anyhow::Result<Admin> {
     let host_port = addr.split_once("://").map_or(addr, |(_, rest)| rest);
-    let host = host_of(addr);
+    let (host, port) = split_admin(addr).map_err(|e| anyhow::Error::new(crate::BadInput(e)))?;
+    // A name that does not resolve is said as such, before tonic turns it into a
+    // connection that "closed" (which reads like a TLS refusal).
+    if host.parse::<std::net::IpAddr>().is_err() {
+        if let Err(e) = tokio::net::lookup_host((host.as_str(), port)).await {
+            anyhow::bail!(
+                "cannot reach the bgpd admin API at {addr}: the host name {host} does not \
+                 resolve ({e})"
+            );
+        }
+    }
     let tls = tls_args.client(&host)?;
     if tls.is_none() && addr.starts_with("https://") {
         anyhow::bail!("{addr}: https needs --tls-ca (the CA of bgpd's certificate)");
@@ -285,6 +295,59 @@ pub fn tls_failure(
     })
 }
 
+/// The host (brackets of an IPv6 address removed) and the port of `--admin` (`HOST:PORT`,
+/// `[IPV6]:PORT`, or either after `http://` or `https://`). The port is required: without
+/// one tonic would quietly use port 80 (443 for https), which no bgpd listens on.
+///
+/// Errors: a line saying what to write instead.
+pub fn split_admin(addr: &str) -> Result<(String, u16), String> {
+    let host_port = addr
+        .split_once("://")
+        .map_or(addr, |(_, rest)| rest)
+        .trim_end_matches('/');
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((h, p)) => (h, p.strip_prefix(':')),
+            None => (rest, None),
+        },
+        // Two colons or more and no brackets: an IPv6 address, and no port.
+        None if host_port.matches(':').count() > 1 => (host_port, None),
+        None => match host_port.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host_port, None),
+        },
+    };
+    let example = |h: &str| {
+        if h.contains(':') {
+            format!("[{h}]:{DEFAULT_PORT}")
+        } else {
+            format!("{h}:{DEFAULT_PORT}")
+        }
+    };
+    if host.is_empty() {
+        return Err(format!(
+            "--admin {addr:?} has no host: write HOST:PORT, e.g. {DEFAULT_ADMIN}"
+        ));
+    }
+    let Some(port) = port.filter(|p| !p.is_empty()) else {
+        return Err(format!(
+            "--admin {addr} has no port: write HOST:PORT, e.g. {} (bgpd's admin_address; \
+             its default port is {DEFAULT_PORT})",
+            example(host)
+        ));
+    };
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 => Ok((host.to_string(), p)),
+        _ => Err(format!(
+            "--admin {addr}: {port:?} is not a port (1 to 65535): write HOST:PORT, e.g. {}",
+            example(host)
+        )),
+    }
+}
+
+/// The port of [`DEFAULT_ADMIN`] (bgpd's default `admin_address`).
+const DEFAULT_PORT: u16 = 50051;
+
 /// The host part of `host:port` (brackets of an IPv6 address removed).
 fn host_of(addr: &str) -> String {
     let host_port = addr.split_once("://").map_or(addr, |(_, rest)| rest);
@@ -321,4 +384,33 @@ fn chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_admin_address_needs_a_port() {
+        assert_eq!(
+            split_admin("127.0.0.1:50051"),
+            Ok(("127.0.0.1".into(), 50051))
+        );
+        assert_eq!(split_admin("[::1]:7"), Ok(("::1".into(), 7)));
+        assert_eq!(
+            split_admin("http://router.example:50051/"),
+            Ok(("router.example".into(), 50051))
+        );
+        let no_port = split_admin("127.0.0.1").unwrap_err();
+        assert!(no_port.contains("has no port"), "{no_port}");
+        assert!(no_port.contains("127.0.0.1:50051"), "{no_port}");
+        let v6 = split_admin("::1").unwrap_err();
+        assert!(v6.contains("e.g. [::1]:50051"), "{v6}");
+        assert!(split_admin("[::1]").unwrap_err().contains("no port"));
+        assert!(split_admin("h:").unwrap_err().contains("no port"));
+        assert!(split_admin("h:x").unwrap_err().contains("is not a port"));
+        assert!(split_admin("h:0").unwrap_err().contains("is not a port"));
+        assert!(split_admin(":50051").unwrap_err().contains("no host"));
+    }
 }

@@ -39,7 +39,8 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
                   away."
 )]
 struct Cli {
-    /// The bgpd admin API address (host:port).
+    /// The bgpd admin API address, HOST:PORT (`[IPV6]:PORT`): bgpd's admin_address. The
+    /// port is required (bgpd's default is 50051); a host name must resolve.
     #[arg(long, global = true, env = "UNDERSTUDY_ADMIN", default_value = client::DEFAULT_ADMIN)]
     admin: String,
     /// Machine-readable output: one JSON document (JSON lines for `rib` and `watch`).
