@@ -24,6 +24,8 @@ use std::net::{IpAddr, SocketAddr};
 mod checks_tests;
 #[path = "config_inline.rs"]
 mod inline;
+#[path = "config_special.rs"]
+pub mod special;
 
 /// The BGP port (RFC 4271 section 8.2.1: "TCP port 179").
 pub const BGP_PORT: u16 = 179;
@@ -891,11 +893,18 @@ impl Config {
     ///   section 3 makes such a session accept or announce nothing ("Routes MUST NOT be
     ///   accepted from an EBGP peer ... unless ... an import policy is explicitly
     ///   configured", and likewise for export);
+    /// - a `[[network]]` in special-purpose space ([`special::special_prefix`]: the default
+    ///   route, link-local, ...);
     /// - a loopback `local_address`: next hop self would be a loopback address, which a
     ///   receiver treats as withdrawn (RFC 4271 section 5.1.3 and 6.3), so routes needing
     ///   next hop self are not announced on that session.
     pub fn warnings(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
+        for (i, n) in self.networks.iter().enumerate() {
+            if let Some(special::SpecialPrefix::Warned(what)) = special::special_prefix(&n.prefix) {
+                out.push((format!("network[{i}].prefix"), what));
+            }
+        }
         for (i, n) in self.neighbors.iter().enumerate() {
             let f = |name: &str| format!("neighbor[{i}].{name}");
             if n.remote_as != self.local_as {
@@ -1059,6 +1068,9 @@ impl Config {
                     format!("network[{i}].prefix"),
                     format!("{} is already network[{j}]", n.prefix),
                 ));
+            }
+            if let Some(special::SpecialPrefix::Refused(why)) = special::special_prefix(&n.prefix) {
+                return Err((format!("network[{i}].prefix"), why));
             }
             if let Some(nh) = n.next_hop {
                 if nh.is_ipv4() != matches!(n.prefix, Prefix::V4(_)) {

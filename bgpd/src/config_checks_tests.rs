@@ -435,3 +435,27 @@ fn a_policy_term_without_action_is_warned_about_with_its_line() {
     let (_, warnings) = Config::from_toml_str_with_warnings(&src).expect("valid");
     assert!(warnings.is_empty(), "{warnings:?}");
 }
+
+#[test]
+fn a_network_in_loopback_space_is_refused_and_the_default_route_warned_about() {
+    let e = error(&format!(
+        "{MINIMAL}[[network]]\nprefix = \"127.1.0.0/16\"\n"
+    ));
+    assert_eq!(
+        e,
+        "network[0].prefix = \"127.1.0.0/16\" (line 4): 127.1.0.0/16 is loopback address space \
+         (a packet to it never leaves a host): not a route to announce"
+    );
+    let e = error(&format!("{MINIMAL}[[network]]\nprefix = \"239.0.0.0/8\"\n"));
+    assert!(e.contains("multicast address space"), "{e}");
+    let (_, warnings) = Config::from_toml_str_with_warnings(&format!(
+        "{MINIMAL}[[network]]\nprefix = \"198.51.100.0/24\"\n[[network]]\nprefix = \"0.0.0.0/0\"\n"
+    ))
+    .expect("valid");
+    let text: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(text.len(), 1, "{text:?}");
+    assert!(
+        text[0].starts_with("warning: network[1].prefix (line 6): 0.0.0.0/0 is the default route"),
+        "{text:?}"
+    );
+}

@@ -221,7 +221,8 @@ fn loopback_daemon_refuses_what_it_cannot_do_and_logs_plain_text() {
     assert!(routes[0]["neighbor"].is_null(), "{routes:?}");
 
     // Exit status: 2 for bad input, whether clap or bgpd finds it; 1 for a failure at run
-    // time (the request is well formed, the daemon's state refuses it).
+    // time (the request is well formed, the daemon's state refuses it); 3 for a neighbour
+    // or route the daemon does not have.
     for args in [
         &["route", "add", "10.0.0.1/8"][..],
         &["route", "add", "224.0.0.0/4"],
@@ -233,13 +234,15 @@ fn loopback_daemon_refuses_what_it_cannot_do_and_logs_plain_text() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
         one_line_error(&out);
     }
+    let out = understudy(&admin, &["reset", "192.0.2.10"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    one_line_error(&out);
     for args in [
         &["neighbor", "192.0.2.99"][..],
-        &["reset", "192.0.2.10"],
         &["route", "del", "192.0.2.0/24"],
     ] {
         let out = understudy(&admin, args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {out:?}");
         one_line_error(&out);
     }
     let err = one_line_error(&understudy(
@@ -569,4 +572,103 @@ fn a_watch_whose_daemon_stops_says_so_without_a_tls_hint() {
         "{err}"
     );
     assert!(!err.contains("TLS") && !err.contains("--tls"), "{err}");
+}
+
+/// What bgpd refuses says why, with a documented exit status: an unknown neighbour is "no
+/// such neighbour" (3); a prefix length beyond the family's maximum says the maximum (2);
+/// loopback space is refused and the default route warned about; a reload of a broken file
+/// says the old configuration is kept, in the CLI (2) and in bgpd's log.
+#[test]
+fn refusals_say_why_with_a_documented_exit_status() {
+    let dir = TempDir::new("refusals");
+    let admin = format!("127.0.0.1:{}", free_port());
+    let config = dir.write(
+        "bgpd.toml",
+        &format!(
+            "router_id = \"192.0.2.1\"\nlocal_as = 65001\nlisten_addresses = [\"127.0.0.1\"]\n\
+             port = {}\nadmin_address = \"{admin}\"\n\n\
+             [[neighbor]]\naddress = \"192.0.2.9\"\nremote_as = 65001\npassive = true\n",
+            free_port()
+        ),
+    );
+    let log_path = dir.0.join("bgpd.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let _daemon = Daemon::start(&config, log, &[("RUST_LOG", "info")]);
+    wait_admin(&admin);
+
+    for args in [
+        &["neighbor", "192.0.2.77"][..],
+        &["reset", "192.0.2.77"],
+        &["disable", "192.0.2.77"],
+        &["rib", "--in", "192.0.2.77"],
+    ] {
+        let out = understudy(&admin, args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {out:?}");
+        assert_eq!(
+            one_line_error(&out),
+            "understudy: error: no such neighbour: 192.0.2.77 is not configured (`understudy \
+             neighbors` lists them)\n",
+            "{args:?}"
+        );
+    }
+    let out = understudy(&admin, &["route", "del", "198.51.100.0/24"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+
+    for (args, max) in [
+        (
+            &["rib", "198.51.100.0/33"][..],
+            "an IPv4 prefix is at most /32",
+        ),
+        (
+            &["route", "add", "198.51.100.0/33"],
+            "an IPv4 prefix is at most /32",
+        ),
+        (&["rib", "2001:db8::/129"], "an IPv6 prefix is at most /128"),
+    ] {
+        let out = understudy(&admin, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let err = one_line_error(&out);
+        assert!(
+            err.contains("is out of range: ") && err.contains(max),
+            "{err}"
+        );
+    }
+
+    let out = understudy(&admin, &["route", "add", "127.0.0.0/8"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        one_line_error(&out).contains("127.0.0.0/8 is loopback address space"),
+        "{out:?}"
+    );
+    let out = understudy(&admin, &["route", "add", "0.0.0.0/0"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "0.0.0.0/0 originated (warning: 0.0.0.0/0 is the default route: every neighbour that \
+         accepts it sends here all the traffic it has no more specific route for)\n"
+    );
+
+    // A broken file: refused, the old configuration kept and said so.
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{good}hold_time = 1\n")).unwrap();
+    let out = understudy(&admin, &["reload"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = one_line_error(&out);
+    assert!(
+        err.starts_with("understudy: error: reload refused: ")
+            && err.contains("neighbor[0].hold_time = 1 (line 11)")
+            && err.trim_end().ends_with("(the old configuration is kept)"),
+        "{err}"
+    );
+    let out = understudy(&admin, &["neighbor", "192.0.2.9"]);
+    assert!(out.status.success(), "still configured: {out:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        if log.contains("reload refused: ") && log.contains("(the old configuration is kept)") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not in the log: {log}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -196,10 +196,33 @@ impl fmt::Display for Prefix {
     }
 }
 
-/// Error parsing a prefix from text.
+/// Error parsing a prefix from text (the text as given). Its message says what is wrong:
+/// no `/LENGTH`, an address that is not one, or a length beyond the family's maximum (32
+/// for IPv4, 128 for IPv6).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid prefix {0:?}: expected ADDRESS/LENGTH")]
+#[error("invalid prefix {0:?}: {reason}", reason = self.reason())]
 pub struct PrefixParseError(pub String);
+
+impl PrefixParseError {
+    /// What is wrong with the text, in words.
+    fn reason(&self) -> String {
+        let s = self.0.trim();
+        let Some((a, l)) = s.split_once('/') else {
+            return "expected ADDRESS/LENGTH (no /LENGTH)".into();
+        };
+        let (family, max) = match a.parse::<IpAddr>() {
+            Ok(IpAddr::V4(_)) => ("IPv4", 32),
+            Ok(IpAddr::V6(_)) => ("IPv6", 128),
+            Err(_) => return format!("{a:?} is not an IPv4 or IPv6 address"),
+        };
+        match l.parse::<u16>() {
+            Ok(len) if len > max => {
+                format!("the length /{len} is out of range: an {family} prefix is at most /{max}")
+            }
+            _ => format!("the length {l:?} is not a number from 0 to {max}"),
+        }
+    }
+}
 
 impl std::str::FromStr for Ipv4Prefix {
     type Err = PrefixParseError;
@@ -287,6 +310,48 @@ impl Prefix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefix_error_says_what_is_wrong() {
+        let err = |s: &str| s.parse::<Prefix>().map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(
+            err("198.51.100.0/33"),
+            Err(
+                "invalid prefix \"198.51.100.0/33\": the length /33 is out of range: an IPv4 \
+                 prefix is at most /32"
+                    .into()
+            )
+        );
+        assert_eq!(
+            err("2001:db8::/129"),
+            Err(
+                "invalid prefix \"2001:db8::/129\": the length /129 is out of range: an IPv6 \
+                 prefix is at most /128"
+                    .into()
+            )
+        );
+        assert_eq!(
+            err("198.51.100.0"),
+            Err("invalid prefix \"198.51.100.0\": expected ADDRESS/LENGTH (no /LENGTH)".into())
+        );
+        assert_eq!(
+            err("198.51.100.300/24"),
+            Err(
+                "invalid prefix \"198.51.100.300/24\": \"198.51.100.300\" is not an IPv4 or \
+                 IPv6 address"
+                    .into()
+            )
+        );
+        assert_eq!(
+            err("198.51.100.0/x"),
+            Err(
+                "invalid prefix \"198.51.100.0/x\": the length \"x\" is not a number from 0 \
+                 to 32"
+                    .into()
+            )
+        );
+        assert_eq!(err("198.51.100.0/24"), Ok(()));
+    }
 
     #[test]
     fn parse_exact_refuses_host_bits() {

@@ -3,6 +3,7 @@
 
 use crate::core::{AdminOp, AdminReq, Core, CoreMsg};
 use crate::view;
+use bgpd::config::special::{special_prefix, SpecialPrefix};
 use bgpd::speaker::{AdminCommand, PeerId};
 use bgpd::wire::{PathAttributes, Prefix};
 use proto::admin as pb;
@@ -203,7 +204,7 @@ impl Admin for Service {
         all.into_iter()
             .find(|n| n.address == address)
             .map(Response::new)
-            .ok_or_else(|| Status::not_found(format!("{address} is not a configured neighbour")))
+            .ok_or_else(|| no_such_neighbour(address))
     }
 
     type ListRoutesStream = RouteStream;
@@ -318,7 +319,7 @@ impl Admin for Service {
             .await
             .map_err(|_| Status::unavailable("the daemon is shutting down"))?;
         r.map(|message| Response::new(pb::Ack { message }))
-            .map_err(Status::invalid_argument)
+            .map_err(|e| Status::invalid_argument(format!("reload refused: {e}")))
     }
 }
 
@@ -333,7 +334,15 @@ fn parse_addr(s: &str) -> Result<IpAddr, Status> {
 fn parse_prefix(s: &str) -> Result<Prefix, Status> {
     s.trim()
         .parse()
-        .map_err(|_| Status::invalid_argument(format!("{s:?} is not a prefix")))
+        .map_err(|e: bgpd::wire::prefix::PrefixParseError| Status::invalid_argument(e.to_string()))
+}
+
+/// The answer about a neighbour address no `[[neighbor]]` has: NOT_FOUND, which
+/// `understudy` exits with status 3 for.
+fn no_such_neighbour(a: impl std::fmt::Display) -> Status {
+    Status::not_found(format!(
+        "no such neighbour: {a} is not configured (`understudy neighbors` lists them)"
+    ))
 }
 
 /// A prefix an operator gives (route add/del): host bits set is refused, not masked.
@@ -346,14 +355,14 @@ fn peer_of(core: &Core, s: &str) -> Result<PeerId, Status> {
     core.lock()
         .speaker()
         .peer_by_address(a)
-        .ok_or_else(|| Status::not_found(format!("{a} is not a configured neighbour")))
+        .ok_or_else(|| no_such_neighbour(a))
 }
 
 fn peer_in(speaker: &bgpd::speaker::Speaker, s: &str) -> Result<PeerId, Status> {
     let a = parse_addr(s)?;
     speaker
         .peer_by_address(a)
-        .ok_or_else(|| Status::not_found(format!("{a} is not a configured neighbour")))
+        .ok_or_else(|| no_such_neighbour(a))
 }
 
 /// Answers one admin request from the core's state (called on the core task).
@@ -574,13 +583,13 @@ fn command(core: &mut Core, op: AdminOp) -> Result<String, Status> {
     match op {
         AdminOp::AddRoute { prefix, next_hop } => {
             let prefix = parse_exact_prefix(&prefix)?;
-            // Multicast space (224.0.0.0/4, ff00::/8) is not routed as unicast.
-            let multicast_len = if prefix.addr().is_ipv4() { 4 } else { 8 };
-            if prefix.addr().is_multicast() && prefix.len() >= multicast_len {
-                return Err(Status::invalid_argument(format!(
-                    "{prefix} is multicast address space, not a unicast route"
-                )));
-            }
+            // Loopback and multicast space refused; the default route, link-local and
+            // other special space said in the answer.
+            let warning = match special_prefix(&prefix) {
+                Some(SpecialPrefix::Refused(why)) => return Err(Status::invalid_argument(why)),
+                Some(SpecialPrefix::Warned(what)) => Some(what),
+                None => None,
+            };
             let mut attributes = PathAttributes::new();
             if !next_hop.trim().is_empty() {
                 let nh = parse_addr(&next_hop)?;
@@ -600,10 +609,14 @@ fn command(core: &mut Core, op: AdminOp) -> Result<String, Status> {
             }
             let again = core.lock().speaker().rib().is_originated(prefix);
             core.command(AdminCommand::Originate { prefix, attributes });
-            Ok(if again {
+            let done = if again {
                 format!("{prefix} was originated already: its attributes are replaced")
             } else {
                 format!("{prefix} originated")
+            };
+            Ok(match warning {
+                Some(what) => format!("{done} (warning: {what})"),
+                None => done,
             })
         }
         AdminOp::DeleteRoute { prefix } => {

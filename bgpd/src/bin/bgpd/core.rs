@@ -558,7 +558,8 @@ impl Core {
         if self.is_standby() {
             return Err("a standby takes its configuration from the primary".into());
         }
-        let config = crate::load_config(&self.config_path).map_err(|e| format!("{e:#}"))?;
+        let config = crate::load_config(&self.config_path)
+            .map_err(|e| format!("{e:#} (the old configuration is kept)"))?;
         let now = self.now();
         let mut g = self.lock();
         let before = g.speaker().peers().len();

@@ -143,7 +143,8 @@ impl Admin {
     /// listener) names its likely cause ([`tls_failure`]); unreachable daemons keep the
     /// "cannot reach" wording; a refused request (bad argument, unknown neighbour, wrong
     /// state) is bgpd's message alone, which says what is wrong; other statuses give their
-    /// code in words too. A bad argument is a [`crate::BadInput`] (exit status 2).
+    /// code in words too. A bad argument is a [`crate::BadInput`] (exit status 2), an
+    /// unknown neighbour or route a [`crate::NotFound`] (exit status 3).
     pub fn status(&self, s: tonic::Status) -> anyhow::Error {
         use tonic::Code;
         let text = format!("{}{}", s.message(), source_chain(&s));
@@ -164,9 +165,10 @@ impl Admin {
             Code::InvalidArgument if !s.message().is_empty() => {
                 anyhow::Error::new(crate::BadInput(s.message().to_string()))
             }
-            Code::NotFound | Code::FailedPrecondition if !s.message().is_empty() => {
-                anyhow!("{}", s.message())
+            Code::NotFound if !s.message().is_empty() => {
+                anyhow::Error::new(crate::NotFound(s.message().to_string()))
             }
+            Code::FailedPrecondition if !s.message().is_empty() => anyhow!("{}", s.message()),
             code => anyhow!("{}: {}", code.description(), s.message()),
         }
     }

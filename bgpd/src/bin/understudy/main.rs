@@ -35,8 +35,10 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
                   Exit status: 0 success; 1 a failure at run time (the daemon unreachable, a \
                   request refused in the daemon's current state, an unreadable file); 2 bad \
                   usage or bad input (an unknown flag, a malformed address, prefix or hex, a \
-                  prefix or next hop bgpd refuses); 141 when the reader of the output goes \
-                  away."
+                  prefix or next hop bgpd refuses, a `reload` of a configuration file with \
+                  errors: bgpd keeps its old configuration); 3 no such neighbour, or a \
+                  `route del` of a prefix not originated here; 141 when the reader of the \
+                  output goes away."
 )]
 struct Cli {
     /// The bgpd admin API address, HOST:PORT (`[IPV6]:PORT`): bgpd's admin_address. The
@@ -243,6 +245,23 @@ impl std::error::Error for BadInput {}
 /// Exit status of bad usage or bad input (as clap's).
 const EXIT_BAD_INPUT: u8 = 2;
 
+/// What the command names is not in the daemon: no such neighbour (`neighbor`, `reset`,
+/// `enable`, `disable`, `rib --in/--out`), a route not originated here (`route del`).
+/// Exit status 3.
+#[derive(Debug)]
+pub struct NotFound(pub String);
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotFound {}
+
+/// Exit status of [`NotFound`].
+const EXIT_NOT_FOUND: u8 = 3;
+
 fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -251,6 +270,8 @@ fn finish(result: anyhow::Result<()>) -> ExitCode {
             eprintln!("understudy: error: {e:#}");
             if e.chain().any(|c| c.is::<BadInput>()) {
                 ExitCode::from(EXIT_BAD_INPUT)
+            } else if e.chain().any(|c| c.is::<NotFound>()) {
+                ExitCode::from(EXIT_NOT_FOUND)
             } else {
                 ExitCode::FAILURE
             }

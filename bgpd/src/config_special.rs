@@ -1,0 +1,118 @@
+//! Special-purpose address space (RFC 6890 and its IANA registries) that an originated
+//! route (`[[network]]`, `understudy route add`) probably should not announce: refused
+//! when no router can use it (loopback, multicast), warned about otherwise.
+
+use crate::wire::Prefix;
+use std::net::IpAddr;
+
+/// What is special about an originated prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpecialPrefix {
+    /// Never announced: the text says why.
+    Refused(String),
+    /// Announced, but probably not meant: the text says what it does.
+    Warned(String),
+}
+
+/// Whether `p` lies in (or is) special-purpose space. Refused: loopback (127.0.0.0/8 and
+/// its sub-prefixes, ::1/128; RFC 1122 section 3.2.1.3, RFC 4291 section 2.5.3: a packet
+/// to it never leaves a host) and multicast (224.0.0.0/4, ff00::/8: not unicast routes).
+/// Warned: the default route (0.0.0.0/0, ::/0), "this network" (0.0.0.0/8), link-local
+/// (169.254.0.0/16, fe80::/10, RFC 3927 and RFC 4291: not forwarded beyond a link), the
+/// reserved 240.0.0.0/4 (RFC 1112 section 4), and the unspecified ::/128.
+/// A prefix that only covers such space (0.0.0.0/1 holds 127.0.0.0/8) is an aggregate and
+/// not special.
+pub fn special_prefix(p: &Prefix) -> Option<SpecialPrefix> {
+    use SpecialPrefix::{Refused, Warned};
+    let within = |net: &str| {
+        net.parse::<Prefix>().is_ok_and(|n| match (n, p) {
+            (Prefix::V4(n), Prefix::V4(q)) => n.contains(q),
+            (Prefix::V6(n), Prefix::V6(q)) => n.contains(q),
+            _ => false,
+        })
+    };
+    if p.is_empty() {
+        return Some(Warned(format!(
+            "{p} is the default route: every neighbour that accepts it sends here all the \
+             traffic it has no more specific route for"
+        )));
+    }
+    if within("127.0.0.0/8") || within("::1/128") {
+        return Some(Refused(format!(
+            "{p} is loopback address space (a packet to it never leaves a host): not a route \
+             to announce"
+        )));
+    }
+    if within("224.0.0.0/4") || within("ff00::/8") {
+        return Some(Refused(format!(
+            "{p} is multicast address space, not a unicast route"
+        )));
+    }
+    let warned = |what: &str| Some(Warned(format!("{p} is {what}")));
+    if within("0.0.0.0/8") {
+        return warned("in 0.0.0.0/8, \"this network\" (RFC 6890): no router forwards to it");
+    }
+    if within("169.254.0.0/16") || within("fe80::/10") {
+        return warned(
+            "link-local address space (RFC 3927, RFC 4291): no router forwards it beyond a link",
+        );
+    }
+    if within("240.0.0.0/4") {
+        return warned("in 240.0.0.0/4, reserved address space (RFC 1112 section 4)");
+    }
+    if matches!(p.addr(), IpAddr::V6(a) if a.is_unspecified()) && p.len() == 128 {
+        return warned("the unspecified address");
+    }
+    None
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn kind(s: &str) -> Option<&'static str> {
+        special_prefix(&s.parse().unwrap()).map(|k| match k {
+            SpecialPrefix::Refused(_) => "refused",
+            SpecialPrefix::Warned(_) => "warned",
+        })
+    }
+
+    #[test]
+    fn special_space_is_refused_or_warned_about() {
+        for p in ["127.0.0.0/8", "127.1.0.0/16", "127.0.0.1/32", "::1/128"] {
+            assert_eq!(kind(p), Some("refused"), "{p}");
+        }
+        for p in ["224.0.0.0/4", "239.1.0.0/16", "ff00::/8", "ff05::/16"] {
+            assert_eq!(kind(p), Some("refused"), "{p}");
+        }
+        for p in [
+            "0.0.0.0/0",
+            "::/0",
+            "0.0.0.0/8",
+            "0.1.0.0/16",
+            "169.254.0.0/16",
+            "fe80::/64",
+            "240.0.0.0/4",
+            "::/128",
+        ] {
+            assert_eq!(kind(p), Some("warned"), "{p}");
+        }
+        // Ordinary space, and aggregates that only cover special space.
+        for p in [
+            "198.51.100.0/24",
+            "2001:db8::/32",
+            "0.0.0.0/1",
+            "126.0.0.0/7",
+            "128.0.0.0/1",
+            "::/1",
+        ] {
+            assert_eq!(kind(p), None, "{p}");
+        }
+        let Some(SpecialPrefix::Warned(text)) = special_prefix(&"0.0.0.0/0".parse().unwrap())
+        else {
+            panic!("the default route is warned about");
+        };
+        assert!(text.starts_with("0.0.0.0/0 is the default route"), "{text}");
+    }
+}
