@@ -949,7 +949,14 @@ impl Config {
         let cfg: Config = toml::from_str(src).map_err(|e| {
             let line = e.span().map_or(0, |s| line_of(src, s.start));
             let message = e.message().to_string();
-            let (line, field) = if message.starts_with("missing field") {
+            let top_level_missing = ["router_id", "local_as"]
+                .into_iter()
+                .find(|f| message == format!("missing field `{f}`"));
+            let (line, field) = if let Some(name) = top_level_missing {
+                // A field of the top level (no table has one of that name): toml's span is
+                // the whole file, whose first line may be any table's header.
+                (0, Some(name.to_string()))
+            } else if message.starts_with("missing field") {
                 // The span is the table the field is missing from: name it by its header,
                 // or by its path when it is an inline table (`admin_tls = { cert = ... }`,
                 // `neighbor = [{ ... }]`); at the top level no line says more than the
@@ -976,6 +983,11 @@ impl Config {
             // for `[ha]`): say which form is expected.
             let (field, message) = match table_form_error(src, line, &message) {
                 Some((name, fix)) => (Some(name), fix),
+                None if top_level_missing.is_some() => (
+                    field,
+                    "required, and missing from the top of the file (before the first [table])"
+                        .to_string(),
+                ),
                 None => {
                     let message = in_words(&message, field.as_deref());
                     (field, message)
@@ -983,7 +995,7 @@ impl Config {
             };
             ConfigError::Parse {
                 line,
-                field,
+                field: field.map(|f| without_secret(&f)),
                 message,
             }
         })?;
@@ -1003,6 +1015,7 @@ impl Config {
                 };
             }
             let (line, value) = match written(src, &field) {
+                Some((line, _)) if is_secret(&field) => (Some(line), None),
                 Some((line, value)) => (Some(line), Some(value)),
                 // A missing field: the line of its section's header, or of the inline table
                 // it is missing from.
@@ -1581,6 +1594,22 @@ fn locate_policy(src: &str, e: &crate::policy::PolicyError) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+/// Whether the field at `path` (`neighbor[0].md5_password`) holds a secret, whose value an
+/// error never shows: a TCP-MD5 key (RFC 2385).
+fn is_secret(path: &str) -> bool {
+    let key = path.rsplit('.').next().unwrap_or(path);
+    key.trim() == "md5_password"
+}
+
+/// `PATH = VALUE` as [`field_at`] gives it, without the value when it is a secret
+/// ([`is_secret`]).
+fn without_secret(field: &str) -> String {
+    match field.split_once(" = ") {
+        Some((path, _)) if is_secret(path) => path.to_string(),
+        _ => field.to_string(),
+    }
+}
+
 /// 1-based line of a byte offset.
 fn line_of(src: &str, offset: usize) -> usize {
     src.get(..offset.min(src.len()))
@@ -1788,10 +1817,18 @@ mod tests {
             parse_error(&src),
             "neighbor[1] (line 6): the required field `remote_as` is missing"
         );
-        // At the top level: no misleading line or field.
+        // At the top level: the field, and no misleading line or table (the first
+        // table's header is line 1 of the span toml gives).
+        for src in ["local_as = 65001\n", "[fib]\nenabled = false\n"] {
+            assert_eq!(
+                parse_error(src),
+                "router_id: required, and missing from the top of the file (before the first \
+                 [table])"
+            );
+        }
         assert_eq!(
-            parse_error("local_as = 65001\n"),
-            "the required field `router_id` is missing"
+            parse_error("router_id = \"192.0.2.1\"\n[fib]\nenabled = false\n"),
+            "local_as: required, and missing from the top of the file (before the first [table])"
         );
     }
 

@@ -25,11 +25,15 @@ fn md5_password_over_80_bytes_is_refused() {
         "md5_password = \"{}\"\n",
         "k".repeat(81)
     )));
-    assert!(e.starts_with("neighbor[0].md5_password = \"kkk"), "{e}");
+    // The key itself is a secret: never shown.
     assert!(
-        e.contains("(line 6): is 81 bytes; a TCP-MD5 key is 1 to 80 bytes (TCP_MD5SIG_MAXKEYLEN"),
+        e.starts_with(
+            "neighbor[0].md5_password (line 6): is 81 bytes; a TCP-MD5 key is 1 to 80 bytes \
+             (TCP_MD5SIG_MAXKEYLEN"
+        ),
         "{e}"
     );
+    assert!(!e.contains("kkk"), "{e}");
     assert!(!e.contains("repair"), "{e}");
     let e = error(&neighbor("md5_password = \"\"\n"));
     assert!(e.contains("(line 6): is 0 bytes"), "{e}");
@@ -458,4 +462,25 @@ fn a_network_in_loopback_space_is_refused_and_the_default_route_warned_about() {
         text[0].starts_with("warning: network[1].prefix (line 6): 0.0.0.0/0 is the default route"),
         "{text:?}"
     );
+}
+
+#[test]
+fn an_md5_password_is_never_shown_in_an_error() {
+    // A value error (too long), a type error, and an inline table: the key is not echoed.
+    for (src, line) in [
+        (neighbor("md5_password = \"s3cret-s3cret-s3cret-s3cret-s3cret-s3cret-s3cret-s3cret-s3cret-s3cret-s3cret-s3cret\"\n"), 6),
+        (neighbor("md5_password = 's3cret\n"), 6),
+        (
+            format!(
+                "{MINIMAL}neighbor = [{{ address = \"192.0.2.2\", remote_as = 65001, \
+                 md5_password = \"s3cret-s3cret-s3cret-s3cret-s3cret-s3cret-s3cret-s3cret-s3cret-s3cret-s3cret-s3cret\" }}]\n"
+            ),
+            3,
+        ),
+    ] {
+        let e = error(&src);
+        assert!(!e.contains("s3cret"), "{e}");
+        assert!(e.contains("md5_password"), "{e}");
+        assert!(e.contains(&format!("(line {line})")), "{e}");
+    }
 }

@@ -53,7 +53,10 @@ fn check_config_warns_about_ebgp_without_policy() {
         "one warning for import, one for export: {err}"
     );
     assert!(
-        lines[0].contains("warning: neighbor[0].import (line 4)") && lines[0].contains("RFC 8212"),
+        lines[0].starts_with(&format!(
+            "bgpd: warning: {}: neighbor[0].import (line 4): ",
+            path.display()
+        )) && lines[0].contains("RFC 8212"),
         "{err}"
     );
     assert!(lines[1].contains("neighbor[0].export"), "{err}");
@@ -98,7 +101,7 @@ fn check_config_refuses_host_bits_and_names_field_and_value() {
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(err.lines().count(), 1, "one line: {err}");
         assert!(
-            err.starts_with(&format!("bgpd: {}: {expect}", path.display())),
+            err.starts_with(&format!("bgpd: error: {}: {expect}", path.display())),
             "{err}"
         );
     }
@@ -431,7 +434,58 @@ fn a_fatal_start_error_is_one_line() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(
         err,
-        "bgpd: cannot read configuration /nonexistent/understudy-bgpd.toml: No such file or directory (os error 2)\n"
+        "bgpd: error: cannot read configuration /nonexistent/understudy-bgpd.toml: No such file or directory (os error 2)\n"
+    );
+}
+
+/// Both programs say an error in one form, `PROGRAM: error: ...` on one line, whoever
+/// finds it (clap or the program); bgpd's usage line shows --check-config.
+#[test]
+fn errors_have_one_form_and_the_usage_shows_check_config() {
+    let bgpd = env!("CARGO_BIN_EXE_bgpd");
+    let understudy = env!("CARGO_BIN_EXE_understudy");
+    for (bin, args, start) in [
+        (
+            bgpd,
+            &[][..],
+            "bgpd: error: the following required arguments were not provided",
+        ),
+        (
+            bgpd,
+            &["--nope"],
+            "bgpd: error: unexpected argument '--nope' found",
+        ),
+        (
+            bgpd,
+            &["--check-config", "/nonexistent/understudy-bgpd.toml"],
+            "bgpd: error: cannot read configuration /nonexistent/understudy-bgpd.toml",
+        ),
+        (
+            understudy,
+            &["neighbor", "x"],
+            "understudy: error: invalid value 'x'",
+        ),
+        (
+            understudy,
+            &["decode", "--hex", ""],
+            "understudy: error: --hex is empty",
+        ),
+    ] {
+        let out = run(bin, args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.starts_with(start), "{args:?}: {err}");
+    }
+    let out = run(bgpd, &[]);
+    assert_eq!(out.status.code(), Some(2), "bad usage");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("bgpd --check-config FILE"), "{err}");
+    let out = run(bgpd, &["--help"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Usage: bgpd --config FILE [OPTIONS]\n       bgpd --check-config FILE\n"),
+        "{text}"
     );
 }
 

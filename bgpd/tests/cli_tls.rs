@@ -111,7 +111,7 @@ fn admin_api_over_tls_with_client_certificates() {
     assert_eq!(
         err,
         format!(
-            "bgpd: {}: admin_tls.key (line 6): cannot read /nonexistent/bgpd.key: No such file \
+            "bgpd: error: {}: admin_tls.key (line 6): cannot read /nonexistent/bgpd.key: No such file \
              or directory (os error 2)\n",
             missing.display()
         )

@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 #[command(
     name = "bgpd",
     version,
+    override_usage = "bgpd --config FILE [OPTIONS]\n       bgpd --check-config FILE",
     after_help = "Examples:\n  bgpd --check-config /etc/understudy/bgpd.toml\n  \
                   bgpd --config /etc/understudy/bgpd.toml\n  \
                   RUST_LOG=debug bgpd --config bgpd.toml --metrics 127.0.0.1:9179\n\n\
@@ -78,7 +79,7 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
 }
 
 /// Reads and validates a configuration file; also returns its warnings, one line each
-/// (`FILE: warning: FIELD (line N): ...`).
+/// (`FILE: FIELD (line N): ...`).
 pub fn load_config_with_warnings(path: &Path) -> anyhow::Result<(Config, Vec<String>)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read configuration {}", path.display()))?;
@@ -86,7 +87,10 @@ pub fn load_config_with_warnings(path: &Path) -> anyhow::Result<(Config, Vec<Str
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let warnings = warnings
         .iter()
-        .map(|w| format!("{}: {w}", path.display()))
+        .map(|w| {
+            let line = w.line.map(|l| format!(" (line {l})")).unwrap_or_default();
+            format!("{}: {}{line}: {}", path.display(), w.field, w.message)
+        })
         .collect();
     Ok((config, warnings))
 }
@@ -107,19 +111,48 @@ fn init_logging(json: bool) {
     }
 }
 
+/// The command line, or the exit status after clap's help or version, or its error in one
+/// line in the form of every other error (`bgpd: error: ...`), exit status 2.
+fn parse_args() -> Result<Args, std::process::ExitCode> {
+    use clap::error::ErrorKind;
+    Args::try_parse().map_err(|e| {
+        if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            let _ = e.print();
+            return std::process::ExitCode::SUCCESS;
+        }
+        // clap's first paragraph (up to the blank line before `Usage:`) in one line.
+        let text = e.to_string();
+        let lines: Vec<&str> = text
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        let joined = lines.join(" ");
+        eprintln!(
+            "bgpd: error: {} (usage: bgpd --config FILE, or bgpd --check-config FILE; see \
+             --help)",
+            joined.trim_start_matches("error: ")
+        );
+        std::process::ExitCode::from(2)
+    })
+}
+
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     if let Some(path) = &args.check_config {
         return match load_config_with_warnings(path) {
             Ok((_, warnings)) => {
                 for w in &warnings {
-                    eprintln!("bgpd: {w}");
+                    eprintln!("bgpd: warning: {w}");
                 }
                 println!("{}: configuration is valid", path.display());
                 std::process::ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("bgpd: {e:#}");
+                eprintln!("bgpd: error: {e:#}");
                 std::process::ExitCode::FAILURE
             }
         };
@@ -134,7 +167,7 @@ fn main() -> std::process::ExitCode {
             if json_log {
                 tracing::error!("{e:#}");
             }
-            eprintln!("bgpd: {e:#}");
+            eprintln!("bgpd: error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -200,7 +200,7 @@ fn main() -> ExitCode {
                 joined.as_str()
             };
             eprintln!(
-                "understudy: {} (see --help)",
+                "understudy: error: {} (see --help)",
                 first.trim_start_matches("error: ")
             );
             return ExitCode::from(EXIT_BAD_INPUT);
