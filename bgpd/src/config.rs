@@ -1001,12 +1001,14 @@ impl Config {
         })?;
         cfg.validate().map_err(|(field, message)| {
             if field == "policy" {
+                let err = cfg.policy.compile().err();
+                if let Some(crate::policy::PolicyError::UnknownPrefixList { policy, term, name }) =
+                    &err
+                {
+                    return unknown_prefix_list(src, &cfg, policy, term, name);
+                }
                 // The policy error names the entry; find the line that writes it.
-                let line = cfg
-                    .policy
-                    .compile()
-                    .err()
-                    .and_then(|e| locate_policy(src, &e));
+                let line = err.and_then(|e| locate_policy(src, &e));
                 return ConfigError::Invalid {
                     field,
                     value: None,
@@ -1373,6 +1375,21 @@ fn terms_without_action(src: &str) -> Vec<(String, String)> {
 /// 4294967295"), "missing field `key`" "the required field `key` is missing". `field` is the
 /// field's path (and value as written); other messages are returned unchanged.
 pub fn in_words(message: &str, field: Option<&str>) -> String {
+    if message == "invalid IP address syntax" {
+        // `fe80::1%eth0`: an address with a zone (RFC 4007 section 11), which a neighbour
+        // cannot have.
+        let value = field
+            .and_then(|f| f.split_once(" = "))
+            .map(|(_, v)| v.trim_matches(['"', '\'']));
+        if let Some((addr, zone)) = value.and_then(|v| v.split_once('%')) {
+            return format!(
+                "{addr}%{zone} has a zone (%{zone}): bgpd does not bind a session to an \
+                 interface, so a link-local neighbour cannot be reached; use a global or \
+                 unique local address of the neighbour"
+            );
+        }
+        return "not an IP address".into();
+    }
     if let Some(name) = message
         .strip_prefix("missing field `")
         .and_then(|r| r.strip_suffix('`'))
@@ -1555,6 +1572,76 @@ fn locate_section(src: &str, field: &str) -> Option<usize> {
     }
     let header = format!("[{section}]");
     src.lines().position(|l| l.trim() == header).map(|i| i + 1)
+}
+
+/// A term's `match.prefix_list` naming no list of `[policy.prefix_lists]`: the field of the
+/// reference (`policy.policies.NAME.terms[I].match.prefix_list`), the line that writes it
+/// (inside that policy's tables, in either quote style), and the lists there are.
+fn unknown_prefix_list(
+    src: &str,
+    cfg: &Config,
+    policy: &str,
+    term: &str,
+    name: &str,
+) -> ConfigError {
+    let base = format!("policy.policies.{policy}");
+    // The term: `#N` (1-based) when it has no name.
+    let index = term
+        .strip_prefix('#')
+        .and_then(|n| n.parse::<usize>().ok())
+        .map(|n| n.saturating_sub(1))
+        .or_else(|| {
+            cfg.policy
+                .policies
+                .get(policy)?
+                .terms
+                .iter()
+                .position(|t| t.name.as_deref() == Some(term))
+        });
+    let field = match index {
+        Some(i) => format!("{base}.terms[{i}].match.prefix_list"),
+        None => base.clone(),
+    };
+    let lines: Vec<&str> = src.lines().collect();
+    let mut in_policy = false;
+    let mut line = None;
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim();
+        if t.starts_with('[') {
+            let header = t.trim_start_matches('[').trim_end_matches(']').trim();
+            in_policy = header == base || header.starts_with(&format!("{base}."));
+            continue;
+        }
+        let quoted = [format!("\"{name}\""), format!("'{name}'")];
+        if in_policy && t.contains("prefix_list") && quoted.iter().any(|q| t.contains(q.as_str())) {
+            line = Some(i + 1);
+            break;
+        }
+    }
+    let known: Vec<&str> = cfg.policy.prefix_lists.keys().map(String::as_str).collect();
+    let message = format!(
+        "unknown prefix list {name:?} (policy {policy:?} term {term}); [policy.prefix_lists] \
+         defines {}",
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    );
+    ConfigError::Invalid {
+        field,
+        value: None,
+        // Not found (an inline `[policy]`): the policy's header.
+        line: line.or_else(|| {
+            let e = crate::policy::PolicyError::UnknownPrefixList {
+                policy: policy.to_string(),
+                term: term.to_string(),
+                name: name.to_string(),
+            };
+            locate_policy(src, &e)
+        }),
+        message,
+    }
 }
 
 /// 1-based line of what a policy error is about: the first line of the `[policy...]`

@@ -106,7 +106,24 @@ fn policy_errors_name_the_line() {
     ));
     assert_eq!(
         e,
-        "policy (line 10): policy \"in\" term t: unknown prefix list \"custmers\""
+        "policy.policies.in.terms[0].match.prefix_list (line 10): unknown prefix list \
+         \"custmers\" (policy \"in\" term t); [policy.prefix_lists] defines customers"
+    );
+    // The reference's own line, in the policy that makes it, also when an earlier policy
+    // refers to a list of a similar name, and the match is a
+    // table of its own written with single quotes.
+    let e = error(&format!(
+        "{head}customers = [\"203.0.113.0/24\"]\n\n\
+         [policy.policies.out]\n[[policy.policies.out.terms]]\nmatch = {{ prefix_list = \"customers\" }}\n\
+         [policy.policies.in]\ndefault = \"reject\"\n\
+         [[policy.policies.in.terms]]\nmatch = {{ prefix_list = \"customers\" }}\n\
+         [[policy.policies.in.terms]]\naction = \"accept\"\n[policy.policies.in.terms.match]\n\
+         prefix_list = 'customerz'\n"
+    ));
+    assert_eq!(
+        e,
+        "policy.policies.in.terms[1].match.prefix_list (line 17): unknown prefix list \
+         \"customerz\" (policy \"in\" term #2); [policy.prefix_lists] defines customers"
     );
     // A bad community.
     let e = error(&format!(
@@ -483,4 +500,24 @@ fn an_md5_password_is_never_shown_in_an_error() {
         assert!(e.contains("md5_password"), "{e}");
         assert!(e.contains(&format!("(line {line})")), "{e}");
     }
+}
+
+#[test]
+fn a_link_local_neighbour_is_refused_with_or_without_a_zone() {
+    let src = |a: &str| format!("{MINIMAL}[[neighbor]]\naddress = \"{a}\"\nremote_as = 65001\n");
+    assert_eq!(
+        error(&src("fe80::1%eth0")),
+        "neighbor[0].address = \"fe80::1%eth0\" (line 4): fe80::1%eth0 has a zone (%eth0): bgpd \
+         does not bind a session to an interface, so a link-local neighbour cannot be reached; \
+         use a global or unique local address of the neighbour"
+    );
+    let e = error(&src("fe80::1"));
+    assert!(
+        e.starts_with("neighbor[0].address = \"fe80::1\" (line 4): fe80::1 is link-local"),
+        "{e}"
+    );
+    assert_eq!(
+        error(&src("192.0.2.300")),
+        "neighbor[0].address = \"192.0.2.300\" (line 4): not an IP address"
+    );
 }
