@@ -844,17 +844,24 @@ impl Config {
     pub fn from_toml_str_with_warnings(
         src: &str,
     ) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
-        let cfg = Config::from_toml_str(src)?;
+        Config::check_all(src).map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// [`Config::from_toml_str_with_warnings`] with every error ([`Config::from_toml_str_all`];
+    /// the files are checked only when the rest is valid, and only the first file problem
+    /// is given). Errors: never empty.
+    pub fn check_all(src: &str) -> Result<(Config, Vec<ConfigWarning>), Vec<ConfigError>> {
+        let cfg = Config::from_toml_str_all(src)?;
         if let Err((field, message)) = cfg.check_files() {
             let line = written(src, &field)
                 .map(|(l, _)| l)
                 .or_else(|| enclosing_line(src, &field));
-            return Err(ConfigError::Invalid {
+            return Err(vec![ConfigError::Invalid {
                 value: None,
                 line,
                 field,
                 message,
-            });
+            }]);
         }
         let mut warnings = cfg.warnings();
         warnings.extend(terms_without_action(src));
@@ -944,8 +951,16 @@ impl Config {
         out
     }
 
-    /// Parses and validates a TOML configuration.
+    /// Parses and validates a TOML configuration; the first error ([`Config::from_toml_str_all`]
+    /// gives them all).
     pub fn from_toml_str(src: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_str_all(src).map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// Parses and validates a TOML configuration. Errors: a TOML or type error (the first;
+    /// parsing stops there), else every problem [`Config::validate_all`] finds, each with
+    /// its field and line; never empty.
+    pub fn from_toml_str_all(src: &str) -> Result<Config, Vec<ConfigError>> {
         let cfg: Config = toml::from_str(src).map_err(|e| {
             let line = e.span().map_or(0, |s| line_of(src, s.start));
             let message = e.message().to_string();
@@ -993,54 +1008,66 @@ impl Config {
                     (field, message)
                 }
             };
-            ConfigError::Parse {
+            vec![ConfigError::Parse {
                 line,
                 field: field.map(|f| without_secret(&f)),
                 message,
-            }
+            }]
         })?;
-        cfg.validate().map_err(|(field, message)| {
-            if field == "policy" {
-                let err = cfg.policy.compile().err();
-                if let Some(crate::policy::PolicyError::UnknownPrefixList { policy, term, name }) =
-                    &err
-                {
-                    return unknown_prefix_list(src, &cfg, policy, term, name);
-                }
-                // The policy error names the entry; find the line that writes it.
-                let line = err.and_then(|e| locate_policy(src, &e));
-                return ConfigError::Invalid {
-                    field,
-                    value: None,
-                    line,
-                    message,
-                };
-            }
-            let (line, value) = match written(src, &field) {
-                Some((line, _)) if is_secret(&field) => (Some(line), None),
-                Some((line, value)) => (Some(line), Some(value)),
-                // A missing field: the line of its section's header, or of the inline table
-                // it is missing from.
-                None => (
-                    locate_section(src, &field).or_else(|| enclosing_line(src, &field)),
-                    None,
-                ),
-            };
-            ConfigError::Invalid {
-                value,
-                line,
-                field,
-                message,
-            }
-        })?;
-        Ok(cfg)
+        let errors: Vec<ConfigError> = cfg
+            .validate_all()
+            .into_iter()
+            .map(|(field, message)| located(src, &cfg, field, message))
+            .collect();
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(errors)
+        }
     }
 
     /// The configuration as TOML (what [`Config::from_toml_str`] reads back to an equal value).
     pub fn to_toml_string(&self) -> Result<String, toml::ser::Error> {
         toml::to_string(self)
     }
+}
 
+/// A problem [`Config::validate_all`] found (its field path and message), with the line and
+/// the value as written (not a secret's, [`is_secret`]).
+fn located(src: &str, cfg: &Config, field: String, message: String) -> ConfigError {
+    if field == "policy" {
+        let err = cfg.policy.compile().err();
+        if let Some(crate::policy::PolicyError::UnknownPrefixList { policy, term, name }) = &err {
+            return unknown_prefix_list(src, cfg, policy, term, name);
+        }
+        // The policy error names the entry; find the line that writes it.
+        let line = err.and_then(|e| locate_policy(src, &e));
+        return ConfigError::Invalid {
+            field,
+            value: None,
+            line,
+            message,
+        };
+    }
+    let (line, value) = match written(src, &field) {
+        Some((line, _)) if is_secret(&field) => (Some(line), None),
+        Some((line, value)) => (Some(line), Some(value)),
+        // A missing field: the line of its section's header, or of the inline table
+        // it is missing from.
+        None => (
+            locate_section(src, &field).or_else(|| enclosing_line(src, &field)),
+            None,
+        ),
+    };
+    ConfigError::Invalid {
+        value,
+        line,
+        field,
+        message,
+    }
+}
+
+impl Config {
     /// Our AS.
     pub fn local_as(&self) -> Asn {
         Asn(self.local_as)
@@ -1065,37 +1092,48 @@ impl Config {
     /// client on an eBGP session, a policy that does not compile, and a policy name absent
     /// from `[policy.policies]`.
     pub fn validate(&self) -> Result<(), (String, String)> {
+        match self.validate_all().into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem [`Config::validate`] finds, in the order of the file's sections
+    /// (top-level fields, networks, neighbours, `[ha]`): independent checks all run, so
+    /// `--check-config` reports every error at once. Within `[ha]` only the first.
+    pub fn validate_all(&self) -> Vec<(String, String)> {
+        let mut errs = Vec::new();
         if self.router_id.0.to_u32() == 0 {
-            return Err(("router_id".into(), "must not be 0.0.0.0".into()));
+            errs.push(("router_id".into(), "must not be 0.0.0.0".into()));
         }
         if self.local_as == 0 {
-            return Err(("local_as".into(), "AS 0 is reserved (RFC 7607)".into()));
+            errs.push(("local_as".into(), "AS 0 is reserved (RFC 7607)".into()));
         }
         if self.local_as == AS_TRANS {
-            return Err(("local_as".into(), AS_TRANS_REASON.into()));
+            errs.push(("local_as".into(), AS_TRANS_REASON.into()));
         }
         if let Err(e) = self.policy.compile() {
-            return Err(("policy".into(), e.to_string()));
+            errs.push(("policy".into(), e.to_string()));
         }
         for (i, n) in self.networks.iter().enumerate() {
             if let Some(j) = self.networks[..i].iter().position(|o| o.prefix == n.prefix) {
-                return Err((
+                errs.push((
                     format!("network[{i}].prefix"),
                     format!("{} is already network[{j}]", n.prefix),
                 ));
             }
             if let Some(special::SpecialPrefix::Refused(why)) = special::special_prefix(&n.prefix) {
-                return Err((format!("network[{i}].prefix"), why));
+                errs.push((format!("network[{i}].prefix"), why));
             }
             if let Some(nh) = n.next_hop {
                 if nh.is_ipv4() != matches!(n.prefix, Prefix::V4(_)) {
-                    return Err((
+                    errs.push((
                         format!("network[{i}].next_hop"),
                         format!("{nh} is not of the family of {}", n.prefix),
                     ));
                 }
                 if nh.is_loopback() || nh.is_unspecified() || nh.is_multicast() {
-                    return Err((
+                    errs.push((
                         format!("network[{i}].next_hop"),
                         format!("{nh} is not a usable host address (RFC 4271 section 6.3)"),
                     ));
@@ -1103,7 +1141,7 @@ impl Config {
             }
         }
         if self.metrics_address == Some(self.admin_address) {
-            return Err((
+            errs.push((
                 "metrics_address".into(),
                 format!(
                     "{} is also admin_address: the metrics endpoint and the admin API each need \
@@ -1113,40 +1151,40 @@ impl Config {
             ));
         }
         if self.port == 0 {
-            return Err((
+            errs.push((
                 "port".into(),
                 "must be between 1 and 65535 (TCP port 0 cannot be connected to)".into(),
             ));
         }
-        self.validate_addresses()?;
+        self.validate_addresses(&mut errs);
         let policies = self.policy_names();
         let mut seen = BTreeSet::new();
         for (i, n) in self.neighbors.iter().enumerate() {
             let f = |name: &str| format!("neighbor[{i}].{name}");
             if !seen.insert(n.address) {
-                return Err((f("address"), format!("duplicate neighbour {}", n.address)));
+                errs.push((f("address"), format!("duplicate neighbour {}", n.address)));
             }
             if n.remote_as == 0 {
-                return Err((f("remote_as"), "AS 0 is reserved (RFC 7607)".into()));
+                errs.push((f("remote_as"), "AS 0 is reserved (RFC 7607)".into()));
             }
             if n.remote_as == AS_TRANS {
-                return Err((f("remote_as"), AS_TRANS_REASON.into()));
+                errs.push((f("remote_as"), AS_TRANS_REASON.into()));
             }
             if let Some(why) = not_a_neighbour_address(n.address) {
-                return Err((f("address"), why));
+                errs.push((f("address"), why));
             }
             if HoldTime::new(n.hold_time).is_none() {
-                return Err((
+                errs.push((
                     f("hold_time"),
                     "must be 0 or at least 3 seconds (RFC 4271 section 4.2)".into(),
                 ));
             }
             if let Some(k) = n.keepalive {
                 if n.hold_time == 0 && k != 0 {
-                    return Err((f("keepalive"), "must be 0 when hold_time is 0".into()));
+                    errs.push((f("keepalive"), "must be 0 when hold_time is 0".into()));
                 }
                 if n.hold_time != 0 && (k == 0 || u32::from(k) * 3 > u32::from(n.hold_time)) {
-                    return Err((
+                    errs.push((
                         f("keepalive"),
                         format!(
                             "must be between 1 and a third of hold_time ({})",
@@ -1156,27 +1194,27 @@ impl Config {
                 }
             }
             if n.connect_retry == 0 {
-                return Err((f("connect_retry"), "must be at least 1 second".into()));
+                errs.push((f("connect_retry"), "must be at least 1 second".into()));
             }
             if n.restart_time > 0x0fff {
-                return Err((
+                errs.push((
                     f("restart_time"),
                     "at most 4095 seconds (RFC 4724 section 3)".into(),
                 ));
             }
             if let Some(fam) = &n.families {
                 if fam.is_empty() {
-                    return Err((f("families"), "at least one address family".into()));
+                    errs.push((f("families"), "at least one address family".into()));
                 }
                 if let Some(dup) = fam
                     .iter()
                     .enumerate()
                     .find_map(|(j, a)| fam[..j].contains(a).then_some(a))
                 {
-                    return Err((f("families"), format!("{dup} is listed twice")));
+                    errs.push((f("families"), format!("{dup} is listed twice")));
                 }
                 if let Some(bad) = fam.iter().find(|a| !a.is_decoded()) {
-                    return Err((
+                    errs.push((
                         f("families"),
                         format!("{bad} is not supported (ipv4/unicast, ipv6/unicast)"),
                     ));
@@ -1187,32 +1225,34 @@ impl Config {
                 .iter()
                 .find(|c| capability_code(c).is_none())
             {
-                return Err((
+                errs.push((
                     f("required_capabilities"),
                     format!("unknown capability {bad:?}"),
                 ));
             }
             if n.route_reflector_client && n.remote_as != self.local_as {
-                return Err((
+                errs.push((
                     f("route_reflector_client"),
                     "only an internal neighbour can be a route-reflector client (RFC 4456)".into(),
                 ));
             }
             if n.ttl_security == Some(0) {
-                return Err((f("ttl_security"), "at least 1 hop (RFC 5082)".into()));
+                errs.push((f("ttl_security"), "at least 1 hop (RFC 5082)".into()));
             }
             if let Some(names) = &policies {
                 for (key, list) in [("import", &n.import), ("export", &n.export)] {
                     if let Some(p) = list.iter().find(|p| !names.contains(p.as_str())) {
-                        return Err((f(key), format!("unknown policy {p:?}")));
+                        errs.push((f(key), format!("unknown policy {p:?}")));
                     }
                 }
             }
         }
         if let Some(ha) = &self.ha {
-            ha.validate()?;
+            if let Err(e) = ha.validate() {
+                errs.push(e);
+            }
             if ha.checkpoint_address == Some(self.admin_address) {
-                return Err((
+                errs.push((
                     "ha.checkpoint_address".into(),
                     format!(
                         "{} is also admin_address: the admin API and the checkpoint channel \
@@ -1226,20 +1266,20 @@ impl Config {
                 .iter()
                 .find(|a| !self.neighbors.iter().any(|n| n.address == **a))
             {
-                return Err((
+                errs.push((
                     "ha.protect".into(),
                     format!("{a} is not the address of a [[neighbor]]"),
                 ));
             }
         }
-        Ok(())
+        errs
     }
 
     /// Checks each neighbour's addresses and MD5 key: `local_address` of the family of
     /// `address` (one TCP connection has both ends in one family), `address` none of our
     /// own (`listen_addresses`, any neighbour's `local_address`), and an `md5_password` of
     /// 1 to 80 bytes (the kernel's TCP_MD5SIG_MAXKEYLEN; RFC 2385 section 4).
-    fn validate_addresses(&self) -> Result<(), (String, String)> {
+    fn validate_addresses(&self, errs: &mut Vec<(String, String)>) {
         let own: Vec<(IpAddr, String)> = self
             .listen_addresses
             .iter()
@@ -1254,7 +1294,7 @@ impl Config {
             let f = |name: &str| format!("neighbor[{i}].{name}");
             if let Some(la) = n.local_address {
                 if la.is_ipv4() != n.address.is_ipv4() {
-                    return Err((
+                    errs.push((
                         f("local_address"),
                         format!(
                             "{la} is {} but the neighbour address {} is {}: both ends of a TCP \
@@ -1267,7 +1307,7 @@ impl Config {
                 }
             }
             if let Some((_, whose)) = own.iter().find(|(a, _)| *a == n.address) {
-                return Err((
+                errs.push((
                     f("address"),
                     format!(
                         "{} is our own address ({whose}): a neighbour is the remote end",
@@ -1281,7 +1321,7 @@ impl Config {
                     || nh.is_unspecified()
                     || nh.is_multicast()
                 {
-                    return Err((
+                    errs.push((
                         f("ipv6_next_hop"),
                         format!("{nh} is not a global IPv6 address (RFC 2545 section 3)"),
                     ));
@@ -1289,7 +1329,7 @@ impl Config {
             }
             if let Some(pw) = &n.md5_password {
                 if pw.is_empty() || pw.len() > MD5_KEY_MAX_LEN {
-                    return Err((
+                    errs.push((
                         f("md5_password"),
                         format!(
                             "is {} bytes; a TCP-MD5 key is 1 to {MD5_KEY_MAX_LEN} bytes \
@@ -1300,7 +1340,6 @@ impl Config {
                 }
             }
         }
-        Ok(())
     }
 
     /// The policy names the `[policy]` section defines (`[policy.policies.NAME]`).

@@ -521,3 +521,31 @@ fn a_link_local_neighbour_is_refused_with_or_without_a_zone() {
         "neighbor[0].address = \"192.0.2.300\" (line 4): not an IP address"
     );
 }
+
+#[test]
+fn every_independent_error_is_reported() {
+    let src = format!(
+        "router_id = \"0.0.0.0\"\nlocal_as = 65001\n\
+         [[network]]\nprefix = \"127.0.0.0/8\"\n\
+         [[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 0\nhold_time = 1\n\
+         [[neighbor]]\naddress = \"192.0.2.3\"\nremote_as = 65001\nimport = [\"nope\"]\n"
+    );
+    let errors: Vec<String> = match Config::from_toml_str_all(&src) {
+        Err(e) => e.iter().map(ToString::to_string).collect(),
+        Ok(_) => panic!("accepted"),
+    };
+    assert_eq!(
+        errors,
+        [
+            "router_id = \"0.0.0.0\" (line 1): must not be 0.0.0.0",
+            "network[0].prefix = \"127.0.0.0/8\" (line 4): 127.0.0.0/8 is loopback address \
+             space (a packet to it never leaves a host): not a route to announce",
+            "neighbor[0].remote_as = 0 (line 7): AS 0 is reserved (RFC 7607)",
+            "neighbor[0].hold_time = 1 (line 8): must be 0 or at least 3 seconds (RFC 4271 \
+             section 4.2)",
+            "neighbor[1].import = [\"nope\"] (line 12): unknown policy \"nope\"",
+        ]
+    );
+    // The first is what from_toml_str gives.
+    assert_eq!(error(&src), errors[0]);
+}

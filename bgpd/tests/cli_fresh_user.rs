@@ -726,3 +726,68 @@ fn refusals_say_why_with_a_documented_exit_status() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `--check-config` reports every error it finds, one line each, and a reload of such a file
+/// says the first and how many more there are.
+#[test]
+fn check_config_reports_every_error_and_a_reload_counts_them() {
+    let dir = TempDir::new("allerrors");
+    let admin = format!("127.0.0.1:{}", free_port());
+    let good = format!(
+        "router_id = \"192.0.2.1\"\nlocal_as = 65001\nlisten_addresses = [\"127.0.0.1\"]\n\
+         port = {}\nadmin_address = \"{admin}\"\n\n\
+         [[neighbor]]\naddress = \"192.0.2.9\"\nremote_as = 65001\npassive = true\n",
+        free_port()
+    );
+    let config = dir.write("bgpd.toml", &good);
+    let bad =
+        format!("{good}hold_time = 1\nconnect_retry = 0\n[[network]]\nprefix = \"127.0.0.0/8\"\n");
+    let bad_path = dir.write("bad.toml", &bad);
+    let out = check_config(&bad_path);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let file = bad_path.display();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "bgpd: error: {file}: network[0].prefix = \"127.0.0.0/8\" (line 14): "
+        )),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "bgpd: error: {file}: neighbor[0].hold_time = 1 (line 11): "
+        )),
+        "{err}"
+    );
+    assert!(
+        lines[2].starts_with(&format!(
+            "bgpd: error: {file}: neighbor[0].connect_retry = 0 (line 12): "
+        )),
+        "{err}"
+    );
+    // Starting on it: the same lines.
+    let out = run(
+        env!("CARGO_BIN_EXE_bgpd"),
+        &["--config", &bad_path.display().to_string()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8(out.stderr).unwrap(), err);
+
+    let log = std::fs::File::create(dir.0.join("bgpd.log")).unwrap();
+    let _daemon = Daemon::start(&config, log, &[("RUST_LOG", "info")]);
+    wait_admin(&admin);
+    std::fs::write(&config, &bad).unwrap();
+    let out = understudy(&admin, &["reload"]);
+    let err = one_line_error(&out);
+    assert!(
+        err.contains("network[0].prefix")
+            && err.contains(&format!(
+                "(and 2 more errors: `bgpd --check-config {}` lists them all) (the old \
+             configuration is kept)",
+                config.display()
+            )),
+        "{err}"
+    );
+}

@@ -53,8 +53,9 @@ struct Args {
         required_unless_present = "check_config"
     )]
     config: Option<PathBuf>,
-    /// Validate FILE and exit: 0 when it is valid, 1 with one error line naming the field
-    /// and line when it is not. Starts nothing.
+    /// Validate FILE and exit: 0 when it is valid, 1 when it is not, with one line per error
+    /// naming the field and its line (every error the checks find; a TOML syntax error
+    /// stops the reading, so it comes alone). Starts nothing.
     #[arg(long, value_name = "FILE", conflicts_with = "config")]
     check_config: Option<PathBuf>,
     /// Log one JSON object per line instead of text.
@@ -83,8 +84,13 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
 pub fn load_config_with_warnings(path: &Path) -> anyhow::Result<(Config, Vec<String>)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read configuration {}", path.display()))?;
-    let (config, warnings) = Config::from_toml_str_with_warnings(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let (config, warnings) = Config::check_all(&text).map_err(|errors| ConfigFileErrors {
+        path: path.display().to_string(),
+        lines: errors
+            .iter()
+            .map(|e| format!("{}: {e}", path.display()))
+            .collect(),
+    })?;
     let warnings = warnings
         .iter()
         .map(|w| {
@@ -93,6 +99,43 @@ pub fn load_config_with_warnings(path: &Path) -> anyhow::Result<(Config, Vec<Str
         })
         .collect();
     Ok((config, warnings))
+}
+
+/// The errors of a configuration file, each a line `FILE: FIELD (line N): message` (at
+/// least one). As one line (a reload's answer): the first, and how many more there are.
+#[derive(Debug)]
+pub struct ConfigFileErrors {
+    /// The file as given.
+    pub path: String,
+    /// One line per error.
+    pub lines: Vec<String>,
+}
+
+impl std::fmt::Display for ConfigFileErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.lines.first().map_or("", String::as_str))?;
+        match self.lines.len() {
+            0 | 1 => Ok(()),
+            n => write!(
+                f,
+                " (and {} more error{}: `bgpd --check-config {}` lists them all)",
+                n - 1,
+                if n == 2 { "" } else { "s" },
+                self.path
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigFileErrors {}
+
+/// `e` as error lines: each error of a configuration file on its own line, anything else
+/// on one line with its causes.
+fn error_lines(e: &anyhow::Error) -> Vec<String> {
+    match e.downcast_ref::<ConfigFileErrors>() {
+        Some(c) => c.lines.clone(),
+        None => vec![format!("{e:#}")],
+    }
 }
 
 fn init_logging(json: bool) {
@@ -152,7 +195,9 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("bgpd: error: {e:#}");
+                for line in error_lines(&e) {
+                    eprintln!("bgpd: error: {line}");
+                }
                 std::process::ExitCode::FAILURE
             }
         };
@@ -164,10 +209,12 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             // One line on stderr; a JSON log gets it as a record too (a text log would only
             // repeat the line, as it goes to stderr as well).
-            if json_log {
-                tracing::error!("{e:#}");
+            for line in error_lines(&e) {
+                if json_log {
+                    tracing::error!("{line}");
+                }
+                eprintln!("bgpd: error: {line}");
             }
-            eprintln!("bgpd: error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
