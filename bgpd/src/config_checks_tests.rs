@@ -524,13 +524,11 @@ fn a_link_local_neighbour_is_refused_with_or_without_a_zone() {
 
 #[test]
 fn every_independent_error_is_reported() {
-    let src = format!(
-        "router_id = \"0.0.0.0\"\nlocal_as = 65001\n\
-         [[network]]\nprefix = \"127.0.0.0/8\"\n\
-         [[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 0\nhold_time = 1\n\
-         [[neighbor]]\naddress = \"192.0.2.3\"\nremote_as = 65001\nimport = [\"nope\"]\n"
-    );
-    let errors: Vec<String> = match Config::from_toml_str_all(&src) {
+    let src = "router_id = \"0.0.0.0\"\nlocal_as = 65001\n\
+               [[network]]\nprefix = \"127.0.0.0/8\"\n\
+               [[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 0\nhold_time = 1\n\
+               [[neighbor]]\naddress = \"192.0.2.3\"\nremote_as = 65001\nimport = [\"nope\"]\n";
+    let errors: Vec<String> = match Config::from_toml_str_all(src) {
         Err(e) => e.iter().map(ToString::to_string).collect(),
         Ok(_) => panic!("accepted"),
     };
@@ -547,5 +545,5 @@ fn every_independent_error_is_reported() {
         ]
     );
     // The first is what from_toml_str gives.
-    assert_eq!(error(&src), errors[0]);
+    assert_eq!(error(src), errors[0]);
 }
