@@ -17,28 +17,53 @@ use crate::poll::poll_until;
 use crate::process::LabProcess;
 use crate::rawpeer::{msg_type, HEADER_LEN};
 
+/// The kernel capture ring of each [`Capture`], in KiB (`tcpdump -B`). With whole frames
+/// on a veth with segmentation offloads, libpcap sizes each ring slot for a 64 KiB frame,
+/// so tcpdump's default 2 MiB holds about 32 frames: a burst of a takeover's first segments
+/// on 100 sessions (about 200 frames within 4 ms) lost all but the first ~34, and the lost
+/// ones looked like segments lost on the wire (`takeover-bench`, issue 7). 64 MiB holds
+/// about 1,000.
+pub const CAPTURE_BUFFER_KIB: u32 = 64 * 1024;
+
 /// A running `tcpdump` inside a namespace, writing a pcap file.
 #[derive(Debug)]
 pub struct Capture {
     process: LabProcess,
     file: PathBuf,
+    log: PathBuf,
+}
+
+/// A stopped [`Capture`]: its file, and what tcpdump reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captured {
+    /// The pcap file.
+    pub file: PathBuf,
+    /// Frames that matched the filter but never reached the file: the kernel dropped them
+    /// (ring full) or the filter queue did ("packets dropped by kernel" plus what "received
+    /// by filter" counts beyond "captured"). `None` when tcpdump did not report its counts.
+    pub dropped: Option<u64>,
 }
 
 impl Capture {
     /// Starts capturing on `iface` in `ns` into `{dir}/{name}.pcap`, with the pcap filter
     /// `filter` (e.g. `"tcp port 179"`), and waits until tcpdump listens. Whole frames,
     /// delivered and written one by one (`--immediate-mode -U`), so a capture stopped at any
-    /// time holds everything seen until then; tcpdump keeps root (`-Z root`).
+    /// time holds everything seen until then; tcpdump keeps root (`-Z root`). The kernel's
+    /// capture ring is [`CAPTURE_BUFFER_KIB`], so a burst (a takeover's first segments on
+    /// 100 sessions) is not dropped before tcpdump reads it; [`Capture::dropped`] tells.
     pub fn start(ns: &Netns, iface: &str, filter: &str, dir: &Path, name: &str) -> Result<Capture> {
         let file = dir.join(format!("{name}.pcap"));
         let log = dir.join(format!("{name}.tcpdump.log"));
         let f = file.to_string_lossy().into_owned();
+        let buffer = CAPTURE_BUFFER_KIB.to_string();
         let mut args = vec![
             "-i",
             iface,
             "-n",
             "-U",
             "--immediate-mode",
+            "-B",
+            &buffer,
             "-Z",
             "root",
             "-s",
@@ -58,11 +83,17 @@ impl Capture {
                 Ok(text.contains("listening on").then_some(()))
             },
         )?;
-        Ok(Capture { process, file })
+        Ok(Capture { process, file, log })
     }
 
     /// Stops tcpdump (SIGINT, it closes the file) and returns the capture file.
-    pub fn stop(mut self) -> Result<PathBuf> {
+    pub fn stop(self) -> Result<PathBuf> {
+        Ok(self.finish()?.file)
+    }
+
+    /// Stops tcpdump (SIGINT, it closes the file) and returns the file and how many frames
+    /// it did not capture.
+    pub fn finish(mut self) -> Result<Captured> {
         self.process.signal(libc::SIGINT);
         let p = &mut self.process;
         poll_until(
@@ -71,8 +102,33 @@ impl Capture {
             Duration::from_millis(20),
             || Ok(p.check_running().is_err().then_some(())),
         )?;
-        Ok(self.file.clone())
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        Ok(Captured {
+            file: self.file.clone(),
+            dropped: not_captured(&text),
+        })
     }
+}
+
+/// From tcpdump's closing counts ("N packets captured", "N packets received by filter",
+/// "N packets dropped by kernel"), the frames that matched but were not captured: the
+/// kernel's drops, or those the filter received beyond the captured ones, whichever is
+/// larger. `None` without the counts.
+pub fn not_captured(log: &str) -> Option<u64> {
+    let count = |what: &str| {
+        log.lines().find_map(|l| {
+            let (n, rest) = l.trim().split_once(' ')?;
+            rest.trim_start_matches("packets ")
+                .trim_start_matches("packet ")
+                .eq(what)
+                .then(|| n.parse::<u64>().ok())
+                .flatten()
+        })
+    };
+    let captured = count("captured")?;
+    let received = count("received by filter")?;
+    let dropped = count("dropped by kernel")?;
+    Some(dropped.max(received.saturating_sub(captured)))
 }
 
 /// One BGP message seen on the wire.
@@ -273,6 +329,22 @@ pub fn analyze(path: &Path) -> Result<WireSummary> {
 mod tests {
     use super::*;
     use crate::rawpeer::keepalive_bytes;
+
+    #[test]
+    fn tcpdumps_closing_counts_give_the_frames_not_captured() {
+        // The takeover bench's capture of 100 sessions with tcpdump's default ring.
+        let log = "tcpdump: listening on eth0, link-type EN10MB (Ethernet), snapshot length \
+                   262144 bytes\n34 packets captured\n200 packets received by filter\n\
+                   166 packets dropped by kernel\n";
+        assert_eq!(not_captured(log), Some(166));
+        let log =
+            "682 packets captured\n683 packets received by filter\n1 packet dropped by kernel\n";
+        assert_eq!(not_captured(log), Some(1));
+        // Received by the filter but not captured, with no kernel drop counted.
+        let log = "10 packets captured\n12 packets received by filter\n0 packets dropped by kernel";
+        assert_eq!(not_captured(log), Some(2));
+        assert_eq!(not_captured("tcpdump: listening on eth0\n"), None);
+    }
 
     fn update(withdrawn: &[[u8; 4]], nlri: &[[u8; 4]]) -> Vec<u8> {
         use bgpd::wire::builder::attributes;

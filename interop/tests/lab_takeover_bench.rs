@@ -46,6 +46,11 @@ fn takeover_bench_at_a_thousand_prefixes_measures_every_session() {
         // The standby cannot send before it declared the primary failed.
         assert!(d >= 0.0 && f > d, "{s:?}");
     }
+    // The keepalive peer read the standby's first message, after the declaration; the
+    // captures kept every frame (a dropped first segment reads as a late one).
+    let read = r.per_session[2].read_from_declaration_ms.unwrap();
+    assert!(read >= 0.0, "{:?}", r.per_session[2]);
+    assert_eq!(r.capture_dropped, Some(0), "{text}");
     let declared = r.declared_after_failure_ms.unwrap();
     assert!(declared > 0.0, "declared {declared} ms after the failure");
     // Both are reported (every session had a segment); one is the other plus `declared`

@@ -78,6 +78,9 @@ pub struct SessionTiming {
     pub from_declaration_ms: Option<f64>,
     /// ms from the failure (links cut) to the first segment.
     pub from_failure_ms: Option<f64>,
+    /// ms from the declaration to the neighbour reading the standby's first message off its
+    /// socket (keepalive peers only): the application's cross-check of the capture.
+    pub read_from_declaration_ms: Option<f64>,
     /// Segments the router sent after the failure.
     pub segments: u64,
     /// Of them SYN, FIN or RST.
@@ -116,6 +119,9 @@ pub struct TakeoverRow {
     pub synchronised_at_failure: Option<bool>,
     /// ms the `ip` cut took (the failure is timed at its start).
     pub cut_ms: f64,
+    /// Frames from the router that the neighbours' captures did not keep (tcpdump's count;
+    /// None when it gave none): a first segment among them reads as one that came late.
+    pub capture_dropped: Option<u64>,
     /// ms from the primary holding the table to the standby in lockstep.
     pub lockstep_s: Option<f64>,
     /// `/proc/loadavg` just before the failure.

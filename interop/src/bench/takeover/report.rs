@@ -8,10 +8,25 @@ fn f1(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into())
 }
 
+/// ms from the declaration to the last keepalive peer reading its first message (None
+/// when any of them did not).
+fn last_read(r: &TakeoverRow) -> Option<f64> {
+    let reads: Vec<Option<f64>> = r
+        .per_session
+        .iter()
+        .filter(|s| s.kind == "keepalive")
+        .map(|s| s.read_from_declaration_ms)
+        .collect();
+    if reads.is_empty() || reads.iter().any(Option::is_none) {
+        return None;
+    }
+    reads.into_iter().flatten().max_by(f64::total_cmp)
+}
+
 /// One progress line for a finished row.
 pub fn row_line(r: &TakeoverRow) -> String {
     format!(
-        "  {} sessions: declared {} ms after the failure; first segment per session {} / {} / {} ms (first/median/last) after the declaration, last {} ms after the failure; standby takeover_ms {}; data-plane loss {} ms; {}/{} survived{}",
+        "  {} sessions: declared {} ms after the failure; first segment per session {} / {} / {} ms (first/median/last) after the declaration, last {} ms after the failure; standby takeover_ms {}; data-plane loss {} ms; {}/{} survived; links cut in {:.1} ms; capture dropped {} frames; last keepalive peer read its first message {} ms after the declaration{}",
         r.sessions,
         f1(r.declared_after_failure_ms),
         f1(r.first_session_ms),
@@ -22,6 +37,10 @@ pub fn row_line(r: &TakeoverRow) -> String {
         f1(r.dataplane_loss_ms),
         r.sessions_survived,
         r.sessions,
+        r.cut_ms,
+        r.capture_dropped
+            .map_or_else(|| "an unknown number of".into(), |n| n.to_string()),
+        f1(last_read(r)),
         r.error
             .as_ref()
             .map(|e| format!(" ({e})"))

@@ -298,9 +298,15 @@ pub fn run(
         parse_ping_stream(&ping_text).map(|(_, _, lost)| lost as f64 * ms(PING_INTERVAL))
     });
     let mut seen = std::collections::BTreeMap::new();
+    let mut capture_dropped = Some(0);
     for (_, c) in captures {
-        let file = c.stop()?;
-        seen.extend(after_failure(&file, IpAddr::V4(plan::ROUTER), cut.done)?);
+        let captured = c.finish()?;
+        capture_dropped = capture_dropped.zip(captured.dropped).map(|(a, b)| a + b);
+        seen.extend(after_failure(
+            &captured.file,
+            IpAddr::V4(plan::ROUTER),
+            cut.done,
+        )?);
     }
     let frr_after = match frr.as_mut() {
         Some(f) => Some(f.session(IpAddr::V4(plan::ROUTER))?),
@@ -315,7 +321,7 @@ pub fn run(
 
     let mut per_session = Vec::new();
     let mut survived: usize = 0;
-    let mut timing = |peer: IpAddr, kind: &'static str, up: bool| {
+    let mut timing = |peer: IpAddr, kind: &'static str, up: bool, read: Option<Duration>| {
         let w: AfterFailure = seen.get(&peer).copied().unwrap_or_default();
         if up && w.syn_fin_rst == 0 {
             survived += 1;
@@ -325,21 +331,30 @@ pub fn run(
             kind,
             from_declaration_ms: w.first.zip(declared).map(|(f, d)| ms_between(d, f)),
             from_failure_ms: w.first.map(|f| ms_between(cut.at, f)),
+            read_from_declaration_ms: read.zip(declared).map(|(r, d)| ms_between(d, r)),
             segments: w.segments,
             syn_fin_rst: w.syn_fin_rst,
         });
     };
     // The feeder's session: its thread ends only on an error, seen on stop.
-    timing(IpAddr::V4(plan::FEEDER), "feeder", true);
+    timing(IpAddr::V4(plan::FEEDER), "feeder", true, None);
     if let (Some(b), Some(a)) = (&frr_before, &frr_after) {
         let up = a.established
             && a.established_count == b.established_count
             && a.dropped_count == b.dropped_count
             && a.prefixes_received == b.prefixes_received;
-        timing(IpAddr::V4(plan::FRR), "frr", up);
+        timing(IpAddr::V4(plan::FRR), "frr", up, None);
     }
     for s in &peers.states {
-        timing(IpAddr::V4(s.address), "keepalive", s.ended().is_none());
+        let read = s
+            .first_after_mark()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        timing(
+            IpAddr::V4(s.address),
+            "keepalive",
+            s.ended().is_none(),
+            read,
+        );
     }
     let feeder_ok = feeder.stop().is_ok();
     if !feeder_ok {
@@ -378,6 +393,7 @@ pub fn run(
         sessions_survived: survived,
         synchronised_at_failure,
         cut_ms: ms_between(cut.at, cut.done),
+        capture_dropped,
         lockstep_s: Some(lockstep_s),
         load,
         error: (!all_seen || survived != per_session.len()).then(|| {
