@@ -618,6 +618,62 @@ mod tests {
         );
     }
 
+    /// bgpd's defaults (3 x 100 ms, mirror silence 300 ms, fencing with the early probe at
+    /// 150 ms): a primary that dies right after its heartbeat and a mirrored frame at 1,000
+    /// is declared at 1,300 to the millisecond, and the driver is woken for exactly then.
+    /// The takeover bench's declarations came 0-2 ms after this deadline; what it showed
+    /// beyond 300 ms after the failure was its own cut (issue 7).
+    #[test]
+    fn with_the_default_detection_the_declaration_comes_300_ms_after_the_last_sign_of_life() {
+        let mut cfg = HaConfig::new(NodeId(2));
+        cfg.priority = Priority(20);
+        cfg.fencing = true;
+        cfg.probe_after_ms = Some(150);
+        let mut c = HaController::new(cfg, 0);
+        c.set_synchronised(true);
+        c.on_primary_heartbeat(1000, roster());
+        c.on_primary_frame(1000);
+        assert_eq!(c.poll_timeout(1000), Some(1150), "the probe first");
+        c.tick(1150);
+        assert_eq!(c.poll_action(), Some(HaAction::Probe));
+        // The primary's box is gone: the connection attempt times out (50 ms).
+        c.probe_result(false);
+        assert_eq!(c.poll_timeout(1200), Some(1300), "woken at the deadline");
+        c.tick(1299);
+        assert_eq!(c.poll_action(), None);
+        assert!(matches!(c.role(), HaRole::Standby { .. }));
+        c.tick(1300);
+        assert_eq!(
+            c.poll_action(),
+            Some(HaAction::RunFencing { primary_gone: true }),
+            "no second probe: the answer is in"
+        );
+        c.fencing_result(Ok(()));
+        assert_eq!(
+            c.poll_action(),
+            Some(HaAction::TakeOver {
+                declared_at_ms: 1300
+            })
+        );
+
+        // Its last heartbeat at 1,000 but a mirrored frame at 1,040 (it died between two
+        // heartbeats): 1,340, the mirror's silence.
+        let mut c = probing_standby();
+        c.on_primary_heartbeat(1000, roster());
+        c.on_primary_frame(1040);
+        c.tick(1150);
+        assert_eq!(c.poll_action(), Some(HaAction::Probe));
+        c.probe_result(false);
+        assert_eq!(c.poll_timeout(1300), Some(1340));
+        c.tick(1339);
+        assert_eq!(c.poll_action(), None);
+        c.tick(1340);
+        assert_eq!(
+            c.poll_action(),
+            Some(HaAction::RunFencing { primary_gone: true })
+        );
+    }
+
     #[test]
     fn a_probe_still_running_at_the_declaration_is_waited_for() {
         let mut c = probing_standby();
