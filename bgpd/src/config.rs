@@ -147,14 +147,7 @@ fn check_key_pair(cert: &str, key: &str) -> Result<(), String> {
         .and_then(|it| it.collect::<Result<_, _>>())
         .map_err(|e| format!("{cert}: {e}"))?;
     let private = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{key}: {e}"))?;
-    let provider = rustls::crypto::ring::default_provider();
-    match rustls::sign::CertifiedKey::from_der(chain, private, &provider) {
-        Ok(_) => Ok(()),
-        Err(rustls::Error::InconsistentKeys(_)) => Err(format!(
-            "{key} is not the private key of the certificate in {cert} (their public keys differ)"
-        )),
-        Err(e) => Err(format!("{key} with {cert}: {e}")),
-    }
+    crate::tls_text::check_key_pair(chain, private, cert, key)
 }
 
 /// Why a TLS file is not what it must be ([`check_pem_file`]).

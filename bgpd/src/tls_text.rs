@@ -54,8 +54,40 @@ pub fn certificate_problem(e: &CertificateError) -> String {
         C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
             "is not made for this use (its extended key usage)".into()
         }
+        // webpki reads only X.509 v3 (RFC 5280 section 4.1.2.1); `openssl x509 -req`
+        // without -extfile makes a v1 certificate.
+        C::Other(other) if format!("{other:?}").contains("UnsupportedCertVersion") => {
+            "is an X.509 v1 certificate: TLS here needs v3 (make it with extensions, e.g. \
+             `openssl x509 -req ... -extfile FILE` whose FILE has subjectAltName and \
+             extendedKeyUsage)"
+                .into()
+        }
         C::Other(other) => format!("cannot be used: {}", words(&other.to_string())),
         other => format!("cannot be used: {}", words(&format!("{other:?}"))),
+    }
+}
+
+/// Whether `key` is the private key of the first certificate of `chain` and both are
+/// usable (rustls with ring, as the TLS stack loads them: the key's public key is compared
+/// with the certificate's, which must be X.509 v3). `cert` and `key` name the files (or
+/// flags) in the error, which says what is wrong with which.
+pub fn check_key_pair(
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    private: rustls::pki_types::PrivateKeyDer<'static>,
+    cert: &str,
+    key: &str,
+) -> Result<(), String> {
+    let provider = rustls::crypto::ring::default_provider();
+    match rustls::sign::CertifiedKey::from_der(chain, private, &provider) {
+        Ok(_) => Ok(()),
+        Err(TlsError::InconsistentKeys(_)) => Err(format!(
+            "{key} is not the private key of the certificate in {cert} (their public keys differ)"
+        )),
+        Err(TlsError::InvalidCertificate(c)) => Err(format!(
+            "the certificate in {cert} {}",
+            certificate_problem(&c)
+        )),
+        Err(e) => Err(format!("{key} with {cert}: {}", words(&e.to_string()))),
     }
 }
 

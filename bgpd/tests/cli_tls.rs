@@ -375,3 +375,100 @@ fn tls_towards_a_daemon_without_tls_says_so() {
         )
     );
 }
+
+/// An X.509 v1 certificate (`openssl x509 -req -signkey` without -extfile) and its key:
+/// rustls reads only v3.
+const V1_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBKDCBzwIUJRJhPtlV/XIJ7jlT2OBU8EtY7XwwCgYIKoZIzj0EAwIwFjEUMBIG
+A1UEAwwLb3BlcmF0b3IgdjEwIBcNMjYxMTMwMTAxMTQ5WhgPMjEyNjExMDYxMDEx
+NDlaMBYxFDASBgNVBAMMC29wZXJhdG9yIHYxMFkwEwYHKoZIzj0CAQYIKoZIzj0D
+AQcDQgAEAjMfJo8ws6nVQpd3P0xiciMG45g6nVdYd7IUjc3MlnXqvWRkn/meaWN5
+wi52KMBXbkdyK8Xrf2IU8dvskIkzXzAKBggqhkjOPQQDAgNIADBFAiAbriyu8QwW
+SEgRZSQWl9fdXlmEwqhWmkzDFPyErxm/ywIhAJga0Ur/Ogggy445DxF1vfZaIJoe
+1m4iWFHGNHEoNezy
+-----END CERTIFICATE-----
+";
+const V1_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgXky9DL4uw9Q0KFDD
+9ZYScGOXFFJq87jv4yXKeWRaagGhRANCAAQCMx8mjzCzqdVCl3c/TGJyIwbjmDqd
+V1h3shSNzcyWdeq9ZGSf+Z5pY3nCLnYowFduR3Irxet/YhTx2+yQiTNf
+-----END PRIVATE KEY-----
+";
+
+/// A v1 client certificate and a key of another certificate are named with their flags
+/// in words, before any connection (they read `TLS towards ADDR: transport error: invalid
+/// peer certificate: Other(OtherError(UnsupportedCertVersion))` and `... KeyMismatch`);
+/// bgpd's --check-config says the same of its admin_tls files.
+#[test]
+fn a_v1_certificate_or_a_key_of_another_certificate_is_said_in_words() {
+    let lab = TempDir::new("tlsv1");
+    let (ca_pem, ca) = make_ca("understudy test CA");
+    let (cert, _) = leaf(&ca, &["operator"], ExtendedKeyUsagePurpose::ClientAuth);
+    let (_, other_key) = leaf(&ca, &["other"], ExtendedKeyUsagePurpose::ClientAuth);
+    let ca_file = lab.write("ca.pem", &ca_pem);
+    let cert_file = lab.write("operator.pem", &cert);
+    let other_key_file = lab.write("other.key", &other_key);
+    let v1_cert = lab.write("v1.pem", V1_CERT);
+    let v1_key = lab.write("v1.key", V1_KEY);
+    let p = |f: &PathBuf| f.display().to_string();
+    // Nothing listens: the files are refused first.
+    let admin = format!("127.0.0.1:{}", free_port());
+    let run = |cert: &PathBuf, key: &PathBuf| {
+        let out = understudy(
+            &admin,
+            &[
+                "--tls-ca",
+                &p(&ca_file),
+                "--tls-cert",
+                &p(cert),
+                "--tls-key",
+                &p(key),
+                "info",
+            ],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(2), "bad input: {out:?}");
+        one_line_error(&out)
+    };
+    assert_eq!(
+        run(&v1_cert, &v1_key),
+        format!(
+            "understudy: error: the certificate in --tls-cert {} is an X.509 v1 certificate: \
+             TLS here needs v3 (make it with extensions, e.g. `openssl x509 -req ... -extfile \
+             FILE` whose FILE has subjectAltName and extendedKeyUsage)\n",
+            p(&v1_cert)
+        )
+    );
+    assert_eq!(
+        run(&cert_file, &other_key_file),
+        format!(
+            "understudy: error: --tls-key {} is not the private key of the certificate in \
+             --tls-cert {} (their public keys differ)\n",
+            p(&other_key_file),
+            p(&cert_file)
+        )
+    );
+
+    let config = lab.write(
+        "bgpd.toml",
+        &format!(
+            "router_id = \"192.0.2.1\"\nlocal_as = 65001\n\
+             admin_tls = {{ cert = \"{}\", key = \"{}\" }}\n",
+            p(&v1_cert),
+            p(&v1_key)
+        ),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_bgpd"))
+        .arg("--check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(
+        err.contains(&format!(
+            "the certificate in {} is an X.509 v1 certificate",
+            p(&v1_cert)
+        )) && !err.contains("UnsupportedCertVersion"),
+        "{err}"
+    );
+}

@@ -80,16 +80,38 @@ impl TlsArgs {
             );
         match (&self.tls_cert, &self.tls_key) {
             (Some(c), Some(k)) => {
-                cfg = cfg.identity(Identity::from_pem(
-                    read("--tls-cert", c)?,
-                    read("--tls-key", k)?,
-                ));
+                let (cert, key) = (read("--tls-cert", c)?, read("--tls-key", k)?);
+                // Checked here, as rustls will load them: a key of another certificate, or
+                // a v1 certificate, is named with its flag rather than reported by tonic as
+                // a TLS failure of the connection ("invalid peer certificate").
+                check_identity(&cert, &key, c, k)?;
+                cfg = cfg.identity(Identity::from_pem(cert, key));
             }
             (None, None) => {}
             _ => anyhow::bail!("--tls-cert and --tls-key go together"),
         }
         Ok(Some(cfg))
     }
+}
+
+/// Whether `key` (PEM, from --tls-key `key_path`) is the private key of the certificate
+/// `cert` (PEM, from --tls-cert `cert_path`) and both are usable.
+fn check_identity(
+    cert: &[u8],
+    key: &[u8],
+    cert_path: &std::path::Path,
+    key_path: &std::path::Path,
+) -> anyhow::Result<()> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let cert_name = format!("--tls-cert {}", cert_path.display());
+    let key_name = format!("--tls-key {}", key_path.display());
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow!("{cert_name}: {e}"))?;
+    let private = PrivateKeyDer::from_pem_slice(key).map_err(|e| anyhow!("{key_name}: {e}"))?;
+    bgpd::tls_text::check_key_pair(chain, private, &cert_name, &key_name)
+        .map_err(|e| anyhow::Error::new(crate::BadInput(e)))
 }
 
 /// Connects to the admin API at `addr` (`host:port`, or a full `http://` URI), over TLS
