@@ -262,8 +262,8 @@ impl DemoReport {
                     flapped_after: n.wire.map(|w| w.flapped_after),
                 })
                 .collect(),
-            takeover_ms: self.takeover_ms,
-            dataplane_loss_ms: self.dataplane_loss_ms,
+            takeover_ms: self.takeover_ms.map(|ms| rounded(ms, 100.0)),
+            dataplane_loss_ms: self.dataplane_loss_ms.map(|ms| rounded(ms, 10.0)),
             ping_sent: self.pings_sent,
             ping_received: self.pings_received,
             sessions_taken_over: self.sessions.map(|s| s.0),
@@ -271,6 +271,12 @@ impl DemoReport {
         };
         serde_json::to_string(&s).unwrap_or_default()
     }
+}
+
+/// `ms` rounded to 1/`per_ms` of a millisecond (`per_ms` 10.0: 282.00911 -> 282.0): the
+/// ping stream's 10 ms interval and the log's timestamps make finer digits noise.
+fn rounded(ms: f64, per_ms: f64) -> f64 {
+    (ms * per_ms).round() / per_ms
 }
 
 fn sum(list: &[SessionState], f: impl Fn(&SessionState) -> Option<u64>) -> Option<u64> {
@@ -914,7 +920,7 @@ pub fn render(report: &DemoReport) -> String {
         (Some(tx), Some(rx), Some(ms)) => {
             let _ = writeln!(
                 s,
-                "ping stream: {rx}/{tx} replies, data-plane loss {ms:.0} ms"
+                "ping stream: {rx}/{tx} replies, data-plane loss {ms:.1} ms"
             );
         }
         _ => {
@@ -973,6 +979,41 @@ mod tests {
             "{replies}\n--- x ping statistics ---\n3 packets transmitted, 2 received, 33% packet loss, time 20ms\n"
         );
         assert_eq!(ping_outage(&text, iv), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn the_summary_rounds_the_loss_and_the_takeover_time() {
+        let report = DemoReport {
+            topology: "t".into(),
+            scenario: "s".into(),
+            fed_prefixes: 0,
+            neighbors: Vec::new(),
+            takeover_ms: Some(1.734_999_7),
+            dataplane_loss_ms: Some(282.009_114_999_999_95),
+            pings_sent: Some(3000),
+            pings_received: Some(2972),
+            sessions: Some((2, 0)),
+        };
+        let v: serde_json::Value = serde_json::from_str(&report.summary_json()).unwrap();
+        assert_eq!(v["dataplane_loss_ms"].to_string(), "282.0");
+        assert_eq!(v["takeover_ms"].to_string(), "1.73");
+        let v: serde_json::Value = serde_json::from_str(
+            &DemoReport {
+                dataplane_loss_ms: Some(326.04),
+                takeover_ms: Some(2.5),
+                ..report.clone()
+            }
+            .summary_json(),
+        )
+        .unwrap();
+        assert_eq!(v["dataplane_loss_ms"].to_string(), "326.0");
+        assert_eq!(v["takeover_ms"].to_string(), "2.5");
+        let text = render(&DemoReport {
+            dataplane_loss_ms: Some(282.349),
+            ..report
+        });
+        assert!(text.contains("data-plane loss 282.3 ms"), "{text}");
+        assert!(text.contains("takeover: 1.7 ms"), "{text}");
     }
 
     #[test]
