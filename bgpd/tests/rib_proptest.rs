@@ -221,6 +221,9 @@ proptest! {
             let (x, y) = (run(&mut a, o), run(&mut b, o));
             prop_assert_eq!(x, y, "output of {:?}", o);
             prop_assert_eq!(a.digest(), b.digest(), "digest after {:?}", o);
+            // The kept Loc-RIB count is the walked one, in the original and the restored RIB.
+            prop_assert_eq!(a.loc_rib_len(), a.stats().loc_rib, "Loc-RIB count after {:?}", o);
+            prop_assert_eq!(b.loc_rib_len(), b.stats().loc_rib, "restored count after {:?}", o);
         }
         prop_assert_eq!(drain(&mut a), drain(&mut b));
         prop_assert_eq!(a.digest(), b.digest());
@@ -232,6 +235,7 @@ proptest! {
             a.withdraw_originated(p(&prefix(i)));
         }
         prop_assert_eq!(a.stats().routes, 0);
+        prop_assert_eq!(a.loc_rib_len(), 0);
         prop_assert_eq!(a.stats().attribute_sets, 0);
     }
 }

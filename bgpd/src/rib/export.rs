@@ -19,13 +19,14 @@
 //!   next hop kept (ours for local routes without one, or as policy says).
 
 use super::attrs::AttrId;
+use super::hash::FxBuild;
 use super::ingest::{apply_next_hop, self_address};
-use super::table::{Family, Route};
+use super::table::{Family, Route, BEST};
 use super::{Core, Direction, Fam, PeerId, PeerState, Rib, RibEvent, Sync, LOCAL_PEER};
 use crate::policy::{NextHopAction, RouteInput};
 use crate::wire::{
     encode_message, type_code, AsPath, AttributeValue, Community, Ipv4Prefix, Ipv6Prefix, Message,
-    MpNextHop, Nlri, PathAttributes, Prefix, Update, UpdateBuilder,
+    MpNextHop, Nlri, PathAttribute, PathAttributes, Prefix, Update, UpdateBuilder,
 };
 use std::collections::HashMap;
 
@@ -57,8 +58,10 @@ fn poll_family<K: Fam>(rib: &mut Rib, peer: u32, out: &mut Vec<Vec<u8>>) {
     }
     let pf = K::pf_mut(&mut ps);
     let sync = pf.sync;
-    let mut keys: Vec<K> = match sync {
-        Sync::Changes => f.log.since(pf.pos).to_vec(),
+    // The prefixes to bring up to date, ascending, with their Loc-RIB route (neighbour,
+    // attribute set).
+    let items: Vec<(K, Option<(u32, AttrId)>)> = match sync {
+        Sync::Changes => f.log.latest_since(pf.pos),
         Sync::Diff | Sync::Resend => {
             let mut k: Vec<K> = f
                 .table
@@ -67,21 +70,32 @@ fn poll_family<K: Fam>(rib: &mut Rib, peer: u32, out: &mut Vec<Vec<u8>>) {
                 .map(|(k, _)| *k)
                 .collect();
             k.extend(pf.out.keys().copied());
-            k
+            k.sort_unstable();
+            k.dedup();
+            k.into_iter()
+                .map(|k| {
+                    let best = f.table.get(&k).and_then(|e| e.best());
+                    (k, best.map(|r| (r.peer, r.attr)))
+                })
+                .collect()
         }
     };
     pf.pos = f.log.end();
     pf.sync = Sync::Changes;
-    keys.sort_unstable();
-    keys.dedup();
 
     let cacheable = !ps.export.prefix_dependent();
-    let mut cache: HashMap<(u32, AttrId), Option<AttrId>> = HashMap::new();
+    let mut cache: HashMap<(u32, AttrId), Option<AttrId>, FxBuild> = HashMap::default();
     let mut withdrawn: Vec<Nlri> = Vec::new();
     let mut groups: Vec<(AttrId, Vec<Nlri>)> = Vec::new();
-    let mut group_of: HashMap<AttrId, usize> = HashMap::new();
-    for k in keys {
-        let best = f.table.get(&k).and_then(|e| e.best()).copied();
+    let mut group_of: HashMap<AttrId, usize, FxBuild> = HashMap::default();
+    for (k, best) in items {
+        let best = best.map(|(peer, attr)| Route {
+            peer,
+            path_id: 0,
+            attr_in: attr,
+            attr,
+            flags: BEST,
+        });
         let desired = match best {
             None => None,
             Some(r) if cacheable => match cache.get(&(r.peer, r.attr)) {
@@ -103,7 +117,11 @@ fn poll_family<K: Fam>(rib: &mut Rib, peer: u32, out: &mut Vec<Vec<u8>>) {
             Some(r) => export::<K>(core, &mut ps, &r, k),
         };
         let pf = K::pf_mut(&mut ps);
-        let cur = pf.out.get(&k).copied();
+        let cur = if pf.out.is_empty() {
+            None
+        } else {
+            pf.out.get(&k).copied()
+        };
         if desired == cur && sync != Sync::Resend {
             if let Some(id) = desired {
                 core.attrs.release(id);
@@ -154,6 +172,13 @@ fn poll_family<K: Fam>(rib: &mut Rib, peer: u32, out: &mut Vec<Vec<u8>>) {
         }
     }
     for (id, nlri) in groups {
+        // The common case (IPv4 NLRI to a 4-octet AS session): the stored octets are the
+        // session's, no decoding and encoding again.
+        if K::AFI_SAFI == Ipv4Prefix::AFI_SAFI
+            && builder.announce_v4_encoded(core.attrs.bytes(id), &nlri, out)
+        {
+            continue;
+        }
         let attrs = core.attrs.decode(id);
         let nh = attrs.mp_reach().map(|r| r.next_hop.clone());
         let sent = match builder.announce(K::AFI_SAFI, &attrs, nh, &nlri) {
@@ -231,7 +256,7 @@ fn export<K: Fam>(core: &mut Core, dst: &mut PeerState, r: &Route, key: K) -> Op
         return None;
     }
     let orig_mp = full.mp_reach().cloned();
-    let mut a = full.for_propagation();
+    let mut a = full.into_propagation();
     if let Some(mp) = &orig_mp {
         // Keep the received next hop in canonical form for the checks below.
         match &mp.next_hop {
@@ -319,7 +344,13 @@ fn export<K: Fam>(core: &mut Core, dst: &mut PeerState, r: &Route, key: K) -> Op
         return None;
     }
     if dst_ebgp {
-        let mut p = a.as_path().cloned().unwrap_or_else(AsPath::empty);
+        let mut p = match a.remove(type_code::AS_PATH) {
+            Some(PathAttribute {
+                value: AttributeValue::AsPath(p),
+                ..
+            }) => p,
+            _ => AsPath::empty(),
+        };
         p.prepend(dst.info.local_as);
         a.set(AttributeValue::AsPath(p));
         a.remove(type_code::LOCAL_PREF);

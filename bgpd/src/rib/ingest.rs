@@ -28,8 +28,9 @@ impl<K: Fam> FamRib<K> {
                 if route.eligible() {
                     route.flags |= BEST;
                     v.insert(Routes::One(route));
+                    self.best += 1;
                     if self.logging {
-                        self.log.items.push(key);
+                        self.log.push(key, Some((route.peer, route.attr)));
                     }
                 } else {
                     v.insert(Routes::One(route));
@@ -43,8 +44,9 @@ impl<K: Fam> FamRib<K> {
                     core.attrs.release(old.attr);
                 }
                 let after = select_best(core, e);
+                count_best(&mut self.best, before.is_some(), after.is_some());
                 if before != after && self.logging {
-                    self.log.items.push(key);
+                    self.log.push(key, after);
                 }
             }
         }
@@ -68,8 +70,9 @@ impl<K: Fam> FamRib<K> {
         } else {
             select_best(core, e)
         };
+        count_best(&mut self.best, before.is_some(), after.is_some());
         if before != after && self.logging {
-            self.log.items.push(key);
+            self.log.push(key, after);
         }
     }
 
@@ -94,6 +97,16 @@ impl<K: Fam> FamRib<K> {
             self.remove_route(core, k, peer, path_id);
         }
         n
+    }
+}
+
+/// Keeps [`FamRib::best`] (`best`) when a prefix's Loc-RIB route appears or goes.
+#[inline]
+fn count_best(best: &mut usize, before: bool, after: bool) {
+    match (before, after) {
+        (false, true) => *best += 1,
+        (true, false) => *best -= 1,
+        _ => {}
     }
 }
 

@@ -367,6 +367,9 @@ pub(crate) struct FamRib<K> {
     pub fib_pos: u64,
     /// Someone reads the log (FIB enabled, or an established neighbour with the family).
     pub logging: bool,
+    /// Prefixes of `table` with a Loc-RIB route (kept by `set_route` and `remove_route`, so
+    /// that counting the Loc-RIB does not walk a full table).
+    pub best: usize,
 }
 
 impl<K: Copy> Default for FamRib<K> {
@@ -376,6 +379,7 @@ impl<K: Copy> Default for FamRib<K> {
             log: ChangeLog::default(),
             fib_pos: 0,
             logging: false,
+            best: 0,
         }
     }
 }
@@ -463,7 +467,19 @@ impl Rib {
         &self.core.cfg
     }
 
-    /// Route counts.
+    /// Prefixes with a Loc-RIB route, both families; the same as `stats().loc_rib` without
+    /// walking the tables (O(1): the admin API's `info` asks for it while a full table comes
+    /// in).
+    pub fn loc_rib_len(&self) -> usize {
+        self.v4.best + self.v6.best
+    }
+
+    /// Prefixes with at least one route, both families; `stats().prefixes` in O(1).
+    pub fn prefix_len(&self) -> usize {
+        self.v4.table.len() + self.v6.table.len()
+    }
+
+    /// Route counts (walks every table).
     pub fn stats(&self) -> RibStats {
         let mut s = RibStats {
             attribute_sets: self.core.attrs.len(),
@@ -524,19 +540,14 @@ impl Rib {
         }
         fn one<K: Fam>(rib: &mut Rib, out: &mut Vec<FibChange>) {
             let (f, core) = K::parts(rib);
-            let mut keys = f.log.since(f.fib_pos).to_vec();
+            let changed = f.log.latest_since(f.fib_pos);
             f.fib_pos = f.log.end();
-            keys.sort_unstable();
-            keys.dedup();
-            out.reserve(keys.len());
-            for k in keys {
+            out.reserve(changed.len());
+            for (k, best) in changed {
                 let prefix = k.to_prefix();
-                let nh = f
-                    .table
-                    .get(&k)
-                    .and_then(|e| e.best())
-                    .filter(|r| r.peer != LOCAL_PEER)
-                    .and_then(|r| core.attrs.info(r.attr).next_hop);
+                let nh = best
+                    .filter(|(peer, _)| *peer != LOCAL_PEER)
+                    .and_then(|(_, attr)| core.attrs.info(attr).next_hop);
                 out.push(match nh {
                     Some(next_hop) => FibChange::Install { prefix, next_hop },
                     None => FibChange::Remove { prefix },

@@ -450,10 +450,21 @@ impl Rib {
                     1 => Routes::One(v[0]),
                     _ => Routes::Many(Box::new(v)),
                 };
-                f.table.insert(k, e);
+                let best = e.best().is_some();
+                let replaced = f.table.insert(k, e);
+                f.best = f.best + usize::from(best)
+                    - usize::from(replaced.is_some_and(|o| o.best().is_some()));
             }
             for k in r.log {
-                f.log.items.push(K::unrepr(k).ok_or_else(bad)?);
+                let k = K::unrepr(k).ok_or_else(bad)?;
+                // The route the change left is the prefix's Loc-RIB route now (for its latest
+                // entry, the only one read).
+                let best = f
+                    .table
+                    .get(&k)
+                    .and_then(|e| e.best())
+                    .map(|r| (r.peer, r.attr));
+                f.log.push(k, best);
             }
             f.fib_pos = r.fib_pos;
             Ok(())

@@ -131,6 +131,70 @@ impl<'a> UpdateBuilder<'a> {
             .collect())
     }
 
+    /// Encoded UPDATEs announcing IPv4 unicast `nlri` in the NLRI field with a Path Attributes
+    /// field already encoded (`attributes`: 4-octet ASNs, as [`crate::rib`] stores attribute
+    /// sets), appended to `out`, one `Vec` per message, packed as [`UpdateBuilder::announce`]
+    /// packs them: the same octets, without decoding and encoding the attributes again.
+    ///
+    /// Returns false, writing nothing, when these octets are not what this session sends: a
+    /// 2-octet AS session (RFC 6793 section 4.2.2: AS4_PATH, AS4_AGGREGATOR), ADD-PATH send
+    /// for IPv4 unicast (RFC 7911), attributes holding MP_REACH_NLRI, MP_UNREACH_NLRI,
+    /// AS4_PATH or AS4_AGGREGATOR, or without NEXT_HOP, or a field that does not parse or
+    /// leaves no room for a prefix; then [`UpdateBuilder::announce`] is the way.
+    pub fn announce_v4_encoded(
+        &self,
+        attributes: &[u8],
+        nlri: &[Nlri],
+        out: &mut Vec<Vec<u8>>,
+    ) -> bool {
+        if !self.ctx.four_octet_as || self.ctx.sends_path_id(AfiSafi::IPV4_UNICAST) {
+            return false;
+        }
+        if !plain_v4_attributes(attributes) {
+            return false;
+        }
+        let max = self.ctx.max_message_len();
+        // Header, Withdrawn Routes Length (0), Total Path Attribute Length, the attributes.
+        let base = HEADER_LEN + 2 + 2 + attributes.len();
+        // The longest IPv4 NLRI entry: length octet and 4 address octets.
+        if base + 5 > max
+            || nlri
+                .iter()
+                .any(|n| !matches!(n.prefix, super::prefix::Prefix::V4(_)))
+        {
+            return false;
+        }
+        let Ok(alen) = u16::try_from(attributes.len()) else {
+            return false;
+        };
+        let mut start = 0;
+        while start < nlri.len() {
+            let mut end = start;
+            let mut size = base;
+            while end < nlri.len() {
+                let l = nlri[end].wire_len(false);
+                if size + l > max {
+                    break;
+                }
+                size += l;
+                end += 1;
+            }
+            let mut m = Vec::with_capacity(size);
+            let h = super::header::start_header(&mut m, super::header::MessageType::Update);
+            m.extend_from_slice(&[0, 0]);
+            m.extend_from_slice(&alen.to_be_bytes());
+            m.extend_from_slice(attributes);
+            super::nlri::encode_prefixes(&mut m, &nlri[start..end], false);
+            if super::header::finish_header(&mut m, h, max).is_err() {
+                // Cannot happen: sizes were checked above. Nothing half-done is kept.
+                return false;
+            }
+            out.push(m);
+            start = end;
+        }
+        true
+    }
+
     /// UPDATEs withdrawing `nlri` of `afi_safi`: IPv4 unicast in Withdrawn Routes, other families
     /// in MP_UNREACH_NLRI; as few messages as the size limit allows.
     pub fn withdraw(&self, afi_safi: AfiSafi, nlri: &[Nlri]) -> Result<Vec<Update>, EncodeError> {
@@ -190,6 +254,35 @@ impl<'a> UpdateBuilder<'a> {
         super::update::encode(u, self.ctx, &mut out)?;
         Ok(HEADER_LEN + out.len())
     }
+}
+
+/// Whether an encoded Path Attributes field parses, holds NEXT_HOP, and holds none of the
+/// attributes a session's form of a set changes (MP_REACH_NLRI, MP_UNREACH_NLRI, AS4_PATH,
+/// AS4_AGGREGATOR).
+fn plain_v4_attributes(mut b: &[u8]) -> bool {
+    let mut next_hop = false;
+    while !b.is_empty() {
+        let (code, len, hdr) = match *b {
+            [f, c, l0, l1, ..] if f & AttrFlags::EXTENDED_LENGTH != 0 => {
+                (c, usize::from(u16::from_be_bytes([l0, l1])), 4)
+            }
+            [f, c, l, ..] if f & AttrFlags::EXTENDED_LENGTH == 0 => (c, usize::from(l), 3),
+            _ => return false,
+        };
+        match code {
+            type_code::MP_REACH_NLRI
+            | type_code::MP_UNREACH_NLRI
+            | type_code::AS4_PATH
+            | type_code::AS4_AGGREGATOR => return false,
+            type_code::NEXT_HOP => next_hop = true,
+            _ => {}
+        }
+        let Some(rest) = b.get(hdr + len..) else {
+            return false;
+        };
+        b = rest;
+    }
+    next_hop
 }
 
 /// Splits `nlri` greedily into runs whose encoded size plus `base` stays within `max`.

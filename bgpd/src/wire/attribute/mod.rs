@@ -543,6 +543,27 @@ impl PathAttributes {
         }
         PathAttributes(out)
     }
+
+    /// [`PathAttributes::for_propagation`] of attributes no longer needed as they are: the
+    /// same result, without copying the values.
+    pub fn into_propagation(mut self) -> PathAttributes {
+        self.0.retain_mut(|a| {
+            let code = a.type_code();
+            if code == type_code::MP_REACH_NLRI || code == type_code::MP_UNREACH_NLRI {
+                return false;
+            }
+            if let AttributeValue::Opaque { .. } = a.value {
+                if class_of(code).is_none() {
+                    if !a.flags.transitive() {
+                        return false;
+                    }
+                    a.flags = AttrFlags(a.flags.0 | AttrFlags::PARTIAL);
+                }
+            }
+            true
+        });
+        self
+    }
 }
 
 impl<'a> IntoIterator for &'a PathAttributes {
