@@ -79,12 +79,43 @@ fn demo_topology_runs_frr_and_bird_with_a_ping_stream_and_cleans_up() {
     assert!(steps.iter().any(|s| s.starts_with("tearing down")));
 }
 
+/// The namespace prefix the labs get: [`PREFIX`], or the session's `US_LAB_PREFIX`,
+/// which replaces every lab's.
+fn prefix() -> String {
+    std::env::var("US_LAB_PREFIX").unwrap_or_else(|_| PREFIX.to_string())
+}
+
 fn ns_of_process(pid: u32) -> Vec<String> {
-    interop::sweep::list_namespaces(PREFIX)
+    let prefix = prefix();
+    interop::sweep::list_namespaces(&prefix)
         .unwrap()
         .into_iter()
-        .filter(|n| interop::sweep::creator_pid(PREFIX, n) == Some(pid))
+        .filter(|n| interop::sweep::creator_pid(&prefix, n) == Some(pid))
         .collect()
+}
+
+/// The processes in the namespaces the demo `pid` created (`ip netns pids`).
+fn processes_of_lab(pid: u32) -> Vec<u32> {
+    ns_of_process(pid)
+        .iter()
+        .flat_map(|ns| {
+            interop::cmd::run("ip", &["netns", "pids", ns])
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.trim().parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Whether process `pid` runs (exists and is no zombie).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the command name in parentheses: `PID (COMM) S ...`.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| state != 'Z')
+    })
 }
 
 #[test]
@@ -176,7 +207,7 @@ fn demo_binary_cleans_up_on_sigterm() {
 }
 
 /// Starts the demo, waits until its lab is up, sends `signal`, and checks that it exits
-/// with failure and leaves no namespace.
+/// with 128 + `signal` and leaves no namespace and none of its lab's processes running.
 fn demo_binary_cleans_up_on(signal: i32) {
     require_root();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_interop"))
@@ -201,9 +232,9 @@ fn demo_binary_cleans_up_on(signal: i32) {
         Duration::from_millis(100),
         || {
             let spaces = ns_of_process(pid);
-            // The speaker starts last, once the neighbours run.
-            let primary = spaces.iter().find(|n| n.ends_with("-primary"));
-            let running = primary
+            // The ping stream starts last, once the neighbours and the speaker run.
+            let client = spaces.iter().find(|n| n.ends_with("-client"));
+            let running = client
                 .map(|n| {
                     interop::cmd::run("ip", &["netns", "pids", n])
                         .unwrap_or_default()
@@ -216,14 +247,36 @@ fn demo_binary_cleans_up_on(signal: i32) {
         },
     )
     .unwrap();
+    // Its processes (FRR, BIRD, the speaker, ping, captures): reparented to init when the
+    // demo exits, one left behind would still run.
+    let started = processes_of_lab(pid);
     // SAFETY: kill(2) on our own child process.
     let rc = unsafe { libc::kill(pid as i32, signal) };
     assert_eq!(rc, 0);
     let status = child.wait().unwrap();
-    assert!(!status.success(), "an interrupted demo exits with failure");
+    assert_eq!(
+        status.code(),
+        Some(128 + signal),
+        "an interrupted demo exits with 128 + the signal"
+    );
     assert!(
         ns_of_process(pid).is_empty(),
         "namespaces left: {:?}",
         ns_of_process(pid)
     );
+    // BIRD, FRR's bgpd, the speaker, ping (and the captures).
+    assert!(started.len() >= 4, "the lab's processes: {started:?}");
+    interop::poll::poll_until(
+        "the lab's processes to end",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || {
+            let left: Vec<u32> = started.iter().copied().filter(|p| running(*p)).collect();
+            Ok(left.is_empty().then_some(()))
+        },
+    )
+    .unwrap_or_else(|e| {
+        let left: Vec<u32> = started.iter().copied().filter(|p| running(*p)).collect();
+        panic!("processes of the lab left running: {left:?} of {started:?}: {e}")
+    });
 }
