@@ -243,3 +243,116 @@ fn without_tracking_nothing_is_kept() {
     assert_eq!(rib.as_sent_pending(PeerId(2)), 0);
     assert!(rib.as_sent_difference(PeerId(2)).is_empty());
 }
+
+/// The family of each End-of-RIB in `us`, `None` for any other UPDATE.
+fn markers(us: &[Update]) -> Vec<Option<AfiSafi>> {
+    us.iter().map(Update::as_end_of_rib).collect()
+}
+
+/// The primary wrote the initial table but died before its last End-of-RIB (IPv6): the
+/// difference is that End-of-RIB and nothing else (RFC 4724 section 2: the neighbour waits
+/// for it). Before, the difference was empty and the neighbour never got it.
+#[test]
+fn an_end_of_rib_the_primary_never_wrote_ends_the_difference() {
+    let mut rib = standby_rib();
+    feed_table(&mut rib);
+    let msgs = rib.poll_updates(PeerId(2));
+    let us = decode_updates(&dual(2), &msgs);
+    assert_eq!(
+        markers(&us).last(),
+        Some(&Some(AfiSafi::IPV6_UNICAST)),
+        "the initial table ends with the IPv6 End-of-RIB"
+    );
+    primary_wrote(&mut rib, &msgs[..msgs.len() - 1]);
+    let diff = decode_updates(&dual(2), &rib.as_sent_difference(PeerId(2)));
+    assert_eq!(markers(&diff), vec![Some(AfiSafi::IPV6_UNICAST)]);
+    // Sent: owed no more.
+    assert!(rib.as_sent_difference(PeerId(2)).is_empty());
+}
+
+/// The primary wrote only the IPv4 routes: the difference completes IPv4 with its
+/// End-of-RIB, then sends the IPv6 routes and the IPv6 End-of-RIB; the neighbour ends with
+/// the Adj-RIB-Out.
+#[test]
+fn a_table_cut_short_is_completed_and_each_family_ends_with_end_of_rib() {
+    let mut rib = standby_rib();
+    feed_table(&mut rib);
+    let msgs = rib.poll_updates(PeerId(2));
+    let us = decode_updates(&dual(2), &msgs);
+    let v4_routes = us
+        .iter()
+        .take_while(|u| u.as_end_of_rib().is_none())
+        .count();
+    assert_eq!(
+        us[v4_routes].as_end_of_rib(),
+        Some(AfiSafi::IPV4_UNICAST),
+        "{us:?}"
+    );
+    primary_wrote(&mut rib, &msgs[..v4_routes]);
+    let raw = rib.as_sent_difference(PeerId(2));
+    let diff = decode_updates(&dual(2), &raw);
+    let m = markers(&diff);
+    assert_eq!(m.first(), Some(&Some(AfiSafi::IPV4_UNICAST)), "{diff:?}");
+    assert_eq!(m.last(), Some(&Some(AfiSafi::IPV6_UNICAST)), "{diff:?}");
+    assert_eq!(m.iter().filter(|x| x.is_some()).count(), 2, "{diff:?}");
+    let announced_v6: Vec<Prefix> = diff.iter().flat_map(announced).collect();
+    assert_eq!(
+        announced_v6,
+        vec![
+            p("2001:db8:1::/48"),
+            p("2001:db8:2::/48"),
+            p("2001:db8:3::/48")
+        ]
+    );
+    assert_eq!(
+        view(&dual(2), &[&msgs[..v4_routes], &raw[..]].concat()).len(),
+        6
+    );
+}
+
+/// A checkpoint of neighbour 2 taken before the primary polled its initial table owes both
+/// End-of-RIBs (the checkpoint's own record); the primary then wrote the routes and died:
+/// the difference is the two End-of-RIBs. A checkpoint taken after the primary's poll owes
+/// none (the End-of-RIBs are before its egress offset).
+#[test]
+fn a_restored_checkpoint_owes_the_end_of_rib_the_primary_still_owed() {
+    for before_poll in [true, false] {
+        let mut primary = rib();
+        primary.peer_up(dual(1)).unwrap();
+        primary.peer_up(dual(2)).unwrap();
+        feed_table(&mut primary);
+        let early = primary.peer_snapshot(PeerId(2)).unwrap();
+        let msgs = primary.poll_updates(PeerId(2));
+        let late = primary.peer_snapshot(PeerId(2)).unwrap();
+        let feeder = primary.peer_snapshot(PeerId(1)).unwrap();
+
+        let mut standby = rib();
+        standby.track_as_sent(true);
+        standby.restore_peer(PeerId(1), &feeder).unwrap();
+        let checkpoint = if before_poll { &early } else { &late };
+        standby.restore_peer(PeerId(2), checkpoint).unwrap();
+        // The standby's own UPDATEs are never written.
+        standby.poll_updates(PeerId(2));
+        if before_poll {
+            // The primary wrote its routes, not the End-of-RIBs.
+            let routes: Vec<Vec<u8>> = msgs
+                .iter()
+                .zip(decode_updates(&dual(2), &msgs))
+                .filter(|(_, u)| u.as_end_of_rib().is_none())
+                .map(|(m, _)| m.clone())
+                .collect();
+            primary_wrote(&mut standby, &routes);
+        }
+        let diff = decode_updates(&dual(2), &standby.as_sent_difference(PeerId(2)));
+        let want = if before_poll {
+            vec![Some(AfiSafi::IPV4_UNICAST), Some(AfiSafi::IPV6_UNICAST)]
+        } else {
+            vec![]
+        };
+        assert_eq!(
+            markers(&diff),
+            want,
+            "checkpoint before the poll: {before_poll}"
+        );
+    }
+}

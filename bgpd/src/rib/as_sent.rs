@@ -35,6 +35,14 @@
 //! 9.2). A route the neighbour holds with the same attributes is never sent again, and no
 //! prefix is both withdrawn and announced: it is a state difference, not a replay.
 //!
+//! End-of-RIB (RFC 4724 section 2: after the initial table of each AFI/SAFI; a neighbour
+//! may wait for it before it selects routes or cleans up stale ones) is tracked beside the overlay: per neighbour, the families whose
+//! End-of-RIB the neighbour has not been written yet. A session coming up here
+//! ([`Rib::peer_up`]) owes it for every negotiated family; a restored checkpoint owes what the
+//! primary still owed when it was taken; the primary's End-of-RIB on the wire pays it. The
+//! difference ends each family it still owes with End-of-RIB: a primary that died during the
+//! initial exchange leaves the neighbour waiting for it otherwise.
+//!
 //! Off by default (a primary writes what it polls; keeping the overlay there would only grow
 //! it): [`Rib::track_as_sent`].
 
@@ -55,6 +63,8 @@ pub(crate) struct AsSent {
     /// Per neighbour: prefix -> the attribute set the neighbour holds (`None`: no route).
     /// Each set holds one reference.
     peers: BTreeMap<u32, HashMap<Prefix, Option<AttrId>, FxBuild>>,
+    /// Per neighbour: the families whose End-of-RIB it has not been written yet.
+    eor_owed: BTreeMap<u32, Vec<AfiSafi>>,
 }
 
 /// `peer`'s Adj-RIB-Out is about to change for `prefix` from `old` to `new` (a poll): the
@@ -84,8 +94,36 @@ pub(crate) fn note_out_change(
     }
 }
 
-/// Drops `peer`'s overlay (its Adj-RIB-Out was installed as sent, or its session ended).
+/// `peer`'s state was just installed (its session came up, or its checkpoint was
+/// restored): it is owed End-of-RIB for each active family whose End-of-RIB is still to be
+/// sent after the initial table (`PeerFam::eor`: every negotiated family at session start;
+/// what the primary still owed when a checkpoint was taken). Does nothing unless tracking is
+/// on.
+pub(crate) fn owe_end_of_rib(core: &mut Core, peer: u32) {
+    if !core.as_sent.on {
+        return;
+    }
+    let Some(ps) = core.peers.get(&peer) else {
+        return;
+    };
+    let owed: Vec<AfiSafi> = [
+        (ps.v4.active && ps.v4.eor, AfiSafi::IPV4_UNICAST),
+        (ps.v6.active && ps.v6.eor, AfiSafi::IPV6_UNICAST),
+    ]
+    .into_iter()
+    .filter_map(|(owed, f)| owed.then_some(f))
+    .collect();
+    if owed.is_empty() {
+        core.as_sent.eor_owed.remove(&peer);
+    } else {
+        core.as_sent.eor_owed.insert(peer, owed);
+    }
+}
+
+/// Drops `peer`'s overlay and End-of-RIB record (its Adj-RIB-Out was installed as sent, or
+/// its session ended).
 pub(crate) fn forget(core: &mut Core, peer: u32) {
+    core.as_sent.eor_owed.remove(&peer);
     if let Some(overlay) = core.as_sent.peers.remove(&peer) {
         for id in overlay.into_values().flatten() {
             core.attrs.release(id);
@@ -119,6 +157,7 @@ impl Rib {
     /// everything tracked is forgotten).
     pub fn track_as_sent(&mut self, on: bool) {
         if !on {
+            self.core.as_sent.eor_owed.clear();
             let peers: Vec<u32> = self.core.as_sent.peers.keys().copied().collect();
             for p in peers {
                 forget(&mut self.core, p);
@@ -129,14 +168,23 @@ impl Rib {
 
     /// The UPDATE `update` (decoded as the neighbour decodes it) was written to `peer` by the
     /// node that holds the session: what the neighbour holds changes as RFC 4271 section 3.1
-    /// says (withdrawals first, then the announcements replace). Does nothing unless
-    /// tracking is on ([`Rib::track_as_sent`]).
+    /// says (withdrawals first, then the announcements replace); an End-of-RIB is no longer
+    /// owed for its family. Does nothing unless tracking is on ([`Rib::track_as_sent`]).
     ///
     /// # Errors
     /// [`RibError::Encode`] when an announced attribute set cannot be encoded for storage;
     /// the prefixes before it were noted.
     pub fn note_as_sent(&mut self, peer: PeerId, update: &Update) -> Result<(), RibError> {
         if !self.core.as_sent.on || peer.0 == LOCAL_PEER {
+            return Ok(());
+        }
+        if let Some(f) = update.as_end_of_rib() {
+            if let Some(owed) = self.core.as_sent.eor_owed.get_mut(&peer.0) {
+                owed.retain(|o| *o != f);
+                if owed.is_empty() {
+                    self.core.as_sent.eor_owed.remove(&peer.0);
+                }
+            }
             return Ok(());
         }
         for (_, n) in update.withdrawals() {
@@ -197,16 +245,22 @@ impl Rib {
     /// The UPDATE messages (whole messages, encoded for `peer`'s session) that turn what
     /// `peer` holds (as tracked) into its Adj-RIB-Out: per family (IPv4 then IPv6) the
     /// withdrawals, then the announcements grouped by attribute set, groups in the order of
-    /// their lowest prefix, prefixes ascending. The overlay is emptied: the caller sends them.
+    /// their lowest prefix, prefixes ascending, then End-of-RIB when the neighbour has not
+    /// been written one for the family yet (RFC 4724 section 2: it follows the initial
+    /// table). The overlay and the End-of-RIB record are emptied: the caller sends them.
     /// Empty when tracking is off or nothing differs.
     pub fn as_sent_difference(&mut self, peer: PeerId) -> Vec<Vec<u8>> {
-        let Some(overlay) = self.core.as_sent.peers.remove(&peer.0) else {
+        let overlay = self.core.as_sent.peers.remove(&peer.0);
+        let owed = self.core.as_sent.eor_owed.remove(&peer.0);
+        if overlay.is_none() && owed.is_none() {
             return Vec::new();
-        };
+        }
+        let overlay = overlay.unwrap_or_default();
+        let owed = owed.unwrap_or_default();
         let mut out = Vec::new();
         if let Some(ps) = self.core.peers.get(&peer.0) {
-            difference::<Ipv4Prefix>(&self.core, ps, &overlay, &mut out);
-            difference::<Ipv6Prefix>(&self.core, ps, &overlay, &mut out);
+            difference::<Ipv4Prefix>(&self.core, ps, &overlay, &owed, &mut out);
+            difference::<Ipv6Prefix>(&self.core, ps, &overlay, &owed, &mut out);
         }
         for id in overlay.into_values().flatten() {
             self.core.attrs.release(id);
@@ -223,11 +277,13 @@ fn out_of(ps: &PeerState, prefix: Prefix) -> Option<AttrId> {
     }
 }
 
-/// The UPDATEs of family `K` turning `overlay` into `ps`'s Adj-RIB-Out, appended to `out`.
+/// The UPDATEs of family `K` turning `overlay` into `ps`'s Adj-RIB-Out, appended to `out`,
+/// then its End-of-RIB when `owed` names the family and it is active.
 fn difference<K: Fam>(
     core: &Core,
     ps: &PeerState,
     overlay: &HashMap<Prefix, Option<AttrId>, FxBuild>,
+    owed: &[AfiSafi],
     out: &mut Vec<Vec<u8>>,
 ) {
     let pf = K::pf(ps);
@@ -273,5 +329,10 @@ fn difference<K: Fam>(
         if let Ok(us) = builder.announce(K::AFI_SAFI, &attrs, nh, &nlri) {
             emit(us);
         }
+    }
+    // RFC 4724 section 2: the marker indicates "the completion of the initial routing
+    // update"; the primary that died before writing it cannot send it any more.
+    if pf.active && owed.contains(&K::AFI_SAFI) {
+        emit(vec![builder.end_of_rib(K::AFI_SAFI)]);
     }
 }

@@ -320,6 +320,7 @@ impl Rib {
             warned: [false; 2],
         };
         self.core.peers.insert(id, ps);
+        super::as_sent::owe_end_of_rib(&mut self.core, id);
         self.update_logging();
         Ok(())
     }

@@ -375,6 +375,7 @@ impl Rib {
                     warned: p.warned,
                 },
             );
+            super::as_sent::owe_end_of_rib(&mut self.core, peer.0);
         }
         self.update_logging();
         put_routes::<Ipv4Prefix>(self, &v4, &ids, peer.0);
