@@ -365,6 +365,20 @@ pub struct FibConfig {
     /// fallback to plain routes on a kernel without them); false: routes carry their
     /// gateways. See `fib::FibConfig::nexthop_objects`.
     pub nexthop_objects: bool,
+    /// At start, the routes of this protocol and table that an earlier run left in the kernel
+    /// are adopted (they keep forwarding, none is deleted and added again); once every
+    /// neighbour that is not shut down has sent End-of-RIB for each negotiated family (RFC
+    /// 4724 section 2), or at the latest after this many seconds, the adopted routes that
+    /// no best path claims are removed. Default 120 (the Restart Time bgpd advertises);
+    /// 0 removes them at once.
+    pub convergence_timeout_secs: u32,
+}
+
+impl FibConfig {
+    /// [`FibConfig::convergence_timeout_secs`] as a duration.
+    pub fn convergence_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.convergence_timeout_secs))
+    }
 }
 
 impl Default for FibConfig {
@@ -375,6 +389,7 @@ impl Default for FibConfig {
             protocol: 186,
             metric: 20,
             nexthop_objects: true,
+            convergence_timeout_secs: 120,
         }
     }
 }
@@ -388,6 +403,21 @@ pub enum HaRoleConfig {
     /// Follows the primary (`primary`) from the mirror (`mirror_interface`) and takes over
     /// when it fails.
     Standby,
+}
+
+/// How a standby keeps the kernel FIB (`[ha] fib`; with `[fib] enabled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HaFibMode {
+    /// The standby has its own kernel (another box, or another network namespace) and keeps
+    /// its FIB warm in lockstep with the primary's: a takeover changes no route.
+    #[default]
+    Lockstep,
+    /// The standby shares the primary's kernel (same host and network namespace): it does not
+    /// write the FIB while it follows; at takeover it adopts the routes the primary installed,
+    /// replaces only those its Loc-RIB wants otherwise and removes those it does not want
+    /// (the `fib` crate's adopt mode, issue 7), so no route is deleted and added again.
+    Adopt,
 }
 
 /// Egress write-ahead policy (`[ha] write_ahead`).
@@ -490,6 +520,9 @@ pub struct HaSection {
     /// protected by `understudy ha`, and their sessions restart at a takeover.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub protect: Vec<IpAddr>,
+    /// Standby: how the kernel FIB is kept ([`HaFibMode`]); default `lockstep`.
+    #[serde(default)]
+    pub fib: HaFibMode,
 }
 
 /// An address that moves to a standby at takeover besides the session addresses
@@ -1789,6 +1822,7 @@ mod tests {
         assert!(!c.fib.enabled);
         assert_eq!(c.fib.table, 254);
         assert!(c.fib.nexthop_objects);
+        assert_eq!(c.fib.convergence_timeout_secs, 120);
         assert!(c.neighbors.is_empty());
     }
 

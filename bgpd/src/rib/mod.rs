@@ -20,6 +20,7 @@ mod as_sent;
 mod attrs;
 pub mod decision;
 mod export;
+mod fib_routes;
 mod hash;
 mod ingest;
 mod loc_rib_image;

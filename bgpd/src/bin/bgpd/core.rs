@@ -1,17 +1,19 @@
 //! The core task: owns the [`Speaker`], receives every input as a [`CoreMsg`], and carries
 //! out the speaker's outputs (connections, writes, FIB changes, events).
 
-use crate::fibbridge::FibBridge;
+use crate::fibbridge::{FibBridge, FibStart};
+use crate::fibconverge::{Convergence, NeighbourView};
 use crate::ha_primary::{self, FlowIo, PrimarySide};
 use crate::ha_standby::StandbySide;
 use crate::net::{self, ConnectParams, WriterCmd};
 use crate::view;
 use anyhow::Context;
-use bgpd::config::{Config, HaRoleConfig, HaSection};
+use bgpd::config::{Config, HaFibMode, HaRoleConfig, HaSection};
 use bgpd::replica::SpeakerReplica;
 use bgpd::session::{ConnId, DownReason, SessionEvent, State};
 use bgpd::speaker::{AdminCommand, Input, Output, PeerId, Speaker, SpeakerEvent};
 use bgpd::time::Millis;
+use bgpd::wire::AfiSafi;
 use proto::admin as pb;
 use ribsync::checkpoint::{FlowChange, FlowId};
 use ribsync::takeover::TcpRepairState;
@@ -170,6 +172,12 @@ pub struct Core {
     events: broadcast::Sender<pb::Event>,
     fib: Option<FibBridge>,
     fib_batch: Vec<bgpd::rib::FibChange>,
+    /// Until the speaker converges after start: the kernel FIB keeps the routes an earlier
+    /// run left (adopt mode) and removes those nothing claims then.
+    fib_convergence: Option<Convergence>,
+    /// The FIB writer writes nothing until the takeover (a standby sharing the primary's
+    /// kernel, `[ha] fib = "adopt"`).
+    fib_held: bool,
     /// The role and its handles.
     pub ha: HaRuntime,
     /// The `[ha]` section this node was started with.
@@ -222,11 +230,30 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         start_listeners(&opts.config, &tx, false)?
     };
 
-    // The kernel FIB.
+    // The kernel FIB: an earlier run's routes are adopted (kept forwarding) until the
+    // speaker converges; a standby sharing the primary's kernel leaves it to the primary.
+    let fib_held = standby
+        && ha_config
+            .as_ref()
+            .is_some_and(|h| h.fib == HaFibMode::Adopt);
+    let fib_start = if fib_held {
+        FibStart::Held
+    } else {
+        FibStart::Adopt(opts.config.fib.convergence_timeout())
+    };
     let fib = if opts.config.fib.enabled {
-        Some(FibBridge::start(&opts.config.fib, tx.clone()).context("cannot open the kernel FIB")?)
+        Some(
+            FibBridge::start(&opts.config.fib, fib_start, tx.clone())
+                .context("cannot open the kernel FIB")?,
+        )
     } else {
         None
+    };
+    let fib_convergence = match fib_start {
+        FibStart::Adopt(timeout) if fib.is_some() => {
+            Some(Convergence::new(Instant::now() + timeout))
+        }
+        _ => None,
     };
 
     // Admin API and metrics.
@@ -271,6 +298,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         events,
         fib,
         fib_batch: Vec::new(),
+        fib_convergence,
+        fib_held,
         ha,
         ha_config,
         last_takeover: None,
@@ -734,6 +763,7 @@ impl Core {
             sessions: sessions as u32,
             failed: failed as u32,
         });
+        self.take_over_fib();
         standby.takeover_done();
         // The old stream must not feed the live speaker any more (after a switchover the
         // old primary's service may still send a little).
@@ -744,6 +774,25 @@ impl Core {
             takeover_ms = report.takeover_ms,
             "ha: takeover complete"
         );
+    }
+
+    /// The kernel FIB at takeover. On a kernel shared with the primary (`[ha] fib =
+    /// "adopt"`) the primary's routes are adopted and made the Loc-RIB's (only those that
+    /// differ are touched, those nothing claims removed). With a FIB of its own kept warm in
+    /// lockstep, the Loc-RIB is complete now: routes an earlier run of this node left and
+    /// nothing claims are removed (if not done yet).
+    fn take_over_fib(&mut self) {
+        let Some(fib) = &self.fib else { return };
+        if std::mem::take(&mut self.fib_held) {
+            let routes = self.lock().speaker().rib().fib_routes();
+            tracing::info!(
+                routes = routes.len(),
+                "ha: taking the kernel FIB over from the primary (adopt mode)"
+            );
+            fib.take_over(routes);
+        } else if self.fib_convergence.take().is_some() {
+            fib.converged("takeover: the Loc-RIB followed the primary's");
+        }
     }
 
     /// After a planned switchover: this node follows the new primary as a standby with
@@ -759,6 +808,9 @@ impl Core {
         self.conns.clear();
         self.extra.clear();
         self.fib_batch.clear();
+        // On a kernel shared with the new primary, the FIB is its to write now.
+        self.fib_held = ha.fib == HaFibMode::Adopt;
+        self.fib_convergence = None;
         let mut config = self.lock().speaker().config().clone();
         config.ha = Some(ha.clone());
         let speaker = Speaker::new(Millis(0), config.clone(), self.seed)
@@ -821,8 +873,48 @@ impl Core {
         }
         if !self.fib_batch.is_empty() {
             let batch = std::mem::take(&mut self.fib_batch);
-            if let Some(fib) = &self.fib {
+            // Held: the primary writes this kernel's FIB; the takeover gives the whole state.
+            if let Some(fib) = self.fib.as_ref().filter(|_| !self.fib_held) {
                 fib.submit(batch);
+            }
+        }
+        self.check_fib_convergence();
+    }
+
+    /// Once the speaker has converged after start (End-of-RIB from every neighbour, or
+    /// `[fib] convergence_timeout_secs`), the FIB writer removes the adopted routes that no
+    /// best path claims, after every change submitted before.
+    fn check_fib_convergence(&mut self) {
+        let Some(c) = &self.fib_convergence else {
+            return;
+        };
+        let neighbours: Vec<NeighbourView> = {
+            let g = self.lock();
+            let sp = g.speaker();
+            sp.peers()
+                .into_iter()
+                .map(|(peer, _, state)| {
+                    let session = sp.session(peer);
+                    NeighbourView {
+                        peer,
+                        admin_up: session.is_some_and(|s| s.admin_up()),
+                        families: session
+                            .and_then(|s| s.negotiated())
+                            .filter(|_| state == State::Established)
+                            .map(|n| {
+                                [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST]
+                                    .into_iter()
+                                    .filter(|f| n.ctx.negotiated(*f))
+                                    .collect()
+                            }),
+                    }
+                })
+                .collect()
+        };
+        if let Some(why) = c.check(Instant::now(), &neighbours) {
+            self.fib_convergence = None;
+            if let Some(fib) = &self.fib {
+                fib.converged(why.text());
             }
         }
     }
@@ -859,6 +951,9 @@ impl Core {
                     }
                     SessionEvent::Down { reason, .. } => {
                         extra.established_at = None;
+                        if let Some(c) = &mut self.fib_convergence {
+                            c.session_down(*peer);
+                        }
                         // A NOTIFICATION set last_error when it was sent or received.
                         if !matches!(
                             reason,
@@ -873,6 +968,12 @@ impl Core {
                         tracing::warn!(neighbor = %neighbor, "{text}");
                     }
                     SessionEvent::UpdateReceived { .. } => {}
+                    SessionEvent::EndOfRib(f) => {
+                        if let Some(c) = &mut self.fib_convergence {
+                            c.end_of_rib(*peer, *f);
+                        }
+                        tracing::info!(neighbor = %neighbor, "{text}");
+                    }
                     _ => tracing::info!(neighbor = %neighbor, "{text}"),
                 }
             }

@@ -1,25 +1,77 @@
 //! Best paths to the kernel: Loc-RIB changes from the speaker go to the `fib` crate's
 //! writer in batches; failures come back to the core as inputs.
+//!
+//! Start-up and takeover use the writer's adopt mode (issue 5, issue 7): the routes of our
+//! protocol and table already in the kernel are taken as installed, so a route the speaker
+//! learns again is left alone (or replaced in place), and only at convergence
+//! ([`FibBridge::converged`]) are the adopted routes that nothing claims removed.
 
 use crate::core::CoreMsg;
 use bgpd::config::FibConfig;
 use bgpd::rib::FibChange;
 use bgpd::wire::Prefix;
 use fib::{FibService, NextHop, RouteUpdate};
+use std::time::Duration;
 use tokio::sync::mpsc;
+
+/// What the writer task is told, in order.
+enum Cmd {
+    /// Loc-RIB changes.
+    Changes(Vec<FibChange>),
+    /// The speaker converged: remove the adopted routes nothing claims.
+    Converged(&'static str),
+    /// Takeover on a shared kernel: adopt what is installed, make it the Loc-RIB's routes
+    /// (given whole), and converge.
+    TakeOver(Vec<FibChange>),
+}
+
+/// How the writer starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FibStart {
+    /// Adopt an earlier run's routes; remove those nothing claims at convergence, at the
+    /// latest after the timeout.
+    Adopt(Duration),
+    /// Adopt nothing at start: the kernel is the primary's to write until
+    /// [`FibBridge::take_over`] (a standby sharing it; the core submits no change meanwhile).
+    Held,
+}
 
 /// The FIB writer task's inbox.
 pub struct FibBridge {
-    tx: mpsc::UnboundedSender<Vec<FibChange>>,
+    tx: mpsc::UnboundedSender<Cmd>,
 }
 
 fn to_fib_prefix(p: Prefix) -> Option<fib::Prefix> {
     fib::Prefix::new(p.addr(), p.len()).ok()
 }
 
+fn to_updates(batch: Vec<FibChange>) -> Vec<RouteUpdate> {
+    batch
+        .into_iter()
+        .filter_map(|c| match c {
+            FibChange::Install { prefix, next_hop } => {
+                to_fib_prefix(prefix).map(|p| RouteUpdate::install(p, vec![NextHop::via(next_hop)]))
+            }
+            FibChange::Remove { prefix } => to_fib_prefix(prefix).map(RouteUpdate::withdraw),
+        })
+        .collect()
+}
+
+/// How many of `results` removed a route.
+fn removed(results: &[fib::RouteResult]) -> usize {
+    results
+        .iter()
+        .filter(|r| r.outcome == fib::Outcome::Removed)
+        .count()
+}
+
 impl FibBridge {
     /// Opens the kernel FIB of the daemon's own network namespace and starts the writer.
-    pub fn start(cfg: &FibConfig, core: mpsc::UnboundedSender<CoreMsg>) -> anyhow::Result<Self> {
+    pub fn start(
+        cfg: &FibConfig,
+        start: FibStart,
+        core: mpsc::UnboundedSender<CoreMsg>,
+    ) -> anyhow::Result<Self> {
         let fib_cfg = fib::FibConfig {
             table: cfg.table,
             protocol: cfg.protocol,
@@ -27,35 +79,95 @@ impl FibBridge {
             install: cfg.enabled,
             nexthop_objects: cfg.nexthop_objects,
         };
+        let (table, protocol) = (cfg.table, cfg.protocol);
         let writer = fib::Fib::open(fib_cfg)?;
         let (service, mut results) = FibService::spawn(writer)?;
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<FibChange>>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Cmd>();
         let core2 = core.clone();
-        // Re-resolution results that arrive on their own.
+        // Re-resolution results that arrive on their own (and the adopt deadline's removals).
         tokio::spawn(async move {
             while let Some(r) = results.recv().await {
                 report(&core2, r);
             }
         });
         tokio::spawn(async move {
-            while let Some(mut batch) = rx.recv().await {
-                // Coalesce what queued up meanwhile: one large apply beats many small ones.
-                while let Ok(more) = rx.try_recv() {
-                    batch.extend(more);
+            if let FibStart::Adopt(timeout) = start {
+                match service.adopt(Some(timeout)).await {
+                    Ok(n) => tracing::info!(
+                        routes = n,
+                        table,
+                        protocol,
+                        "kernel FIB: adopted the routes an earlier run left; those no \
+                         neighbour announces again are removed at convergence (End-of-RIB \
+                         from every neighbour, at most {} s)",
+                        timeout.as_secs()
+                    ),
+                    Err(e) => tracing::error!("kernel FIB: cannot adopt the routes in place: {e}"),
                 }
-                let updates: Vec<RouteUpdate> = batch
-                    .into_iter()
-                    .filter_map(|c| match c {
-                        FibChange::Install { prefix, next_hop } => to_fib_prefix(prefix)
-                            .map(|p| RouteUpdate::install(p, vec![NextHop::via(next_hop)])),
-                        FibChange::Remove { prefix } => {
-                            to_fib_prefix(prefix).map(RouteUpdate::withdraw)
+            }
+            let mut next = rx.recv().await;
+            while let Some(cmd) = next.take() {
+                match cmd {
+                    Cmd::Changes(mut batch) => {
+                        // Coalesce what queued up meanwhile: one large apply beats many
+                        // small ones. Anything else waits for its turn.
+                        loop {
+                            match rx.try_recv() {
+                                Ok(Cmd::Changes(more)) => batch.extend(more),
+                                Ok(other) => {
+                                    next = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
                         }
-                    })
-                    .collect();
-                match service.apply(updates).await {
-                    Ok(results) => report(&core, results),
-                    Err(e) => tracing::error!("kernel FIB writer failed: {e}"),
+                        match service.apply(to_updates(batch)).await {
+                            Ok(results) => report(&core, results),
+                            Err(e) => tracing::error!("kernel FIB writer failed: {e}"),
+                        }
+                    }
+                    Cmd::Converged(why) => match service.converged().await {
+                        Ok(results) => {
+                            tracing::info!(
+                                removed = removed(&results),
+                                "kernel FIB converged ({why}): adopted routes no best path \
+                                 claims are removed"
+                            );
+                            report(&core, results);
+                        }
+                        Err(e) => tracing::error!("kernel FIB: convergence failed: {e}"),
+                    },
+                    Cmd::TakeOver(routes) => {
+                        let wanted = routes.len();
+                        let adopted = match service.adopt(None).await {
+                            Ok(n) => n,
+                            Err(e) => {
+                                tracing::error!(
+                                    "kernel FIB: cannot adopt the primary's routes: {e}"
+                                );
+                                0
+                            }
+                        };
+                        match service.apply(to_updates(routes)).await {
+                            Ok(results) => report(&core, results),
+                            Err(e) => tracing::error!("kernel FIB writer failed: {e}"),
+                        }
+                        match service.converged().await {
+                            Ok(results) => {
+                                tracing::info!(
+                                    adopted,
+                                    wanted,
+                                    removed = removed(&results),
+                                    "kernel FIB taken over from the primary (adopt mode)"
+                                );
+                                report(&core, results);
+                            }
+                            Err(e) => tracing::error!("kernel FIB: convergence failed: {e}"),
+                        }
+                    }
+                }
+                if next.is_none() {
+                    next = rx.recv().await;
                 }
             }
         });
@@ -64,7 +176,20 @@ impl FibBridge {
 
     /// Queues a batch of changes.
     pub fn submit(&self, batch: Vec<FibChange>) {
-        let _ = self.tx.send(batch);
+        let _ = self.tx.send(Cmd::Changes(batch));
+    }
+
+    /// The speaker converged (`why`, for the log): after the changes queued so far, the
+    /// adopted routes that no best path claims are removed.
+    pub fn converged(&self, why: &'static str) {
+        let _ = self.tx.send(Cmd::Converged(why));
+    }
+
+    /// Takeover on a kernel shared with the primary: adopts the primary's routes, makes them
+    /// `routes` (the whole Loc-RIB, [`bgpd::rib::Rib::fib_routes`]) touching only those that
+    /// differ, removes the rest, and writes the changes that follow.
+    pub fn take_over(&self, routes: Vec<FibChange>) {
+        let _ = self.tx.send(Cmd::TakeOver(routes));
     }
 }
 

@@ -9,6 +9,7 @@
 mod admin;
 mod core;
 mod fibbridge;
+mod fibconverge;
 mod ha_primary;
 mod ha_standby;
 mod ha_status;

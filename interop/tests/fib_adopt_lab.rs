@@ -1,0 +1,189 @@
+//! bgpd's kernel FIB across a restart (issue 5's adopt mode in the daemon, issue 7): the
+//! routes an earlier run installed keep forwarding while bgpd is down and while it comes
+//! back, none is deleted and added again, and a route withdrawn meanwhile is removed once the
+//! new run has converged (End-of-RIB from every neighbour). Run as root.
+//!
+//! The bgpd binary is taken from the test executable's target directory (`target/<profile>/`);
+//! `cargo test --workspace` builds it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use interop::neighbor::frr::Frr;
+use interop::{BgpConfig, Lab, Netns, PeerConfig};
+
+mod common;
+use common::{ip, net, require_root, start_bgpd};
+
+const PREFIX: &str = "us6d-";
+const TIMEOUT: Duration = Duration::from_secs(45);
+const FRR_AS: u32 = 65001;
+const FRR4: &str = "192.0.2.1";
+const DUT4: &str = "192.0.2.2";
+/// Announced by FRR throughout.
+const KEPT: &str = "198.51.100.0/25";
+/// Withdrawn by FRR while bgpd is down.
+const GONE: &str = "198.51.100.128/25";
+/// A route the test adds itself to see that the route monitor is live.
+const MARK: &str = "203.0.113.99/32";
+
+/// FRR and the daemon under test joined by a veth.
+fn lab() -> (Lab, Netns) {
+    require_root();
+    let mut lab = Lab::new(PREFIX).expect("lab");
+    let frr = lab.add_namespace("frr").expect("namespace frr");
+    let dut = lab.add_namespace("dut").expect("namespace dut");
+    lab.add_veth(&frr, "eth0", &dut, "eth0").expect("veth");
+    for (ns, v4) in [(&frr, FRR4), (&dut, DUT4)] {
+        lab.add_address(ns, "eth0", net(&format!("{v4}/24")))
+            .unwrap();
+    }
+    (lab, dut)
+}
+
+/// bgpd with the kernel FIB; the convergence timeout is far beyond the test's waits, so only
+/// End-of-RIB can end the adoption in time.
+fn dut_config(nexthop_objects: bool) -> String {
+    format!(
+        "router_id = \"{DUT4}\"\nlocal_as = 65002\nlisten_addresses = [\"{DUT4}\"]\n\
+         \n[[neighbor]]\naddress = \"{FRR4}\"\nremote_as = {FRR_AS}\nhold_time = 9\n\
+         connect_retry = 1\nlocal_address = \"{DUT4}\"\nfamilies = [\"ipv4/unicast\"]\n\
+         import = [\"all\"]\nexport = [\"all\"]\n\
+         \n[policy.policies.all]\ndefault = \"accept\"\n\
+         \n[fib]\nenabled = true\nnexthop_objects = {nexthop_objects}\n\
+         convergence_timeout_secs = 600\n"
+    )
+}
+
+fn frr_config() -> BgpConfig {
+    BgpConfig::new(FRR_AS, FRR4.parse().unwrap())
+        .peer(
+            PeerConfig::new(ip(DUT4), 65002)
+                .local(ip(FRR4))
+                .timers(Duration::from_secs(9), Duration::from_secs(3)),
+        )
+        .network(net(KEPT))
+        .network(net(GONE))
+        .graceful_restart(true)
+}
+
+/// Our routes in `dut`'s kernel (`ip -4 route show proto bgp`), one line each.
+fn bgp_routes(dut: &Netns) -> Vec<String> {
+    dut.ip(&["-4", "route", "show", "proto", "bgp"])
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn holds(routes: &[String], prefix: &str) -> bool {
+    routes
+        .iter()
+        .any(|l| l.split_whitespace().next() == Some(prefix))
+}
+
+/// Polls `check` every 100 ms until it is true or `TIMEOUT` passes (then panics).
+fn wait(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn log_of(lab: &Lab, name: &str) -> String {
+    std::fs::read_to_string(lab.workdir().join(format!("{name}.log"))).unwrap_or_default()
+}
+
+/// FRR stops announcing `prefix` (bgpd is down: it learns it only from the new session).
+fn frr_withdraw(frr: &Frr, prefix: &str) {
+    let d = frr.dir().to_string_lossy().into_owned();
+    interop::cmd::run(
+        "vtysh",
+        &[
+            "--vty_socket",
+            &d,
+            "-d",
+            "bgpd",
+            "-c",
+            "configure terminal",
+            "-c",
+            &format!("router bgp {FRR_AS}"),
+            "-c",
+            "address-family ipv4 unicast",
+            "-c",
+            &format!("no network {prefix}"),
+        ],
+    )
+    .expect("FRR withdraws the prefix");
+}
+
+fn restart_keeps_routes_and_converges(nexthop_objects: bool) {
+    let (mut lab, dut) = lab();
+    let frr = Frr::start(&lab, "frr", &frr_config()).expect("start FRR");
+    let config = dut_config(nexthop_objects);
+    let first = start_bgpd(&mut lab, &dut, "bgpd", &config);
+    wait("FRR's two prefixes in the kernel", || {
+        let r = bgp_routes(&dut);
+        holds(&r, KEPT) && holds(&r, GONE)
+    });
+    let before = bgp_routes(&dut);
+
+    // Every route change in the namespace from now on; MARK shows the monitor is live.
+    lab.spawn(&dut, "monitor", "ip", &["-o", "monitor", "route"])
+        .expect("ip monitor");
+    // (Added again until seen: the monitor subscribes some time after it is spawned.)
+    wait("the route monitor to see the mark", || {
+        let _ = dut.ip(&["route", "del", MARK]);
+        dut.ip(&["route", "add", "blackhole", MARK]).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        log_of(&lab, "monitor").contains(MARK.trim_end_matches("/32"))
+    });
+
+    // bgpd dies the way a process dies: its routes stay and forward.
+    assert!(lab.kill_process(first), "bgpd is the lab's");
+    assert_eq!(bgp_routes(&dut), before, "nothing removed when bgpd died");
+    frr_withdraw(&frr, GONE);
+
+    // The new run adopts them, learns KEPT again, and removes GONE at convergence.
+    start_bgpd(&mut lab, &dut, "bgpd2", &config);
+    wait("the withdrawn prefix removed after convergence", || {
+        !holds(&bgp_routes(&dut), GONE)
+    });
+    let after = bgp_routes(&dut);
+    let kept: Vec<&String> = before.iter().filter(|l| l.starts_with(KEPT)).collect();
+    assert_eq!(
+        after.iter().collect::<Vec<_>>(),
+        kept,
+        "only the kept route, unchanged"
+    );
+    let log = log_of(&lab, "bgpd2");
+    assert!(
+        log.contains("kernel FIB converged (End-of-RIB from every neighbour)"),
+        "converged on End-of-RIB: {log}"
+    );
+    // The kept route was never touched: no deletion, no replacement, from the kill on.
+    let monitor = log_of(&lab, "monitor");
+    let touched: Vec<&str> = monitor
+        .lines()
+        .filter(|l| l.split_whitespace().any(|w| w == KEPT))
+        .collect();
+    assert!(touched.is_empty(), "the kept route changed: {touched:?}");
+    assert!(
+        monitor
+            .lines()
+            .any(|l| l.starts_with("Deleted") && l.contains(GONE)),
+        "{monitor}"
+    );
+    drop(frr);
+}
+
+#[test]
+fn a_restart_keeps_the_routes_and_removes_a_withdrawn_one_at_convergence() {
+    restart_keeps_routes_and_converges(true);
+}
+
+#[test]
+fn a_restart_with_plain_routes_keeps_them_and_removes_a_withdrawn_one() {
+    restart_keeps_routes_and_converges(false);
+}
