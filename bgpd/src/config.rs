@@ -130,7 +130,13 @@ impl AdminTlsConfig {
                 }
             }
         }
-        check_key_pair(&self.cert, &self.key).map_err(|why| ("admin_tls.key".to_string(), why))
+        check_key_pair(&self.cert, &self.key).map_err(|e| {
+            let field = match e {
+                crate::tls_text::KeyPairError::Certificate(_) => "admin_tls.cert",
+                crate::tls_text::KeyPairError::Key(_) => "admin_tls.key",
+            };
+            (field.to_string(), e.to_string())
+        })
     }
 }
 
@@ -140,13 +146,15 @@ impl AdminTlsConfig {
 /// certificate's SubjectPublicKeyInfo).
 ///
 /// Errors: why not, naming both files.
-fn check_key_pair(cert: &str, key: &str) -> Result<(), String> {
+fn check_key_pair(cert: &str, key: &str) -> Result<(), crate::tls_text::KeyPairError> {
+    use crate::tls_text::KeyPairError;
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<_, _>>())
-        .map_err(|e| format!("{cert}: {e}"))?;
-    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{key}: {e}"))?;
+        .map_err(|e| KeyPairError::Certificate(format!("{cert}: {e}")))?;
+    let private =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| KeyPairError::Key(format!("{key}: {e}")))?;
     crate::tls_text::check_key_pair(chain, private, cert, key)
 }
 
@@ -607,7 +615,7 @@ impl HaSection {
                 return Err((field(), format!("{key} = {path:?} is not {what} ({e})")));
             }
         }
-        check_key_pair(&tls.cert, &tls.key).map_err(|why| (field(), why))
+        check_key_pair(&tls.cert, &tls.key).map_err(|e| (field(), e.to_string()))
     }
 
     /// Milliseconds of heartbeat silence after which the primary counts as failed

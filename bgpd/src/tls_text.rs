@@ -76,19 +76,33 @@ pub fn check_key_pair(
     private: rustls::pki_types::PrivateKeyDer<'static>,
     cert: &str,
     key: &str,
-) -> Result<(), String> {
+) -> Result<(), KeyPairError> {
     let provider = rustls::crypto::ring::default_provider();
     match rustls::sign::CertifiedKey::from_der(chain, private, &provider) {
         Ok(_) => Ok(()),
-        Err(TlsError::InconsistentKeys(_)) => Err(format!(
+        Err(TlsError::InconsistentKeys(_)) => Err(KeyPairError::Key(format!(
             "{key} is not the private key of the certificate in {cert} (their public keys differ)"
-        )),
-        Err(TlsError::InvalidCertificate(c)) => Err(format!(
+        ))),
+        Err(TlsError::InvalidCertificate(c)) => Err(KeyPairError::Certificate(format!(
             "the certificate in {cert} {}",
             certificate_problem(&c)
-        )),
-        Err(e) => Err(format!("{key} with {cert}: {}", words(&e.to_string()))),
+        ))),
+        Err(e) => Err(KeyPairError::Key(format!(
+            "{key} with {cert}: {}",
+            words(&e.to_string())
+        ))),
     }
+}
+
+/// Why [`check_key_pair`] refused a pair, in words, and which file is at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyPairError {
+    /// The certificate cannot be used (an X.509 v1 certificate, ...).
+    #[error("{0}")]
+    Certificate(String),
+    /// The key is not the certificate's, or cannot be used with it.
+    #[error("{0}")]
+    Key(String),
 }
 
 /// A TLS alert in words (`unknown CA`, `certificate required`).

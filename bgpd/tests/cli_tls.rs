@@ -466,7 +466,7 @@ fn a_v1_certificate_or_a_key_of_another_certificate_is_said_in_words() {
     let err = one_line_error(&out);
     assert!(
         err.contains(&format!(
-            "the certificate in {} is an X.509 v1 certificate",
+            "admin_tls.cert (line 3): the certificate in {} is an X.509 v1 certificate",
             p(&v1_cert)
         )) && !err.contains("UnsupportedCertVersion"),
         "{err}"

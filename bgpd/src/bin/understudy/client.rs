@@ -111,7 +111,7 @@ fn check_identity(
         .map_err(|e| anyhow!("{cert_name}: {e}"))?;
     let private = PrivateKeyDer::from_pem_slice(key).map_err(|e| anyhow!("{key_name}: {e}"))?;
     bgpd::tls_text::check_key_pair(chain, private, &cert_name, &key_name)
-        .map_err(|e| anyhow::Error::new(crate::BadInput(e)))
+        .map_err(|e| anyhow::Error::new(crate::BadInput(e.to_string())))
 }
 
 /// Connects to the admin API at `addr` (`host:port`, or a full `http://` URI), over TLS
