@@ -647,7 +647,7 @@ fn refusals_say_why_with_a_documented_exit_status() {
     );
     let log_path = dir.0.join("bgpd.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let _daemon = Daemon::start(&config, log, &[("RUST_LOG", "info")]);
+    let daemon = Daemon::start(&config, log, &[("RUST_LOG", "info")]);
     wait_admin(&admin);
 
     for args in [
@@ -716,15 +716,39 @@ fn refusals_say_why_with_a_documented_exit_status() {
     );
     let out = understudy(&admin, &["neighbor", "192.0.2.9"]);
     assert!(out.status.success(), "still configured: {out:?}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let log = std::fs::read_to_string(&log_path).unwrap();
-        if log.contains("reload refused: ") && log.contains("(the old configuration is kept)") {
-            break;
+    // In the log, once for the admin reload and once for a SIGHUP.
+    let refusals = || {
+        std::fs::read_to_string(&log_path)
+            .unwrap()
+            .lines()
+            .filter(|l| {
+                l.contains("reload refused: ")
+                    && l.contains("neighbor[0].hold_time = 1 (line 11)")
+                    && l.ends_with("(the old configuration is kept)")
+            })
+            .count()
+    };
+    let wait_for = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while refusals() < n {
+            assert!(
+                Instant::now() < deadline,
+                "{n} refusals not in the log: {}",
+                std::fs::read_to_string(&log_path).unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
-        assert!(Instant::now() < deadline, "not in the log: {log}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    };
+    wait_for(1);
+    // SAFETY: kill(2) on the daemon this test started and has not reaped.
+    let pid = i32::try_from(daemon.0.id()).unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    wait_for(2);
+    let out = understudy(&admin, &["neighbor", "192.0.2.9"]);
+    assert!(
+        out.status.success(),
+        "still running, still configured: {out:?}"
+    );
 }
 
 /// `--check-config` reports every error it finds, one line each, and a reload of such a file
