@@ -19,9 +19,13 @@ use crate::process::LabProcess;
 /// The primary's links, as switch ports (cut together at the failure).
 pub const PRIMARY_PORTS: [&str; 3] = ["sw-prim", "cl-prim", "ck-prim"];
 
-/// The device group of [`PRIMARY_PORTS`] in the switch: one `ip link set group` request
-/// sets them all down, at once for the standby (see [`RouterLab::cut_primary`]).
-pub const PRIMARY_GROUP: u32 = 17;
+/// The index of the switch's shared tc action that every frame to or from the primary
+/// passes (see [`RouterLab::cut_primary`]): a mirror to a port that is down, which copies
+/// nothing, until the failure turns it into a redirect there, which drops everything.
+pub const CUT_ACTION: u32 = 17;
+
+/// The switch's port that is never up: the cut action's target.
+const SINK: &str = "sw-sink";
 
 /// The built lab.
 #[derive(Debug)]
@@ -77,7 +81,7 @@ pub fn ip_batch(ns: &Netns, lines: &[String]) -> anyhow::Result<()> {
 /// the `ip` already waiting on its input was given the commands, and how long it took.
 #[derive(Debug, Clone, Copy)]
 pub struct Cut {
-    /// Wall clock (since the Unix epoch) before the links were set down.
+    /// Wall clock (since the Unix epoch) before the primary was cut off.
     pub at: Duration,
     /// The same instant, monotonic.
     pub instant: Instant,
@@ -165,16 +169,37 @@ impl RouterLab {
             standby = Some(s);
             client = Some(c);
         }
+        // The cut (see `cut_primary`): every frame to and from the primary's ports passes
+        // the shared action, before the mirror's filter (prio 10) on the way in, on the root
+        // qdisc on the way out.
         let ports = sw.interfaces()?;
+        sw.ip(&[
+            "link",
+            "add",
+            SINK,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "sw-sink-peer",
+        ])?;
+        let action = CUT_ACTION.to_string();
+        sw.tc(&[
+            "actions", "add", "action", "mirred", "egress", "mirror", "dev", SINK, "continue",
+            "index", &action,
+        ])?;
         for port in PRIMARY_PORTS {
-            if ports.iter().any(|i| i == port) {
-                sw.ip(&[
-                    "link",
-                    "set",
-                    "dev",
-                    port,
-                    "group",
-                    &PRIMARY_GROUP.to_string(),
+            if !ports.iter().any(|i| i == port) {
+                continue;
+            }
+            if !sw.tc(&["qdisc", "show", "dev", port])?.contains("ingress") {
+                sw.tc(&["qdisc", "add", "dev", port, "ingress"])?;
+            }
+            sw.tc(&["qdisc", "add", "dev", port, "root", "handle", "1:", "htb"])?;
+            for parent in ["ffff:", "1:"] {
+                sw.tc(&[
+                    "filter", "add", "dev", port, "parent", parent, "prio", "1", "protocol", "all",
+                    "u32", "match", "u32", "0", "0", "action", "mirred", "index", &action,
                 ])?;
             }
         }
@@ -215,25 +240,32 @@ impl RouterLab {
         Ok(self.lab.subdir(name)?)
     }
 
-    /// Sets every link of the primary down at once (its box dies; nothing it sends gets
-    /// out afterwards). `ip` is started first and given its command when everything is
-    /// ready. The command is one request for the ports' device group
-    /// ([`PRIMARY_GROUP`]), carried out under one hold of the kernel's RTNL lock: with one
-    /// `link set` per port, under load the checkpoint link went down up to 79 ms after the
-    /// session link, and heartbeats still reached the standby meanwhile, which counted
-    /// against the detection (issue 7: 373 ms from the failure to the declaration of one
-    /// run, 300 ms after the last heartbeat).
+    /// Cuts the primary off at once (its box dies; nothing it sends gets out, nothing
+    /// reaches it): one tc request turns the switch's shared action ([`CUT_ACTION`]) on all
+    /// of [`PRIMARY_PORTS`] into a redirect to a port that is down, which drops every
+    /// frame both ways. `tc` is started first and given the request when everything is
+    /// ready.
+    ///
+    /// Why not set the ports down (as this bench did): both boxes share this host's kernel.
+    /// A port set down drops the primary's carrier, and its kernel then deletes every route
+    /// of the lost next hop, holding the RTNL lock that every namespace shares: at 1M
+    /// routes that held the standby's address add for 600-1,300 ms (issue 7), where a
+    /// dead box on its own would hold nothing. And one `ip link set` per port, under load,
+    /// set the checkpoint link down up to 79 ms after the session link, heartbeats still
+    /// flowing meanwhile.
     pub fn cut_primary(&self) -> anyhow::Result<Cut> {
-        let mut child = Command::new("ip")
+        let mut child = Command::new("tc")
             .args(["-n", self.sw.name(), "-batch", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .context("starting ip -batch")?;
+            .context("starting tc -batch")?;
         // Let it start and block on its input.
         std::thread::sleep(Duration::from_millis(100));
-        let text = format!("link set group {PRIMARY_GROUP} down\n");
+        let text = format!(
+            "actions replace action mirred egress redirect dev {SINK} index {CUT_ACTION}\n"
+        );
         let at = wall();
         let instant = Instant::now();
         if let Some(mut stdin) = child.stdin.take() {
@@ -243,7 +275,7 @@ impl RouterLab {
         let done = wall();
         anyhow::ensure!(
             out.status.success(),
-            "cutting the primary's links: {}",
+            "cutting the primary off: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         );
         Ok(Cut { at, instant, done })

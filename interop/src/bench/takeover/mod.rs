@@ -11,8 +11,8 @@
 //! Established, the standby (started late by default) reports itself synchronised with the
 //! primary's Loc-RIB digest and every flow protected, and both kernel FIBs hold the table, a
 //! ping stream runs client -> server through the router and tcpdump captures what the router
-//! sends to the neighbours. Then the primary's links are cut at once ([`lab::RouterLab::cut_primary`])
-//! and its bgpd killed. Measured:
+//! sends to the neighbours. Then the primary is cut off at once, every frame to or from it
+//! dropped at the switch ([`lab::RouterLab::cut_primary`]), and its bgpd killed. Measured:
 //! - per session, the capture time of the first segment the router's address sent after
 //!   the cut ([`wire::after_failure`]), against the standby's `ha: primary declared failed`
 //!   log time and against the cut;
@@ -76,7 +76,7 @@ pub struct SessionTiming {
     pub kind: &'static str,
     /// ms from the standby's declaration to the first segment (None: no segment seen).
     pub from_declaration_ms: Option<f64>,
-    /// ms from the failure (links cut) to the first segment.
+    /// ms from the failure (the primary cut off) to the first segment.
     pub from_failure_ms: Option<f64>,
     /// ms from the declaration to the neighbour reading the standby's first message off its
     /// socket (keepalive peers only): the application's cross-check of the capture.
@@ -117,7 +117,7 @@ pub struct TakeoverRow {
     pub sessions_survived: usize,
     /// The standby still reported itself synchronised just before the failure.
     pub synchronised_at_failure: Option<bool>,
-    /// ms the `ip` cut took (the failure is timed at its start).
+    /// ms the `tc` cut took (the failure is timed at its start).
     pub cut_ms: f64,
     /// Frames from the router that the neighbours' captures did not keep (tcpdump's count;
     /// None when it gave none): a first segment among them reads as one that came late.

@@ -13,7 +13,7 @@
 //!   primary 198.51.100.253 (eth3), standby .254
 //! ```
 //!
-//! Every link of the primary is a port of the switch namespace, so one `ip -batch` there
+//! Every link of the primary is a port of the switch namespace, so one tc request there
 //! cuts them all at once. The feeder announces the table and 203.0.113.0/25 (the server);
 //! the ping stream runs client -> server through the router's kernel FIB.
 

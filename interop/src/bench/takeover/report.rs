@@ -26,7 +26,7 @@ fn last_read(r: &TakeoverRow) -> Option<f64> {
 /// One progress line for a finished row.
 pub fn row_line(r: &TakeoverRow) -> String {
     format!(
-        "  {} sessions: declared {} ms after the failure; first segment per session {} / {} / {} ms (first/median/last) after the declaration, last {} ms after the failure; standby takeover_ms {}; data-plane loss {} ms; {}/{} survived; links cut in {:.1} ms; capture dropped {} frames; last keepalive peer read its first message {} ms after the declaration{}",
+        "  {} sessions: declared {} ms after the failure; first segment per session {} / {} / {} ms (first/median/last) after the declaration, last {} ms after the failure; standby takeover_ms {}; data-plane loss {} ms; {}/{} survived; cut off in {:.1} ms; capture dropped {} frames; last keepalive peer read its first message {} ms after the declaration{}",
         r.sessions,
         f1(r.declared_after_failure_ms),
         f1(r.first_session_ms),

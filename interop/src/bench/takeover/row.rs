@@ -258,7 +258,7 @@ pub fn run(
     let cut = lab.cut_primary()?;
     primary.process.kill();
     progress(&format!(
-        "  primary died: links cut ({:.1} ms), bgpd killed",
+        "  primary died: cut off ({:.1} ms), bgpd killed",
         ms_between(cut.at, cut.done)
     ));
     let mut standby = standby;
