@@ -782,6 +782,16 @@ impl Core {
     /// lockstep, the Loc-RIB is complete now: routes an earlier run of this node left and
     /// nothing claims are removed (if not done yet).
     fn take_over_fib(&mut self) {
+        if self.fib_held && self.fib.is_none() {
+            // Stopped when this node handed the sessions over (see `release_shared_fib`).
+            let cfg = self.lock().speaker().config().fib.clone();
+            if cfg.enabled {
+                match FibBridge::start(&cfg, FibStart::Held, self.tx.clone()) {
+                    Ok(b) => self.fib = Some(b),
+                    Err(e) => tracing::error!("ha: cannot open the kernel FIB: {e:#}"),
+                }
+            }
+        }
         let Some(fib) = &self.fib else { return };
         if std::mem::take(&mut self.fib_held) {
             let routes = self.lock().speaker().rib().fib_routes();
@@ -792,6 +802,26 @@ impl Core {
             fib.take_over(routes);
         } else if self.fib_convergence.take().is_some() {
             fib.converged("takeover: the Loc-RIB followed the primary's");
+        }
+    }
+
+    /// A switchover on a kernel shared with the standby (`[ha] fib = "adopt"`): before the
+    /// session addresses go, this node's FIB writer stops (it would otherwise re-resolve the
+    /// next hops when the addresses leave and come back, and rewrite the routes the new
+    /// primary adopts). The routes stay; the new primary takes them over.
+    pub async fn release_shared_fib(&mut self) {
+        let shared = self
+            .ha_config
+            .as_ref()
+            .is_some_and(|h| h.fib == HaFibMode::Adopt);
+        if !shared {
+            return;
+        }
+        self.drain();
+        self.fib_convergence = None;
+        if let Some(fib) = self.fib.take() {
+            fib.stop().await;
+            tracing::info!("ha: switchover: the kernel FIB is left to the new primary");
         }
     }
 

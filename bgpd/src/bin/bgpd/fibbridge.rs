@@ -12,7 +12,7 @@ use bgpd::rib::FibChange;
 use bgpd::wire::Prefix;
 use fib::{FibService, NextHop, RouteUpdate};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// What the writer task is told, in order.
 enum Cmd {
@@ -23,6 +23,8 @@ enum Cmd {
     /// Takeover on a shared kernel: adopt what is installed, make it the Loc-RIB's routes
     /// (given whole), and converge.
     TakeOver(Vec<FibChange>),
+    /// Stop the writer (its thread too) after what was queued before; answer once stopped.
+    Stop(oneshot::Sender<()>),
 }
 
 /// How the writer starts.
@@ -137,6 +139,12 @@ impl FibBridge {
                         }
                         Err(e) => tracing::error!("kernel FIB: convergence failed: {e}"),
                     },
+                    Cmd::Stop(done) => {
+                        // The writer's thread ends with the service; routes stay.
+                        drop(service);
+                        let _ = done.send(());
+                        return;
+                    }
                     Cmd::TakeOver(routes) => {
                         let wanted = routes.len();
                         let adopted = match service.adopt(None).await {
@@ -183,6 +191,16 @@ impl FibBridge {
     /// adopted routes that no best path claims are removed.
     pub fn converged(&self, why: &'static str) {
         let _ = self.tx.send(Cmd::Converged(why));
+    }
+
+    /// Stops the writer after every command queued before, and waits until its thread has
+    /// ended: from then on nothing of this process touches the kernel FIB (not even the
+    /// re-resolution of next hops on route changes). The routes stay.
+    pub async fn stop(self) {
+        let (done, stopped) = oneshot::channel();
+        if self.tx.send(Cmd::Stop(done)).is_ok() {
+            let _ = stopped.await;
+        }
     }
 
     /// Takeover on a kernel shared with the primary: adopts the primary's routes, makes them

@@ -188,6 +188,9 @@ pub async fn run(core: &mut Core, to: Option<u32>) -> Result<pb::SwitchoverReply
         .map_err(|e| refused(format!("netlink socket for the addresses: {e}")))?;
     tracing::info!(target = target.node.0, endpoint = %target.endpoint, sessions = flows.len(), "ha: switchover: stopping the sessions");
 
+    // A kernel FIB shared with the standby is its to write from now on.
+    core.release_shared_fib().await;
+
     // 2. Stop reading; let each writer write what was queued, then release its socket.
     let mut pending = Vec::new();
     for ((peer, conn), h) in core.conns.drain() {
