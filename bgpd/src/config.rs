@@ -1001,6 +1001,10 @@ impl Config {
             let top_level_missing = ["router_id", "local_as"]
                 .into_iter()
                 .find(|f| message == format!("missing field `{f}`"));
+            let missing = message
+                .strip_prefix("missing field `")
+                .and_then(|r| r.strip_suffix('`'))
+                .map(str::to_string);
             let (line, field) = if let Some(name) = top_level_missing {
                 // A field of the top level (no table has one of that name): toml's span is
                 // the whole file, whose first line may be any table's header.
@@ -1017,8 +1021,12 @@ impl Config {
                         .and_then(|s| inline::value_at(src, s.start))
                         .map(|w| w.path)
                 }) {
-                    Some(table) => (line, Some(table)),
-                    None => (0, None),
+                    // The missing field's own path, at the line of its table.
+                    Some(table) => (
+                        line,
+                        Some(format!("{table}.{}", missing.as_deref().unwrap_or(""))),
+                    ),
+                    None => (0, missing.clone()),
                 }
             } else {
                 // A value inside an inline table or array: its own path and text.
@@ -1037,6 +1045,11 @@ impl Config {
                     "required, and missing from the top of the file (before the first [table])"
                         .to_string(),
                 ),
+                None if missing.is_some() && line > 0 => (
+                    field,
+                    "required, and missing from its table, which starts on this line".to_string(),
+                ),
+                None if missing.is_some() => (field, "required, and missing".to_string()),
                 None => {
                     let message = in_words(&message, field.as_deref());
                     (field, message)
@@ -1976,7 +1989,7 @@ mod tests {
         let src = format!("{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 2\n[[neighbor]]\naddress = \"192.0.2.3\"\n");
         assert_eq!(
             parse_error(&src),
-            "neighbor[1] (line 6): the required field `remote_as` is missing"
+            "neighbor[1].remote_as (line 6): required, and missing from its table, which starts on this line"
         );
         // At the top level: the field, and no misleading line or table (the first
         // table's header is line 1 of the span toml gives).

@@ -189,15 +189,24 @@ fn a_field_missing_from_an_inline_table_names_the_table_and_its_line() {
     let e = error(&format!(
         "{MINIMAL}admin_tls = {{ cert = \"/etc/bgpd.pem\" }}\n"
     ));
-    assert_eq!(e, "admin_tls (line 3): the required field `key` is missing");
+    assert_eq!(
+        e,
+        "admin_tls.key (line 3): required, and missing from its table, which starts on this line"
+    );
     // An inline table inside a section.
     let e = error(&format!(
         "{MINIMAL}\n[ha]\nrole = \"primary\"\nnode_id = 1\ntls = {{ ca = \"ca.pem\", cert = \"c.pem\" }}\n"
     ));
-    assert_eq!(e, "ha.tls (line 7): the required field `key` is missing");
+    assert_eq!(
+        e,
+        "ha.tls.key (line 7): required, and missing from its table, which starts on this line"
+    );
     // A section written as an inline table.
     let e = error(&format!("{MINIMAL}ha = {{ role = \"primary\" }}\n"));
-    assert_eq!(e, "ha (line 3): the required field `node_id` is missing");
+    assert_eq!(
+        e,
+        "ha.node_id (line 3): required, and missing from its table, which starts on this line"
+    );
     // Neighbours written as an array of inline tables, over several lines.
     let e = error(&format!(
         "{MINIMAL}neighbor = [\n  {{ address = \"192.0.2.2\", remote_as = 65002 }},\n  \
@@ -205,14 +214,14 @@ fn a_field_missing_from_an_inline_table_names_the_table_and_its_line() {
     ));
     assert_eq!(
         e,
-        "neighbor[1] (line 5): the required field `remote_as` is missing"
+        "neighbor[1].remote_as (line 5): required, and missing from its table, which starts on this line"
     );
     let e = error(&format!(
         "{MINIMAL}neighbor = [{{ address = \"192.0.2.2\", description = \"a {{ b [\" }}, {{ remote_as = 1 }}]\n"
     ));
     assert_eq!(
         e,
-        "neighbor[0] (line 3): the required field `remote_as` is missing"
+        "neighbor[0].remote_as (line 3): required, and missing from its table, which starts on this line"
     );
     // A value of the wrong type inside an inline table: its own path and text.
     let e = error(&format!(
@@ -237,7 +246,7 @@ fn a_field_missing_from_an_inline_table_names_the_table_and_its_line() {
     let e = error(&format!("{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\n"));
     assert_eq!(
         e,
-        "neighbor[0] (line 3): the required field `remote_as` is missing"
+        "neighbor[0].remote_as (line 3): required, and missing from its table, which starts on this line"
     );
 }
 
