@@ -655,3 +655,67 @@ fn unknown_peer_and_reserved_id() {
     assert!(rib.peer_up(unknown).is_err());
     let _ = SessionContext::new();
 }
+
+/// `Rib::fib_routes` (the whole FIB state at once, for a takeover on a shared kernel) is what
+/// the changes of `poll_fib` add up to: the best route of each prefix learnt from a neighbour
+/// with its next hop; withdrawn prefixes and locally originated ones are not in it.
+#[test]
+fn fib_routes_are_what_the_polled_fib_changes_add_up_to() {
+    let mut rib = rib();
+    rib.peer_up(peer(1, [192, 0, 2, 1], [192, 0, 2, 254], 65001))
+        .unwrap();
+    rib.peer_up(peer(2, [192, 0, 2, 2], [192, 0, 2, 254], 65002))
+        .unwrap();
+    let mut state: std::collections::BTreeMap<bgpd::wire::Prefix, IpAddr> = Default::default();
+    let mut poll = |rib: &mut bgpd::rib::Rib| {
+        for c in rib.poll_fib() {
+            match c {
+                FibChange::Install { prefix, next_hop } => {
+                    state.insert(prefix, next_hop);
+                }
+                FibChange::Remove { prefix } => {
+                    state.remove(&prefix);
+                }
+            }
+        }
+    };
+    apply(
+        &mut rib,
+        1,
+        &announce(
+            &["198.51.100.0/25", "198.51.100.128/25"],
+            attrs(&[65001], [192, 0, 2, 1], vec![]),
+        ),
+    );
+    poll(&mut rib);
+    apply(
+        &mut rib,
+        2,
+        &announce(
+            &["198.51.100.128/25", "203.0.113.0/25"],
+            attrs(&[65002, 64512], [192, 0, 2, 2], vec![]),
+        ),
+    );
+    apply(&mut rib, 1, &withdraw(&["198.51.100.0/25"]));
+    rib.originate(p("203.0.113.128/25"), attrs(&[], [192, 0, 2, 254], vec![]))
+        .unwrap();
+    poll(&mut rib);
+    let mut whole: Vec<(bgpd::wire::Prefix, IpAddr)> = rib
+        .fib_routes()
+        .into_iter()
+        .map(|c| match c {
+            FibChange::Install { prefix, next_hop } => (prefix, next_hop),
+            FibChange::Remove { prefix } => panic!("a removal in the whole state: {prefix}"),
+        })
+        .collect();
+    whole.sort();
+    let v4 = |a: [u8; 4]| IpAddr::V4(Ipv4Addr::from(a));
+    assert_eq!(
+        whole,
+        vec![
+            (p("198.51.100.128/25"), v4([192, 0, 2, 1])),
+            (p("203.0.113.0/25"), v4([192, 0, 2, 2])),
+        ]
+    );
+    assert_eq!(whole, state.into_iter().collect::<Vec<_>>());
+}
