@@ -245,8 +245,9 @@ fn ha(ns: &Netns, admin: &str) -> Value {
 /// A primary and a standby in one network namespace share its kernel FIB: the primary
 /// installs FRR's routes, the standby (`[ha] fib = "adopt"`) writes none while it follows,
 /// and `understudy switchover` hands it the routes without one being touched (adopted,
-/// compared, kept: `ip monitor route` sees nothing of them). Then the new primary writes:
-/// a prefix FRR withdraws leaves the kernel.
+/// compared, kept: `ip monitor route` sees nothing of them). The new primary then listens
+/// on the session address (after the old primary let it go) and writes the FIB: a prefix FRR
+/// withdraws leaves the kernel.
 #[test]
 fn a_standby_sharing_the_kernel_takes_the_fib_over_by_adopt_at_a_switchover() {
     let (mut lab, dut) = lab_with(&[BOX4]);
@@ -276,7 +277,7 @@ fn a_standby_sharing_the_kernel_takes_the_fib_over_by_adopt_at_a_switchover() {
         "role = \"standby\"\nnode_id = 2\nprimary = \"http://127.0.0.1:50061\"\n\
          checkpoint_address = \"127.0.0.1:50062\"\n",
     );
-    start_bgpd(&mut lab, &dut, "bgpd-standby", &standby);
+    let new_primary = start_bgpd(&mut lab, &dut, "bgpd-standby", &standby);
     wait("the standby synchronised", || {
         let v = ha(&dut, ADMIN_STANDBY);
         v["role"] == "standby" && v["synchronised"] == true
@@ -311,6 +312,16 @@ fn a_standby_sharing_the_kernel_takes_the_fib_over_by_adopt_at_a_switchover() {
         line.contains("adopted=2") && line.contains("wanted=2") && line.contains("removed=0"),
         "{line}"
     );
+
+    // The new primary listens for BGP connections: the one listener on the box is its own
+    // (the old primary's, still bound for a moment after the handover, is gone).
+    let pid = format!("pid={new_primary},");
+    wait("the new primary listening on the session address", || {
+        let out = dut
+            .exec("ss", &["-Hltnp", "sport = :179"])
+            .unwrap_or_default();
+        out.lines().count() == 1 && out.contains(&pid)
+    });
 
     // The new primary writes the FIB now; the old one, a standby again, does not.
     frr_withdraw(&frr, GONE);

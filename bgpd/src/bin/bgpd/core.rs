@@ -71,6 +71,8 @@ pub enum CoreMsg {
     /// Carry out the speaker's pending outputs now, then answer (the takeover's flush: the
     /// primary's egress seen so far is noted in what each neighbour holds).
     Flush(oneshot::Sender<()>),
+    /// BGP listeners bound after the takeover by a retry ([`Core::listen_after_takeover`]).
+    Listeners(Vec<tokio::task::JoinHandle<()>>),
     /// SIGTERM / SIGINT.
     Shutdown,
 }
@@ -196,6 +198,9 @@ pub fn unix_ms() -> u64 {
 fn seed_of(config: &Config) -> u64 {
     u64::from(u32::from(config.router_id().0)) << 32 | u64::from(config.local_as)
 }
+
+/// How long a taken-over node keeps trying to bind its BGP listeners.
+const LISTEN_RETRY: Duration = Duration::from_secs(5);
 
 /// Runs the daemon until SIGTERM/SIGINT.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
@@ -373,8 +378,14 @@ fn start_listeners(
         .collect();
     for addr in &config.listen_addresses {
         let sa = SocketAddr::new(*addr, config.port);
-        let listener =
-            net::listen(sa, &md5, freebind).with_context(|| format!("cannot listen on {sa}"))?;
+        let listener = match net::listen(sa, &md5, freebind) {
+            Ok(l) => l,
+            Err(e) => {
+                // All or nothing: a retry binds them all again.
+                tasks.iter().for_each(tokio::task::JoinHandle::abort);
+                return Err(e).with_context(|| format!("cannot listen on {sa}"));
+            }
+        };
         tracing::info!(address = %sa, "listening for BGP connections");
         tasks.push(tokio::spawn(net::accept_loop(listener, tx.clone())));
     }
@@ -579,6 +590,14 @@ impl Core {
                 self.drain();
                 let _ = done.send(());
             }
+            CoreMsg::Listeners(l) => {
+                if self.is_standby() {
+                    // Demoted meanwhile: a standby listens for nothing.
+                    l.iter().for_each(tokio::task::JoinHandle::abort);
+                } else {
+                    self.listeners.extend(l);
+                }
+            }
             CoreMsg::Shutdown => {}
         }
     }
@@ -754,10 +773,7 @@ impl Core {
             tracing::warn!(%flow, "not taken over: {why}");
         }
         let config = self.lock().speaker().config().clone();
-        match start_listeners(&config, &self.tx, true) {
-            Ok(l) => self.listeners = l,
-            Err(e) => tracing::error!("after the takeover: {e:#}"),
-        }
+        self.listen_after_takeover(&config);
         self.last_takeover = Some(TakeoverSummary {
             takeover_ms: report.takeover_ms,
             sessions: sessions as u32,
@@ -822,6 +838,40 @@ impl Core {
         if let Some(fib) = self.fib.take() {
             fib.stop().await;
             tracing::info!("ha: switchover: the kernel FIB is left to the new primary");
+        }
+    }
+
+    /// The BGP listeners after a takeover. After a switchover on a shared host the old
+    /// primary may hold the listening sockets a moment longer (it closes them when it
+    /// follows this node): binding is retried in the background for [`LISTEN_RETRY`], every
+    /// 100 ms, and the listeners reach the core as [`CoreMsg::Listeners`].
+    fn listen_after_takeover(&mut self, config: &Config) {
+        match start_listeners(config, &self.tx, true) {
+            Ok(l) => self.listeners = l,
+            Err(first) => {
+                tracing::warn!(
+                    "after the takeover: {first:#}; trying again for {} s",
+                    LISTEN_RETRY.as_secs()
+                );
+                let (config, tx) = (config.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let deadline = Instant::now() + LISTEN_RETRY;
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        match start_listeners(&config, &tx, true) {
+                            Ok(l) => {
+                                let _ = tx.send(CoreMsg::Listeners(l));
+                                return;
+                            }
+                            Err(e) if Instant::now() >= deadline => {
+                                tracing::error!("after the takeover: {e:#} (gave up)");
+                                return;
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                });
+            }
         }
     }
 
