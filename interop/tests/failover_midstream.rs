@@ -1,0 +1,702 @@
+//! Lab tests (run as root) of a failover in the middle of a table transfer (issue 7), with
+//! raw BGP peers (interop::rawpeer) as neighbours of a bgpd primary on the session address
+//! 192.0.2.1, followed by a bgpd standby on a mirror port:
+//!
+//! - the primary in the middle of an UPDATE towards a neighbour: a feeding peer announces
+//!   a table, which the primary relays to a receiving peer that has stopped reading its
+//!   socket (a small receive buffer), so the primary's send queue holds many messages not
+//!   yet acknowledged, the cut inside one of them. The primary's box dies (link cut, process
+//!   killed); the standby takes over; the receiving peer then reads everything. The octet
+//!   stream must frame into whole, well-formed BGP messages, with no NOTIFICATION or OPEN and
+//!   no SYN, FIN or RST on the link; the prefixes the peer ends up with must be the standby's
+//!   Adj-RIB-Out for it, each announced once (nothing sent twice, nothing withdrawn);
+//! - a neighbour in the middle of sending a table: the feeding peer writes many UPDATEs and
+//!   the primary dies while they are still arriving (its Adj-RIB-In holds only part of
+//!   them); after the takeover the standby's Loc-RIB holds every prefix the peer sent, the
+//!   session is unbroken, and a second (receiving) peer gets each prefix once.
+//!
+//! The namespaces carry the prefix `usmid-` (or `US_LAB_PREFIX`). The bgpd and understudy
+//! binaries come from the test executable's target directory.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bgpd::wire::{
+    builder::attributes, decode_message, encode_message, AfiSafi, AsPath, Asn, AttributeValue,
+    Capability, Community, HoldTime, Ipv4Prefix, Message, Nlri, Open, Origin, Outcome, RouterId,
+    SessionContext, Update,
+};
+use interop::capture::{analyze, Capture};
+use interop::rawpeer::{msg_type, RawPeer};
+use interop::{Lab, Netns};
+use serde_json::Value;
+
+mod common;
+use common::{binary, net, require_root, start_bgpd};
+
+const PREFIX: &str = "usmid-";
+/// The feeding neighbour.
+const FEEDER: &str = "192.0.2.11";
+const FEEDER_AS: u32 = 65011;
+/// The receiving neighbour.
+const RECEIVER: &str = "192.0.2.12";
+const RECEIVER_AS: u32 = 65012;
+const SESSION: &str = "192.0.2.1";
+const PRIM_OWN: &str = "192.0.2.3";
+const STBY_OWN: &str = "192.0.2.2";
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn config(ha: &str) -> String {
+    let mut s = format!(
+        "router_id = \"{SESSION}\"\nlocal_as = 65000\nlisten_addresses = [\"{SESSION}\"]\n"
+    );
+    for (addr, asn) in [(FEEDER, FEEDER_AS), (RECEIVER, RECEIVER_AS)] {
+        s.push_str(&format!(
+            "\n[[neighbor]]\naddress = \"{addr}\"\nremote_as = {asn}\nhold_time = 90\n\
+             passive = true\nlocal_address = \"{SESSION}\"\nfamilies = [\"ipv4/unicast\"]\n\
+             import = [\"all\"]\nexport = [\"all\"]\n"
+        ));
+    }
+    s.push_str(&format!(
+        "\n[policy.policies.all]\ndefault = \"accept\"\n\n[ha]\n{ha}"
+    ));
+    s
+}
+
+/// `understudy --json ARGS` in `ns`: its standard output.
+fn cli_text(ns: &Netns, args: &[&str]) -> Result<String, String> {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = ns
+        .exec_output(binary("understudy").to_str().unwrap(), &all)
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `understudy --json ARGS` in `ns`, one JSON document.
+fn cli(ns: &Netns, args: &[&str]) -> Result<Value, String> {
+    serde_json::from_str(&cli_text(ns, args)?).map_err(|e| e.to_string())
+}
+
+fn neighbor(ns: &Netns, addr: &str) -> Result<Value, String> {
+    let v = cli(ns, &["neighbors"])?;
+    let list = v
+        .as_array()
+        .cloned()
+        .or_else(|| v["neighbors"].as_array().cloned());
+    list.and_then(|l| l.into_iter().find(|n| n["address"] == addr))
+        .ok_or_else(|| format!("no neighbour {addr} in {v}"))
+}
+
+/// The prefixes of a table: `understudy rib` (Loc-RIB) with `extra` (`--out PEER`, ...).
+fn rib(ns: &Netns, extra: &[&str]) -> Result<BTreeSet<String>, String> {
+    let mut args = vec!["rib"];
+    args.extend_from_slice(extra);
+    let text = cli_text(ns, &args)?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).map_err(|e| e.to_string())?;
+            v["prefix"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("no prefix in {l}"))
+        })
+        .collect()
+}
+
+fn wait<T>(what: &str, mut check: impl FnMut() -> Result<Option<T>, String>) -> T {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut last = String::new();
+    loop {
+        match check() {
+            Ok(Some(v)) => return v,
+            Ok(None) => {}
+            Err(e) => last = e,
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; last: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn log_tail(lab: &Lab, name: &str) -> String {
+    let text =
+        std::fs::read_to_string(lab.workdir().join(format!("{name}.log"))).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+fn mirror(sw: &Netns, port: &str, mon: &str) {
+    let qdiscs = sw.tc(&["qdisc", "show", "dev", port]).unwrap();
+    if !qdiscs.contains("ingress") {
+        sw.tc(&["qdisc", "add", "dev", port, "ingress"]).unwrap();
+    }
+    sw.tc(&[
+        "filter", "add", "dev", port, "parent", "ffff:", "prio", "10", "protocol", "all", "u32",
+        "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev", mon,
+    ])
+    .unwrap();
+}
+
+/// Prefix `i` of the feed: /30 subnets of 198.18.0.0/15 (RFC 2544), 32,768 of them.
+fn feed_prefix(i: usize) -> Ipv4Prefix {
+    let base = u32::from(Ipv4Addr::new(198, 18, 0, 0));
+    Ipv4Prefix::new(Ipv4Addr::from(base + (i as u32) * 4), 30).unwrap()
+}
+
+/// The feed: `count` prefixes, `per_update` to an UPDATE, each UPDATE with its own
+/// community (FEEDER_AS:n), so the primary cannot pack them into fewer messages on the
+/// way out. Whole messages, concatenated.
+fn feed(count: usize, per_update: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (n, start) in (0..count).step_by(per_update).enumerate() {
+        let u = Update {
+            withdrawn: vec![],
+            attributes: attributes([
+                AttributeValue::Origin(Origin::Igp),
+                AttributeValue::AsPath(AsPath::sequence([Asn(FEEDER_AS)])),
+                AttributeValue::NextHop(FEEDER.parse().unwrap()),
+                AttributeValue::Communities(vec![Community(
+                    (FEEDER_AS << 16) | (n as u32 & 0xffff),
+                )]),
+            ]),
+            nlri: (start..(start + per_update).min(count))
+                .map(|i| Nlri::new(feed_prefix(i)))
+                .collect(),
+        };
+        out.extend(encode_message(&Message::Update(u), &SessionContext::modern()).unwrap());
+    }
+    out
+}
+
+/// A raw peer connected from `ns` to the session address, through OPEN and KEEPALIVE.
+fn establish(ns: &Netns, me: &str, asn: u32) -> RawPeer {
+    let mut rp = RawPeer::connect(ns, SocketAddr::new(SESSION.parse().unwrap(), 179), TIMEOUT)
+        .expect("connect to the primary");
+    let open = Open::new(
+        Asn(asn),
+        HoldTime::new(90).unwrap(),
+        RouterId(me.parse().unwrap()),
+        vec![
+            Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+            Capability::FourOctetAs(Asn(asn)),
+        ],
+    );
+    rp.send(&encode_message(&Message::Open(open), &SessionContext::new()).unwrap())
+        .unwrap();
+    rp.expect_type(msg_type::OPEN, TIMEOUT)
+        .expect("the primary's OPEN");
+    rp.send_keepalive().unwrap();
+    rp.expect_type(msg_type::KEEPALIVE, TIMEOUT)
+        .expect("the primary's KEEPALIVE");
+    rp
+}
+
+/// The lab: feeder, receiver, primary and standby on one bridge; the standby's mirror port
+/// copies what the primary and both peers send.
+struct Setup {
+    lab: Lab,
+    sw: Netns,
+    prim: Netns,
+    stby: Netns,
+    feeder: Netns,
+    receiver: Netns,
+    prim_pid: u32,
+}
+
+/// Builds the lab; `receiver_rmem`, when given, is the receiver namespace's
+/// `net.ipv4.tcp_rmem` (set before it connects).
+fn setup(receiver_rmem: Option<&str>) -> Setup {
+    require_root();
+    let mut lab = Lab::new(PREFIX).expect("lab");
+    let feeder = lab.add_namespace("feed").unwrap();
+    let receiver = lab.add_namespace("recv").unwrap();
+    let prim = lab.add_namespace("prim").unwrap();
+    let stby = lab.add_namespace("stby").unwrap();
+    let sw = lab.add_namespace("sw").unwrap();
+    lab.add_bridge(&sw, "br0").unwrap();
+    for (ns, port, addr) in [
+        (&feeder, "p-feed", FEEDER),
+        (&receiver, "p-recv", RECEIVER),
+        (&prim, "p-prim", PRIM_OWN),
+        (&stby, "p-stby", STBY_OWN),
+    ] {
+        lab.add_veth(&sw, port, ns, "eth0").unwrap();
+        lab.set_master(&sw, port, "br0").unwrap();
+        lab.add_address(ns, "eth0", net(&format!("{addr}/24")))
+            .unwrap();
+    }
+    lab.add_address(&prim, "eth0", net(&format!("{SESSION}/24")))
+        .unwrap();
+    lab.add_veth(&sw, "p-mon", &stby, "mon0").unwrap();
+    stby.ip(&["link", "set", "mon0", "promisc", "on"]).unwrap();
+    for port in ["p-prim", "p-feed", "p-recv"] {
+        mirror(&sw, port, "p-mon");
+    }
+    if let Some(rmem) = receiver_rmem {
+        receiver
+            .exec("sysctl", &["-qw", &format!("net.ipv4.tcp_rmem={rmem}")])
+            .unwrap();
+    }
+    let prim_pid = start_bgpd(
+        &mut lab,
+        &prim,
+        "primary",
+        &config(&format!(
+            "role = \"primary\"\nnode_id = 1\ncheckpoint_address = \"{PRIM_OWN}:50052\"\n"
+        )),
+    );
+    Setup {
+        lab,
+        sw,
+        prim,
+        stby,
+        feeder,
+        receiver,
+        prim_pid,
+    }
+}
+
+impl Setup {
+    fn wait_established(&self, ns: &Netns, addr: &str) {
+        wait(&format!("{addr} Established on {}", ns.name()), || {
+            Ok((neighbor(ns, addr)?["state"] == "Established").then_some(()))
+        });
+    }
+
+    fn start_standby(&mut self) {
+        start_bgpd(
+            &mut self.lab,
+            &self.stby,
+            "standby",
+            &config(&format!(
+                "role = \"standby\"\nnode_id = 2\nprimary = \"http://{PRIM_OWN}:50052\"\n\
+                 checkpoint_address = \"{STBY_OWN}:50052\"\nmirror_interface = \"mon0\"\n\
+                 session_interface = \"eth0\"\n"
+            )),
+        );
+        let stby = self.stby.clone();
+        wait(
+            "the standby synchronised with both sessions protected",
+            || {
+                let h = cli(&stby, &["ha"])?;
+                Ok((h["synchronised"] == true
+                    && h["flows"]
+                        .as_array()
+                        .is_some_and(|f| f.len() == 2 && f.iter().all(|f| f["protected"] == true)))
+                .then_some(()))
+            },
+        );
+    }
+
+    /// The box dies: its switch port down, its bgpd killed; then the standby's takeover.
+    fn fail_primary(&mut self) {
+        self.lab.set_link(&self.sw, "p-prim", false).unwrap();
+        assert!(self.lab.kill_process(self.prim_pid), "primary killed");
+        let stby = self.stby.clone();
+        wait("the standby's takeover", || {
+            let h = cli(&stby, &["ha"])?;
+            Ok((h["role"] == "primary").then_some(h))
+        });
+    }
+}
+
+/// `ss -tni` in `ns` for the established connection to or from `peer`: (Recv-Q, Send-Q) and
+/// the whole entry.
+fn queues(ns: &Netns, peer: &str) -> Result<(u64, u64, String), String> {
+    let out = ns
+        .exec("ss", &["-tniH", "state", "established", "dst", peer])
+        .map_err(|e| e.to_string())?;
+    let mut lines = out.lines();
+    let first = lines
+        .next()
+        .ok_or_else(|| format!("no connection with {peer}"))?;
+    let f: Vec<&str> = first.split_whitespace().collect();
+    let parse = |s: &str| s.parse::<u64>().map_err(|e| format!("{e}: {first}"));
+    Ok((parse(f[0])?, parse(f[1])?, out.trim().to_string()))
+}
+
+/// What a receiving peer read: every message checked and its UPDATEs tallied.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Octets of every message, in order.
+    octets: usize,
+    /// Offsets at which a message starts (and the end of the last one).
+    boundaries: BTreeSet<usize>,
+    /// Per prefix, the path attributes (raw octets) of each announcement.
+    announced: BTreeMap<String, Vec<Vec<u8>>>,
+    withdrawn: Vec<String>,
+    opens: usize,
+    notifications: usize,
+    updates: usize,
+    keepalives: usize,
+}
+
+impl Tally {
+    /// Adds one whole message, which must decode cleanly (RFC 4271 section 4, RFC 7606).
+    fn add(&mut self, m: &[u8]) {
+        self.boundaries.insert(self.octets);
+        self.octets += m.len();
+        self.boundaries.insert(self.octets);
+        let ctx = SessionContext::modern();
+        let d = decode_message(m, &ctx);
+        assert_eq!(
+            d.outcome,
+            Outcome::Accept,
+            "a message the receiver could not take: {}",
+            hex::encode(m)
+        );
+        match d.message {
+            Some(Message::Update(u)) => {
+                self.updates += 1;
+                // The attributes as sent: octets between the two length fields and the NLRI.
+                let wlen = usize::from(u16::from_be_bytes([m[19], m[20]]));
+                let alen_at = 21 + wlen;
+                let alen = usize::from(u16::from_be_bytes([m[alen_at], m[alen_at + 1]]));
+                let attrs = m[alen_at + 2..alen_at + 2 + alen].to_vec();
+                for n in &u.withdrawn {
+                    self.withdrawn.push(n.prefix.to_string());
+                }
+                for n in &u.nlri {
+                    self.announced
+                        .entry(n.prefix.to_string())
+                        .or_default()
+                        .push(attrs.clone());
+                }
+            }
+            Some(Message::Open(_)) => self.opens += 1,
+            Some(Message::Notification(_)) => self.notifications += 1,
+            Some(Message::Keepalive) => self.keepalives += 1,
+            _ => {}
+        }
+    }
+
+    /// Prefixes announced more than once (with the same attributes or not).
+    fn repeated(&self) -> Vec<(&String, usize, bool)> {
+        self.announced
+            .iter()
+            .filter(|(_, a)| a.len() > 1)
+            .map(|(p, a)| (p, a.len(), a.iter().skip(1).any(|x| *x == a[0])))
+            .collect()
+    }
+}
+
+/// Reads messages until `done` holds for the tally and then nothing more arrives for
+/// `quiet`, or until TIMEOUT.
+fn read_all(rp: &mut RawPeer, tally: &mut Tally, quiet: Duration, done: impl Fn(&Tally) -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let wait = if done(tally) {
+            quiet
+        } else {
+            Duration::from_secs(2)
+        };
+        match rp.read_message(wait) {
+            Ok(Some(m)) => tally.add(&m),
+            Ok(None) => return,
+            Err(interop::LabError::Timeout { .. }) if done(tally) => return,
+            Err(interop::LabError::Timeout { .. }) => {}
+            Err(e) => panic!("the receiver's stream broke: {e}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out reading: {} prefixes, {} UPDATEs",
+            tally.announced.len(),
+            tally.updates
+        );
+    }
+}
+
+/// The primary is cut down while its send queue towards a neighbour holds a table not yet
+/// acknowledged, cut inside a message.
+#[test]
+fn the_primary_dies_in_the_middle_of_an_update_and_the_standby_completes_the_stream() {
+    const COUNT: usize = 6000;
+    const PER_UPDATE: usize = 20;
+    let mut s = setup(Some("4096 4096 4096"));
+    let mut feeder = establish(&s.feeder, FEEDER, FEEDER_AS);
+    let mut receiver = establish(&s.receiver, RECEIVER, RECEIVER_AS);
+    s.wait_established(&s.prim, FEEDER);
+    s.wait_established(&s.prim, RECEIVER);
+    s.start_standby();
+    // Whatever the primary sent the receiver so far (End-of-RIB, KEEPALIVEs) is read now.
+    while let Ok(Some(_)) = receiver.read_message(Duration::from_millis(500)) {}
+    let mut tally = Tally::default();
+    for m in receiver.received().to_vec() {
+        tally.add(&m);
+    }
+    let read_before = tally.octets;
+    let before = neighbor(&s.prim, RECEIVER).unwrap();
+    let capture = Capture::start(
+        &s.receiver,
+        "eth0",
+        "tcp port 179",
+        s.lab.workdir(),
+        "receiver",
+    )
+    .unwrap();
+
+    // The receiver stops reading; the feeder sends the table.
+    feeder.send(&feed(COUNT, PER_UPDATE)).unwrap();
+    let (prim, stby) = (s.prim.clone(), s.stby.clone());
+    wait("the table in both Adj-RIBs-In", || {
+        let p = neighbor(&prim, FEEDER)?["prefixes_received"].as_u64();
+        let q = neighbor(&stby, FEEDER)?["prefixes_received"].as_u64();
+        Ok((p == Some(COUNT as u64) && q == Some(COUNT as u64)).then_some(()))
+    });
+    // The primary's queue towards the receiver stalls: the same octets queued twice in a row.
+    let recv_ns = s.receiver.clone();
+    let (prim_q, recv_q, ss_prim) = {
+        let mut last = None;
+        wait("the primary's send queue stalled", || {
+            let (_, send_q, entry) = queues(&prim, RECEIVER)?;
+            let (recv_q, _, _) = queues(&recv_ns, SESSION)?;
+            let now = (send_q, recv_q);
+            let stalled = send_q > 0 && last == Some(now);
+            last = Some(now);
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(stalled.then_some((send_q, recv_q, entry)))
+        })
+    };
+    // The standby has the same Adj-RIB-Out for the receiver (what it will complete).
+    wait("the standby's Adj-RIB-Out to the receiver", || {
+        Ok((rib(&stby, &["--out", RECEIVER])?.len() == COUNT).then_some(()))
+    });
+    eprintln!("before the failure: primary {ss_prim}; the receiver holds {recv_q} octets unread");
+
+    s.fail_primary();
+    // The receiver reads everything now: the queued octets, the takeover's KEEPALIVE and
+    // whatever the standby adds.
+    read_all(&mut receiver, &mut tally, Duration::from_secs(3), |t| {
+        t.announced.len() >= COUNT
+    });
+    receiver.send_keepalive().unwrap();
+    let _ = receiver.read_message(Duration::from_millis(500)).map(|m| {
+        if let Some(m) = m {
+            tally.add(&m)
+        }
+    });
+    let wire = analyze(&capture.stop().unwrap()).unwrap();
+
+    // Where the primary's acknowledged octets ended: inside a message?
+    let cut = read_before + recv_q as usize;
+    eprintln!(
+        "cut at octet {cut} ({} octets unacknowledged in the primary), {}a message boundary; \
+         {} messages, {} UPDATEs read",
+        prim_q,
+        if tally.boundaries.contains(&cut) {
+            "at "
+        } else {
+            "not at "
+        },
+        tally.boundaries.len(),
+        tally.updates
+    );
+    assert!(prim_q > 0, "nothing was queued: {ss_prim}");
+    // The arrangement (receive buffer, message sizes) puts the cut inside a message, so the
+    // standby has a message to complete; at a boundary this test would test less.
+    assert!(
+        !tally.boundaries.contains(&cut),
+        "the cut fell on a message boundary (octet {cut}): change the feed's message sizes"
+    );
+    assert_eq!(tally.opens, 1, "only the session's own OPEN");
+    assert_eq!(tally.notifications, 0, "{:?}", receiver.notifications());
+    assert!(!receiver.closed(), "{}", log_tail(&s.lab, "standby"));
+    assert!(
+        wire.syn.is_empty() && wire.fin.is_empty() && wire.rst.is_empty(),
+        "SYN {:?} FIN {:?} RST {:?}",
+        wire.syn,
+        wire.fin,
+        wire.rst
+    );
+    assert_eq!(wire.gaps, 0);
+    assert!(
+        wire.opens().is_empty() && wire.notifications().is_empty(),
+        "OPEN or NOTIFICATION on the wire"
+    );
+    let out = rib(&s.stby, &["--out", RECEIVER]).unwrap();
+    let got: BTreeSet<String> = tally.announced.keys().cloned().collect();
+    let fed: BTreeSet<String> = (0..COUNT).map(|i| feed_prefix(i).to_string()).collect();
+    assert_eq!(out, fed, "the standby's Adj-RIB-Out for the receiver");
+    assert_eq!(
+        got.symmetric_difference(&out).take(10).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "the receiver's prefixes against the standby's Adj-RIB-Out ({} against {})",
+        got.len(),
+        out.len()
+    );
+    assert!(
+        tally.withdrawn.is_empty(),
+        "withdrawn: {:?}",
+        tally.withdrawn
+    );
+    let repeated = tally.repeated();
+    assert!(
+        repeated.is_empty(),
+        "{} prefixes announced more than once (prefix, times, same attributes again), e.g. {:?}",
+        repeated.len(),
+        &repeated[..repeated.len().min(10)]
+    );
+    let after = neighbor(&s.stby, RECEIVER).unwrap();
+    assert_eq!(after["state"], "Established", "{after}");
+    assert_eq!(
+        after["established_transitions"], before["established_transitions"],
+        "before {before}, after {after}"
+    );
+}
+
+/// The primary dies while a neighbour is still sending it a table.
+#[test]
+fn the_primary_dies_while_a_neighbour_sends_its_table_and_the_standby_takes_all_of_it() {
+    const COUNT: usize = 30000;
+    const PER_UPDATE: usize = 50;
+    const CHUNK: usize = 20;
+    let mut s = setup(None);
+    let mut feeder = establish(&s.feeder, FEEDER, FEEDER_AS);
+    let mut receiver = establish(&s.receiver, RECEIVER, RECEIVER_AS);
+    s.wait_established(&s.prim, FEEDER);
+    s.wait_established(&s.prim, RECEIVER);
+    s.start_standby();
+    while let Ok(Some(_)) = receiver.read_message(Duration::from_millis(500)) {}
+    let mut tally = Tally::default();
+    for m in receiver.received().to_vec() {
+        tally.add(&m);
+    }
+    let feeder_before = neighbor(&s.prim, FEEDER).unwrap();
+    let receiver_before = neighbor(&s.prim, RECEIVER).unwrap();
+    let capture =
+        Capture::start(&s.feeder, "eth0", "tcp port 179", s.lab.workdir(), "feeder").unwrap();
+
+    // The receiver reads all along, in a thread; the feeder writes the whole table in
+    // another (its writes block while nobody acknowledges them).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                match receiver.read_message(Duration::from_millis(200)) {
+                    Ok(Some(m)) => tally.add(&m),
+                    Ok(None) => break,
+                    Err(interop::LabError::Timeout { .. }) => {}
+                    Err(e) => panic!("the receiver's stream broke: {e}"),
+                }
+            }
+            (receiver, tally)
+        })
+    };
+    // The feeder paces its table as a neighbour on a busy link would: CHUNK UPDATEs every
+    // 100 ms, about 3 s in all.
+    let table = feed(COUNT, PER_UPDATE);
+    let writer = std::thread::spawn(move || {
+        let mut rest = &table[..];
+        while !rest.is_empty() {
+            let mut end = 0;
+            for _ in 0..CHUNK {
+                if end >= rest.len() {
+                    break;
+                }
+                end += usize::from(u16::from_be_bytes([rest[end + 16], rest[end + 17]]));
+            }
+            feeder.send(&rest[..end])?;
+            rest = &rest[end..];
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok::<_, interop::LabError>(feeder)
+    });
+    // The failure when part of the table is in the primary's Adj-RIB-In.
+    let prim = s.prim.clone();
+    let at_failure = wait("part of the table on the primary", || {
+        let p = neighbor(&prim, FEEDER)?["prefixes_received"]
+            .as_u64()
+            .unwrap_or(0);
+        Ok((p >= (COUNT / 4) as u64).then_some(p))
+    });
+    assert!(
+        at_failure < COUNT as u64 && !writer.is_finished(),
+        "the failure came after the feed: {at_failure} prefixes on the primary"
+    );
+    s.fail_primary();
+    let mut feeder = writer.join().unwrap().expect("the feeder wrote its table");
+    let stby = s.stby.clone();
+    wait("the whole table in the standby's Loc-RIB", || {
+        let n = neighbor(&stby, FEEDER)?["prefixes_received"].as_u64();
+        Ok((n == Some(COUNT as u64)).then_some(()))
+    });
+    let loc = rib(&s.stby, &[]).unwrap();
+    let fed: BTreeSet<String> = (0..COUNT).map(|i| feed_prefix(i).to_string()).collect();
+    assert_eq!(loc.len(), COUNT);
+    assert_eq!(loc, fed, "the standby's Loc-RIB");
+    // The receiver gets the rest; then it stops reading.
+    let deadline = Instant::now() + TIMEOUT;
+    while !reader.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        if rib(&s.stby, &["--out", RECEIVER]).unwrap().len() == COUNT {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (mut receiver, mut tally) = reader.join().unwrap();
+    feeder.send_keepalive().unwrap();
+    receiver.send_keepalive().unwrap();
+    let _ = feeder.read_message(Duration::from_millis(500));
+    if let Ok(Some(m)) = receiver.read_message(Duration::from_millis(500)) {
+        tally.add(&m);
+    }
+    let wire = analyze(&capture.stop().unwrap()).unwrap();
+    eprintln!(
+        "failure with {at_failure} of {COUNT} prefixes on the primary; the receiver read {} \
+         UPDATEs, {} prefixes",
+        tally.updates,
+        tally.announced.len()
+    );
+
+    for (name, rp) in [("feeder", &feeder), ("receiver", &receiver)] {
+        assert!(
+            rp.notifications().is_empty(),
+            "{name}: {:?}",
+            rp.notifications()
+        );
+        assert!(!rp.closed(), "{name}: {}", log_tail(&s.lab, "standby"));
+    }
+    assert!(
+        wire.syn.is_empty() && wire.fin.is_empty() && wire.rst.is_empty(),
+        "feeder's link: SYN {:?} FIN {:?} RST {:?}",
+        wire.syn,
+        wire.fin,
+        wire.rst
+    );
+    assert!(wire.opens().is_empty() && wire.notifications().is_empty());
+    assert_eq!(tally.opens, 1, "only the session's own OPEN");
+    assert_eq!(tally.notifications, 0);
+    let got: BTreeSet<String> = tally.announced.keys().cloned().collect();
+    assert_eq!(got, fed, "the receiver's prefixes");
+    assert!(
+        tally.withdrawn.is_empty(),
+        "withdrawn: {:?}",
+        &tally.withdrawn[..tally.withdrawn.len().min(10)]
+    );
+    let repeated = tally.repeated();
+    assert!(
+        repeated.is_empty(),
+        "{} prefixes announced more than once (prefix, times, same attributes again), e.g. {:?}",
+        repeated.len(),
+        &repeated[..repeated.len().min(10)]
+    );
+    for (addr, before) in [(FEEDER, &feeder_before), (RECEIVER, &receiver_before)] {
+        let after = neighbor(&s.stby, addr).unwrap();
+        assert_eq!(after["state"], "Established", "{after}");
+        assert_eq!(
+            after["established_transitions"], before["established_transitions"],
+            "{addr}: before {before}, after {after}"
+        );
+    }
+}
