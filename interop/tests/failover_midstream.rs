@@ -16,7 +16,9 @@
 //! - a neighbour in the middle of sending a table: the feeding peer writes many UPDATEs and
 //!   the primary dies while they are still arriving (its Adj-RIB-In holds only part of
 //!   them); after the takeover the standby's Loc-RIB holds every prefix the peer sent, the
-//!   session is unbroken, and a second (receiving) peer gets each prefix once.
+//!   session is unbroken, and a second (receiving) peer gets each prefix once; in a variant
+//!   the receiving peer reads nothing until the takeover (the primary dies with part of the
+//!   table queued towards it).
 //!
 //! The namespaces carry the prefix `usmid-` (or `US_LAB_PREFIX`). The bgpd and understudy
 //! binaries come from the test executable's target directory.
@@ -595,10 +597,24 @@ fn midstream(standby_caught_up: bool, primary_wmem: Option<&str>) {
 /// The primary dies while a neighbour is still sending it a table.
 #[test]
 fn the_primary_dies_while_a_neighbour_sends_its_table_and_the_standby_takes_all_of_it() {
+    midfeed(false);
+}
+
+/// As above, with the receiving neighbour not reading (a small receive buffer) until the
+/// takeover: the primary dies with part of the table in its Adj-RIB-In and part of that
+/// queued towards the receiver, cut inside a message.
+#[test]
+fn the_primary_dies_while_a_neighbour_sends_its_table_and_another_has_stopped_reading() {
+    midfeed(true);
+}
+
+/// The scenario of the two tests above; `receiver_stalled`: the receiver reads nothing from
+/// the feed's start to the takeover.
+fn midfeed(receiver_stalled: bool) {
     const COUNT: usize = 30000;
     const PER_UPDATE: usize = 50;
     const CHUNK: usize = 20;
-    let mut s = setup(None, None);
+    let mut s = setup(receiver_stalled.then_some("4096 4096 4096"), None);
     let mut feeder = establish(&s.feeder, FEEDER, FEEDER_AS);
     let mut receiver = establish(&s.receiver, RECEIVER, RECEIVER_AS);
     s.wait_established(&s.prim, FEEDER);
@@ -614,13 +630,19 @@ fn the_primary_dies_while_a_neighbour_sends_its_table_and_the_standby_takes_all_
     let capture =
         Capture::start(&s.feeder, "eth0", "tcp port 179", s.lab.workdir(), "feeder").unwrap();
 
-    // The receiver reads all along, in a thread; the feeder writes the whole table in
-    // another (its writes block while nobody acknowledges them).
+    // The receiver reads all along (or from the takeover on), in a thread; the feeder
+    // writes the whole table in another (its writes block while nobody acknowledges them).
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(!receiver_stalled));
     let reader = {
         let stop = stop.clone();
+        let reading = reading.clone();
         std::thread::spawn(move || {
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                if !reading.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
                 match receiver.read_message(Duration::from_millis(200)) {
                     Ok(Some(m)) => tally.add(&m),
                     Ok(None) => break,
@@ -662,7 +684,13 @@ fn the_primary_dies_while_a_neighbour_sends_its_table_and_the_standby_takes_all_
         at_failure < COUNT as u64 && !writer.is_finished(),
         "the failure came after the feed: {at_failure} prefixes on the primary"
     );
+    if receiver_stalled {
+        let (_, send_q, entry) = queues(&s.prim, RECEIVER).unwrap();
+        eprintln!("queued towards the receiver at the failure: {send_q} octets; {entry}");
+        assert!(send_q > 0, "{entry}");
+    }
     s.fail_primary();
+    reading.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut feeder = writer.join().unwrap().expect("the feeder wrote its table");
     let stby = s.stby.clone();
     wait("the whole table in the standby's Loc-RIB", || {
