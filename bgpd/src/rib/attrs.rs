@@ -208,29 +208,39 @@ impl AttrStore {
     pub(crate) fn intern_bytes(&mut self, bytes: &[u8], info: impl FnOnce() -> AttrInfo) -> AttrId {
         let h32 = hash32(bytes);
         let h = spread(h32);
-        let slots = &self.slots;
-        if let Some(&(id, _)) = self.index.find(h, |&(id, x)| {
-            x == h32 && &*slots[id as usize].bytes == bytes
-        }) {
-            self.slots[id as usize].refs += 1;
-            return id;
-        }
+        // One probe of the index for both outcomes (a find, then an insert for a new set,
+        // probed twice).
+        let AttrStore {
+            slots, free, index, ..
+        } = self;
+        let vacant = match index.entry(
+            h,
+            |&(id, x)| x == h32 && &*slots[id as usize].bytes == bytes,
+            |&(_, x)| spread(x),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(o) => {
+                let id = o.get().0;
+                slots[id as usize].refs += 1;
+                return id;
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => v,
+        };
         let slot = Slot {
             bytes: bytes.into(),
             info: info(),
             refs: 1,
         };
-        let id = match self.free.pop() {
+        let id = match free.pop() {
             Some(id) => {
-                self.slots[id as usize] = slot;
+                slots[id as usize] = slot;
                 id
             }
             None => {
-                self.slots.push(slot);
-                (self.slots.len() - 1) as AttrId
+                slots.push(slot);
+                (slots.len() - 1) as AttrId
             }
         };
-        self.index.insert_unique(h, (id, h32), |&(_, x)| spread(x));
+        vacant.insert((id, h32));
         id
     }
 
