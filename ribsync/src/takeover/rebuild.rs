@@ -14,6 +14,10 @@ use super::error::TakeoverError;
 use super::state::{unix_now_us, RepairWindow, SeqNum, TcpRepairState, TsClock};
 use super::sys::{self, RawRepairWindow, RawTcpMd5Sig, TcpRepairOpt};
 
+/// Send-buffer room [`RepairedSocket::go_live`] keeps beyond the unacknowledged bytes, for
+/// the application's first message (a KEEPALIVE) and what follows it, in bytes.
+const SEND_BUFFER_MARGIN: usize = 64 * 1024;
+
 /// Later knowledge that supersedes parts of a peeked [`TcpRepairState`]: what the mirror
 /// saw after the checkpoint, and secrets that never travel in checkpoints.
 #[derive(Debug, Clone)]
@@ -95,10 +99,13 @@ impl RepairedSocket {
     /// Leaves repair mode (`TCP_REPAIR = 0`: the kernel sends one window probe, the first
     /// segment the neighbour sees from this host), then `send()`s every unacknowledged
     /// byte in order as ordinary new data (not through the repair send queue, whose bytes
-    /// would only go out on RTO). Returns the live, blocking stream.
+    /// would only go out on RTO), having first raised the send buffer (`SO_SNDBUFFORCE`)
+    /// to hold them all, so that a neighbour with a zero window (not reading) does not
+    /// make the write wait. Returns the live, blocking stream.
     ///
     /// # Errors
-    /// [`TakeoverError::Sys`] if leaving repair mode or the write fails.
+    /// [`TakeoverError::Sys`] if leaving repair mode, sizing the send buffer or the write
+    /// fails.
     pub fn go_live(self) -> Result<TcpStream, TakeoverError> {
         sys::set_int(
             self.socket.as_fd(),
@@ -114,6 +121,24 @@ impl RepairedSocket {
         self.socket
             .set_reuse_address(true)
             .map_err(TakeoverError::sys("setsockopt(SO_REUSEADDR)"))?;
+        // The unacknowledged bytes must fit the send buffer at once, whatever the
+        // neighbour's window: when it is not reading (zero window) and they exceed the
+        // buffer, the blocking write below would wait for it to read, holding up this
+        // takeover and every session after it. SO_SNDBUFFORCE (CAP_NET_ADMIN, which repair
+        // mode needs anyway) passes net.core.wmem_max; the kernel doubles the value for its
+        // own overhead. Only when the bytes could fill half the buffer (it then stays at
+        // that size: setting it ends the kernel's autotuning for this socket); a typical
+        // takeover, with a few unacknowledged messages, leaves it alone.
+        let need = self.unacked.len() + SEND_BUFFER_MARGIN;
+        if 2 * self.unacked.len() >= self.socket.send_buffer_size().unwrap_or(0) {
+            sys::set_int(
+                self.socket.as_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUFFORCE,
+                libc::c_int::try_from(need).unwrap_or(libc::c_int::MAX / 2),
+            )
+            .map_err(TakeoverError::sys("setsockopt(SO_SNDBUFFORCE)"))?;
+        }
         let mut stream: TcpStream = self.socket.into();
         if !self.unacked.is_empty() {
             stream
