@@ -203,9 +203,11 @@ struct PrimaryFlow {
     live: bool,
     /// When the flow was registered.
     registered_ms: u64,
-    /// Ingress gap requests for octets this node has not read yet: answered once they are
-    /// (see [`PrimaryEngine::on_ingress`]), at most [`MAX_DEFERRED_GAPS`].
-    deferred: Vec<(NodeId, std::ops::Range<u64>)>,
+    /// Gap requests for octets this node has not read (ingress) or not handed to
+    /// [`PrimaryEngine::write_ahead`] (egress) yet: answered once it has (see
+    /// [`PrimaryEngine::on_ingress`] and [`PrimaryEngine::write_ahead`]), at most
+    /// [`MAX_DEFERRED_GAPS`].
+    deferred: Vec<(NodeId, StreamDirection, std::ops::Range<u64>)>,
 }
 
 /// How long a flow the application never listed as live is kept without an explicit
@@ -213,13 +215,21 @@ struct PrimaryFlow {
 /// replicates; RFC 4271 section 8's largest OpenSent hold time is 4 minutes).
 const NEVER_LIVE_MS: u64 = 10 * 60 * 1000;
 
-/// Ingress gap requests kept per flow until the octets are read. A standby asks for octets
-/// the primary's kernel acknowledged (it saw the ACK on the mirror) and the mirror did not
-/// show it; the primary's application may not have read them yet (it is busy, e.g.
-/// checkpointing a full table): they come soon, so the request waits for them instead of
-/// being refused, which left the flow unprotected for good (seen with 100 sessions under
-/// load: 45 keepalive flows "Ingress octets 62..138 missed by the mirror: not received
-/// yet").
+/// Gap requests kept per flow until the octets are there.
+///
+/// Ingress: a standby asks for octets the primary's kernel acknowledged (it saw the ACK on
+/// the mirror) and the mirror did not show it; the primary's application may not have read
+/// them yet (it is busy, e.g. checkpointing a full table): they come soon, so the request
+/// waits for them instead of being refused, which left the flow unprotected for good (seen
+/// with 100 sessions under load: 45 keepalive flows "Ingress octets 62..138 missed by the
+/// mirror: not received yet").
+///
+/// Egress: a checkpoint's egress offset counts what the application has queued for the
+/// socket, and a standby asks for the octets between its TCP peek and that offset; the
+/// connection's writer may not have handed them to the write-ahead yet (bgpd's core queues
+/// a full table's UPDATEs faster than the writer writes them). Refused, the flow stayed
+/// unprotected for good (the full-table demo: "Egress octets 57..73970 missed by the
+/// mirror: not received yet (stream ends at 14921)").
 const MAX_DEFERRED_GAPS: usize = 16;
 
 #[derive(Debug)]
@@ -377,8 +387,8 @@ impl PrimaryEngine {
             f.ingress.push(now_ms, offset, bytes);
             let end = f.ingress.end();
             let ingress = &f.ingress;
-            f.deferred.retain(|(node, range)| {
-                if range.end > end {
+            f.deferred.retain(|(node, direction, range)| {
+                if *direction != StreamDirection::Ingress || range.end > end {
                     return true;
                 }
                 answers.push((*node, range.clone(), ingress.read(range.clone())));
@@ -389,6 +399,26 @@ impl PrimaryEngine {
             self.answer_gap(node, flow, StreamDirection::Ingress, range, read);
         }
         self.on_flow_change(now_ms, flow, FlowChange::Traffic);
+    }
+
+    /// Answers the egress gap requests of `flow` that waited for octets up to where its
+    /// retained egress now ends.
+    fn answer_deferred_egress(&mut self, flow: FlowId) {
+        let mut answers = Vec::new();
+        if let Some(f) = self.flows.get_mut(&flow) {
+            let end = f.egress.end();
+            let egress = &f.egress;
+            f.deferred.retain(|(node, direction, range)| {
+                if *direction != StreamDirection::Egress || range.end > end {
+                    return true;
+                }
+                answers.push((*node, range.clone(), egress.read(range.clone())));
+                false
+            });
+        }
+        for (node, range, read) in answers {
+            self.answer_gap(node, flow, StreamDirection::Egress, range, read);
+        }
     }
 
     /// Replies to a gap request of `node`: the octets, or why they cannot be had.
@@ -494,6 +524,7 @@ impl PrimaryEngine {
         if let Some(f) = self.flows.get_mut(&flow) {
             f.egress.push(now_ms, offset, bytes);
         }
+        self.answer_deferred_egress(flow);
         let id = self.next_write_ahead;
         self.next_write_ahead += 1;
         let mut waiting = BTreeSet::new();
@@ -593,12 +624,12 @@ impl PrimaryEngine {
                             StreamDirection::Egress => &f.egress,
                         };
                         match stream.read(range.clone()) {
-                            // Not read from the socket yet: answered when it is.
+                            // Not read from the socket (ingress) or not handed to the
+                            // write-ahead (egress) yet: answered when it is.
                             Err(RetainedError::NotYet { .. })
-                                if direction == StreamDirection::Ingress
-                                    && f.deferred.len() < MAX_DEFERRED_GAPS =>
+                                if f.deferred.len() < MAX_DEFERRED_GAPS =>
                             {
-                                f.deferred.push((node, range));
+                                f.deferred.push((node, direction, range));
                                 return;
                             }
                             read => read,

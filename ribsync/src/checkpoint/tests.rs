@@ -617,7 +617,11 @@ fn octets_written_before_a_flow_is_live_are_retained_for_the_standby() {
 fn octets_the_neighbour_acknowledged_are_no_loss_when_the_primary_no_longer_has_them() {
     fn run(acked_on_mirror: bool) -> Option<String> {
         let a = flow(1);
-        let mut net = Net::new(PrimaryConfig::default(), &[a]);
+        let config = PrimaryConfig {
+            retained_bytes_per_stream: 16,
+            ..Default::default()
+        };
+        let mut net = Net::new(config, &[a]);
         let isn_plus_one = 7000u32;
         net.app.set_anchor(
             a,
@@ -626,9 +630,11 @@ fn octets_the_neighbour_acknowledged_are_no_loss_when_the_primary_no_longer_has_
                 our_seq_at_zero: isn_plus_one,
             },
         );
-        // The peek: nothing written yet. Then 68 octets the primary no longer retains.
+        // The peek: nothing written yet. Then 68 octets written that the primary no longer
+        // retains (beyond its 16 octets).
         net.app.set_tcp(a, peeked(isn_plus_one, &[]));
         net.app.note_sent(&a, 68);
+        net.primary.write_ahead(0, a, 0, &[0x5a; 68]);
         net.add_standby(0, hello(1, FlowSelection::All));
         for t in 0..8 {
             net.poll(t);
@@ -649,6 +655,68 @@ fn octets_the_neighbour_acknowledged_are_no_loss_when_the_primary_no_longer_has_
     assert_eq!(run(true), None);
     let reason = run(false).expect("not protected without the neighbour's ACK");
     assert!(reason.contains("Egress octets 0..68"), "{reason}");
+    assert!(reason.contains("no longer retained"), "{reason}");
+}
+
+/// A checkpoint's egress offset counts what the application has queued for the socket; the
+/// connection's writer may not have handed all of it to the write-ahead yet (bgpd's core
+/// queues a full table's UPDATEs faster than its writer writes them). A standby that joins
+/// then asks for the octets between the checkpoint's TCP peek and that offset: the answer
+/// waits until the writer has handed them over. Before, it was "not received yet" and the
+/// flow stayed unprotected for good (the full-table demo: "Egress octets 57..73970 missed
+/// by the mirror: not received yet (stream ends at 14921)", no lockstep).
+#[test]
+fn egress_octets_queued_but_not_yet_written_are_sent_once_written() {
+    let a = flow(1);
+    let mut net = Net::new(PrimaryConfig::default(), &[a]);
+    let isn_plus_one = 7000u32;
+    net.app.set_anchor(
+        a,
+        SeqAnchor {
+            peer_seq_at_zero: 5000,
+            our_seq_at_zero: isn_plus_one,
+        },
+    );
+    // OPEN and KEEPALIVE written and acknowledged; the peek comes after them.
+    let hello_octets = [0x11u8; 57];
+    net.app.note_sent(&a, 57);
+    net.primary.write_ahead(0, a, 0, &hello_octets);
+    net.app
+        .set_tcp(a, peeked(isn_plus_one.wrapping_add(57), &[]));
+    // The application queues 300 octets of UPDATEs; the writer has handed over 100.
+    let table: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
+    net.app.note_sent(&a, 300);
+    net.primary.write_ahead(1, a, 57, &table[..100]);
+    // The standby joins now: its checkpoint says 357 octets sent, the peek 57.
+    net.add_standby(2, hello(1, FlowSelection::All));
+    for t in 3..6 {
+        net.settle(t);
+    }
+    assert_eq!(
+        net.standbys[&NodeId(1)].engine.flow_views()[0].unprotected,
+        None,
+        "no answer yet, and no refusal"
+    );
+    // The writer hands over the rest: the answer goes out now.
+    net.primary.write_ahead(6, a, 157, &table[100..]);
+    net.collect();
+    assert!(
+        net.inbox_kinds(1).contains(&"gap-fill"),
+        "{:?}",
+        net.inbox_kinds(1)
+    );
+    net.settle(7);
+    let n = &net.standbys[&NodeId(1)];
+    assert_eq!(n.engine.flow_views()[0].unprotected, None);
+    assert!(n.engine.is_synchronised());
+    assert_eq!(
+        n.engine.egress_backlog(&a),
+        Some(EgressBacklog {
+            offset: 57,
+            bytes: table,
+            complete: true
+        })
+    );
 }
 
 #[test]
