@@ -370,16 +370,15 @@ pub fn answer(core: &mut Core, req: AdminReq) {
     match req {
         AdminReq::Info(tx) => {
             let g = core.lock();
-            // Counts kept by the RIB: no walk of a full table while one comes in.
-            let rib = g.speaker().rib();
+            let stats = g.speaker().rib().stats();
             let cfg = g.speaker().config();
             let _ = tx.send(pb::GetInfoResponse {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 role: crate::ha_status::role(core).to_string(),
                 router_id: cfg.router_id().0.to_string(),
                 local_as: cfg.local_as,
-                loc_rib_routes: rib.loc_rib_len() as u64,
-                prefixes: rib.prefix_len() as u64,
+                loc_rib_routes: stats.loc_rib as u64,
+                prefixes: stats.prefixes as u64,
                 uptime_ms: core.started.elapsed().as_millis() as u64,
             });
         }

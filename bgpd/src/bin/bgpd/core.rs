@@ -46,9 +46,6 @@ pub enum CoreMsg {
         peer: PeerId,
         conn: ConnId,
         data: Vec<u8>,
-        /// The reader's credit for these octets, given back when the message is dropped
-        /// (handled); none for bytes that do not come from a reader.
-        credit: Option<tokio::sync::OwnedSemaphorePermit>,
     },
     /// A connection was closed or failed.
     Closed { peer: PeerId, conn: ConnId },
@@ -334,8 +331,6 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 let mut next = Some(msg);
                 // Take whatever else is queued before polling outputs: fewer, larger writes.
                 while let Some(m) = next {
-                    next = rx.try_recv().ok();
-                    let m = coalesce_bytes(m, &mut next, &mut rx);
                     match m {
                         CoreMsg::Shutdown => {
                             core.shutdown().await;
@@ -349,16 +344,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                             }
                             let _ = reply.send(r);
                         }
-                        m => {
-                            let bytes = matches!(m, CoreMsg::Bytes { .. });
-                            core.on_msg(m);
-                            // The outputs of a large input go out (and their memory is
-                            // freed) before the next input is taken.
-                            if bytes {
-                                core.drain();
-                            }
-                        }
+                        m => core.on_msg(m),
                     }
+                    next = rx.try_recv().ok();
                 }
             }
             _ = sleep => {
@@ -374,72 +362,6 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         core.drain();
     }
     Ok(())
-}
-
-/// At most this many octets of one connection are handed to the speaker in one input.
-const COALESCE_MAX: usize = 256 << 10;
-
-/// `m`, and when it is bytes of a connection, with the bytes of the same connection queued
-/// right behind it (`next`, then the channel) appended: the speaker then frames, applies and
-/// answers them in one pass (one round of UPDATEs to the other neighbours) instead of one
-/// per socket read. The bytes stay in stream order; `next` is left holding the first message
-/// not taken.
-fn coalesce_bytes(
-    m: CoreMsg,
-    next: &mut Option<CoreMsg>,
-    rx: &mut mpsc::UnboundedReceiver<CoreMsg>,
-) -> CoreMsg {
-    let CoreMsg::Bytes {
-        peer,
-        conn,
-        mut data,
-        mut credit,
-    } = m
-    else {
-        return m;
-    };
-    loop {
-        match next.take() {
-            Some(CoreMsg::Bytes {
-                peer: p,
-                conn: c,
-                data: more,
-                credit: more_credit,
-            }) if p == peer
-                && c == conn
-                && data.len() < COALESCE_MAX
-                && same_reader(&credit, &more_credit) =>
-            {
-                data.extend_from_slice(&more);
-                match (&mut credit, more_credit) {
-                    (Some(a), Some(b)) => a.merge(b),
-                    (a, b) => *a = a.take().or(b),
-                }
-                *next = rx.try_recv().ok();
-            }
-            other => {
-                *next = other;
-                break;
-            }
-        }
-    }
-    CoreMsg::Bytes {
-        peer,
-        conn,
-        data,
-        credit,
-    }
-}
-
-/// Whether two credits (if both are there) are of the same reader, so that they can be merged.
-fn same_reader(
-    a: &Option<tokio::sync::OwnedSemaphorePermit>,
-    b: &Option<tokio::sync::OwnedSemaphorePermit>,
-) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => Arc::ptr_eq(a.semaphore(), b.semaphore()),
-        _ => true,
-    }
 }
 
 /// Listens on every `listen_addresses` for BGP connections; returns the accept tasks.
@@ -579,12 +501,7 @@ impl Core {
                         .handle(now, Input::ConnectionClosed { peer, conn });
                 }
             },
-            CoreMsg::Bytes {
-                peer,
-                conn,
-                data,
-                credit: _credit,
-            } => {
+            CoreMsg::Bytes { peer, conn, data } => {
                 let Some(h) = self.conns.get(&(peer, conn)) else {
                     return;
                 };
@@ -1035,10 +952,7 @@ impl Core {
             crate::takeover::feed_all_primary_egress(&mut self.lock(), &mut s.ledger());
         }
         if !self.fib_batch.is_empty() {
-            let mut batch = std::mem::take(&mut self.fib_batch);
-            // It may wait in the FIB writer's queue while the kernel catches up with a full
-            // table: no spare capacity there.
-            batch.shrink_to_fit();
+            let batch = std::mem::take(&mut self.fib_batch);
             // Held: the primary writes this kernel's FIB; the takeover gives the whole state.
             if let Some(fib) = self.fib.as_ref().filter(|_| !self.fib_held) {
                 fib.submit(batch);
@@ -1257,87 +1171,5 @@ mod reload_tests {
             identity_change(&plain, &other_as).as_deref(),
             Some("local_as")
         );
-    }
-}
-
-#[cfg(test)]
-mod coalesce_tests {
-    use super::{coalesce_bytes, CoreMsg};
-    use bgpd::session::ConnId;
-    use bgpd::speaker::PeerId;
-    use std::sync::Arc;
-    use tokio::sync::{mpsc, Semaphore};
-
-    fn bytes(conn: u64, data: &[u8], credit: Option<&Arc<Semaphore>>) -> CoreMsg {
-        CoreMsg::Bytes {
-            peer: PeerId(0),
-            conn: ConnId::incoming(conn),
-            data: data.to_vec(),
-            credit: credit.map(
-                |s| match s.clone().try_acquire_many_owned(data.len() as u32) {
-                    Ok(p) => p,
-                    Err(e) => panic!("credit: {e}"),
-                },
-            ),
-        }
-    }
-
-    fn parts(m: &CoreMsg) -> (u64, Vec<u8>, usize) {
-        match m {
-            CoreMsg::Bytes {
-                conn, data, credit, ..
-            } => (
-                conn.0,
-                data.clone(),
-                credit.as_ref().map_or(0, |c| c.num_permits()),
-            ),
-            other => panic!("not bytes: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn bytes_of_one_connection_are_handed_over_together_in_order() {
-        let sem = Arc::new(Semaphore::new(100));
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        for m in [
-            bytes(1, b"bc", Some(&sem)),
-            bytes(1, b"def", Some(&sem)),
-            bytes(2, b"x", Some(&sem)),
-            bytes(1, b"g", Some(&sem)),
-        ] {
-            let _ = tx.send(m);
-        }
-        let first = bytes(1, b"a", Some(&sem));
-        let mut next = rx.try_recv().ok();
-        let m = coalesce_bytes(first, &mut next, &mut rx);
-        // The first three of connection 1, one credit of 6 octets; the other connection's
-        // bytes stop the run and come next, then connection 1 again.
-        assert_eq!(parts(&m), (ConnId::incoming(1).0, b"abcdef".to_vec(), 6));
-        let other = next.take();
-        assert_eq!(
-            other.as_ref().map(parts),
-            Some((ConnId::incoming(2).0, b"x".to_vec(), 1))
-        );
-        assert_eq!(sem.available_permits(), 100 - 6 - 1 - 1);
-        drop(m);
-        // Handled: the credit goes back to the reader.
-        assert_eq!(sem.available_permits(), 100 - 1 - 1);
-        let last = rx.try_recv().ok();
-        assert_eq!(
-            last.as_ref().map(parts),
-            Some((ConnId::incoming(1).0, b"g".to_vec(), 1))
-        );
-        drop((other, last));
-        assert_eq!(sem.available_permits(), 100);
-    }
-
-    #[test]
-    fn other_messages_pass_unchanged() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let _ = tx.send(bytes(1, b"a", None));
-        let mut next = rx.try_recv().ok();
-        let m = coalesce_bytes(CoreMsg::Shutdown, &mut next, &mut rx);
-        assert!(matches!(m, CoreMsg::Shutdown));
-        assert!(matches!(next, Some(CoreMsg::Bytes { .. })));
     }
 }

@@ -38,10 +38,6 @@ pub enum FibStart {
     Held,
 }
 
-/// Changes gathered into one apply of the FIB writer, about (a full table arrives faster than
-/// the kernel takes it).
-const APPLY_MAX: usize = 1 << 15;
-
 /// The FIB writer task's inbox.
 pub struct FibBridge {
     tx: mpsc::UnboundedSender<Cmd>,
@@ -116,10 +112,8 @@ impl FibBridge {
                 match cmd {
                     Cmd::Changes(mut batch) => {
                         // Coalesce what queued up meanwhile: one large apply beats many
-                        // small ones, up to a bound (the apply's working memory grows with
-                        // it; the rest waits in the queue, compact). Anything else waits
-                        // for its turn.
-                        while batch.len() < APPLY_MAX {
+                        // small ones. Anything else waits for its turn.
+                        loop {
                             match rx.try_recv() {
                                 Ok(Cmd::Changes(more)) => batch.extend(more),
                                 Ok(other) => {

@@ -230,12 +230,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         tracing::warn!("{w}");
     }
     let metrics = args.metrics.or(config.metrics_address);
-    // One thread runs the core and every connection's reader and writer: a full table
-    // passes reader -> core -> writer without a wake-up of another thread per hand-off
-    // (which, on a busy two-core machine, left the core waiting for its input half the
-    // time). The FIB writer, the checkpoint transport and blocking work have threads of
-    // their own.
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;

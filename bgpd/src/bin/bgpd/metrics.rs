@@ -86,7 +86,7 @@ impl Metrics {
         for (state, n) in by_state {
             gauge!("bgp_sessions", "state" => state).set(n as f64);
         }
-        gauge!("bgp_loc_rib_prefixes").set(rib.loc_rib_len() as f64);
+        gauge!("bgp_loc_rib_prefixes").set(rib.stats().loc_rib as f64);
     }
 }
 

@@ -8,11 +8,10 @@ use bgpd::speaker::PeerId;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 
 /// What a connection's writer task is told.
 #[derive(Debug)]
@@ -27,18 +26,6 @@ pub enum WriterCmd {
     /// socket is closed only when that duplicate and the reader's half are gone.
     Release(tokio::sync::oneshot::Sender<Option<std::os::fd::OwnedFd>>),
 }
-
-/// The most one read of a connection takes from the socket (a full table comes in at
-/// hundreds of MB/s: large reads, fewer inputs to the core).
-const READ_BUFFER: usize = 256 * 1024;
-
-/// Octets of one connection read but not yet handled by the core, at most (the reader's
-/// flow control; a multiple of [`READ_BUFFER`]).
-const READ_CREDIT: usize = 8 * READ_BUFFER;
-
-/// Bytes queued for a connection that are gathered into one write, at most (no replicated
-/// flow: a flow's batches each go through the write-ahead on their own).
-const WRITE_GATHER: usize = 1 << 20;
 
 /// How long an outgoing connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -211,26 +198,15 @@ pub fn spawn_io(
     let (tx, mut rx) = mpsc::unbounded_channel::<WriterCmd>();
     let core_r = core.clone();
     let reader = tokio::spawn(async move {
-        let mut buf = vec![0u8; READ_BUFFER];
-        let credit = Arc::new(Semaphore::new(READ_CREDIT));
+        let mut buf = vec![0u8; 64 * 1024];
         loop {
-            // Read only what the core has room for: a neighbour that sends faster than the
-            // speaker applies waits in TCP (its window closes), instead of its whole table
-            // waiting in bgpd's memory.
-            let Ok(mut permit) = credit.clone().acquire_many_owned(READ_BUFFER as u32).await else {
-                break;
-            };
             match rd.read(&mut buf).await {
                 Ok(0) => break,
                 Ok(n) => {
-                    // The octets read stay on credit until the core has handled them; the
-                    // rest of the buffer's goes back now.
-                    let used = permit.split(n);
                     let msg = CoreMsg::Bytes {
                         peer,
                         conn,
                         data: buf[..n].to_vec(),
-                        credit: used,
                     };
                     if core_r.send(msg).is_err() {
                         return;
@@ -251,13 +227,8 @@ pub fn spawn_io(
     tokio::spawn(async move {
         let mut peek = tokio::time::interval(TCP_PEEK_INTERVAL);
         peek.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // A command taken while gathering bytes, carried out next.
-        let mut pending: Option<WriterCmd> = None;
         loop {
-            let cmd = if let Some(c) = pending.take() {
-                Some(c)
-            } else {
-                tokio::select! {
+            let cmd = tokio::select! {
                 cmd = rx.recv() => cmd,
                 _ = peek.tick(), if flow.is_some() => {
                     match ribsync::takeover::peek_live_socket(wr.as_ref().as_fd()) {
@@ -268,24 +239,10 @@ pub fn spawn_io(
                     }
                     continue;
                 }
-                }
             };
             let Some(cmd) = cmd else { return };
             match cmd {
-                WriterCmd::Bytes(mut b, offset) => {
-                    if flow.is_none() {
-                        // Whatever else is queued goes in the same write.
-                        while b.len() < WRITE_GATHER {
-                            match rx.try_recv() {
-                                Ok(WriterCmd::Bytes(more, None)) => b.extend_from_slice(&more),
-                                Ok(other) => {
-                                    pending = Some(other);
-                                    break;
-                                }
-                                Err(_) => break,
-                            }
-                        }
-                    }
+                WriterCmd::Bytes(b, offset) => {
                     if let (Some(f), Some(offset)) = (&flow, offset) {
                         let t = std::time::Instant::now();
                         if f.primary
