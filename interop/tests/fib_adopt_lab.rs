@@ -109,6 +109,26 @@ fn log_of(lab: &Lab, name: &str) -> String {
 }
 
 /// FRR stops announcing `prefix` (bgpd is down: it learns it only from the new session).
+/// Waits until FRR's two prefixes are in the kernel, starts `ip monitor route` ("monitor")
+/// and waits until it is live (MARK added again until seen: the monitor subscribes some time
+/// after it is spawned); returns the BGP routes as they were before the monitor started.
+fn both_prefixes_then_monitor(lab: &mut Lab, dut: &Netns) -> Vec<String> {
+    wait("FRR's two prefixes in the kernel", || {
+        let r = bgp_routes(dut);
+        holds(&r, KEPT) && holds(&r, GONE)
+    });
+    let before = bgp_routes(dut);
+    lab.spawn(dut, "monitor", "ip", &["-o", "monitor", "route"])
+        .expect("ip monitor");
+    wait("the route monitor to see the mark", || {
+        let _ = dut.ip(&["route", "del", MARK]);
+        dut.ip(&["route", "add", "blackhole", MARK]).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        log_of(lab, "monitor").contains(MARK.trim_end_matches("/32"))
+    });
+    before
+}
+
 fn frr_withdraw(frr: &Frr, prefix: &str) {
     let d = frr.dir().to_string_lossy().into_owned();
     interop::cmd::run(
@@ -136,22 +156,7 @@ fn restart_keeps_routes_and_converges(nexthop_objects: bool) {
     let frr = Frr::start(&lab, "frr", &frr_config()).expect("start FRR");
     let config = dut_config(nexthop_objects);
     let first = start_bgpd(&mut lab, &dut, "bgpd", &config);
-    wait("FRR's two prefixes in the kernel", || {
-        let r = bgp_routes(&dut);
-        holds(&r, KEPT) && holds(&r, GONE)
-    });
-    let before = bgp_routes(&dut);
-
-    // Every route change in the namespace from now on; MARK shows the monitor is live.
-    lab.spawn(&dut, "monitor", "ip", &["-o", "monitor", "route"])
-        .expect("ip monitor");
-    // (Added again until seen: the monitor subscribes some time after it is spawned.)
-    wait("the route monitor to see the mark", || {
-        let _ = dut.ip(&["route", "del", MARK]);
-        dut.ip(&["route", "add", "blackhole", MARK]).unwrap();
-        std::thread::sleep(Duration::from_millis(50));
-        log_of(&lab, "monitor").contains(MARK.trim_end_matches("/32"))
-    });
+    let before = both_prefixes_then_monitor(&mut lab, &dut);
 
     // bgpd dies the way a process dies: its routes stay and forward.
     assert!(lab.kill_process(first), "bgpd is the lab's");
@@ -257,20 +262,7 @@ fn a_standby_sharing_the_kernel_takes_the_fib_over_by_adopt_at_a_switchover() {
         "role = \"primary\"\nnode_id = 1\ncheckpoint_address = \"127.0.0.1:50061\"\n",
     );
     start_bgpd(&mut lab, &dut, "bgpd-primary", &primary);
-    wait("FRR's two prefixes in the kernel", || {
-        let r = bgp_routes(&dut);
-        holds(&r, KEPT) && holds(&r, GONE)
-    });
-    let before = bgp_routes(&dut);
-
-    lab.spawn(&dut, "monitor", "ip", &["-o", "monitor", "route"])
-        .expect("ip monitor");
-    wait("the route monitor to see the mark", || {
-        let _ = dut.ip(&["route", "del", MARK]);
-        dut.ip(&["route", "add", "blackhole", MARK]).unwrap();
-        std::thread::sleep(Duration::from_millis(50));
-        log_of(&lab, "monitor").contains(MARK.trim_end_matches("/32"))
-    });
+    let before = both_prefixes_then_monitor(&mut lab, &dut);
 
     let standby = shared_config(
         ADMIN_STANDBY,
