@@ -29,7 +29,9 @@ static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
 ///
 /// Dropping the lab ends the processes it owns (by PID), then every process still inside
 /// its namespaces, deletes the namespaces (which removes their links and bridges) and its
-/// work directory (kept when the environment has `US_LAB_KEEP=1`, for reading logs).
+/// work directory (kept when the environment has `US_LAB_KEEP=1`, for reading logs). On a
+/// test thread the work directory is handed to [`crate::evidence`] instead: kept, with its
+/// path printed, when the test fails, deleted when it passes.
 #[derive(Debug)]
 pub struct Lab {
     id: String,
@@ -56,6 +58,7 @@ impl Lab {
             let _ = std::fs::remove_dir_all(&workdir);
         }
         std::fs::create_dir_all(&workdir).map_err(|e| LabError::io(&workdir, e))?;
+        crate::evidence::arm();
         Ok(Lab {
             id,
             namespaces: Vec::new(),
@@ -310,7 +313,9 @@ impl Lab {
         for ns in self.namespaces.drain(..).rev() {
             sweep::remove_namespace(ns.name());
         }
-        if std::env::var("US_LAB_KEEP").as_deref() != Ok("1") {
+        if std::env::var("US_LAB_KEEP").as_deref() != Ok("1")
+            && !crate::evidence::keep(&self.workdir, &self.id)
+        {
             let _ = std::fs::remove_dir_all(&self.workdir);
         }
     }

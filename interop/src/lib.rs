@@ -9,6 +9,8 @@
 //!   takes over; [`feed`]: an MRT table for the neighbours; [`speaker`]: the understudy
 //!   speakers of a topology.
 //! - [`bench`]: the `interop bench` benchmark (bgpd against BIRD, FRR and GoBGP).
+//! - [`evidence`]: a failed lab test keeps its labs' logs under
+//!   `/tmp/understudy-lab-logs/{test}-{pid}`.
 
 pub mod bench;
 pub mod capture;
@@ -16,6 +18,7 @@ pub mod cases;
 pub mod cmd;
 pub mod demo;
 pub mod error;
+pub mod evidence;
 pub mod failover;
 pub mod feed;
 pub mod lab;
