@@ -6,7 +6,7 @@
 //! (`target/<profile>/`); `cargo test --workspace` builds them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use interop::neighbor::bird::Bird;
 use interop::neighbor::frr::Frr;
@@ -15,7 +15,7 @@ use interop::{BgpConfig, Lab, Neighbor, Netns, PeerConfig};
 use serde_json::Value;
 
 mod common;
-use common::{binary, ip, net, require_root, start_bgpd};
+use common::{ip, net, require_root, start_bgpd};
 
 const PREFIX: &str = "usdm-";
 const TIMEOUT: Duration = Duration::from_secs(45);
@@ -42,16 +42,7 @@ fn lab() -> (Lab, Netns, Netns) {
 
 /// Runs `understudy --json ARGS` in `dut` against the default admin address.
 fn cli(dut: &Netns, args: &[&str]) -> Result<String, String> {
-    let mut full = vec!["--json"];
-    full.extend_from_slice(args);
-    let out = dut
-        .exec_output(binary("understudy").to_str().unwrap(), &full)
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    common::cli_text(dut, args)
 }
 
 /// `understudy --json rib ARGS` as a list of routes (JSON lines).
@@ -66,21 +57,8 @@ fn rib(dut: &Netns, args: &[&str]) -> Result<Vec<Value>, String> {
 }
 
 /// Polls `check` until it gives Some or `TIMEOUT` passes (then panics with the last state).
-fn wait<T>(what: &str, mut check: impl FnMut() -> Result<Option<T>, String>) -> T {
-    let deadline = Instant::now() + TIMEOUT;
-    let mut last = String::new();
-    loop {
-        match check() {
-            Ok(Some(v)) => return v,
-            Ok(None) => {}
-            Err(e) => last = e,
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; last: {last}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+fn wait<T>(what: &str, check: impl FnMut() -> Result<Option<T>, String>) -> T {
+    common::wait_for(what, TIMEOUT, Duration::from_millis(250), check)
 }
 
 const POLICY: &str = "\n[policy.policies.all]\ndefault = \"accept\"\n";

@@ -171,24 +171,7 @@ impl Scenario for EgressWindow {
         signal(pid, "STOP");
         (lab.progress)(&format!("primary bgpd (pid {pid}) stopped"));
         let frr_dir = lab.rt.lab.subdir("frr")?;
-        let d = frr_dir.to_string_lossy().into_owned();
-        interop::cmd::run(
-            "vtysh",
-            &[
-                "--vty_socket",
-                &d,
-                "-d",
-                "bgpd",
-                "-c",
-                "configure terminal",
-                "-c",
-                &format!("router bgp {FRR_AS}"),
-                "-c",
-                "address-family ipv4 unicast",
-                "-c",
-                &format!("network {NEW_PREFIX}"),
-            ],
-        )?;
+        common::frr_network(&frr_dir, FRR_AS, NEW_PREFIX, true)?;
         // The standby took FRR's UPDATE in from the mirror.
         let standby = find(lab.speakers, "standby")?;
         let mut last = serde_json::Value::Null;
@@ -205,16 +188,10 @@ impl Scenario for EgressWindow {
             for e in standby.events().iter().rev().take(30).rev() {
                 eprintln!("standby: {e}");
             }
-            let shown = interop::cmd::run(
-                "vtysh",
+            let shown = common::vtysh(
+                &frr_dir,
                 &[
-                    "--vty_socket",
-                    &d,
-                    "-d",
-                    "bgpd",
-                    "-c",
                     "show bgp neighbors 192.0.2.1",
-                    "-c",
                     &format!("show bgp ipv4 unicast {NEW_PREFIX}"),
                 ],
             );

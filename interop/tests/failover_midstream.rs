@@ -28,21 +28,23 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use bgpd::wire::{
-    builder::attributes, decode_message, encode_message, AfiSafi, AsPath, Asn, AttributeValue,
-    Capability, Community, HoldTime, Ipv4Prefix, Message, Nlri, Open, Origin, Outcome, RouterId,
-    SessionContext, Update,
+    builder::attributes, decode_message, encode_message, AsPath, Asn, AttributeValue, Community,
+    Ipv4Prefix, Message, Nlri, Origin, Outcome, SessionContext, Update,
 };
 use interop::capture::{analyze, Capture};
-use interop::rawpeer::{msg_type, RawPeer};
-use interop::{Lab, Netns};
+use interop::rawpeer::RawPeer;
+use interop::Netns;
 use serde_json::Value;
 
 mod common;
-use common::{binary, net, require_root, start_bgpd};
+use common::rawpeer_ha::{
+    establish, primary_standby_rawpeer, wait, RawPeerHa, RawPeerSpec, SESSION, TIMEOUT,
+};
+use common::{cli_text, log_tail, neighbor};
 
 const PREFIX: &str = "usmid-";
 /// The feeding neighbour.
@@ -51,55 +53,6 @@ const FEEDER_AS: u32 = 65011;
 /// The receiving neighbour.
 const RECEIVER: &str = "192.0.2.12";
 const RECEIVER_AS: u32 = 65012;
-const SESSION: &str = "192.0.2.1";
-const PRIM_OWN: &str = "192.0.2.3";
-const STBY_OWN: &str = "192.0.2.2";
-const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn config(ha: &str) -> String {
-    let mut s = format!(
-        "router_id = \"{SESSION}\"\nlocal_as = 65000\nlisten_addresses = [\"{SESSION}\"]\n"
-    );
-    for (addr, asn) in [(FEEDER, FEEDER_AS), (RECEIVER, RECEIVER_AS)] {
-        s.push_str(&format!(
-            "\n[[neighbor]]\naddress = \"{addr}\"\nremote_as = {asn}\nhold_time = 90\n\
-             passive = true\nlocal_address = \"{SESSION}\"\nfamilies = [\"ipv4/unicast\"]\n\
-             import = [\"all\"]\nexport = [\"all\"]\n"
-        ));
-    }
-    s.push_str(&format!(
-        "\n[policy.policies.all]\ndefault = \"accept\"\n\n[ha]\n{ha}"
-    ));
-    s
-}
-
-/// `understudy --json ARGS` in `ns`: its standard output.
-fn cli_text(ns: &Netns, args: &[&str]) -> Result<String, String> {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let out = ns
-        .exec_output(binary("understudy").to_str().unwrap(), &all)
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// `understudy --json ARGS` in `ns`, one JSON document.
-fn cli(ns: &Netns, args: &[&str]) -> Result<Value, String> {
-    serde_json::from_str(&cli_text(ns, args)?).map_err(|e| e.to_string())
-}
-
-fn neighbor(ns: &Netns, addr: &str) -> Result<Value, String> {
-    let v = cli(ns, &["neighbors"])?;
-    let list = v
-        .as_array()
-        .cloned()
-        .or_else(|| v["neighbors"].as_array().cloned());
-    list.and_then(|l| l.into_iter().find(|n| n["address"] == addr))
-        .ok_or_else(|| format!("no neighbour {addr} in {v}"))
-}
 
 /// The prefixes of a table: `understudy rib` (Loc-RIB) with `extra` (`--out PEER`, ...).
 fn rib(ns: &Netns, extra: &[&str]) -> Result<BTreeSet<String>, String> {
@@ -116,42 +69,6 @@ fn rib(ns: &Netns, extra: &[&str]) -> Result<BTreeSet<String>, String> {
                 .ok_or_else(|| format!("no prefix in {l}"))
         })
         .collect()
-}
-
-fn wait<T>(what: &str, mut check: impl FnMut() -> Result<Option<T>, String>) -> T {
-    let deadline = Instant::now() + TIMEOUT;
-    let mut last = String::new();
-    loop {
-        match check() {
-            Ok(Some(v)) => return v,
-            Ok(None) => {}
-            Err(e) => last = e,
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; last: {last}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn log_tail(lab: &Lab, name: &str) -> String {
-    let text =
-        std::fs::read_to_string(lab.workdir().join(format!("{name}.log"))).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
-fn mirror(sw: &Netns, port: &str, mon: &str) {
-    let qdiscs = sw.tc(&["qdisc", "show", "dev", port]).unwrap();
-    if !qdiscs.contains("ingress") {
-        sw.tc(&["qdisc", "add", "dev", port, "ingress"]).unwrap();
-    }
-    sw.tc(&[
-        "filter", "add", "dev", port, "parent", "ffff:", "prio", "10", "protocol", "all", "u32",
-        "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev", mon,
-    ])
-    .unwrap();
 }
 
 /// Prefix `i` of the feed: /30 subnets of 198.18.0.0/15 (RFC 2544), 32,768 of them.
@@ -185,142 +102,69 @@ fn feed(count: usize, per_update: usize) -> Vec<u8> {
     out
 }
 
-/// A raw peer connected from `ns` to the session address, through OPEN and KEEPALIVE.
-fn establish(ns: &Netns, me: &str, asn: u32) -> RawPeer {
-    let mut rp = RawPeer::connect(ns, SocketAddr::new(SESSION.parse().unwrap(), 179), TIMEOUT)
-        .expect("connect to the primary");
-    let open = Open::new(
-        Asn(asn),
-        HoldTime::new(90).unwrap(),
-        RouterId(me.parse().unwrap()),
-        vec![
-            Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
-            Capability::FourOctetAs(Asn(asn)),
+/// The lab: feeder, receiver, primary and standby on one bridge; the standby's mirror port
+/// copies what the primary and both peers send. `receiver_rmem`, when given, is the
+/// receiver namespace's `net.ipv4.tcp_rmem` (set before it connects); `primary_wmem` the
+/// primary namespace's `net.ipv4.tcp_wmem` (set before bgpd starts). The primary runs.
+fn setup(receiver_rmem: Option<&str>, primary_wmem: Option<&str>) -> RawPeerHa {
+    let mut s = primary_standby_rawpeer(
+        PREFIX,
+        &[
+            RawPeerSpec {
+                node: "feed",
+                address: FEEDER,
+                asn: FEEDER_AS,
+            },
+            RawPeerSpec {
+                node: "recv",
+                address: RECEIVER,
+                asn: RECEIVER_AS,
+            },
         ],
     );
-    rp.send(&encode_message(&Message::Open(open), &SessionContext::new()).unwrap())
-        .unwrap();
-    rp.expect_type(msg_type::OPEN, TIMEOUT)
-        .expect("the primary's OPEN");
-    rp.send_keepalive().unwrap();
-    rp.expect_type(msg_type::KEEPALIVE, TIMEOUT)
-        .expect("the primary's KEEPALIVE");
-    rp
-}
-
-/// The lab: feeder, receiver, primary and standby on one bridge; the standby's mirror port
-/// copies what the primary and both peers send.
-struct Setup {
-    lab: Lab,
-    sw: Netns,
-    prim: Netns,
-    stby: Netns,
-    feeder: Netns,
-    receiver: Netns,
-    prim_pid: u32,
-}
-
-/// Builds the lab; `receiver_rmem`, when given, is the receiver namespace's
-/// `net.ipv4.tcp_rmem` (set before it connects).
-/// `primary_wmem` the primary namespace's `net.ipv4.tcp_wmem` (set before bgpd starts).
-fn setup(receiver_rmem: Option<&str>, primary_wmem: Option<&str>) -> Setup {
-    require_root();
-    let mut lab = Lab::new(PREFIX).expect("lab");
-    let feeder = lab.add_namespace("feed").unwrap();
-    let receiver = lab.add_namespace("recv").unwrap();
-    let prim = lab.add_namespace("prim").unwrap();
-    let stby = lab.add_namespace("stby").unwrap();
-    let sw = lab.add_namespace("sw").unwrap();
-    lab.add_bridge(&sw, "br0").unwrap();
-    for (ns, port, addr) in [
-        (&feeder, "p-feed", FEEDER),
-        (&receiver, "p-recv", RECEIVER),
-        (&prim, "p-prim", PRIM_OWN),
-        (&stby, "p-stby", STBY_OWN),
-    ] {
-        lab.add_veth(&sw, port, ns, "eth0").unwrap();
-        lab.set_master(&sw, port, "br0").unwrap();
-        lab.add_address(ns, "eth0", net(&format!("{addr}/24")))
-            .unwrap();
-    }
-    lab.add_address(&prim, "eth0", net(&format!("{SESSION}/24")))
-        .unwrap();
-    lab.add_veth(&sw, "p-mon", &stby, "mon0").unwrap();
-    stby.ip(&["link", "set", "mon0", "promisc", "on"]).unwrap();
-    for port in ["p-prim", "p-feed", "p-recv"] {
-        mirror(&sw, port, "p-mon");
-    }
     if let Some(rmem) = receiver_rmem {
-        receiver
+        s.peers[1]
             .exec("sysctl", &["-qw", &format!("net.ipv4.tcp_rmem={rmem}")])
             .unwrap();
     }
     if let Some(wmem) = primary_wmem {
-        prim.exec("sysctl", &["-qw", &format!("net.ipv4.tcp_wmem={wmem}")])
+        s.prim
+            .exec("sysctl", &["-qw", &format!("net.ipv4.tcp_wmem={wmem}")])
             .unwrap();
     }
-    let prim_pid = start_bgpd(
-        &mut lab,
-        &prim,
-        "primary",
-        &config(&format!(
-            "role = \"primary\"\nnode_id = 1\ncheckpoint_address = \"{PRIM_OWN}:50052\"\n"
-        )),
-    );
-    Setup {
-        lab,
-        sw,
-        prim,
-        stby,
-        feeder,
-        receiver,
-        prim_pid,
-    }
+    s.start_primary();
+    s
 }
 
-impl Setup {
-    fn wait_established(&self, ns: &Netns, addr: &str) {
-        wait(&format!("{addr} Established on {}", ns.name()), || {
-            Ok((neighbor(ns, addr)?["state"] == "Established").then_some(()))
-        });
+/// [`setup`], both peers Established with the primary, the standby synchronised with both
+/// sessions protected; whatever the primary sent the receiver so far (End-of-RIB,
+/// KEEPALIVEs) is read and tallied.
+fn both_established(
+    receiver_rmem: Option<&str>,
+    primary_wmem: Option<&str>,
+) -> (RawPeerHa, RawPeer, RawPeer, Tally) {
+    let mut s = setup(receiver_rmem, primary_wmem);
+    let feeder = establish(feeder_ns(&s), FEEDER, FEEDER_AS);
+    let mut receiver = establish(receiver_ns(&s), RECEIVER, RECEIVER_AS);
+    s.wait_established(&s.prim, FEEDER);
+    s.wait_established(&s.prim, RECEIVER);
+    s.start_standby();
+    while let Ok(Some(_)) = receiver.read_message(Duration::from_millis(500)) {}
+    let mut tally = Tally::default();
+    for m in receiver.received().to_vec() {
+        tally.add(&m);
     }
+    (s, feeder, receiver, tally)
+}
 
-    fn start_standby(&mut self) {
-        start_bgpd(
-            &mut self.lab,
-            &self.stby,
-            "standby",
-            &config(&format!(
-                "role = \"standby\"\nnode_id = 2\nprimary = \"http://{PRIM_OWN}:50052\"\n\
-                 checkpoint_address = \"{STBY_OWN}:50052\"\nmirror_interface = \"mon0\"\n\
-                 session_interface = \"eth0\"\n"
-            )),
-        );
-        let stby = self.stby.clone();
-        wait(
-            "the standby synchronised with both sessions protected",
-            || {
-                let h = cli(&stby, &["ha"])?;
-                Ok((h["synchronised"] == true
-                    && h["flows"]
-                        .as_array()
-                        .is_some_and(|f| f.len() == 2 && f.iter().all(|f| f["protected"] == true)))
-                .then_some(()))
-            },
-        );
-    }
+/// The feeding peer's namespace.
+fn feeder_ns(s: &RawPeerHa) -> &Netns {
+    &s.peers[0]
+}
 
-    /// The box dies: its switch port down, its bgpd killed; then the standby's takeover.
-    /// (Cutting the link first, as a test may, changes nothing.)
-    fn fail_primary(&mut self) {
-        self.lab.set_link(&self.sw, "p-prim", false).unwrap();
-        assert!(self.lab.kill_process(self.prim_pid), "primary killed");
-        let stby = self.stby.clone();
-        wait("the standby's takeover", || {
-            let h = cli(&stby, &["ha"])?;
-            Ok((h["role"] == "primary").then_some(h))
-        });
-    }
+/// The receiving peer's namespace.
+fn receiver_ns(s: &RawPeerHa) -> &Netns {
+    &s.peers[1]
 }
 
 /// `ss -tni` in `ns` for the established connection to or from `peer`: (Recv-Q, Send-Q) and
@@ -488,22 +332,12 @@ fn midstream(
     per_update: usize,
 ) {
     const COUNT: usize = 6000;
-    let mut s = setup(Some("4096 4096 4096"), primary_wmem);
-    let mut feeder = establish(&s.feeder, FEEDER, FEEDER_AS);
-    let mut receiver = establish(&s.receiver, RECEIVER, RECEIVER_AS);
-    s.wait_established(&s.prim, FEEDER);
-    s.wait_established(&s.prim, RECEIVER);
-    s.start_standby();
-    // Whatever the primary sent the receiver so far (End-of-RIB, KEEPALIVEs) is read now.
-    while let Ok(Some(_)) = receiver.read_message(Duration::from_millis(500)) {}
-    let mut tally = Tally::default();
-    for m in receiver.received().to_vec() {
-        tally.add(&m);
-    }
+    let (mut s, mut feeder, mut receiver, mut tally) =
+        both_established(Some("4096 4096 4096"), primary_wmem);
     let read_before = tally.octets;
     let before = neighbor(&s.prim, RECEIVER).unwrap();
     let capture = Capture::start(
-        &s.receiver,
+        receiver_ns(&s),
         "eth0",
         "tcp port 179",
         s.lab.workdir(),
@@ -559,7 +393,7 @@ fn midstream(
     // The box dies; what the receiver's kernel holds then is what the primary got
     // acknowledged.
     s.lab.set_link(&s.sw, "p-prim", false).unwrap();
-    let (recv_q, _, _) = queues(&s.receiver, SESSION).unwrap();
+    let (recv_q, _, _) = queues(receiver_ns(&s), SESSION).unwrap();
     eprintln!("before the failure: primary {ss_prim}; the receiver holds {recv_q} octets unread");
     s.fail_primary();
     // The receiver reads everything now: the queued octets, the takeover's KEEPALIVE and
@@ -681,21 +515,18 @@ fn midfeed(receiver_stalled: bool) {
     const COUNT: usize = 30000;
     const PER_UPDATE: usize = 50;
     const CHUNK: usize = 20;
-    let mut s = setup(receiver_stalled.then_some("4096 4096 4096"), None);
-    let mut feeder = establish(&s.feeder, FEEDER, FEEDER_AS);
-    let mut receiver = establish(&s.receiver, RECEIVER, RECEIVER_AS);
-    s.wait_established(&s.prim, FEEDER);
-    s.wait_established(&s.prim, RECEIVER);
-    s.start_standby();
-    while let Ok(Some(_)) = receiver.read_message(Duration::from_millis(500)) {}
-    let mut tally = Tally::default();
-    for m in receiver.received().to_vec() {
-        tally.add(&m);
-    }
+    let (mut s, mut feeder, mut receiver, mut tally) =
+        both_established(receiver_stalled.then_some("4096 4096 4096"), None);
     let feeder_before = neighbor(&s.prim, FEEDER).unwrap();
     let receiver_before = neighbor(&s.prim, RECEIVER).unwrap();
-    let capture =
-        Capture::start(&s.feeder, "eth0", "tcp port 179", s.lab.workdir(), "feeder").unwrap();
+    let capture = Capture::start(
+        feeder_ns(&s),
+        "eth0",
+        "tcp port 179",
+        s.lab.workdir(),
+        "feeder",
+    )
+    .unwrap();
 
     // The receiver reads all along (or from the takeover on), in a thread; the feeder
     // writes the whole table in another (its writes block while nobody acknowledges them).

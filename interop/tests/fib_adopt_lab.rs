@@ -130,25 +130,7 @@ fn both_prefixes_then_monitor(lab: &mut Lab, dut: &Netns) -> Vec<String> {
 }
 
 fn frr_withdraw(frr: &Frr, prefix: &str) {
-    let d = frr.dir().to_string_lossy().into_owned();
-    interop::cmd::run(
-        "vtysh",
-        &[
-            "--vty_socket",
-            &d,
-            "-d",
-            "bgpd",
-            "-c",
-            "configure terminal",
-            "-c",
-            &format!("router bgp {FRR_AS}"),
-            "-c",
-            "address-family ipv4 unicast",
-            "-c",
-            &format!("no network {prefix}"),
-        ],
-    )
-    .expect("FRR withdraws the prefix");
+    common::frr_network(frr.dir(), FRR_AS, prefix, false).expect("FRR withdraws the prefix");
 }
 
 fn restart_keeps_routes_and_converges(nexthop_objects: bool) {

@@ -23,7 +23,7 @@ use ipnetwork::{IpNetwork, Ipv4Network};
 use serde_json::Value;
 
 mod common;
-use common::{binary, ip, net, require_root, start_bgpd};
+use common::{ip, net, require_root, start_bgpd};
 
 const PREFIX: &str = "usha-";
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -241,13 +241,7 @@ fn route_v6(n: u32) -> IpNetwork {
 
 /// `understudy --json ha` in `ns`.
 fn ha(ns: &Netns) -> Result<Value, String> {
-    let out = ns
-        .exec_output(binary("understudy").to_str().unwrap(), &["--json", "ha"])
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+    common::cli(ns, &["ha"])
 }
 
 /// Polls `check` until it gives Some or `TIMEOUT` passes (then panics with the last state).
@@ -259,22 +253,9 @@ fn wait<T>(what: &str, check: impl FnMut() -> Result<Option<T>, String>) -> T {
 fn wait_long<T>(
     what: &str,
     timeout: Duration,
-    mut check: impl FnMut() -> Result<Option<T>, String>,
+    check: impl FnMut() -> Result<Option<T>, String>,
 ) -> T {
-    let deadline = Instant::now() + timeout;
-    let mut last = String::new();
-    loop {
-        match check() {
-            Ok(Some(v)) => return v,
-            Ok(None) => {}
-            Err(e) => last = e,
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; last: {last}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    common::wait_for(what, timeout, Duration::from_millis(250), check)
 }
 
 fn routes_of(v: &Value) -> u64 {

@@ -155,3 +155,115 @@ pub fn assert_session_unbroken(n: &interop::demo::NeighborReport) {
     assert_eq!(n.notifications, Some(0), "{n:?}");
     assert_no_flap(n);
 }
+
+pub mod rawpeer_ha;
+
+/// Polls `check` every `every` until it gives `Some` or `timeout` passes; then panics with
+/// `what` and the last error `check` gave.
+pub fn wait_for<T>(
+    what: &str,
+    timeout: std::time::Duration,
+    every: std::time::Duration,
+    mut check: impl FnMut() -> Result<Option<T>, String>,
+) -> T {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        match check() {
+            Ok(Some(v)) => return v,
+            Ok(None) => {}
+            Err(e) => last = e,
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}; last: {last}"
+        );
+        std::thread::sleep(every);
+    }
+}
+
+/// `understudy --json ARGS` in `ns` (against the default admin address): its standard
+/// output, or its standard error as the error.
+pub fn cli_text(ns: &Netns, args: &[&str]) -> Result<String, String> {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = ns
+        .exec_output(binary("understudy").to_str().unwrap(), &all)
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `understudy --json ARGS` in `ns`, one JSON document.
+pub fn cli(ns: &Netns, args: &[&str]) -> Result<serde_json::Value, String> {
+    serde_json::from_str(&cli_text(ns, args)?).map_err(|e| e.to_string())
+}
+
+/// Neighbour `addr` as `understudy --json neighbors` in `ns` shows it.
+pub fn neighbor(ns: &Netns, addr: &str) -> Result<serde_json::Value, String> {
+    let v = cli(ns, &["neighbors"])?;
+    let list = v
+        .as_array()
+        .cloned()
+        .or_else(|| v["neighbors"].as_array().cloned());
+    list.and_then(|l| l.into_iter().find(|n| n["address"] == addr))
+        .ok_or_else(|| format!("no neighbour {addr} in {v}"))
+}
+
+/// The last 40 lines of the lab process `name`'s log (`{workdir}/{name}.log`).
+pub fn log_tail(lab: &Lab, name: &str) -> String {
+    let text =
+        std::fs::read_to_string(lab.workdir().join(format!("{name}.log"))).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// `tc` on `port`'s ingress in `sw`: every frame arriving on it is mirrored to `mon`.
+pub fn mirror(sw: &Netns, port: &str, mon: &str) {
+    let qdiscs = sw.tc(&["qdisc", "show", "dev", port]).unwrap();
+    if !qdiscs.contains("ingress") {
+        sw.tc(&["qdisc", "add", "dev", port, "ingress"]).unwrap();
+    }
+    sw.tc(&[
+        "filter", "add", "dev", port, "parent", "ffff:", "prio", "10", "protocol", "all", "u32",
+        "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev", mon,
+    ])
+    .unwrap();
+}
+
+/// `vtysh` against FRR's bgpd whose vty sockets are in `vty_dir`, running `commands` in
+/// order (each a `-c`); vtysh's output.
+pub fn vtysh(vty_dir: &std::path::Path, commands: &[&str]) -> interop::Result<String> {
+    let d = vty_dir.to_string_lossy().into_owned();
+    let mut args = vec!["--vty_socket", d.as_str(), "-d", "bgpd"];
+    for c in commands {
+        args.extend(["-c", c]);
+    }
+    interop::cmd::run("vtysh", &args)
+}
+
+/// FRR (its vty sockets in `vty_dir`, `router bgp asn`) starts (`announce`) or stops
+/// announcing `prefix` with a `network` statement; vtysh's output.
+pub fn frr_network(
+    vty_dir: &std::path::Path,
+    asn: u32,
+    prefix: &str,
+    announce: bool,
+) -> interop::Result<String> {
+    let statement = if announce {
+        format!("network {prefix}")
+    } else {
+        format!("no network {prefix}")
+    };
+    vtysh(
+        vty_dir,
+        &[
+            "configure terminal",
+            &format!("router bgp {asn}"),
+            "address-family ipv4 unicast",
+            &statement,
+        ],
+    )
+}
