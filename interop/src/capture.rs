@@ -25,6 +25,27 @@ use crate::rawpeer::{msg_type, HEADER_LEN};
 /// about 1,000.
 pub const CAPTURE_BUFFER_KIB: u32 = 64 * 1024;
 
+/// The tcpdump filter of the BGP frames a host's interface `iface` (in `ns`) sends or
+/// is sent: TCP port 179 to or from its own MAC address. A switch floods a frame for a MAC it
+/// has not learnt (or has forgotten: a dead box's port went down) to every port, so a
+/// neighbour's link also carries segments between other hosts (the standby probing the dead
+/// primary's session address, with a SYN): the neighbour's NIC drops those, and they are
+/// nothing the neighbour saw.
+///
+/// # Errors
+/// The interface's MAC address cannot be read.
+pub fn own_bgp_frames(ns: &Netns, iface: &str) -> Result<String> {
+    let mac = ns.exec("cat", &[&format!("/sys/class/net/{iface}/address")])?;
+    let mac = mac.trim();
+    if mac.len() != 17 {
+        return Err(LabError::Topology {
+            file: "<lab>".into(),
+            detail: format!("{}: no MAC address on {iface}: {mac:?}", ns.name()),
+        });
+    }
+    Ok(format!("tcp port 179 and ether host {mac}"))
+}
+
 /// A running `tcpdump` inside a namespace, writing a pcap file.
 #[derive(Debug)]
 pub struct Capture {

@@ -19,7 +19,6 @@ use crate::capture::{analyze, tally_updates, Capture};
 use crate::error::{LabError, Result};
 use crate::feed;
 use crate::neighbor::{NeighborKind, SessionState};
-use crate::netns::Netns;
 use crate::poll::poll_until;
 use crate::process::LabProcess;
 use crate::speaker::{start_speakers, LabSpeaker};
@@ -488,27 +487,6 @@ pub fn parse_ping_stream(text: &str) -> Option<(u64, u64, u64)> {
 }
 
 /// The interface of `node` on its first link (where its BGP traffic passes).
-/// The tcpdump filter of the BGP frames a neighbour's interface `iface` (in `ns`) sends or
-/// is sent: TCP port 179 to or from its own MAC address. A switch floods a frame for a MAC it
-/// has not learnt (or has forgotten: a dead box's port went down) to every port, so a
-/// neighbour's link also carries segments between other hosts (the standby probing the dead
-/// primary's session address, with a SYN): the neighbour's NIC drops those, and they are
-/// nothing the neighbour saw.
-///
-/// # Errors
-/// The interface's MAC address cannot be read.
-fn own_bgp_frames(ns: &Netns, iface: &str) -> Result<String> {
-    let mac = ns.exec("cat", &[&format!("/sys/class/net/{iface}/address")])?;
-    let mac = mac.trim();
-    if mac.len() != 17 {
-        return Err(LabError::Topology {
-            file: "<lab>".into(),
-            detail: format!("{}: no MAC address on {iface}: {mac:?}", ns.name()),
-        });
-    }
-    Ok(format!("tcp port 179 and ether host {mac}"))
-}
-
 fn first_iface(rt: &RunningTopology, node: &str) -> Option<String> {
     let links = rt.topology.links().ok()?;
     links
@@ -713,7 +691,7 @@ pub fn run(
             let c = Capture::start(
                 ns,
                 &iface,
-                &own_bgp_frames(ns, &iface)?,
+                &crate::capture::own_bgp_frames(ns, &iface)?,
                 rt.lab.workdir(),
                 &format!("wire-{name}"),
             )?;

@@ -35,7 +35,7 @@ use bgpd::wire::{
     builder::attributes, decode_message, encode_message, AsPath, Asn, AttributeValue, Community,
     Ipv4Prefix, Message, Nlri, Origin, Outcome, SessionContext, Update,
 };
-use interop::capture::{analyze, Capture};
+use interop::capture::{analyze, own_bgp_frames, Capture};
 use interop::rawpeer::RawPeer;
 use interop::Netns;
 use serde_json::Value;
@@ -339,7 +339,7 @@ fn midstream(
     let capture = Capture::start(
         receiver_ns(&s),
         "eth0",
-        "tcp port 179",
+        &own_bgp_frames(receiver_ns(&s), "eth0").unwrap(),
         s.lab.workdir(),
         "receiver",
     )
@@ -522,7 +522,7 @@ fn midfeed(receiver_stalled: bool) {
     let capture = Capture::start(
         feeder_ns(&s),
         "eth0",
-        "tcp port 179",
+        &own_bgp_frames(feeder_ns(&s), "eth0").unwrap(),
         s.lab.workdir(),
         "feeder",
     )
