@@ -203,7 +203,13 @@ impl SpeakerReplica {
     /// Every pending output of the speaker. A standby's driver drains them after each call
     /// and acts on none but [`Output::Fib`] until takeover.
     pub fn drain_outputs(&mut self) -> Vec<Output> {
-        std::iter::from_fn(|| self.speaker.poll_output()).collect()
+        self.speaker.take_outputs()
+    }
+
+    /// The pending Loc-RIB changes for the kernel FIB ([`Speaker::take_fib_changes`]); the
+    /// next [`SpeakerReplica::drain_outputs`] holds no [`Output::Fib`] for them.
+    pub fn take_fib_changes(&mut self) -> Vec<crate::rib::FibChange> {
+        self.speaker.take_fib_changes()
     }
 
     /// Binds a TCP connection (its 4-tuple) to a session connection of `peer`, both streams

@@ -243,6 +243,11 @@ pub struct Speaker {
     next_peer: u32,
     seed: u64,
     out: VecDeque<Output>,
+    /// Loc-RIB changes for the kernel FIB not yet taken, oldest first: kept apart from `out`
+    /// because a full table is a million of them, and an [`Output`] is several times the size
+    /// of a [`FibChange`]. [`Speaker::poll_output`] yields them after `out`;
+    /// [`Speaker::take_fib_changes`] takes them at once.
+    fib_out: VecDeque<FibChange>,
 }
 
 #[derive(Serialize)]
@@ -312,6 +317,7 @@ impl Speaker {
             next_peer: 0,
             seed,
             out: VecDeque::new(),
+            fib_out: VecDeque::new(),
         };
         for n in &config.networks {
             s.originate_network(n.prefix, n.next_hop);
@@ -487,9 +493,32 @@ impl Speaker {
         }
     }
 
-    /// The next output.
+    /// The next output. Loc-RIB changes for the kernel FIB ([`Output::Fib`]) come after
+    /// every other pending output.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        self.out
+            .pop_front()
+            .or_else(|| self.fib_out.pop_front().map(Output::Fib))
+    }
+
+    /// Every pending output at once, in [`Speaker::poll_output`]'s order. The queue's
+    /// memory goes with it: after a full table it would otherwise stay as large as the
+    /// largest burst.
+    pub fn take_outputs(&mut self) -> Vec<Output> {
+        let mut v: Vec<Output> = std::mem::take(&mut self.out).into();
+        v.extend(
+            std::mem::take(&mut self.fib_out)
+                .into_iter()
+                .map(Output::Fib),
+        );
+        v
+    }
+
+    /// The pending Loc-RIB changes for the kernel FIB at once, oldest first (what
+    /// [`Speaker::poll_output`] would yield as [`Output::Fib`]), without wrapping each in
+    /// an [`Output`].
+    pub fn take_fib_changes(&mut self) -> Vec<FibChange> {
+        std::mem::take(&mut self.fib_out).into()
     }
 
     /// The earliest timer deadline: call [`Speaker::handle_timeout`] then.
@@ -630,8 +659,11 @@ impl Speaker {
                     }
                 }
             }
-            for f in self.rib.poll_fib() {
-                self.out.push_back(Output::Fib(f));
+            let fib = self.rib.poll_fib();
+            if self.fib_out.is_empty() {
+                self.fib_out = fib.into();
+            } else {
+                self.fib_out.extend(fib);
             }
             for e in self.rib.poll_events() {
                 self.out.push_back(Output::Event(SpeakerEvent::Rib(e)));
@@ -1019,6 +1051,7 @@ impl Speaker {
             next_peer: repr.next_peer,
             seed: repr.seed,
             out: VecDeque::new(),
+            fib_out: VecDeque::new(),
         })
     }
 

@@ -490,3 +490,62 @@ fn a_reload_withdraws_removed_networks_and_restores_configured_ones() {
         .best(prefix("198.51.100.128/25"))
         .is_some());
 }
+
+#[test]
+fn fib_changes_are_taken_whole_and_are_not_drained_again_as_outputs() {
+    let mut n = net();
+    n.advance_to(Millis::from_secs(10));
+    let s = &mut n.nodes[1].s;
+    s.handle(
+        Millis::from_secs(10),
+        Input::Admin(AdminCommand::WithdrawOriginated {
+            prefix: prefix("198.51.100.0/24"),
+        }),
+    );
+    assert_eq!(
+        s.take_fib_changes(),
+        vec![FibChange::Remove {
+            prefix: prefix("198.51.100.0/24")
+        }]
+    );
+    let rest = s.take_outputs();
+    assert!(
+        rest.iter().any(|o| matches!(o, Output::Transmit { .. })),
+        "the withdrawal to the neighbour: {rest:?}"
+    );
+    assert!(
+        !rest.iter().any(|o| matches!(o, Output::Fib(_))),
+        "{rest:?}"
+    );
+    assert_eq!(s.poll_output(), None);
+    assert!(s.take_fib_changes().is_empty());
+}
+
+#[test]
+fn fib_changes_come_after_the_other_outputs_of_a_step() {
+    let mut n = net();
+    n.advance_to(Millis::from_secs(10));
+    let s = &mut n.nodes[1].s;
+    s.handle(
+        Millis::from_secs(10),
+        Input::Admin(AdminCommand::WithdrawOriginated {
+            prefix: prefix("198.51.100.0/24"),
+        }),
+    );
+    let out = s.take_outputs();
+    let first_fib = out
+        .iter()
+        .position(|o| matches!(o, Output::Fib(_)))
+        .expect("a FIB change");
+    assert!(out[first_fib..].iter().all(|o| matches!(o, Output::Fib(_))));
+    assert_eq!(
+        out[first_fib..],
+        [Output::Fib(FibChange::Remove {
+            prefix: prefix("198.51.100.0/24")
+        })]
+    );
+    assert!(
+        first_fib > 0,
+        "the UPDATE to the neighbour comes first: {out:?}"
+    );
+}

@@ -920,7 +920,15 @@ impl Core {
     /// Carries out every pending output of the speaker (a standby: FIB changes and events
     /// only; its copy of the sessions does not touch the network until takeover).
     fn drain(&mut self) {
-        let outputs = self.lock().drain_outputs();
+        let (fib, outputs) = {
+            let mut g = self.lock();
+            (g.take_fib_changes(), g.drain_outputs())
+        };
+        if self.fib_batch.is_empty() {
+            self.fib_batch = fib;
+        } else {
+            self.fib_batch.extend(fib);
+        }
         let standby = self.is_standby();
         for out in outputs {
             match out {

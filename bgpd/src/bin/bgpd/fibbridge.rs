@@ -47,16 +47,57 @@ fn to_fib_prefix(p: Prefix) -> Option<fib::Prefix> {
     fib::Prefix::new(p.addr(), p.len()).ok()
 }
 
-fn to_updates(batch: Vec<FibChange>) -> Vec<RouteUpdate> {
+fn to_updates(batch: &[FibChange]) -> Vec<RouteUpdate> {
     batch
-        .into_iter()
-        .filter_map(|c| match c {
+        .iter()
+        .filter_map(|c| match *c {
             FibChange::Install { prefix, next_hop } => {
                 to_fib_prefix(prefix).map(|p| RouteUpdate::install(p, vec![NextHop::via(next_hop)]))
             }
             FibChange::Remove { prefix } => to_fib_prefix(prefix).map(RouteUpdate::withdraw),
         })
         .collect()
+}
+
+/// Routes installed per call of the writer at most. A full table goes to the kernel in
+/// pieces, so that its [`RouteUpdate`]s (a next-hop list each) and its results are never
+/// all alive at once: about 100 octets a route, 100 MB for a million. Withdrawals do not
+/// count, so that a batch withdrawing every route of a next hop stays in one call (the
+/// writer then deletes the nexthop object instead of each route).
+const INSTALLS_PER_APPLY: usize = 1 << 16;
+
+/// The changes of `batch` in pieces of at most [`INSTALLS_PER_APPLY`] installs, in order.
+fn pieces(batch: &[FibChange]) -> impl Iterator<Item = &[FibChange]> {
+    let mut rest = batch;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut installs = 0;
+        let n = rest
+            .iter()
+            .position(|c| {
+                installs += usize::from(matches!(c, FibChange::Install { .. }));
+                installs > INSTALLS_PER_APPLY
+            })
+            .unwrap_or(rest.len());
+        let (piece, tail) = rest.split_at(n);
+        rest = tail;
+        Some(piece)
+    })
+}
+
+/// Applies `batch` piece by piece ([`pieces`]); failures go back to the core.
+async fn apply(service: &FibService, core: &mpsc::UnboundedSender<CoreMsg>, batch: &[FibChange]) {
+    for piece in pieces(batch) {
+        match service.apply(to_updates(piece)).await {
+            Ok(results) => report(core, results),
+            Err(e) => {
+                tracing::error!("kernel FIB writer failed: {e}");
+                return;
+            }
+        }
+    }
 }
 
 /// How many of `results` removed a route.
@@ -123,10 +164,7 @@ impl FibBridge {
                                 Err(_) => break,
                             }
                         }
-                        match service.apply(to_updates(batch)).await {
-                            Ok(results) => report(&core, results),
-                            Err(e) => tracing::error!("kernel FIB writer failed: {e}"),
-                        }
+                        apply(&service, &core, &batch).await;
                     }
                     Cmd::Converged(why) => match service.converged().await {
                         Ok(results) => {
@@ -156,10 +194,7 @@ impl FibBridge {
                                 0
                             }
                         };
-                        match service.apply(to_updates(routes)).await {
-                            Ok(results) => report(&core, results),
-                            Err(e) => tracing::error!("kernel FIB writer failed: {e}"),
-                        }
+                        apply(&service, &core, &routes).await;
                         match service.converged().await {
                             Ok(results) => {
                                 tracing::info!(
@@ -224,5 +259,51 @@ fn report(core: &mpsc::UnboundedSender<CoreMsg>, results: Vec<fib::RouteResult>)
         .collect();
     if !failed.is_empty() {
         let _ = core.send(CoreMsg::FibFailed(failed));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn change(i: u32, install: bool) -> FibChange {
+        let prefix = Prefix::new(IpAddr::V4(Ipv4Addr::from(i << 8)), 24).expect("a /24");
+        if install {
+            FibChange::Install {
+                prefix,
+                next_hop: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            }
+        } else {
+            FibChange::Remove { prefix }
+        }
+    }
+
+    #[test]
+    fn a_full_table_goes_in_pieces_of_at_most_the_install_limit_in_order() {
+        let n = 2 * INSTALLS_PER_APPLY as u32 + 5;
+        let batch: Vec<FibChange> = (0..n).map(|i| change(i, true)).collect();
+        let sizes: Vec<usize> = pieces(&batch).map(<[FibChange]>::len).collect();
+        assert_eq!(sizes, [INSTALLS_PER_APPLY, INSTALLS_PER_APPLY, 5]);
+        let again: Vec<FibChange> = pieces(&batch).flatten().copied().collect();
+        assert_eq!(again, batch);
+    }
+
+    #[test]
+    fn withdrawals_do_not_count_so_a_mass_withdrawal_stays_in_one_piece() {
+        let n = 3 * INSTALLS_PER_APPLY as u32;
+        let batch: Vec<FibChange> = (0..n).map(|i| change(i, false)).collect();
+        assert_eq!(pieces(&batch).count(), 1);
+        let mixed: Vec<FibChange> = (0..n).map(|i| change(i, i % 2 == 0)).collect();
+        let split: Vec<&[FibChange]> = pieces(&mixed).collect();
+        assert_eq!(split.len(), 2);
+        for p in &split {
+            let installs = p
+                .iter()
+                .filter(|c| matches!(c, FibChange::Install { .. }))
+                .count();
+            assert!(installs <= INSTALLS_PER_APPLY, "{installs}");
+        }
+        assert!(pieces(&[]).next().is_none());
     }
 }
