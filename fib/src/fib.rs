@@ -26,6 +26,7 @@ use crate::plan::{plan, plan_route, Action, Op};
 use crate::prefix::Prefix;
 use crate::route::{normalise_paths, KernelRoute, NextHop, Path, RouteKey, RouteUpdate};
 use crate::socket::NlSocket;
+use crate::table::RouteTable;
 use crate::watch::RouteWatch;
 
 /// What one queued operation is for.
@@ -87,10 +88,9 @@ pub struct Fib {
     query_seq: u32,
     rx: Vec<u8>,
     watch: RouteWatch,
-    /// What the speaker core wants: prefix to BGP next hops.
-    desired: HashMap<Prefix, Arc<[NextHop]>, FxBuildHasher>,
-    /// What we believe the kernel holds of ours (our protocol, our table).
-    installed: HashMap<RouteKey, Arc<[Path]>, FxBuildHasher>,
+    /// Per route: what the speaker core wants (prefix to BGP next hops), what we believe
+    /// the kernel holds of ours (our protocol, our table), and the nexthop object it uses.
+    routes: RouteTable,
     /// Resolution of next hops without interface: `None` when unresolvable.
     resolved: HashMap<IpAddr, Option<Arc<[Path]>>, FxBuildHasher>,
     /// Shared next-hop sets and path sets (a full table has few distinct ones).
@@ -98,8 +98,6 @@ pub struct Fib {
     path_sets: Interner<Path>,
     /// Our kernel nexthop objects (with `nexthop_objects`).
     nexthops: Registry,
-    /// The nexthop object each of our routes uses, where it uses one.
-    route_nh: HashMap<RouteKey, u32, FxBuildHasher>,
     /// Nexthop objects whose creation the kernel refused in the current call, with
     /// its errno: the routes that refer to them report that errno (the route's own
     /// would only say that the object does not exist).
@@ -150,13 +148,11 @@ impl Fib {
             query_seq: 1,
             rx: Vec::with_capacity(1 << 20),
             watch: RouteWatch::open(config.protocol)?,
-            desired: HashMap::default(),
-            installed: HashMap::default(),
+            routes: RouteTable::new(config.metric),
             resolved: HashMap::default(),
             hop_sets: Interner::default(),
             path_sets: Interner::default(),
             nexthops: Registry::default(),
-            route_nh: HashMap::default(),
             nh_failed: HashMap::default(),
             adopting: false,
             adopt_deadline: None,
@@ -184,12 +180,20 @@ impl Fib {
 
     /// Number of prefixes the speaker wants installed.
     pub fn desired_len(&self) -> usize {
-        self.desired.len()
+        self.routes.desired_len()
     }
 
     /// Number of routes of ours we believe the kernel holds.
     pub fn installed_len(&self) -> usize {
-        self.installed.len()
+        self.routes.installed_len()
+    }
+
+    /// Makes room for `routes` routes in all (the size of a table about to be applied in
+    /// pieces): growing the writer's table once, while it is small, instead of doubling it
+    /// under a full table, where the old and the new table are briefly alive together.
+    pub fn reserve(&mut self, routes: usize) {
+        self.routes
+            .reserve(routes.saturating_sub(self.routes.len()));
     }
 
     /// True between [`Fib::adopt`] and [`Fib::converged`].
@@ -413,22 +417,15 @@ impl Fib {
         // update would double both maps (a rehash of a million entries and about
         // 300 MB for nothing) when a full table is re-applied or withdrawn.
         let adds = updates.iter().filter(|u| !u.next_hops.is_empty()).count();
-        self.desired
-            .reserve(adds.saturating_sub(self.desired.len()));
-        self.installed
-            .reserve(adds.saturating_sub(self.installed.len()));
-        if self.config.nexthop_objects && self.config.install {
-            self.route_nh
-                .reserve(adds.saturating_sub(self.route_nh.len()));
-        }
+        self.reserve(adds);
         let mut doomed = self.doomed_nexthops(updates);
         for (index, u) in updates.iter().enumerate() {
             let wanted = if u.next_hops.is_empty() {
-                self.desired.remove(&u.prefix);
+                self.routes.set_desired(u.prefix, None);
                 Ok(None)
             } else {
                 let hops = self.hop_sets.get(&u.next_hops);
-                self.desired.insert(u.prefix, hops);
+                self.routes.set_desired(u.prefix, Some(hops));
                 self.resolve(u.prefix, &u.next_hops)?.map(Some)
             };
             results.push(RouteResult {
@@ -451,17 +448,20 @@ impl Fib {
             } else {
                 failure.unwrap_or(Outcome::Removed)
             };
-            let action = plan_route(paths.as_deref(), self.installed.get(&key).map(|p| &p[..]));
+            let action = plan_route(
+                paths.as_deref(),
+                self.routes.installed(&key).map(|p| &p[..]),
+            );
             match (action, paths) {
                 (Action::Replace, Some(paths)) => {
                     self.queue_replace(key, paths, index, settled, &mut done)?;
                 }
                 (Action::Delete, _) => {
-                    let via = self.route_nh.get(&key).copied();
+                    let via = self.routes.nh(&key);
                     match via.and_then(|id| doomed.get_mut(&id)) {
                         Some(routes) => {
                             // Goes with its nexthop object, below.
-                            let prior = self.installed.remove(&key);
+                            let prior = self.routes.set_installed(key, None);
                             routes.push((index, key, prior));
                             results[index].outcome = settled;
                         }
@@ -495,7 +495,7 @@ impl Fib {
     /// index (new routes get new objects) and returned with an empty route list.
     fn doomed_nexthops(&mut self, updates: &[RouteUpdate]) -> HashMap<u32, ObjectRoutes> {
         let mut doomed = HashMap::new();
-        if !self.config.nexthop_objects || !self.config.install || self.route_nh.is_empty() {
+        if !self.config.nexthop_objects || !self.config.install || self.routes.nh_len() == 0 {
             return doomed;
         }
         let mut seen: HashSet<RouteKey, FxBuildHasher> = HashSet::default();
@@ -505,9 +505,9 @@ impl Fib {
                 prefix: u.prefix,
                 metric: self.config.metric,
             };
-            if let Some(id) = self.route_nh.get(&key) {
+            if let Some(id) = self.routes.nh(&key) {
                 if seen.insert(key) {
-                    *count.entry(*id).or_default() += 1;
+                    *count.entry(id).or_default() += 1;
                 }
             }
         }
@@ -569,7 +569,7 @@ impl Fib {
             tag,
             done,
         )?;
-        self.installed.insert(key, paths);
+        self.routes.set_installed(key, Some(paths));
         Ok(())
     }
 
@@ -581,7 +581,7 @@ impl Fib {
         on_success: Outcome,
         done: &mut Vec<Done<Tag>>,
     ) -> Result<(), FibError> {
-        let prior = self.installed.remove(&key);
+        let prior = self.routes.set_installed(key, None);
         let tag = Tag::Route {
             index,
             key,
@@ -645,15 +645,15 @@ impl Fib {
                     let outcome = match (d.errno, is_delete) {
                         // "ESRCH on delete counts as done".
                         (0, true) | (libc::ESRCH, true) => {
-                            if let Some(old) = self.route_nh.remove(&key) {
+                            if let Some(old) = self.routes.set_nh(key, None) {
                                 self.nexthops.drop_ref(old);
                             }
                             on_success
                         }
                         (0, false) => {
                             let old = match nhid {
-                                Some(new) => self.route_nh.insert(key, new),
-                                None => self.route_nh.remove(&key),
+                                Some(new) => self.routes.set_nh(key, Some(new)),
+                                None => self.routes.set_nh(key, None),
                             };
                             if let Some(old) = old {
                                 self.nexthops.drop_ref(old);
@@ -662,7 +662,7 @@ impl Fib {
                         }
                         (errno, true) => {
                             if let Some(prior) = prior {
-                                self.installed.insert(key, prior);
+                                self.routes.set_installed(key, Some(prior));
                             }
                             Outcome::Failed(RouteError::Kernel { errno })
                         }
@@ -670,7 +670,7 @@ impl Fib {
                             // A failed replace leaves the kernel's old route, if any,
                             // in place; we no longer know which: forget it, so the
                             // next change sends a replace again.
-                            self.installed.remove(&key);
+                            self.routes.set_installed(key, None);
                             let mut errno = errno;
                             if let Some(new) = nhid {
                                 self.nexthops.drop_ref(new);
@@ -706,15 +706,15 @@ impl Fib {
                 Tag::DelNexthop { id, routes } => {
                     if d.errno == 0 || d.errno == libc::ENOENT {
                         for (_, key, _) in &routes {
-                            if self.route_nh.get(key) == Some(&id) {
-                                self.route_nh.remove(key);
+                            if self.routes.nh(key) == Some(id) {
+                                self.routes.set_nh(*key, None);
                             }
                         }
                         self.nexthops.forget(id);
                     } else {
                         for (index, key, prior) in routes {
                             if let Some(prior) = prior {
-                                self.installed.insert(key, prior);
+                                self.routes.set_installed(key, Some(prior));
                             }
                             if let Some(r) = results.get_mut(index) {
                                 r.outcome = Outcome::Failed(RouteError::Kernel { errno: d.errno });
@@ -759,7 +759,7 @@ impl Fib {
     fn load_installed(&mut self) -> Result<usize, FibError> {
         let routes = self.dump_routes()?;
         let found = routes.len();
-        self.route_nh.clear();
+        self.routes.clear_installed();
         if self.config.nexthop_objects {
             self.load_nexthops()?;
             for id in routes.iter().filter_map(|(_, nhid)| *nhid) {
@@ -767,19 +767,17 @@ impl Fib {
             }
             self.nexthops.index();
         }
-        let mut installed: HashMap<RouteKey, Arc<[Path]>, FxBuildHasher> = HashMap::default();
-        installed.reserve(routes.len());
+        self.reserve(routes.len());
         for (r, nhid) in routes {
             let mut paths = self.path_sets.get(&r.paths);
             if let Some(id) = nhid {
                 if let Some(p) = self.nexthops.paths(id) {
                     paths = self.path_sets.get(p);
                 }
-                self.route_nh.insert(r.key, id);
+                self.routes.set_nh(r.key, Some(id));
             }
-            installed.insert(r.key, paths);
+            self.routes.set_installed(r.key, Some(paths));
         }
-        self.installed = installed;
         Ok(found)
     }
 
@@ -795,9 +793,9 @@ impl Fib {
         self.adopting = true;
         self.adopt_deadline = deadline;
         let again: Vec<RouteUpdate> = self
-            .desired
-            .iter()
-            .map(|(p, h)| RouteUpdate::install(*p, h.to_vec()))
+            .routes
+            .desired_iter()
+            .map(|(p, h)| RouteUpdate::install(p, h.to_vec()))
             .collect();
         if !again.is_empty() {
             self.apply(&again)?;
@@ -814,10 +812,10 @@ impl Fib {
         self.adopting = false;
         self.adopt_deadline = None;
         let mut stale: Vec<RouteKey> = self
-            .installed
-            .keys()
-            .filter(|k| k.metric != self.config.metric || !self.desired.contains_key(&k.prefix))
-            .copied()
+            .routes
+            .installed_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.metric != self.config.metric || self.routes.desired(&k.prefix).is_none())
             .collect();
         stale.sort_unstable();
         self.execute(stale.into_iter().map(Op::Delete).collect())
@@ -841,17 +839,18 @@ impl Fib {
     /// Errors: [`FibError`] when a socket fails.
     pub fn reconcile(&mut self, desired: &[RouteUpdate]) -> Result<Reconciled, FibError> {
         self.load_installed()?;
-        self.desired = desired
-            .iter()
-            .filter(|u| !u.next_hops.is_empty())
-            .map(|u| (u.prefix, Arc::from(u.next_hops.as_slice())))
-            .collect();
-        let mut want: HashMap<Prefix, Arc<[Path]>> = HashMap::with_capacity(self.desired.len());
+        self.routes.clear_desired();
+        for u in desired.iter().filter(|u| !u.next_hops.is_empty()) {
+            let hops = self.hop_sets.get(&u.next_hops);
+            self.routes.set_desired(u.prefix, Some(hops));
+        }
+        let mut want: HashMap<Prefix, Arc<[Path]>> =
+            HashMap::with_capacity(self.routes.desired_len());
         let mut unresolved: Vec<RouteResult> = Vec::new();
         let prefixes: Vec<(Prefix, Arc<[NextHop]>)> = self
-            .desired
-            .iter()
-            .map(|(p, h)| (*p, Arc::clone(h)))
+            .routes
+            .desired_iter()
+            .map(|(p, h)| (p, Arc::clone(h)))
             .collect();
         for (prefix, hops) in prefixes {
             match self.resolve(prefix, &hops)? {
@@ -864,7 +863,13 @@ impl Fib {
                 }),
             }
         }
-        let ops = plan(&want, &self.installed, self.config.metric, true);
+        let installed: HashMap<RouteKey, Arc<[Path]>, FxBuildHasher> = self
+            .routes
+            .installed_iter()
+            .map(|(k, p)| (k, Arc::clone(p)))
+            .collect();
+        let ops = plan(&want, &installed, self.config.metric, true);
+        drop(installed);
         let replaced = ops.iter().filter(|o| matches!(o, Op::Replace(_))).count();
         let deleted = ops.len() - replaced;
         let touched: HashSet<Prefix> = ops.iter().map(|o| o.key().prefix).collect();
@@ -916,9 +921,9 @@ impl Fib {
     /// Errors: [`FibError`] when a socket fails.
     pub fn re_resolve(&mut self) -> Result<Vec<RouteResult>, FibError> {
         let in_use: HashSet<IpAddr> = self
-            .desired
-            .values()
-            .flat_map(|h| h.iter())
+            .routes
+            .desired_iter()
+            .flat_map(|(_, h)| h.iter())
             .filter(|h| h.interface.is_none())
             .map(|h| h.gateway)
             .collect();
@@ -935,13 +940,13 @@ impl Fib {
             return Ok(Vec::new());
         }
         let updates: Vec<RouteUpdate> = self
-            .desired
-            .iter()
+            .routes
+            .desired_iter()
             .filter(|(_, hops)| {
                 hops.iter()
                     .any(|h| h.interface.is_none() && changed.contains(&h.gateway))
             })
-            .map(|(p, h)| RouteUpdate::install(*p, h.to_vec()))
+            .map(|(p, h)| RouteUpdate::install(p, h.to_vec()))
             .collect();
         self.apply(&updates)
     }

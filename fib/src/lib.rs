@@ -25,6 +25,7 @@ mod prefix;
 mod route;
 mod service;
 mod socket;
+mod table;
 mod watch;
 
 pub use config::{FibConfig, RTPROT_BGP, RT_TABLE_MAIN};

@@ -22,6 +22,7 @@ enum Command {
     Adopt(Option<Duration>, Reply<usize>),
     Converged(Reply<Vec<RouteResult>>),
     Reconcile(Vec<RouteUpdate>, Reply<Reconciled>),
+    Reserve(usize, Reply<()>),
     Stop,
 }
 
@@ -124,6 +125,11 @@ impl FibService {
         self.call(Command::Converged).await
     }
 
+    /// [`Fib::reserve`].
+    pub async fn reserve(&self, routes: usize) -> Result<(), FibError> {
+        self.call(|r| Command::Reserve(routes, r)).await
+    }
+
     /// [`Fib::reconcile`].
     pub async fn reconcile(&self, desired: Vec<RouteUpdate>) -> Result<Reconciled, FibError> {
         self.call(|r| Command::Reconcile(desired, r)).await
@@ -182,6 +188,10 @@ fn run(
                 Ok(Command::Converged(r)) => {
                     deadline = None;
                     let _ = r.send(fib.converged());
+                }
+                Ok(Command::Reserve(n, r)) => {
+                    fib.reserve(n);
+                    let _ = r.send(Ok(()));
                 }
                 Ok(Command::Reconcile(d, r)) => {
                     deadline = None;

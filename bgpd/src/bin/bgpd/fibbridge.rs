@@ -87,8 +87,20 @@ fn pieces(batch: &[FibChange]) -> impl Iterator<Item = &[FibChange]> {
     })
 }
 
-/// Applies `batch` piece by piece ([`pieces`]); failures go back to the core.
+/// Applies `batch` piece by piece ([`pieces`]), the writer's table grown for all of it
+/// first; failures go back to the core.
 async fn apply(service: &FibService, core: &mpsc::UnboundedSender<CoreMsg>, batch: &[FibChange]) {
+    let installs = batch
+        .iter()
+        .filter(|c| matches!(c, FibChange::Install { .. }))
+        .count();
+    if installs > INSTALLS_PER_APPLY {
+        // The writer's table grows once, now, rather than doubling piece by piece.
+        if let Err(e) = service.reserve(installs).await {
+            tracing::error!("kernel FIB writer failed: {e}");
+            return;
+        }
+    }
     for piece in pieces(batch) {
         match service.apply(to_updates(piece)).await {
             Ok(results) => report(core, results),
