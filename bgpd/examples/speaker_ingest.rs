@@ -110,7 +110,10 @@ fn main() -> anyhow::Result<()> {
         while let Some(o) = sess.poll_output() {
             if matches!(
                 o,
-                bgpd::session::Output::Event(bgpd::session::SessionEvent::UpdateReceived { .. })
+                bgpd::session::Output::Event(
+                    bgpd::session::SessionEvent::UpdateReceived { .. }
+                        | bgpd::session::SessionEvent::UpdateAccepted { .. }
+                )
             ) {
                 n_up += 1;
             }

@@ -706,6 +706,12 @@ impl Speaker {
                     rib_err = Some(err);
                 }
             }
+            SessionEvent::UpdateAccepted { update } => {
+                report = false;
+                if let Err(err) = self.rib.apply_update_view(id, &update.view()) {
+                    rib_err = Some(err);
+                }
+            }
             SessionEvent::Established { negotiated } => {
                 let local_address = p
                     .neighbor

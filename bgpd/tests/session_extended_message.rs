@@ -77,6 +77,7 @@ fn we_advertised_extended_message_so_we_receive_one() {
         .iter()
         .filter_map(|e| match e {
             SessionEvent::UpdateReceived { update, .. } => Some(update.nlri.len()),
+            SessionEvent::UpdateAccepted { update } => Some(update.to_update().nlri.len()),
             _ => None,
         })
         .sum();

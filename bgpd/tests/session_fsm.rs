@@ -689,7 +689,10 @@ fn framing_is_independent_of_segmentation() {
     assert_eq!(
         whole
             .iter()
-            .filter(|e| matches!(e, SessionEvent::UpdateReceived { .. }))
+            .filter(|e| matches!(
+                e,
+                SessionEvent::UpdateReceived { .. } | SessionEvent::UpdateAccepted { .. }
+            ))
             .count(),
         20
     );

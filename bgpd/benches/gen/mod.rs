@@ -55,11 +55,17 @@ pub fn rib_with_peer(ctx: SessionContext, remote_as: u32) -> Rib {
     rib
 }
 
-/// Decodes and applies every message from peer 1; returns the prefixes announced and
-/// withdrawn.
+/// Applies every message from peer 1 as the session does: read in place
+/// ([`bgpd::wire::UpdateView`]) when the view takes it, else decoded; returns the prefixes
+/// announced and withdrawn.
 pub fn ingest(rib: &mut Rib, msgs: &[Vec<u8>], ctx: &SessionContext) -> usize {
     let mut n = 0;
     for m in msgs {
+        if let Some(v) = bgpd::wire::UpdateView::parse_message(m, ctx) {
+            n += v.announced_count() + v.withdrawn_count();
+            let _ = rib.apply_update_view(PeerId(1), &v);
+            continue;
+        }
         let d = bgpd::wire::decode_message(m, ctx);
         if let Some(Message::Update(u)) = &d.message {
             n += u.announced_count() + u.withdrawn_count();

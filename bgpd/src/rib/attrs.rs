@@ -11,6 +11,7 @@ use super::hash::hash_bytes;
 use crate::wire::attribute::{self as wattr, AttrReport};
 use crate::wire::{
     AfiSafi, AsPath, EncodeError, MpNextHop, PathAttribute, PathAttributes, SessionContext,
+    UpdateView,
 };
 use hashbrown::HashTable;
 use std::net::IpAddr;
@@ -84,6 +85,33 @@ impl AttrInfo {
             origin: a.origin().map_or(2, |o| o.code()),
             flags,
             next_hop,
+        }
+    }
+
+    /// From an UPDATE read in place (its AS_PATH is the effective one: the view takes no
+    /// AS4_PATH). Equal to [`AttrInfo::from_attrs`] of the decoded UPDATE.
+    pub(crate) fn from_view(v: &UpdateView<'_>) -> Self {
+        let mut flags = 0;
+        if v.local_pref().is_some() {
+            flags |= has::LOCAL_PREF;
+        }
+        if v.med().is_some() {
+            flags |= has::MED;
+        }
+        let neighbor_as = v
+            .first_asn()
+            .inspect(|_| flags |= has::NEIGHBOR_AS)
+            .map_or(0, |a| a.0);
+        AttrInfo {
+            local_pref: v.local_pref().unwrap_or(0),
+            med: v.med().unwrap_or(0),
+            originator_id: 0,
+            neighbor_as,
+            as_path_len: v.as_path_selection_len().min(65535) as u16,
+            cluster_len: 0,
+            origin: v.origin_code().unwrap_or(2),
+            flags,
+            next_hop: v.next_hop().map(IpAddr::V4),
         }
     }
 

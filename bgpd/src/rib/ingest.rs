@@ -13,6 +13,7 @@ use crate::policy::{NextHopAction, PolicyConfig, RouteInput};
 use crate::wire::{
     type_code, AfiSafi, Aggregator, AsPath, AttributeValue, Ipv4Prefix, Ipv6Prefix, MpNextHop,
     MpNlri, MpReach, Nlri, Origin, Outcome, PathAttribute, PathAttributes, Prefix, Update,
+    UpdateView,
 };
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -518,6 +519,34 @@ impl Rib {
         Ok(())
     }
 
+    /// Applies an UPDATE from `peer` read in place ([`UpdateView`]): the same change as
+    /// [`Rib::apply_update`] of its decoded form with `Outcome::Accept`, which is what the
+    /// decode gives every UPDATE a view is made of. Nothing is decoded into owned values: the
+    /// prefixes are read from the octets, and the attribute set is interned by its received
+    /// octets (built only when new).
+    pub fn apply_update_view(
+        &mut self,
+        peer: PeerId,
+        view: &UpdateView<'_>,
+    ) -> Result<(), RibError> {
+        let ps = self
+            .core
+            .peers
+            .get(&peer.0)
+            .ok_or(RibError::UnknownPeer(peer))?;
+        if !ps.up {
+            return Err(RibError::PeerNotUp(peer));
+        }
+        // No Path Identifiers in a view: path 0 (as `AddPath::path_id` of an NLRI without one).
+        for k in view.withdrawn() {
+            self.v4.remove_route(&mut self.core, k, peer.0, 0);
+        }
+        if view.nlri().next().is_some() {
+            announce_view(self, peer.0, view);
+        }
+        Ok(())
+    }
+
     /// Withdraws one NLRI of `peer`: the path its Path Identifier names (RFC 7911 section
     /// 3: the prefix and the Path Identifier together identify the route), 0 without ADD-PATH.
     fn withdraw_nlri(&mut self, peer: u32, n: &Nlri, add_path: AddPath) {
@@ -855,20 +884,61 @@ fn announce<K: Fam>(
         return;
     };
     let looped = loop_check(core, &ps.info, attrs, path.as_deref());
+    let keys = nlri
+        .iter()
+        .filter_map(|n| K::from_prefix(n.prefix).map(|k| (k, path_id(n))));
+    install(f, core, peer, in_id, looped, keys);
+}
+
+/// Announces the NLRI of an UPDATE read in place ([`UpdateView`]) from `peer`: what
+/// [`announce`] does with its decoded form, from the received octets. The canonical encoding
+/// is the received Path Attributes field (see [`UpdateView::canonical_attributes`]), so a set
+/// already interned costs a hash and a compare, and a new one is stored without re-encoding.
+fn announce_view(rib: &mut Rib, peer: u32, view: &UpdateView<'_>) {
+    let (f, core) = <Ipv4Prefix as Fam>::parts(rib);
+    let mut buf = core.attrs.take_scratch();
+    let in_id = {
+        let bytes = view.canonical_attributes(&mut buf);
+        core.attrs.intern_bytes(bytes, || AttrInfo::from_view(view))
+    };
+    core.attrs.put_scratch(buf);
+    let Some(ps) = core.peers.get(&peer) else {
+        core.attrs.release(in_id);
+        return;
+    };
+    // loop_check: the view holds no ORIGINATOR_ID or CLUSTER_LIST.
+    let looped =
+        view.as_path_contains(core.cfg.local_as) || view.as_path_contains(ps.info.local_as);
+    install(f, core, peer, in_id, looped, view.nlri().map(|k| (k, 0)));
+}
+
+/// Puts the routes of one UPDATE in place: `keys` are the (prefix, Path Identifier) of its
+/// NLRI, `in_id` their Adj-RIB-In attribute set (the caller's reference, consumed), `looped`
+/// whether a loop check made them ineligible. Import policy runs once for the whole UPDATE
+/// unless it looks at prefixes.
+fn install<K: Fam>(
+    f: &mut FamRib<K>,
+    core: &mut Core,
+    peer: u32,
+    in_id: AttrId,
+    looped: bool,
+    keys: impl Iterator<Item = (K, u32)> + Clone,
+) {
+    let Some(ps) = core.peers.get(&peer) else {
+        core.attrs.release(in_id);
+        return;
+    };
     let per_prefix = !looped && !ps.import.is_empty() && ps.import.prefix_dependent();
     // One import verdict for the whole UPDATE unless the policy looks at prefixes.
     let shared = if looped || per_prefix {
         NO_ATTR
     } else {
-        match nlri.iter().find_map(|n| K::from_prefix(n.prefix)) {
-            Some(k) => import::<K>(core, peer, k, in_id),
+        match keys.clone().next() {
+            Some((k, _)) => import::<K>(core, peer, k, in_id),
             None => NO_ATTR,
         }
     };
-    for n in nlri {
-        let Some(k) = K::from_prefix(n.prefix) else {
-            continue;
-        };
+    for (k, path_id) in keys {
         let post = if per_prefix {
             import::<K>(core, peer, k, in_id)
         } else {
@@ -881,7 +951,7 @@ fn announce<K: Fam>(
             k,
             Route {
                 peer,
-                path_id: path_id(n),
+                path_id,
                 attr_in: in_id,
                 attr: post,
                 flags: 0,

@@ -10,7 +10,7 @@ use crate::wire::error::{cease_subcode, code};
 use crate::wire::keepalive::KEEPALIVE;
 use crate::wire::{
     decode_message, encode_message, frame, AfiSafi, Message, MessageType, Notification, Outcome,
-    RouteRefresh, RouteRefreshSubtype, SessionContext, Update,
+    RouteRefresh, RouteRefreshSubtype, SessionContext, Update, UpdateView,
 };
 use std::borrow::Cow;
 use std::time::Duration;
@@ -561,7 +561,22 @@ impl Session {
                     let Some(n) = self.conns[i].negotiated.as_ref() else {
                         return;
                     };
-                    decode_message(msg, &receive_context(&n.ctx, self.config.extended_message))
+                    let ctx = receive_context(&n.ctx, self.config.extended_message);
+                    // The common UPDATE, read in place: accepted as it is (the view takes
+                    // nothing that needs an RFC 7606 action), so no decoded form is built.
+                    if let Some(v) = UpdateView::parse_message(msg, &ctx) {
+                        // Event 27, UpdateMsg.
+                        self.stats.updates_in += 1;
+                        if v.is_end_of_rib() {
+                            self.on_end_of_rib(AfiSafi::IPV4_UNICAST);
+                        } else {
+                            self.push_event(SessionEvent::UpdateAccepted {
+                                update: v.to_received(),
+                            });
+                        }
+                        return;
+                    }
+                    decode_message(msg, &ctx)
                 };
                 match (d.message, d.outcome) {
                     (_, Outcome::SessionReset(e)) => {

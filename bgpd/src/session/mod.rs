@@ -28,7 +28,8 @@ pub use timers::SplitMix64;
 use crate::config::{Config, NeighborConfig};
 use crate::time::Millis;
 use crate::wire::{
-    AfiSafi, Asn, HoldTime, Notification, Outcome, RouteRefreshSubtype, RouterId, Update,
+    AfiSafi, Asn, HoldTime, Notification, Outcome, ReceivedUpdate, RouteRefreshSubtype, RouterId,
+    Update,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -211,6 +212,13 @@ pub enum SessionEvent {
         update: Update,
         /// What to do with it.
         outcome: Outcome,
+    },
+    /// An UPDATE (not End-of-RIB) read in place and accepted as it is: the common UPDATE,
+    /// which needs no RFC 7606 action ([`crate::wire::UpdateView`]). Its decoded form is
+    /// [`ReceivedUpdate::to_update`]; the outcome is `Outcome::Accept`.
+    UpdateAccepted {
+        /// The UPDATE's body and where its fields are.
+        update: ReceivedUpdate,
     },
     /// The neighbour's End-of-RIB marker for a family (RFC 4724 section 2).
     EndOfRib(#[serde(serialize_with = "ser_family")] AfiSafi),

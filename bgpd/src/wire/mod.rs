@@ -50,6 +50,7 @@ pub mod role;
 pub mod route_refresh;
 pub mod types;
 pub mod update;
+pub mod update_view;
 
 pub use attribute::{
     type_code, Aggregator, AsPath, AsSegment, AttrFlags, AttributeValue, Community,
@@ -68,6 +69,7 @@ pub use prefix::{ExactPrefixError, Ipv4Prefix, Ipv6Prefix, Prefix};
 pub use route_refresh::{RouteRefresh, RouteRefreshSubtype};
 pub use types::{Afi, AfiSafi, Asn, HoldTime, PathId, RouterId, Safi};
 pub use update::Update;
+pub use update_view::{ReceivedUpdate, UpdateView};
 
 use serde::Serialize;
 

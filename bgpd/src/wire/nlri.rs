@@ -123,26 +123,35 @@ fn path_id<const ADD_PATH: bool>(buf: &mut &[u8]) -> Result<Option<PathId>, Nlri
 fn decode_v4<const ADD_PATH: bool>(mut buf: &[u8], out: &mut Vec<Nlri>) -> Result<(), NlriError> {
     while !buf.is_empty() {
         let path_id = path_id::<ADD_PATH>(&mut buf)?;
-        let (&len, rest) = buf.split_first().ok_or(NlriError::Overrun)?;
-        if len > 32 {
-            return Err(NlriError::LengthTooLong(len));
-        }
-        let n = usize::from(len).div_ceil(8);
-        let bytes = rest.get(..n).ok_or(NlriError::Overrun)?;
-        let v = match *bytes {
-            [] => 0,
-            [a] => u32::from(a) << 24,
-            [a, b] => u32::from(u16::from_be_bytes([a, b])) << 16,
-            [a, b, c] => u32::from_be_bytes([a, b, c, 0]),
-            [a, b, c, d, ..] => u32::from_be_bytes([a, b, c, d]),
-        };
-        buf = &rest[n..];
+        let (prefix, rest) = read_v4(buf)?;
+        buf = rest;
         out.push(Nlri {
             path_id,
-            prefix: Prefix::V4(Ipv4Prefix::from_bits(v, len)),
+            prefix: Prefix::V4(prefix),
         });
     }
     Ok(())
+}
+
+/// Reads one IPv4 prefix (length octet, then the prefix octets) from the start of `buf`;
+/// returns it with the octets after it. The one reader of IPv4 NLRI entries: the decoded
+/// UPDATE and the in-place view ([`super::update_view`]) both use it.
+#[inline(always)]
+pub(crate) fn read_v4(buf: &[u8]) -> Result<(Ipv4Prefix, &[u8]), NlriError> {
+    let (&len, rest) = buf.split_first().ok_or(NlriError::Overrun)?;
+    if len > 32 {
+        return Err(NlriError::LengthTooLong(len));
+    }
+    let n = usize::from(len).div_ceil(8);
+    let bytes = rest.get(..n).ok_or(NlriError::Overrun)?;
+    let v = match *bytes {
+        [] => 0,
+        [a] => u32::from(a) << 24,
+        [a, b] => u32::from(u16::from_be_bytes([a, b])) << 16,
+        [a, b, c] => u32::from_be_bytes([a, b, c, 0]),
+        [a, b, c, d, ..] => u32::from_be_bytes([a, b, c, d]),
+    };
+    Ok((Ipv4Prefix::from_bits(v, len), &rest[n..]))
 }
 
 fn decode_v6<const ADD_PATH: bool>(mut buf: &[u8], out: &mut Vec<Nlri>) -> Result<(), NlriError> {

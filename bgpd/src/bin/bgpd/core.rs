@@ -1055,7 +1055,7 @@ impl Core {
                         extra.last_error = text.clone();
                         tracing::warn!(neighbor = %neighbor, "{text}");
                     }
-                    SessionEvent::UpdateReceived { .. } => {}
+                    SessionEvent::UpdateReceived { .. } | SessionEvent::UpdateAccepted { .. } => {}
                     SessionEvent::EndOfRib(f) => {
                         if let Some(c) = &mut self.fib_convergence {
                             c.end_of_rib(*peer, *f);

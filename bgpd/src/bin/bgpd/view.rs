@@ -163,7 +163,9 @@ pub fn describe_event(ev: &SpeakerEvent, standby: bool) -> (String, &'static str
                             .collect::<Vec<_>>()
                     ),
                 ),
-                SessionEvent::UpdateReceived { .. } => ("update", "UPDATE".to_string()),
+                SessionEvent::UpdateReceived { .. } | SessionEvent::UpdateAccepted { .. } => {
+                    ("update", "UPDATE".to_string())
+                }
                 SessionEvent::EndOfRib(f) => ("end-of-rib", format!("End-of-RIB for {f}")),
                 SessionEvent::RouteRefresh { afi_safi, subtype } => (
                     "route-refresh",

@@ -237,8 +237,33 @@ impl AsPath {
 /// Decodes an AS_PATH/AS4_PATH value with 2- or 4-octet ASNs (RFC 7606 section 7.2: malformed
 /// when a segment type is unrecognized, a segment length is zero, or a segment overruns).
 pub(crate) fn decode(value: &[u8], four_octet: bool) -> Result<AsPath, Malformed> {
-    let width = if four_octet { 4 } else { 2 };
     let mut segments = Vec::with_capacity(1);
+    for_each_segment(value, four_octet, |kind, body| {
+        let asns: Vec<Asn> = if four_octet {
+            body.chunks_exact(4)
+                .map(|c| Asn(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+                .collect()
+        } else {
+            body.chunks_exact(2)
+                .map(|c| Asn(u32::from(u16::from_be_bytes([c[0], c[1]]))))
+                .collect()
+        };
+        segments.push(AsSegment { kind, asns });
+    })?;
+    Ok(AsPath { segments })
+}
+
+/// Walks the segments of an AS_PATH/AS4_PATH value: `f` gets each segment's type and its
+/// ASN octets (a whole number of 2- or 4-octet ASNs, at least one). The one segment reader:
+/// [`decode`] and the in-place view of a 4-octet AS_PATH ([`summary`]) both use it, so they
+/// find the same malformations (RFC 7606 section 7.2).
+#[inline]
+pub(crate) fn for_each_segment(
+    value: &[u8],
+    four_octet: bool,
+    mut f: impl FnMut(SegmentType, &[u8]),
+) -> Result<(), Malformed> {
+    let width = if four_octet { 4 } else { 2 };
     let mut rest = value;
     while !rest.is_empty() {
         let [t, n, ..] = *rest else {
@@ -255,19 +280,56 @@ pub(crate) fn decode(value: &[u8], four_octet: bool) -> Result<AsPath, Malformed
                 "AS_PATH segment overruns the attribute",
             ));
         };
-        let asns: Vec<Asn> = if four_octet {
-            body.chunks_exact(4)
-                .map(|c| Asn(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
-                .collect()
-        } else {
-            body.chunks_exact(2)
-                .map(|c| Asn(u32::from(u16::from_be_bytes([c[0], c[1]]))))
-                .collect()
-        };
-        segments.push(AsSegment { kind, asns });
+        f(kind, body);
         rest = &rest[2 + body_len..];
     }
-    Ok(AsPath { segments })
+    Ok(())
+}
+
+/// What route selection needs of a 4-octet AS_PATH value, read in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct PathSummary {
+    /// [`AsPath::route_selection_len`].
+    pub selection_len: usize,
+    /// [`AsPath::first_asn`].
+    pub first_asn: Option<Asn>,
+    /// Whether an ASN is 0 (RFC 7607 section 2).
+    pub has_as0: bool,
+}
+
+/// The [`PathSummary`] of a 4-octet AS_PATH value; errors as [`decode`].
+pub(crate) fn summary(value: &[u8]) -> Result<PathSummary, Malformed> {
+    let mut s = PathSummary::default();
+    let mut first = true;
+    for_each_segment(value, true, |kind, body| {
+        let n = body.len() / 4;
+        s.selection_len += match kind {
+            SegmentType::Sequence => n,
+            SegmentType::Set => 1,
+            SegmentType::ConfedSequence | SegmentType::ConfedSet => 0,
+        };
+        if first && kind == SegmentType::Sequence {
+            s.first_asn = body
+                .get(..4)
+                .map(|c| Asn(u32::from_be_bytes([c[0], c[1], c[2], c[3]])));
+        }
+        first = false;
+        if body.chunks_exact(4).any(|c| c == [0, 0, 0, 0]) {
+            s.has_as0 = true;
+        }
+    })?;
+    Ok(s)
+}
+
+/// Whether the well-formed 4-octet AS_PATH value `value` holds `asn` ([`AsPath::contains`]).
+pub(crate) fn contains_raw(value: &[u8], asn: Asn) -> bool {
+    let want = asn.0.to_be_bytes();
+    let mut found = false;
+    // The value was checked when the view was made; a malformed one holds nothing.
+    let _ = for_each_segment(value, true, |_, body| {
+        found |= body.chunks_exact(4).any(|c| c == want);
+    });
+    found
 }
 
 /// Encodes segments, splitting any longer than 255 ASNs (RFC 4271 section 4.3); with

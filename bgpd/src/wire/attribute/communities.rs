@@ -105,21 +105,13 @@ fn be32(c: &[u8]) -> u32 {
 
 /// RFC 7606 section 7.8: malformed unless the length is a non-zero multiple of 4 ("treat-as-withdraw").
 pub(crate) fn decode_communities(value: &[u8]) -> Result<Vec<Community>, Malformed> {
-    if value.is_empty() || !value.len().is_multiple_of(4) {
-        return Err(Malformed::withdraw(
-            "COMMUNITIES length is not a non-zero multiple of 4",
-        ));
-    }
+    check_communities(value)?;
     Ok(value.chunks_exact(4).map(|c| Community(be32(c))).collect())
 }
 
 /// RFC 7606 section 7.14: malformed unless the length is a non-zero multiple of 8 ("treat-as-withdraw").
 pub(crate) fn decode_extended(value: &[u8]) -> Result<Vec<ExtendedCommunity>, Malformed> {
-    if value.is_empty() || !value.len().is_multiple_of(8) {
-        return Err(Malformed::withdraw(
-            "EXTENDED_COMMUNITIES length is not a non-zero multiple of 8",
-        ));
-    }
+    check_extended(value)?;
     Ok(value
         .chunks_exact(8)
         .map(|c| {
@@ -149,11 +141,7 @@ pub(crate) fn decode_ipv6_extended(value: &[u8]) -> Result<Vec<Ipv6ExtendedCommu
 
 /// RFC 8092 section 5: malformed unless the length is a non-zero multiple of 12 ("treat-as-withdraw").
 pub(crate) fn decode_large(value: &[u8]) -> Result<Vec<LargeCommunity>, Malformed> {
-    if value.is_empty() || !value.len().is_multiple_of(12) {
-        return Err(Malformed::withdraw(
-            "LARGE_COMMUNITY length is not a non-zero multiple of 12",
-        ));
-    }
+    check_large(value)?;
     Ok(value
         .chunks_exact(12)
         .map(|c| LargeCommunity {
@@ -162,4 +150,37 @@ pub(crate) fn decode_large(value: &[u8]) -> Result<Vec<LargeCommunity>, Malforme
             local_data_2: be32(&c[8..12]),
         })
         .collect())
+}
+
+/// The malformation check of [`decode_communities`], without building the list (the in-place view).
+#[inline]
+pub(crate) fn check_communities(value: &[u8]) -> Result<(), Malformed> {
+    if value.is_empty() || !value.len().is_multiple_of(4) {
+        return Err(Malformed::withdraw(
+            "COMMUNITIES length is not a non-zero multiple of 4",
+        ));
+    }
+    Ok(())
+}
+
+/// The malformation check of [`decode_extended`], without building the list (the in-place view).
+#[inline]
+pub(crate) fn check_extended(value: &[u8]) -> Result<(), Malformed> {
+    if value.is_empty() || !value.len().is_multiple_of(8) {
+        return Err(Malformed::withdraw(
+            "EXTENDED_COMMUNITIES length is not a non-zero multiple of 8",
+        ));
+    }
+    Ok(())
+}
+
+/// The malformation check of [`decode_large`], without building the list (the in-place view).
+#[inline]
+pub(crate) fn check_large(value: &[u8]) -> Result<(), Malformed> {
+    if value.is_empty() || !value.len().is_multiple_of(12) {
+        return Err(Malformed::withdraw(
+            "LARGE_COMMUNITY length is not a non-zero multiple of 12",
+        ));
+    }
+    Ok(())
 }

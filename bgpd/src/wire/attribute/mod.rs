@@ -250,7 +250,7 @@ impl Class {
 
     /// Whether `flags` agree with the class: Optional and Transitive bits as specified, and the
     /// Partial bit clear unless optional transitive (RFC 4271 section 4.3).
-    fn accepts(self, flags: AttrFlags) -> bool {
+    pub(crate) fn accepts(self, flags: AttrFlags) -> bool {
         let ot = flags.0 & (AttrFlags::OPTIONAL | AttrFlags::TRANSITIVE);
         match self {
             Class::OptionalTransitive => ot == 0xc0,
