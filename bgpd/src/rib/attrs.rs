@@ -98,6 +98,9 @@ impl AttrInfo {
         if v.med().is_some() {
             flags |= has::MED;
         }
+        if v.originator_id().is_some() {
+            flags |= has::ORIGINATOR_ID;
+        }
         let neighbor_as = v
             .first_asn()
             .inspect(|_| flags |= has::NEIGHBOR_AS)
@@ -105,10 +108,10 @@ impl AttrInfo {
         AttrInfo {
             local_pref: v.local_pref().unwrap_or(0),
             med: v.med().unwrap_or(0),
-            originator_id: 0,
+            originator_id: v.originator_id().map_or(0, u32::from),
             neighbor_as,
             as_path_len: v.as_path_selection_len().min(65535) as u16,
-            cluster_len: 0,
+            cluster_len: v.cluster_len().min(65535) as u16,
             origin: v.origin_code().unwrap_or(2),
             flags,
             next_hop: v.next_hop().map(IpAddr::V4),

@@ -541,7 +541,7 @@ impl Rib {
         for k in view.withdrawn() {
             self.v4.remove_route(&mut self.core, k, peer.0, 0);
         }
-        if view.nlri().next().is_some() {
+        if view.announced_count() > 0 {
             announce_view(self, peer.0, view);
         }
         Ok(())
@@ -906,9 +906,11 @@ fn announce_view(rib: &mut Rib, peer: u32, view: &UpdateView<'_>) {
         core.attrs.release(in_id);
         return;
     };
-    // loop_check: the view holds no ORIGINATOR_ID or CLUSTER_LIST.
-    let looped =
-        view.as_path_contains(core.cfg.local_as) || view.as_path_contains(ps.info.local_as);
+    // As loop_check, from the octets.
+    let looped = view.as_path_contains(core.cfg.local_as)
+        || view.as_path_contains(ps.info.local_as)
+        || view.originator_id() == Some(core.cfg.router_id.0)
+        || view.cluster_list_contains(core.cfg.cluster_id());
     install(f, core, peer, in_id, looped, view.nlri().map(|k| (k, 0)));
 }
 

@@ -12,9 +12,10 @@
 //! - a session with 4-octet ASNs (RFC 6793) and no ADD-PATH receive for IPv4 unicast;
 //! - Withdrawn Routes and NLRI that are syntactically correct IPv4 prefixes;
 //! - attributes ORIGIN, AS_PATH, NEXT_HOP, MULTI_EXIT_DISC, ATOMIC_AGGREGATE, AGGREGATOR,
-//!   COMMUNITIES, EXTENDED_COMMUNITIES, LARGE_COMMUNITY, and LOCAL_PREF from an internal
-//!   peer (from an external one it is discarded, RFC 7606 section 7.5: not the view's case),
-//!   each once, with flags that agree with its type and a well-formed value;
+//!   COMMUNITIES, EXTENDED_COMMUNITIES, LARGE_COMMUNITY, and LOCAL_PREF, ORIGINATOR_ID and
+//!   CLUSTER_LIST from an internal peer (from an external one they are discarded, RFC 7606
+//!   sections 7.5, 7.9, 7.10: not the view's case), each once, with flags that agree with its
+//!   type and a well-formed value;
 //! - with NLRI: ORIGIN, AS_PATH and NEXT_HOP present (RFC 7606 section 3 d), a NEXT_HOP that
 //!   is a host address (RFC 4271 section 6.3), and from an external peer a non-empty AS_PATH
 //!   (RFC 7606 section 7.2).
@@ -42,6 +43,9 @@ struct Layout {
     attributes: (usize, usize),
     /// NLRI (to the end of the body).
     nlri: usize,
+    /// Prefix counts of Withdrawn Routes and NLRI.
+    withdrawn_n: usize,
+    announced_n: usize,
     /// The AS_PATH value.
     as_path: Option<(usize, usize)>,
     path: as_path::PathSummary,
@@ -49,6 +53,9 @@ struct Layout {
     next_hop: Option<Ipv4Addr>,
     med: Option<u32>,
     local_pref: Option<u32>,
+    originator_id: Option<Ipv4Addr>,
+    /// The CLUSTER_LIST value.
+    cluster_list: Option<(usize, usize)>,
     /// Some flags octet has one of its low four bits set (ignored on receipt, RFC 4271
     /// section 4.3, and cleared in the canonical encoding).
     low_flag_bits: bool,
@@ -71,7 +78,14 @@ const TAKEN: u64 = 1 << type_code::ORIGIN
     | 1 << type_code::AGGREGATOR
     | 1 << type_code::COMMUNITIES
     | 1 << type_code::EXTENDED_COMMUNITIES
-    | 1 << type_code::LARGE_COMMUNITY;
+    | 1 << type_code::LARGE_COMMUNITY
+    | 1 << type_code::ORIGINATOR_ID
+    | 1 << type_code::CLUSTER_LIST;
+
+/// The attribute types that an external peer's UPDATE must not carry for the view (RFC 7606
+/// sections 7.5, 7.9, 7.10: the decode discards them).
+const INTERNAL_ONLY: u64 =
+    1 << type_code::LOCAL_PREF | 1 << type_code::ORIGINATOR_ID | 1 << type_code::CLUSTER_LIST;
 
 fn split_len(b: &[u8], at: usize) -> Option<(usize, usize)> {
     let l = b.get(at..at + 2)?;
@@ -111,18 +125,22 @@ impl<'a> UpdateView<'a> {
         let withdrawn = split_len(body, 0)?;
         let attributes = split_len(body, withdrawn.1)?;
         let nlri = attributes.1;
-        check_prefixes(body.get(withdrawn.0..withdrawn.1)?)?;
-        let announced = check_prefixes(body.get(nlri..)?)?;
+        let withdrawn_n = check_prefixes(body.get(withdrawn.0..withdrawn.1)?)?;
+        let announced_n = check_prefixes(body.get(nlri..)?)?;
         let mut l = Layout {
             withdrawn,
             attributes,
             nlri,
+            withdrawn_n,
+            announced_n,
             as_path: None,
             path: as_path::PathSummary::default(),
             origin: None,
             next_hop: None,
             med: None,
             local_pref: None,
+            originator_id: None,
+            cluster_list: None,
             low_flag_bits: false,
         };
         let mut seen = 0u64;
@@ -143,7 +161,7 @@ impl<'a> UpdateView<'a> {
             if TAKEN & bit == 0 || seen & bit != 0 {
                 return None;
             }
-            if code == type_code::LOCAL_PREF && !ctx.ibgp {
+            if INTERNAL_ONLY & bit != 0 && !ctx.ibgp {
                 return None;
             }
             seen |= bit;
@@ -173,11 +191,18 @@ impl<'a> UpdateView<'a> {
                 type_code::COMMUNITIES => communities::check_communities(value).ok()?,
                 type_code::EXTENDED_COMMUNITIES => communities::check_extended(value).ok()?,
                 type_code::LARGE_COMMUNITY => communities::check_large(value).ok()?,
+                type_code::ORIGINATOR_ID => {
+                    l.originator_id = Some(simple::decode_originator_id(value).ok()?)
+                }
+                type_code::CLUSTER_LIST => {
+                    simple::check_cluster_list(value).ok()?;
+                    l.cluster_list = Some((start, end));
+                }
                 _ => return None,
             }
             at = end;
         }
-        if announced > 0 {
+        if announced_n > 0 {
             // RFC 7606 section 3 d, RFC 4271 section 6.3, RFC 7606 section 7.2: the decode
             // treats these as withdrawn; the view leaves them to it.
             let nh = l.next_hop?;
@@ -207,12 +232,12 @@ impl<'a> UpdateView<'a> {
 
     /// Number of withdrawn prefixes.
     pub fn withdrawn_count(&self) -> usize {
-        self.withdrawn().count()
+        self.l.withdrawn_n
     }
 
     /// Number of announced prefixes.
     pub fn announced_count(&self) -> usize {
-        self.nlri().count()
+        self.l.announced_n
     }
 
     /// Whether this is the End-of-RIB marker of IPv4 unicast (RFC 4724 section 2): no
@@ -298,6 +323,25 @@ impl<'a> UpdateView<'a> {
     /// LOCAL_PREF (internal peers only).
     pub(crate) fn local_pref(&self) -> Option<u32> {
         self.l.local_pref
+    }
+
+    /// ORIGINATOR_ID (internal peers only).
+    pub(crate) fn originator_id(&self) -> Option<Ipv4Addr> {
+        self.l.originator_id
+    }
+
+    /// Number of CLUSTER_IDs in the CLUSTER_LIST (internal peers only), 0 without one.
+    pub(crate) fn cluster_len(&self) -> usize {
+        self.l.cluster_list.map_or(0, |(s, e)| (e - s) / 4)
+    }
+
+    /// Whether the CLUSTER_LIST holds `id` (RFC 4456 section 8 loop check).
+    pub(crate) fn cluster_list_contains(&self, id: Ipv4Addr) -> bool {
+        let want = id.octets();
+        self.l
+            .cluster_list
+            .and_then(|(s, e)| self.body.get(s..e))
+            .is_some_and(|v| v.chunks_exact(4).any(|c| c == want))
     }
 }
 

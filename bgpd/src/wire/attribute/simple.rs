@@ -123,12 +123,20 @@ pub(crate) fn decode_originator_id(value: &[u8]) -> Result<Ipv4Addr, Malformed> 
 
 /// CLUSTER_LIST: RFC 7606 section 7.10, malformed when the length is not a non-zero multiple of 4.
 pub(crate) fn decode_cluster_list(value: &[u8]) -> Result<Vec<Ipv4Addr>, Malformed> {
+    check_cluster_list(value)?;
+    Ok(value.chunks_exact(4).map(addr).collect())
+}
+
+/// The malformation check of [`decode_cluster_list`], without building the list (the
+/// in-place view).
+#[inline]
+pub(crate) fn check_cluster_list(value: &[u8]) -> Result<(), Malformed> {
     if value.is_empty() || !value.len().is_multiple_of(4) {
         return Err(Malformed::withdraw(
             "CLUSTER_LIST length is not a non-zero multiple of 4",
         ));
     }
-    Ok(value.chunks_exact(4).map(addr).collect())
+    Ok(())
 }
 
 /// OTC (Only to Customer): RFC 9234 section 5, malformed (treat-as-withdraw) when the length is not 4.
