@@ -55,6 +55,17 @@ enum Tag {
 /// paths it had.
 type ObjectRoutes = Vec<(usize, RouteKey, Option<Arc<[Path]>>)>;
 
+/// How many of `prefixes` are IPv4 and IPv6.
+fn families(prefixes: impl Iterator<Item = Prefix>) -> (usize, usize) {
+    prefixes.fold((0, 0), |(v4, v6), p| {
+        if p.is_ipv4() {
+            (v4 + 1, v6)
+        } else {
+            (v4, v6 + 1)
+        }
+    })
+}
+
 /// Counts from a full reconciliation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reconciled {
@@ -188,12 +199,12 @@ impl Fib {
         self.routes.installed_len()
     }
 
-    /// Makes room for `routes` routes in all (the size of a table about to be applied in
-    /// pieces): growing the writer's table once, while it is small, instead of doubling it
-    /// under a full table, where the old and the new table are briefly alive together.
-    pub fn reserve(&mut self, routes: usize) {
-        self.routes
-            .reserve(routes.saturating_sub(self.routes.len()));
+    /// Makes room for `v4` IPv4 and `v6` IPv6 routes in all (the size of a table about to
+    /// be applied in pieces): growing the writer's table once, while it is small, instead of
+    /// doubling it under a full table, where the old and the new table are briefly alive
+    /// together.
+    pub fn reserve(&mut self, v4: usize, v6: usize) {
+        self.routes.reserve(v4, v6);
     }
 
     /// True between [`Fib::adopt`] and [`Fib::converged`].
@@ -416,8 +427,13 @@ impl Fib {
         // Room for a first full table at once, but no more: reserving for every
         // update would double both maps (a rehash of a million entries and about
         // 300 MB for nothing) when a full table is re-applied or withdrawn.
-        let adds = updates.iter().filter(|u| !u.next_hops.is_empty()).count();
-        self.reserve(adds);
+        let (v4, v6) = families(
+            updates
+                .iter()
+                .filter(|u| !u.next_hops.is_empty())
+                .map(|u| u.prefix),
+        );
+        self.reserve(v4, v6);
         let mut doomed = self.doomed_nexthops(updates);
         for (index, u) in updates.iter().enumerate() {
             let wanted = if u.next_hops.is_empty() {
@@ -767,7 +783,8 @@ impl Fib {
             }
             self.nexthops.index();
         }
-        self.reserve(routes.len());
+        let (v4, v6) = families(routes.iter().map(|(r, _)| r.key.prefix));
+        self.reserve(v4, v6);
         for (r, nhid) in routes {
             let mut paths = self.path_sets.get(&r.paths);
             if let Some(id) = nhid {

@@ -75,6 +75,22 @@ impl Prefix {
     pub fn is_ipv4(&self) -> bool {
         self.addr.is_ipv4()
     }
+
+    /// An IPv4 prefix as address and length (8 octets instead of 18), for compact maps.
+    pub(crate) fn v4_key(&self) -> Option<(u32, u8)> {
+        match self.addr {
+            IpAddr::V4(a) => Some((u32::from(a), self.len)),
+            IpAddr::V6(_) => None,
+        }
+    }
+
+    /// The prefix [`Prefix::v4_key`] gave.
+    pub(crate) fn from_v4_key((addr, len): (u32, u8)) -> Self {
+        Self {
+            addr: IpAddr::V4(Ipv4Addr::from(addr)),
+            len,
+        }
+    }
 }
 
 impl std::hash::Hash for Prefix {

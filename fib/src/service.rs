@@ -22,7 +22,7 @@ enum Command {
     Adopt(Option<Duration>, Reply<usize>),
     Converged(Reply<Vec<RouteResult>>),
     Reconcile(Vec<RouteUpdate>, Reply<Reconciled>),
-    Reserve(usize, Reply<()>),
+    Reserve(usize, usize, Reply<()>),
     Stop,
 }
 
@@ -126,8 +126,8 @@ impl FibService {
     }
 
     /// [`Fib::reserve`].
-    pub async fn reserve(&self, routes: usize) -> Result<(), FibError> {
-        self.call(|r| Command::Reserve(routes, r)).await
+    pub async fn reserve(&self, v4: usize, v6: usize) -> Result<(), FibError> {
+        self.call(|r| Command::Reserve(v4, v6, r)).await
     }
 
     /// [`Fib::reconcile`].
@@ -189,8 +189,8 @@ fn run(
                     deadline = None;
                     let _ = r.send(fib.converged());
                 }
-                Ok(Command::Reserve(n, r)) => {
-                    fib.reserve(n);
+                Ok(Command::Reserve(v4, v6, r)) => {
+                    fib.reserve(v4, v6);
                     let _ = r.send(Ok(()));
                 }
                 Ok(Command::Reconcile(d, r)) => {

@@ -90,13 +90,17 @@ fn pieces(batch: &[FibChange]) -> impl Iterator<Item = &[FibChange]> {
 /// Applies `batch` piece by piece ([`pieces`]), the writer's table grown for all of it
 /// first; failures go back to the core.
 async fn apply(service: &FibService, core: &mpsc::UnboundedSender<CoreMsg>, batch: &[FibChange]) {
-    let installs = batch
-        .iter()
-        .filter(|c| matches!(c, FibChange::Install { .. }))
-        .count();
-    if installs > INSTALLS_PER_APPLY {
+    let (v4, v6) = batch.iter().fold((0, 0), |(v4, v6), c| match c {
+        FibChange::Install {
+            prefix: Prefix::V4(_),
+            ..
+        } => (v4 + 1, v6),
+        FibChange::Install { .. } => (v4, v6 + 1),
+        FibChange::Remove { .. } => (v4, v6),
+    });
+    if v4 + v6 > INSTALLS_PER_APPLY {
         // The writer's table grows once, now, rather than doubling piece by piece.
-        if let Err(e) = service.reserve(installs).await {
+        if let Err(e) = service.reserve(v4, v6).await {
             tracing::error!("kernel FIB writer failed: {e}");
             return;
         }
