@@ -181,7 +181,25 @@ fn parse_args() -> Result<Args, std::process::ExitCode> {
     })
 }
 
+/// Allocations from this size up get their own mapping, returned to the kernel when freed.
+const MMAP_THRESHOLD: libc::c_int = 1 << 20;
+
+/// Gives the memory of large buffers back when they are freed. glibc raises its mmap
+/// threshold each time a mapped buffer is freed (up to 32 MiB), after which the big
+/// transient buffers of a full table (queues, pieces of FIB changes, hash tables that
+/// grew) come from the heap and stay resident once freed. A fixed threshold keeps them
+/// mapped: with the kernel FIB and a million routes this lowered the peak RSS by 7 % (one
+/// measurement per setting: 423 -> 393 MiB, `GLIBC_TUNABLES=glibc.malloc.mmap_threshold`).
+fn keep_large_buffers_mapped() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    keep_large_buffers_mapped();
     let args = match parse_args() {
         Ok(args) => args,
         Err(code) => return code,
