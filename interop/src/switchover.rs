@@ -68,11 +68,23 @@ fn cli(speaker: &LabSpeaker, args: &[&str]) -> Result<std::result::Result<String
 }
 
 /// `understudy switchover` on the node labelled `leader`, then waits for the node labelled
-/// `follower` to report its takeover and both to show their new roles.
+/// `follower` to report its takeover and both to show their new roles. The command is given
+/// once `leader` shows every session protected (it refuses a standby that could not take
+/// every session over).
 fn switch(lab: &mut DemoLab<'_>, leader: &str, follower: &str) -> Result<SwitchStep> {
     let timeout = lab.timeout;
     let from = find(lab.speakers, leader)?.node.clone();
     let to = find(lab.speakers, follower)?.node.clone();
+    poll_until(
+        &format!("{from} to show every session protected by its standby"),
+        timeout,
+        Duration::from_millis(100),
+        || {
+            let h = find(lab.speakers, leader)?.ha_status()?;
+            let flows = h["flows"].as_array().cloned().unwrap_or_default();
+            Ok((!flows.is_empty() && flows.iter().all(|f| f["protected"] == true)).then_some(()))
+        },
+    )?;
     let t0 = Instant::now();
     let reply =
         cli(find(lab.speakers, leader)?, &["switchover"])?.map_err(|stderr| LabError::Command {

@@ -5,7 +5,9 @@
 //! 1. the target: the requested standby, or the election rule (highest priority, then the
 //!    lowest node_id, among the synchronised standbys); refused, with nothing changed, when
 //!    there is none, or when this node could not follow a primary afterwards (no
-//!    `[ha] mirror_interface`) or take the sessions back (no `[ha] session_interface`);
+//!    `[ha] mirror_interface`) or take the sessions back (no `[ha] session_interface`), or
+//!    when the target does not protect every session (a session it could not take over
+//!    would be lost: this node closes every socket silently);
 //! 2. every session stops: its reader is aborted and its writer writes what the speaker
 //!    had queued (each batch written ahead to the standbys first) and hands back a
 //!    duplicate of the socket without closing it;
@@ -25,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use bgpd::config::{HaRoleConfig, HaSection};
 use proto::admin as pb;
-use ribsync::checkpoint::FlowId;
+use ribsync::checkpoint::{FlowId, FlowView};
 use ribsync::ha::{elect, NodeId, RosterEntry};
 use ribsync::takeover::{self, AddressControl, TcpRepairState};
 use ribsync::transport::Handover;
@@ -78,6 +80,40 @@ pub fn choose_target(roster: &[RosterEntry], to: Option<u32>) -> Result<RosterEn
         ));
     }
     Ok(entry)
+}
+
+/// Why `target` could not take over every one of `flows` (the sessions to hand over), from
+/// the checkpoint engine's `views`: each flow must be protected by `target` (a synchronised
+/// standby holding an acknowledged checkpoint of it, no problem reported). None when it
+/// protects them all.
+pub fn unprotected_by(views: &[FlowView], flows: &[FlowId], target: NodeId) -> Option<String> {
+    let missing: Vec<String> = flows
+        .iter()
+        .filter_map(|flow| {
+            let view = views.iter().find(|v| v.flow == *flow);
+            if view.is_some_and(|v| v.protected_by.contains(&target)) {
+                return None;
+            }
+            let why = view
+                .map(|v| {
+                    let mine = format!("{target}: ");
+                    v.unprotected_reasons
+                        .iter()
+                        .find_map(|r| r.strip_prefix(&mine))
+                        .unwrap_or("not followed by it")
+                        .to_string()
+                })
+                .unwrap_or_else(|| "not known to the checkpoint engine".into());
+            Some(format!("{} ({why})", flow.remote.ip()))
+        })
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "standby {} does not protect every session: {}",
+            target.0,
+            missing.join(", ")
+        )
+    })
 }
 
 fn list(roster: &[RosterEntry]) -> String {
@@ -175,10 +211,17 @@ pub async fn run(core: &mut Core, to: Option<u32>) -> Result<pb::SwitchoverReply
         .await
         .map_err(|e| Status::internal(format!("checkpoint driver: {e}")))?;
     let target = choose_target(&roster, to).map_err(refused)?;
+    let flows: Vec<FlowId> = core.conns.values().filter_map(|h| h.flow).collect();
+    let (_, views) = handle
+        .views()
+        .await
+        .map_err(|e| Status::internal(format!("checkpoint driver: {e}")))?;
+    if let Some(why) = unprotected_by(&views, &flows, target.node) {
+        return Err(refused(why));
+    }
     let started = Instant::now();
 
     // The addresses that leave with the sessions (looked up before anything stops).
-    let flows: Vec<FlowId> = core.conns.values().filter_map(|h| h.flow).collect();
     let mut addrs: Vec<IpAddr> = flows.iter().map(|f| f.local.ip()).collect();
     addrs.extend(ha.moved_addresses().iter().map(|m| m.addr));
     addrs.sort();
@@ -341,6 +384,47 @@ mod tests {
         assert!(choose_target(&[no_endpoint], None)
             .unwrap_err()
             .contains("no [ha] checkpoint_address"));
+    }
+
+    fn flow(peer: u8) -> FlowId {
+        FlowId {
+            local: "192.0.2.1:179".parse().unwrap(),
+            remote: format!("192.0.2.{peer}:40000").parse().unwrap(),
+        }
+    }
+
+    fn view(peer: u8, by: &[u32], reasons: &[&str]) -> FlowView {
+        FlowView {
+            flow: flow(peer),
+            protected_by: by.iter().map(|n| NodeId(*n)).collect(),
+            unprotected_reasons: reasons.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn every_session_must_be_protected_by_the_target() {
+        let views = [
+            view(11, &[2, 3], &[]),
+            view(12, &[3], &["node-2: flow not protected: gap"]),
+        ];
+        assert_eq!(unprotected_by(&views, &[flow(11)], NodeId(2)), None);
+        assert_eq!(
+            unprotected_by(&views, &[flow(11), flow(12)], NodeId(2)).unwrap(),
+            "standby 2 does not protect every session: 192.0.2.12 (flow not protected: gap)"
+        );
+        assert_eq!(
+            unprotected_by(&views, &[flow(11), flow(12)], NodeId(3)),
+            None
+        );
+        // A session the engine does not know, or whose checkpoint the target lacks.
+        assert_eq!(
+            unprotected_by(&views, &[flow(13)], NodeId(2)).unwrap(),
+            "standby 2 does not protect every session: 192.0.2.13 (not known to the checkpoint engine)"
+        );
+        assert_eq!(
+            unprotected_by(&[view(11, &[3], &[])], &[flow(11)], NodeId(2)).unwrap(),
+            "standby 2 does not protect every session: 192.0.2.11 (not followed by it)"
+        );
     }
 
     #[test]
