@@ -98,9 +98,12 @@ impl Bird {
         Bird::start_with_config(&ns, &dir, node, &render_config(cfg))
     }
 
-    /// Starts BIRD in `ns` with the configuration text `config`, files in `dir`.
+    /// Starts BIRD in `ns` with the configuration text `config`, files in `dir`. Without a
+    /// `log` statement of its own, `config` gets `log stderr all;` (BIRD logs to syslog
+    /// otherwise), so that BIRD's log is in `bird.log`, the evidence a failed lab test keeps.
     pub fn start_with_config(ns: &Netns, dir: &Path, name: &str, config: &str) -> Result<Bird> {
         let conf = dir.join("bird.conf");
+        let config = with_stderr_log(config);
         std::fs::write(&conf, config).map_err(|e| LabError::io(&conf, e))?;
         let mut bird = Bird {
             name: name.to_string(),
@@ -333,6 +336,18 @@ impl Drop for Bird {
     }
 }
 
+/// `config` with `log stderr all;` in front, unless it has a `log` statement.
+fn with_stderr_log(config: &str) -> String {
+    if config
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some("log"))
+    {
+        config.to_string()
+    } else {
+        format!("log stderr all;\n{config}")
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -376,6 +391,16 @@ p6         BGP        ---        start  1795973990    Active        Socket: Conn
             .map(|s| s.parse().unwrap())
             .collect();
         assert_eq!(set, want);
+    }
+
+    #[test]
+    fn bird_logs_to_stderr_unless_the_config_says_where() {
+        assert_eq!(
+            with_stderr_log("router id 1.2.3.4;\n"),
+            "log stderr all;\nrouter id 1.2.3.4;\n"
+        );
+        let own = "log \"/tmp/x\" all;\nrouter id 1.2.3.4;\n";
+        assert_eq!(with_stderr_log(own), own);
     }
 
     #[test]
