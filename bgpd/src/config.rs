@@ -833,8 +833,8 @@ pub enum ConfigError {
     Parse {
         /// 1-based line of the error (0 when no line says more than the message).
         line: usize,
-        /// The field and the value as written on that line (`neighbor[0].address =
-        /// "192.0.2.300"`), when the line holds one.
+        /// The field and its value on that line as TOML renders it, without the line's
+        /// comment (`neighbor[0].address = "192.0.2.300"`), when the line holds one.
         field: Option<String>,
         /// toml's message, its Rust type names put in words ([`in_words`]).
         message: String,
@@ -848,7 +848,8 @@ pub enum ConfigError {
     Invalid {
         /// The field path, e.g. `neighbor[1].hold_time`.
         field: String,
-        /// The value as written (`2`, `"192.0.2.2"`), when the field's line was located.
+        /// The value as TOML renders it (`2`, `"192.0.2.2"`; never the line's comment),
+        /// when the field's line was located.
         value: Option<String>,
         /// 1-based line of the field, when it could be located.
         line: Option<usize>,
@@ -1554,10 +1555,32 @@ fn field_at(src: &str, line: usize) -> Option<String> {
     // The table the line belongs to: the nearest header above it; for an array of tables
     // (`[[neighbor]]`) its index is the number of the same headers before it.
     let table = (0..line - 1).rev().find_map(|i| header_at(&lines, i));
-    Some(match table {
-        Some(t) => format!("{t}.{key} = {value}"),
-        None => format!("{key} = {value}"),
-    })
+    let path = match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_string(),
+    };
+    // The value alone, as TOML renders it: not the comment that may follow it on the line.
+    let value = match inline::value_of(src, &path) {
+        Some(w) => rendered(w.text(src)),
+        None => rendered(value),
+    };
+    Some(format!("{path} = {value}"))
+}
+
+/// A value as TOML renders it, from its text as written: `2`, `"192.0.2.2"`, a list written
+/// over several lines (with comments) as `["a", "b"]` on one line. Text that is no TOML
+/// value (the reading stopped at a syntax error) is given as written, up to a `#` comment.
+fn rendered(text: &str) -> String {
+    let text = text.trim();
+    match text.parse::<toml::Value>() {
+        Ok(v) => v.to_string(),
+        Err(_) => inline::index(&format!("v = {text}"))
+            .into_iter()
+            .find(|w| w.path == "v")
+            .map(|w| w.text(&format!("v = {text}")).to_string())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| text.to_string()),
+    }
 }
 
 /// The table named by the header on 0-based line `i`, if it is one: `neighbor[1]` for the
@@ -1612,12 +1635,14 @@ fn table_form_error(src: &str, line: usize, message: &str) -> Option<(String, St
     })
 }
 
-/// The line of `field` and its value as written: on a `key = value` line of its table
-/// ([`locate`]), else inside an inline table or array (`neighbor = [{ hold_time = 1 }]`).
+/// The line of `field` and its value as TOML renders it ([`rendered`]: never the comment
+/// that follows it): on a `key = value` line of its table, or inside an inline table or
+/// array (`neighbor = [{ hold_time = 1 }]`).
 fn written(src: &str, field: &str) -> Option<(usize, String)> {
-    match locate(src, field) {
-        Some(line) => Some((line, value_at(src, line).unwrap_or_default())),
-        None => inline::value_of(src, field).map(|w| (w.line, w.text(src).to_string())),
+    match (locate(src, field), inline::value_of(src, field)) {
+        (_, Some(w)) => Some((w.line, rendered(w.text(src)))),
+        (Some(line), None) => Some((line, rendered(&value_at(src, line).unwrap_or_default()))),
+        (None, None) => None,
     }
 }
 

@@ -556,3 +556,35 @@ fn every_independent_error_is_reported() {
     // The first is what from_toml_str gives.
     assert_eq!(error(src), errors[0]);
 }
+
+#[test]
+fn the_value_echoed_is_the_value_alone_never_the_lines_comment() {
+    // A value error (the validation's).
+    let e = error(&neighbor(
+        "hold_time = 2                     # 0 or >= 3 seconds; default 90\n",
+    ));
+    assert_eq!(
+        e,
+        "neighbor[0].hold_time = 2 (line 6): must be 0 or at least 3 seconds (RFC 4271 \
+         section 4.2)"
+    );
+    // A type error (toml's).
+    let e = error(&neighbor("hold_time = -1 # seconds\n"));
+    assert_eq!(
+        e,
+        "neighbor[0].hold_time = -1 (line 6): expected a number of seconds from 0 to 65535, \
+         found -1"
+    );
+    // A list written over lines, with comments: on one line, as TOML renders it.
+    let e = error(&neighbor("import = [\n  \"a\",   # first\n  'b',\n]   # two\n"));
+    assert_eq!(
+        e,
+        "neighbor[0].import = [\"a\", \"b\"] (line 6): unknown policy \"a\""
+    );
+    // A secret: never, with a comment or without.
+    let e = error(&neighbor("md5_password = \"\"  # the key\n"));
+    assert!(
+        e.starts_with("neighbor[0].md5_password (line 6): is 0 bytes"),
+        "{e}"
+    );
+}
