@@ -1221,13 +1221,16 @@ impl Config {
             if let Some(why) = not_a_neighbour_address(n.address) {
                 errs.push((f("address"), why));
             }
-            if HoldTime::new(n.hold_time).is_none() {
+            let hold_time_valid = HoldTime::new(n.hold_time).is_some();
+            if !hold_time_valid {
                 errs.push((
                     f("hold_time"),
                     "must be 0 or at least 3 seconds (RFC 4271 section 4.2)".into(),
                 ));
             }
-            if let Some(k) = n.keepalive {
+            // The keepalive is bounded by the hold time: nothing is said about it when the
+            // hold time is refused (its bound would be one of a hold time not meant).
+            if let Some(k) = n.keepalive.filter(|_| hold_time_valid) {
                 if n.hold_time == 0 && k != 0 {
                     errs.push((f("keepalive"), "must be 0 when hold_time is 0".into()));
                 }
@@ -1278,7 +1281,11 @@ impl Config {
                     format!("unknown capability {bad:?}"),
                 ));
             }
-            if n.route_reflector_client && n.remote_as != self.local_as {
+            // Internal or external is known only when both ASes are valid.
+            let ases_valid = [n.remote_as, self.local_as]
+                .iter()
+                .all(|a| *a != 0 && *a != AS_TRANS);
+            if n.route_reflector_client && ases_valid && n.remote_as != self.local_as {
                 errs.push((
                     f("route_reflector_client"),
                     "only an internal neighbour can be a route-reflector client (RFC 4456)".into(),

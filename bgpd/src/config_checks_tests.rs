@@ -588,3 +588,36 @@ fn the_value_echoed_is_the_value_alone_never_the_lines_comment() {
         "{e}"
     );
 }
+
+/// Every error of `src` as `--check-config` lists them (without the file name).
+fn all_errors(src: &str) -> Vec<String> {
+    match Config::from_toml_str_all(src) {
+        Err(e) => e.iter().map(ToString::to_string).collect(),
+        Ok(_) => panic!("accepted:\n{src}"),
+    }
+}
+
+#[test]
+fn an_invalid_field_gives_no_error_about_a_field_derived_from_it() {
+    // The keepalive is bounded by the hold time: with hold_time = 2 refused, nothing is said
+    // about "a third of hold_time (0)".
+    assert_eq!(
+        all_errors(&neighbor("hold_time = 2\nkeepalive = 30\n")),
+        ["neighbor[0].hold_time = 2 (line 6): must be 0 or at least 3 seconds (RFC 4271 \
+          section 4.2)"]
+    );
+    // A valid hold time still bounds it.
+    assert_eq!(
+        all_errors(&neighbor("hold_time = 9\nkeepalive = 4\n")),
+        ["neighbor[0].keepalive = 4 (line 7): must be between 1 and a third of hold_time (3)"]
+    );
+    // remote_as = 0 is refused; whether the session is internal (which a route-reflector
+    // client needs) is not known, so that is not an error of its own.
+    assert_eq!(
+        all_errors(&neighbor("route_reflector_client = true\n").replace(
+            "remote_as = 65001",
+            "remote_as = 0"
+        )),
+        ["neighbor[0].remote_as = 0 (line 5): AS 0 is reserved (RFC 7607)"]
+    );
+}
