@@ -1180,11 +1180,8 @@ impl Config {
                         format!("{nh} is not of the family of {}", n.prefix),
                     ));
                 }
-                if nh.is_loopback() || nh.is_unspecified() || nh.is_multicast() {
-                    errs.push((
-                        format!("network[{i}].next_hop"),
-                        format!("{nh} is not a usable host address (RFC 4271 section 6.3)"),
-                    ));
+                if let Some(why) = special::unusable_next_hop(nh) {
+                    errs.push((format!("network[{i}].next_hop"), why));
                 }
             }
         }

@@ -621,3 +621,39 @@ fn an_invalid_field_gives_no_error_about_a_field_derived_from_it() {
         ["neighbor[0].remote_as = 0 (line 5): AS 0 is reserved (RFC 7607)"]
     );
 }
+
+#[test]
+fn a_network_next_hop_is_refused_as_route_add_refuses_it() {
+    // What a receiver treats as withdrawn (RFC 4271 section 6.3): 255.255.255.255 was
+    // accepted here while `understudy route add --next-hop` refused it.
+    for nh in [
+        "255.255.255.255",
+        "240.0.0.1",
+        "0.1.2.3",
+        "127.0.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "::1",
+        "::",
+        "ff02::1",
+    ] {
+        let prefix = if nh.contains(':') {
+            "2001:db8:1::/48"
+        } else {
+            "203.0.113.0/24"
+        };
+        assert_eq!(
+            all_errors(&format!(
+                "{MINIMAL}[[network]]\nprefix = \"{prefix}\"\nnext_hop = \"{nh}\"\n"
+            )),
+            [format!(
+                "network[0].next_hop = \"{nh}\" (line 5): {nh} is not a usable host address \
+                 (RFC 4271 section 6.3)"
+            )],
+        );
+    }
+    Config::from_toml_str(&format!(
+        "{MINIMAL}[[network]]\nprefix = \"203.0.113.0/24\"\nnext_hop = \"192.0.2.254\"\n"
+    ))
+    .expect("a host address");
+}

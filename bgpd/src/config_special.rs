@@ -1,9 +1,25 @@
 //! Special-purpose address space (RFC 6890 and its IANA registries) that an originated
 //! route (`[[network]]`, `understudy route add`) probably should not announce: refused
-//! when no router can use it (loopback, multicast), warned about otherwise.
+//! when no router can use it (loopback, multicast), warned about otherwise; and the next
+//! hops such a route cannot be given ([`unusable_next_hop`]).
 
+use crate::wire::attribute::is_martian_next_hop;
 use crate::wire::Prefix;
 use std::net::IpAddr;
+
+/// Why `nh` cannot be the next hop of an originated route (`[[network]] next_hop`,
+/// `understudy route add --next-hop`), if it cannot: RFC 4271 section 6.3 has a receiver
+/// treat a route whose NEXT_HOP is not a valid host address as withdrawn, so such a route
+/// would reach no one. For IPv4 this is the rule bgpd applies as a receiver
+/// ([`is_martian_next_hop`]: 0.0.0.0/8, loopback, multicast, 240.0.0.0/4 with the limited
+/// broadcast address); for IPv6 the unspecified, loopback and multicast addresses.
+pub fn unusable_next_hop(nh: IpAddr) -> Option<String> {
+    let unusable = match nh {
+        IpAddr::V4(a) => is_martian_next_hop(a),
+        IpAddr::V6(a) => a.is_unspecified() || a.is_loopback() || a.is_multicast(),
+    };
+    unusable.then(|| format!("{nh} is not a usable host address (RFC 4271 section 6.3)"))
+}
 
 /// What is special about an originated prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,5 +130,34 @@ mod tests {
             panic!("the default route is warned about");
         };
         assert!(text.starts_with("0.0.0.0/0 is the default route"), "{text}");
+    }
+
+    #[test]
+    fn a_next_hop_a_receiver_treats_as_withdrawn_is_unusable() {
+        let unusable = |s: &str| unusable_next_hop(s.parse().unwrap()).is_some();
+        for a in [
+            "0.0.0.0",
+            "0.1.2.3",
+            "127.0.0.1",
+            "224.0.0.5",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "ff02::1",
+        ] {
+            assert!(unusable(a), "{a}");
+            // The IPv4 rule is the receiver's.
+            if let Ok(v4) = a.parse() {
+                assert!(is_martian_next_hop(v4), "{a}");
+            }
+        }
+        for a in ["192.0.2.1", "198.51.100.254", "2001:db8::1", "fe80::1"] {
+            assert!(!unusable(a), "{a}");
+        }
+        assert_eq!(
+            unusable_next_hop("255.255.255.255".parse().unwrap()).as_deref(),
+            Some("255.255.255.255 is not a usable host address (RFC 4271 section 6.3)")
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::core::{AdminOp, AdminReq, Core, CoreMsg};
 use crate::view;
-use bgpd::config::special::{special_prefix, SpecialPrefix};
+use bgpd::config::special::{special_prefix, unusable_next_hop, SpecialPrefix};
 use bgpd::speaker::{AdminCommand, PeerId};
 use bgpd::wire::{PathAttributes, Prefix};
 use proto::admin as pb;
@@ -593,13 +593,10 @@ fn command(core: &mut Core, op: AdminOp) -> Result<String, Status> {
             let mut attributes = PathAttributes::new();
             if !next_hop.trim().is_empty() {
                 let nh = parse_addr(&next_hop)?;
-                let broadcast = matches!(nh, IpAddr::V4(v4) if v4.is_broadcast());
-                // RFC 4271 section 6.3: a NEXT_HOP must be a valid host address; a receiver
-                // treats a loopback, unspecified or multicast one as withdrawn.
-                if nh.is_loopback() || nh.is_unspecified() || nh.is_multicast() || broadcast {
-                    return Err(Status::invalid_argument(format!(
-                        "next hop {nh} is not a usable host address (RFC 4271 section 6.3)"
-                    )));
+                // RFC 4271 section 6.3: a NEXT_HOP must be a valid host address (the rule
+                // of `[[network]] next_hop` too).
+                if let Some(why) = unusable_next_hop(nh) {
+                    return Err(Status::invalid_argument(format!("next hop {why}")));
                 }
                 if !attributes.set_originated_next_hop(&prefix, nh) {
                     return Err(Status::invalid_argument(format!(
