@@ -24,6 +24,8 @@ use std::net::{IpAddr, SocketAddr};
 mod checks_tests;
 #[path = "config_inline.rs"]
 mod inline;
+#[path = "config_read.rs"]
+mod read;
 #[path = "config_special.rs"]
 pub mod special;
 
@@ -871,6 +873,17 @@ pub struct ConfigWarning {
     pub message: String,
 }
 
+/// What `--check-config` says about a configuration ([`Config::check`]).
+#[derive(Debug, Clone)]
+pub struct ConfigCheck {
+    /// The configuration, when it has no error.
+    pub config: Option<Config>,
+    /// Every error: toml's, then the validation's.
+    pub errors: Vec<ConfigError>,
+    /// Every warning (also beside errors).
+    pub warnings: Vec<ConfigWarning>,
+}
+
 impl Config {
     /// Parses and validates a TOML configuration, checks the files it names for this node
     /// ([`Config::check_files`]: `bgpd`, its reload and `--check-config` read
@@ -882,24 +895,42 @@ impl Config {
         Config::check_all(src).map_err(|mut errors| errors.swap_remove(0))
     }
 
-    /// [`Config::from_toml_str_with_warnings`] with every error ([`Config::from_toml_str_all`];
-    /// the files are checked only when the rest is valid, and only the first file problem
-    /// is given). Errors: never empty.
+    /// [`Config::from_toml_str_with_warnings`] with every error ([`Config::check`]).
+    /// Errors: never empty.
     pub fn check_all(src: &str) -> Result<(Config, Vec<ConfigWarning>), Vec<ConfigError>> {
-        let cfg = Config::from_toml_str_all(src)?;
-        if let Err((field, message)) = cfg.check_files() {
-            let line = written(src, &field)
-                .map(|(l, _)| l)
-                .or_else(|| enclosing_line(src, &field));
-            return Err(vec![ConfigError::Invalid {
-                value: None,
-                line,
-                field,
-                message,
-            }]);
+        let check = Config::check(src);
+        match check.config {
+            Some(cfg) => Ok((cfg, check.warnings)),
+            None => Err(check.errors),
         }
-        let mut warnings = cfg.warnings();
-        warnings.extend(terms_without_action(src));
+    }
+
+    /// Everything `--check-config` says about a configuration: every error
+    /// ([`Config::from_toml_str_all`]; the files it names are checked only when the rest
+    /// is valid, and only the first file problem is given) and every warning, also those of
+    /// a configuration with errors (the fields toml could not read left out, [`read`]).
+    pub fn check(src: &str) -> ConfigCheck {
+        let (cfg, mut errors, unread) = Config::read_and_validate(src);
+        if errors.is_empty() {
+            if let Some(Err((field, message))) = cfg.as_ref().map(Config::check_files) {
+                let line = written(src, &field)
+                    .map(|(l, _)| l)
+                    .or_else(|| enclosing_line(src, &field));
+                errors.push(ConfigError::Invalid {
+                    value: None,
+                    line,
+                    field,
+                    message,
+                });
+            }
+        }
+        let mut warnings = cfg
+            .as_ref()
+            .map(|c| c.warnings_except(&unread))
+            .unwrap_or_default();
+        if cfg.is_some() {
+            warnings.extend(terms_without_action(src));
+        }
         let warnings = warnings
             .into_iter()
             .map(|(field, message)| ConfigWarning {
@@ -912,7 +943,11 @@ impl Config {
                 message,
             })
             .collect();
-        Ok((cfg, warnings))
+        ConfigCheck {
+            config: cfg.filter(|_| errors.is_empty()),
+            errors,
+            warnings,
+        }
     }
 
     /// Checks the files this configuration names for the node that runs it
@@ -941,6 +976,14 @@ impl Config {
     ///   receiver treats as withdrawn (RFC 4271 section 5.1.3 and 6.3), so routes needing
     ///   next hop self are not announced on that session.
     pub fn warnings(&self) -> Vec<(String, String)> {
+        self.warnings_except(&BTreeSet::new())
+    }
+
+    /// [`Config::warnings`] of a configuration in which the fields at `unread` could not be
+    /// read ([`read`]): nothing about them or what follows from them, nor what follows from
+    /// an AS the validation refuses (whether a session is external is not known then).
+    fn warnings_except(&self, unread: &BTreeSet<String>) -> Vec<(String, String)> {
+        let read = |path: &str| !read::is_within(unread, path);
         let mut out = Vec::new();
         for (i, n) in self.networks.iter().enumerate() {
             if let Some(special::SpecialPrefix::Warned(what)) = special::special_prefix(&n.prefix) {
@@ -949,7 +992,15 @@ impl Config {
         }
         for (i, n) in self.neighbors.iter().enumerate() {
             let f = |name: &str| format!("neighbor[{i}].{name}");
-            if n.remote_as != self.local_as {
+            // Whether the session is external is known only when both ASes are valid;
+            // the warning names the neighbour by its address.
+            let ases_valid = [n.remote_as, self.local_as]
+                .iter()
+                .all(|a| *a != 0 && *a != AS_TRANS)
+                && read(&f("remote_as"))
+                && read("local_as")
+                && read(&f("address"));
+            if ases_valid && n.remote_as != self.local_as {
                 if n.import.is_empty() {
                     out.push((
                         f("import"),
@@ -983,6 +1034,7 @@ impl Config {
                 ));
             }
         }
+        out.retain(|(field, _)| read(field));
         out
     }
 
@@ -992,91 +1044,105 @@ impl Config {
         Config::from_toml_str_all(src).map_err(|mut errors| errors.swap_remove(0))
     }
 
-    /// Parses and validates a TOML configuration. Errors: a TOML or type error (the first;
-    /// parsing stops there), else every problem [`Config::validate_all`] finds, each with
-    /// its field and line; never empty.
+    /// Parses and validates a TOML configuration. Errors: a TOML syntax error (alone: the
+    /// reading stops there), else every field toml cannot read (each is then left out, see
+    /// [`read`]) and every problem the validation finds in the rest, each with its field
+    /// and line; never empty.
     pub fn from_toml_str_all(src: &str) -> Result<Config, Vec<ConfigError>> {
-        let cfg: Config = toml::from_str(src).map_err(|e| {
-            let line = e.span().map_or(0, |s| line_of(src, s.start));
-            let message = e.message().to_string();
-            let top_level_missing = ["router_id", "local_as"]
-                .into_iter()
-                .find(|f| message == format!("missing field `{f}`"));
-            let missing = message
-                .strip_prefix("missing field `")
-                .and_then(|r| r.strip_suffix('`'))
-                .map(str::to_string);
-            let (line, field) = if let Some(name) = top_level_missing {
-                // A field of the top level (no table has one of that name): toml's span is
-                // the whole file, whose first line may be any table's header.
-                (0, Some(name.to_string()))
-            } else if message.starts_with("missing field") {
-                // The span is the table the field is missing from: name it by its header,
-                // or by its path when it is an inline table (`admin_tls = { cert = ... }`,
-                // `neighbor = [{ ... }]`); at the top level no line says more than the
-                // message.
-                let lines: Vec<&str> = src.lines().collect();
-                let table = line.checked_sub(1).and_then(|i| header_at(&lines, i));
-                match table.or_else(|| {
-                    e.span()
-                        .and_then(|s| inline::value_at(src, s.start))
-                        .map(|w| w.path)
-                }) {
-                    // The missing field's own path, at the line of its table.
-                    Some(table) => (
-                        line,
-                        Some(format!("{table}.{}", missing.as_deref().unwrap_or(""))),
-                    ),
-                    None => (0, missing.clone()),
-                }
-            } else {
-                // A value inside an inline table or array: its own path and text.
-                let nested = e
-                    .span()
-                    .and_then(|s| inline::nested_value_holding(src, s.start))
-                    .map(|w| format!("{} = {}", w.path, w.text(src)));
-                (line, nested.or_else(|| field_at(src, line)))
-            };
-            // A table written in the other form (`[neighbor]` for `[[neighbor]]`, `[[ha]]`
-            // for `[ha]`): say which form is expected.
-            let (field, message) = match table_form_error(src, line, &message) {
-                Some((name, fix)) => (Some(name), fix),
-                None if top_level_missing.is_some() => (
-                    field,
-                    "required, and missing from the top of the file (before the first [table])"
-                        .to_string(),
-                ),
-                None if missing.is_some() && line > 0 => (
-                    field,
-                    "required, and missing from its table, which starts on this line".to_string(),
-                ),
-                None if missing.is_some() => (field, "required, and missing".to_string()),
-                None => {
-                    let message = in_words(&message, field.as_deref());
-                    (field, message)
-                }
-            };
-            vec![ConfigError::Parse {
-                line,
-                field: field.map(|f| without_secret(&f)),
-                message,
-            }]
-        })?;
-        let errors: Vec<ConfigError> = cfg
-            .validate_all()
-            .into_iter()
-            .map(|(field, message)| located(src, &cfg, field, message))
-            .collect();
-        if errors.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(errors)
+        let (cfg, errors, _) = Config::read_and_validate(src);
+        match cfg {
+            Some(cfg) if errors.is_empty() => Ok(cfg),
+            _ => Err(errors),
         }
+    }
+
+    /// The configuration read past the fields toml cannot read (stand-ins in their place,
+    /// [`read`]), every error (toml's, then the validation's of the rest), and the paths of
+    /// the fields left out.
+    fn read_and_validate(src: &str) -> (Option<Config>, Vec<ConfigError>, BTreeSet<String>) {
+        let read = read::read(src, |e| parse_error(src, e));
+        let mut errors = read.errors;
+        if let Some(cfg) = &read.config {
+            errors.extend(
+                cfg.validate_except(&read.unread)
+                    .into_iter()
+                    .map(|(field, message)| located(src, cfg, field, message)),
+            );
+        }
+        (read.config, errors, read.unread)
     }
 
     /// The configuration as TOML (what [`Config::from_toml_str`] reads back to an equal value).
     pub fn to_toml_string(&self) -> Result<String, toml::ser::Error> {
         toml::to_string(self)
+    }
+}
+
+/// toml's error `e` about `src` as reported: the field and its value at the error's line, or
+/// the missing field named by its path, toml's message put in words ([`in_words`]).
+fn parse_error(src: &str, e: &toml::de::Error) -> ConfigError {
+    let line = e.span().map_or(0, |s| line_of(src, s.start));
+    let message = e.message().to_string();
+    let top_level_missing = ["router_id", "local_as"]
+        .into_iter()
+        .find(|f| message == format!("missing field `{f}`"));
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|r| r.strip_suffix('`'))
+        .map(str::to_string);
+    let (line, field) = if let Some(name) = top_level_missing {
+        // A field of the top level (no table has one of that name): toml's span is
+        // the whole file, whose first line may be any table's header.
+        (0, Some(name.to_string()))
+    } else if message.starts_with("missing field") {
+        // The span is the table the field is missing from: name it by its header,
+        // or by its path when it is an inline table (`admin_tls = { cert = ... }`,
+        // `neighbor = [{ ... }]`); at the top level no line says more than the
+        // message.
+        let lines: Vec<&str> = src.lines().collect();
+        let table = line.checked_sub(1).and_then(|i| header_at(&lines, i));
+        match table.or_else(|| {
+            e.span()
+                .and_then(|s| inline::value_at(src, s.start))
+                .map(|w| w.path)
+        }) {
+            // The missing field's own path, at the line of its table.
+            Some(table) => (
+                line,
+                Some(format!("{table}.{}", missing.as_deref().unwrap_or(""))),
+            ),
+            None => (0, missing.clone()),
+        }
+    } else {
+        // A value inside an inline table or array: its own path and text.
+        let nested = e
+            .span()
+            .and_then(|s| inline::nested_value_holding(src, s.start))
+            .map(|w| format!("{} = {}", w.path, w.text(src)));
+        (line, nested.or_else(|| field_at(src, line)))
+    };
+    // A table written in the other form (`[neighbor]` for `[[neighbor]]`, `[[ha]]`
+    // for `[ha]`): say which form is expected.
+    let (field, message) = match table_form_error(src, line, &message) {
+        Some((name, fix)) => (Some(name), fix),
+        None if top_level_missing.is_some() => (
+            field,
+            "required, and missing from the top of the file (before the first [table])".to_string(),
+        ),
+        None if missing.is_some() && line > 0 => (
+            field,
+            "required, and missing from its table, which starts on this line".to_string(),
+        ),
+        None if missing.is_some() => (field, "required, and missing".to_string()),
+        None => {
+            let message = in_words(&message, field.as_deref());
+            (field, message)
+        }
+    };
+    ConfigError::Parse {
+        line,
+        field: field.map(|f| without_secret(&f)),
+        message,
     }
 }
 
@@ -1150,6 +1216,15 @@ impl Config {
     /// (top-level fields, networks, neighbours, `[ha]`): independent checks all run, so
     /// `--check-config` reports every error at once. Within `[ha]` only the first.
     pub fn validate_all(&self) -> Vec<(String, String)> {
+        self.validate_except(&BTreeSet::new())
+    }
+
+    /// [`Config::validate_all`] of a configuration in which the fields at `unread` (paths,
+    /// or tables holding them) could not be read and hold a default or a stand-in
+    /// ([`read`]): nothing is said about them, nor about what follows from them (a
+    /// duplicate of a stand-in, the family of a next hop whose prefix is unread, ...).
+    fn validate_except(&self, unread: &BTreeSet<String>) -> Vec<(String, String)> {
+        let read = |path: &str| !read::is_within(unread, path);
         let mut errs = Vec::new();
         if self.router_id.0.to_u32() == 0 {
             errs.push(("router_id".into(), "must not be 0.0.0.0".into()));
@@ -1164,7 +1239,13 @@ impl Config {
             errs.push(("policy".into(), e.to_string()));
         }
         for (i, n) in self.networks.iter().enumerate() {
-            if let Some(j) = self.networks[..i].iter().position(|o| o.prefix == n.prefix) {
+            let prefix_read = |j: usize| read(&format!("network[{j}].prefix"));
+            if let Some(j) = self.networks[..i]
+                .iter()
+                .enumerate()
+                .position(|(j, o)| o.prefix == n.prefix && prefix_read(j))
+                .filter(|_| prefix_read(i))
+            {
                 errs.push((
                     format!("network[{i}].prefix"),
                     format!("{} is already network[{j}]", n.prefix),
@@ -1174,7 +1255,7 @@ impl Config {
                 errs.push((format!("network[{i}].prefix"), why));
             }
             if let Some(nh) = n.next_hop {
-                if nh.is_ipv4() != matches!(n.prefix, Prefix::V4(_)) {
+                if prefix_read(i) && nh.is_ipv4() != matches!(n.prefix, Prefix::V4(_)) {
                     errs.push((
                         format!("network[{i}].next_hop"),
                         format!("{nh} is not of the family of {}", n.prefix),
@@ -1185,7 +1266,10 @@ impl Config {
                 }
             }
         }
-        if self.metrics_address == Some(self.admin_address) {
+        if self.metrics_address == Some(self.admin_address)
+            && read("metrics_address")
+            && read("admin_address")
+        {
             errs.push((
                 "metrics_address".into(),
                 format!(
@@ -1201,12 +1285,15 @@ impl Config {
                 "must be between 1 and 65535 (TCP port 0 cannot be connected to)".into(),
             ));
         }
-        self.validate_addresses(&mut errs);
-        let policies = self.policy_names();
+        self.validate_addresses(&read, &mut errs);
+        // A policy left out (unreadable) is not "unknown" where a neighbour names it.
+        let policies = self
+            .policy_names()
+            .filter(|_| !unread.iter().any(|u| u.starts_with("policy")));
         let mut seen = BTreeSet::new();
         for (i, n) in self.neighbors.iter().enumerate() {
             let f = |name: &str| format!("neighbor[{i}].{name}");
-            if !seen.insert(n.address) {
+            if read(&f("address")) && !seen.insert(n.address) {
                 errs.push((f("address"), format!("duplicate neighbour {}", n.address)));
             }
             if n.remote_as == 0 {
@@ -1218,7 +1305,7 @@ impl Config {
             if let Some(why) = not_a_neighbour_address(n.address) {
                 errs.push((f("address"), why));
             }
-            let hold_time_valid = HoldTime::new(n.hold_time).is_some();
+            let hold_time_valid = HoldTime::new(n.hold_time).is_some() && read(&f("hold_time"));
             if !hold_time_valid {
                 errs.push((
                     f("hold_time"),
@@ -1281,7 +1368,9 @@ impl Config {
             // Internal or external is known only when both ASes are valid.
             let ases_valid = [n.remote_as, self.local_as]
                 .iter()
-                .all(|a| *a != 0 && *a != AS_TRANS);
+                .all(|a| *a != 0 && *a != AS_TRANS)
+                && read(&f("remote_as"))
+                && read("local_as");
             if n.route_reflector_client && ases_valid && n.remote_as != self.local_as {
                 errs.push((
                     f("route_reflector_client"),
@@ -1300,10 +1389,17 @@ impl Config {
             }
         }
         if let Some(ha) = &self.ha {
-            if let Err(e) = ha.validate() {
-                errs.push(e);
+            // Which checks apply depends on the role and on the other keys together: none
+            // when one of them could not be read.
+            if !unread.iter().any(|u| u.starts_with("ha.") || u == "ha") {
+                if let Err(e) = ha.validate() {
+                    errs.push(e);
+                }
             }
-            if ha.checkpoint_address == Some(self.admin_address) {
+            if ha.checkpoint_address == Some(self.admin_address)
+                && read("ha.checkpoint_address")
+                && read("admin_address")
+            {
                 errs.push((
                     "ha.checkpoint_address".into(),
                     format!(
@@ -1313,10 +1409,13 @@ impl Config {
                     ),
                 ));
             }
+            let addresses_read =
+                (0..self.neighbors.len()).all(|i| read(&format!("neighbor[{i}].address")));
             if let Some(a) = ha
                 .protect
                 .iter()
                 .find(|a| !self.neighbors.iter().any(|n| n.address == **a))
+                .filter(|_| addresses_read)
             {
                 errs.push((
                     "ha.protect".into(),
@@ -1324,6 +1423,8 @@ impl Config {
                 ));
             }
         }
+        // Nothing about a default or a stand-in.
+        errs.retain(|(field, _)| read(field));
         errs
     }
 
@@ -1331,7 +1432,7 @@ impl Config {
     /// `address` (one TCP connection has both ends in one family), `address` none of our
     /// own (`listen_addresses`, any neighbour's `local_address`), and an `md5_password` of
     /// 1 to 80 bytes (the kernel's TCP_MD5SIG_MAXKEYLEN; RFC 2385 section 4).
-    fn validate_addresses(&self, errs: &mut Vec<(String, String)>) {
+    fn validate_addresses(&self, read: &dyn Fn(&str) -> bool, errs: &mut Vec<(String, String)>) {
         let own: Vec<(IpAddr, String)> = self
             .listen_addresses
             .iter()
@@ -1341,10 +1442,13 @@ impl Config {
                 n.local_address
                     .map(|a| (a, format!("neighbor[{j}].local_address")))
             }))
+            .filter(|(_, whose)| read(whose))
             .collect();
         for (i, n) in self.neighbors.iter().enumerate() {
             let f = |name: &str| format!("neighbor[{i}].{name}");
-            if let Some(la) = n.local_address {
+            // The first two checks compare with the neighbour's address.
+            let address_read = read(&f("address"));
+            if let Some(la) = n.local_address.filter(|_| address_read) {
                 if la.is_ipv4() != n.address.is_ipv4() {
                     errs.push((
                         f("local_address"),
@@ -1358,7 +1462,11 @@ impl Config {
                     ));
                 }
             }
-            if let Some((_, whose)) = own.iter().find(|(a, _)| *a == n.address) {
+            if let Some((_, whose)) = own
+                .iter()
+                .find(|(a, _)| *a == n.address)
+                .filter(|_| address_read)
+            {
                 errs.push((
                     f("address"),
                     format!(

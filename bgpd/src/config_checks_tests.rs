@@ -576,7 +576,9 @@ fn the_value_echoed_is_the_value_alone_never_the_lines_comment() {
          found -1"
     );
     // A list written over lines, with comments: on one line, as TOML renders it.
-    let e = error(&neighbor("import = [\n  \"a\",   # first\n  'b',\n]   # two\n"));
+    let e = error(&neighbor(
+        "import = [\n  \"a\",   # first\n  'b',\n]   # two\n",
+    ));
     assert_eq!(
         e,
         "neighbor[0].import = [\"a\", \"b\"] (line 6): unknown policy \"a\""
@@ -603,8 +605,10 @@ fn an_invalid_field_gives_no_error_about_a_field_derived_from_it() {
     // about "a third of hold_time (0)".
     assert_eq!(
         all_errors(&neighbor("hold_time = 2\nkeepalive = 30\n")),
-        ["neighbor[0].hold_time = 2 (line 6): must be 0 or at least 3 seconds (RFC 4271 \
-          section 4.2)"]
+        [
+            "neighbor[0].hold_time = 2 (line 6): must be 0 or at least 3 seconds (RFC 4271 \
+          section 4.2)"
+        ]
     );
     // A valid hold time still bounds it.
     assert_eq!(
@@ -614,10 +618,10 @@ fn an_invalid_field_gives_no_error_about_a_field_derived_from_it() {
     // remote_as = 0 is refused; whether the session is internal (which a route-reflector
     // client needs) is not known, so that is not an error of its own.
     assert_eq!(
-        all_errors(&neighbor("route_reflector_client = true\n").replace(
-            "remote_as = 65001",
-            "remote_as = 0"
-        )),
+        all_errors(
+            &neighbor("route_reflector_client = true\n")
+                .replace("remote_as = 65001", "remote_as = 0")
+        ),
         ["neighbor[0].remote_as = 0 (line 5): AS 0 is reserved (RFC 7607)"]
     );
 }
@@ -656,4 +660,59 @@ fn a_network_next_hop_is_refused_as_route_add_refuses_it() {
         "{MINIMAL}[[network]]\nprefix = \"203.0.113.0/24\"\nnext_hop = \"192.0.2.254\"\n"
     ))
     .expect("a host address");
+}
+
+#[test]
+fn an_error_found_while_reading_does_not_hide_the_others() {
+    // A missing router_id does not hide hold_time = 2.
+    let src = "local_as = 65001\n\
+               [[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 65001\nhold_time = 2\n";
+    assert_eq!(
+        all_errors(src),
+        [
+            "router_id: required, and missing from the top of the file (before the first \
+             [table])",
+            "neighbor[0].hold_time = 2 (line 5): must be 0 or at least 3 seconds (RFC 4271 \
+             section 4.2)",
+        ]
+    );
+    // A /33 network does not hide another network's loopback error.
+    let src = format!(
+        "{MINIMAL}[[network]]\nprefix = \"10.0.0.0/33\"\n\
+         [[network]]\nprefix = \"127.0.0.0/8\"\n"
+    );
+    let errors = all_errors(&src);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("network[0].prefix = \"10.0.0.0/33\" (line 4): ")
+            && errors[0].contains("an IPv4 prefix is at most /32"),
+        "{errors:?}"
+    );
+    assert_eq!(
+        errors[1],
+        "network[1].prefix = \"127.0.0.0/8\" (line 6): 127.0.0.0/8 is loopback address space \
+         (a packet to it never leaves a host): not a route to announce"
+    );
+    // Values of the wrong type, one in each of two neighbours, and an unknown field: all
+    // three, and nothing about the fields toml could not read (the default hold time
+    // does not bound the keepalive written for the hold time that was meant).
+    let src = format!(
+        "{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 65001\n\
+         hold_time = \"ninety\"\nkeepalive = 40\n\
+         [[neighbor]]\naddress = \"192.0.2.300\"\nremote_as = 65001\nhold_tme = 90\n"
+    );
+    let errors = all_errors(&src);
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(
+        errors[0].starts_with("neighbor[0].hold_time = \"ninety\" (line 6): expected a number"),
+        "{errors:?}"
+    );
+    assert_eq!(
+        errors[1],
+        "neighbor[1].address = \"192.0.2.300\" (line 9): not an IP address"
+    );
+    assert!(
+        errors[2].starts_with("neighbor[1].hold_tme = 90 (line 11): unknown field"),
+        "{errors:?}"
+    );
 }

@@ -55,8 +55,8 @@ struct Args {
     )]
     config: Option<PathBuf>,
     /// Validate FILE and exit: 0 when it is valid, 1 when it is not, with one line per error
-    /// naming the field and its line (every error the checks find; a TOML syntax error
-    /// stops the reading, so it comes alone). Starts nothing.
+    /// and per warning naming the field, its value and its line (every error the checks
+    /// find; a TOML syntax error stops the reading, so it comes alone). Starts nothing.
     #[arg(long, value_name = "FILE", conflicts_with = "config")]
     check_config: Option<PathBuf>,
     /// Log one JSON object per line instead of text.
@@ -81,35 +81,46 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
 }
 
 /// Reads and validates a configuration file; also returns its warnings, one line each
-/// (`FILE: FIELD (line N): ...`).
+/// (`FILE: FIELD (line N): ...`). Errors: a [`ConfigFileErrors`] (with the warnings too)
+/// when the file has errors.
 pub fn load_config_with_warnings(path: &Path) -> anyhow::Result<(Config, Vec<String>)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read configuration {}", path.display()))?;
-    let (config, warnings) = Config::check_all(&text).map_err(|errors| ConfigFileErrors {
-        path: path.display().to_string(),
-        lines: errors
-            .iter()
-            .map(|e| format!("{}: {e}", path.display()))
-            .collect(),
-    })?;
-    let warnings = warnings
+    let check = Config::check(&text);
+    let warnings = check
+        .warnings
         .iter()
         .map(|w| {
             let line = w.line.map(|l| format!(" (line {l})")).unwrap_or_default();
             format!("{}: {}{line}: {}", path.display(), w.field, w.message)
         })
         .collect();
-    Ok((config, warnings))
+    match check.config {
+        Some(config) => Ok((config, warnings)),
+        None => Err(ConfigFileErrors {
+            path: path.display().to_string(),
+            lines: check
+                .errors
+                .iter()
+                .map(|e| format!("{}: {e}", path.display()))
+                .collect(),
+            warnings,
+        }
+        .into()),
+    }
 }
 
 /// The errors of a configuration file, each a line `FILE: FIELD (line N): message` (at
-/// least one). As one line (a reload's answer): the first, and how many more there are.
+/// least one), and its warnings, which `--check-config` shows beside them. As one line (a
+/// reload's answer): the first error, and how many more there are.
 #[derive(Debug)]
 pub struct ConfigFileErrors {
     /// The file as given.
     pub path: String,
     /// One line per error.
     pub lines: Vec<String>,
+    /// One line per warning.
+    pub warnings: Vec<String>,
 }
 
 impl std::fmt::Display for ConfigFileErrors {
@@ -130,12 +141,17 @@ impl std::fmt::Display for ConfigFileErrors {
 
 impl std::error::Error for ConfigFileErrors {}
 
-/// `e` as error lines: each error of a configuration file on its own line, anything else
-/// on one line with its causes.
+/// `e` as lines, each `error: ...` or `warning: ...`: each error and warning of a
+/// configuration file on its own line, anything else on one line with its causes.
 fn error_lines(e: &anyhow::Error) -> Vec<String> {
     match e.downcast_ref::<ConfigFileErrors>() {
-        Some(c) => c.lines.clone(),
-        None => vec![format!("{e:#}")],
+        Some(c) => c
+            .lines
+            .iter()
+            .map(|l| format!("error: {l}"))
+            .chain(c.warnings.iter().map(|w| format!("warning: {w}")))
+            .collect(),
+        None => vec![format!("error: {e:#}")],
     }
 }
 
@@ -215,7 +231,7 @@ fn main() -> std::process::ExitCode {
             }
             Err(e) => {
                 for line in error_lines(&e) {
-                    eprintln!("bgpd: error: {line}");
+                    eprintln!("bgpd: {line}");
                 }
                 std::process::ExitCode::FAILURE
             }
@@ -230,9 +246,12 @@ fn main() -> std::process::ExitCode {
             // repeat the line, as it goes to stderr as well).
             for line in error_lines(&e) {
                 if json_log {
-                    tracing::error!("{line}");
+                    match line.strip_prefix("warning: ") {
+                        Some(w) => tracing::warn!("{w}"),
+                        None => tracing::error!("{}", line.trim_start_matches("error: ")),
+                    }
                 }
-                eprintln!("bgpd: error: {line}");
+                eprintln!("bgpd: {line}");
             }
             std::process::ExitCode::FAILURE
         }
