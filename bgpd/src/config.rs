@@ -861,12 +861,15 @@ pub enum ConfigError {
 }
 
 /// Something a valid configuration probably does not mean: the daemon runs it, but
-/// `--check-config` and the start-up log say so.
+/// `--check-config` and the start-up log say so, in the form of an error:
+/// `warning: FIELD = VALUE (line N): message` (` = VALUE` when the field is written).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("warning: {field}{}: {message}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+#[error("warning: {}", self.located())]
 pub struct ConfigWarning {
     /// The field path, e.g. `neighbor[0].import`.
     pub field: String,
+    /// The value as TOML renders it, when the field is written (never a secret's).
+    pub value: Option<String>,
     /// 1-based line of the field (or of its table), when it could be located.
     pub line: Option<usize>,
     /// What it does.
@@ -878,10 +881,38 @@ pub struct ConfigWarning {
 pub struct ConfigCheck {
     /// The configuration, when it has no error.
     pub config: Option<Config>,
-    /// Every error: toml's, then the validation's.
+    /// Every error, in line order (those of no line first).
     pub errors: Vec<ConfigError>,
-    /// Every warning (also beside errors).
+    /// Every warning (also beside errors), in line order.
     pub warnings: Vec<ConfigWarning>,
+}
+
+impl ConfigWarning {
+    /// `FIELD = VALUE (line N): message` (without `warning: `), as an error is shown.
+    pub fn located(&self) -> String {
+        format!(
+            "{}{}{}: {}",
+            self.field,
+            self.value
+                .as_ref()
+                .map(|v| format!(" = {v}"))
+                .unwrap_or_default(),
+            self.line
+                .map(|l| format!(" (line {l})"))
+                .unwrap_or_default(),
+            self.message
+        )
+    }
+}
+
+impl ConfigError {
+    /// The 1-based line the error is about, when one is.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ConfigError::Parse { line, .. } => Some(*line).filter(|l| *l > 0),
+            ConfigError::Invalid { line, .. } => *line,
+        }
+    }
 }
 
 impl Config {
@@ -916,6 +947,7 @@ impl Config {
                 let line = written(src, &field)
                     .map(|(l, _)| l)
                     .or_else(|| enclosing_line(src, &field));
+                // The message names the file: no ` = VALUE` to repeat it.
                 errors.push(ConfigError::Invalid {
                     value: None,
                     line,
@@ -931,18 +963,23 @@ impl Config {
         if cfg.is_some() {
             warnings.extend(terms_without_action(src));
         }
-        let warnings = warnings
+        let mut warnings: Vec<ConfigWarning> = warnings
             .into_iter()
-            .map(|(field, message)| ConfigWarning {
-                line: written(src, &field).map(|(l, _)| l).or_else(|| {
-                    // A field left out: point at its table.
-                    let table = field.rsplit_once('.')?.0;
-                    locate_table(src, table).or_else(|| enclosing_line(src, &field))
-                }),
-                field,
-                message,
+            .map(|(field, message)| {
+                let written = written(src, &field);
+                ConfigWarning {
+                    line: written.as_ref().map(|(l, _)| *l).or_else(|| {
+                        // A field left out: point at its table.
+                        let table = field.rsplit_once('.')?.0;
+                        locate_table(src, table).or_else(|| enclosing_line(src, &field))
+                    }),
+                    value: written.map(|(_, v)| v).filter(|_| !is_secret(&field)),
+                    field,
+                    message,
+                }
             })
             .collect();
+        warnings.sort_by_key(|w| w.line);
         ConfigCheck {
             config: cfg.filter(|_| errors.is_empty()),
             errors,
@@ -1047,7 +1084,7 @@ impl Config {
     /// Parses and validates a TOML configuration. Errors: a TOML syntax error (alone: the
     /// reading stops there), else every field toml cannot read (each is then left out, see
     /// [`read`]) and every problem the validation finds in the rest, each with its field
-    /// and line; never empty.
+    /// and line, in line order; never empty.
     pub fn from_toml_str_all(src: &str) -> Result<Config, Vec<ConfigError>> {
         let (cfg, errors, _) = Config::read_and_validate(src);
         match cfg {
@@ -1069,6 +1106,7 @@ impl Config {
                     .map(|(field, message)| located(src, cfg, field, message)),
             );
         }
+        sort_by_line(&mut errors);
         (read.config, errors, read.unread)
     }
 
@@ -1076,6 +1114,12 @@ impl Config {
     pub fn to_toml_string(&self) -> Result<String, toml::ser::Error> {
         toml::to_string(self)
     }
+}
+
+/// Orders errors by their line, those of no line (the file as a whole) first; errors of
+/// one line keep their order.
+fn sort_by_line(errors: &mut [ConfigError]) {
+    errors.sort_by_key(ConfigError::line);
 }
 
 /// toml's error `e` about `src` as reported: the field and its value at the error's line, or
@@ -1154,13 +1198,27 @@ fn located(src: &str, cfg: &Config, field: String, message: String) -> ConfigErr
         if let Some(crate::policy::PolicyError::UnknownPrefixList { policy, term, name }) = &err {
             return unknown_prefix_list(src, cfg, policy, term, name);
         }
-        // The policy error names the entry; find the line that writes it.
-        let line = err.and_then(|e| locate_policy(src, &e));
-        return ConfigError::Invalid {
-            field,
-            value: None,
-            line,
-            message,
+        // The policy error names the entry; find the line that writes it, and there the
+        // entry itself (`policy.prefix_lists.customers[1] = "203.0.113.0/33"`).
+        let line = err.as_ref().and_then(|e| locate_policy(src, e));
+        let entry = err
+            .as_ref()
+            .and_then(|e| e.written())
+            .zip(line)
+            .and_then(|(v, line)| written_on(src, line, v));
+        return match entry {
+            Some((field, value)) => ConfigError::Invalid {
+                field,
+                value: Some(value),
+                line,
+                message,
+            },
+            None => ConfigError::Invalid {
+                field,
+                value: None,
+                line,
+                message,
+            },
         };
     }
     let (line, value) = match written(src, &field) {
@@ -1851,9 +1909,14 @@ fn unknown_prefix_list(
             known.join(", ")
         }
     );
+    let value = line.and_then(|l| {
+        written(src, &field)
+            .map(|(_, v)| v)
+            .or_else(|| written_on(src, l, name).map(|(_, v)| v))
+    });
     ConfigError::Invalid {
         field,
-        value: None,
+        value,
         // Not found (an inline `[policy]`): the policy's header.
         line: line.or_else(|| {
             let e = crate::policy::PolicyError::UnknownPrefixList {
@@ -1865,6 +1928,20 @@ fn unknown_prefix_list(
         }),
         message,
     }
+}
+
+/// The field path and value (as TOML renders it) of the string `value` written on 1-based
+/// `line`, the innermost one there (an entry of a list rather than the list).
+fn written_on(src: &str, line: usize, value: &str) -> Option<(String, String)> {
+    inline::index(src)
+        .into_iter()
+        .filter(|w| w.line == line)
+        .filter(|w| {
+            let t = w.text(src);
+            t.trim_matches(['"', '\'']) == value && t.len() == value.len() + 2
+        })
+        .min_by_key(|w| w.end - w.start)
+        .map(|w| (w.path.clone(), rendered(w.text(src))))
 }
 
 /// 1-based line of what a policy error is about: the first line of the `[policy...]`
@@ -2346,8 +2423,15 @@ mod tests {
             "role = \"primary\"\nnode_id = 1\nwrite_ahead = \"maybe\"\n",
             "role = \"primary\"\nnode = 1\n",
         ] {
-            match Config::from_toml_str(&ha(bad)) {
-                Err(ConfigError::Parse { line, .. }) => assert!(line >= 4, "{bad}"),
+            // The error on the line of the bad key (`node = 1` also leaves node_id
+            // missing, an error of its own at the section's line, which comes first).
+            match Config::from_toml_str_all(&ha(bad)) {
+                Err(errors) => assert!(
+                    errors
+                        .iter()
+                        .any(|e| matches!(e, ConfigError::Parse { line, .. } if *line >= 4)),
+                    "{bad}: {errors:?}"
+                ),
                 other => panic!("expected a parse error for {bad:?}, got {other:?}"),
             }
         }

@@ -90,13 +90,14 @@ fn a_neighbour_at_our_own_address_is_refused() {
 #[test]
 fn policy_errors_name_the_line() {
     let head = format!("{MINIMAL}\n[policy.prefix_lists]\n");
-    // A bad prefix list entry: line 5.
+    // A bad prefix list entry, on line 6: the entry itself.
     let e = error(&format!(
         "{head}customers = [\"203.0.113.0/24\",\n  \"203.0.113.0/33\"]\n"
     ));
     assert!(
         e.starts_with(
-            "policy (line 6): prefix list \"customers\": bad prefix list entry \"203.0.113.0/33\""
+            "policy.prefix_lists.customers[1] = \"203.0.113.0/33\" (line 6): prefix list \
+             \"customers\": bad prefix list entry \"203.0.113.0/33\""
         ),
         "{e}"
     );
@@ -106,8 +107,9 @@ fn policy_errors_name_the_line() {
     ));
     assert_eq!(
         e,
-        "policy.policies.in.terms[0].match.prefix_list (line 10): unknown prefix list \
-         \"custmers\" (policy \"in\" term t); [policy.prefix_lists] defines customers"
+        "policy.policies.in.terms[0].match.prefix_list = \"custmers\" (line 10): unknown \
+         prefix list \"custmers\" (policy \"in\" term t); [policy.prefix_lists] defines \
+         customers"
     );
     // The reference's own line, in the policy that makes it, also when an earlier policy
     // refers to a list of a similar name, and the match is a
@@ -122,8 +124,9 @@ fn policy_errors_name_the_line() {
     ));
     assert_eq!(
         e,
-        "policy.policies.in.terms[1].match.prefix_list (line 17): unknown prefix list \
-         \"customerz\" (policy \"in\" term #2); [policy.prefix_lists] defines customers"
+        "policy.policies.in.terms[1].match.prefix_list = \"customerz\" (line 17): unknown \
+         prefix list \"customerz\" (policy \"in\" term #2); [policy.prefix_lists] defines \
+         customers"
     );
     // A bad community.
     let e = error(&format!(
@@ -131,7 +134,8 @@ fn policy_errors_name_the_line() {
     ));
     assert_eq!(
         e,
-        "policy (line 8): policy \"in\" term #1: bad community \"65000:x\""
+        "policy.policies.in.terms[0].set.add_communities[1] = \"65000:x\" (line 8): policy \
+         \"in\" term #1: bad community \"65000:x\""
     );
     // A bad regex names the policy's header.
     let e = error(&format!(
@@ -485,7 +489,9 @@ fn a_network_in_loopback_space_is_refused_and_the_default_route_warned_about() {
     let text: Vec<String> = warnings.iter().map(ToString::to_string).collect();
     assert_eq!(text.len(), 1, "{text:?}");
     assert!(
-        text[0].starts_with("warning: network[1].prefix (line 6): 0.0.0.0/0 is the default route"),
+        text[0].starts_with(
+            "warning: network[1].prefix = \"0.0.0.0/0\" (line 6): 0.0.0.0/0 is the default route"
+        ),
         "{text:?}"
     );
 }

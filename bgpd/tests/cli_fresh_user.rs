@@ -772,22 +772,23 @@ fn check_config_reports_every_error_and_a_reload_counts_them() {
     let err = String::from_utf8(out.stderr).unwrap();
     let file = bad_path.display();
     let lines: Vec<&str> = err.lines().collect();
+    // In line order.
     assert_eq!(lines.len(), 3, "{err}");
     assert!(
         lines[0].starts_with(&format!(
-            "bgpd: error: {file}: network[0].prefix = \"127.0.0.0/8\" (line 14): "
-        )),
-        "{err}"
-    );
-    assert!(
-        lines[1].starts_with(&format!(
             "bgpd: error: {file}: neighbor[0].hold_time = 1 (line 11): "
         )),
         "{err}"
     );
     assert!(
-        lines[2].starts_with(&format!(
+        lines[1].starts_with(&format!(
             "bgpd: error: {file}: neighbor[0].connect_retry = 0 (line 12): "
+        )),
+        "{err}"
+    );
+    assert!(
+        lines[2].starts_with(&format!(
+            "bgpd: error: {file}: network[0].prefix = \"127.0.0.0/8\" (line 14): "
         )),
         "{err}"
     );
@@ -806,7 +807,7 @@ fn check_config_reports_every_error_and_a_reload_counts_them() {
     let out = understudy(&admin, &["reload"]);
     let err = one_line_error(&out);
     assert!(
-        err.contains("network[0].prefix")
+        err.contains("neighbor[0].hold_time = 1 (line 11)")
             && err.contains(&format!(
                 "(and 2 more errors: `bgpd --check-config {}` lists them all) (the old \
              configuration is kept)",

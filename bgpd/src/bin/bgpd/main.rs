@@ -80,53 +80,77 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     load_config_with_warnings(path).map(|(c, _)| c)
 }
 
-/// Reads and validates a configuration file; also returns its warnings, one line each
-/// (`FILE: FIELD (line N): ...`). Errors: a [`ConfigFileErrors`] (with the warnings too)
-/// when the file has errors.
+/// Reads and validates a configuration file; also returns its warnings in line order, one
+/// line each (`FILE: FIELD = VALUE (line N): ...`). Errors: a [`ConfigFileErrors`] (with
+/// the warnings too) when the file has errors.
 pub fn load_config_with_warnings(path: &Path) -> anyhow::Result<(Config, Vec<String>)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read configuration {}", path.display()))?;
     let check = Config::check(&text);
+    let file = path.display();
     let warnings = check
         .warnings
         .iter()
-        .map(|w| {
-            let line = w.line.map(|l| format!(" (line {l})")).unwrap_or_default();
-            format!("{}: {}{line}: {}", path.display(), w.field, w.message)
-        })
-        .collect();
+        .map(|w| (w.line, format!("{file}: {}", w.located())));
     match check.config {
-        Some(config) => Ok((config, warnings)),
-        None => Err(ConfigFileErrors {
-            path: path.display().to_string(),
-            lines: check
+        Some(config) => Ok((config, warnings.map(|(_, w)| w).collect())),
+        None => {
+            // One list in line order, errors and warnings alike (those of no line first).
+            let mut findings: Vec<(Option<usize>, Finding)> = check
                 .errors
                 .iter()
-                .map(|e| format!("{}: {e}", path.display()))
-                .collect(),
-            warnings,
+                .map(|e| (e.line(), Finding::Error(format!("{file}: {e}"))))
+                .chain(warnings.map(|(l, w)| (l, Finding::Warning(w))))
+                .collect();
+            findings.sort_by_key(|(line, _)| *line);
+            Err(ConfigFileErrors {
+                path: file.to_string(),
+                findings: findings.into_iter().map(|(_, f)| f).collect(),
+            }
+            .into())
         }
-        .into()),
     }
 }
 
-/// The errors of a configuration file, each a line `FILE: FIELD (line N): message` (at
-/// least one), and its warnings, which `--check-config` shows beside them. As one line (a
-/// reload's answer): the first error, and how many more there are.
+/// One line about a configuration file: `FILE: FIELD = VALUE (line N): message`.
+#[derive(Debug)]
+pub enum Finding {
+    /// An error: the file is refused.
+    Error(String),
+    /// A warning: the file would run, but probably not as meant.
+    Warning(String),
+}
+
+/// The errors of a configuration file (at least one) and its warnings, in line order, each
+/// a line `FILE: FIELD = VALUE (line N): message`; `--check-config` and a start on the file
+/// show them all. As one line (a reload's answer): the first error, and how many more
+/// there are.
 #[derive(Debug)]
 pub struct ConfigFileErrors {
     /// The file as given.
     pub path: String,
-    /// One line per error.
-    pub lines: Vec<String>,
-    /// One line per warning.
-    pub warnings: Vec<String>,
+    /// Errors and warnings, in line order.
+    pub findings: Vec<Finding>,
+}
+
+impl ConfigFileErrors {
+    /// The error lines.
+    fn errors(&self) -> Vec<&str> {
+        self.findings
+            .iter()
+            .filter_map(|f| match f {
+                Finding::Error(e) => Some(e.as_str()),
+                Finding::Warning(_) => None,
+            })
+            .collect()
+    }
 }
 
 impl std::fmt::Display for ConfigFileErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.lines.first().map_or("", String::as_str))?;
-        match self.lines.len() {
+        let errors = self.errors();
+        f.write_str(errors.first().copied().unwrap_or_default())?;
+        match errors.len() {
             0 | 1 => Ok(()),
             n => write!(
                 f,
@@ -146,10 +170,12 @@ impl std::error::Error for ConfigFileErrors {}
 fn error_lines(e: &anyhow::Error) -> Vec<String> {
     match e.downcast_ref::<ConfigFileErrors>() {
         Some(c) => c
-            .lines
+            .findings
             .iter()
-            .map(|l| format!("error: {l}"))
-            .chain(c.warnings.iter().map(|w| format!("warning: {w}")))
+            .map(|f| match f {
+                Finding::Error(e) => format!("error: {e}"),
+                Finding::Warning(w) => format!("warning: {w}"),
+            })
             .collect(),
         None => vec![format!("error: {e:#}")],
     }

@@ -1,0 +1,111 @@
+//! What a fresh user met after session 6 (note6.md, "A fresh user after the stop"), checked
+//! through the built binaries: `bgpd --check-config` lists every error and every warning of a
+//! file, in line order, each `FIELD = VALUE (line N): message` with the value alone (never
+//! the line's comment, never a password); `understudy` refuses bad arguments before it looks
+//! for the daemon, and names where a bad admin address came from.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use std::process::{Command, Output};
+
+use harness::daemon::TempDir;
+
+fn bgpd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bgpd"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+/// The file a fresh user wrote: router_id forgotten, a hold time of 2 (with a comment), a /33
+/// network, a loopback network, a default route with a broadcast next hop, a policy term
+/// naming a prefix list that does not exist.
+const FRESH: &str = "# router_id forgotten\n\
+local_as = 65001\n\
+\n\
+[[neighbor]]\n\
+address = \"192.0.2.2\"\n\
+remote_as = 65002\n\
+hold_time = 2                     # 0 or >= 3 seconds; default 90\n\
+keepalive = 30\n\
+md5_password = \"sec-ret\"          # the key\n\
+import = [\"in\"]\n\
+export = [\"in\"]\n\
+\n\
+[[network]]\n\
+prefix = \"10.0.0.0/33\"\n\
+\n\
+[[network]]\n\
+prefix = \"127.0.0.0/8\"\n\
+\n\
+[[network]]\n\
+prefix = \"0.0.0.0/0\"\n\
+next_hop = \"255.255.255.255\"\n\
+\n\
+[policy.policies.in]\n\
+default = \"accept\"\n\
+[[policy.policies.in.terms]]\n\
+match = { prefix_list = \"nope\" }\n\
+action = \"reject\"\n";
+
+#[test]
+fn check_config_lists_every_error_and_warning_in_line_order_each_with_its_value() {
+    let dir = TempDir::new("checkorder");
+    let path = dir.write("fresh.toml", FRESH);
+    let file = path.display().to_string();
+    let out = bgpd(&["--check-config", &file]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = err.lines().collect();
+    let expect = [
+        format!(
+            "bgpd: error: {file}: router_id: required, and missing from the top of the file \
+             (before the first [table])"
+        ),
+        format!(
+            "bgpd: error: {file}: neighbor[0].hold_time = 2 (line 7): must be 0 or at least 3 \
+             seconds (RFC 4271 section 4.2)"
+        ),
+        format!("bgpd: error: {file}: network[0].prefix = \"10.0.0.0/33\" (line 14): "),
+        format!(
+            "bgpd: error: {file}: network[1].prefix = \"127.0.0.0/8\" (line 17): 127.0.0.0/8 \
+             is loopback address space (a packet to it never leaves a host): not a route to \
+             announce"
+        ),
+        format!(
+            "bgpd: warning: {file}: network[2].prefix = \"0.0.0.0/0\" (line 20): 0.0.0.0/0 is \
+             the default route: every neighbour that accepts it sends here all the traffic it \
+             has no more specific route for"
+        ),
+        format!(
+            "bgpd: error: {file}: network[2].next_hop = \"255.255.255.255\" (line 21): \
+             255.255.255.255 is not a usable host address (RFC 4271 section 6.3)"
+        ),
+        format!(
+            "bgpd: error: {file}: policy.policies.in.terms[0].match.prefix_list = \"nope\" \
+             (line 26): unknown prefix list \"nope\" (policy \"in\" term #1); \
+             [policy.prefix_lists] defines none"
+        ),
+    ];
+    assert_eq!(lines.len(), expect.len(), "{err}");
+    for (line, want) in lines.iter().zip(&expect) {
+        assert!(
+            line.starts_with(want.as_str()),
+            "{line}\nwanted: {want}\nall:\n{err}"
+        );
+    }
+    assert!(lines[2].contains("an IPv4 prefix is at most /32"), "{err}");
+    // No comment echoed, no password, nothing about the keepalive of the refused hold time.
+    assert!(
+        !err.contains("default 90") && !err.contains("the key") && !err.contains("sec-ret"),
+        "{err}"
+    );
+    assert!(!err.contains("keepalive"), "{err}");
+
+    // Starting on it gives the same lines, and starts nothing.
+    let out = bgpd(&["--config", &file]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(String::from_utf8(out.stderr).unwrap(), err);
+}
