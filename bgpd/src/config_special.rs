@@ -7,6 +7,35 @@ use crate::wire::attribute::is_martian_next_hop;
 use crate::wire::Prefix;
 use std::net::IpAddr;
 
+/// An originated route as an operator gives it (`understudy route add PREFIX [--next-hop
+/// NH]`, checked by the CLI before it connects and by bgpd's admin API): the prefix exact
+/// (host bits zero, [`Prefix::parse_exact`]), not in refused special space
+/// ([`special_prefix`]), and a next hop that is usable ([`unusable_next_hop`]) and of the
+/// prefix's family. Returns the prefix and, for special space that is only warned about,
+/// what announcing it does.
+///
+/// Errors: why not, in one line.
+pub fn originated_route(
+    prefix: &str,
+    next_hop: Option<IpAddr>,
+) -> Result<(Prefix, Option<String>), String> {
+    let prefix = Prefix::parse_exact(prefix.trim()).map_err(|e| e.to_string())?;
+    let warning = match special_prefix(&prefix) {
+        Some(SpecialPrefix::Refused(why)) => return Err(why),
+        Some(SpecialPrefix::Warned(what)) => Some(what),
+        None => None,
+    };
+    if let Some(nh) = next_hop {
+        if let Some(why) = unusable_next_hop(nh) {
+            return Err(format!("next hop {why}"));
+        }
+        if nh.is_ipv4() != matches!(prefix, Prefix::V4(_)) {
+            return Err(format!("next hop {nh} is not of the family of {prefix}"));
+        }
+    }
+    Ok((prefix, warning))
+}
+
 /// Why `nh` cannot be the next hop of an originated route (`[[network]] next_hop`,
 /// `understudy route add --next-hop`), if it cannot: RFC 4271 section 6.3 has a receiver
 /// treat a route whose NEXT_HOP is not a valid host address as withdrawn, so such a route
@@ -130,6 +159,35 @@ mod tests {
             panic!("the default route is warned about");
         };
         assert!(text.starts_with("0.0.0.0/0 is the default route"), "{text}");
+    }
+
+    #[test]
+    fn an_originated_route_is_checked_as_route_add_checks_it() {
+        let nh = |s: &str| Some(s.parse().unwrap());
+        assert_eq!(
+            originated_route(" 203.0.113.0/24 ", None),
+            Ok(("203.0.113.0/24".parse().unwrap(), None))
+        );
+        let (_, warning) = originated_route("0.0.0.0/0", nh("192.0.2.1")).unwrap();
+        assert!(warning.unwrap().contains("default route"));
+        for (prefix, next_hop, why) in [
+            ("10.0.0.0/33", None, "an IPv4 prefix is at most /32"),
+            ("203.0.113.1/24", None, "203.0.113.1/24"),
+            ("127.0.0.0/8", None, "loopback address space"),
+            (
+                "203.0.113.0/24",
+                nh("255.255.255.255"),
+                "next hop 255.255.255.255 is not a usable host address",
+            ),
+            (
+                "203.0.113.0/24",
+                nh("2001:db8::1"),
+                "next hop 2001:db8::1 is not of the family of 203.0.113.0/24",
+            ),
+        ] {
+            let e = originated_route(prefix, next_hop).unwrap_err();
+            assert!(e.contains(why), "{prefix} {next_hop:?}: {e}");
+        }
     }
 
     #[test]

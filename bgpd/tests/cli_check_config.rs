@@ -109,3 +109,78 @@ fn check_config_lists_every_error_and_warning_in_line_order_each_with_its_value(
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_eq!(String::from_utf8(out.stderr).unwrap(), err);
 }
+
+/// `understudy ARGS` with the admin address from `--admin` (Some) or from nothing given.
+fn understudy(admin: Option<&str>, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_understudy"));
+    if let Some(a) = admin {
+        cmd.arg("--admin").arg(a);
+    }
+    cmd.args(args).env_remove("UNDERSTUDY_ADMIN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("runs")
+}
+
+#[test]
+fn understudy_checks_its_arguments_before_it_looks_for_the_daemon() {
+    // Nothing listens there: an argument error must not read "cannot reach".
+    let admin = format!("127.0.0.1:{}", harness::daemon::free_port());
+    for (args, says) in [
+        (
+            &["route", "add", "10.0.0.0/33"][..],
+            "an IPv4 prefix is at most /32",
+        ),
+        (&["route", "add", "10.0.0.1/8"], "10.0.0.1/8"),
+        (
+            &["route", "add", "127.0.0.0/8"],
+            "127.0.0.0/8 is loopback address space",
+        ),
+        (
+            &[
+                "route",
+                "add",
+                "203.0.113.0/24",
+                "--next-hop",
+                "255.255.255.255",
+            ],
+            "next hop 255.255.255.255 is not a usable host address (RFC 4271 section 6.3)",
+        ),
+        (
+            &[
+                "route",
+                "add",
+                "203.0.113.0/24",
+                "--next-hop",
+                "2001:db8::1",
+            ],
+            "next hop 2001:db8::1 is not of the family of 203.0.113.0/24",
+        ),
+        (
+            &["route", "del", "2001:db8::/129"],
+            "an IPv6 prefix is at most /128",
+        ),
+        (&["rib", "198.51.100.0/33"], "an IPv4 prefix is at most /32"),
+    ] {
+        let out = understudy(Some(&admin), &[], args);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with("understudy: error: ") && err.contains(says),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("cannot reach"), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    // Good arguments: the daemon is looked for, and is not there.
+    let out = understudy(Some(&admin), &[], &["route", "add", "203.0.113.0/24"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with(&format!(
+            "understudy: error: cannot reach the bgpd admin API at {admin}"
+        )),
+        "{err}"
+    );
+}

@@ -3,7 +3,7 @@
 
 use crate::core::{AdminOp, AdminReq, Core, CoreMsg};
 use crate::view;
-use bgpd::config::special::{special_prefix, unusable_next_hop, SpecialPrefix};
+use bgpd::config::special::originated_route;
 use bgpd::speaker::{AdminCommand, PeerId};
 use bgpd::wire::{PathAttributes, Prefix};
 use proto::admin as pb;
@@ -582,22 +582,18 @@ fn routes(core: &Core, r: &pb::ListRoutesRequest) -> Result<Vec<pb::Route>, Stat
 fn command(core: &mut Core, op: AdminOp) -> Result<String, Status> {
     match op {
         AdminOp::AddRoute { prefix, next_hop } => {
-            let prefix = parse_exact_prefix(&prefix)?;
-            // Loopback and multicast space refused; the default route, link-local and
-            // other special space said in the answer.
-            let warning = match special_prefix(&prefix) {
-                Some(SpecialPrefix::Refused(why)) => return Err(Status::invalid_argument(why)),
-                Some(SpecialPrefix::Warned(what)) => Some(what),
-                None => None,
+            let next_hop = if next_hop.trim().is_empty() {
+                None
+            } else {
+                Some(parse_addr(&next_hop)?)
             };
+            // As `understudy route add` checks it before it connects: loopback and
+            // multicast space and unusable next hops refused; the default route,
+            // link-local and other special space said in the answer.
+            let (prefix, warning) =
+                originated_route(&prefix, next_hop).map_err(Status::invalid_argument)?;
             let mut attributes = PathAttributes::new();
-            if !next_hop.trim().is_empty() {
-                let nh = parse_addr(&next_hop)?;
-                // RFC 4271 section 6.3: a NEXT_HOP must be a valid host address (the rule
-                // of `[[network]] next_hop` too).
-                if let Some(why) = unusable_next_hop(nh) {
-                    return Err(Status::invalid_argument(format!("next hop {why}")));
-                }
+            if let Some(nh) = next_hop {
                 if !attributes.set_originated_next_hop(&prefix, nh) {
                     return Err(Status::invalid_argument(format!(
                         "next hop {nh} is not of the family of {prefix}"

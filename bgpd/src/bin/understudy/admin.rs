@@ -5,6 +5,8 @@
 use std::net::IpAddr;
 
 use anyhow::Context;
+use bgpd::config::special::originated_route;
+use bgpd::wire::Prefix;
 use clap::{Args, ValueEnum};
 use proto::admin as pb;
 use serde_json::{json, Value};
@@ -90,13 +92,41 @@ pub enum Request {
     Switchover(Option<u32>),
 }
 
-/// Runs one request against the daemon at `addr`.
+impl Request {
+    /// Checks the arguments that need no daemon, with the functions bgpd's admin API checks
+    /// them with, so that a bad one is said (exit status 2) whether or not bgpd runs:
+    /// `route add`'s prefix and next hop ([`originated_route`]), `route del`'s prefix, `rib`'s
+    /// prefix filter.
+    ///
+    /// Errors: why not, as [`crate::BadInput`].
+    pub fn check(&self) -> Result<(), crate::BadInput> {
+        let checked = match self {
+            Request::RouteAdd(r) => originated_route(&r.prefix, r.next_hop).map(|_| ()),
+            Request::RouteDel(prefix) => Prefix::parse_exact(prefix.trim())
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Request::Rib(RibArgs {
+                prefix: Some(p), ..
+            }) if !p.trim().is_empty() => p
+                .trim()
+                .parse::<Prefix>()
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            _ => Ok(()),
+        };
+        checked.map_err(crate::BadInput)
+    }
+}
+
+/// Runs one request against the daemon at `addr`, once its arguments are checked
+/// ([`Request::check`]).
 pub fn run(
     addr: &str,
     tls: &crate::client::TlsArgs,
     json: bool,
     req: Request,
 ) -> anyhow::Result<()> {
+    req.check()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
