@@ -184,3 +184,33 @@ fn understudy_checks_its_arguments_before_it_looks_for_the_daemon() {
         "{err}"
     );
 }
+
+#[test]
+fn a_bad_admin_address_names_where_it_came_from() {
+    let out = understudy(None, &[("UNDERSTUDY_ADMIN", "127.0.0.1")], &["neighbors"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "understudy: error: UNDERSTUDY_ADMIN 127.0.0.1 has no port: write HOST:PORT, e.g. \
+         127.0.0.1:50051 (bgpd's admin_address; its default port is 50051)\n"
+    );
+    let out = understudy(None, &[("UNDERSTUDY_ADMIN", "127.0.0.1:0")], &["neighbors"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("understudy: error: UNDERSTUDY_ADMIN 127.0.0.1:0: \"0\" is not a port"),
+        "{out:?}"
+    );
+    // --admin wins over the variable, and is named as --admin.
+    let out = understudy(
+        Some("localhost"),
+        &[("UNDERSTUDY_ADMIN", "127.0.0.1:1")],
+        &["neighbors"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("understudy: error: --admin localhost has no port"),
+        "{out:?}"
+    );
+}

@@ -118,10 +118,11 @@ impl Request {
     }
 }
 
-/// Runs one request against the daemon at `addr`, once its arguments are checked
-/// ([`Request::check`]).
+/// Runs one request against the daemon at `addr` (from `from`: `--admin` or
+/// `UNDERSTUDY_ADMIN`), once its arguments are checked ([`Request::check`]).
 pub fn run(
     addr: &str,
+    from: &str,
     tls: &crate::client::TlsArgs,
     json: bool,
     req: Request,
@@ -132,7 +133,7 @@ pub fn run(
         .build()
         .context("tokio runtime")?;
     rt.block_on(async move {
-        let mut admin = connect(addr, tls).await?;
+        let mut admin = connect(addr, from, tls).await?;
         dispatch(&mut admin, json, req).await
     })
 }

@@ -115,12 +115,14 @@ fn check_identity(
 }
 
 /// Connects to the admin API at `addr` (`host:port`, or a full `http://` URI), over TLS
-/// when `tls` names a CA.
+/// when `tls` names a CA. `from` names where `addr` came from (`--admin`,
+/// `UNDERSTUDY_ADMIN`) in an error about it.
 ///
 /// Errors: "cannot reach the bgpd admin API at ADDR: CAUSE" when nothing answers.
-pub async fn connect(addr: &str, tls_args: &TlsArgs) -> anyhow::Result<Admin> {
+pub async fn connect(addr: &str, from: &str, tls_args: &TlsArgs) -> anyhow::Result<Admin> {
     let host_port = addr.split_once("://").map_or(addr, |(_, rest)| rest);
-    let (host, port) = split_admin(addr).map_err(|e| anyhow::Error::new(crate::BadInput(e)))?;
+    let (host, port) =
+        split_admin(addr, from).map_err(|e| anyhow::Error::new(crate::BadInput(e)))?;
     // A name that does not resolve is said as such, before tonic turns it into a
     // connection that "closed" (which reads like a TLS refusal).
     if host.parse::<std::net::IpAddr>().is_err() {
@@ -319,12 +321,13 @@ pub fn tls_failure(
     })
 }
 
-/// The host (brackets of an IPv6 address removed) and the port of `--admin` (`HOST:PORT`,
-/// `[IPV6]:PORT`, or either after `http://` or `https://`). The port is required: without
+/// The host (brackets of an IPv6 address removed) and the port of the admin address
+/// (`HOST:PORT`, `[IPV6]:PORT`, or either after `http://` or `https://`), given by `from`
+/// (`--admin` or `UNDERSTUDY_ADMIN`, which an error names). The port is required: without
 /// one tonic would quietly use port 80 (443 for https), which no bgpd listens on.
 ///
 /// Errors: a line saying what to write instead.
-pub fn split_admin(addr: &str) -> Result<(String, u16), String> {
+pub fn split_admin(addr: &str, from: &str) -> Result<(String, u16), String> {
     let host_port = addr
         .split_once("://")
         .map_or(addr, |(_, rest)| rest)
@@ -350,12 +353,12 @@ pub fn split_admin(addr: &str) -> Result<(String, u16), String> {
     };
     if host.is_empty() {
         return Err(format!(
-            "--admin {addr:?} has no host: write HOST:PORT, e.g. {DEFAULT_ADMIN}"
+            "{from} {addr:?} has no host: write HOST:PORT, e.g. {DEFAULT_ADMIN}"
         ));
     }
     let Some(port) = port.filter(|p| !p.is_empty()) else {
         return Err(format!(
-            "--admin {addr} has no port: write HOST:PORT, e.g. {} (bgpd's admin_address; \
+            "{from} {addr} has no port: write HOST:PORT, e.g. {} (bgpd's admin_address; \
              its default port is {DEFAULT_PORT})",
             example(host)
         ));
@@ -363,7 +366,7 @@ pub fn split_admin(addr: &str) -> Result<(String, u16), String> {
     match port.parse::<u16>() {
         Ok(p) if p != 0 => Ok((host.to_string(), p)),
         _ => Err(format!(
-            "--admin {addr}: {port:?} is not a port (1 to 65535): write HOST:PORT, e.g. {}",
+            "{from} {addr}: {port:?} is not a port (1 to 65535): write HOST:PORT, e.g. {}",
             example(host)
         )),
     }
@@ -418,23 +421,37 @@ mod tests {
     #[test]
     fn the_admin_address_needs_a_port() {
         assert_eq!(
-            split_admin("127.0.0.1:50051"),
+            split_admin("127.0.0.1:50051", "--admin"),
             Ok(("127.0.0.1".into(), 50051))
         );
-        assert_eq!(split_admin("[::1]:7"), Ok(("::1".into(), 7)));
+        assert_eq!(split_admin("[::1]:7", "--admin"), Ok(("::1".into(), 7)));
         assert_eq!(
-            split_admin("http://router.example:50051/"),
+            split_admin("http://router.example:50051/", "--admin"),
             Ok(("router.example".into(), 50051))
         );
-        let no_port = split_admin("127.0.0.1").unwrap_err();
+        let no_port = split_admin("127.0.0.1", "--admin").unwrap_err();
         assert!(no_port.contains("has no port"), "{no_port}");
         assert!(no_port.contains("127.0.0.1:50051"), "{no_port}");
-        let v6 = split_admin("::1").unwrap_err();
+        let v6 = split_admin("::1", "--admin").unwrap_err();
         assert!(v6.contains("e.g. [::1]:50051"), "{v6}");
-        assert!(split_admin("[::1]").unwrap_err().contains("no port"));
-        assert!(split_admin("h:").unwrap_err().contains("no port"));
-        assert!(split_admin("h:x").unwrap_err().contains("is not a port"));
-        assert!(split_admin("h:0").unwrap_err().contains("is not a port"));
-        assert!(split_admin(":50051").unwrap_err().contains("no host"));
+        assert!(split_admin("[::1]", "--admin")
+            .unwrap_err()
+            .contains("no port"));
+        assert!(split_admin("h:", "--admin")
+            .unwrap_err()
+            .contains("no port"));
+        assert!(split_admin("h:x", "--admin")
+            .unwrap_err()
+            .contains("is not a port"));
+        assert!(split_admin("h:0", "--admin")
+            .unwrap_err()
+            .contains("is not a port"));
+        assert!(split_admin(":50051", "--admin")
+            .unwrap_err()
+            .contains("no host"));
+        // The source of the address is named: the variable when it came from there.
+        assert!(split_admin("127.0.0.1", "UNDERSTUDY_ADMIN")
+            .unwrap_err()
+            .starts_with("UNDERSTUDY_ADMIN 127.0.0.1 has no port"));
     }
 }

@@ -167,11 +167,16 @@ fn main() -> ExitCode {
         }
         default_hook(info);
     }));
-    let cli = match command()
-        .try_get_matches()
-        .and_then(|m| Cli::from_arg_matches(&m))
-    {
-        Ok(cli) => cli,
+    let parsed = command().try_get_matches().and_then(|m| {
+        // Where the admin address came from, for an error about it.
+        let from = match m.value_source("admin") {
+            Some(clap::parser::ValueSource::EnvVariable) => "UNDERSTUDY_ADMIN",
+            _ => "--admin",
+        };
+        Cli::from_arg_matches(&m).map(|cli| (cli, from))
+    });
+    let (cli, admin_from) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             use clap::error::ErrorKind;
             if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
@@ -224,7 +229,9 @@ fn main() -> ExitCode {
         Command::Ha => admin::Request::Ha,
         Command::Switchover { to } => admin::Request::Switchover(to),
     };
-    finish(admin::run(&cli.admin, &cli.tls, cli.json, request))
+    finish(admin::run(
+        &cli.admin, admin_from, &cli.tls, cli.json, request,
+    ))
 }
 
 /// Input refused after the command line was parsed: a prefix or address bgpd refuses,
