@@ -43,7 +43,13 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 struct Cli {
     /// The bgpd admin API address, HOST:PORT (`[IPV6]:PORT`): bgpd's admin_address. The
     /// port is required (bgpd's default is 50051); a host name must resolve.
-    #[arg(long, global = true, env = "UNDERSTUDY_ADMIN", default_value = client::DEFAULT_ADMIN)]
+    #[arg(
+        long,
+        global = true,
+        env = "UNDERSTUDY_ADMIN",
+        default_value = client::DEFAULT_ADMIN,
+        value_name = "HOST:PORT"
+    )]
     admin: String,
     /// Machine-readable output: one JSON document (JSON lines for `rib` and `watch`).
     #[arg(long, global = true)]
