@@ -260,6 +260,48 @@ fn as4_path_ignored_when_aggregator_is_not_as_trans() {
     );
 }
 
+/// An UPDATE with ORIGIN IGP, AS_PATH [AS_CONFED_SEQUENCE 65001][AS_SEQUENCE 65002], NEXT_HOP
+/// 192.0.2.1 and NLRI 203.0.113.0/24.
+fn update_with_confed_segment() -> Vec<u8> {
+    // ORIGIN, AS_PATH (confed sequence 65001, sequence 65002), NEXT_HOP.
+    let attrs = hex::decode(concat!(
+        "40010100",
+        "40020c03010000fde902010000fdea",
+        "400304c0000201"
+    ))
+    .expect("hex");
+    let mut body = vec![0, 0];
+    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    body.extend_from_slice(&attrs);
+    body.extend_from_slice(&[24, 203, 0, 113]);
+    let mut m = vec![0xff; 16];
+    m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+    m.push(2);
+    m.extend_from_slice(&body);
+    m
+}
+
+#[test]
+fn confederation_segments_from_an_external_peer_are_treat_as_withdraw() {
+    // RFC 5065 section 5: an error from a neighbour outside our confederation, handled as a
+    // malformed AS_PATH: treat-as-withdraw (RFC 7606 section 7.2).
+    let m = update_with_confed_segment();
+    let external = SessionContext::modern();
+    assert!(!external.ibgp);
+    let d = decode_message(&m, &external);
+    assert_eq!(d.outcome.action(), "treat-as-withdraw", "{:?}", d.outcome);
+    assert!(
+        UpdateView::parse_message(&m, &external).is_none(),
+        "the fast path leaves it to the decode"
+    );
+    let internal = SessionContext {
+        ibgp: true,
+        ..SessionContext::modern()
+    };
+    let d = decode_message(&m, &internal);
+    assert_eq!(d.outcome.action(), "accept", "{:?}", d.outcome);
+}
+
 #[test]
 fn as4_attributes_discarded_between_four_octet_speakers() {
     // RFC 6793 section 6: AS4_PATH from a NEW speaker is discarded.

@@ -50,9 +50,11 @@ fn asn() -> impl Strategy<Value = u32> {
     ]
 }
 
-/// An AS_PATH value with 4-octet ASNs: segments of type 0..=5 (1-4 are defined) with 0-3 ASNs.
+/// An AS_PATH value with 4-octet ASNs: segments of type 0..=5 (1-4 are defined; AS_SET and
+/// AS_SEQUENCE, the common ones, drawn more often) with 0-3 ASNs.
 fn as_path_value() -> impl Strategy<Value = Vec<u8>> {
-    vec((0u8..6, vec(asn(), 0..4)), 0..3).prop_map(|segs| {
+    let kind = prop_oneof![2 => 1u8..3, 1 => 0u8..6];
+    vec((kind, vec(asn(), 0..4)), 0..3).prop_map(|segs| {
         let mut v = Vec::new();
         for (t, asns) in segs {
             v.push(t);

@@ -212,7 +212,8 @@ pub(crate) fn decode(body: &[u8], ctx: &SessionContext) -> (Option<Update>, Outc
 }
 
 /// The UPDATE-level checks after the attributes are parsed: mandatory attributes (RFC 7606
-/// section 3 d), NEXT_HOP validity (RFC 4271 section 6.3), eBGP empty AS_PATH (RFC 7606 7.2).
+/// section 3 d), NEXT_HOP validity (RFC 4271 section 6.3), eBGP empty AS_PATH (RFC 7606 7.2),
+/// eBGP confederation segments (RFC 5065 section 5).
 fn check_semantics(u: &Update, ctx: &SessionContext, report: &mut AttrReport) {
     let has_mp_reach = report.has(type_code::MP_REACH_NLRI);
     let has_nlri = !u.nlri.is_empty() || has_mp_reach;
@@ -250,6 +251,14 @@ fn check_semantics(u: &Update, ctx: &SessionContext, report: &mut AttrReport) {
         if let Some(p) = u.attributes.as_path() {
             if p.is_empty() && report.withdraw.is_none() {
                 report.withdraw = Some("empty AS_PATH from an external peer (RFC 4271 section 6.3, RFC 7606 section 7.2)".into());
+            }
+            // RFC 5065 section 5: "It is a error for a BGP speaker to receive an UPDATE message
+            // with an AS_PATH attribute that contains AS_CONFED_SEQUENCE or AS_CONFED_SET
+            // segments from a neighbor that is not located in the same confederation", handled
+            // as a malformed AS_PATH: treat-as-withdraw (RFC 7606 section 7.2). We are in no
+            // confederation, so no external peer is in ours.
+            if p.has_confed_segment() && report.withdraw.is_none() {
+                report.withdraw = Some("AS_PATH with AS_CONFED segments from an external peer outside our confederation (RFC 5065 section 5, RFC 7606 section 7.2)".into());
             }
         }
     }

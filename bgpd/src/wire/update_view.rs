@@ -173,7 +173,9 @@ impl<'a> UpdateView<'a> {
                 type_code::ORIGIN => l.origin = Some(origin::decode(value).ok()?.code()),
                 type_code::AS_PATH => {
                     let s = as_path::summary(value).ok()?;
-                    if s.has_as0 {
+                    // From an external peer a confederation segment is an error the
+                    // decode handles (RFC 5065 section 5, treat-as-withdraw).
+                    if s.has_as0 || (s.has_confed && !ctx.ibgp) {
                         return None;
                     }
                     l.path = s;

@@ -96,6 +96,14 @@ impl AsPath {
         }
     }
 
+    /// Whether a segment is AS_CONFED_SEQUENCE or AS_CONFED_SET (RFC 5065 section 3): segments
+    /// only members of one confederation exchange.
+    pub fn has_confed_segment(&self) -> bool {
+        self.segments
+            .iter()
+            .any(|s| matches!(s.kind, SegmentType::ConfedSequence | SegmentType::ConfedSet))
+    }
+
     /// Whether the path has no ASN at all.
     pub fn is_empty(&self) -> bool {
         self.segments.iter().all(|s| s.asns.is_empty())
@@ -295,6 +303,8 @@ pub(crate) struct PathSummary {
     pub first_asn: Option<Asn>,
     /// Whether an ASN is 0 (RFC 7607 section 2).
     pub has_as0: bool,
+    /// Whether a segment is AS_CONFED_SEQUENCE or AS_CONFED_SET (RFC 5065 section 3).
+    pub has_confed: bool,
 }
 
 /// The [`PathSummary`] of a 4-octet AS_PATH value; errors as [`decode`].
@@ -314,6 +324,7 @@ pub(crate) fn summary(value: &[u8]) -> Result<PathSummary, Malformed> {
                 .map(|c| Asn(u32::from_be_bytes([c[0], c[1], c[2], c[3]])));
         }
         first = false;
+        s.has_confed |= matches!(kind, SegmentType::ConfedSequence | SegmentType::ConfedSet);
         if body.chunks_exact(4).any(|c| c == [0, 0, 0, 0]) {
             s.has_as0 = true;
         }
