@@ -28,8 +28,11 @@
 //! - NEXT_HOP 0/8, 127/8, multicast, 240/4: treat-as-withdraw when the UPDATE has plain NLRI
 //!   (RFC 4271 section 6.3 "valid IP host address"); ignored otherwise (RFC 4760 section 3).
 //! - Empty AS_PATH from an external peer: treat-as-withdraw (RFC 4271 section 6.3, RFC 7606
-//!   section 7.2). Confederation segments from external peers and the leftmost-AS check need
-//!   the configuration and are left to the session.
+//!   section 7.2).
+//! - AS_CONFED_SEQUENCE or AS_CONFED_SET from an external peer: treat-as-withdraw (RFC 5065
+//!   section 5 with RFC 7606 section 7.2; understudy is in no confederation, so no external
+//!   peer is in ours). The leftmost-AS check needs the configuration and is left to the
+//!   session.
 //! - Unrecognized attribute with the Optional bit clear: 3/2 with the attribute as data.
 //! - PMSI_TUNNEL, Tunnel Encapsulation, AIGP, BGP-LS, NHC, Prefix-SID: validated structurally
 //!   and carried as bytes (see `attribute::opaque`).
