@@ -260,6 +260,20 @@ fn as4_path_ignored_when_aggregator_is_not_as_trans() {
     );
 }
 
+/// An UPDATE message with no withdrawals, path attributes `attrs` (encoded) and the NLRI
+/// 203.0.113.0/24.
+fn update_announcing_203_0_113(attrs: &[u8]) -> Vec<u8> {
+    let mut body = vec![0, 0];
+    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    body.extend_from_slice(attrs);
+    body.extend_from_slice(&[24, 203, 0, 113]);
+    let mut m = vec![0xff; 16];
+    m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+    m.push(2);
+    m.extend_from_slice(&body);
+    m
+}
+
 /// An UPDATE with ORIGIN IGP, AS_PATH [AS_CONFED_SEQUENCE 65001][AS_SEQUENCE 65002], NEXT_HOP
 /// 192.0.2.1 and NLRI 203.0.113.0/24.
 fn update_with_confed_segment() -> Vec<u8> {
@@ -270,15 +284,7 @@ fn update_with_confed_segment() -> Vec<u8> {
         "400304c0000201"
     ))
     .expect("hex");
-    let mut body = vec![0, 0];
-    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
-    body.extend_from_slice(&attrs);
-    body.extend_from_slice(&[24, 203, 0, 113]);
-    let mut m = vec![0xff; 16];
-    m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
-    m.push(2);
-    m.extend_from_slice(&body);
-    m
+    update_announcing_203_0_113(&attrs)
 }
 
 #[test]
@@ -307,14 +313,7 @@ fn as4_attributes_discarded_between_four_octet_speakers() {
     // RFC 6793 section 6: AS4_PATH from a NEW speaker is discarded.
     let attrs =
         hex::decode("4001010040020602010000fde94003040a000002c01106020100010001").expect("hex");
-    let mut body = vec![0, 0];
-    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
-    body.extend_from_slice(&attrs);
-    body.extend_from_slice(&[24, 203, 0, 113]);
-    let mut m = vec![0xff; 16];
-    m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
-    m.push(2);
-    m.extend_from_slice(&body);
+    let m = update_announcing_203_0_113(&attrs);
     let d = decode_message(&m, &SessionContext::modern());
     assert_eq!(d.outcome.action(), "attribute-discard");
     let Some(Message::Update(u)) = d.message else {

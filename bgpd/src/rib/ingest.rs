@@ -452,15 +452,7 @@ impl Rib {
         update: &Update,
         outcome: &Outcome,
     ) -> Result<(), RibError> {
-        let ps = self
-            .core
-            .peers
-            .get(&peer.0)
-            .ok_or(RibError::UnknownPeer(peer))?;
-        if !ps.up {
-            return Err(RibError::PeerNotUp(peer));
-        }
-        let add_path = AddPath::of(&ps.info);
+        let add_path = AddPath::of(&self.established_peer(peer)?.info);
         match outcome {
             Outcome::SessionReset(_) => return Ok(()),
             Outcome::AfiSafiDisable { afi_safi, .. } => {
@@ -529,14 +521,7 @@ impl Rib {
         peer: PeerId,
         view: &UpdateView<'_>,
     ) -> Result<(), RibError> {
-        let ps = self
-            .core
-            .peers
-            .get(&peer.0)
-            .ok_or(RibError::UnknownPeer(peer))?;
-        if !ps.up {
-            return Err(RibError::PeerNotUp(peer));
-        }
+        self.established_peer(peer)?;
         // No Path Identifiers in a view: path 0 (as `AddPath::path_id` of an NLRI without one).
         for k in view.withdrawn() {
             self.v4.remove_route(&mut self.core, k, peer.0, 0);
@@ -545,6 +530,20 @@ impl Rib {
             announce_view(self, peer.0, view);
         }
         Ok(())
+    }
+
+    /// The state of `peer`, which must be known ([`RibError::UnknownPeer`]) and up
+    /// ([`RibError::PeerNotUp`]) for an UPDATE of it to be applied.
+    fn established_peer(&self, peer: PeerId) -> Result<&PeerState, RibError> {
+        let ps = self
+            .core
+            .peers
+            .get(&peer.0)
+            .ok_or(RibError::UnknownPeer(peer))?;
+        if !ps.up {
+            return Err(RibError::PeerNotUp(peer));
+        }
+        Ok(ps)
     }
 
     /// Withdraws one NLRI of `peer`: the path its Path Identifier names (RFC 7911 section
