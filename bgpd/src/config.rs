@@ -20,10 +20,15 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
 #[cfg(test)]
+#[path = "config_all_errors_tests.rs"]
+mod all_errors_tests;
+#[cfg(test)]
 #[path = "config_checks_tests.rs"]
 mod checks_tests;
 #[path = "config_inline.rs"]
 mod inline;
+#[path = "config_policy_place.rs"]
+mod policy_place;
 #[path = "config_read.rs"]
 mod read;
 #[path = "config_special.rs"]
@@ -112,33 +117,59 @@ pub struct AdminTlsConfig {
 impl AdminTlsConfig {
     /// Checks that each file can be read and holds what it should (a PEM certificate, a
     /// PEM private key); returns the field (`admin_tls.NAME`) and the reason of the first
-    /// problem. Not part of [`Config::validate`] (see [`Config::check_files`]).
+    /// problem ([`AdminTlsConfig::check_files_all`] gives them all). Not part of
+    /// [`Config::validate`] (see [`Config::check_files`]).
     pub fn check_files(&self) -> Result<(), (String, String)> {
+        first(self.check_files_all())
+    }
+
+    /// Every problem of [`AdminTlsConfig::check_files`]: each file that cannot be read or
+    /// does not hold what it should, then (when both are good) a key that is not the
+    /// certificate's. Each message says what is wrong with the file its field names.
+    pub fn check_files_all(&self) -> Vec<(String, String)> {
         let files = [
-            ("cert", Some(&self.cert), "CERTIFICATE"),
-            ("key", Some(&self.key), "PRIVATE KEY"),
-            ("ca", self.ca.as_ref(), "CERTIFICATE"),
+            ("cert", Some(&self.cert), "a PEM certificate"),
+            ("key", Some(&self.key), "a PEM private key"),
+            ("ca", self.ca.as_ref(), "a PEM certificate"),
         ];
-        for (name, path, label) in files {
+        let mut out = Vec::new();
+        for (name, path, what) in files {
             let Some(path) = path else { continue };
-            let field = format!("admin_tls.{name}");
-            match check_pem_file(path, name == "key") {
-                Ok(()) => {}
-                Err(PemFileError::Read(e)) => {
-                    return Err((field, format!("cannot read {path}: {e}")));
-                }
-                Err(PemFileError::Parse(_)) => {
-                    return Err((field, format!("{path} holds no PEM {label}")));
-                }
+            if let Err(why) = pem_file_problem(path, name == "key", what) {
+                out.push((format!("admin_tls.{name}"), why));
             }
         }
-        check_key_pair(&self.cert, &self.key).map_err(|e| {
+        if out.iter().any(|(f, _)| f != "admin_tls.ca") {
+            return out;
+        }
+        if let Err(e) = check_key_pair(&self.cert, &self.key) {
             let field = match e {
                 crate::tls_text::KeyPairError::Certificate(_) => "admin_tls.cert",
                 crate::tls_text::KeyPairError::Key(_) => "admin_tls.key",
             };
-            (field.to_string(), e.to_string())
-        })
+            out.push((field.to_string(), e.to_string()));
+        }
+        out
+    }
+}
+
+/// The first of `problems`, as the single-problem checks give it.
+fn first(problems: Vec<(String, String)>) -> Result<(), (String, String)> {
+    match problems.into_iter().next() {
+        Some(p) => Err(p),
+        None => Ok(()),
+    }
+}
+
+/// Why the TLS file at `path` is not usable as `what` (`a PEM certificate`, `a PEM private
+/// key`; `key` for the latter), in words that follow its field and value:
+/// `cannot be read: No such file or directory (os error 2)`, `is not a PEM certificate
+/// (no items found)`.
+fn pem_file_problem(path: &str, key: bool, what: &str) -> Result<(), String> {
+    match check_pem_file(path, key) {
+        Ok(()) => Ok(()),
+        Err(PemFileError::Read(e)) => Err(format!("cannot be read: {e}")),
+        Err(PemFileError::Parse(e)) => Err(format!("is not {what} ({e})")),
     }
 }
 
@@ -596,28 +627,38 @@ impl HaSection {
     }
 
     /// Checks that the TLS files exist and hold what they must (PEM): `ca` and `cert` at
-    /// least one CERTIFICATE, `key` a private key. Returns the field (`ha.tls`) and the
-    /// reason. Not part of [`HaSection::validate`]: a standby imports its primary's
-    /// configuration, whose paths are the primary's.
+    /// least one CERTIFICATE, `key` a private key. Returns the field (`ha.tls.NAME`) and the
+    /// reason of the first problem ([`HaSection::check_files_all`] gives them all). Not part
+    /// of [`HaSection::validate`]: a standby imports its primary's configuration, whose paths
+    /// are the primary's.
     pub fn check_files(&self) -> Result<(), (String, String)> {
+        first(self.check_files_all())
+    }
+
+    /// Every problem of [`HaSection::check_files`]: each file, then (when the certificate
+    /// and the key are good) a key that is not the certificate's.
+    pub fn check_files_all(&self) -> Vec<(String, String)> {
         let Some(tls) = &self.tls else {
-            return Ok(());
+            return Vec::new();
         };
-        let field = || "ha.tls".to_string();
-        for (key, path) in [("ca", &tls.ca), ("cert", &tls.cert), ("key", &tls.key)] {
-            if let Err(e) = std::fs::metadata(path) {
-                return Err((field(), format!("{key} = {path:?}: {e}")));
-            }
-            if let Err(e) = check_pem_file(path, key == "key") {
-                let what = if key == "key" {
-                    "a PEM private key"
-                } else {
-                    "a PEM certificate"
-                };
-                return Err((field(), format!("{key} = {path:?} is not {what} ({e})")));
+        let mut out = Vec::new();
+        for (name, path) in [("ca", &tls.ca), ("cert", &tls.cert), ("key", &tls.key)] {
+            let what = if name == "key" {
+                "a PEM private key"
+            } else {
+                "a PEM certificate"
+            };
+            if let Err(why) = pem_file_problem(path, name == "key", what) {
+                out.push((format!("ha.tls.{name}"), why));
             }
         }
-        check_key_pair(&tls.cert, &tls.key).map_err(|e| (field(), e.to_string()))
+        if out.iter().any(|(f, _)| f != "ha.tls.ca") {
+            return out;
+        }
+        if let Err(e) = check_key_pair(&tls.cert, &tls.key) {
+            out.push(("ha.tls.key".to_string(), e.to_string()));
+        }
+        out
     }
 
     /// Milliseconds of heartbeat silence after which the primary counts as failed
@@ -628,62 +669,68 @@ impl HaSection {
     }
 
     /// Checks the section; returns the field (`ha.NAME`) and the reason of the first
-    /// problem.
+    /// problem ([`HaSection::validate_all`] gives them all).
     pub fn validate(&self) -> Result<(), (String, String)> {
+        first(self.validate_all())
+    }
+
+    /// Every problem of the section (field `ha.NAME` and the reason), in the order of the
+    /// checks: each independent check runs, so a standby missing both `mirror_interface`
+    /// and `session_interface` is told of both.
+    pub fn validate_all(&self) -> Vec<(String, String)> {
         let f = |name: &str| format!("ha.{name}");
+        let mut errs = Vec::new();
         if self.node_id == 0 {
-            return Err((f("node_id"), "must be at least 1".into()));
+            errs.push((f("node_id"), "must be at least 1".into()));
         }
         if !(10..=60_000).contains(&self.heartbeat_interval_ms) {
-            return Err((
+            errs.push((
                 f("heartbeat_interval_ms"),
                 "must be between 10 and 60000 milliseconds".into(),
             ));
         }
         if !(1..=100).contains(&self.detect_multiplier) {
-            return Err((f("detect_multiplier"), "must be between 1 and 100".into()));
+            errs.push((f("detect_multiplier"), "must be between 1 and 100".into()));
         }
         let ifname_ok = |n: &str| !n.is_empty() && n.len() < 16 && !n.contains(['/', ' ']);
         for (key, name) in [
             ("mirror_interface", &self.mirror_interface),
             ("session_interface", &self.session_interface),
         ] {
-            if let Some(n) = name {
-                if !ifname_ok(n) {
-                    return Err((f(key), format!("{n:?} is not an interface name")));
-                }
+            if let Some(n) = name.as_deref().filter(|n| !ifname_ok(n)) {
+                errs.push((f(key), format!("{n:?} is not an interface name")));
             }
         }
         for m in &self.move_addresses {
-            m.parse::<MovedAddress>()
-                .map_err(|e| (f("move_addresses"), e))?;
-        }
-        if self
-            .fencing_command
-            .as_deref()
-            .is_some_and(|c| c.trim().is_empty())
-        {
-            return Err((f("fencing_command"), "must not be empty".into()));
-        }
-        if let Some(program) = self.fencing_command.as_deref().and_then(fencing_program) {
-            if !is_executable(program) {
-                return Err((
-                    f("fencing_command"),
-                    format!("{program} is not an executable file"),
-                ));
+            if let Err(e) = m.parse::<MovedAddress>() {
+                errs.push((f("move_addresses"), e));
             }
+        }
+        match self.fencing_command.as_deref() {
+            Some(c) if c.trim().is_empty() => {
+                errs.push((f("fencing_command"), "must not be empty".into()));
+            }
+            Some(c) => {
+                if let Some(program) = fencing_program(c).filter(|p| !is_executable(p)) {
+                    errs.push((
+                        f("fencing_command"),
+                        format!("{program} is not an executable file"),
+                    ));
+                }
+            }
+            None => {}
         }
         if let Some(tls) = &self.tls {
             for (key, v) in [("ca", &tls.ca), ("cert", &tls.cert), ("key", &tls.key)] {
                 if v.is_empty() {
-                    return Err((f("tls"), format!("{key} must name a file")));
+                    errs.push((f("tls"), format!("{key} must name a file")));
                 }
             }
         }
         match self.role {
             HaRoleConfig::Primary => {
                 if let Some(p) = &self.primary {
-                    return Err((
+                    errs.push((
                         f("primary"),
                         format!(
                             "a primary does not follow another primary ({p:?}): remove it, or \
@@ -692,40 +739,18 @@ impl HaSection {
                     ));
                 }
                 if self.checkpoint_address.is_none() {
-                    return Err((
+                    errs.push((
                         f("checkpoint_address"),
                         "a primary needs the address standbys attach to".into(),
                     ));
                 }
             }
             HaRoleConfig::Standby => {
-                let Some(p) = &self.primary else {
-                    return Err((
-                        f("primary"),
-                        "a standby needs the primary's checkpoint endpoint (http://host:port)"
-                            .into(),
-                    ));
-                };
-                let scheme = if self.tls.is_some() {
-                    "https://"
-                } else {
-                    "http://"
-                };
-                let rest = p
-                    .strip_prefix(scheme)
-                    .ok_or_else(|| (f("primary"), format!("{p:?} must start with {scheme}")))?;
-                if rest.rsplit_once(':').is_none_or(|(h, port)| {
-                    h.is_empty() || port.trim_end_matches('/').parse::<u16>().is_err()
-                }) {
-                    return Err((f("primary"), format!("{p:?} is not {scheme}host:port")));
-                }
-                // The endpoint the standby will dial: it must parse as a URI (no space or
-                // other character a host cannot hold).
-                if let Err(e) = tonic::transport::Endpoint::from_shared(p.clone()) {
-                    return Err((f("primary"), format!("{p:?} is not a valid URI: {e}")));
+                if let Err(why) = self.primary_endpoint_problem() {
+                    errs.push((f("primary"), why));
                 }
                 if self.mirror_interface.is_none() {
-                    return Err((
+                    errs.push((
                         f("mirror_interface"),
                         "a standby needs the interface its BGP traffic is mirrored to".into(),
                     ));
@@ -734,7 +759,7 @@ impl HaSection {
                 // (the standby has nowhere to add the session addresses), after the
                 // standby reported the sessions protected all along.
                 if self.session_interface.is_none() {
-                    return Err((
+                    errs.push((
                         f("session_interface"),
                         "a standby needs the interface where it adds the session addresses \
                          when it takes over (e.g. session_interface = \"eth1\"): without it \
@@ -743,6 +768,35 @@ impl HaSection {
                     ));
                 }
             }
+        }
+        errs
+    }
+
+    /// A standby's `primary`: present, `http://host:port` (`https://` with `tls`), and a
+    /// URI the standby can dial. Errors: why not.
+    fn primary_endpoint_problem(&self) -> Result<(), String> {
+        let Some(p) = &self.primary else {
+            return Err(
+                "a standby needs the primary's checkpoint endpoint (http://host:port)".into(),
+            );
+        };
+        let scheme = if self.tls.is_some() {
+            "https://"
+        } else {
+            "http://"
+        };
+        let rest = p
+            .strip_prefix(scheme)
+            .ok_or_else(|| format!("{p:?} must start with {scheme}"))?;
+        if rest.rsplit_once(':').is_none_or(|(h, port)| {
+            h.is_empty() || port.trim_end_matches('/').parse::<u16>().is_err()
+        }) {
+            return Err(format!("{p:?} is not {scheme}host:port"));
+        }
+        // The endpoint the standby will dial: it must parse as a URI (no space or other
+        // character a host cannot hold).
+        if let Err(e) = tonic::transport::Endpoint::from_shared(p.clone()) {
+            return Err(format!("{p:?} is not a valid URI: {e}"));
         }
         Ok(())
     }
@@ -937,24 +991,20 @@ impl Config {
     }
 
     /// Everything `--check-config` says about a configuration: every error
-    /// ([`Config::from_toml_str_all`]; the files it names are checked only when the rest
-    /// is valid, and only the first file problem is given) and every warning, also those of
+    /// ([`Config::from_toml_str_all`], and every problem of the files it names,
+    /// [`Config::check_files_all`]) and every warning, also those of
     /// a configuration with errors (the fields toml could not read left out, [`read`]).
     pub fn check(src: &str) -> ConfigCheck {
         let (cfg, mut errors, unread) = Config::read_and_validate(src);
-        if errors.is_empty() {
-            if let Some(Err((field, message))) = cfg.as_ref().map(Config::check_files) {
-                let line = written(src, &field)
-                    .map(|(l, _)| l)
-                    .or_else(|| enclosing_line(src, &field));
-                // The message names the file: no ` = VALUE` to repeat it.
-                errors.push(ConfigError::Invalid {
-                    value: None,
-                    line,
-                    field,
-                    message,
-                });
-            }
+        if let Some(cfg) = &cfg {
+            // Every file problem, also beside other errors; none about a stand-in.
+            errors.extend(
+                cfg.check_files_all()
+                    .into_iter()
+                    .filter(|(field, _)| !read::is_within(&unread, field))
+                    .map(|(field, message)| located(src, cfg, field, message)),
+            );
+            sort_by_line(&mut errors);
         }
         let mut warnings = cfg
             .as_ref()
@@ -993,13 +1043,19 @@ impl Config {
     /// its primary's configuration ([`Config::from_toml_str`]), whose paths are the
     /// primary's, and a speaker snapshot carries its configuration too.
     pub fn check_files(&self) -> Result<(), (String, String)> {
+        first(self.check_files_all())
+    }
+
+    /// Every problem of [`Config::check_files`], `admin_tls`'s before `[ha] tls`'s.
+    pub fn check_files_all(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
         if let Some(tls) = &self.admin_tls {
-            tls.check_files()?;
+            out.extend(tls.check_files_all());
         }
         if let Some(ha) = &self.ha {
-            ha.check_files()?;
+            out.extend(ha.check_files_all());
         }
-        Ok(())
+        out
     }
 
     /// What a valid configuration probably does not mean (field path, message):
@@ -1193,33 +1249,10 @@ fn parse_error(src: &str, e: &toml::de::Error) -> ConfigError {
 /// A problem [`Config::validate_all`] found (its field path and message), with the line and
 /// the value as written (not a secret's, [`is_secret`]).
 fn located(src: &str, cfg: &Config, field: String, message: String) -> ConfigError {
-    if field == "policy" {
-        let err = cfg.policy.compile().err();
-        if let Some(crate::policy::PolicyError::UnknownPrefixList { policy, term, name }) = &err {
-            return unknown_prefix_list(src, cfg, policy, term, name);
-        }
-        // The policy error names the entry; find the line that writes it, and there the
-        // entry itself (`policy.prefix_lists.customers[1] = "203.0.113.0/33"`).
-        let line = err.as_ref().and_then(|e| locate_policy(src, e));
-        let entry = err
-            .as_ref()
-            .and_then(|e| e.written())
-            .zip(line)
-            .and_then(|(v, line)| written_on(src, line, v));
-        return match entry {
-            Some((field, value)) => ConfigError::Invalid {
-                field,
-                value: Some(value),
-                line,
-                message,
-            },
-            None => ConfigError::Invalid {
-                field,
-                value: None,
-                line,
-                message,
-            },
-        };
+    if field.starts_with("policy.") && written(src, &field).is_none() {
+        // Written where the scan of values does not follow (a `[...terms.match]` table
+        // under an array of tables): found by the value itself.
+        return policy_place::locate(src, cfg, field, message);
     }
     let (line, value) = match written(src, &field) {
         Some((line, _)) if is_secret(&field) => (Some(line), None),
@@ -1272,7 +1305,7 @@ impl Config {
 
     /// Every problem [`Config::validate`] finds, in the order of the file's sections
     /// (top-level fields, networks, neighbours, `[ha]`): independent checks all run, so
-    /// `--check-config` reports every error at once. Within `[ha]` only the first.
+    /// `--check-config` reports every error at once.
     pub fn validate_all(&self) -> Vec<(String, String)> {
         self.validate_except(&BTreeSet::new())
     }
@@ -1293,8 +1326,25 @@ impl Config {
         if self.local_as == AS_TRANS {
             errs.push(("local_as".into(), AS_TRANS_REASON.into()));
         }
-        if let Err(e) = self.policy.compile() {
-            errs.push(("policy".into(), e.to_string()));
+        // Every policy problem at its value's path; none about a reference to a prefix
+        // list that could not be read (it is not unknown).
+        for fault in self.policy.check() {
+            if let crate::policy::PolicyError::UnknownPrefixList { name, .. } = &fault.error {
+                if !read(&format!("policy.prefix_lists.{name}")) {
+                    continue;
+                }
+            }
+            let message = policy_place::message(&self.policy, &fault.error);
+            errs.push((fault.path, message));
+        }
+        if self.fib.table == 0 && read("fib.table") {
+            errs.push((
+                "fib.table".into(),
+                "0 is RT_TABLE_UNSPEC, no table: the kernel would put the routes in main (254), \
+                 where bgpd would not look for them; write 254 for main, or the id of a table \
+                 of your own (1 to 252, or 256 and above)"
+                    .into(),
+            ));
         }
         for (i, n) in self.networks.iter().enumerate() {
             let prefix_read = |j: usize| read(&format!("network[{j}].prefix"));
@@ -1450,9 +1500,7 @@ impl Config {
             // Which checks apply depends on the role and on the other keys together: none
             // when one of them could not be read.
             if !unread.iter().any(|u| u.starts_with("ha.") || u == "ha") {
-                if let Err(e) = ha.validate() {
-                    errs.push(e);
-                }
+                errs.extend(ha.validate_all());
             }
             if ha.checkpoint_address == Some(self.admin_address)
                 && read("ha.checkpoint_address")
@@ -1632,6 +1680,9 @@ fn terms_without_action(src: &str) -> Vec<(String, String)> {
 /// 4294967295"), "missing field `key`" "the required field `key` is missing". `field` is the
 /// field's path (and value as written); other messages are returned unchanged.
 pub fn in_words(message: &str, field: Option<&str>) -> String {
+    if message == "invalid socket address syntax" {
+        return socket_address_in_words(field);
+    }
     if message == "invalid IP address syntax" {
         // `fe80::1%eth0`: an address with a zone (RFC 4007 section 11), which a neighbour
         // cannot have.
@@ -1711,6 +1762,32 @@ pub fn in_words(message: &str, field: Option<&str>) -> String {
     format!("expected {expected}, found {found}")
 }
 
+/// Why a value of an `ADDRESS:PORT` field (`admin_address`, `metrics_address`,
+/// `ha.checkpoint_address`; `field` is its path and value as written) is not one: an address
+/// without its port is said as such; the example uses the field's usual port.
+fn socket_address_in_words(field: Option<&str>) -> String {
+    let (path, value) = field
+        .and_then(|f| f.split_once(" = "))
+        .map(|(p, v)| (p, v.trim_matches(['"', '\''])))
+        .unwrap_or_default();
+    let port = match path {
+        "admin_address" => 50051,
+        "metrics_address" => 9179,
+        "ha.checkpoint_address" => 50052,
+        _ => 179,
+    };
+    match value.parse::<IpAddr>() {
+        Ok(IpAddr::V4(a)) => format!("{a} has no port: write ADDRESS:PORT, e.g. \"{a}:{port}\""),
+        Ok(IpAddr::V6(a)) => {
+            format!("{a} has no port: write [ADDRESS]:PORT, e.g. \"[{a}]:{port}\"")
+        }
+        Err(_) => format!(
+            "expected ADDRESS:PORT, an IP address and a port (e.g. \"127.0.0.1:{port}\" or \
+             \"[2001:db8::1]:{port}\"; no host name)"
+        ),
+    }
+}
+
 /// The field assigned on 1-based `line` with its table path and the value as written:
 /// `neighbor[1].address = "192.0.2.300"`, `network[0].prefix = "203.0.113.1/24"`. None when
 /// the line assigns nothing (a table header, or the error is not on one line).
@@ -1730,7 +1807,11 @@ fn field_at(src: &str, line: usize) -> Option<String> {
         None => key.to_string(),
     };
     // The value alone, as TOML renders it: not the comment that may follow it on the line.
-    let value = match inline::value_of(src, &path) {
+    // The one written on this line: a key written twice has its own value on each.
+    let on_line = inline::index(src)
+        .into_iter()
+        .find(|w| w.path == path && w.line == line);
+    let value = match on_line.or_else(|| inline::value_of(src, &path)) {
         Some(w) => rendered(w.text(src)),
         None => rendered(value),
     };
@@ -1853,132 +1934,6 @@ fn locate_section(src: &str, field: &str) -> Option<usize> {
     }
     let header = format!("[{section}]");
     src.lines().position(|l| l.trim() == header).map(|i| i + 1)
-}
-
-/// A term's `match.prefix_list` naming no list of `[policy.prefix_lists]`: the field of the
-/// reference (`policy.policies.NAME.terms[I].match.prefix_list`), the line that writes it
-/// (inside that policy's tables, in either quote style), and the lists there are.
-fn unknown_prefix_list(
-    src: &str,
-    cfg: &Config,
-    policy: &str,
-    term: &str,
-    name: &str,
-) -> ConfigError {
-    let base = format!("policy.policies.{policy}");
-    // The term: `#N` (1-based) when it has no name.
-    let index = term
-        .strip_prefix('#')
-        .and_then(|n| n.parse::<usize>().ok())
-        .map(|n| n.saturating_sub(1))
-        .or_else(|| {
-            cfg.policy
-                .policies
-                .get(policy)?
-                .terms
-                .iter()
-                .position(|t| t.name.as_deref() == Some(term))
-        });
-    let field = match index {
-        Some(i) => format!("{base}.terms[{i}].match.prefix_list"),
-        None => base.clone(),
-    };
-    let lines: Vec<&str> = src.lines().collect();
-    let mut in_policy = false;
-    let mut line = None;
-    for (i, l) in lines.iter().enumerate() {
-        let t = l.trim();
-        if t.starts_with('[') {
-            let header = t.trim_start_matches('[').trim_end_matches(']').trim();
-            in_policy = header == base || header.starts_with(&format!("{base}."));
-            continue;
-        }
-        let quoted = [format!("\"{name}\""), format!("'{name}'")];
-        if in_policy && t.contains("prefix_list") && quoted.iter().any(|q| t.contains(q.as_str())) {
-            line = Some(i + 1);
-            break;
-        }
-    }
-    let known: Vec<&str> = cfg.policy.prefix_lists.keys().map(String::as_str).collect();
-    let message = format!(
-        "unknown prefix list {name:?} (policy {policy:?} term {term}); [policy.prefix_lists] \
-         defines {}",
-        if known.is_empty() {
-            "none".to_string()
-        } else {
-            known.join(", ")
-        }
-    );
-    let value = line.and_then(|l| {
-        written(src, &field)
-            .map(|(_, v)| v)
-            .or_else(|| written_on(src, l, name).map(|(_, v)| v))
-    });
-    ConfigError::Invalid {
-        field,
-        value,
-        // Not found (an inline `[policy]`): the policy's header.
-        line: line.or_else(|| {
-            let e = crate::policy::PolicyError::UnknownPrefixList {
-                policy: policy.to_string(),
-                term: term.to_string(),
-                name: name.to_string(),
-            };
-            locate_policy(src, &e)
-        }),
-        message,
-    }
-}
-
-/// The field path and value (as TOML renders it) of the string `value` written on 1-based
-/// `line`, the innermost one there (an entry of a list rather than the list).
-fn written_on(src: &str, line: usize, value: &str) -> Option<(String, String)> {
-    inline::index(src)
-        .into_iter()
-        .filter(|w| w.line == line)
-        .filter(|w| {
-            let t = w.text(src);
-            t.trim_matches(['"', '\'']) == value && t.len() == value.len() + 2
-        })
-        .min_by_key(|w| w.end - w.start)
-        .map(|w| (w.path.clone(), rendered(w.text(src))))
-}
-
-/// 1-based line of what a policy error is about: the first line of the `[policy...]`
-/// tables that writes its value as a TOML string (`"203.0.113.0/33"`), else the header of
-/// its policy (`[policy.policies.NAME]` or one of its `terms`).
-fn locate_policy(src: &str, e: &crate::policy::PolicyError) -> Option<usize> {
-    let lines: Vec<&str> = src.lines().collect();
-    let start = lines
-        .iter()
-        .position(|l| l.trim_start().trim_start_matches('[').starts_with("policy"))?;
-    let in_policy = |i: &usize| {
-        // Lines up to the first header that is not a policy table.
-        !lines[start..=*i].iter().any(|l| {
-            let t = l.trim_start();
-            t.starts_with('[') && !t.trim_start_matches('[').starts_with("policy")
-        })
-    };
-    if let Some(v) = e.written() {
-        let quoted = format!("\"{v}\"");
-        if let Some(i) = (start..lines.len())
-            .filter(in_policy)
-            .find(|&i| lines[i].contains(&quoted))
-        {
-            return Some(i + 1);
-        }
-    }
-    let name = e.policy()?;
-    let header = format!("policy.policies.{name}");
-    (start..lines.len())
-        .find(|&i| {
-            let t = lines[i]
-                .trim()
-                .trim_start_matches('[')
-                .trim_end_matches(']');
-            t == header || t == format!("{header}.terms")
-        })
-        .map(|i| i + 1)
 }
 
 /// Whether the field at `path` (`neighbor[0].md5_password`) holds a secret, whose value an
@@ -2386,7 +2341,7 @@ mod tests {
         );
         assert_eq!(
             invalid(&ha(
-                "role = \"standby\"\nnode_id = 2\nprimary = \"192.0.2.254:50052\"\nmirror_interface = \"mon0\"\n"
+                "role = \"standby\"\nnode_id = 2\nprimary = \"192.0.2.254:50052\"\nmirror_interface = \"mon0\"\nsession_interface = \"eth0\"\n"
             )),
             ("ha.primary".into(), Some(6))
         );
@@ -2404,7 +2359,7 @@ mod tests {
         );
         assert_eq!(
             invalid(&ha(
-                "role = \"standby\"\nnode_id = 3\nprimary = \"http://p:1\"\nmirror_interface = \"a-name-much-too-long\"\n"
+                "role = \"standby\"\nnode_id = 3\nprimary = \"http://p:1\"\nmirror_interface = \"a-name-much-too-long\"\nsession_interface = \"eth0\"\n"
             )),
             ("ha.mirror_interface".into(), Some(7))
         );

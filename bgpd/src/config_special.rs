@@ -94,8 +94,19 @@ pub fn special_prefix(p: &Prefix) -> Option<SpecialPrefix> {
         )));
     }
     let warned = |what: &str| Some(Warned(format!("{p} is {what}")));
+    // `P is in BLOCK, WHAT`, or `BLOCK is WHAT` for the block itself.
+    let in_block = |block: &str, what: &str| {
+        if p.to_string() == block {
+            warned(what)
+        } else {
+            warned(&format!("in {block}, {what}"))
+        }
+    };
     if within("0.0.0.0/8") {
-        return warned("in 0.0.0.0/8, \"this network\" (RFC 6890): no router forwards to it");
+        return in_block(
+            "0.0.0.0/8",
+            "\"this network\" (RFC 6890): no router forwards to it",
+        );
     }
     if within("169.254.0.0/16") || within("fe80::/10") {
         return warned(
@@ -103,7 +114,7 @@ pub fn special_prefix(p: &Prefix) -> Option<SpecialPrefix> {
         );
     }
     if within("240.0.0.0/4") {
-        return warned("in 240.0.0.0/4, reserved address space (RFC 1112 section 4)");
+        return in_block("240.0.0.0/4", "reserved address space (RFC 1112 section 4)");
     }
     if matches!(p.addr(), IpAddr::V6(a) if a.is_unspecified()) && p.len() == 128 {
         return warned("the unspecified address");
@@ -159,6 +170,30 @@ mod tests {
             panic!("the default route is warned about");
         };
         assert!(text.starts_with("0.0.0.0/0 is the default route"), "{text}");
+    }
+
+    #[test]
+    fn a_reserved_block_is_named_as_itself_and_a_part_as_in_it() {
+        let text = |s: &str| match special_prefix(&s.parse().unwrap()) {
+            Some(SpecialPrefix::Warned(t)) => t,
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(
+            text("240.0.0.0/4"),
+            "240.0.0.0/4 is reserved address space (RFC 1112 section 4)"
+        );
+        assert_eq!(
+            text("240.1.0.0/16"),
+            "240.1.0.0/16 is in 240.0.0.0/4, reserved address space (RFC 1112 section 4)"
+        );
+        assert_eq!(
+            text("0.0.0.0/8"),
+            "0.0.0.0/8 is \"this network\" (RFC 6890): no router forwards to it"
+        );
+        assert_eq!(
+            text("0.1.0.0/16"),
+            "0.1.0.0/16 is in 0.0.0.0/8, \"this network\" (RFC 6890): no router forwards to it"
+        );
     }
 
     #[test]

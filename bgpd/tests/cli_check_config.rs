@@ -110,6 +110,63 @@ fn check_config_lists_every_error_and_warning_in_line_order_each_with_its_value(
     assert_eq!(String::from_utf8(out.stderr).unwrap(), err);
 }
 
+/// A policy with two bad prefix-list entries, a reference to an unknown list, a bad regex
+/// and a value toml cannot read, admin_tls files that do not exist, and a standby missing
+/// both its interfaces (note7.md, a fresh user on the final code, finding 1).
+const EVERYWHERE: &str = "router_id = \"192.0.2.1\"\n\
+local_as = 65001\n\
+admin_tls = { cert = \"/nonexistent/c.pem\", key = \"/nonexistent/k.pem\" }\n\
+\n\
+[policy.prefix_lists]\n\
+customers = [\"203.0.113.0/33\", \"198.51.100.0/24\", \"10.0.0.0/8 le 40\"]\n\
+\n\
+[policy.policies.in]\n\
+default = \"accept\"\n\
+[[policy.policies.in.terms]]\n\
+match = { prefix_list = \"nope\", as_path = \"(\" }\n\
+set = { local_pref = \"high\" }\n\
+action = \"reject\"\n\
+\n\
+[ha]\n\
+role = \"standby\"\n\
+node_id = 2\n\
+primary = \"http://192.0.2.254:50052\"\n";
+
+#[test]
+fn check_config_gives_every_policy_tls_and_ha_error_in_line_order() {
+    let dir = TempDir::new("checkall");
+    let path = dir.write("all.toml", EVERYWHERE);
+    let file = path.display().to_string();
+    let out = bgpd(&["--check-config", &file]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = err.lines().collect();
+    let expect = [
+        "error: admin_tls.cert = \"/nonexistent/c.pem\" (line 3): cannot be read: ",
+        "error: admin_tls.key = \"/nonexistent/k.pem\" (line 3): cannot be read: ",
+        "error: policy.prefix_lists.customers[0] = \"203.0.113.0/33\" (line 6): ",
+        "error: policy.prefix_lists.customers[2] = \"10.0.0.0/8 le 40\" (line 6): ",
+        "error: policy.policies.in.terms[0].match.prefix_list = \"nope\" (line 11): unknown \
+         prefix list \"nope\"",
+        "error: policy.policies.in.terms[0].match.as_path = \"(\" (line 11): policy \"in\" term \
+         #1: bad as_path regex: unclosed group",
+        "error: policy.policies.in.terms[0].set.local_pref = \"high\" (line 12): expected a \
+         whole number",
+        "error: ha.mirror_interface (line 15): a standby needs the interface its BGP traffic is \
+         mirrored to",
+        "error: ha.session_interface (line 15): a standby needs the interface where it adds the \
+         session addresses",
+    ];
+    assert_eq!(lines.len(), expect.len(), "{err}");
+    for (line, want) in lines.iter().zip(expect) {
+        let want = want.replacen("error: ", &format!("bgpd: error: {file}: "), 1);
+        assert!(
+            line.starts_with(&want),
+            "{line}\nwanted: {want}\nall:\n{err}"
+        );
+    }
+}
+
 /// `understudy ARGS` with the admin address from `--admin` (Some) or from nothing given.
 fn understudy(admin: Option<&str>, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_understudy"));

@@ -111,8 +111,8 @@ fn admin_api_over_tls_with_client_certificates() {
     assert_eq!(
         err,
         format!(
-            "bgpd: error: {}: admin_tls.key (line 6): cannot read /nonexistent/bgpd.key: No such file \
-             or directory (os error 2)\n",
+            "bgpd: error: {}: admin_tls.key = \"/nonexistent/bgpd.key\" (line 6): cannot be read: \
+             No such file or directory (os error 2)\n",
             missing.display()
         )
     );
@@ -125,7 +125,10 @@ fn admin_api_over_tls_with_client_certificates() {
     );
     let err = one_line_error(&check(&not_pem));
     assert!(
-        err.contains("admin_tls.ca (line 6):") && err.contains("holds no PEM CERTIFICATE"),
+        err.contains(&format!(
+            "admin_tls.ca = \"{}\" (line 6):",
+            config.display()
+        )) && err.contains("is not a PEM certificate"),
         "{err}"
     );
 
@@ -466,7 +469,7 @@ fn a_v1_certificate_or_a_key_of_another_certificate_is_said_in_words() {
     let err = one_line_error(&out);
     assert!(
         err.contains(&format!(
-            "admin_tls.cert (line 3): the certificate in {} is an X.509 v1 certificate",
+            "admin_tls.cert = \"{0}\" (line 3): the certificate in {0} is an X.509 v1 certificate",
             p(&v1_cert)
         )) && !err.contains("UnsupportedCertVersion"),
         "{err}"

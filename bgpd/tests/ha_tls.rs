@@ -278,7 +278,7 @@ fn check_config_refuses_tls_files_that_are_missing_or_do_not_parse() {
     let e = load(&src(&missing)).expect_err("a missing CA file");
     let text = e.to_string();
     assert!(
-        text.starts_with(&format!("ha.tls (line {tls_line_no}): ca = ")),
+        text.starts_with("ha.tls.ca = ") && text.contains(&format!("(line {tls_line_no}): ")),
         "{text}"
     );
     assert!(text.contains("nonexistent-ca.pem"), "{text}");
@@ -290,7 +290,7 @@ fn check_config_refuses_tls_files_that_are_missing_or_do_not_parse() {
     .expect_err("a cert that does not parse");
     let text = e.to_string();
     assert!(
-        text.starts_with(&format!("ha.tls (line {tls_line_no}): cert = ")),
+        text.starts_with("ha.tls.cert = ") && text.contains(&format!("(line {tls_line_no}): ")),
         "{text}"
     );
     assert!(text.contains("is not a PEM certificate"), "{text}");
@@ -303,7 +303,7 @@ fn check_config_refuses_tls_files_that_are_missing_or_do_not_parse() {
     .expect_err("a key file without a key");
     let text = e.to_string();
     assert!(
-        text.contains("key = ") && text.contains("is not a PEM private key"),
+        text.starts_with("ha.tls.key = ") && text.contains("is not a PEM private key"),
         "{text}"
     );
 
@@ -317,7 +317,8 @@ fn check_config_refuses_tls_files_that_are_missing_or_do_not_parse() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(&format!("ha.tls (line {tls_line_no}): ca = ")),
+        stderr.contains("ha.tls.ca = ")
+            && stderr.contains(&format!("(line {tls_line_no}): cannot be read: ")),
         "{stderr}"
     );
     assert!(Path::new(&path).exists());

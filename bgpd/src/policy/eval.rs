@@ -1,7 +1,7 @@
 //! Compiled policies and their evaluation.
 
 use super::community::{CommunityPattern, LargeCommunityPattern};
-use super::{PolicyAction, PolicyConfig, PolicyError, TermDef};
+use super::{PolicyAction, PolicyConfig, PolicyError, PolicyFault, TermDef};
 use crate::wire::{
     AsPath, Asn, AttributeValue, Community, LargeCommunity, PathAttributes, Prefix, SegmentType,
 };
@@ -427,18 +427,26 @@ impl Chain {
 }
 
 impl Policies {
-    pub(super) fn compile(config: &PolicyConfig) -> Result<Self, PolicyError> {
+    /// Compiles every prefix list and policy; every error, each with the path of the value
+    /// it is about (a prefix list with a bad entry is kept without it, so that a term
+    /// naming it is not also reported as naming an unknown list).
+    pub(super) fn compile_all(config: &PolicyConfig) -> Result<Self, Vec<PolicyFault>> {
+        let mut faults = Vec::new();
         let mut lists = BTreeMap::new();
         for (name, entries) in &config.prefix_lists {
             let mut v = Vec::with_capacity(entries.len());
-            for e in entries {
-                v.push(
-                    PrefixEntry::parse(e).map_err(|why| PolicyError::BadPrefixEntry {
-                        place: format!("prefix list {name:?}"),
-                        entry: e.clone(),
-                        why,
-                    })?,
-                );
+            for (j, e) in entries.iter().enumerate() {
+                match PrefixEntry::parse(e) {
+                    Ok(entry) => v.push(entry),
+                    Err(why) => faults.push(PolicyFault {
+                        path: format!("policy.prefix_lists.{name}[{j}]"),
+                        error: PolicyError::BadPrefixEntry {
+                            place: format!("prefix list {name:?}"),
+                            entry: e.clone(),
+                            why,
+                        },
+                    }),
+                }
             }
             lists.insert(name.clone(), Arc::new(v));
         }
@@ -446,7 +454,9 @@ impl Policies {
         for (name, def) in &config.policies {
             let mut terms = Vec::with_capacity(def.terms.len());
             for (i, t) in def.terms.iter().enumerate() {
-                terms.push(compile_term(name, i, t, &lists)?);
+                if let Some(term) = compile_term(name, i, t, &lists, &mut faults) {
+                    terms.push(term);
+                }
             }
             by_name.insert(
                 name.clone(),
@@ -455,6 +465,9 @@ impl Policies {
                     default: def.default,
                 }),
             );
+        }
+        if !faults.is_empty() {
+            return Err(faults);
         }
         Ok(Policies {
             by_name,
@@ -490,13 +503,21 @@ impl Policies {
     }
 }
 
+/// Compiles one term (`index`, 0-based, of `policy`); None when something in it is wrong,
+/// each problem pushed to `faults` with the path of its value.
 fn compile_term(
     policy: &str,
     index: usize,
     t: &TermDef,
     lists: &BTreeMap<String, Arc<Vec<PrefixEntry>>>,
-) -> Result<Term, PolicyError> {
+    faults: &mut Vec<PolicyFault>,
+) -> Option<Term> {
     let term = t.name.clone().unwrap_or_else(|| format!("#{}", index + 1));
+    let before = faults.len();
+    let path = |field: &str| format!("policy.policies.{policy}.terms[{index}].{field}");
+    let mut fault = |field: String, error: PolicyError| {
+        faults.push(PolicyFault { path: field, error });
+    };
     let bad_term = |why: String| PolicyError::BadTerm {
         policy: policy.to_string(),
         term: term.clone(),
@@ -510,107 +531,173 @@ fn compile_term(
     let m = &t.matches;
     let mut cond = Cond::default();
     if let Some(n) = &m.prefix_list {
-        cond.prefix_list =
-            Some(
-                lists
-                    .get(n)
-                    .cloned()
-                    .ok_or_else(|| PolicyError::UnknownPrefixList {
-                        policy: policy.to_string(),
-                        term: term.clone(),
-                        name: n.clone(),
-                    })?,
-            );
+        match lists.get(n) {
+            Some(list) => cond.prefix_list = Some(list.clone()),
+            None => fault(
+                path("match.prefix_list"),
+                PolicyError::UnknownPrefixList {
+                    policy: policy.to_string(),
+                    term: term.clone(),
+                    name: n.clone(),
+                },
+            ),
+        }
     }
-    for e in &m.prefixes {
-        cond.prefixes.push(
-            PrefixEntry::parse(e).map_err(|why| PolicyError::BadPrefixEntry {
-                place: format!("policy {policy:?} term {term}"),
-                entry: e.clone(),
-                why,
-            })?,
-        );
+    for (j, e) in m.prefixes.iter().enumerate() {
+        match PrefixEntry::parse(e) {
+            Ok(entry) => cond.prefixes.push(entry),
+            Err(why) => fault(
+                path(&format!("match.prefixes[{j}]")),
+                PolicyError::BadPrefixEntry {
+                    place: format!("policy {policy:?} term {term}"),
+                    entry: e.clone(),
+                    why,
+                },
+            ),
+        }
     }
     cond.family_v4 = match m.family.as_deref() {
         None => None,
         Some("ipv4") => Some(true),
         Some("ipv6") => Some(false),
-        Some(f) => return Err(bad_term(format!("family {f:?} is not ipv4 or ipv6"))),
+        Some(f) => {
+            fault(
+                path("match.family"),
+                bad_term(format!("family {f:?} is not ipv4 or ipv6")),
+            );
+            None
+        }
     };
     if let Some(re) = &m.as_path {
-        cond.as_path = Some(Regex::new(re).map_err(|e| PolicyError::BadRegex {
-            policy: policy.to_string(),
-            term: term.clone(),
-            why: e.to_string(),
-        })?);
+        match Regex::new(re) {
+            Ok(re) => cond.as_path = Some(re),
+            Err(e) => fault(
+                path("match.as_path"),
+                PolicyError::BadRegex {
+                    policy: policy.to_string(),
+                    term: term.clone(),
+                    why: regex_error_in_one_line(&e),
+                },
+            ),
+        }
     }
     cond.contains = m.as_path_contains.map(Asn);
     cond.origin_as = m.origin_as.map(Asn);
     cond.neighbor_as = m.neighbor_as.map(Asn);
     cond.len_min = m.as_path_len_min;
     cond.len_max = m.as_path_len_max;
-    let comms = |v: &[String]| -> Result<Vec<CommunityPattern>, PolicyError> {
-        v.iter()
-            .map(|s| CommunityPattern::parse(s).ok_or_else(|| bad_comm(s)))
-            .collect()
+    // Each list of communities: the parsed ones, a fault for each that does not parse.
+    let mut each = |field: &str, v: &[String], parse: &dyn Fn(&str) -> bool| {
+        for (j, s) in v.iter().enumerate() {
+            if !parse(s) {
+                fault(path(&format!("{field}[{j}]")), bad_comm(s));
+            }
+        }
     };
-    let larges = |v: &[String]| -> Result<Vec<LargeCommunityPattern>, PolicyError> {
-        v.iter()
-            .map(|s| LargeCommunityPattern::parse(s).ok_or_else(|| bad_comm(s)))
-            .collect()
+    let pattern = |s: &str| CommunityPattern::parse(s).is_some();
+    let large_pattern = |s: &str| LargeCommunityPattern::parse(s).is_some();
+    let exact = |s: &str| CommunityPattern::parse(s).and_then(|p| p.exact()).is_some();
+    let exact_large = |s: &str| {
+        LargeCommunityPattern::parse(s)
+            .and_then(|p| p.exact())
+            .is_some()
     };
-    cond.community_any = comms(&m.community)?;
-    cond.community_all = comms(&m.community_all)?;
-    cond.large_any = larges(&m.large_community)?;
-    cond.large_all = larges(&m.large_community_all)?;
-
     let s = &t.set;
+    each("match.community", &m.community, &pattern);
+    each("match.community_all", &m.community_all, &pattern);
+    each("match.large_community", &m.large_community, &large_pattern);
+    each(
+        "match.large_community_all",
+        &m.large_community_all,
+        &large_pattern,
+    );
+    each("set.add_communities", &s.add_communities, &exact);
+    each("set.remove_communities", &s.remove_communities, &pattern);
+    each(
+        "set.add_large_communities",
+        &s.add_large_communities,
+        &exact_large,
+    );
+    each(
+        "set.remove_large_communities",
+        &s.remove_large_communities,
+        &large_pattern,
+    );
     let next_hop = match s.next_hop.as_deref() {
         None => None,
         Some("self") => Some(NextHopAction::SelfAddress),
-        Some(a) => Some(NextHopAction::Address(a.parse::<IpAddr>().map_err(
-            |_| PolicyError::BadNextHop {
-                policy: policy.to_string(),
-                term: term.clone(),
-                value: a.to_string(),
-            },
-        )?)),
+        Some(a) => match a.parse::<IpAddr>() {
+            Ok(a) => Some(NextHopAction::Address(a)),
+            Err(_) => {
+                fault(
+                    path("set.next_hop"),
+                    PolicyError::BadNextHop {
+                        policy: policy.to_string(),
+                        term: term.clone(),
+                        value: a.to_string(),
+                    },
+                );
+                None
+            }
+        },
     };
-    if s.prepend_as.contains(&0) {
-        return Err(bad_term("prepend_as contains AS 0 (RFC 7607)".into()));
+    if let Some(j) = s.prepend_as.iter().position(|a| *a == 0) {
+        fault(
+            path(&format!("set.prepend_as[{j}]")),
+            bad_term("prepend_as contains AS 0 (RFC 7607)".into()),
+        );
     }
-    let exact = |v: &[String]| -> Result<Vec<Community>, PolicyError> {
+    if faults.len() > before {
+        return None;
+    }
+    // Every value parses (checked above).
+    let comms = |v: &[String]| -> Vec<CommunityPattern> {
         v.iter()
-            .map(|x| {
-                CommunityPattern::parse(x)
-                    .and_then(|p| p.exact())
-                    .ok_or_else(|| bad_comm(x))
-            })
+            .filter_map(|s| CommunityPattern::parse(s))
             .collect()
     };
-    let exact_large = |v: &[String]| -> Result<Vec<LargeCommunity>, PolicyError> {
+    let larges = |v: &[String]| -> Vec<LargeCommunityPattern> {
         v.iter()
-            .map(|x| {
-                LargeCommunityPattern::parse(x)
-                    .and_then(|p| p.exact())
-                    .ok_or_else(|| bad_comm(x))
-            })
+            .filter_map(|s| LargeCommunityPattern::parse(s))
             .collect()
     };
+    cond.community_any = comms(&m.community);
+    cond.community_all = comms(&m.community_all);
+    cond.large_any = larges(&m.large_community);
+    cond.large_all = larges(&m.large_community_all);
     let set = Set {
         local_pref: s.local_pref,
         med: s.med,
         next_hop,
         prepend: s.prepend.unwrap_or(0),
         prepend_as: s.prepend_as.iter().copied().map(Asn).collect(),
-        add_communities: exact(&s.add_communities)?,
-        remove_communities: comms(&s.remove_communities)?,
-        add_large: exact_large(&s.add_large_communities)?,
-        remove_large: larges(&s.remove_large_communities)?,
+        add_communities: comms(&s.add_communities)
+            .into_iter()
+            .filter_map(|p| p.exact())
+            .collect(),
+        remove_communities: comms(&s.remove_communities),
+        add_large: larges(&s.add_large_communities)
+            .into_iter()
+            .filter_map(|p| p.exact())
+            .collect(),
+        remove_large: larges(&s.remove_large_communities),
     };
-    Ok(Term {
+    Some(Term {
         cond,
         set,
         action: t.action,
     })
+}
+
+/// A regex error in one line: the `regex` crate's syntax errors span several lines (the
+/// pattern, a caret under the place, then `error: WHAT`); the last says what is wrong.
+fn regex_error_in_one_line(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let last = text
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or_default();
+    last.strip_prefix("error: ").unwrap_or(last).to_string()
 }

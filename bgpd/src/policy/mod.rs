@@ -274,10 +274,29 @@ impl PolicyError {
     }
 }
 
+/// A [`PolicyError`] and where it is: the path of the value it is about in the daemon's
+/// configuration (`policy.prefix_lists.customers[1]`,
+/// `policy.policies.in.terms[0].match.as_path`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyFault {
+    /// The field path (table keys as written, without quotes; array indexes 0-based).
+    pub path: String,
+    /// What is wrong.
+    pub error: PolicyError,
+}
+
 impl PolicyConfig {
-    /// Checks everything and builds the evaluators.
+    /// Checks everything and builds the evaluators. Errors: the first problem
+    /// ([`PolicyConfig::check`] gives them all).
     pub fn compile(&self) -> Result<Policies, PolicyError> {
-        Policies::compile(self)
+        Policies::compile_all(self).map_err(|mut faults| faults.swap_remove(0).error)
+    }
+
+    /// Every problem [`PolicyConfig::compile`] finds, each with the path of its value, in
+    /// the order of the prefix lists, then the policies and their terms (by name, then in
+    /// order); empty when it compiles.
+    pub fn check(&self) -> Vec<PolicyFault> {
+        Policies::compile_all(self).err().unwrap_or_default()
     }
 
     /// Whether a policy of this name is defined.
