@@ -696,10 +696,15 @@ fn refusals_say_why_with_a_documented_exit_status() {
     );
     let out = understudy(&admin, &["route", "add", "0.0.0.0/0"]);
     assert!(out.status.success(), "{out:?}");
+    // The warning is said once, on stderr, before the daemon is asked.
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "understudy: warning: 0.0.0.0/0 is the default route: every neighbour that accepts it \
+         sends here all the traffic it has no more specific route for\n"
+    );
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        "0.0.0.0/0 originated (warning: 0.0.0.0/0 is the default route: every neighbour that \
-         accepts it sends here all the traffic it has no more specific route for)\n"
+        "0.0.0.0/0 originated\n"
     );
 
     // A broken file: refused, the old configuration kept and said so.

@@ -96,12 +96,17 @@ impl Request {
     /// Checks the arguments that need no daemon, with the functions bgpd's admin API checks
     /// them with, so that a bad one is said (exit status 2) whether or not bgpd runs:
     /// `route add`'s prefix and next hop ([`originated_route`]), `route del`'s prefix, `rib`'s
-    /// prefix filter.
+    /// prefix filter. Returns what a good argument probably does not mean (`route add` of
+    /// the default route or of other special space), to be said before connecting.
     ///
     /// Errors: why not, as [`crate::BadInput`].
-    pub fn check(&self) -> Result<(), crate::BadInput> {
+    pub fn check(&self) -> Result<Option<String>, crate::BadInput> {
         let checked = match self {
-            Request::RouteAdd(r) => originated_route(&r.prefix, r.next_hop).map(|_| ()),
+            Request::RouteAdd(r) => {
+                return originated_route(&r.prefix, r.next_hop)
+                    .map(|(_, warning)| warning)
+                    .map_err(crate::BadInput);
+            }
             Request::RouteDel(prefix) => Prefix::parse_exact(prefix.trim())
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
@@ -114,7 +119,7 @@ impl Request {
                 .map_err(|e| e.to_string()),
             _ => Ok(()),
         };
-        checked.map_err(crate::BadInput)
+        checked.map(|()| None).map_err(crate::BadInput)
     }
 }
 
@@ -127,7 +132,12 @@ pub fn run(
     json: bool,
     req: Request,
 ) -> anyhow::Result<()> {
-    req.check()?;
+    // What the arguments alone say is said before the daemon is looked for, so that it is
+    // said whether or not the daemon answers.
+    let warning = req.check()?;
+    if let Some(what) = &warning {
+        eprintln!("understudy: warning: {what}");
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -306,7 +316,7 @@ async fn dispatch(a: &mut Admin, json: bool, req: Request) -> anyhow::Result<()>
         }
         Request::Rib(r) => rib(a, json, r).await?,
         Request::RouteAdd(r) => {
-            let ack = a
+            let mut ack = a
                 .client
                 .add_route(pb::AddRouteRequest {
                     prefix: r.prefix,
@@ -315,6 +325,12 @@ async fn dispatch(a: &mut Admin, json: bool, req: Request) -> anyhow::Result<()>
                 .await
                 .map_err(|s| a.status(s))?
                 .into_inner();
+            if !json {
+                // The warning was said before connecting (`run`), from the same check.
+                if let Some(i) = ack.message.find(" (warning: ") {
+                    ack.message.truncate(i);
+                }
+            }
             ack_out(json, &ack);
         }
         Request::RouteDel(prefix) => {

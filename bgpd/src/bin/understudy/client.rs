@@ -114,13 +114,12 @@ fn check_identity(
         .map_err(|e| anyhow::Error::new(crate::BadInput(e.to_string())))
 }
 
-/// Connects to the admin API at `addr` (`host:port`, or a full `http://` URI), over TLS
+/// Connects to the admin API at `addr` (`host:port`, [`split_admin`]), over TLS
 /// when `tls` names a CA. `from` names where `addr` came from (`--admin`,
 /// `UNDERSTUDY_ADMIN`) in an error about it.
 ///
 /// Errors: "cannot reach the bgpd admin API at ADDR: CAUSE" when nothing answers.
 pub async fn connect(addr: &str, from: &str, tls_args: &TlsArgs) -> anyhow::Result<Admin> {
-    let host_port = addr.split_once("://").map_or(addr, |(_, rest)| rest);
     let (host, port) =
         split_admin(addr, from).map_err(|e| anyhow::Error::new(crate::BadInput(e)))?;
     // A name that does not resolve is said as such, before tonic turns it into a
@@ -134,11 +133,8 @@ pub async fn connect(addr: &str, from: &str, tls_args: &TlsArgs) -> anyhow::Resu
         }
     }
     let tls = tls_args.client(&host)?;
-    if tls.is_none() && addr.starts_with("https://") {
-        anyhow::bail!("{addr}: https needs --tls-ca (the CA of bgpd's certificate)");
-    }
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let uri = format!("{scheme}://{}", host_port.trim_end_matches('/'));
+    let uri = format!("{scheme}://{}", addr.trim_end_matches('/'));
     let mut endpoint = Endpoint::from_shared(uri)
         .map_err(|e| anyhow!("invalid admin address {addr:?}: {e}"))?
         .connect_timeout(CONNECT_TIMEOUT);
@@ -234,8 +230,8 @@ pub fn tls_failure(
     use bgpd::tls_text::{alert_text, certificate_problem, find_tls_error, not_tls};
     use rustls::{AlertDescription, CertificateError, Error as TlsError};
     let lower = text.to_ascii_lowercase();
-    // Closed by the other end after the TCP connection was made (not refused, not
-    // unanswered: those are no TLS matter).
+    // Closed by the other end after the TCP connection was made. A connection never made
+    // (refused, unreachable, unanswered) is no TLS matter: its own cause is the message.
     let closed = [
         "protocol error",
         // tonic's word for a connection that broke under an RPC.
@@ -249,9 +245,7 @@ pub fn tls_failure(
     ]
     .iter()
     .any(|w| lower.contains(w))
-        && !["connection refused", "timed out", "no route"]
-            .iter()
-            .any(|w| lower.contains(w));
+        && !never_connected(err, text);
     let Some(ca) = &tls.tls_ca else {
         return closed.then(|| {
             format!(
@@ -321,17 +315,64 @@ pub fn tls_failure(
     })
 }
 
+/// Whether a failure (`err` with its causes, `text` the same in words) happened before the
+/// TCP connection was made: an OS error of connecting in the chain (refused, host or
+/// network unreachable, timed out, no address), or the words of one (tonic's `tcp connect
+/// error`, a DNS failure, a timeout). Such a failure is never TLS's doing.
+pub fn never_connected(err: Option<&(dyn std::error::Error + 'static)>, text: &str) -> bool {
+    use std::io::ErrorKind;
+    let mut source = err;
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::HostUnreachable
+                    | ErrorKind::NetworkUnreachable
+                    | ErrorKind::NetworkDown
+                    | ErrorKind::TimedOut
+                    | ErrorKind::AddrNotAvailable
+            ) {
+                return true;
+            }
+        }
+        source = e.source();
+    }
+    let lower = text.to_ascii_lowercase();
+    [
+        "tcp connect error",
+        "connection refused",
+        "no route to host",
+        "network is unreachable",
+        "host is unreachable",
+        "network is down",
+        "timed out",
+        "timeout",
+        "deadline has elapsed",
+        "dns error",
+        "cannot assign requested address",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+}
+
 /// The host (brackets of an IPv6 address removed) and the port of the admin address
-/// (`HOST:PORT`, `[IPV6]:PORT`, or either after `http://` or `https://`), given by `from`
+/// (`HOST:PORT`, `[IPV6]:PORT`; a scheme such as `http://` is refused), given by `from`
 /// (`--admin` or `UNDERSTUDY_ADMIN`, which an error names). The port is required: without
 /// one tonic would quietly use port 80 (443 for https), which no bgpd listens on.
 ///
 /// Errors: a line saying what to write instead.
 pub fn split_admin(addr: &str, from: &str) -> Result<(String, u16), String> {
-    let host_port = addr
-        .split_once("://")
-        .map_or(addr, |(_, rest)| rest)
-        .trim_end_matches('/');
+    if let Some((scheme, rest)) = addr.split_once("://") {
+        // HOST:PORT, as the help says: TLS is chosen by --tls-ca, not by a scheme.
+        let rest = rest.trim_end_matches('/');
+        return Err(format!(
+            "{from} {addr}: write HOST:PORT without {scheme}:// (e.g. {}): TLS is chosen by \
+             --tls-ca",
+            if rest.is_empty() { DEFAULT_ADMIN } else { rest }
+        ));
+    }
+    let host_port = addr.trim_end_matches('/');
     let (host, port) = match host_port.strip_prefix('[') {
         Some(rest) => match rest.split_once(']') {
             Some((h, p)) => (h, p.strip_prefix(':')),
@@ -425,10 +466,18 @@ mod tests {
             Ok(("127.0.0.1".into(), 50051))
         );
         assert_eq!(split_admin("[::1]:7", "--admin"), Ok(("::1".into(), 7)));
+        // HOST:PORT, as the help says: no scheme.
         assert_eq!(
-            split_admin("http://router.example:50051/", "--admin"),
-            Ok(("router.example".into(), 50051))
+            split_admin("http://router.example:50051/", "UNDERSTUDY_ADMIN"),
+            Err(
+                "UNDERSTUDY_ADMIN http://router.example:50051/: write HOST:PORT without \
+                 http:// (e.g. router.example:50051): TLS is chosen by --tls-ca"
+                    .into()
+            )
         );
+        assert!(split_admin("https://[::1]:7", "--admin")
+            .unwrap_err()
+            .contains("without https://"));
         let no_port = split_admin("127.0.0.1", "--admin").unwrap_err();
         assert!(no_port.contains("has no port"), "{no_port}");
         assert!(no_port.contains("127.0.0.1:50051"), "{no_port}");
@@ -453,5 +502,44 @@ mod tests {
         assert!(split_admin("127.0.0.1", "UNDERSTUDY_ADMIN")
             .unwrap_err()
             .starts_with("UNDERSTUDY_ADMIN 127.0.0.1 has no port"));
+    }
+
+    #[test]
+    fn a_connection_never_made_is_not_blamed_on_tls() {
+        let plain = TlsArgs::default();
+        let addr = "10.255.255.1:50051";
+        // What tonic says when connecting fails: its own cause, never TLS.
+        for text in [
+            "transport error: tcp connect error: Network is unreachable (os error 101)",
+            "transport error: tcp connect error: No route to host (os error 113)",
+            "transport error: tcp connect error: Connection refused (os error 111)",
+            "transport error: tcp connect error: deadline has elapsed",
+            "transport error: timeout expired",
+        ] {
+            assert!(never_connected(None, text), "{text}");
+            assert_eq!(tls_failure(addr, &plain, None, text), None, "{text}");
+        }
+        // The OS error in the chain is evidence enough, whatever the words.
+        for kind in [
+            std::io::ErrorKind::NetworkUnreachable,
+            std::io::ErrorKind::HostUnreachable,
+            std::io::ErrorKind::ConnectionRefused,
+            std::io::ErrorKind::TimedOut,
+        ] {
+            let e = std::io::Error::from(kind);
+            assert!(never_connected(Some(&e), "transport error"), "{kind:?}");
+            assert_eq!(tls_failure(addr, &plain, Some(&e), "transport error"), None);
+        }
+        // A connection made, then closed without an HTTP/2 answer: a TLS listener is the
+        // likely cause.
+        let closed = "transport error: connection closed before message completed";
+        assert!(!never_connected(None, closed));
+        let line = tls_failure(addr, &plain, None, closed).unwrap();
+        assert!(line.contains("it probably speaks TLS"), "{line}");
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(!never_connected(
+            Some(&reset),
+            "transport error: connection reset"
+        ));
     }
 }

@@ -103,8 +103,10 @@ enum Command {
     Disable {
         /// The neighbour's address.
         address: IpAddr,
-        /// Shutdown communication (RFC 9003).
-        #[arg(long)]
+        /// A text for the neighbour's operator, sent in the Cease NOTIFICATION as its
+        /// Shutdown Communication (RFC 8203, RFC 9003: UTF-8, at most 255 octets); routers
+        /// log it.
+        #[arg(long, value_name = "TEXT")]
         message: Option<String>,
     },
     /// Print events as they happen, until interrupted: session state changes, sessions
@@ -190,9 +192,11 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                // No subcommand: the help, on stderr, and a usage failure (a script that
-                // forgot the subcommand must not see success).
+                // No subcommand: the help, on stderr, then the error line every failure
+                // ends with, and a usage failure (a script that forgot the subcommand must
+                // not see success).
                 let _ = e.print();
+                eprintln!("{NO_COMMAND}");
                 return ExitCode::from(EXIT_BAD_INPUT);
             }
             // One line, as for every other error: clap's first line names the problem.
@@ -254,6 +258,10 @@ impl std::fmt::Display for BadInput {
 }
 
 impl std::error::Error for BadInput {}
+
+/// The last line of `understudy` run without a command (after the help).
+const NO_COMMAND: &str = "understudy: error: no command given: name one of the commands \
+                          above, e.g. `understudy neighbors` (see --help)";
 
 /// Exit status of bad usage or bad input (as clap's).
 const EXIT_BAD_INPUT: u8 = 2;
