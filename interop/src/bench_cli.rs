@@ -41,7 +41,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "SECS", value_parser = crate::cli_values::timeout)]
     timeout: Option<Duration>,
     /// Namespace project prefix.
-    #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
+    #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX, value_parser = crate::cli_values::project_prefix)]
     prefix: String,
     /// Print the result as one JSON object on the last line.
     #[arg(long)]

@@ -46,6 +46,15 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A namespace project prefix (`--prefix`), checked as the lab checks it
+/// ([`interop::sweep::prefix_problem`]) before anything runs.
+pub fn project_prefix(s: &str) -> Result<String, String> {
+    match interop::sweep::prefix_problem(s) {
+        None => Ok(s.to_string()),
+        Some(why) => Err(why),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -819,6 +819,18 @@ pub fn run(
     Ok(report)
 }
 
+/// What `interop demo` prints once the run is over, as (stdout, stderr): the report for a
+/// person ([`render`]) on stdout; with `json`, that report on stderr (with the progress
+/// lines) and on stdout only the object of [`DemoReport::summary_json`], its one line, so
+/// that `interop demo --json | jq` reads the object and the terminal still shows the report.
+pub fn final_output(report: &DemoReport, json: bool) -> (String, String) {
+    if json {
+        (format!("{}\n", report.summary_json()), render(report))
+    } else {
+        (render(report), String::new())
+    }
+}
+
 /// A human table of the report.
 pub fn render(report: &DemoReport) -> String {
     use std::fmt::Write as _;
@@ -938,6 +950,44 @@ pub fn render(report: &DemoReport) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_gives_the_object_alone_on_stdout_and_the_report_on_stderr_as_the_readme_says() {
+        let report = DemoReport {
+            topology: "t".into(),
+            scenario: "s".into(),
+            fed_prefixes: 2000,
+            neighbors: Vec::new(),
+            takeover_ms: Some(2.5),
+            dataplane_loss_ms: Some(250.0),
+            pings_sent: Some(3000),
+            pings_received: Some(2975),
+            sessions: Some((2, 0)),
+        };
+        let (out, err) = final_output(&report, true);
+        assert_eq!(out.lines().count(), 1, "{out}");
+        let v: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+        assert_eq!(v["takeover_ms"].to_string(), "2.5");
+        assert_eq!(err, render(&report));
+        assert!(err.contains("takeover"), "{err}");
+        // Without --json: the report alone, on stdout.
+        assert_eq!(
+            final_output(&report, false),
+            (render(&report), String::new())
+        );
+        // The README promises exactly this.
+        let readme = include_str!("../../README.md")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            readme.contains(
+                "with `--json` the progress lines and that report go to stderr, and stdout gets \
+                 only one JSON object, on one line:"
+            ),
+            "README"
+        );
+    }
 
     #[test]
     fn ping_stream_is_parsed() {

@@ -42,7 +42,7 @@ enum Command {
     /// Remove stale lab namespaces (whose creating process is gone) under a prefix.
     Sweep {
         /// Namespace project prefix.
-        #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
+        #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX, value_parser = crate::cli_values::project_prefix)]
         prefix: String,
         /// Also remove labs whose creator still runs.
         #[arg(long)]
@@ -59,7 +59,7 @@ enum Command {
         /// Only these case ids.
         ids: Vec<String>,
         /// Namespace project prefix.
-        #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
+        #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX, value_parser = crate::cli_values::project_prefix)]
         prefix: String,
         /// The speaker under test: understudy's bgpd (found beside this binary, or
         /// $US_BIN_DIR) or FRR.
@@ -80,7 +80,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         topology: Option<PathBuf>,
         /// Namespace project prefix.
-        #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
+        #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX, value_parser = crate::cli_values::project_prefix)]
         prefix: String,
         /// Instead of the failover, only watch the lab for this many seconds between the
         /// pictures (no failure).
@@ -111,7 +111,7 @@ enum Command {
         /// Seconds to wait for sessions and routes (above 0).
         #[arg(long, value_name = "SECS", default_value = "60", value_parser = cli_values::timeout)]
         timeout: Duration,
-        /// Print the report as one JSON object on the last line.
+        /// Print the report on stderr and, on stdout, only one JSON object on one line.
         #[arg(long)]
         json: bool,
     },
@@ -129,7 +129,7 @@ enum LabAction {
         /// The containerlab topology file.
         file: PathBuf,
         /// Namespace project prefix.
-        #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
+        #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX, value_parser = crate::cli_values::project_prefix)]
         prefix: String,
         /// Do not start the neighbour daemons.
         #[arg(long)]
@@ -140,7 +140,7 @@ enum LabAction {
         /// The containerlab topology file.
         file: PathBuf,
         /// Namespace project prefix.
-        #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
+        #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX, value_parser = crate::cli_values::project_prefix)]
         prefix: String,
     },
 }
@@ -394,11 +394,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             };
             let report = demo::run(&opts, scenario, &mut progress)?;
-            if json {
-                println!("{}", report.summary_json());
-            } else {
-                print!("{}", demo::render(&report));
-            }
+            let (out, err) = demo::final_output(&report, json);
+            eprint!("{err}");
+            print!("{out}");
         }
         Command::Bench(args) => bench_cli::run(args)?,
         Command::TakeoverBench(args) => takeover_bench_cli::run(args)?,

@@ -6,19 +6,31 @@ use crate::cmd;
 use crate::error::{LabError, Result};
 
 /// Checks a project prefix: 2 to 12 lowercase ASCII letters or digits, then `-`.
+///
+/// Errors: [`prefix_problem`]'s reason.
 pub fn validate_prefix(prefix: &str) -> Result<()> {
+    match prefix_problem(prefix) {
+        None => Ok(()),
+        Some(detail) => Err(LabError::Topology {
+            file: "<lab>".into(),
+            detail,
+        }),
+    }
+}
+
+/// Why `prefix` is not a project prefix (2 to 12 lowercase ASCII letters or digits, then
+/// `-`), in a line that says what to give instead; None when it is one.
+pub fn prefix_problem(prefix: &str) -> Option<String> {
     let body = prefix.strip_suffix('-').unwrap_or("");
     let ok = (2..=12).contains(&body.len())
         && body
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if ok {
-        Ok(())
-    } else {
-        Err(LabError::Topology {
-            file: "<lab>".into(),
-            detail: format!("project prefix {prefix:?} must be 2-12 lowercase letters or digits followed by '-'"),
-        })
+    let rule = "a project prefix is 2-12 lowercase letters or digits followed by '-', e.g. us-";
+    match (ok, prefix.is_empty()) {
+        (true, _) => None,
+        (false, true) => Some(format!("the project prefix is empty: {rule}")),
+        (false, false) => Some(format!("{prefix:?} is not a project prefix: {rule}")),
     }
 }
 
@@ -146,5 +158,16 @@ mod tests {
         assert!(validate_prefix("us").is_err());
         assert!(validate_prefix("-").is_err());
         assert!(validate_prefix("Us-").is_err());
+        assert_eq!(
+            prefix_problem("").as_deref(),
+            Some(
+                "the project prefix is empty: a project prefix is 2-12 lowercase letters or \
+                 digits followed by '-', e.g. us-"
+            )
+        );
+        assert!(
+            prefix_problem("us").is_some_and(|p| p.starts_with("\"us\" is not a project prefix"))
+        );
+        assert_eq!(prefix_problem("us-"), None);
     }
 }

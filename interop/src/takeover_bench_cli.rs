@@ -32,7 +32,7 @@ pub struct TakeoverBenchArgs {
     #[arg(long, value_name = "SECS", default_value = "300", value_parser = crate::cli_values::timeout)]
     timeout: Duration,
     /// Namespace project prefix.
-    #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX)]
+    #[arg(long, default_value = interop::DEFAULT_PROJECT_PREFIX, value_parser = crate::cli_values::project_prefix)]
     prefix: String,
     /// Print the result as one JSON object on the last line.
     #[arg(long)]

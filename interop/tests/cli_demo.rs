@@ -32,6 +32,39 @@ fn namespaces(prefix: &str) -> Vec<String> {
 }
 
 #[test]
+fn a_project_prefix_that_cannot_work_is_refused_before_anything_runs() {
+    for (args, says) in [
+        (&["sweep"][..], "the project prefix is empty"),
+        (&["cases"], "the project prefix is empty"),
+        (&["demo"], "the project prefix is empty"),
+        (&["bench"], "the project prefix is empty"),
+        (&["takeover-bench"], "the project prefix is empty"),
+        (
+            &["lab", "down", "topologies/demo.clab.yml"],
+            "the project prefix is empty",
+        ),
+    ] {
+        let mut full = args.to_vec();
+        full.push("--prefix=");
+        let out = interop(&full);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.starts_with("error: invalid value '' for '--prefix <PREFIX>': ")
+                && err.contains(says)
+                && err.contains("2-12 lowercase letters or digits followed by '-', e.g. us-"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = interop(&["sweep", "--prefix", "US"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("\"US\" is not a project prefix"),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn durations_that_cannot_work_are_refused_with_the_option_named() {
     for (command, option, value) in [
         ("demo", "--timeout", "0"),
