@@ -1394,10 +1394,17 @@ impl Config {
             ));
         }
         self.validate_addresses(&read, &mut errs);
-        // A policy left out (unreadable) is not "unknown" where a neighbour names it.
+        // A policy left out (unreadable) is not "unknown" where a neighbour names it; a
+        // value left out inside a policy leaves the policy there.
+        let policy_left_out = |u: &String| {
+            u == "policy"
+                || u == "policy.policies"
+                || u.strip_prefix("policy.policies.")
+                    .is_some_and(|name| !name.contains(['.', '[']))
+        };
         let policies = self
             .policy_names()
-            .filter(|_| !unread.iter().any(|u| u.starts_with("policy")));
+            .filter(|_| !unread.iter().any(policy_left_out));
         let mut seen = BTreeSet::new();
         for (i, n) in self.neighbors.iter().enumerate() {
             let f = |name: &str| format!("neighbor[{i}].{name}");

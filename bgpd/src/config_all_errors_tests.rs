@@ -64,15 +64,33 @@ fn every_policy_and_admin_tls_error_is_given_in_line_order_each_with_its_value()
 }
 
 #[test]
-fn a_list_toml_cannot_read_is_not_also_an_unknown_prefix_list() {
+fn an_entry_toml_cannot_read_hides_neither_the_other_entries_nor_makes_the_list_unknown() {
     let src = format!(
-        "{MINIMAL}[policy.prefix_lists]\ncustomers = [\"203.0.113.0/24\", 5]\n\
+        "{MINIMAL}[policy.prefix_lists]\ncustomers = [\"203.0.113.0/24\", 5, \"10.0.0.0/33\"]\n\
          [policy.policies.in]\n[[policy.policies.in.terms]]\n\
-         match = {{ prefix_list = \"customers\" }}\n"
+         match = {{ prefix_list = \"customers\", community = [1, \"65000:x\"] }}\n"
+    );
+    let got = errors(&src);
+    let want = [
+        "policy.prefix_lists.customers[1] = 5 (line 4): expected a string in quotes, found 5",
+        "policy.prefix_lists.customers[2] = \"10.0.0.0/33\" (line 4): prefix list \"customers\": \
+         bad prefix list entry \"10.0.0.0/33\"",
+        "policy.policies.in.terms[0].match.community[0] = 1 (line 7): expected a string in \
+         quotes, found 1",
+        "policy.policies.in.terms[0].match.community[1] = \"65000:x\" (line 7): policy \"in\" \
+         term #1: bad community \"65000:x\"",
+    ];
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+    for (g, w) in got.iter().zip(want) {
+        assert!(g.starts_with(w), "got:  {g}\nwant: {w}\nall: {got:#?}");
+    }
+    // Elsewhere a list with a value toml cannot read is left out whole, as before.
+    let src = format!(
+        "{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 65001\nimport = [\"a\", 5]\n"
     );
     assert_eq!(
         errors(&src),
-        vec!["policy.prefix_lists.customers[1] = 5 (line 4): expected a string in quotes, found 5"]
+        vec!["neighbor[0].import[1] = 5 (line 6): expected a string in quotes, found 5"]
     );
 }
 
@@ -186,4 +204,26 @@ fn every_bad_ha_tls_file_is_named() {
         got.iter().all(|e| e.contains("(line 7): cannot be read: ")),
         "{got:#?}"
     );
+}
+
+#[test]
+fn a_value_left_out_inside_a_policy_does_not_hide_an_unknown_policy_name() {
+    let src = format!(
+        "{MINIMAL}[policy.policies.in]\n[[policy.policies.in.terms]]\nset = {{ med = -1 }}\n\
+         [[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 65001\nimport = [\"nope\"]\n"
+    );
+    assert_eq!(
+        errors(&src),
+        vec![
+            "policy.policies.in.terms[0].set.med = -1 (line 5): expected a whole number from 0 to \
+             4294967295, found -1",
+            "neighbor[0].import = [\"nope\"] (line 9): unknown policy \"nope\"",
+        ]
+    );
+    // A policy left out whole is not unknown.
+    let src = format!(
+        "{MINIMAL}[policy.policies]\nin = 5\n\
+         [[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 65001\nimport = [\"in\"]\n"
+    );
+    assert_eq!(errors(&src).len(), 1, "{:?}", errors(&src));
 }

@@ -93,6 +93,12 @@ pub(super) fn read(src: &str, error: impl Fn(&toml::de::Error) -> ConfigError) -
                 out.errors.push(error(&e));
                 // The innermost key at the error, and the key holding it.
                 let mut at = path_at(&doc, span.start);
+                if let Some(done) = blank_policy_string(&mut doc, &at, &mut out.unread) {
+                    if done {
+                        continue;
+                    }
+                    return out;
+                }
                 while matches!(at.last(), Some(Seg::Index(_))) {
                     at.pop();
                 }
@@ -114,6 +120,45 @@ pub(super) fn read(src: &str, error: impl Fn(&toml::de::Error) -> ConfigError) -
         }
     }
     out
+}
+
+/// When the error is at an element of a list of strings in `[policy]` (a prefix list, a
+/// term's `prefixes` or communities) that is not a string: that element alone is left out,
+/// an empty string standing in for it, so that the list's other entries are still checked
+/// (every policy check names the element it is about, and nothing is said about one left
+/// out). Some(true) when done, Some(false) when it was left out already (no way forward),
+/// None when the error is elsewhere.
+fn blank_policy_string(
+    doc: &mut Spanned<DeTable<'_>>,
+    at: &[Seg],
+    unread: &mut BTreeSet<String>,
+) -> Option<bool> {
+    let (Some(Seg::Key(first)), Some(Seg::Index(j))) = (at.first(), at.last()) else {
+        return None;
+    };
+    let [holder @ .., Seg::Key(key), Seg::Index(_)] = at else {
+        return None;
+    };
+    if first != "policy" {
+        return None;
+    }
+    let table = table_mut(doc, holder)?;
+    let DeValue::Array(list) = table.get_mut(key.as_str())?.get_mut() else {
+        return None;
+    };
+    let strings = list
+        .iter()
+        .enumerate()
+        .all(|(i, v)| i == *j || matches!(v.get_ref(), DeValue::String(_)));
+    if !strings {
+        // Not a list of strings: the whole key is left out, the usual way.
+        return None;
+    }
+    if !unread.insert(path_text(at)) {
+        return Some(false);
+    }
+    *list.get_mut(*j)? = Spanned::new(0..0, DeValue::String(Cow::Borrowed("")));
+    Some(true)
 }
 
 /// One step of a path: a key of a table or an index of an array.
