@@ -13,17 +13,18 @@
 #![allow(clippy::unwrap_used)]
 
 mod rib_util;
+mod view_oracle;
 
-use bgpd::rib::{PeerId, Rib};
+use bgpd::rib::PeerId;
 use bgpd::wire::{
-    decode_message, encode_message, AfiSafi, Message, Outcome, SessionContext, Update, UpdateView,
-    HEADER_LEN,
+    decode_message, AfiSafi, Message, SessionContext, Update, UpdateView, HEADER_LEN,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use rib_util::*;
 use std::sync::OnceLock;
+use view_oracle::*;
 
 /// One attribute as it goes on the wire: flags, type code, value; `len`: a Length field that
 /// differs from the value's length (a lie), else the value's.
@@ -105,15 +106,6 @@ impl Parts {
         b.extend_from_slice(&self.nlri);
         b
     }
-}
-
-/// A whole message: header, then `body`.
-fn message(body: &[u8]) -> Vec<u8> {
-    let mut m = vec![0xff; 16];
-    m.extend_from_slice(&((HEADER_LEN + body.len()) as u16).to_be_bytes());
-    m.push(2);
-    m.extend_from_slice(body);
-    m
 }
 
 /// The flags an attribute type code is sent with (RFC 4271 section 5, RFC 7606 section 3 c).
@@ -466,18 +458,11 @@ fn seeds() -> &'static Seeds {
             env!("CARGO_MANIFEST_DIR"),
             "/../../shared/data/mrt/bgpdump/updates.et-header.2015.gz"
         );
-        let mut r = bgpd::mrt::MrtReader::open(path).unwrap();
+        let r = bgpd::mrt::MrtReader::open(path).unwrap();
         let (mut real, mut real_ctx) = (Vec::new(), None);
-        while let Ok(Some(rec)) = r.next_record() {
-            let bgpd::mrt::RecordBody::Bgp4mpMessage(m) = rec.body else {
-                continue;
-            };
-            if m.message.get(18) != Some(&2) {
-                continue;
-            }
-            let ctx = m.implied_context().session_context();
-            if UpdateView::parse_message(&m.message, &ctx).is_some() {
-                real.push(m.message[HEADER_LEN..].to_vec());
+        for (msg, ctx) in r.update_messages().map(Result::unwrap) {
+            if UpdateView::parse_message(&msg, &ctx).is_some() {
+                real.push(msg[HEADER_LEN..].to_vec());
                 real_ctx.get_or_insert(ctx);
             }
             if real.len() == 3_000 {
@@ -509,89 +494,9 @@ fn seed(real: bool, i: &Index) -> (Vec<u8>, SessionContext) {
     }
 }
 
-/// The v4 prefixes of a decoded UPDATE's field.
-fn v4(ns: &[bgpd::wire::Nlri]) -> Vec<bgpd::wire::Ipv4Prefix> {
-    ns.iter()
-        .filter_map(|n| match n.prefix {
-            bgpd::wire::Prefix::V4(p) => Some(p),
-            bgpd::wire::Prefix::V6(_) => None,
-        })
-        .collect()
-}
-
-/// The Path Attributes field of an UPDATE body.
-fn attribute_field(body: &[u8]) -> &[u8] {
-    let wl = usize::from(u16::from_be_bytes([body[0], body[1]]));
-    let a0 = 2 + wl;
-    let al = usize::from(u16::from_be_bytes([body[a0], body[a0 + 1]]));
-    &body[a0 + 2..a0 + 2 + al]
-}
-
-/// The received Path Attributes field with the low four bits of every flags octet cleared
-/// (what the RIB interns for a view, `UpdateView::canonical_attributes`).
-fn low_bits_cleared(field: &[u8]) -> Vec<u8> {
-    let mut out = field.to_vec();
-    let mut at = 0;
-    while at + 3 <= out.len() {
-        let f = out[at];
-        let (len, hdr) = if f & 0x10 != 0 {
-            (
-                usize::from(u16::from_be_bytes([out[at + 2], out[at + 3]])),
-                4,
-            )
-        } else {
-            (usize::from(out[at + 2]), 3)
-        };
-        out[at] = f & 0xf0;
-        at += hdr + len;
-    }
-    out
-}
-
 /// Checks the view of `msg` against the decode: `Ok(true)` when the view took it.
 fn check_one(msg: &[u8], ctx: &SessionContext) -> Result<bool, TestCaseError> {
-    let Some(v) = UpdateView::parse_message(msg, ctx) else {
-        return Ok(false);
-    };
-    let body = &msg[HEADER_LEN..];
-    prop_assert_eq!(UpdateView::parse(body, ctx), Some(v));
-    let d = decode_message(msg, ctx);
-    prop_assert_eq!(
-        &d.outcome,
-        &Outcome::Accept,
-        "view took {}",
-        hex::encode(msg)
-    );
-    let Some(Message::Update(u)) = d.message else {
-        return Err(TestCaseError::fail(format!(
-            "view took a message the decode gives no UPDATE for: {}",
-            hex::encode(msg)
-        )));
-    };
-    prop_assert_eq!(v.withdrawn().collect::<Vec<_>>(), v4(&u.withdrawn));
-    prop_assert_eq!(v.nlri().collect::<Vec<_>>(), v4(&u.nlri));
-    prop_assert_eq!(v.withdrawn_count(), u.withdrawn_count());
-    prop_assert_eq!(v.announced_count(), u.announced_count());
-    prop_assert_eq!(v.is_end_of_rib(), u.as_end_of_rib().is_some());
-    prop_assert!(u.attributes.mp_reach().is_none() && u.attributes.mp_unreach().is_none());
-    prop_assert_eq!(&v.to_received().to_update(), &u);
-    // The decode's canonical encoding: the decoded UPDATE re-encoded for the session.
-    let again = encode_message(&Message::Update(u.clone()), ctx).unwrap();
-    prop_assert_eq!(
-        hex::encode(low_bits_cleared(attribute_field(body))),
-        hex::encode(attribute_field(&again[HEADER_LEN..])),
-        "message {}",
-        hex::encode(msg)
-    );
-    Ok(true)
-}
-
-fn rib_state(r: &Rib) -> (Vec<u8>, String, String) {
-    (
-        r.digest().to_vec(),
-        format!("{:?}", r.loc_rib()),
-        format!("{:?}", r.adj_rib_in(PeerId(1))),
-    )
+    view_agrees_with_decode(msg, ctx).map_err(TestCaseError::fail)
 }
 
 /// Feeds `bodies` to a RIB by the view (the decode where the view declines) and to a RIB by
@@ -609,7 +514,7 @@ fn check_ribs(bodies: &[Vec<u8>], ctx: &SessionContext) -> Result<usize, TestCas
     by_decode.peer_up(info).unwrap();
     let mut taken = 0;
     for b in bodies {
-        let msg = message(b);
+        let msg = update_message(b);
         let d = decode_message(&msg, ctx);
         let u: Option<Update> = match d.message {
             Some(Message::Update(u)) => Some(u),
@@ -661,7 +566,7 @@ proptest! {
         if add_path {
             ctx.add_path_receive = vec![AfiSafi::IPV4_UNICAST];
         }
-        check_one(&message(&b), &ctx)?;
+        check_one(&update_message(&b), &ctx)?;
     }
 }
 
@@ -696,10 +601,10 @@ fn the_unmutated_seeds_agree() {
     assert!(s.table.len() > 100, "{} table UPDATEs", s.table.len());
     assert_eq!(s.real.len(), 3_000);
     for b in &s.table {
-        assert!(check_one(&message(b), &table_ctx(false)).unwrap());
+        assert!(check_one(&update_message(b), &table_ctx(false)).unwrap());
     }
     for b in &s.real {
-        assert!(check_one(&message(b), &s.real_ctx).unwrap());
+        assert!(check_one(&update_message(b), &s.real_ctx).unwrap());
     }
     assert_eq!(check_ribs(&s.real[..40], &s.real_ctx).unwrap(), 40);
 }
@@ -716,7 +621,7 @@ fn the_mutations_reach_both_paths() {
         let (real, i, ms) = strategy.new_tree(&mut runner).unwrap().current();
         let (body, ctx) = seed(real, &i);
         let b = mutate(Parts::parse(&body).unwrap(), &ms);
-        if UpdateView::parse_message(&message(&b), &ctx).is_some() {
+        if UpdateView::parse_message(&update_message(&b), &ctx).is_some() {
             taken += 1;
         }
     }

@@ -5,23 +5,14 @@
 #![allow(clippy::unwrap_used)]
 
 mod rib_util;
+mod view_oracle;
 
-use bgpd::rib::{PeerId, Rib};
-use bgpd::wire::{
-    decode_message, Message, Outcome, SessionContext, Update, UpdateView, HEADER_LEN,
-};
+use bgpd::rib::PeerId;
+use bgpd::wire::{decode_message, Message, Outcome, SessionContext, Update, UpdateView};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use rib_util::*;
-
-/// A whole message: header, then `body`.
-fn message(body: &[u8]) -> Vec<u8> {
-    let mut m = vec![0xff; 16];
-    m.extend_from_slice(&((HEADER_LEN + body.len()) as u16).to_be_bytes());
-    m.push(2);
-    m.extend_from_slice(body);
-    m
-}
+use view_oracle::*;
 
 /// One attribute: flags (the extended-length bit set by `ext`), type code, value.
 fn attribute(flags: u8, code: u8, value: &[u8], ext: bool) -> Vec<u8> {
@@ -174,24 +165,6 @@ fn decoded(msg: &[u8], ctx: &SessionContext) -> (Option<Update>, Outcome) {
     }
 }
 
-/// The v4 prefixes of a decoded UPDATE's field.
-fn v4(ns: &[bgpd::wire::Nlri]) -> Vec<bgpd::wire::Ipv4Prefix> {
-    ns.iter()
-        .filter_map(|n| match n.prefix {
-            bgpd::wire::Prefix::V4(p) => Some(p),
-            bgpd::wire::Prefix::V6(_) => None,
-        })
-        .collect()
-}
-
-fn rib_state(r: &Rib) -> (Vec<u8>, String, String) {
-    (
-        r.digest().to_vec(),
-        format!("{:?}", r.loc_rib()),
-        format!("{:?}", r.adj_rib_in(PeerId(1))),
-    )
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -207,7 +180,7 @@ proptest! {
         if add_path {
             ctx.add_path_receive = vec![bgpd::wire::AfiSafi::IPV4_UNICAST];
         }
-        let msg = message(&b);
+        let msg = update_message(&b);
         let Some(v) = UpdateView::parse_message(&msg, &ctx) else {
             return Ok(());
         };
@@ -215,8 +188,8 @@ proptest! {
         let (u, outcome) = decoded(&msg, &ctx);
         prop_assert_eq!(&outcome, &Outcome::Accept);
         let u = u.unwrap();
-        prop_assert_eq!(v.withdrawn().collect::<Vec<_>>(), v4(&u.withdrawn));
-        prop_assert_eq!(v.nlri().collect::<Vec<_>>(), v4(&u.nlri));
+        prop_assert_eq!(v.withdrawn().collect::<Vec<_>>(), v4_prefixes(&u.withdrawn));
+        prop_assert_eq!(v.nlri().collect::<Vec<_>>(), v4_prefixes(&u.nlri));
         prop_assert_eq!(v.withdrawn_count(), u.withdrawn_count());
         prop_assert_eq!(v.withdrawn_count(), v.withdrawn().count());
         prop_assert_eq!(v.announced_count(), v.nlri().count());
@@ -242,7 +215,7 @@ proptest! {
         by_view.peer_up(info.clone()).unwrap();
         by_decode.peer_up(info).unwrap();
         for b in &bodies {
-            let msg = message(b);
+            let msg = update_message(b);
             let (u, outcome) = decoded(&msg, &ctx);
             if let Some(u) = &u {
                 by_decode.apply_update(PeerId(1), u, &outcome).unwrap();
@@ -263,7 +236,7 @@ proptest! {
     #[test]
     fn the_view_of_any_octets_does_not_panic(b in vec(any::<u8>(), 0..80), ibgp in any::<bool>()) {
         let ctx = ctx_for(ibgp);
-        let msg = message(&b);
+        let msg = update_message(&b);
         if let Some(v) = UpdateView::parse_message(&msg, &ctx) {
             let _ = v.nlri().count() + v.withdrawn().count();
             prop_assert_eq!(decoded(&msg, &ctx).1, Outcome::Accept);
@@ -323,19 +296,12 @@ fn the_real_stream_is_taken_by_the_view() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../shared/data/mrt/bgpdump/updates.et-header.2015.gz"
     );
-    let mut r = bgpd::mrt::MrtReader::open(path).unwrap();
+    let r = bgpd::mrt::MrtReader::open(path).unwrap();
     let (mut updates, mut taken, mut plain) = (0usize, 0usize, 0usize);
-    while let Ok(Some(rec)) = r.next_record() {
-        let bgpd::mrt::RecordBody::Bgp4mpMessage(m) = rec.body else {
-            continue;
-        };
-        if m.message.get(18) != Some(&2) {
-            continue;
-        }
-        let ctx = m.implied_context().session_context();
+    for (msg, ctx) in r.update_messages().map(Result::unwrap) {
         updates += 1;
-        let view = UpdateView::parse_message(&m.message, &ctx);
-        let (u, outcome) = decoded(&m.message, &ctx);
+        let view = UpdateView::parse_message(&msg, &ctx);
+        let (u, outcome) = decoded(&msg, &ctx);
         let kinds_taken = u.as_ref().is_some_and(|u| {
             u.attributes
                 .iter()

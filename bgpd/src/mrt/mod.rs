@@ -23,6 +23,7 @@
 //! AS numbers, the ADDPATH subtypes mean Path Identifiers in the NLRI. RIB entries come out
 //! as their path attributes and prefix; [`RibRecord::update_message`] (and its
 //! counterparts) wrap them into a BGP UPDATE so the wire codec can decode them.
+//! [`MrtReader::update_messages`] walks the UPDATE messages of a dump with their contexts.
 
 mod bgp4mp;
 mod cursor;
@@ -32,6 +33,7 @@ mod reader;
 mod synth;
 mod table_dump;
 mod table_dump_v2;
+mod updates;
 
 use std::net::IpAddr;
 
@@ -41,6 +43,7 @@ pub use reader::{MrtReader, MrtRecord, MrtType, RecordBody, RecordHeader};
 pub use synth::build_update;
 pub use table_dump::TableDumpEntry;
 pub use table_dump_v2::{PeerEntry, PeerIndexTable, RibEntry, RibGeneric, RibRecord};
+pub use updates::UpdateMessages;
 
 /// Address family identifier (IANA "Address Family Numbers"), as used in MRT records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -5,7 +5,7 @@ use bgpd::policy::PolicyConfig;
 use bgpd::rib::{PeerId, PeerInfo, Rib, RibConfig};
 use bgpd::wire::{
     decode_message, AsPath, Asn, AttributeValue, Message, Nlri, Origin, Outcome, PathAttributes,
-    Prefix, RouterId, SessionContext, Update,
+    Prefix, RouterId, SessionContext, Update, HEADER_LEN,
 };
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -126,4 +126,13 @@ pub fn announced(u: &Update) -> Vec<Prefix> {
 
 pub fn withdrawn(u: &Update) -> Vec<Prefix> {
     u.withdrawals().map(|(_, n)| n.prefix).collect()
+}
+
+/// A whole UPDATE message: a valid header, then `body`.
+pub fn update_message(body: &[u8]) -> Vec<u8> {
+    let mut m = vec![0xff; 16];
+    m.extend_from_slice(&((HEADER_LEN + body.len()) as u16).to_be_bytes());
+    m.push(2);
+    m.extend_from_slice(body);
+    m
 }
