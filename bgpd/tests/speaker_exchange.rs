@@ -491,9 +491,9 @@ fn a_reload_withdraws_removed_networks_and_restores_configured_ones() {
         .is_some());
 }
 
-#[test]
-fn fib_changes_are_taken_whole_and_are_not_drained_again_as_outputs() {
-    let mut n = net();
+/// Node 1 of `n` once the sessions are up (10 s), right after the operator withdrew the
+/// network it originates, 198.51.100.0/24: its outputs of that step are not taken yet.
+fn withdraw_node_1s_network(n: &mut Net) -> &mut Speaker {
     n.advance_to(Millis::from_secs(10));
     let s = &mut n.nodes[1].s;
     s.handle(
@@ -502,6 +502,13 @@ fn fib_changes_are_taken_whole_and_are_not_drained_again_as_outputs() {
             prefix: prefix("198.51.100.0/24"),
         }),
     );
+    s
+}
+
+#[test]
+fn fib_changes_are_taken_whole_and_are_not_drained_again_as_outputs() {
+    let mut n = net();
+    let s = withdraw_node_1s_network(&mut n);
     assert_eq!(
         s.take_fib_changes(),
         vec![FibChange::Remove {
@@ -524,14 +531,7 @@ fn fib_changes_are_taken_whole_and_are_not_drained_again_as_outputs() {
 #[test]
 fn fib_changes_come_after_the_other_outputs_of_a_step() {
     let mut n = net();
-    n.advance_to(Millis::from_secs(10));
-    let s = &mut n.nodes[1].s;
-    s.handle(
-        Millis::from_secs(10),
-        Input::Admin(AdminCommand::WithdrawOriginated {
-            prefix: prefix("198.51.100.0/24"),
-        }),
-    );
+    let s = withdraw_node_1s_network(&mut n);
     let out = s.take_outputs();
     let first_fib = out
         .iter()
