@@ -105,21 +105,46 @@ fn mirror_port_sees_the_traffic_of_its_source_port() {
     );
 }
 
+/// A test that fails inside a lab: the lab's namespaces are gone, and its work directory is
+/// kept as that test's evidence. The failing test is a thread of its own, named as libtest
+/// names its test threads, that ends by its panic. (A panic caught on this test's own thread
+/// would mark this thread as failed, and its evidence would stay although it passes.) This
+/// test removes the evidence it made, so that it leaves nothing in the evidence root.
 #[test]
 fn lab_is_removed_when_a_test_panics() {
     require_root();
-    let name = std::sync::Mutex::new(String::new());
-    let result = std::panic::catch_unwind(|| {
-        let mut lab = Lab::new(PREFIX).unwrap();
-        let ns = lab.add_namespace("doomed").unwrap();
-        *name.lock().unwrap() = ns.name().to_string();
-        assert!(exists(ns.name()));
-        panic!("test failure inside a lab");
-    });
-    assert!(result.is_err());
-    let name = name.into_inner().unwrap();
-    assert!(!name.is_empty());
+    let doomed = "lab_topology_doomed::a_failing_test";
+    let made = std::thread::Builder::new()
+        .name(doomed.into())
+        .spawn(|| {
+            let mut lab = Lab::new(PREFIX).unwrap();
+            let ns = lab.add_namespace("doomed").unwrap();
+            let made = (ns.name().to_string(), lab.workdir().to_path_buf());
+            assert!(exists(&made.0));
+            std::panic::panic_any(made);
+        })
+        .unwrap()
+        .join()
+        .expect_err("the failing test panics");
+    let (name, workdir) = *made
+        .downcast::<(String, std::path::PathBuf)>()
+        .expect("the failing test's payload: its namespace and work directory");
     assert!(!exists(&name), "{name} must be gone after the panic");
+    assert!(!workdir.exists(), "{workdir:?} is moved to the evidence");
+    let pid = std::process::id();
+    let root = Path::new(interop::evidence::EVIDENCE_ROOT);
+    let evidence = root.join(format!("lab_topology_doomed-a_failing_test-{pid}"));
+    let lab_id = workdir.file_name().unwrap();
+    assert!(
+        evidence.join(lab_id).is_dir(),
+        "the failed test's evidence is kept in {evidence:?}"
+    );
+    std::fs::remove_dir_all(&evidence).unwrap();
+    let this_test = root.join(format!("lab_is_removed_when_a_test_panics-{pid}"));
+    assert!(
+        !this_test.exists(),
+        "this test keeps no evidence: {this_test:?}"
+    );
 }
 
 #[test]
@@ -272,7 +297,7 @@ fn a_rebooted_box_sends_nothing_of_its_dead_sockets() {
     use std::net::{TcpListener, TcpStream};
     use std::time::{Duration, Instant};
 
-    use interop::capture::{analyze, Capture};
+    use interop::capture::{analyze, own_bgp_frames, Capture};
     use interop::poll::{poll_until, watch};
 
     require_root();
@@ -294,8 +319,10 @@ fn a_rebooted_box_sends_nothing_of_its_dead_sockets() {
         let accepted = listener.accept().unwrap().0;
         (c, accepted)
     };
-    let capture =
-        Capture::start(&peer, "eth1", "tcp port 179", rt.lab.workdir(), "wire-peer").unwrap();
+    // Only the peer's own frames: a frame the switch floods to every port, for a MAC it has
+    // not learnt, is nothing the peer received (as in the failover tests).
+    let own = own_bgp_frames(&peer, "eth1").unwrap();
+    let capture = Capture::start(&peer, "eth1", &own, rt.lab.workdir(), "wire-peer").unwrap();
 
     // Control: the process dies while the links are cut; they come back; its FIN arrives.
     let (c1, _a1) = connect();
