@@ -909,7 +909,7 @@ impl Core {
         Ok(())
     }
 
-    fn peer_address(&self, peer: PeerId) -> String {
+    pub fn peer_address(&self, peer: PeerId) -> String {
         self.lock()
             .speaker()
             .neighbor(peer)
@@ -919,7 +919,7 @@ impl Core {
 
     /// Carries out every pending output of the speaker (a standby: FIB changes and events
     /// only; its copy of the sessions does not touch the network until takeover).
-    fn drain(&mut self) {
+    pub fn drain(&mut self) {
         let (fib, outputs) = {
             let mut g = self.lock();
             (g.take_fib_changes(), g.drain_outputs())

@@ -21,10 +21,25 @@ pub enum WriterCmd {
     Bytes(Vec<u8>, Option<u64>),
     /// Flush what came before, then close our side.
     Close,
-    /// Planned switchover: write what came before, then stop without closing and answer
-    /// with a duplicate of the socket (for the last peek and the silent close); the
-    /// socket is closed only when that duplicate and the reader's half are gone.
-    Release(tokio::sync::oneshot::Sender<Option<std::os::fd::OwnedFd>>),
+    /// Planned switchover: write what came before, then pause: answer `paused` with a
+    /// duplicate of the socket (for the peeks and the silent close) and write nothing
+    /// more until `decision` says whether the session stays here ([`AfterPause::Resume`],
+    /// also when the decision is dropped unsent) or left with the handover
+    /// ([`AfterPause::HandedOver`]: stop without closing; the socket is closed only when
+    /// the duplicate and the reader's half are gone too).
+    Pause {
+        paused: tokio::sync::oneshot::Sender<io::Result<std::os::fd::OwnedFd>>,
+        decision: tokio::sync::oneshot::Receiver<AfterPause>,
+    },
+}
+
+/// What a paused writer does next (see [`WriterCmd::Pause`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterPause {
+    /// The switchover was aborted: carry on writing.
+    Resume,
+    /// The session was handed over: stop, without a FIN.
+    HandedOver,
 }
 
 /// How long an outgoing connection attempt may take.
@@ -266,19 +281,130 @@ pub fn spawn_io(
                     let _ = wr.shutdown().await;
                     return;
                 }
-                WriterCmd::Release(reply) => {
+                WriterCmd::Pause { paused, decision } => {
                     let _ = wr.flush().await;
-                    let fd = wr.as_ref().as_fd().try_clone_to_owned();
-                    if let Err(e) = &fd {
-                        tracing::warn!(peer = peer.0, "cannot duplicate the socket: {e}");
+                    // Answered even when the switchover stopped waiting: it then decides
+                    // Resume (already queued on `decision`).
+                    let _ = paused.send(wr.as_ref().as_fd().try_clone_to_owned());
+                    match decision.await {
+                        Ok(AfterPause::HandedOver) => {
+                            // No shutdown (FIN) when the half is dropped.
+                            wr.forget();
+                            return;
+                        }
+                        Ok(AfterPause::Resume) | Err(_) => {
+                            tracing::debug!(peer = peer.0, "switchover aborted: writing again");
+                        }
                     }
-                    // No shutdown (FIN) when the half is dropped.
-                    wr.forget();
-                    let _ = reply.send(fd.ok());
-                    return;
                 }
             }
         }
     });
     (tx, reader)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use tokio::sync::oneshot;
+
+    /// A connected pair on the loopback: the writer's side runs `spawn_io`, the other is
+    /// the neighbour.
+    async fn pair() -> (
+        mpsc::UnboundedSender<WriterCmd>,
+        TcpStream,
+        mpsc::UnboundedReceiver<CoreMsg>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (neighbour, _) = listener.accept().await.unwrap();
+        let (core, core_rx) = mpsc::unbounded_channel();
+        let (writer, _reader) = spawn_io(ours, PeerId(1), ConnId::incoming(1), core, None);
+        (writer, neighbour, core_rx)
+    }
+
+    fn pause(
+        writer: &mpsc::UnboundedSender<WriterCmd>,
+    ) -> (
+        oneshot::Receiver<io::Result<std::os::fd::OwnedFd>>,
+        oneshot::Sender<AfterPause>,
+    ) {
+        let (paused, answer) = oneshot::channel();
+        let (decision, told) = oneshot::channel();
+        writer
+            .send(WriterCmd::Pause {
+                paused,
+                decision: told,
+            })
+            .unwrap();
+        (answer, decision)
+    }
+
+    /// Reads exactly `n` octets from the neighbour's side.
+    async fn read_n(neighbour: &mut TcpStream, n: usize) -> Vec<u8> {
+        let mut got = vec![0u8; n];
+        tokio::time::timeout(Duration::from_secs(30), neighbour.read_exact(&mut got))
+            .await
+            .expect("the octets arrive")
+            .unwrap();
+        got
+    }
+
+    #[tokio::test]
+    async fn a_paused_writer_writes_nothing_until_it_resumes() {
+        let (writer, mut neighbour, _core) = pair().await;
+        writer
+            .send(WriterCmd::Bytes(b"before".to_vec(), None))
+            .unwrap();
+        let (answer, decision) = pause(&writer);
+        let fd = answer.await.unwrap().unwrap();
+        // The duplicate is the writer's socket.
+        let dup = socket2::SockRef::from(&fd);
+        assert_eq!(
+            dup.peer_addr().unwrap().as_socket(),
+            Some(neighbour.local_addr().unwrap())
+        );
+        writer
+            .send(WriterCmd::Bytes(b"after".to_vec(), None))
+            .unwrap();
+        assert_eq!(read_n(&mut neighbour, 6).await, b"before");
+        let mut one = [0u8; 1];
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), neighbour.read(&mut one))
+                .await
+                .is_err(),
+            "a paused writer wrote"
+        );
+        decision.send(AfterPause::Resume).unwrap();
+        assert_eq!(read_n(&mut neighbour, 5).await, b"after");
+    }
+
+    /// The writer of a neighbour that does not read is stuck in a write longer than the
+    /// socket buffers: it cannot pause (the switchover aborts), and once told to resume it
+    /// goes on where it was, every octet in order.
+    #[tokio::test]
+    async fn a_writer_stuck_on_a_full_socket_resumes_where_it_was() {
+        let (writer, mut neighbour, _core) = pair().await;
+        let big: Vec<u8> = (0..32u32 << 20).map(|i| (i % 251) as u8).collect();
+        writer.send(WriterCmd::Bytes(big.clone(), None)).unwrap();
+        let (mut answer, decision) = pause(&writer);
+        writer
+            .send(WriterCmd::Bytes(b"after".to_vec(), None))
+            .unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), &mut answer)
+                .await
+                .is_err(),
+            "paused although 32 MiB could not have been written"
+        );
+        // The switchover gives up waiting and aborts.
+        drop(answer);
+        decision.send(AfterPause::Resume).unwrap();
+        let got = read_n(&mut neighbour, big.len() + 5).await;
+        assert!(got[..big.len()] == big[..], "the big write arrived whole");
+        assert_eq!(&got[big.len()..], b"after");
+    }
 }

@@ -162,8 +162,8 @@ impl Admin {
     /// Turns an RPC status into one line: a TLS failure (or plain gRPC towards a TLS
     /// listener) names its likely cause ([`tls_failure`]); unreachable daemons keep the
     /// "cannot reach" wording; a refused request (bad argument, unknown neighbour, wrong
-    /// state) is bgpd's message alone, which says what is wrong; other statuses give their
-    /// code in words too. A bad argument is a [`crate::BadInput`] (exit status 2), an
+    /// state, an aborted switchover) is bgpd's message alone, which says what is wrong;
+    /// other statuses give their code in words too. A bad argument is a [`crate::BadInput`] (exit status 2), an
     /// unknown neighbour or route a [`crate::NotFound`] (exit status 3).
     pub fn status(&self, s: tonic::Status) -> anyhow::Error {
         use tonic::Code;
@@ -188,7 +188,9 @@ impl Admin {
             Code::NotFound if !s.message().is_empty() => {
                 anyhow::Error::new(crate::NotFound(s.message().to_string()))
             }
-            Code::FailedPrecondition if !s.message().is_empty() => anyhow!("{}", s.message()),
+            Code::FailedPrecondition | Code::Aborted if !s.message().is_empty() => {
+                anyhow!("{}", s.message())
+            }
             code => anyhow!("{}: {}", code.description(), s.message()),
         }
     }
