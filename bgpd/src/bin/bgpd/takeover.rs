@@ -490,6 +490,9 @@ fn sent_offset(f: &FlowTakeover, plan: &SessionPlan, near: u64) -> u64 {
     base + resent as u64 + plan.first_message.len() as u64
 }
 
+/// Why a flow the replica knows is not taken over at a planned switchover.
+pub const NOT_HANDED_OVER: &str = "not in the primary's handover";
+
 /// What [`gather`] found.
 #[derive(Debug, Default)]
 struct Gathered {
@@ -571,7 +574,19 @@ async fn gather(input: &TakeoverInput) -> Gathered {
                 .map(|(f, _)| *f)
                 .collect();
         }
-        for flow in replica.flows() {
+        // A session the primary handed over that this node has no checkpoint of: lost,
+        // and said so (the primary checked that this node protects every session).
+        let known = replica.flows();
+        let mut not_handed_over = Vec::new();
+        for flow in handover.iter().flat_map(|h| h.keys()) {
+            if !known.contains(flow) {
+                failed.push((
+                    *flow,
+                    "handed over, but this node holds no checkpoint of it".into(),
+                ));
+            }
+        }
+        for flow in known {
             if closed.contains(&flow) {
                 continue;
             }
@@ -582,6 +597,15 @@ async fn gather(input: &TakeoverInput) -> Gathered {
                 .is_some_and(|h| !h.protects(flow.remote.ip()))
             {
                 failed.push((flow, crate::ha_status::NOT_SELECTED.into()));
+                continue;
+            }
+            // A planned switchover hands over every session the primary held, or none (it
+            // aborts before the point of no return): a flow it did not name is no longer
+            // the primary's (it ended there), and taking it over from an older checkpoint
+            // could leave the session on both nodes. Ended here like a closed one.
+            if handover.as_ref().is_some_and(|h| !h.contains_key(&flow)) {
+                tracing::info!(%flow, "ha: {NOT_HANDED_OVER}: ended, not taken over");
+                not_handed_over.push(flow);
                 continue;
             }
             if let Some(reason) = views
@@ -634,7 +658,7 @@ async fn gather(input: &TakeoverInput) -> Gathered {
                 near,
             ));
         }
-        for flow in &closed {
+        for flow in closed.iter().chain(&not_handed_over) {
             if replica.binding(flow).is_some() {
                 ribsync::checkpoint::Replicated::end_flow(&mut *replica, flow);
             }
