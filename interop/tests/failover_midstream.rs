@@ -22,6 +22,8 @@
 //!   session is unbroken, and a second (receiving) peer gets each prefix once; in a variant
 //!   the receiving peer reads nothing until the takeover (the primary dies with part of the
 //!   table queued towards it).
+//! - a planned switchover while a neighbour has stopped reading: the primary's writer
+//!   towards it cannot pause in time, so the switchover aborts and changes nothing.
 //!
 //! The namespaces carry the prefix `usmid-` (or `US_LAB_PREFIX`). The bgpd and understudy
 //! binaries come from the test executable's target directory.
@@ -44,7 +46,7 @@ mod common;
 use common::rawpeer_ha::{
     establish, primary_standby_rawpeer, wait, RawPeerHa, RawPeerSpec, SESSION, TIMEOUT,
 };
-use common::{cli_text, log_tail, neighbor};
+use common::{cli, cli_text, log_tail, neighbor};
 
 const PREFIX: &str = "usmid-";
 /// The feeding neighbour.
@@ -105,8 +107,9 @@ fn feed(count: usize, per_update: usize) -> Vec<u8> {
 /// The lab: feeder, receiver, primary and standby on one bridge; the standby's mirror port
 /// copies what the primary and both peers send. `receiver_rmem`, when given, is the
 /// receiver namespace's `net.ipv4.tcp_rmem` (set before it connects); `primary_wmem` the
-/// primary namespace's `net.ipv4.tcp_wmem` (set before bgpd starts). The primary runs.
-fn setup(receiver_rmem: Option<&str>, primary_wmem: Option<&str>) -> RawPeerHa {
+/// primary namespace's `net.ipv4.tcp_wmem` (set before bgpd starts); `primary_ha` more
+/// `[ha]` lines of the primary. The primary runs.
+fn setup(receiver_rmem: Option<&str>, primary_wmem: Option<&str>, primary_ha: &str) -> RawPeerHa {
     let mut s = primary_standby_rawpeer(
         PREFIX,
         &[
@@ -132,7 +135,7 @@ fn setup(receiver_rmem: Option<&str>, primary_wmem: Option<&str>) -> RawPeerHa {
             .exec("sysctl", &["-qw", &format!("net.ipv4.tcp_wmem={wmem}")])
             .unwrap();
     }
-    s.start_primary();
+    s.start_primary_with(primary_ha);
     s
 }
 
@@ -142,8 +145,9 @@ fn setup(receiver_rmem: Option<&str>, primary_wmem: Option<&str>) -> RawPeerHa {
 fn both_established(
     receiver_rmem: Option<&str>,
     primary_wmem: Option<&str>,
+    primary_ha: &str,
 ) -> (RawPeerHa, RawPeer, RawPeer, Tally) {
-    let mut s = setup(receiver_rmem, primary_wmem);
+    let mut s = setup(receiver_rmem, primary_wmem, primary_ha);
     let feeder = establish(feeder_ns(&s), FEEDER, FEEDER_AS);
     let mut receiver = establish(receiver_ns(&s), RECEIVER, RECEIVER_AS);
     s.wait_established(&s.prim, FEEDER);
@@ -333,7 +337,7 @@ fn midstream(
 ) {
     const COUNT: usize = 6000;
     let (mut s, mut feeder, mut receiver, mut tally) =
-        both_established(Some("4096 4096 4096"), primary_wmem);
+        both_established(Some("4096 4096 4096"), primary_wmem, "");
     let read_before = tally.octets;
     let before = neighbor(&s.prim, RECEIVER).unwrap();
     let capture = Capture::start(
@@ -516,7 +520,7 @@ fn midfeed(receiver_stalled: bool) {
     const PER_UPDATE: usize = 50;
     const CHUNK: usize = 20;
     let (mut s, mut feeder, mut receiver, mut tally) =
-        both_established(receiver_stalled.then_some("4096 4096 4096"), None);
+        both_established(receiver_stalled.then_some("4096 4096 4096"), None, "");
     let feeder_before = neighbor(&s.prim, FEEDER).unwrap();
     let receiver_before = neighbor(&s.prim, RECEIVER).unwrap();
     let capture = Capture::start(
@@ -664,4 +668,155 @@ fn midfeed(receiver_stalled: bool) {
             "{addr}: before {before}, after {after}"
         );
     }
+}
+
+/// A planned switchover while the primary cannot write out what it queued towards a
+/// neighbour that has stopped reading (its UPDATEs do not fit in the socket): that session's
+/// writer cannot pause within the switchover's 5 s, so the switchover must abort before the
+/// point of no return and say so, naming that neighbour. Nothing may change: the primary
+/// stays the primary with both sessions Established (no new transition), the standby stays
+/// a standby protecting both, and once the receiver reads it gets every prefix of the table
+/// exactly once, with no NOTIFICATION, no second OPEN and no SYN, FIN or RST on its link.
+/// Before, the switchover went ahead without that session: handed over neither to the
+/// standby nor kept.
+#[test]
+fn a_switchover_aborts_when_a_writer_cannot_pause_and_the_primary_keeps_every_session() {
+    const COUNT: usize = 6000;
+    // The primary could follow the standby afterwards (else the switchover is refused
+    // before it starts).
+    let (s, mut feeder, mut receiver, mut tally) = both_established(
+        Some("4096 4096 4096"),
+        Some("4096 8192 8192"),
+        "mirror_interface = \"mon0\"\nsession_interface = \"eth0\"\n",
+    );
+    let before: Vec<Value> = [FEEDER, RECEIVER]
+        .iter()
+        .map(|a| neighbor(&s.prim, a).unwrap())
+        .collect();
+    let capture = Capture::start(
+        receiver_ns(&s),
+        "eth0",
+        &own_bgp_frames(receiver_ns(&s), "eth0").unwrap(),
+        s.lab.workdir(),
+        "receiver",
+    )
+    .unwrap();
+
+    // The receiver stops reading; the feeder sends the table, one prefix to an UPDATE: far
+    // more than the primary's socket and the receiver's window take.
+    feeder.send(&feed(COUNT, 1)).unwrap();
+    let expected: BTreeSet<String> = (0..COUNT).map(|i| feed_prefix(i).to_string()).collect();
+    let (prim, stby) = (s.prim.clone(), s.stby.clone());
+    wait("the table in both Adj-RIBs-In", || {
+        let p = neighbor(&prim, FEEDER)?["prefixes_received"].as_u64();
+        let q = neighbor(&stby, FEEDER)?["prefixes_received"].as_u64();
+        let n = Some(COUNT as u64);
+        Ok((p == n && q == n).then_some(()))
+    });
+    let mut last = None;
+    let (send_q, entry) = wait("the primary's send queue stalled", || {
+        let (_, send_q, entry) = queues(&prim, RECEIVER)?;
+        let stalled = send_q > 0 && last == Some(send_q);
+        last = Some(send_q);
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(stalled.then_some((send_q, entry)))
+    });
+    eprintln!("the primary's socket towards the receiver: {send_q} octets queued: {entry}");
+    // The neighbours' hold timers on the primary stay far off.
+    feeder.send_keepalive().unwrap();
+    receiver.send_keepalive().unwrap();
+
+    let asked = Instant::now();
+    let error = cli_text(&s.prim, &["switchover"])
+        .expect_err("the switchover must be aborted, not carried out");
+    eprintln!(
+        "switchover answered after {:.1} s: {error}",
+        asked.elapsed().as_secs_f64()
+    );
+    assert_eq!(error.trim().lines().count(), 1, "one line: {error:?}");
+    assert!(
+        error.contains("switchover aborted, nothing changed: session with 192.0.2.12: its writer did not write out what was queued within 5.0 s"),
+        "{error}"
+    );
+    assert!(
+        !error.contains(FEEDER),
+        "only the receiver's session failed: {error}"
+    );
+
+    // Nothing changed: the roles, the sessions (no new transition), the standby's protection.
+    let h = cli(&s.prim, &["ha"]).unwrap();
+    assert_eq!(h["role"], "primary", "{h}");
+    let h = cli(&s.stby, &["ha"]).unwrap();
+    assert_eq!(h["role"], "standby", "{h}");
+    // The receiver reads everything now: the table, once.
+    read_all(&mut receiver, &mut tally, Duration::from_secs(3), |t| {
+        t.current.keys().eq(expected.iter())
+    });
+    feeder.send_keepalive().unwrap();
+    receiver.send_keepalive().unwrap();
+    while let Ok(Some(_)) = feeder.read_message(Duration::from_millis(500)) {}
+    let wire = analyze(&capture.stop().unwrap()).unwrap();
+    for (addr, was) in [FEEDER, RECEIVER].iter().zip(&before) {
+        let now = neighbor(&s.prim, addr).unwrap();
+        assert_eq!(now["state"], "Established", "{now}");
+        assert_eq!(
+            now["established_transitions"], was["established_transitions"],
+            "before {was}, after {now}"
+        );
+    }
+    assert_eq!(
+        neighbor(&s.prim, FEEDER).unwrap()["prefixes_received"].as_u64(),
+        Some(COUNT as u64)
+    );
+    assert_eq!(
+        rib(&s.prim, &["--out", RECEIVER]).unwrap(),
+        expected,
+        "the primary's Adj-RIB-Out for the receiver"
+    );
+    let got: BTreeSet<String> = tally.current.keys().cloned().collect();
+    assert_eq!(got, expected, "the receiver's prefixes");
+    assert!(
+        tally.redundant.is_empty(),
+        "{:?}",
+        &tally.redundant[..tally.redundant.len().min(10)]
+    );
+    assert!(
+        tally.repeated().is_empty(),
+        "prefixes announced more than once"
+    );
+    assert!(
+        tally.withdrawn.is_empty(),
+        "withdrawn: {:?}",
+        tally.withdrawn
+    );
+    assert_eq!(tally.opens, 1, "only the session's own OPEN");
+    assert_eq!(tally.notifications, 0, "{:?}", receiver.notifications());
+    assert!(!receiver.closed(), "{}", log_tail(&s.lab, "primary"));
+    assert!(
+        feeder.notifications().is_empty(),
+        "{:?}",
+        feeder.notifications()
+    );
+    assert!(!feeder.closed(), "{}", log_tail(&s.lab, "primary"));
+    assert!(
+        wire.syn.is_empty() && wire.fin.is_empty() && wire.rst.is_empty(),
+        "SYN {:?} FIN {:?} RST {:?}",
+        wire.syn,
+        wire.fin,
+        wire.rst
+    );
+    assert!(
+        wire.opens().is_empty() && wire.notifications().is_empty(),
+        "OPEN or NOTIFICATION on the wire"
+    );
+    // The standby still follows both sessions: a later switchover could hand them over.
+    wait("the standby still protecting both sessions", || {
+        let h = cli(&stby, &["ha"])?;
+        Ok((h["role"] == "standby"
+            && h["synchronised"] == true
+            && h["flows"]
+                .as_array()
+                .is_some_and(|f| f.len() == 2 && f.iter().all(|f| f["protected"] == true)))
+        .then_some(()))
+    });
 }

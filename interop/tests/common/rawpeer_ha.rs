@@ -122,8 +122,14 @@ impl RawPeerHa {
 
     /// Starts the primary bgpd (node 1, checkpoints on its own address).
     pub fn start_primary(&mut self) {
+        self.start_primary_with("");
+    }
+
+    /// [`RawPeerHa::start_primary`] with more `[ha]` lines (`extra`, each ending in a
+    /// newline).
+    pub fn start_primary_with(&mut self, extra: &str) {
         let config = self.config(&format!(
-            "role = \"primary\"\nnode_id = 1\ncheckpoint_address = \"{PRIM_OWN}:50052\"\n"
+            "role = \"primary\"\nnode_id = 1\ncheckpoint_address = \"{PRIM_OWN}:50052\"\n{extra}"
         ));
         self.prim_pid = start_bgpd(&mut self.lab, &self.prim.clone(), "primary", &config);
     }
