@@ -44,7 +44,10 @@
 //! After the point of no return every session is the target's (this node holds none, its
 //! sockets are closed silently). A step that fails there (an address not removed, a socket
 //! not closed silently, the handover not sent) is logged as an error with the neighbour and
-//! the admin call fails with `switchover past the point of no return: ...`.
+//! the admin call fails with `switchover past the point of no return to node N: ...`.
+//! Not covered: the target can still fail a session at its takeover for a reason this node
+//! cannot see (a mirror gap it finds only then); the target's `understudy ha` counts it
+//! in `last_takeover.failed` and logs `not taken over`.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
