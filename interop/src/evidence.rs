@@ -9,7 +9,10 @@
 //! deleted, unless the thread panicked (a failed assertion): then it stays, and its path is
 //! printed on stderr, at the panic (beside the panic message) and again when the thread
 //! ends. Many lab tests only look at what a scenario reported after its lab is gone, so the
-//! lab itself cannot know whether the test will fail; the thread can.
+//! lab itself cannot know whether the test will fail; the thread can. Any panic on the thread
+//! counts, also one the test catches itself (`catch_unwind`): the panic hook cannot know it
+//! will be caught. A test that means to fail inside a lab does so on a thread of its own (as
+//! `lab_topology::lab_is_removed_when_a_test_panics` does).
 //!
 //! The `interop` binary makes its labs on the main thread: their work directories are
 //! deleted at once, as before. `US_LAB_KEEP=1` keeps every work directory where it is.

@@ -6,6 +6,12 @@
 //! "the completion of the initial routing update"), or the deadline (`[fib]
 //! convergence_timeout_secs`) passed. A session that goes down forgets its End-of-RIBs: the
 //! next session's initial update must end again.
+//!
+//! The End-of-RIBs received are kept here, not asked of the core, because the core keeps no
+//! such record: a session remembers only the families still stale after a neighbour's
+//! restart (RFC 4724 section 4.2), which its End-of-RIB clears, and nothing for a neighbour
+//! that did not restart; the RIB only purges stale routes on it. Keeping it in the core
+//! would put a driver's start-up wait into the replicated state and the state digest.
 
 use bgpd::speaker::PeerId;
 use bgpd::wire::AfiSafi;
