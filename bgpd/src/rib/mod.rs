@@ -25,6 +25,7 @@ mod hash;
 mod ingest;
 mod loc_rib_image;
 mod peer_part;
+mod sharded;
 mod state;
 mod table;
 
@@ -36,8 +37,8 @@ use crate::wire::{
     AfiSafi, Asn, Ipv4Prefix, Ipv6Prefix, PathAttributes, Prefix, RouterId, SessionContext,
 };
 use attrs::{AttrId, AttrStore};
-use hash::FxBuild;
-use std::collections::{BTreeMap, HashMap};
+use sharded::ShardedMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use table::{ChangeLog, Family, Table};
@@ -328,7 +329,7 @@ pub(crate) struct PeerFam<K> {
     /// The family was negotiated and the session is established.
     pub active: bool,
     /// Adj-RIB-Out as sent: prefix -> attribute set.
-    pub out: HashMap<K, AttrId, FxBuild>,
+    pub out: ShardedMap<K, AttrId>,
     /// Position in the family's change log.
     pub pos: u64,
     pub sync: Sync,
@@ -340,7 +341,7 @@ impl<K> Default for PeerFam<K> {
     fn default() -> Self {
         PeerFam {
             active: false,
-            out: HashMap::default(),
+            out: ShardedMap::default(),
             pos: 0,
             sync: Sync::Changes,
             eor: false,

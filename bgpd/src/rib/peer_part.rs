@@ -18,12 +18,13 @@
 //! process for that prefix, with no per-route hashing of attribute bytes.
 
 use super::attrs::{AttrId, AttrStore, NO_ATTR};
+use super::sharded::ShardedMap;
 use super::state::{peer_fam_repr, sync_of, PeerFamRepr, PeerRepr, PrefixRepr};
 use super::table::{Route, BEST};
 use super::{Fam, PeerFam, PeerId, PeerState, Rib, RibError, Sync, LOCAL_PEER};
 use crate::wire::{Ipv4Prefix, Ipv6Prefix};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 impl PeerId {
     /// The locally originated routes, as [`Rib::peer_snapshot`] and [`Rib::restore_peer`]
@@ -188,7 +189,7 @@ fn put_fam<K: Copy + Eq + std::hash::Hash>(
     store: &mut AttrStore,
     pos: u64,
 ) -> PeerFam<K> {
-    let mut map = HashMap::default();
+    let mut map = ShardedMap::default();
     map.reserve(out.len());
     for (k, i) in out {
         let id = id_of(ids, *i);

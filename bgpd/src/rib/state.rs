@@ -6,6 +6,7 @@
 //! depends on). Events not yet taken with [`Rib::poll_events`] are not part of the state.
 
 use super::attrs::{AttrId, AttrStore, NO_ATTR};
+use super::sharded::ShardedMap;
 use super::table::{Family, Route, Routes};
 use super::{
     Core, DecisionOptions, Fam, FamRib, PeerFam, PeerId, PeerInfo, PeerState, Rib, RibConfig,
@@ -396,7 +397,7 @@ impl Rib {
                 store: &mut AttrStore,
                 id_of: &dyn Fn(u32, &mut AttrStore) -> Result<AttrId, RibError>,
             ) -> Result<PeerFam<K>, RibError> {
-                let mut out = HashMap::default();
+                let mut out = ShardedMap::default();
                 for (k, rank) in r.out {
                     let k = K::unrepr(k).ok_or_else(|| RibError::Snapshot("bad prefix".into()))?;
                     out.insert(k, id_of(rank, store)?);

@@ -10,9 +10,8 @@
 //! prefix.
 
 use super::attrs::{AttrId, NO_ATTR};
-use super::hash::FxBuild;
+use super::sharded::ShardedMap;
 use crate::wire::{AfiSafi, Ipv4Prefix, Ipv6Prefix, Prefix};
-use std::collections::HashMap;
 use std::fmt::Debug;
 use std::hash::Hash;
 
@@ -185,8 +184,8 @@ impl Family for Ipv6Prefix {
     }
 }
 
-/// A route table.
-pub(crate) type Table<K> = HashMap<K, Routes, FxBuild>;
+/// A route table (in parts: see [`ShardedMap`]).
+pub(crate) type Table<K> = ShardedMap<K, Routes>;
 
 /// A prefix's Loc-RIB route as a change log records it: (neighbour, attribute set), or
 /// `(_, NO_ATTR)` when the prefix has none.
