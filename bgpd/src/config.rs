@@ -1114,11 +1114,8 @@ impl Config {
             }
         }
         if let Some(ha) = &self.ha {
-            // Which checks apply depends on the role and on the other keys together: none
-            // when one of them could not be read.
-            if !unread.iter().any(|u| u.starts_with("ha.") || u == "ha") {
-                errs.extend(ha.validate_all());
-            }
+            // Nothing about a field left out, nor about what depends on it.
+            errs.extend(ha.validate_except(&read));
             if ha.checkpoint_address == Some(self.admin_address)
                 && read("ha.checkpoint_address")
                 && read("admin_address")

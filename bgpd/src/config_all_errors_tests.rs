@@ -227,3 +227,49 @@ fn a_value_left_out_inside_a_policy_does_not_hide_an_unknown_policy_name() {
     );
     assert_eq!(errors(&src).len(), 1, "{:?}", errors(&src));
 }
+
+#[test]
+fn an_unknown_ha_enum_value_hides_no_other_ha_error() {
+    let src = format!(
+        "{MINIMAL}[ha]\nrole = \"standby\"\nnode_id = 0\nprimary = \"192.0.2.254:50052\"\n\
+         heartbeat_interval_ms = 0\ndetect_multiplier = 0\nwrite_ahead = \"sometimes\"\n\
+         fib = \"share\"\nmove_addresses = [\"198.51.100.1 eth2\"]\n"
+    );
+    let got = errors(&src);
+    let fields: Vec<&str> = got
+        .iter()
+        .map(|e| e.split(" (line").next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "ha.mirror_interface",
+            "ha.session_interface",
+            "ha.node_id = 0",
+            "ha.primary = \"192.0.2.254:50052\"",
+            "ha.heartbeat_interval_ms = 0",
+            "ha.detect_multiplier = 0",
+            "ha.write_ahead = \"sometimes\"",
+            "ha.fib = \"share\"",
+            "ha.move_addresses = [\"198.51.100.1 eth2\"]",
+        ],
+        "{got:#?}"
+    );
+    for (e, line) in got.iter().zip([3, 3, 5, 6, 7, 8, 9, 10, 11]) {
+        assert!(e.contains(&format!(" (line {line}): ")), "{e}");
+    }
+    // A role toml cannot read says nothing of what depends on the role.
+    let src = format!(
+        "{MINIMAL}[ha]\nrole = \"backup\"\nnode_id = 0\nprimary = \"http://192.0.2.254:50052\"\n"
+    );
+    let got = errors(&src);
+    let fields: Vec<&str> = got
+        .iter()
+        .map(|e| e.split(" (line").next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        fields,
+        ["ha.role = \"backup\"", "ha.node_id = 0"],
+        "{got:#?}"
+    );
+}

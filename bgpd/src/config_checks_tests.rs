@@ -203,14 +203,16 @@ fn a_field_missing_from_an_inline_table_names_the_table_and_its_line() {
     );
     // An inline table inside a section.
     let e = error(&format!(
-        "{MINIMAL}\n[ha]\nrole = \"primary\"\nnode_id = 1\ntls = {{ ca = \"ca.pem\", cert = \"c.pem\" }}\n"
+        "{MINIMAL}\n[ha]\nrole = \"primary\"\nnode_id = 1\ncheckpoint_address = \"127.0.0.1:50052\"\ntls = {{ ca = \"ca.pem\", cert = \"c.pem\" }}\n"
     ));
     assert_eq!(
         e,
-        "ha.tls.key (line 7): required, and missing from its table, which starts on this line"
+        "ha.tls.key (line 8): required, and missing from its table, which starts on this line"
     );
     // A section written as an inline table.
-    let e = error(&format!("{MINIMAL}ha = {{ role = \"primary\" }}\n"));
+    let e = error(&format!(
+        "{MINIMAL}ha = {{ role = \"primary\", checkpoint_address = \"127.0.0.1:50052\" }}\n"
+    ));
     assert_eq!(
         e,
         "ha.node_id (line 3): required, and missing from its table, which starts on this line"

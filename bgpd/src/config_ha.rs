@@ -249,6 +249,14 @@ impl HaSection {
     /// checks: each independent check runs, so a standby missing both `mirror_interface`
     /// and `session_interface` is told of both.
     pub fn validate_all(&self) -> Vec<(String, String)> {
+        self.validate_except(&|_| true)
+    }
+
+    /// [`HaSection::validate_all`] of a section in which some fields could not be read:
+    /// `read("ha.NAME")` is false for those. Nothing is said about such a field, nor about
+    /// what depends on it (the role's checks when `role` is unread, `primary`'s scheme when
+    /// `tls` is unread); every other check runs.
+    pub(crate) fn validate_except(&self, read: &dyn Fn(&str) -> bool) -> Vec<(String, String)> {
         let f = |name: &str| format!("ha.{name}");
         let mut errs = Vec::new();
         if self.node_id == 0 {
@@ -299,6 +307,7 @@ impl HaSection {
             }
         }
         match self.role {
+            _ if !read("ha.role") => {}
             HaRoleConfig::Primary => {
                 if let Some(p) = &self.primary {
                     errs.push((
@@ -317,8 +326,10 @@ impl HaSection {
                 }
             }
             HaRoleConfig::Standby => {
-                if let Err(why) = self.primary_endpoint_problem() {
-                    errs.push((f("primary"), why));
+                if read("ha.tls") {
+                    if let Err(why) = self.primary_endpoint_problem() {
+                        errs.push((f("primary"), why));
+                    }
                 }
                 if self.mirror_interface.is_none() {
                     errs.push((
@@ -340,6 +351,7 @@ impl HaSection {
                 }
             }
         }
+        errs.retain(|(field, _)| read(field));
         errs
     }
 
