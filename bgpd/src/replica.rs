@@ -201,15 +201,16 @@ impl SpeakerReplica {
     }
 
     /// Every pending output of the speaker. A standby's driver drains them after each call
-    /// and acts on none but [`Output::Fib`] until takeover.
+    /// and acts on none but events until takeover (FIB changes are taken apart:
+    /// [`SpeakerReplica::take_fib_changes`]).
     pub fn drain_outputs(&mut self) -> Vec<Output> {
         self.speaker.take_outputs()
     }
 
-    /// The pending Loc-RIB changes for the kernel FIB ([`Speaker::take_fib_changes`]); the
-    /// next [`SpeakerReplica::drain_outputs`] holds no [`Output::Fib`] for them.
-    pub fn take_fib_changes(&mut self) -> Vec<crate::rib::FibChange> {
-        self.speaker.take_fib_changes()
+    /// Pending Loc-RIB changes for the kernel FIB, `max_installs` installs at most
+    /// ([`Speaker::take_fib_changes`]).
+    pub fn take_fib_changes(&mut self, max_installs: usize) -> Vec<crate::rib::FibChange> {
+        self.speaker.take_fib_changes(max_installs)
     }
 
     /// Binds a TCP connection (its 4-tuple) to a session connection of `peer`, both streams

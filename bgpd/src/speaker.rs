@@ -4,7 +4,8 @@
 //! driver                                   Speaker
 //!   handle(now, Input) ------------------>  sessions (FSM, framing) -> RIB (policy, decision)
 //!   handle_timeout(now) ----------------->  timers of every session
-//!   poll_output() -> Option<Output>  <----  Connect / Transmit / Close / Fib / Event
+//!   poll_output() -> Option<Output>  <----  Connect / Transmit / Close / Event
+//!   take_fib_changes(n) -> Vec<FibChange> <-  Loc-RIB changes for the kernel, n installs at most
 //!   poll_timeout() -> Option<Millis> <----  the earliest deadline
 //! ```
 //!
@@ -14,7 +15,7 @@
 //! speaker restored from [`Speaker::snapshot`] continues exactly as the original.
 
 use crate::config::{Config, NeighborConfig};
-use crate::rib::{FibChange, PeerInfo, Rib, RibConfig, RibError, RibEvent};
+use crate::rib::{FibChange, FibPending, PeerInfo, Rib, RibConfig, RibError, RibEvent};
 use crate::session::serde_wire::Family;
 use crate::session::{
     ConnId, Direction, Event, Output as SessionOutput, Session, SessionConfig, SessionEvent,
@@ -202,8 +203,6 @@ pub enum Output {
         /// The connection.
         conn: ConnId,
     },
-    /// A Loc-RIB best-path change for the kernel FIB.
-    Fib(FibChange),
     /// A report for the admin API.
     Event(SpeakerEvent),
 }
@@ -243,11 +242,10 @@ pub struct Speaker {
     next_peer: u32,
     seed: u64,
     out: VecDeque<Output>,
-    /// Loc-RIB changes for the kernel FIB not yet taken, oldest first: kept apart from `out`
-    /// because a full table is a million of them, and an [`Output`] is several times the size
-    /// of a [`FibChange`]. [`Speaker::poll_output`] yields them after `out`;
-    /// [`Speaker::take_fib_changes`] takes them at once.
-    fib_out: VecDeque<FibChange>,
+    /// The prefixes whose Loc-RIB route changed and that the kernel FIB has not taken yet
+    /// ([`Speaker::take_fib_changes`]): a full table is a million of them, so only the
+    /// prefix is kept, and the change is read from the Loc-RIB when it is taken.
+    fib_pending: FibPending,
 }
 
 #[derive(Serialize)]
@@ -317,7 +315,7 @@ impl Speaker {
             next_peer: 0,
             seed,
             out: VecDeque::new(),
-            fib_out: VecDeque::new(),
+            fib_pending: FibPending::default(),
         };
         for n in &config.networks {
             s.originate_network(n.prefix, n.next_hop);
@@ -493,32 +491,39 @@ impl Speaker {
         }
     }
 
-    /// The next output. Loc-RIB changes for the kernel FIB ([`Output::Fib`]) come after
-    /// every other pending output.
+    /// The next output. Loc-RIB changes for the kernel FIB are not outputs: the FIB writer
+    /// takes them at its own pace with [`Speaker::take_fib_changes`].
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out
-            .pop_front()
-            .or_else(|| self.fib_out.pop_front().map(Output::Fib))
+        self.out.pop_front()
     }
 
     /// Every pending output at once, in [`Speaker::poll_output`]'s order. The queue's
     /// memory goes with it: after a full table it would otherwise stay as large as the
     /// largest burst.
     pub fn take_outputs(&mut self) -> Vec<Output> {
-        let mut v: Vec<Output> = std::mem::take(&mut self.out).into();
-        v.extend(
-            std::mem::take(&mut self.fib_out)
-                .into_iter()
-                .map(Output::Fib),
-        );
-        v
+        std::mem::take(&mut self.out).into()
     }
 
-    /// The pending Loc-RIB changes for the kernel FIB at once, oldest first (what
-    /// [`Speaker::poll_output`] would yield as [`Output::Fib`]), without wrapping each in
-    /// an [`Output`].
-    pub fn take_fib_changes(&mut self) -> Vec<FibChange> {
-        std::mem::take(&mut self.fib_out).into()
+    /// Loc-RIB changes for the kernel FIB, oldest first, until `max_installs` installs
+    /// (removals do not count): each prefix whose Loc-RIB route changed since it was last
+    /// taken, once, with its Loc-RIB route now ([`FibPending::take`]). The rest waits for
+    /// the next call.
+    pub fn take_fib_changes(&mut self, max_installs: usize) -> Vec<FibChange> {
+        let rib = &self.rib;
+        self.fib_pending
+            .take(max_installs, |prefix| rib.fib_change(prefix))
+    }
+
+    /// Prefixes waiting for [`Speaker::take_fib_changes`] (IPv4, IPv6; a prefix may count
+    /// twice until its queue is coalesced).
+    pub fn fib_pending(&self) -> (usize, usize) {
+        self.fib_pending.len()
+    }
+
+    /// Forgets the pending FIB changes: the kernel is the primary's to write (a standby
+    /// sharing it), and the takeover gives it the whole Loc-RIB ([`Rib::fib_routes`]).
+    pub fn discard_fib_changes(&mut self) {
+        self.fib_pending.clear();
     }
 
     /// The earliest timer deadline: call [`Speaker::handle_timeout`] then.
@@ -659,12 +664,7 @@ impl Speaker {
                     }
                 }
             }
-            let fib = self.rib.poll_fib();
-            if self.fib_out.is_empty() {
-                self.fib_out = fib.into();
-            } else {
-                self.fib_out.extend(fib);
-            }
+            self.rib.poll_fib_into(&mut self.fib_pending);
             for e in self.rib.poll_events() {
                 self.out.push_back(Output::Event(SpeakerEvent::Rib(e)));
             }
@@ -1057,7 +1057,7 @@ impl Speaker {
             next_peer: repr.next_peer,
             seed: repr.seed,
             out: VecDeque::new(),
-            fib_out: VecDeque::new(),
+            fib_pending: FibPending::default(),
         })
     }
 

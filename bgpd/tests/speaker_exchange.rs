@@ -64,14 +64,7 @@ fn routes_flow_both_ways() {
         Some(P)
     );
     // Node 0 reported both as FIB installs via 192.0.2.2 (its own network is not installed).
-    let fib: Vec<FibChange> = n.nodes[0]
-        .outputs
-        .iter()
-        .filter_map(|(_, o)| match o {
-            Output::Fib(f) => Some(*f),
-            _ => None,
-        })
-        .collect();
+    let fib: Vec<FibChange> = n.nodes[0].fib.iter().map(|(_, f)| *f).collect();
     assert!(fib.contains(&FibChange::Install {
         prefix: prefix("198.51.100.0/24"),
         next_hop: [192, 0, 2, 2].into()
@@ -109,13 +102,13 @@ fn withdrawal_and_reorigination_at_explicit_times() {
         .best(prefix("198.51.100.128/25"))
         .is_some());
     assert!(n.nodes[0]
-        .outputs
+        .fib
         .iter()
-        .any(|(t, o)| *t == Millis::from_secs(10)
-            && *o
-                == Output::Fib(FibChange::Remove {
+        .any(|(t, f)| *t == Millis::from_secs(10)
+            && *f
+                == FibChange::Remove {
                     prefix: prefix("198.51.100.0/24")
-                })));
+                }));
     n.advance_to(Millis::from_secs(20));
     n.input(
         1,
@@ -431,12 +424,12 @@ fn min_route_advertisement_interval_holds_updates_back() {
     n.advance_to(deadline);
     assert!(n.nodes[0].s.rib().best(prefix("198.51.100.0/24")).is_none());
     let removed_at = n.nodes[0]
-        .outputs
+        .fib
         .iter()
-        .find(|(_, o)| {
-            *o == Output::Fib(FibChange::Remove {
+        .find(|(_, f)| {
+            *f == FibChange::Remove {
                 prefix: prefix("198.51.100.0/24"),
-            })
+            }
         })
         .map(|(t, _)| *t);
     assert_eq!(removed_at, Some(deadline));
@@ -506,46 +499,71 @@ fn withdraw_node_1s_network(n: &mut Net) -> &mut Speaker {
 }
 
 #[test]
-fn fib_changes_are_taken_whole_and_are_not_drained_again_as_outputs() {
+fn fib_changes_are_not_outputs_and_are_taken_once() {
     let mut n = net();
     let s = withdraw_node_1s_network(&mut n);
+    let outputs = s.take_outputs();
+    assert!(
+        outputs.iter().any(|o| matches!(o, Output::Transmit { .. })),
+        "the withdrawal to the neighbour: {outputs:?}"
+    );
+    assert_eq!(s.fib_pending(), (1, 0));
     assert_eq!(
-        s.take_fib_changes(),
+        s.take_fib_changes(usize::MAX),
         vec![FibChange::Remove {
             prefix: prefix("198.51.100.0/24")
         }]
     );
-    let rest = s.take_outputs();
-    assert!(
-        rest.iter().any(|o| matches!(o, Output::Transmit { .. })),
-        "the withdrawal to the neighbour: {rest:?}"
-    );
-    assert!(
-        !rest.iter().any(|o| matches!(o, Output::Fib(_))),
-        "{rest:?}"
-    );
     assert_eq!(s.poll_output(), None);
-    assert!(s.take_fib_changes().is_empty());
+    assert!(s.take_fib_changes(usize::MAX).is_empty());
 }
 
+/// The kernel's changes wait in the speaker until the FIB writer takes them, in pieces of
+/// at most the installs asked for, and each is the prefix's Loc-RIB route when taken.
 #[test]
-fn fib_changes_come_after_the_other_outputs_of_a_step() {
+fn fib_changes_wait_for_the_writer_and_carry_the_route_when_taken() {
     let mut n = net();
-    let s = withdraw_node_1s_network(&mut n);
-    let out = s.take_outputs();
-    let first_fib = out
-        .iter()
-        .position(|o| matches!(o, Output::Fib(_)))
-        .expect("a FIB change");
-    assert!(out[first_fib..].iter().all(|o| matches!(o, Output::Fib(_))));
-    assert_eq!(
-        out[first_fib..],
-        [Output::Fib(FibChange::Remove {
-            prefix: prefix("198.51.100.0/24")
-        })]
+    n.advance_to(Millis::from_secs(10));
+    n.hold_fib[0] = true;
+    let taken_by_the_harness = n.nodes[0].fib.len();
+    let new = ["203.0.113.64/26", "203.0.113.128/26", "203.0.113.192/26"];
+    for p in new {
+        n.input(
+            1,
+            Input::Admin(AdminCommand::Originate {
+                prefix: prefix(p),
+                attributes: Default::default(),
+            }),
+        );
+    }
+    n.advance_to(Millis::from_secs(20));
+    let s = &mut n.nodes[0].s;
+    assert_eq!(s.fib_pending(), (3, 0), "learned, not yet taken");
+    let via = |p: &str| FibChange::Install {
+        prefix: prefix(p),
+        next_hop: [192, 0, 2, 2].into(),
+    };
+    assert_eq!(s.take_fib_changes(2), [via(new[0]), via(new[1])]);
+    assert_eq!(s.fib_pending(), (1, 0));
+    // The neighbour withdraws the third before the writer takes it: what is taken is the
+    // Loc-RIB's state then (no route), never the install that was pending.
+    n.input(
+        1,
+        Input::Admin(AdminCommand::WithdrawOriginated {
+            prefix: prefix(new[2]),
+        }),
     );
+    n.advance_to(Millis::from_secs(30));
+    let s = &mut n.nodes[0].s;
+    let rest = s.take_fib_changes(usize::MAX);
+    assert!(!rest.is_empty());
     assert!(
-        first_fib > 0,
-        "the UPDATE to the neighbour comes first: {out:?}"
+        rest.iter().all(|c| *c
+            == FibChange::Remove {
+                prefix: prefix(new[2])
+            }),
+        "{rest:?}"
     );
+    assert_eq!(s.fib_pending(), (0, 0));
+    assert_eq!(n.nodes[0].fib.len(), taken_by_the_harness);
 }

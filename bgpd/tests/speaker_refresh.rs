@@ -73,9 +73,9 @@ fn feed_refresh(n: &mut Net, subtype: RouteRefreshSubtype) {
 
 fn fib_removals(n: &Net, p: &str) -> Vec<Millis> {
     n.nodes[0]
-        .outputs
+        .fib
         .iter()
-        .filter(|(_, o)| *o == Output::Fib(FibChange::Remove { prefix: prefix(p) }))
+        .filter(|(_, c)| *c == FibChange::Remove { prefix: prefix(p) })
         .map(|(t, _)| *t)
         .collect()
 }
@@ -224,10 +224,12 @@ fn no_eorr_in_time_purges_at_the_deadline() {
         )]
     );
     // The restored one, fed the same timer step, does the same.
-    let a = apply(&mut restored, &Step::Timeout(Millis::from_secs(40)));
-    assert!(a.contains(&Output::Fib(FibChange::Remove {
-        prefix: prefix("198.51.100.0/24")
-    })));
+    apply(&mut restored, &Step::Timeout(Millis::from_secs(40)));
+    assert!(restored
+        .take_fib_changes(usize::MAX)
+        .contains(&FibChange::Remove {
+            prefix: prefix("198.51.100.0/24")
+        }));
     assert!(restored.rib().best(prefix("198.51.100.128/25")).is_none());
     // And node 0's whole log replayed gives the same outputs and digest.
     let node = &n.nodes[0];

@@ -14,12 +14,14 @@
 //! [`Rib::apply_update`] for every UPDATE, [`Rib::end_of_rib`] for End-of-RIB markers,
 //! [`Rib::peer_down`] / [`Rib::peer_down_graceful`] when it goes down; after inputs,
 //! [`Rib::poll_updates`] per established neighbour (when its MinRouteAdvertisementInterval
-//! allows), [`Rib::poll_fib`], and [`Rib::poll_events`].
+//! allows), [`Rib::poll_fib`] (or [`Rib::poll_fib_into`], which leaves the next hop to be
+//! read when the FIB writer takes the change), and [`Rib::poll_events`].
 
 mod as_sent;
 mod attrs;
 pub mod decision;
 mod export;
+mod fib_pending;
 mod fib_routes;
 mod hash;
 mod ingest;
@@ -30,6 +32,7 @@ mod state;
 mod table;
 
 pub use decision::{Candidate, DecisionOptions, DecisionStep};
+pub use fib_pending::{FibPending, COALESCE_FROM};
 pub use loc_rib_image::LocRibImage;
 
 use crate::policy::{Chain, Policies, PolicyConfig, PolicyError};

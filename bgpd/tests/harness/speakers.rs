@@ -2,6 +2,7 @@
 //! logged, so a run can be replayed into fresh instances.
 
 use bgpd::config::Config;
+use bgpd::rib::FibChange;
 use bgpd::session::{ConnId, Direction};
 use bgpd::speaker::{Input, Output, PeerId, Speaker, SpeakerEvent};
 use bgpd::time::Millis;
@@ -54,6 +55,9 @@ pub struct Node {
     pub address: IpAddr,
     pub log: Vec<Step>,
     pub outputs: Vec<(Millis, Output)>,
+    /// The Loc-RIB changes for the kernel FIB taken after each step (all of them, unless
+    /// [`Net::hold_fib`]).
+    pub fib: Vec<(Millis, FibChange)>,
     pub initial: (Config, u64),
 }
 
@@ -85,6 +89,8 @@ pub struct Net {
     queue: VecDeque<(usize, Output)>,
     /// Drop everything node i sends.
     pub cut: [bool; 2],
+    /// Leave node i's FIB changes in the speaker (the test takes them).
+    pub hold_fib: [bool; 2],
 }
 
 impl Net {
@@ -97,6 +103,7 @@ impl Net {
                 address,
                 log: Vec::new(),
                 outputs: Vec::new(),
+                fib: Vec::new(),
                 initial: (c, seed),
             }
         };
@@ -107,6 +114,7 @@ impl Net {
             next_incoming: 1,
             queue: VecDeque::new(),
             cut: [false; 2],
+            hold_fib: [false; 2],
         };
         n.settle();
         n
@@ -114,6 +122,14 @@ impl Net {
 
     pub fn step(&mut self, node: usize, step: Step) {
         let outs = apply(&mut self.nodes[node].s, &step);
+        if !self.hold_fib[node] {
+            let t = match step {
+                Step::Input(t, _) | Step::Timeout(t) => t,
+            };
+            let n = &mut self.nodes[node];
+            n.fib
+                .extend(n.s.take_fib_changes(usize::MAX).into_iter().map(|c| (t, c)));
+        }
         self.nodes[node].log.push(step);
         for o in outs {
             self.queue.push_back((node, o));
@@ -207,7 +223,7 @@ impl Net {
                         );
                     }
                 }
-                Output::Fib(_) | Output::Event(_) => {}
+                Output::Event(_) => {}
             }
         }
         panic!("the network did not settle");

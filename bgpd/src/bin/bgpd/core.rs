@@ -1,7 +1,7 @@
 //! The core task: owns the [`Speaker`], receives every input as a [`CoreMsg`], and carries
 //! out the speaker's outputs (connections, writes, FIB changes, events).
 
-use crate::fibbridge::{FibBridge, FibStart};
+use crate::fibbridge::{FibBridge, FibStart, INSTALLS_PER_APPLY};
 use crate::fibconverge::{Convergence, NeighbourView};
 use crate::ha_primary::{self, FlowIo, PrimarySide};
 use crate::ha_standby::StandbySide;
@@ -68,6 +68,8 @@ pub enum CoreMsg {
     Reload(Option<oneshot::Sender<Result<String, String>>>),
     /// The FIB writer reports failures.
     FibFailed(Vec<(bgpd::wire::Prefix, String)>),
+    /// The FIB writer (its id) applied a piece of changes: room for the next.
+    FibTaken(u64),
     /// Carry out the speaker's pending outputs now, then answer (the takeover's flush: the
     /// primary's egress seen so far is noted in what each neighbour holds).
     Flush(oneshot::Sender<()>),
@@ -173,10 +175,12 @@ pub struct Core {
     pub extra: BTreeMap<PeerId, PeerExtra>,
     events: broadcast::Sender<pb::Event>,
     fib: Option<FibBridge>,
-    fib_batch: Vec<bgpd::rib::FibChange>,
     /// Until the speaker converges after start: the kernel FIB keeps the routes an earlier
     /// run left (adopt mode) and removes those nothing claims then.
     fib_convergence: Option<Convergence>,
+    /// The speaker converged (why, for the log); the writer is told once it has been handed
+    /// every change the speaker holds for it.
+    fib_converged: Option<&'static str>,
     /// The FIB writer writes nothing until the takeover (a standby sharing the primary's
     /// kernel, `[ha] fib = "adopt"`).
     fib_held: bool,
@@ -302,8 +306,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         extra: BTreeMap::new(),
         events,
         fib,
-        fib_batch: Vec::new(),
         fib_convergence,
+        fib_converged: None,
         fib_held,
         ha,
         ha_config,
@@ -586,6 +590,14 @@ impl Core {
                         .handle(now, Input::FibFailed { prefix, error });
                 }
             }
+            CoreMsg::FibTaken(id) => {
+                if let Some(fib) = &mut self.fib {
+                    fib.taken(id);
+                }
+                // The next piece at once: under a full table the messages queued before this
+                // one keep the core from draining for a while, and the writer would idle.
+                self.feed_fib();
+            }
             CoreMsg::Flush(done) => {
                 self.drain();
                 let _ = done.send(());
@@ -810,14 +822,19 @@ impl Core {
         }
         let Some(fib) = &self.fib else { return };
         if std::mem::take(&mut self.fib_held) {
-            let routes = self.lock().speaker().rib().fib_routes();
+            let routes = {
+                let mut g = self.lock();
+                // The whole Loc-RIB covers every change pending.
+                g.speaker_mut().discard_fib_changes();
+                g.speaker().rib().fib_routes()
+            };
             tracing::info!(
                 routes = routes.len(),
                 "ha: taking the kernel FIB over from the primary (adopt mode)"
             );
             fib.take_over(routes);
         } else if self.fib_convergence.take().is_some() {
-            fib.converged("takeover: the Loc-RIB followed the primary's");
+            self.fib_converged = Some("takeover: the Loc-RIB followed the primary's");
         }
     }
 
@@ -835,7 +852,17 @@ impl Core {
         }
         self.drain();
         self.fib_convergence = None;
-        if let Some(fib) = self.fib.take() {
+        self.fib_converged = None;
+        if let Some(mut fib) = self.fib.take() {
+            // The changes the speaker still holds go before the stop, as if the writer
+            // had kept pace.
+            loop {
+                let (piece, loc_rib) = self.take_fib_piece();
+                if piece.is_empty() {
+                    break;
+                }
+                fib.submit(piece, loc_rib);
+            }
             fib.stop().await;
             tracing::info!("ha: switchover: the kernel FIB is left to the new primary");
         }
@@ -887,10 +914,10 @@ impl Core {
         }
         self.conns.clear();
         self.extra.clear();
-        self.fib_batch.clear();
         // On a kernel shared with the new primary, the FIB is its to write now.
         self.fib_held = ha.fib == HaFibMode::Adopt;
         self.fib_convergence = None;
+        self.fib_converged = None;
         let mut config = self.lock().speaker().config().clone();
         config.ha = Some(ha.clone());
         let speaker = Speaker::new(Millis(0), config.clone(), self.seed)
@@ -920,15 +947,7 @@ impl Core {
     /// Carries out every pending output of the speaker (a standby: FIB changes and events
     /// only; its copy of the sessions does not touch the network until takeover).
     pub fn drain(&mut self) {
-        let (fib, outputs) = {
-            let mut g = self.lock();
-            (g.take_fib_changes(), g.drain_outputs())
-        };
-        if self.fib_batch.is_empty() {
-            self.fib_batch = fib;
-        } else {
-            self.fib_batch.extend(fib);
-        }
+        let outputs = self.lock().drain_outputs();
         let standby = self.is_standby();
         for out in outputs {
             match out {
@@ -952,27 +971,60 @@ impl Core {
                         self.end_flow(h.flow);
                     }
                 }
-                Output::Fib(change) => self.fib_batch.push(change),
                 Output::Event(ev) => self.on_event(ev),
             }
         }
         if let HaRuntime::Standby(s) = &self.ha {
             crate::takeover::feed_all_primary_egress(&mut self.lock(), &mut s.ledger());
         }
-        if !self.fib_batch.is_empty() {
-            let batch = std::mem::take(&mut self.fib_batch);
-            // Held: the primary writes this kernel's FIB; the takeover gives the whole state.
-            if let Some(fib) = self.fib.as_ref().filter(|_| !self.fib_held) {
-                fib.submit(batch);
-            }
-        }
+        self.feed_fib();
         self.check_fib_convergence();
+    }
+
+    /// Hands the FIB writer pieces of the speaker's pending changes while it has room
+    /// (flow control: the rest waits in the speaker, a prefix each).
+    fn feed_fib(&mut self) {
+        let held = self.fib_held;
+        let Some(mut fib) = self.fib.take().filter(|_| !held) else {
+            // Held: the primary writes this kernel's FIB; the takeover gives the whole
+            // state. No writer: nothing to write to.
+            self.lock().speaker_mut().discard_fib_changes();
+            return;
+        };
+        while fib.has_room() {
+            let (piece, loc_rib) = self.take_fib_piece();
+            if piece.is_empty() {
+                break;
+            }
+            fib.submit(piece, loc_rib);
+        }
+        self.fib = Some(fib);
+    }
+
+    /// The next piece of the speaker's pending FIB changes (at most
+    /// [`INSTALLS_PER_APPLY`] installs), with the Loc-RIB's size (IPv4, IPv6 prefixes).
+    fn take_fib_piece(&mut self) -> (Vec<bgpd::rib::FibChange>, (usize, usize)) {
+        let mut g = self.lock();
+        let piece = g.take_fib_changes(INSTALLS_PER_APPLY);
+        (piece, g.speaker().rib().loc_rib_lens())
     }
 
     /// Once the speaker has converged after start (End-of-RIB from every neighbour, or
     /// `[fib] convergence_timeout_secs`), the FIB writer removes the adopted routes that no
     /// best path claims, after every change submitted before.
     fn check_fib_convergence(&mut self) {
+        self.check_convergence();
+        // The writer takes the speaker's pending changes first (in order after the pieces
+        // handed over): the routes they claim are not removed.
+        if self.fib_converged.is_some() && self.lock().speaker().fib_pending() == (0, 0) {
+            if let (Some(why), Some(fib)) = (self.fib_converged.take(), &self.fib) {
+                fib.converged(why);
+            }
+        }
+    }
+
+    /// Whether the speaker converged after start ([`Core::fib_converged`] then).
+    fn check_convergence(&mut self) {
         let Some(c) = &self.fib_convergence else {
             return;
         };
@@ -1001,9 +1053,7 @@ impl Core {
         };
         if let Some(why) = c.check(Instant::now(), &neighbours) {
             self.fib_convergence = None;
-            if let Some(fib) = &self.fib {
-                fib.converged(why.text());
-            }
+            self.fib_converged = Some(why.text());
         }
     }
 

@@ -1,5 +1,11 @@
 //! Best paths to the kernel: Loc-RIB changes from the speaker go to the `fib` crate's
-//! writer in batches; failures come back to the core as inputs.
+//! writer in pieces; failures come back to the core as inputs.
+//!
+//! Flow control: the kernel takes a full table far slower than the speaker learns it, so the
+//! changes wait in the speaker, a prefix each ([`bgpd::rib::FibPending`]), and the core hands
+//! the writer at most [`PIECES_IN_FLIGHT`] pieces of [`INSTALLS_PER_APPLY`] installs at a
+//! time ([`FibBridge::has_room`], [`FibBridge::submit`]). The writer answers each piece it has
+//! applied with [`CoreMsg::FibTaken`], and the core hands over the next.
 //!
 //! Start-up and takeover use the writer's adopt mode (issue 5, issue 7): the routes of our
 //! protocol and table already in the kernel are taken as installed, so a route the speaker
@@ -16,8 +22,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// What the writer task is told, in order.
 enum Cmd {
-    /// Loc-RIB changes.
-    Changes(Vec<FibChange>),
+    /// A piece of Loc-RIB changes, with the Loc-RIB's size (IPv4, IPv6 prefixes) then: the
+    /// writer's table is grown to it at once rather than doubled piece by piece.
+    Changes(Vec<FibChange>, (usize, usize)),
     /// The speaker converged: remove the adopted routes nothing claims.
     Converged(&'static str),
     /// Takeover on a shared kernel: adopt what is installed, make it the Loc-RIB's routes
@@ -38,10 +45,20 @@ pub enum FibStart {
     Held,
 }
 
-/// The FIB writer task's inbox.
+/// The FIB writer task's inbox, and the pieces handed to it and not yet applied.
 pub struct FibBridge {
     tx: mpsc::UnboundedSender<Cmd>,
+    /// Tells this writer's [`CoreMsg::FibTaken`] from those of a writer stopped before.
+    id: u64,
+    in_flight: usize,
 }
+
+/// Pieces of changes handed to the writer and not yet applied, at most: one it applies, one
+/// it finds waiting when it is done.
+pub const PIECES_IN_FLIGHT: usize = 2;
+
+/// Tells apart the writers started in this process.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn to_fib_prefix(p: Prefix) -> Option<fib::Prefix> {
     fib::Prefix::new(p.addr(), p.len()).ok()
@@ -59,12 +76,13 @@ fn to_updates(batch: &[FibChange]) -> Vec<RouteUpdate> {
         .collect()
 }
 
-/// Routes installed per call of the writer at most. A full table goes to the kernel in
-/// pieces, so that its [`RouteUpdate`]s (a next-hop list each) and its results are never
-/// all alive at once: about 100 octets a route, 100 MB for a million. Withdrawals do not
-/// count, so that a batch withdrawing every route of a next hop stays in one call (the
-/// writer then deletes the nexthop object instead of each route).
-const INSTALLS_PER_APPLY: usize = 1 << 16;
+/// Routes installed per piece (and per call of the writer) at most. A full table goes to the
+/// kernel in pieces, so that its [`FibChange`]s, [`RouteUpdate`]s (a next-hop list each) and
+/// results are never all alive at once: about 140 octets a route, 140 MB for a million;
+/// [`PIECES_IN_FLIGHT`] pieces of 16,384 routes hold about 5 MB. Withdrawals do not count,
+/// so that a batch withdrawing every route of a next hop stays in one call (the writer then
+/// deletes the nexthop object instead of each route).
+pub const INSTALLS_PER_APPLY: usize = 1 << 14;
 
 /// The changes of `batch` in pieces of at most [`INSTALLS_PER_APPLY`] installs, in order.
 fn pieces(batch: &[FibChange]) -> impl Iterator<Item = &[FibChange]> {
@@ -87,17 +105,26 @@ fn pieces(batch: &[FibChange]) -> impl Iterator<Item = &[FibChange]> {
     })
 }
 
-/// Applies `batch` piece by piece ([`pieces`]), the writer's table grown for all of it
-/// first; failures go back to the core.
-async fn apply(service: &FibService, core: &mpsc::UnboundedSender<CoreMsg>, batch: &[FibChange]) {
-    let (v4, v6) = batch.iter().fold((0, 0), |(v4, v6), c| match c {
+/// The installs of `batch` (IPv4, IPv6).
+fn installs(batch: &[FibChange]) -> (usize, usize) {
+    batch.iter().fold((0, 0), |(v4, v6), c| match c {
         FibChange::Install {
             prefix: Prefix::V4(_),
             ..
         } => (v4 + 1, v6),
         FibChange::Install { .. } => (v4, v6 + 1),
         FibChange::Remove { .. } => (v4, v6),
-    });
+    })
+}
+
+/// Applies `batch` piece by piece ([`pieces`]), the writer's table grown first to `size`
+/// routes (IPv4, IPv6) in all when that is more than a piece; failures go back to the core.
+async fn apply(
+    service: &FibService,
+    core: &mpsc::UnboundedSender<CoreMsg>,
+    batch: &[FibChange],
+    (v4, v6): (usize, usize),
+) {
     if v4 + v6 > INSTALLS_PER_APPLY {
         // The writer's table grows once, now, rather than doubling piece by piece.
         if let Err(e) = service.reserve(v4, v6).await {
@@ -142,6 +169,7 @@ impl FibBridge {
         let writer = fib::Fib::open(fib_cfg)?;
         let (service, mut results) = FibService::spawn(writer)?;
         let (tx, mut rx) = mpsc::unbounded_channel::<Cmd>();
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let core2 = core.clone();
         // Re-resolution results that arrive on their own (and the adopt deadline's removals).
         tokio::spawn(async move {
@@ -164,23 +192,13 @@ impl FibBridge {
                     Err(e) => tracing::error!("kernel FIB: cannot adopt the routes in place: {e}"),
                 }
             }
-            let mut next = rx.recv().await;
-            while let Some(cmd) = next.take() {
+            while let Some(cmd) = rx.recv().await {
                 match cmd {
-                    Cmd::Changes(mut batch) => {
-                        // Coalesce what queued up meanwhile: one large apply beats many
-                        // small ones. Anything else waits for its turn.
-                        loop {
-                            match rx.try_recv() {
-                                Ok(Cmd::Changes(more)) => batch.extend(more),
-                                Ok(other) => {
-                                    next = Some(other);
-                                    break;
-                                }
-                                Err(_) => break,
-                            }
-                        }
-                        apply(&service, &core, &batch).await;
+                    Cmd::Changes(piece, loc_rib) => {
+                        apply(&service, &core, &piece, loc_rib).await;
+                        drop(piece);
+                        // Room for the next piece.
+                        let _ = core.send(CoreMsg::FibTaken(id));
                     }
                     Cmd::Converged(why) => match service.converged().await {
                         Ok(results) => {
@@ -210,7 +228,7 @@ impl FibBridge {
                                 0
                             }
                         };
-                        apply(&service, &core, &routes).await;
+                        apply(&service, &core, &routes, installs(&routes)).await;
                         match service.converged().await {
                             Ok(results) => {
                                 tracing::info!(
@@ -225,17 +243,33 @@ impl FibBridge {
                         }
                     }
                 }
-                if next.is_none() {
-                    next = rx.recv().await;
-                }
             }
         });
-        Ok(FibBridge { tx })
+        Ok(FibBridge {
+            tx,
+            id,
+            in_flight: 0,
+        })
     }
 
-    /// Queues a batch of changes.
-    pub fn submit(&self, batch: Vec<FibChange>) {
-        let _ = self.tx.send(Cmd::Changes(batch));
+    /// True while the writer has fewer than [`PIECES_IN_FLIGHT`] pieces to apply.
+    pub fn has_room(&self) -> bool {
+        self.in_flight < PIECES_IN_FLIGHT
+    }
+
+    /// Queues a piece of changes (at most [`INSTALLS_PER_APPLY`] installs), with the
+    /// Loc-RIB's size (IPv4, IPv6 prefixes) now.
+    pub fn submit(&mut self, piece: Vec<FibChange>, loc_rib: (usize, usize)) {
+        self.in_flight += 1;
+        let _ = self.tx.send(Cmd::Changes(piece, loc_rib));
+    }
+
+    /// The writer `id` applied a piece ([`CoreMsg::FibTaken`]); another writer's answer (one
+    /// stopped before) changes nothing.
+    pub fn taken(&mut self, id: u64) {
+        if id == self.id {
+            self.in_flight = self.in_flight.saturating_sub(1);
+        }
     }
 
     /// The speaker converged (`why`, for the log): after the changes queued so far, the
@@ -321,5 +355,36 @@ mod tests {
             assert!(installs <= INSTALLS_PER_APPLY, "{installs}");
         }
         assert!(pieces(&[]).next().is_none());
+    }
+
+    #[test]
+    fn at_most_two_pieces_are_in_flight_and_only_this_writer_frees_room() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut bridge = FibBridge {
+            tx,
+            id: 7,
+            in_flight: 0,
+        };
+        let piece = || vec![change(1, true)];
+        let mut handed = 0;
+        while bridge.has_room() {
+            bridge.submit(piece(), (1, 0));
+            handed += 1;
+            assert!(handed <= PIECES_IN_FLIGHT, "no bound");
+        }
+        assert_eq!(handed, PIECES_IN_FLIGHT);
+        // A writer stopped before answers late: no room for it.
+        bridge.taken(6);
+        assert!(!bridge.has_room());
+        bridge.taken(7);
+        assert!(bridge.has_room());
+        bridge.submit(piece(), (1, 0));
+        assert!(!bridge.has_room());
+        let mut queued = 0;
+        while let Ok(cmd) = rx.try_recv() {
+            assert!(matches!(cmd, Cmd::Changes(ref p, (1, 0)) if p.len() == 1));
+            queued += 1;
+        }
+        assert_eq!(queued, PIECES_IN_FLIGHT + 1);
     }
 }
