@@ -400,6 +400,20 @@ pub fn split_admin(addr: &str, from: &str) -> Result<(String, u16), String> {
         ));
     }
     let Some(port) = port.filter(|p| !p.is_empty()) else {
+        // `::1:50051`: no IPv6 address, but an address and a port without the brackets
+        // that tell them apart; the example brackets the address part.
+        let unbracketed = (host == host_port && host.parse::<std::net::Ipv6Addr>().is_err())
+            .then(|| host.rsplit_once(':'))
+            .flatten()
+            .filter(|(h, p)| {
+                h.parse::<std::net::Ipv6Addr>().is_ok() && p.parse::<u16>().is_ok_and(|p| p != 0)
+            });
+        if let Some((h, p)) = unbracketed {
+            return Err(format!(
+                "{from} {addr} has no port: an IPv6 address takes brackets before its port: \
+                 write [ADDRESS]:PORT, e.g. [{h}]:{p}"
+            ));
+        }
         return Err(format!(
             "{from} {addr} has no port: write HOST:PORT, e.g. {} (bgpd's admin_address; \
              its default port is {DEFAULT_PORT})",
@@ -485,6 +499,19 @@ mod tests {
         assert!(no_port.contains("127.0.0.1:50051"), "{no_port}");
         let v6 = split_admin("::1", "--admin").unwrap_err();
         assert!(v6.contains("e.g. [::1]:50051"), "{v6}");
+        // An IPv6 address and a port written without brackets: the example brackets the
+        // address part (not the whole, `[::1:50051]:50051`).
+        assert_eq!(
+            split_admin("::1:50051", "--admin"),
+            Err(
+                "--admin ::1:50051 has no port: an IPv6 address takes brackets before its \
+                 port: write [ADDRESS]:PORT, e.g. [::1]:50051"
+                    .into()
+            )
+        );
+        assert!(split_admin("2001:db8::1:179000", "--admin")
+            .unwrap_err()
+            .contains("e.g. [2001:db8::1:179000]:50051"));
         assert!(split_admin("[::1]", "--admin")
             .unwrap_err()
             .contains("no port"));
