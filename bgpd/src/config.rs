@@ -468,11 +468,27 @@ fn default_restart_time() -> u16 {
 }
 
 fn de_families<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<AfiSafi>>, D::Error> {
-    let v = Vec::<String>::deserialize(d)?;
-    v.iter()
-        .map(|s| s.parse::<AfiSafi>().map_err(serde::de::Error::custom))
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+    /// One entry, read on its own so that an error names the entry (its own span), and
+    /// the reading past errors ([`read`]) leaves out that entry alone.
+    struct Family(AfiSafi);
+    impl<'de> Deserialize<'de> for Family {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            // Parsed in the visitor, so that toml gives the error the entry's span.
+            struct V;
+            impl serde::de::Visitor<'_> for V {
+                type Value = Family;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an address family, e.g. \"ipv4/unicast\"")
+                }
+                fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Family, E> {
+                    s.parse().map(Family).map_err(E::custom)
+                }
+            }
+            d.deserialize_str(V)
+        }
+    }
+    let v = Vec::<Family>::deserialize(d)?;
+    Ok(Some(v.into_iter().map(|f| f.0).collect()))
 }
 
 /// A prefix as the operator wrote it: host bits set is an error, not silently masked.
@@ -1073,9 +1089,9 @@ impl Config {
                 {
                     errs.push((f("families"), format!("{dup} is listed twice")));
                 }
-                if let Some(bad) = fam.iter().find(|a| !a.is_decoded()) {
+                for (j, bad) in fam.iter().enumerate().filter(|(_, a)| !a.is_decoded()) {
                     errs.push((
-                        f("families"),
+                        f(&format!("families[{j}]")),
                         format!("{bad} is not supported (ipv4/unicast, ipv6/unicast)"),
                     ));
                 }

@@ -273,3 +273,36 @@ fn an_unknown_ha_enum_value_hides_no_other_ha_error() {
         "{got:#?}"
     );
 }
+
+#[test]
+fn every_bad_family_is_reported() {
+    let src = format!(
+        "{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 65001\n\
+         families = [\"ipv4/unicast\", \"ipv4/flowspec\", \"l2vpn/evpn\"]\n"
+    );
+    assert_eq!(
+        errors(&src),
+        vec![
+            "neighbor[0].families[1] = \"ipv4/flowspec\" (line 6): unknown SAFI \"flowspec\"",
+            "neighbor[0].families[2] = \"l2vpn/evpn\" (line 6): unknown AFI \"l2vpn\"",
+        ]
+    );
+    // Entries that parse but are not supported: each, when the list reads.
+    let src = format!(
+        "{MINIMAL}[[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 65001\n\
+         families = [\"ipv4/unicast\", \"ipv4/multicast\", \"ipv6/multicast\"]\n"
+    );
+    let got = errors(&src);
+    let fields: Vec<&str> = got
+        .iter()
+        .map(|e| e.split(" (line").next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "neighbor[0].families[1] = \"ipv4/multicast\"",
+            "neighbor[0].families[2] = \"ipv6/multicast\""
+        ],
+        "{got:#?}"
+    );
+}

@@ -93,6 +93,12 @@ pub(super) fn read(src: &str, error: impl Fn(&toml::de::Error) -> ConfigError) -
                 out.errors.push(error(&e));
                 // The innermost key at the error, and the key holding it.
                 let mut at = path_at(&doc, span.start);
+                if let Some(done) = drop_family(&mut doc, &at, &span, &mut out.unread) {
+                    if done {
+                        continue;
+                    }
+                    return out;
+                }
                 if let Some(done) = blank_policy_string(&mut doc, &at, &mut out.unread) {
                     if done {
                         continue;
@@ -158,6 +164,46 @@ fn blank_policy_string(
         return Some(false);
     }
     *list.get_mut(*j)? = Spanned::new(0..0, DeValue::String(Cow::Borrowed("")));
+    Some(true)
+}
+
+/// When the error is at an entry of a neighbour's `families`: that entry alone is left
+/// out (removed from the list), so that the other entries are still read and each bad one
+/// is reported; the whole `families` counts as unread (no check of the list as a whole).
+/// Some(true) when done, Some(false) when left out already, None when the error is
+/// elsewhere.
+fn drop_family(
+    doc: &mut Spanned<DeTable<'_>>,
+    at: &[Seg],
+    span: &Range<usize>,
+    unread: &mut BTreeSet<String>,
+) -> Option<bool> {
+    let [Seg::Key(n), Seg::Index(_), Seg::Key(key), Seg::Index(j)] = at else {
+        return None;
+    };
+    if n != "neighbor" || key != "families" {
+        return None;
+    }
+    let list_path = path_text(&at[..3]);
+    // Entries are removed, so indexes shift: an entry is known by where it is written.
+    if !unread.insert(format!("{list_path}@{}", span.start)) {
+        return Some(false);
+    }
+    unread.insert(list_path);
+    let table = table_mut(doc, &at[..2])?;
+    let DeValue::Array(list) = table.get_mut(key.as_str())?.get_mut() else {
+        return None;
+    };
+    if *j >= list.len() {
+        return None;
+    }
+    let kept = list
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i != j)
+        .map(|(_, v)| v.clone())
+        .collect();
+    *list = kept;
     Some(true)
 }
 
