@@ -632,10 +632,23 @@ impl Config {
             );
             sort_by_line(&mut errors);
         }
+        // A neighbour whose address is refused (link-local, our own, a duplicate, ...) is
+        // no neighbour: nothing more is said about it (no RFC 8212 warning).
+        let refused: BTreeSet<String> = errors
+            .iter()
+            .filter_map(|e| match e {
+                ConfigError::Invalid { field, .. } => Some(field.as_str()),
+                ConfigError::Parse { field, .. } => field.as_deref(),
+            })
+            .filter_map(|f| f.split(" = ").next()?.strip_suffix(".address"))
+            .filter(|n| n.starts_with("neighbor["))
+            .map(str::to_string)
+            .collect();
         let mut warnings = cfg
             .as_ref()
             .map(|c| c.warnings_except(&unread))
             .unwrap_or_default();
+        warnings.retain(|(field, _)| !read::is_within(&refused, field));
         if cfg.is_some() {
             warnings.extend(terms_without_action(src));
         }

@@ -306,3 +306,30 @@ fn every_bad_family_is_reported() {
         "{got:#?}"
     );
 }
+
+#[test]
+fn a_refused_neighbour_gets_no_warning() {
+    let src = format!(
+        "{MINIMAL}[[neighbor]]\naddress = \"fe80::2\"\nremote_as = 65002\n\
+         [[neighbor]]\naddress = \"192.0.2.2\"\nremote_as = 65003\n"
+    );
+    let check = Config::check(&src);
+    let errors: Vec<String> = check.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("neighbor[0].address = \"fe80::2\" (line 4): fe80::2 is link-local"),
+        "{errors:#?}"
+    );
+    // The other neighbour's warnings stay: import and export, each naming 192.0.2.2.
+    let warned: Vec<(&str, bool)> = check
+        .warnings
+        .iter()
+        .map(|w| (w.field.as_str(), w.message.contains("192.0.2.2")))
+        .collect();
+    assert_eq!(
+        warned,
+        [("neighbor[1].import", true), ("neighbor[1].export", true)],
+        "{:#?}",
+        check.warnings
+    );
+}
