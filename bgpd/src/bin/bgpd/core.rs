@@ -46,6 +46,9 @@ pub enum CoreMsg {
         peer: PeerId,
         conn: ConnId,
         data: Vec<u8>,
+        /// The reader's credit for these octets, given back when the message is dropped
+        /// (handled); see [`net::READ_CREDIT`].
+        credit: Option<tokio::sync::OwnedSemaphorePermit>,
     },
     /// A connection was closed or failed.
     Closed { peer: PeerId, conn: ConnId },
@@ -505,7 +508,12 @@ impl Core {
                         .handle(now, Input::ConnectionClosed { peer, conn });
                 }
             },
-            CoreMsg::Bytes { peer, conn, data } => {
+            CoreMsg::Bytes {
+                peer,
+                conn,
+                data,
+                credit: _credit,
+            } => {
                 let Some(h) = self.conns.get(&(peer, conn)) else {
                     return;
                 };

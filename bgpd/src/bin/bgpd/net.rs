@@ -8,10 +8,11 @@ use bgpd::speaker::PeerId;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 /// What a connection's writer task is told.
 #[derive(Debug)]
@@ -41,6 +42,16 @@ pub enum AfterPause {
     /// The session was handed over: stop, without a FIN.
     HandedOver,
 }
+
+/// The most one read of a connection takes from the socket.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Octets of one connection read but not yet handled by the core, at most: a neighbour that
+/// sends faster than the speaker applies waits in TCP (its window closes) instead of in
+/// bgpd's memory. Without it a full table (26 MB for a million prefixes) was read in a
+/// fraction of a second and queued whole in front of the core. A multiple of
+/// [`READ_BUFFER`].
+pub const READ_CREDIT: usize = 16 * READ_BUFFER;
 
 /// How long an outgoing connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -190,6 +201,52 @@ pub fn accept_gtsm(stream: &TcpStream, hops: u8) -> io::Result<()> {
     )
 }
 
+/// A connection's reader: reads `rd` until it ends or fails, hands every read to the core
+/// as [`CoreMsg::Bytes`], then reports [`CoreMsg::Closed`]. Each read holds its octets'
+/// share of a credit of [`READ_CREDIT`] until the core has handled (dropped) the message,
+/// and the next read waits for a whole [`READ_BUFFER`] of credit.
+pub async fn read_to_core<R: AsyncRead + Unpin>(
+    mut rd: R,
+    peer: PeerId,
+    conn: ConnId,
+    core: mpsc::UnboundedSender<CoreMsg>,
+) {
+    let mut buf = vec![0u8; READ_BUFFER];
+    let credit = Arc::new(Semaphore::new(READ_CREDIT));
+    loop {
+        let Ok(mut permit) = credit.clone().acquire_many_owned(READ_BUFFER as u32).await else {
+            break;
+        };
+        match rd.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => {
+                // The octets read stay on credit until the core is done with them; the
+                // rest of the buffer's share goes back now.
+                let held = permit.split(n);
+                drop(permit);
+                let msg = CoreMsg::Bytes {
+                    peer,
+                    conn,
+                    data: buf[..n].to_vec(),
+                    credit: held,
+                };
+                if core.send(msg).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                // The writer is peeking the socket (TCP_REPAIR): try again.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err(e) => {
+                tracing::debug!(peer = peer.0, "read failed: {e}");
+                break;
+            }
+        }
+    }
+    let _ = core.send(CoreMsg::Closed { peer, conn });
+}
+
 /// Splits a connection into a reader task (bytes to the core) and a writer task (bytes
 /// from the core); returns the writer's channel and the reader's handle.
 ///
@@ -209,36 +266,9 @@ pub fn spawn_io(
     tokio::task::JoinHandle<()>,
 ) {
     let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+    let (rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<WriterCmd>();
-    let core_r = core.clone();
-    let reader = tokio::spawn(async move {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match rd.read(&mut buf).await {
-                Ok(0) => break,
-                Ok(n) => {
-                    let msg = CoreMsg::Bytes {
-                        peer,
-                        conn,
-                        data: buf[..n].to_vec(),
-                    };
-                    if core_r.send(msg).is_err() {
-                        return;
-                    }
-                }
-                Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                    // The writer is peeking the socket (TCP_REPAIR): try again.
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                Err(e) => {
-                    tracing::debug!(peer = peer.0, "read failed: {e}");
-                    break;
-                }
-            }
-        }
-        let _ = core_r.send(CoreMsg::Closed { peer, conn });
-    });
+    let reader = tokio::spawn(read_to_core(rd, peer, conn, core.clone()));
     tokio::spawn(async move {
         let mut peek = tokio::time::interval(TCP_PEEK_INTERVAL);
         peek.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -406,5 +436,76 @@ mod tests {
         let got = read_n(&mut neighbour, big.len() + 5).await;
         assert!(got[..big.len()] == big[..], "the big write arrived whole");
         assert_eq!(&got[big.len()..], b"after");
+    }
+}
+
+#[cfg(test)]
+mod reader_tests {
+    use super::{read_to_core, READ_BUFFER, READ_CREDIT};
+    use crate::core::CoreMsg;
+    use bgpd::session::ConnId;
+    use bgpd::speaker::PeerId;
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    use tokio::sync::mpsc;
+
+    /// Octets of a `Bytes` message (panics on anything else).
+    fn data(m: &CoreMsg) -> &[u8] {
+        match m {
+            CoreMsg::Bytes { data, .. } => data,
+            other => panic!("expected bytes, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reader_holds_at_most_its_credit_until_the_core_handles_the_bytes() {
+        // A neighbour with 8 MiB to send, far more than the credit.
+        let total = 8 << 20;
+        let sent: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+        let (mut neighbour, ours) = tokio::io::duplex(256 * 1024);
+        let to_send = sent.clone();
+        let writer = tokio::spawn(async move {
+            neighbour.write_all(&to_send).await.expect("write");
+            neighbour.shutdown().await.expect("shutdown");
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tokio::spawn(read_to_core(ours, PeerId(1), ConnId::incoming(1), tx));
+
+        // The core handles nothing yet: the reader stops once less than a read's worth of
+        // credit is left.
+        let mut held: Vec<CoreMsg> = Vec::new();
+        let mut held_octets = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while held_octets <= READ_CREDIT - READ_BUFFER {
+            let m = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .expect("the reader read up to its credit in time")
+                .expect("the reader is running");
+            held_octets += data(&m).len();
+            held.push(m);
+        }
+        assert!(held_octets <= READ_CREDIT, "{held_octets} octets queued");
+        let more = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await;
+        assert!(
+            more.is_err(),
+            "the reader went on beyond its credit ({held_octets} octets queued)"
+        );
+
+        // Handled: the rest comes, in order, then the close.
+        let mut got: Vec<u8> = held.iter().flat_map(|m| data(m).to_vec()).collect();
+        drop(held);
+        loop {
+            let m = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .expect("the rest in time")
+                .expect("the reader is running");
+            match m {
+                CoreMsg::Closed { .. } => break,
+                m => got.extend_from_slice(data(&m)),
+            }
+        }
+        writer.await.expect("writer");
+        assert_eq!(got.len(), sent.len());
+        assert!(got == sent, "the octets came out of order or changed");
     }
 }
