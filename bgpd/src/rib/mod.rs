@@ -543,21 +543,18 @@ impl Rib {
         if !self.core.cfg.fib {
             return out;
         }
+        // The change of each prefix is the one the FIB writer gets ([`Rib::fib_change`]):
+        // the log's latest entry of a prefix is its Loc-RIB route now.
         fn one<K: Fam>(rib: &mut Rib, out: &mut Vec<FibChange>) {
-            let (f, core) = K::parts(rib);
-            let changed = f.log.latest_since(f.fib_pos);
+            let (f, _) = K::parts(rib);
+            let changed: Vec<Prefix> = f
+                .log
+                .latest_since(f.fib_pos)
+                .into_iter()
+                .map(|(k, _)| k.to_prefix())
+                .collect();
             f.fib_pos = f.log.end();
-            out.reserve(changed.len());
-            for (k, best) in changed {
-                let prefix = k.to_prefix();
-                let nh = best
-                    .filter(|(peer, _)| *peer != LOCAL_PEER)
-                    .and_then(|(_, attr)| core.attrs.info(attr).next_hop);
-                out.push(match nh {
-                    Some(next_hop) => FibChange::Install { prefix, next_hop },
-                    None => FibChange::Remove { prefix },
-                });
-            }
+            out.extend(changed.into_iter().map(|p| rib.fib_change(p)));
         }
         one::<Ipv4Prefix>(self, &mut out);
         one::<Ipv6Prefix>(self, &mut out);
