@@ -15,6 +15,14 @@ fn errors(src: &str) -> Vec<String> {
         .collect()
 }
 
+/// Each error's `FIELD = VALUE` part (what comes before ` (line N)`).
+fn fields_of(errors: &[String]) -> Vec<&str> {
+    errors
+        .iter()
+        .map(|e| e.split(" (line").next().unwrap_or_default())
+        .collect()
+}
+
 #[test]
 fn every_policy_and_admin_tls_error_is_given_in_line_order_each_with_its_value() {
     let src = format!(
@@ -187,10 +195,7 @@ fn every_bad_ha_tls_file_is_named() {
          tls = {{ ca = \"/nonexistent/ca.pem\", cert = \"/nonexistent/c.pem\", key = \"/nonexistent/k.pem\" }}\n"
     );
     let got = errors(&src);
-    let fields: Vec<&str> = got
-        .iter()
-        .map(|e| e.split(" (line").next().unwrap_or_default())
-        .collect();
+    let fields = fields_of(&got);
     assert_eq!(
         fields,
         [
@@ -236,10 +241,7 @@ fn an_unknown_ha_enum_value_hides_no_other_ha_error() {
          fib = \"share\"\nmove_addresses = [\"198.51.100.1 eth2\"]\n"
     );
     let got = errors(&src);
-    let fields: Vec<&str> = got
-        .iter()
-        .map(|e| e.split(" (line").next().unwrap_or_default())
-        .collect();
+    let fields = fields_of(&got);
     assert_eq!(
         fields,
         [
@@ -263,10 +265,7 @@ fn an_unknown_ha_enum_value_hides_no_other_ha_error() {
         "{MINIMAL}[ha]\nrole = \"backup\"\nnode_id = 0\nprimary = \"http://192.0.2.254:50052\"\n"
     );
     let got = errors(&src);
-    let fields: Vec<&str> = got
-        .iter()
-        .map(|e| e.split(" (line").next().unwrap_or_default())
-        .collect();
+    let fields = fields_of(&got);
     assert_eq!(
         fields,
         ["ha.role = \"backup\"", "ha.node_id = 0"],
@@ -293,10 +292,7 @@ fn every_bad_family_is_reported() {
          families = [\"ipv4/unicast\", \"ipv4/multicast\", \"ipv6/multicast\"]\n"
     );
     let got = errors(&src);
-    let fields: Vec<&str> = got
-        .iter()
-        .map(|e| e.split(" (line").next().unwrap_or_default())
-        .collect();
+    let fields = fields_of(&got);
     assert_eq!(
         fields,
         [
