@@ -992,10 +992,9 @@ impl Core {
     /// Hands the FIB writer pieces of the speaker's pending changes while it has room
     /// (flow control: the rest waits in the speaker, a prefix each).
     fn feed_fib(&mut self) {
-        let held = self.fib_held;
-        let Some(mut fib) = self.fib.take().filter(|_| !held) else {
-            // Held: the primary writes this kernel's FIB; the takeover gives the whole
-            // state. No writer: nothing to write to.
+        // Held: the primary writes this kernel's FIB; the takeover gives the whole state
+        // (the held writer stays, for `take_over_fib`). No writer: nothing to write to.
+        let Some(mut fib) = self.fib.take_if(|_| !self.fib_held) else {
             self.lock().speaker_mut().discard_fib_changes();
             return;
         };
